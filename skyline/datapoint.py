@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 # Graphite/Skyline metric names: letters, digits and + - % . _ / = : (flux's charset).
 NAME_RE = re.compile(r"[A-Za-z0-9+\-%._/=:]+")
@@ -18,7 +18,7 @@ MAX_NAME_LENGTH = 1024
 MAX_TIMESTAMP = 2**32 - 1  # records store uint32 seconds
 
 
-class Reject(str, Enum):
+class Reject(StrEnum):
     NAME_EMPTY = "name_empty"
     NAME_TOO_LONG = "name_too_long"
     NAME_CHARSET = "name_charset"

@@ -56,7 +56,9 @@ class EmbeddedRedis:
             deadline = time.monotonic() + timeout
             while not self.running():
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"embedded redis did not start; see {self.dir / 'redis.log'}")
+                    raise RuntimeError(
+                        f"embedded redis did not start; see {self.dir / 'redis.log'}"
+                    )
                 time.sleep(0.05)
             log.info("embedded redis started on %s", self.socket)
             return True

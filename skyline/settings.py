@@ -120,8 +120,12 @@ class HorizonSection(ListenerSection):
     """Graphite ingest listeners and roomba (trimming)."""
 
     line_port: Port = key(2023, "Graphite plaintext protocol, TCP.", "port", ge=1, le=65535)
-    pickle_port: Port = key(2024, "Graphite pickle protocol (carbon-relay), TCP.", "port", ge=1, le=65535)
-    udp_port: Port = key(2025, "UDP: msgpack [name, [ts, value]] or plaintext lines.", "port", ge=1, le=65535)
+    pickle_port: Port = key(
+        2024, "Graphite pickle protocol (carbon-relay), TCP.", "port", ge=1, le=65535
+    )
+    udp_port: Port = key(
+        2025, "UDP: msgpack [name, [ts, value]] or plaintext lines.", "port", ge=1, le=65535
+    )
     roomba_interval: int = key(60, "How often roomba trims the stored series.", "s", ge=1)
     roomba_grace: int = key(
         600,
@@ -135,14 +139,18 @@ class HorizonSection(ListenerSection):
 class FluxSection(ListenerSection):
     """HTTP, Prometheus remote_write and StatsD ingest."""
 
-    port: Port = key(8000, "HTTP port of the flux API (paths under /flux/).", "port", ge=1, le=65535)
+    port: Port = key(
+        8000, "HTTP port of the flux API (paths under /flux/).", "port", ge=1, le=65535
+    )
     statsd_port: Port = key(8125, "StatsD, UDP.", "port", ge=1, le=65535)
 
 
 class WebappSection(ListenerSection):
     """The web UI and REST API."""
 
-    port: Port = key(1500, "HTTP port of the web UI and REST API (/api/v1).", "port", ge=1, le=65535)
+    port: Port = key(
+        1500, "HTTP port of the web UI and REST API (/api/v1).", "port", ge=1, le=65535
+    )
 
 
 class LoopSection(Section):
@@ -204,8 +212,12 @@ class BoundaryRule(Section):
         ..., "The test applied to the newest datapoint."
     )
     limit: float = key(0.0, "The threshold of greater_than / less_than.")
-    expiry: int = key(1800, "At most one alert per metric, algorithm and channel in this time.", "s", ge=0)
-    min_average: float = key(0.0, "Skip the metric while its average over min_average_seconds is below this.")
+    expiry: int = key(
+        1800, "At most one alert per metric, algorithm and channel in this time.", "s", ge=0
+    )
+    min_average: float = key(
+        0.0, "Skip the metric while its average over min_average_seconds is below this."
+    )
     min_average_seconds: int = key(600, "Window of min_average.", "s", ge=0)
     alert_threshold: int = key(1, "Consecutive breaches needed before alerting.", "", ge=1)
     channels: list[str] = key(["smtp"], "Channels to alert on.")
@@ -314,7 +326,9 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[tuple[str, 
             continue
         parts = name[len(ENV_PREFIX) :].lower().split("__")
         if len(parts) != 2 or not all(parts):
-            raise SettingsError(f"{name}: expected {ENV_PREFIX}<SECTION>__<KEY>, e.g. SKYLINE__HORIZON__PICKLE_PORT")
+            raise SettingsError(
+                f"{name}: expected {ENV_PREFIX}<SECTION>__<KEY>, e.g. SKYLINE__HORIZON__PICKLE_PORT"
+            )
         section, field = parts
         target = data.setdefault(section, {})
         if not isinstance(target, dict):

@@ -248,7 +248,9 @@ class TimeSeriesStore:
             pipe = self.redis.pipeline(transaction=False)
             actions: list[tuple[str, str]] = []
             for metric, raw in zip(chunk, self.read_raw_many(chunk), strict=True):
-                action = self._plan_trim(pipe, metric, raw or b"", now, keep_seconds, grace, inactive_after)
+                action = self._plan_trim(
+                    pipe, metric, raw or b"", now, keep_seconds, grace, inactive_after
+                )
                 actions.append((metric, action))
             results = pipe.execute() if len(pipe) else []
             outcome.update(self._settle(actions, iter(results)))

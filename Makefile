@@ -1,0 +1,48 @@
+# The two commands of the README:
+#   make run   - create .venv, install, start Skyline on embedded defaults
+#   make test  - install the test tools and run the test suite
+# and make stop, make lint.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export OPENBLAS_NUM_THREADS := 1
+
+.PHONY: install install-test run stop status test lint format
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(BIN)/python -m pip install -q -r requirements-test.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+run: install
+	$(BIN)/skyline config check
+	$(BIN)/skyline db upgrade
+	$(BIN)/skyline start all
+	$(BIN)/skyline status
+
+stop:
+	@if [ -x $(BIN)/skyline ]; then $(BIN)/skyline stop all; else echo "nothing installed"; fi
+
+status: install
+	$(BIN)/skyline status
+
+test: install-test
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: install-test
+	$(BIN)/ruff check skyline tests utils
+	$(BIN)/ruff format --check skyline tests utils
+
+format: install-test
+	$(BIN)/ruff format skyline tests utils
+	$(BIN)/ruff check --fix skyline tests utils

@@ -1,0 +1,1 @@
+"""Thunder: watches the other daemons' heartbeats and reports their health."""

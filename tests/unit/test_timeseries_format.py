@@ -1,0 +1,99 @@
+"""The record format and ``prepare``, checked against a slow, obviously-correct twin."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skyline.timeseries import RECORD_SIZE, decode, encode, header, prepare, to_series
+
+
+def slow_prepare(points: list[tuple[int, float]]) -> tuple[list[int], list[float]]:
+    """Last write wins per timestamp, sorted, non-finite values dropped — by dict."""
+    latest: dict[int, float] = {}
+    for t, v in points:
+        latest[t] = v
+    ts = sorted(t for t, v in latest.items() if math.isfinite(v))
+    return ts, [latest[t] for t in ts]
+
+
+def check_twin(points: list[tuple[int, float]]) -> None:
+    buf = encode([p[0] for p in points], [p[1] for p in points]) if points else b""
+    got = to_series(buf)
+    want_t, want_v = slow_prepare(points)
+    assert got.timestamps.tolist() == want_t
+    assert got.values.tolist() == want_v
+    assert got.timestamps.dtype == np.int64 and got.values.dtype == np.float64
+
+
+HAND_PICKED = [
+    [],
+    [(100, 1.0)],
+    [(100, 1.0), (100, 2.0)],  # duplicate: last write wins
+    [(300, 3.0), (100, 1.0), (200, 2.0)],  # unsorted
+    [(100, 1.0), (200, float("nan")), (300, float("inf")), (400, -float("inf"))],
+    [(5, 1.0), (3, 2.0), (5, 3.0), (3, 4.0), (4, 5.0)],
+    [(2**32 - 1, 1e308), (1, -1e308)],  # extreme timestamps and magnitudes
+    [(100, 0.0), (100, -0.0)],
+    [(100, 1.0), (100, float("nan"))],  # a later non-finite write still replaces the earlier one
+]
+
+
+@pytest.mark.parametrize("points", HAND_PICKED)
+def test_prepare_matches_twin_on_hand_picked(points):
+    check_twin(points)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=60),
+            st.one_of(
+                st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 5).map(float)
+            ),
+        ),
+        max_size=80,
+    )
+)
+def test_prepare_matches_twin_on_random(points):
+    check_twin(points)
+
+
+def test_prepare_matches_twin_on_large_random_series():
+    rng = np.random.default_rng(42)
+    ts = rng.integers(1_700_000_000, 1_700_000_000 + 5000, size=20_000)
+    vs = rng.normal(size=20_000)
+    check_twin(list(zip(ts.tolist(), vs.tolist(), strict=True)))
+
+
+def test_record_layout_is_twelve_bytes_little_endian():
+    buf = encode([1, 2], [1.5, -2.0])
+    assert len(buf) == 2 * RECORD_SIZE == 24
+    assert buf[:4] == (1).to_bytes(4, "little")
+    assert np.frombuffer(buf[4:12], "<f8")[0] == 1.5
+
+
+def test_header_record_is_stripped_and_counts_rewrites():
+    rec, rewrites = decode(header(7) + encode([10, 20], [1.0, 2.0]))
+    assert rewrites == 7
+    assert rec["t"].tolist() == [10, 20]
+    rec, rewrites = decode(encode([10], [1.0]))
+    assert rewrites == 0 and len(rec) == 1
+
+
+def test_trailing_partial_record_is_ignored():
+    buf = encode([10, 20], [1.0, 2.0]) + b"\x01\x02\x03"
+    assert to_series(buf).timestamps.tolist() == [10, 20]
+    assert len(to_series(b"\x00" * 5)) == 0
+
+
+def test_prepare_does_not_modify_its_input():
+    rec, _ = decode(encode([3, 1, 2], [3.0, 1.0, 2.0]))
+    before = rec.copy()
+    prepare(rec)
+    assert (rec == before).all()
