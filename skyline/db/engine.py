@@ -1,0 +1,146 @@
+"""SQLAlchemy engines for SQLite (the embedded default) and MySQL/MariaDB (PyMySQL).
+
+``make_engine`` builds an engine without connecting; ``wait_for_db`` is what a
+daemon calls at start: it retries until the database answers, so a database
+that is down or still starting delays a daemon instead of killing it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
+
+BACKOFF_START = 0.5
+#: Recycle MySQL connections well before the server's wait_timeout (8 h) drops them.
+MYSQL_POOL_RECYCLE = 1800
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached before the caller gave up (``stop`` was set)."""
+
+
+def _prepare_sqlite_path(url: URL) -> None:
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin (see
+    # _sqlite_on_begin) so that DDL in migrations is transactional too.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def _sqlite_engine(url: URL, connect_timeout: int) -> Engine:
+    _prepare_sqlite_path(url)
+    engine = create_engine(url, connect_args={"timeout": connect_timeout})
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _mysql_engine(url: URL, connect_timeout: int) -> Engine:
+    if "+" not in url.drivername:
+        url = url.set(drivername=f"{url.drivername}+pymysql")
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_recycle=MYSQL_POOL_RECYCLE,
+        connect_args={"charset": "utf8mb4", "connect_timeout": connect_timeout},
+    )
+
+
+def make_engine(url: str, connect_timeout: int = 10) -> Engine:
+    """An engine for ``url`` (``sqlite:///path`` or ``mysql+pymysql://...``); does not connect.
+
+    SQLite: creates the file's parent directory, enforces foreign keys and uses
+    WAL journaling.  MySQL/MariaDB: PyMySQL (also for a bare ``mysql://`` URL),
+    utf8mb4, pre-ping and recycling of pooled connections.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed, connect_timeout)
+    if backend in ("mysql", "mariadb"):
+        return _mysql_engine(parsed, connect_timeout)
+    raise ValueError(
+        f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
+        "use sqlite:///PATH or mysql+pymysql://USER:PASSWORD@HOST/DB"
+    )
+
+
+def _reason(exc: DBAPIError, password: str | None) -> str:
+    """One line saying why a connection failed, without the password."""
+    reason = " ".join(str(exc.orig if exc.orig is not None else exc).split())
+    if password:
+        reason = reason.replace(password, "***")
+    return reason[:300]
+
+
+def _ping(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def wait_for_db(
+    url: str,
+    *,
+    backoff_max: float = 30.0,
+    stop: threading.Event | None = None,
+    log: logging.Logger,
+    connect_timeout: int = 10,
+) -> Engine:
+    """Connect to ``url`` (``SELECT 1``), retrying with exponential backoff until it answers.
+
+    Waits 0.5 s after the first failure, doubling up to ``backoff_max``, and logs
+    one warning per failure (the URL with its password hidden).  Retries forever
+    unless ``stop`` is set, which makes it raise ``DatabaseUnavailable``.
+    """
+    parsed = make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    engine = make_engine(url, connect_timeout=connect_timeout)
+    delay = min(BACKOFF_START, backoff_max)
+    attempt = 0
+    while stop is None or not stop.is_set():
+        attempt += 1
+        try:
+            _ping(engine)
+        except DBAPIError as exc:
+            engine.dispose()
+            log.warning(
+                "database %s unreachable (attempt %d): %s; retrying in %.1f s",
+                shown,
+                attempt,
+                _reason(exc, parsed.password),
+                delay,
+            )
+        else:
+            if attempt > 1:
+                log.info("database %s reachable after %d attempts", shown, attempt)
+            return engine
+        if stop is not None:
+            stop.wait(delay)
+        else:
+            time.sleep(delay)
+        delay = min(delay * 2, backoff_max)
+    engine.dispose()
+    raise DatabaseUnavailable(f"gave up waiting for database {shown}")

@@ -1,0 +1,1 @@
+"""Alembic migrations of Skyline's SQL schema (run through ``skyline.db.migrate``)."""
