@@ -27,7 +27,7 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(BIN)/skyline config check
 	$(BIN)/skyline db upgrade
-	$(BIN)/skyline start all
+	$(BIN)/skyline start all --pick-free-ports
 	$(BIN)/skyline status
 
 stop:

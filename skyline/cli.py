@@ -35,6 +35,9 @@ def _fail(message: str, code: int = 1) -> int:
 def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     names = _targets(args.names)
     everything = not args.names or args.names == ["all"]
+    if args.pick_free_ports:
+        for line in control.pick_free_ports(settings):
+            print(line)
     code = 0
     for name in names:
         if everything and name not in built():
@@ -149,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=helptext)
         sp.add_argument("names", nargs="*", metavar="all|NAME")
         sp.add_argument("--json", action="store_true")
+        if name in ("start", "restart"):
+            sp.add_argument(
+                "--pick-free-ports",
+                action="store_true",
+                help="move listener ports that are taken to free ones (recorded in var/run/ports.env)",
+            )
     cfg = sub.add_parser("config", help="check or show the settings")
     cfg.add_argument("action", choices=["check", "show", "template"])
     cfg.add_argument("file", nargs="?")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -102,7 +103,7 @@ def start(settings: Settings, name: str, conf_path: str | None, wait: float = 20
         embedded(settings).start()
     for sub in ("run", "log"):
         (settings.var_path / sub).mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    env = {**port_overrides(settings), **os.environ, "OPENBLAS_NUM_THREADS": "1"}
     if conf_path:
         env["SKYLINE_CONF"] = str(Path(conf_path).resolve())
     out_path = settings.var_path / "log" / f"{name}.out"
@@ -178,6 +179,76 @@ def _alive(pid: int) -> bool:
 def stop_all(settings: Settings) -> list[str]:
     """Stop every daemon (web UI first), then the embedded Redis; names stopped."""
     stopped = [name for name in reversed(DAEMONS) if is_built(name) and stop(settings, name)]
+    _ports_file(settings).unlink(missing_ok=True)
     if settings.redis_embedded and embedded(settings).stop():
         stopped.append("redis (embedded)")
     return stopped
+
+
+# Listener ports of each daemon: (section, key, socket type).
+LISTENER_PORTS: dict[str, list[tuple[str, str, int]]] = {
+    "horizon": [
+        ("horizon", "line_port", socket.SOCK_STREAM),
+        ("horizon", "pickle_port", socket.SOCK_STREAM),
+        ("horizon", "udp_port", socket.SOCK_DGRAM),
+    ],
+    "flux": [("flux", "port", socket.SOCK_STREAM), ("flux", "statsd_port", socket.SOCK_DGRAM)],
+    "webapp": [("webapp", "port", socket.SOCK_STREAM)],
+}
+
+
+def _ports_file(settings: Settings) -> Path:
+    return settings.var_path / "run" / "ports.env"
+
+
+def port_overrides(settings: Settings) -> dict[str, str]:
+    """Ports moved by ``pick_free_ports`` (``var/run/ports.env``), as env overrides."""
+    try:
+        lines = _ports_file(settings).read_text().splitlines()
+    except OSError:
+        return {}
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def _bindable(host: str, port: int, kind: int) -> bool:
+    with socket.socket(socket.AF_INET, kind) as s:
+        if kind == socket.SOCK_STREAM:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port(host: str, preferred: int, kind: int) -> int:
+    if preferred <= 65535 and _bindable(host, preferred, kind):
+        return preferred
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def pick_free_ports(settings: Settings) -> list[str]:
+    """Move every taken listener port of the built daemons to a free one (port + 10000
+    when free), record the moves in ``var/run/ports.env`` and describe them."""
+    moves = port_overrides(settings)
+    said = []
+    for daemon, ports in LISTENER_PORTS.items():
+        if not is_built(daemon) or _live_pid(settings, daemon):
+            continue
+        for section, key, kind in ports:
+            env_key = f"SKYLINE__{section.upper()}__{key.upper()}"
+            if env_key in os.environ:
+                continue  # the operator chose this port explicitly
+            cfg = getattr(settings, section)
+            port = int(moves.get(env_key, getattr(cfg, key)))
+            if _bindable(cfg.bind, port, kind):
+                continue
+            new = _free_port(cfg.bind, port + 10000, kind)
+            moves[env_key] = str(new)
+            said.append(f"[{section}] {key} {port} is taken: using {new} ({env_key}={new})")
+    if moves:
+        _ports_file(settings).parent.mkdir(parents=True, exist_ok=True)
+        _ports_file(settings).write_text("".join(f"{k}={v}\n" for k, v in sorted(moves.items())))
+    return said

@@ -14,6 +14,9 @@ Exception policy (the only place it is decided):
 - Any other exception from ``run_once``: a bug; log it with its traceback,
   count ``errors``, back off the same way and carry on, so one bad pass cannot
   take monitoring down, while the log and the counter make it visible.
+- ``StartupError`` from ``setup`` (a port taken, a schema out of date): a
+  problem only the operator can fix; log it, print it as one line on stderr
+  and exit with status 1.
 - ``SettingsError`` at start: print one line and exit with status 2.
 """
 
@@ -33,7 +36,10 @@ from typing import ClassVar
 
 import redis
 import sqlalchemy.exc
+from sqlalchemy import Engine
 
+from skyline.db.engine import DatabaseUnavailable, wait_for_db
+from skyline.db.migrate import SchemaOutOfDate, check_current
 from skyline.redis_conn import connect
 from skyline.redis_keys import RedisKeys
 from skyline.settings import Settings, SettingsError, load_settings
@@ -47,6 +53,11 @@ OUTAGES: tuple[type[BaseException], ...] = (
     sqlalchemy.exc.InterfaceError,
     ConnectionError,
 )
+
+
+class StartupError(RuntimeError):
+    """A start-up problem retrying cannot fix; the message says what to change."""
+
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
 
@@ -145,6 +156,21 @@ class Daemon:
     def run_once(self) -> None:
         raise NotImplementedError
 
+    def open_database(self) -> Engine:
+        """For ``setup``: wait until SQL answers, then require the current schema."""
+        engine = wait_for_db(
+            self.settings.database_url,
+            backoff_max=self.settings.skyline.retry_backoff_max,
+            stop=self.stop_event,
+            log=self.log,
+            connect_timeout=self.settings.database.connect_timeout,
+        )
+        try:
+            check_current(engine)
+        except SchemaOutOfDate as exc:
+            raise StartupError(str(exc)) from None
+        return engine
+
     def flush(self) -> None:
         """Called once at stop: write out anything buffered."""
 
@@ -159,8 +185,13 @@ class Daemon:
     def run(self) -> int:
         """Run until stopped; returns the process exit status."""
         self.log.info("starting (pid %d, interval %.1fs)", os.getpid(), self.interval)
-        if not self._retry(self.setup, "setup"):
-            return 0
+        try:
+            if not self._retry(self.setup, "setup"):
+                return 0
+        except StartupError as exc:
+            self.log.error("cannot start: %s", exc)
+            print(f"skyline {self.name}: {exc}", file=sys.stderr)
+            return 1
         while not self.stop_event.is_set():
             t0 = time.monotonic()
             if not self._retry(self._one_pass, "run"):
@@ -183,6 +214,10 @@ class Daemon:
         while not self.stop_event.is_set():
             try:
                 step()
+            except StartupError:
+                raise
+            except DatabaseUnavailable:  # wait_for_db gave up because we are stopping
+                return False
             except OUTAGES as exc:
                 self.counters.inc("outages")
                 delay = self._backoff.next()

@@ -85,9 +85,8 @@ def check_point(
 
 def printable(raw: object, limit: int = 120) -> str:
     """A truncated, escaped rendering of untrusted input, safe for one log line."""
-    if isinstance(raw, bytes):
-        text = raw[: limit * 2].decode("utf-8", "backslashreplace")
+    if isinstance(raw, bytes | bytearray):
+        text = repr(bytes(raw[: limit * 2]))[2:-1]
     else:
-        text = str(raw)[: limit * 2]
-    text = text.encode("unicode_escape").decode("ascii")
+        text = str(raw)[: limit * 2].encode("unicode_escape").decode("ascii")
     return text if len(text) <= limit else text[:limit] + "..."

@@ -35,6 +35,13 @@ KEYS: dict[str, KeySpec] = {
         "none; members removed with their series",
         "Names of every metric that has a series key.",
     ),
+    "changed": KeySpec(
+        "changed",
+        "SET",
+        "86400 s, refreshed by every write",
+        "Names of metrics that received data since the analyzer last took them (the "
+        "analyzer pops members); lets analysis run on arrival without scanning.",
+    ),
     "heartbeat": KeySpec(
         "heartbeat:{daemon}",
         "STRING",
@@ -69,6 +76,9 @@ class RedisKeys:
 
     def metrics(self) -> str:
         return f"{self.prefix}metrics"
+
+    def changed(self) -> str:
+        return f"{self.prefix}changed"
 
     def heartbeat(self, daemon: str) -> str:
         return f"{self.prefix}heartbeat:{daemon}"

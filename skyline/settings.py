@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 ENV_PREFIX = "SKYLINE__"
 CONF_ENV = "SKYLINE_CONF"
@@ -126,11 +126,69 @@ class HorizonSection(ListenerSection):
     udp_port: Port = key(
         2025, "UDP: msgpack [name, [ts, value]] or plaintext lines.", "port", ge=1, le=65535
     )
+    max_age: int = key(
+        3600, "Datapoints older than this (by their timestamp) are rejected.", "s", ge=1
+    )
+    max_future: int = key(
+        60, "Datapoints more than this ahead of the clock are rejected.", "s", ge=0
+    )
+    max_line_length: int = key(
+        4096, "Longest plaintext line accepted; longer lines are rejected.", "bytes", ge=64
+    )
+    max_pickle_frame: int = key(
+        1048576,
+        "Largest pickle frame accepted; a larger length prefix closes that connection.",
+        "bytes",
+        ge=1024,
+    )
+    max_connections: int = key(
+        4096, "Concurrent TCP clients; further connections are closed at once.", "", ge=1
+    )
+    skip: list[str] = key(
+        [],
+        "Metric names not to store (Skyline's SKIP_LIST): a dotted prefix such as "
+        "'stats.statsd' (matches the name and everything below it), or 're:' and a "
+        "regular expression searched anywhere in the name.",
+    )
+    do_not_skip: list[str] = key(
+        [], "Exceptions to skip (Skyline's DO_NOT_SKIP_LIST), in the same forms."
+    )
+    batch_points: int = key(
+        20000, "A writer batch is sent to Redis at this many datapoints...", "points", ge=1
+    )
+    batch_interval: float = key(
+        0.1, "...or this long after its first datapoint, whichever is first.", "s", gt=0
+    )
+    queue_high: int = key(
+        400000,
+        "Datapoints waiting for the writers above which listeners stop reading sockets.",
+        "points",
+        ge=1,
+    )
+    queue_low: int = key(
+        100000, "Waiting datapoints below which listeners read again.", "points", ge=0
+    )
+    queue_limit: int = key(
+        2000000,
+        "Hard limit of waiting datapoints; beyond it datapoints are dropped and counted.",
+        "points",
+        ge=1,
+    )
     roomba_interval: int = key(60, "How often roomba trims the stored series.", "s", ge=1)
+
+    @model_validator(mode="after")
+    def _watermarks_ordered(self) -> HorizonSection:
+        if not self.queue_low < self.queue_high <= self.queue_limit:
+            raise ValueError(
+                f"need queue_low < queue_high <= queue_limit, got {self.queue_low}, "
+                f"{self.queue_high}, {self.queue_limit}; fix the three values together"
+            )
+        return self
+
     roomba_grace: int = key(
         600,
         "Extra history kept beyond full_duration before a series is trimmed; a series is "
-        "rewritten at most once per grace period.",
+        "rewritten about once per grace period.",
         "s",
         ge=0,
     )
@@ -348,7 +406,9 @@ def _describe(exc: ValidationError, source: str, overridden: dict[tuple[str, str
         return f"{source}: {where}: unknown key{_suggest(loc)}; see docs/configuration.md"
     if err["type"] == "missing":
         return f"{source}: {where}: required key is missing; add it (see docs/configuration.md)"
-    shown = "******" if "password" in loc[-1] else repr(value)
+    if err["type"] == "value_error" and isinstance(value, dict):  # a check across keys
+        return f"{source}: {where}: {err['msg'].removeprefix('Value error, ')}"
+    shown = "******" if loc and "password" in loc[-1] else repr(value)
     hint = _default_hint(loc)
     return f"{source}: {where} = {shown[:80]}: {err['msg']}{hint}"
 

@@ -17,6 +17,7 @@ head means the tail may be stale and the series is read whole instead.
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ RECORD = np.dtype([("t", "<u4"), ("v", "<f8")])
 RECORD_SIZE = RECORD.itemsize  # 12
 HEAD_SIZE = 2 * RECORD_SIZE
 MGET_CHUNK = 500
+CHANGED_TTL = 86400  # the changed set expires if no analyzer ever drains it
 
 _REWRITE_LUA = """
 local len = redis.call('STRLEN', KEYS[1])
@@ -76,6 +78,26 @@ def encode(timestamps: Sequence[float] | np.ndarray, values: Sequence[float] | n
     rec["t"] = timestamps
     rec["v"] = values
     return rec.tobytes()
+
+
+_STRUCTS: dict[int, struct.Struct] = {}
+
+
+def encode_small(timestamps: list[float], values: list[float]) -> bytes:
+    """``encode`` for the few points per metric of an ingest batch (struct is faster
+    than numpy below a few dozen points)."""
+    n = len(timestamps)
+    if n > 32:
+        return encode(timestamps, values)
+    packer = _STRUCTS.get(n)
+    if packer is None:
+        packer = _STRUCTS[n] = struct.Struct("<" + "Id" * n)
+    if n == 1:
+        return packer.pack(int(timestamps[0]), values[0])
+    flat: list[float] = []
+    for t, v in zip(timestamps, values, strict=True):
+        flat += (int(t), v)
+    return packer.pack(*flat)
 
 
 def header(rewrites: int) -> bytes:
@@ -172,16 +194,26 @@ class TimeSeriesStore:
         written = self.append_grouped(grouped)
         return AppendResult(written, rejected)
 
-    def append_grouped(self, grouped: dict[str, tuple[list[float], list[float]]]) -> int:
-        """Append pre-validated points already grouped per metric, in one round trip."""
+    def append_grouped(
+        self, grouped: dict[str, tuple[list[float], list[float]]], *, changed: bool = False
+    ) -> int:
+        """Append pre-validated points already grouped per metric, in one round trip.
+
+        With ``changed`` the names are also added to the changed set, from which the
+        analyzer learns which metrics have new data.
+        """
         if not grouped:
             return 0
         pipe = self.redis.pipeline(transaction=False)
         n = 0
+        series = self.keys.series
         for name, (ts, vs) in grouped.items():
-            pipe.append(self.keys.series(name), encode(ts, vs))
+            pipe.append(series(name), encode_small(ts, vs))
             n += len(ts)
         pipe.sadd(self.keys.metrics(), *grouped)
+        if changed:
+            pipe.sadd(self.keys.changed(), *grouped)
+            pipe.expire(self.keys.changed(), CHANGED_TTL)
         pipe.execute()
         return n
 
@@ -234,27 +266,62 @@ class TimeSeriesStore:
         keep_seconds: int,
         grace: int,
         inactive_after: int,
+        max_bytes: int = 4 << 20,
     ) -> Counter[str]:
         """Trim, sort and de-duplicate series; delete inactive ones.
 
-        A series is rewritten only when its oldest point is more than ``grace``
-        seconds past the ``keep_seconds`` window, or when over a tenth of its records
-        are duplicates or out of order, so readers rarely have to re-read whole.
-        Returns counts of outcomes: kept, rewritten, deleted, missing, raced.
+        A cheap first pass reads only each series' first record, last record and
+        length; a series is read whole only when its first record is more than
+        ``grace`` seconds past the ``keep_seconds`` window, its last record is older
+        than ``inactive_after``, or it is larger than ``max_bytes``.  Then it is
+        rewritten (or deleted), so a minutely metric is rewritten about once per grace
+        period and readers rarely have to re-read whole.  Returns counts of outcomes:
+        kept, rewritten, deleted, missing, raced.
         """
         outcome: Counter[str] = Counter()
         for i in range(0, len(metrics), MGET_CHUNK):
             chunk = metrics[i : i + MGET_CHUNK]
+            due = self._due_for_trim(
+                chunk, now - keep_seconds - grace, now - inactive_after, max_bytes
+            )
+            outcome["kept"] += len(chunk) - len(due)
+            if not due:
+                continue
             pipe = self.redis.pipeline(transaction=False)
             actions: list[tuple[str, str]] = []
-            for metric, raw in zip(chunk, self.read_raw_many(chunk), strict=True):
+            for metric, raw in zip(due, self.read_raw_many(due), strict=True):
                 action = self._plan_trim(
                     pipe, metric, raw or b"", now, keep_seconds, grace, inactive_after
                 )
                 actions.append((metric, action))
             results = pipe.execute() if len(pipe) else []
             outcome.update(self._settle(actions, iter(results)))
-        return outcome
+        return +outcome
+
+    def _due_for_trim(
+        self, metrics: Sequence[str], oldest_ok: float, newest_ok: float, max_bytes: int
+    ) -> list[str]:
+        pipe = self.redis.pipeline(transaction=False)
+        for metric in metrics:
+            key = self.keys.series(metric)
+            pipe.getrange(key, 0, HEAD_SIZE - 1)
+            pipe.getrange(key, -RECORD_SIZE, -1)
+            pipe.strlen(key)
+        replies = pipe.execute()
+        due = []
+        for n, metric in enumerate(metrics):
+            head, last, size = replies[3 * n : 3 * n + 3]
+            first, _ = decode(head)
+            last_rec = np.frombuffer(last, RECORD) if len(last) == RECORD_SIZE else None
+            if (
+                not len(first)
+                or last_rec is None
+                or first["t"][0] < oldest_ok
+                or last_rec["t"][0] < newest_ok
+                or size > max_bytes
+            ):
+                due.append(metric)
+        return due
 
     def _plan_trim(
         self,

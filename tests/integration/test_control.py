@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from skyline.daemons import DAEMONS, is_built
-from tests.conftest import wait_for
+from tests.conftest import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,6 +49,8 @@ def workdir(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKYLINE")}
     env["SKYLINE__THUNDER__INTERVAL"] = "0.5"
     env["SKYLINE__SKYLINE__COUNTERS_INTERVAL"] = "1"
+    for key in ("LINE_PORT", "PICKLE_PORT", "UDP_PORT"):
+        env[f"SKYLINE__HORIZON__{key}"] = str(free_port())
     yield tmp_path, env
     subprocess.run([sys.executable, "-m", "skyline.cli", "stop", "all"], cwd=tmp_path, env=env,
                    capture_output=True, timeout=60)  # fmt: skip
@@ -169,3 +171,35 @@ def test_metrics_list_and_get_json(workdir):
     assert json.loads(since.stdout) == [[now, 7.5]]
     missing = skyline(cwd, "metrics", "get", "nope", "--json", env=env)
     assert missing.returncode == 1 and "no metric named" in missing.stderr
+
+
+def test_pick_free_ports_moves_a_taken_port_and_says_so(workdir):
+    """make run must come up where another program holds a default port."""
+    import socket
+
+    cwd, env = workdir
+    del env["SKYLINE__HORIZON__PICKLE_PORT"]
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    taken = holder.getsockname()[1]
+    conf = cwd / "skyline.conf"
+    conf.write_text(f"[horizon]\npickle_port = {taken}\n")
+    try:
+        refused = skyline(cwd, "--config", str(conf), "start", "horizon", env=env)
+        assert refused.returncode == 1
+        assert f"port {taken} on 127.0.0.1 is in use" in refused.stderr
+        assert "SKYLINE__HORIZON__PICKLE_PORT" in refused.stderr
+        out = skyline(cwd, "--config", str(conf), "start", "all", "--pick-free-ports", env=env)
+        assert out.returncode == 0, out.stderr
+        assert f"pickle_port {taken} is taken: using" in out.stdout
+        moved = int(
+            (cwd / "var" / "run" / "ports.env").read_text().split("PICKLE_PORT=")[1].split()[0]
+        )
+        assert moved != taken
+        # horizon really listens there, and a restart keeps the moved port
+        socket.create_connection(("127.0.0.1", moved), timeout=5).close()
+        assert skyline(cwd, "--config", str(conf), "restart", "horizon", env=env).returncode == 0
+        socket.create_connection(("127.0.0.1", moved), timeout=5).close()
+    finally:
+        holder.close()

@@ -125,6 +125,29 @@ def test_daemon_waits_for_sql_unreachable_at_start(fast, tmp_path, caplog):
         thread.join(5)
 
 
+class UsesDatabase(Ticker):
+    name = "uses_db"
+
+    def setup(self) -> None:
+        super().setup()
+        self.engine = self.open_database()
+
+
+def test_daemon_refuses_an_out_of_date_schema_then_starts_once_upgraded(fast, capsys):
+    from skyline.db import migrate
+
+    d = UsesDatabase(fast)
+    assert d.run() == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "skyline db upgrade" in err
+    migrate.upgrade(fast.database_url)
+    d = UsesDatabase(fast)
+    thread = start_in_thread(d)
+    wait_for(lambda: d.runs >= 1)
+    d.stop()
+    thread.join(5)
+
+
 def test_stop_during_outage_exits_promptly(make_settings, private_redis):
     settings = make_settings(SKYLINE__REDIS__URL=private_redis.url)
     private_redis.stop()

@@ -114,10 +114,24 @@ def test_trim_sorts_dedupes_last_write_wins_and_cuts_window(store, redis_client)
     assert store.trim_many(["m"], NOW, DAY, 600, DAY) == {"kept": 1}
 
 
-def test_trim_rewrites_messy_series_even_inside_the_window(store):
-    store.append([("m", NOW - 60, float(i)) for i in range(50)])
-    assert store.trim_many(["m"], NOW, DAY, 600, DAY)["rewritten"] == 1
-    assert store.read("m").values.tolist() == [49.0]
+def test_trim_rewrites_oversized_series_inside_the_window(store):
+    """A client resending the same points makes a series large: it is compacted."""
+    store.append([("m", NOW - 60, float(i)) for i in range(500)])
+    assert store.trim_many(["m"], NOW, DAY, 600, DAY) == {"kept": 1}
+    assert store.trim_many(["m"], NOW, DAY, 600, DAY, max_bytes=1000)["rewritten"] == 1
+    assert store.read("m").values.tolist() == [499.0]
+    assert len(store.read_raw("m")) == 24  # header + one record
+
+
+def test_trim_reads_whole_only_series_that_are_due(store, redis_client):
+    store.append(
+        [(f"fresh.{i}", NOW - 60, 1.0) for i in range(20)]
+        + [("old", NOW - DAY - 700, 1.0), ("old", NOW, 2.0)]
+    )
+    before = redis_client.info("commandstats").get("cmdstat_mget", {}).get("calls", 0)
+    assert store.trim_many(store.metrics(), NOW, DAY, 600, DAY) == {"kept": 20, "rewritten": 1}
+    after = redis_client.info("commandstats")["cmdstat_mget"]["calls"]
+    assert after - before == 1  # one MGET, of the one series that was due
 
 
 def test_trim_keeps_points_appended_while_it_was_rewriting(store, redis_client):
