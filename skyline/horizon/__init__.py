@@ -1,0 +1,1 @@
+"""Horizon: Graphite line, pickle and UDP ingest into the time-series store."""

@@ -1,0 +1,6 @@
+import sys
+
+from skyline.daemon import main
+from skyline.horizon.agent import Horizon
+
+sys.exit(main(Horizon))

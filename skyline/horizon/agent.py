@@ -1,0 +1,85 @@
+"""The horizon daemon: listeners -> intake -> buffer -> writers -> store; roomba.
+
+The daemon's own loop runs every second: it publishes the buffer's gauges and,
+every ``roomba_interval``, runs roomba (trim, sort, de-duplicate, delete inactive)
+over all metrics.  Ingest never waits for roomba: listeners and writers have their
+own threads, and roomba's rewrites keep whatever is appended meanwhile.
+"""
+
+from __future__ import annotations
+
+import time
+
+from skyline.daemon import Daemon
+from skyline.horizon.buffer import PointBuffer
+from skyline.horizon.filters import NameFilter
+from skyline.horizon.intake import Intake
+from skyline.horizon.listeners import Listeners
+from skyline.horizon.writer import Writer
+
+STOP_TIMEOUT = 10.0  # seconds writers keep trying to flush at stop while Redis is down
+
+
+class Horizon(Daemon):
+    name = "horizon"
+    interval = 1.0  # type: ignore[assignment]
+
+    def setup(self) -> None:
+        cfg = self.settings.horizon
+        self.buffer = PointBuffer(
+            batch_points=cfg.batch_points,
+            batch_interval=cfg.batch_interval,
+            high=cfg.queue_high,
+            low=cfg.queue_low,
+            limit=cfg.queue_limit,
+            counters=self.counters,
+        )
+        self.intake = Intake(
+            buffer=self.buffer,
+            counters=self.counters,
+            name_filter=NameFilter(cfg.skip, cfg.do_not_skip),
+            max_age=cfg.max_age,
+            max_future=cfg.max_future,
+            log=self.log,
+            clock=self.clock,
+        )
+        self.writers = [
+            Writer(self.buffer, self.store, self.counters, self.settings.skyline.retry_backoff_max)
+        ]
+        self.listeners = Listeners(cfg, self.intake)
+        self.listeners.start()
+        for writer in self.writers:
+            writer.start()
+        self._next_roomba = time.monotonic() + cfg.roomba_interval
+        ports = ", ".join(f"{k}={v}" for k, v in self.listeners.ports.items())
+        self.log.info("listening on %s: %s", cfg.bind, ports)
+
+    def run_once(self) -> None:
+        self.counters.gauge("queue_points", self.buffer.pending)
+        self.counters.gauge("paused_now", int(self.buffer.paused))
+        if time.monotonic() >= self._next_roomba:
+            self.roomba()
+
+    def roomba(self) -> None:
+        cfg = self.settings.horizon
+        t0 = time.monotonic()
+        outcome = self.store.trim_many(
+            self.store.metrics(),
+            now=self.clock(),
+            keep_seconds=self.settings.skyline.full_duration,
+            grace=cfg.roomba_grace,
+            inactive_after=self.settings.skyline.metrics_inactive_after,
+        )
+        for what, n in outcome.items():
+            self.counters.inc(f"roomba.{what}", n)
+        self.counters.gauge("roomba.run_time", round(time.monotonic() - t0, 3))
+        self._next_roomba = time.monotonic() + cfg.roomba_interval
+
+    def flush(self) -> None:
+        """Stop reading, then write everything already received."""
+        if not hasattr(self, "listeners"):
+            return
+        self.listeners.stop()
+        for writer in self.writers:
+            writer.stop(STOP_TIMEOUT)
+        self.log.info("flushed; %d datapoints left unwritten", self.buffer.pending)
