@@ -92,6 +92,11 @@ class Counters:
         with self._lock:
             self._gauges[name] = value
 
+    def peek(self) -> dict[str, float]:
+        """Counts since the last ``take`` and gauges, without resetting."""
+        with self._lock:
+            return {**self._counts, **self._gauges}
+
     def take(self) -> dict[str, float]:
         """Counts since the last call (then reset) merged with the current gauges."""
         with self._lock:

@@ -1,0 +1,332 @@
+"""Horizon on real sockets and a real Redis: good input lands, bad input is counted and
+dropped without harming anything else, many clients at once, backpressure, stop flushes."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+import struct
+import threading
+import time
+
+import msgpack
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from skyline.timeseries import to_series
+from tests.conftest import wait_for
+from tests.integration.horizon_fixtures import (
+    carbon_frame,
+    horizon_env,
+    now,
+    running_horizon,
+    send_tcp,
+    send_udp,
+    wait_for_points,
+)
+
+
+@pytest.fixture
+def horizon(make_settings):
+    with running_horizon(make_settings(**horizon_env())) as daemon:
+        yield daemon
+
+
+def ports(daemon):
+    return daemon.listeners.ports
+
+
+BAD_LINES = [
+    b"only.two 1",
+    b"four fields 1 2",
+    b"nan.value nan {t}",
+    b"inf.value inf {t}",
+    b"word.value twelve {t}",
+    b"future.ts 1 99999999999",
+    b"old.ts 1 1000",
+    b"bad|name 1 {t}",
+    b"caf\xc3\xa9 1 {t}",
+    b"\xff\xfe\x00 1 {t}",
+    b"x" * 5000 + b" 1 {t}",
+    b"neg.ts 1 -5",
+    b"word.ts 1 yesterday",
+]
+
+
+def test_line_protocol_keeps_good_lines_among_bad_ones(horizon):
+    t = now()
+    good = [f"web.a.requests {i} {t - 60 * (5 - i)}".encode() for i in range(5)]
+    bad = [line.replace(b"{t}", str(t).encode()) for line in BAD_LINES]
+    lines = (
+        [x for pair in zip(good, bad, strict=False) for x in pair]
+        + good[len(bad) :]
+        + bad[len(good) :]
+    )
+    send_tcp(ports(horizon)["line_port"], b"\n".join(lines) + b"\n")
+    series = wait_for_points(horizon, "web.a.requests", 5)
+    assert series.values.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    c = wait_for(
+        lambda: (
+            horizon.counters.peek()
+            if horizon.counters.peek().get("rejected.timestamp_in_future")
+            else None
+        )
+    )
+    assert c["malformed.line_fields"] == 2
+    assert c["rejected.value_not_finite"] == 2
+    assert c["rejected.value_not_numeric"] == 1
+    assert c["rejected.timestamp_too_old"] == 2
+    assert c["rejected.name_charset"] == 1
+    assert c["malformed.line_not_ascii"] == 2
+    assert c["malformed.line_too_long"] == 1
+    assert c["rejected.timestamp_not_numeric"] == 1
+    assert horizon.store.metrics() == ["web.a.requests"]
+
+
+def test_carbon_pickle_frames_land_with_the_right_values(horizon):
+    t = now()
+    points = [(f"carbon.agents.host{i}.cpu", (t - 60, float(i) + 0.25)) for i in range(200)]
+    points += [("carbon.agents.host0.cpu", (t, 99.5))]
+    send_tcp(ports(horizon)["pickle_port"], carbon_frame(points[:100]) + carbon_frame(points[100:]))
+    series = wait_for_points(horizon, "carbon.agents.host0.cpu", 2)
+    assert series.timestamps.tolist() == [t - 60, t] and series.values.tolist() == [0.25, 99.5]
+    wait_for(lambda: len(horizon.store.metrics()) == 200)
+    assert horizon.store.read("carbon.agents.host199.cpu").values.tolist() == [199.25]
+    changed = {m.decode() for m in horizon.redis.smembers(horizon.keys.changed())}
+    assert len(changed) == 200, "every written metric is announced to the analyzer"
+
+
+class Evil:
+    marker = "/tmp/skyline-horizon-test-pwned"
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_malicious_pickle_runs_nothing_and_the_connection_goes_on(horizon):
+    if os.path.exists(Evil.marker):
+        os.unlink(Evil.marker)
+    t = now()
+    evil = pickle.dumps([("x", (t, 1)), Evil()], protocol=2)
+    other = socket.create_connection(("127.0.0.1", ports(horizon)["pickle_port"]))
+    with socket.create_connection(("127.0.0.1", ports(horizon)["pickle_port"])) as s:
+        s.sendall(carbon_frame([("before", (t, 1.0))]))
+        s.sendall(struct.pack("!L", len(evil)) + evil)
+        s.sendall(carbon_frame([("after", (t, 2.0))]))
+    other.sendall(carbon_frame([("other.client", (t, 3.0))]))
+    other.close()
+    for metric in ("before", "after", "other.client"):
+        wait_for_points(horizon, metric, 1)
+    assert not os.path.exists(Evil.marker)
+    assert horizon.counters.peek()["malformed.pickle_unsafe"] == 1
+    assert "x" not in horizon.store.metrics()
+
+
+def test_wrong_shapes_and_bad_values_in_a_frame_keep_the_good_items(horizon):
+    t = now()
+    frame = carbon_frame([("ok.1", (t, 1.0)), ("bad",), ("ok.2", (t, "2.5")), ("nan", (t, float("nan"))),
+                          (7, (t, 1.0)), ("ok.3", (t, True))])  # fmt: skip
+    # bytes names need protocol 3+ (protocol 2 pickles bytes through a global, refused)
+    payload = pickle.dumps([(b"bytes.name", (t, 4.0))], protocol=4)
+    send_tcp(ports(horizon)["pickle_port"], frame + struct.pack("!L", len(payload)) + payload)
+    wait_for_points(horizon, "bytes.name", 1)
+    assert horizon.store.read("ok.2").values.tolist() == [2.5]
+    assert set(horizon.store.metrics()) == {"ok.1", "ok.2", "bytes.name"}
+
+
+def test_oversized_length_prefix_closes_only_that_connection(horizon):
+    t = now()
+    good = socket.create_connection(("127.0.0.1", ports(horizon)["pickle_port"]))
+    with socket.create_connection(("127.0.0.1", ports(horizon)["pickle_port"])) as bad:
+        bad.sendall(struct.pack("!L", 2**31) + b"\x80\x02")
+        bad.settimeout(5)
+        assert bad.recv(10) == b"", "horizon closes a stream it cannot resynchronise"
+    good.sendall(carbon_frame([("still.fine", (t, 1.0))]))
+    good.close()
+    wait_for_points(horizon, "still.fine", 1)
+    assert horizon.counters.peek()["malformed.frame_too_large"] == 1
+
+
+def test_client_disconnecting_mid_frame_harms_nothing(horizon):
+    t = now()
+    frame = carbon_frame([("half", (t, 1.0))] * 50)
+    send_tcp(ports(horizon)["pickle_port"], frame[: len(frame) // 2])
+    send_tcp(ports(horizon)["line_port"], b"half.line 1")  # no newline, then gone
+    send_tcp(ports(horizon)["pickle_port"], carbon_frame([("whole", (t, 1.0))]))
+    wait_for_points(horizon, "whole", 1)
+    assert "half" not in horizon.store.metrics() and "half.line" not in horizon.store.metrics()
+
+
+def test_udp_msgpack_and_plaintext(horizon):
+    t = now()
+    send_udp(ports(horizon)["udp_port"], msgpack.packb(["udp.msgpack", [t, 7.5]]))
+    send_udp(ports(horizon)["udp_port"], f"udp.line 8.5 {t}\nbroken\n".encode())
+    send_udp(ports(horizon)["udp_port"], b"\x92\xc1garbage")
+    assert wait_for_points(horizon, "udp.msgpack", 1).values.tolist() == [7.5]
+    assert wait_for_points(horizon, "udp.line", 1).values.tolist() == [8.5]
+
+
+def test_many_concurrent_clients(horizon):
+    t = now()
+    clients, per_client = 40, 250
+
+    def client(i: int) -> None:
+        if i % 2:
+            lines = "".join(f"c.{i} {k} {t - per_client + k}\n" for k in range(per_client))
+            send_tcp(ports(horizon)["line_port"], lines.encode())
+        else:
+            send_tcp(ports(horizon)["pickle_port"],
+                     carbon_frame([(f"c.{i}", (t - per_client + k, float(k))) for k in range(per_client)]))  # fmt: skip
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for i in range(clients):
+        series = wait_for_points(horizon, f"c.{i}", per_client)
+        assert series.values.tolist() == [float(k) for k in range(per_client)]
+
+
+def test_a_thousand_idle_connections_do_not_block_a_sender(horizon):
+    idle = [
+        socket.create_connection(("127.0.0.1", ports(horizon)[p]))
+        for p in ("line_port", "pickle_port")
+        for _ in range(500)
+    ]
+    try:
+        wait_for(lambda: horizon.counters.peek().get("connections", 0) >= 1000)
+        t = now()
+        send_tcp(ports(horizon)["line_port"], f"busy.metric 1 {t}\n".encode())
+        wait_for_points(horizon, "busy.metric", 1)
+    finally:
+        for s in idle:
+            s.close()
+
+
+def test_skip_lists(make_settings):
+    env = horizon_env(SKYLINE__HORIZON__SKIP='["stats.statsd", "re:\\\\.tmp\\\\."]',
+                      SKYLINE__HORIZON__DO_NOT_SKIP='["stats.statsd.keep"]')  # fmt: skip
+    with running_horizon(make_settings(**env)) as horizon:
+        t = now()
+        lines = [
+            f"{n} 1 {t}" for n in ("stats.statsd.bad", "a.tmp.b", "stats.statsd.keep.x", "kept")
+        ]
+        send_tcp(ports(horizon)["line_port"], ("\n".join(lines) + "\n").encode())
+        wait_for_points(horizon, "kept", 1)
+        wait_for_points(horizon, "stats.statsd.keep.x", 1)
+        assert sorted(horizon.store.metrics()) == ["kept", "stats.statsd.keep.x"]
+        assert horizon.counters.peek()["skipped"] == 2
+
+
+def test_backpressure_pauses_reading_while_redis_is_down_and_loses_nothing(
+    make_settings, private_redis
+):
+    env = horizon_env(SKYLINE__REDIS__URL=private_redis.url, SKYLINE__HORIZON__QUEUE_HIGH="2000",
+                      SKYLINE__HORIZON__QUEUE_LOW="500", SKYLINE__HORIZON__BATCH_POINTS="500")  # fmt: skip
+    with running_horizon(make_settings(**env)) as horizon:
+        private_redis.stop()
+        t = now()
+        total = 20_000
+        payload = "".join(
+            f"bp.{k % 100} {k} {t - 3000 + k // 100}\n" for k in range(total)
+        ).encode()
+        sender = threading.Thread(target=send_tcp, args=(ports(horizon)["line_port"], payload))
+        sender.start()
+        wait_for(lambda: horizon.buffer.paused, timeout=10)
+        accepted = horizon.counters.peek()["datapoints_accepted"]
+        time.sleep(0.5)
+        assert horizon.counters.peek()["datapoints_accepted"] == accepted, "no reading while paused"
+        assert accepted < total, "the rest waits in the sender and the kernel's socket buffers"
+        assert horizon.buffer.pending <= 2000 + 5000, "reading stops near the high watermark"
+        private_redis.start()
+        sender.join(30)
+        wait_for(
+            lambda: sum(len(horizon.store.read(f"bp.{m}")) for m in range(100)) == total, timeout=30
+        )
+        assert horizon.counters.peek().get("dropped.queue_full", 0) == 0
+        assert horizon.counters.peek()["write_retries"] >= 1
+
+
+def test_points_beyond_the_hard_limit_are_dropped_and_counted(make_settings, private_redis):
+    env = horizon_env(SKYLINE__REDIS__URL=private_redis.url, SKYLINE__HORIZON__QUEUE_HIGH="900",
+                      SKYLINE__HORIZON__QUEUE_LOW="100", SKYLINE__HORIZON__QUEUE_LIMIT="1000")  # fmt: skip
+    with running_horizon(make_settings(**env)) as horizon:
+        private_redis.stop()
+        t = now()
+        for k in range(30):  # UDP cannot be paused: the hard limit is what protects memory
+            send_udp(
+                ports(horizon)["udp_port"], "".join(f"u.{k} {i} {t}\n" for i in range(100)).encode()
+            )
+        wait_for(lambda: horizon.counters.peek().get("dropped.queue_full", 0) > 0)
+        assert horizon.buffer.pending <= 1000
+        private_redis.start()
+
+
+def test_stop_flushes_everything_received(make_settings, redis_client):
+    settings = make_settings(**horizon_env(SKYLINE__HORIZON__BATCH_INTERVAL="5"))
+    t = now()
+    with running_horizon(settings) as horizon:
+        send_tcp(
+            ports(horizon)["line_port"],
+            "".join(f"flush.{i} {i} {t}\n" for i in range(3000)).encode(),
+        )
+        wait_for(lambda: horizon.counters.peek().get("datapoints_accepted", 0) == 3000)
+        assert len(horizon.store.metrics()) < 3000, "the batch is still open (interval 5 s)"
+    # stopped: everything accepted has been written
+    flushed = [m for m in horizon.store.metrics() if m.startswith("flush.")]
+    assert len(flushed) == 3000
+    assert (
+        "skyline.horizon." + horizon.settings.host_name + ".datapoints_written"
+        in horizon.store.metrics()
+    )
+    assert to_series(redis_client.get(horizon.keys.series("flush.2999"))).values.tolist() == [
+        2999.0
+    ]
+
+
+def test_roomba_runs_in_the_daemon(make_settings):
+    env = horizon_env(
+        SKYLINE__HORIZON__ROOMBA_INTERVAL="1", SKYLINE__SKYLINE__METRICS_INACTIVE_AFTER="600"
+    )
+    with running_horizon(make_settings(**env)) as horizon:
+        t = now()
+        horizon.store.append([("inactive", t - 3000, 1.0), ("active", t, 1.0)])
+        wait_for(lambda: horizon.store.metrics() == ["active"], timeout=10)
+        assert horizon.counters.peek()["roomba.deleted"] >= 1
+
+
+def test_port_taken_is_one_line_naming_the_key(make_settings):
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        env = horizon_env(SKYLINE__HORIZON__PICKLE_PORT=str(holder.getsockname()[1]))
+        from skyline.horizon.agent import Horizon
+
+        daemon = Horizon(make_settings(**env))
+        assert daemon.run() == 1
+    finally:
+        holder.close()
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.binary(min_size=1, max_size=400), min_size=1, max_size=5))
+def test_arbitrary_bytes_on_every_port_then_valid_data_still_lands(horizon, chunks):
+    for chunk in chunks:
+        for port in ("line_port", "pickle_port"):
+            try:
+                send_tcp(ports(horizon)[port], chunk)
+            except OSError:
+                pass  # horizon may close a stream whose length prefix is absurd
+        send_udp(ports(horizon)["udp_port"], chunk)
+    t = now()
+    marker = f"alive.{abs(hash(tuple(chunks))) % 10**9}"
+    send_tcp(ports(horizon)["line_port"], f"{marker} 1 {t}\n".encode())
+    send_tcp(ports(horizon)["pickle_port"], carbon_frame([(marker + ".p", (t, 1.0))]))
+    wait_for_points(horizon, marker, 1)
+    wait_for_points(horizon, marker + ".p", 1)
