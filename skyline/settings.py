@@ -154,7 +154,7 @@ class HorizonSection(ListenerSection):
         [], "Exceptions to skip (Skyline's DO_NOT_SKIP_LIST), in the same forms."
     )
     batch_points: int = key(
-        20000, "A writer batch is sent to Redis at this many datapoints...", "points", ge=1
+        100000, "A writer batch is sent to Redis at this many datapoints...", "points", ge=1
     )
     batch_interval: float = key(
         0.1, "...or this long after its first datapoint, whichever is first.", "s", gt=0

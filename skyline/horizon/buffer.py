@@ -21,13 +21,16 @@ from skyline.daemon import Counters
 
 @dataclass
 class Batch:
-    names: list[str] = field(default_factory=list)
+    """Datapoints as metric ids into ``names`` (the intake's name table) and two lists."""
+
+    ids: list[int] = field(default_factory=list)
     timestamps: list[float] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
     opened: float = 0.0
 
     def __len__(self) -> int:
-        return len(self.names)
+        return len(self.ids)
 
 
 class PointBuffer:
@@ -58,23 +61,29 @@ class PointBuffer:
     def pending(self) -> int:
         return self._pending
 
-    def add(self, names: list[str], timestamps: list[float], values: list[float]) -> int:
-        """Add datapoints (listener thread); returns how many were dropped."""
-        room = self.limit - self._pending
+    def add(
+        self, ids: list[int], timestamps: list[float], values: list[float], names: list[str]
+    ) -> int:
+        """Add datapoints whose ids index ``names`` (listener thread); returns how many
+        were dropped."""
+        room = max(self.limit - self._pending, 0)
         dropped = 0
-        if len(names) > room:
-            dropped = len(names) - max(room, 0)
-            names, timestamps, values = names[:room], timestamps[:room], values[:room]
+        if len(ids) > room:
+            dropped = len(ids) - room
+            ids, timestamps, values = ids[:room], timestamps[:room], values[:room]
             self.counters.inc("dropped.queue_full", dropped)
-        if names:
+        if ids:
+            if self._open.ids and self._open.names is not names:
+                self.seal()  # the name table was replaced: a batch refers to one table
             batch = self._open
-            if not batch.names:
+            if not batch.ids:
                 batch.opened = self.clock()
-            batch.names += names
+                batch.names = names
+            batch.ids += ids
             batch.timestamps += timestamps
             batch.values += values
             with self._lock:
-                self._pending += len(names)
+                self._pending += len(ids)
                 pause = not self.paused and self._pending >= self.high
                 if pause:
                     self.paused = True
@@ -86,12 +95,12 @@ class PointBuffer:
         return dropped
 
     def seal_if_due(self) -> None:
-        if self._open.names and self.clock() - self._open.opened >= self.batch_interval:
+        if self._open.ids and self.clock() - self._open.opened >= self.batch_interval:
             self.seal()
 
     def seal(self) -> None:
         """Queue the open batch for the writers (listener thread)."""
-        if self._open.names:
+        if self._open.ids:
             self._sealed.put(self._open)
             self._open = Batch()
 
@@ -113,4 +122,4 @@ class PointBuffer:
             self.on_resume()
 
     def empty(self) -> bool:
-        return self._sealed.empty() and not self._open.names
+        return self._sealed.empty() and not self._open.ids

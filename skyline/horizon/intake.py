@@ -3,7 +3,8 @@
 Every rejected item is counted by reason (``rejected.<reason>``, published as
 self-metrics), a few per reason per minute are logged truncated and escaped, and
 the item is dropped; the good items of the same batch go on.  Names are checked
-once and remembered, since the same names arrive every minute.
+once and remembered, since the same names arrive every minute: a valid name gets
+a small integer id (its index in the name table) that the writers group by.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class Intake:
         self.max_age, self.max_future = max_age, max_future
         self.log = log
         self.clock = clock
-        self._names: dict[str, object] = {}
+        self._verdicts: dict[str, object] = {}  # name -> id (int) or a reject reason
+        self._table: list[str] = []  # id -> name; replaced, never mutated, when full
         self._logged: dict[str, int] = {}
         self._log_window = 0.0
 
@@ -52,15 +54,15 @@ class Intake:
         """Validate and buffer items; returns how many were accepted."""
         now = self.clock()
         lo, hi = max(now - self.max_age, 1.0), now + self.max_future
-        names: list[str] = []
+        ids: list[int] = []
         stamps: list[float] = []
         values: list[float] = []
-        verdicts = self._names
+        verdicts = self._verdicts
         for name, ts, value in items:
             verdict = verdicts.get(name, _UNSEEN) if type(name) is str else Reject.NAME_CHARSET
             if verdict is _UNSEEN:
                 verdict = self._check_name(name)
-            if verdict is not None:
+            if type(verdict) is not int:
                 self._drop(verdict, name)
                 continue
             try:
@@ -81,21 +83,26 @@ class Intake:
             elif not lo <= t <= hi:
                 self._drop(_time_reason(t, hi), (name, ts, value))
             else:
-                names.append(name)
+                ids.append(verdict)
                 stamps.append(t)
                 values.append(v)
-        if names:
-            self.counters.inc("datapoints_accepted", len(names))
-            self.buffer.add(names, stamps, values)
-        return len(names)
+        if ids:
+            self.counters.inc("datapoints_accepted", len(ids))
+            self.buffer.add(ids, stamps, values, self._table)
+        return len(ids)
 
-    def _check_name(self, name: str) -> Reject | str | None:
-        verdict: Reject | str | None = check_name(name)
-        if verdict is None and self.filter.skipped(name):
-            verdict = SKIP
-        if len(self._names) >= self.NAME_CACHE_LIMIT:
-            self._names.clear()
-        self._names[name] = verdict
+    def _check_name(self, name: str) -> object:
+        if len(self._verdicts) >= self.NAME_CACHE_LIMIT:
+            self._verdicts = {}
+            self._table = []  # batches keep the table they were built with
+        verdict: object = check_name(name)
+        if verdict is None:
+            if self.filter.skipped(name):
+                verdict = SKIP
+            else:
+                verdict = len(self._table)
+                self._table.append(name)
+        self._verdicts[name] = verdict
         return verdict
 
     def _drop(self, reason: Reject | str, raw: object) -> None:

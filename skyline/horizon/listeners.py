@@ -25,7 +25,7 @@ from skyline.horizon.parsing import (
     LineSplitter,
     Malformed,
     datagram_items,
-    parse_line,
+    parse_lines,
     pickle_items,
 )
 from skyline.settings import HorizonSection
@@ -59,13 +59,9 @@ class LineProtocol(_Tcp):
         intake = self.hub.intake
         if too_long:
             intake.malformed_input(Malformed.LINE_TOO_LONG, data[:120], too_long)
-        items = []
-        for line in lines:
-            parsed = parse_line(line)
-            if isinstance(parsed, Malformed):
-                intake.malformed_input(parsed, line)
-            else:
-                items.append(parsed)
+        items, bad = parse_lines(lines)
+        for line, reason in bad:
+            intake.malformed_input(reason, line)
         if items:
             intake.items(items)
 

@@ -8,6 +8,7 @@ reason for input that cannot even be split into items.
 from __future__ import annotations
 
 import pickle
+import re
 import struct
 from collections.abc import Iterator
 from enum import StrEnum
@@ -41,6 +42,36 @@ def parse_line(line: bytes) -> Item | Malformed:
         return name.decode("ascii"), ts, value
     except UnicodeDecodeError:
         return Malformed.LINE_NOT_ASCII
+
+
+# One well-formed line: exactly three fields separated by single spaces or tabs.
+_LINE_RE = re.compile(r"^([^\s]+)[ \t]+([^\s]+)[ \t]+([^\s]+)[ \t\r]*$", re.MULTILINE)
+
+
+def parse_lines(lines: list[bytes]) -> tuple[list[Item], list[tuple[bytes, Malformed]]]:
+    """Parse many lines; returns the items and the malformed lines with reasons.
+
+    The common case (all ASCII, all well-formed) is parsed by one regex pass over the
+    joined lines; anything else falls back to ``parse_line`` one line at a time.
+    """
+    block = b"\n".join(lines)
+    try:
+        text = block.decode("ascii")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None:
+        found = _LINE_RE.findall(text)
+        if len(found) == len(lines):
+            return [(name, ts, value) for name, value, ts in found], []
+    items: list[Item] = []
+    bad: list[tuple[bytes, Malformed]] = []
+    for line in lines:
+        parsed = parse_line(line)
+        if isinstance(parsed, Malformed):
+            bad.append((line, parsed))
+        else:
+            items.append(parsed)
+    return items, bad
 
 
 class LineSplitter:

@@ -1,8 +1,9 @@
 """Writer threads: sealed batches from the buffer into the store, one round trip each.
 
-A batch is grouped per metric so a metric with several datapoints in the batch gets
-one APPEND; the names written are added to the analyzer's changed set in the same
-round trip.  While Redis is unreachable a writer keeps its batch and retries with
+The store groups a batch per metric with numpy, so a metric with several datapoints
+in the batch gets one APPEND; the names written are added to the analyzer's changed
+set in the same round trip.  A writer adds a name to the metrics set at most once a
+minute (roomba removes dead ones; a returning name is added again within a minute).  While Redis is unreachable a writer keeps its batch and retries with
 backoff (the buffer fills, listeners pause, TCP pushes back on senders); nothing
 taken from the buffer is dropped, except at shutdown after ``stop_timeout``.
 """
@@ -18,18 +19,7 @@ from skyline.horizon.buffer import Batch, PointBuffer
 from skyline.timeseries import TimeSeriesStore
 
 log = logging.getLogger("skyline.horizon")
-
-
-def group(batch: Batch) -> dict[str, tuple[list[float], list[float]]]:
-    grouped: dict[str, tuple[list[float], list[float]]] = {}
-    for name, ts, value in zip(batch.names, batch.timestamps, batch.values, strict=True):
-        entry = grouped.get(name)
-        if entry is None:
-            grouped[name] = ([ts], [value])
-        else:
-            entry[0].append(ts)
-            entry[1].append(value)
-    return grouped
+ANNOUNCE_EVERY = 60.0  # seconds a writer trusts that a name is in the metrics set
 
 
 class Writer(threading.Thread):
@@ -48,6 +38,9 @@ class Writer(threading.Thread):
         self.backoff = Backoff(backoff_max)
         self.stopping = threading.Event()
         self.deadline = float("inf")
+        self._announced: set[int] = set()  # ids added to the metrics set recently
+        self._announced_names: list[str] | None = None  # the name table those ids index
+        self._announced_at = 0.0
 
     def run(self) -> None:
         while True:
@@ -59,10 +52,18 @@ class Writer(threading.Thread):
             self._write(batch)
 
     def _write(self, batch: Batch) -> None:
-        grouped = group(batch)
+        now = time.monotonic()
+        if now - self._announced_at > ANNOUNCE_EVERY:
+            self._announced, self._announced_at = set(), now
+        fresh = (
+            not self._announced.issuperset(batch.ids) or batch.names is not self._announced_names
+        )
         while True:
             try:
-                written = self.store.append_grouped(grouped, changed=True)
+                written = self.store.append_batch(
+                    batch.ids, batch.timestamps, batch.values, batch.names,
+                    changed=True, announce=fresh,
+                )  # fmt: skip
             except OUTAGES as exc:
                 if time.monotonic() > self.deadline:
                     self.counters.inc("dropped.shutdown", len(batch))
@@ -76,6 +77,10 @@ class Writer(threading.Thread):
                 time.sleep(delay)
                 continue
             self.backoff.reset()
+            if fresh:
+                if batch.names is not self._announced_names:
+                    self._announced, self._announced_names = set(), batch.names
+                self._announced.update(batch.ids)
             self.counters.inc("datapoints_written", written)
             self.counters.inc("redis_round_trips")
             break

@@ -18,6 +18,7 @@ from skyline.horizon.parsing import (
     Malformed,
     datagram_items,
     parse_line,
+    parse_lines,
     pickle_items,
 )
 from skyline.horizon.unpickler import UnsafePickle, loads
@@ -198,3 +199,55 @@ def test_skip_and_do_not_skip(name, skipped):
 
 def test_empty_skip_list_skips_nothing():
     assert not NameFilter().skipped("anything")
+
+
+# --- the fast multi-line parser agrees with the one-line parser ------------------------
+def slow_parse_lines(lines):
+    items, bad = [], []
+    for line in lines:
+        parsed = parse_line(line)
+        (bad.append((line, parsed)) if isinstance(parsed, Malformed) else items.append(parsed))
+    return items, bad
+
+
+def normalise(result):
+    items, bad = result
+    as_bytes = [tuple(x.encode() if isinstance(x, str) else x for x in item) for item in items]
+    return as_bytes, bad
+
+
+HAND_PICKED_BLOCKS = [
+    [b"a 1 2", b"b 3 4"],
+    [b"a 1 2\r", b"b\t3\t4"],
+    [b" a 1 2", b"a  1   2 "],
+    [b"a 1", b"b 1 2"],
+    [b"caf\xc3\xa9 1 2", b"ok 1 2"],
+    [b"a\x0b1 2", b"a 1 2\x0c"],
+    [b"a 1 2 3"],
+]
+
+
+@pytest.mark.parametrize("lines", HAND_PICKED_BLOCKS)
+def test_parse_lines_matches_parse_line_on_hand_picked(lines):
+    assert normalise(parse_lines(lines)) == normalise(slow_parse_lines(lines))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=40).filter(lambda b: b"\n" not in b),
+            st.builds(
+                lambda a, b, c, sep: sep.join([a, b, c]),
+                st.text("ab.1 \t-", min_size=0, max_size=6).map(str.encode),
+                st.text("0123456789.e-", max_size=5).map(str.encode),
+                st.text("0123456789", max_size=5).map(str.encode),
+                st.sampled_from([b" ", b"\t", b"  ", b" \t"]),
+            ),
+        ),
+        min_size=1,
+        max_size=10,
+    )
+)
+def test_parse_lines_matches_parse_line_on_random(lines):
+    assert normalise(parse_lines(lines)) == normalise(slow_parse_lines(lines))
