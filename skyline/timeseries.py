@@ -26,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 import redis
 
+from skyline import redis_raw
 from skyline.datapoint import Reject, Window, check_point
 from skyline.redis_keys import RedisKeys
 
@@ -247,18 +248,24 @@ class TimeSeriesStore:
         starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
         ends = np.append(starts[1:], n) * RECORD_SIZE
         batch_names = [names[i] for i in sorted_ids[starts].tolist()]
-        pipe = self.redis.pipeline(transaction=False)
         series = self.keys.series
-        for name, start, end in zip(
-            batch_names, (starts * RECORD_SIZE).tolist(), ends.tolist(), strict=True
-        ):
-            pipe.append(series(name), buf[start:end])
+        commands = [
+            redis_raw.append(series(name).encode(), buf[start:end])
+            for name, start, end in zip(
+                batch_names, (starts * RECORD_SIZE).tolist(), ends.tolist(), strict=True
+            )
+        ]
+        encoded = [name.encode() for name in batch_names]
         if announce:
-            pipe.sadd(self.keys.metrics(), *batch_names)
+            commands.append(redis_raw.command(b"SADD", self.keys.metrics().encode(), *encoded))
         if changed:
-            pipe.sadd(self.keys.changed(), *batch_names)
-            pipe.expire(self.keys.changed(), CHANGED_TTL)
-        pipe.execute()
+            key = self.keys.changed().encode()
+            commands.append(redis_raw.command(b"SADD", key, *encoded))
+            commands.append(redis_raw.command(b"EXPIRE", key, b"%d" % CHANGED_TTL))
+        replies = redis_raw.execute(self.redis, b"".join(commands), len(commands))
+        errors = [r for r in replies if isinstance(r, redis.ResponseError)]
+        if errors:
+            raise errors[0]
         return n
 
     # Reading ------------------------------------------------------------------------
