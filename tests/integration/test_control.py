@@ -203,3 +203,22 @@ def test_pick_free_ports_moves_a_taken_port_and_says_so(workdir):
         socket.create_connection(("127.0.0.1", moved), timeout=5).close()
     finally:
         holder.close()
+
+
+def test_horizon_process_stop_flushes_what_it_received(workdir):
+    """SIGTERM via skyline stop: a batch still open (5 s interval) is written before exit."""
+    import socket
+
+    cwd, env = workdir
+    env = {**env, "SKYLINE__HORIZON__BATCH_INTERVAL": "5"}
+    assert skyline(cwd, "start", "horizon", env=env).returncode == 0
+    t = int(time.time())
+    port = int(env["SKYLINE__HORIZON__LINE_PORT"])
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall("".join(f"flush.m{i} {i} {t}\n" for i in range(1000)).encode())
+    client = redis.Redis(unix_socket_path=str(cwd / "var" / "redis" / "redis.sock"))
+    time.sleep(0.5)  # received, but the batch is not due yet
+    assert skyline(cwd, "stop", "horizon", env=env).returncode == 0
+    names = {m.decode() for m in client.smembers("sky:metrics")}
+    assert {f"flush.m{i}" for i in range(1000)} <= names
+    assert "flushed; 0 datapoints left unwritten" in (cwd / "var" / "log" / "horizon.log").read_text()
