@@ -12,7 +12,7 @@ import time
 
 from skyline.daemon import Daemon
 from skyline.horizon.buffer import PointBuffer
-from skyline.horizon.filters import NameFilter
+from skyline.name_filter import NameFilter
 from skyline.horizon.intake import Intake
 from skyline.horizon.listeners import Listeners
 from skyline.horizon.writer import Writer

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from skyline.daemon import Counters
 from skyline.datapoint import Reject, check_name, printable
 from skyline.horizon.buffer import PointBuffer
-from skyline.horizon.filters import NameFilter
+from skyline.name_filter import NameFilter
 from skyline.horizon.parsing import Item, Malformed
 
 MAX_FLOAT = 1.7976931348623157e308

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skyline.horizon.filters import NameFilter
+from skyline.name_filter import NameFilter
 from skyline.horizon.parsing import (
     FrameSplitter,
     FrameTooLarge,
