@@ -1,0 +1,111 @@
+"""``skyline nab run`` and ``skyline nab score``.
+
+``register(subparsers)`` adds the ``nab`` command to a parent parser;
+``main(args)`` runs a parsed namespace (or parses an argv list itself).
+Exit status: 0 done, 1 the operation failed, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from skyline.algorithms.streaming import DETECTORS
+from skyline.nab import runner, scoring
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``nab run`` and ``nab score`` under ``subparsers``; returns the nab parser."""
+    nab = subparsers.add_parser("nab", help="run and score detectors on a NAB corpus")
+    sub = nab.add_subparsers(dest="nab_command", required=True)
+    run = sub.add_parser("run", help="write NAB results files for one detector")
+    run.add_argument("--data", required=True, type=Path, help="corpus: DIR/<category>/<file>.csv")
+    run.add_argument("--out", required=True, type=Path, help="results root")
+    run.add_argument("--detector", default="default", help=f"one of {', '.join(DETECTORS)}")
+    run.add_argument(
+        "--labels", type=Path, help="combined_windows.json (default DATA/../labels/...)"
+    )
+    run.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    score = sub.add_parser("score", help="score results files with NAB's rules")
+    score.add_argument("--results", required=True, type=Path, help="results root")
+    score.add_argument("--labels", required=True, type=Path, help="combined_windows.json")
+    score.add_argument("--data", required=True, type=Path, help="the corpus that was run")
+    score.add_argument("--detector", default="default")
+    score.add_argument("--out", type=Path, help="write the JSON report here (default stdout)")
+    return nab
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"skyline nab: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.detector not in DETECTORS:
+        return _fail(f"unknown detector {args.detector!r}; known: {', '.join(DETECTORS)}", 2)
+    if not runner.corpus_files(args.data):
+        return _fail(f"no <category>/<file>.csv under {args.data}", 2)
+    started = time.monotonic()
+    written = runner.run_corpus(args.data, args.out, args.detector, args.labels, args.jobs)
+    took = time.monotonic() - started
+    print(f"{args.detector}: {len(written)} files -> {args.out / args.detector} in {took:.1f} s")
+    return 0
+
+
+def read_results(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(unix timestamps, anomaly scores) of one results file."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    stamps = runner.to_unix([r["timestamp"] for r in rows])
+    scores = np.array([float(r["anomaly_score"] or "nan") for r in rows])
+    return stamps, scores
+
+
+def load_cases(results: Path, data: Path, detector: str, labels: Path) -> list[scoring.FileCase]:
+    windows = runner.load_windows(labels)
+    cases = []
+    for name in runner.corpus_files(data):
+        path = runner.result_path(results, detector, name)
+        if not path.exists():
+            raise FileNotFoundError(f"missing results file {path}")
+        stamps, scores = read_results(path)
+        cases.append(scoring.prepare(name, stamps, scores, windows.get(name, [])))
+    return cases
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    if not args.labels.exists():
+        return _fail(f"no labels file {args.labels}", 2)
+    try:
+        cases = load_cases(args.results, args.data, args.detector, args.labels)
+    except FileNotFoundError as exc:
+        return _fail(str(exc))
+    if not cases:
+        return _fail(f"no <category>/<file>.csv under {args.data}", 2)
+    report = {"detector": args.detector, **scoring.score_corpus(cases)}
+    text = json.dumps(report, indent=2)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    else:
+        print(text)
+    summary = ", ".join(f"{p} {v['score']:.1f}" for p, v in report["profiles"].items())
+    print(f"{args.detector}: {summary}", file=sys.stderr if not args.out else sys.stdout)
+    return 0
+
+
+def main(args: argparse.Namespace | list[str] | None = None) -> int:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    if not isinstance(args, argparse.Namespace):
+        parser = argparse.ArgumentParser(prog="skyline")
+        register(parser.add_subparsers(dest="command", required=True))
+        argv = list(sys.argv[1:] if args is None else args)
+        args = parser.parse_args(argv if argv[:1] == ["nab"] else ["nab", *argv])
+    return cmd_run(args) if args.nab_command == "run" else cmd_score(args)
