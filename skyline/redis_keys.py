@@ -42,6 +42,56 @@ KEYS: dict[str, KeySpec] = {
         "Names of metrics that received data since the analyzer last took them (the "
         "analyzer pops members); lets analysis run on arrival without scanning.",
     ),
+    "anomalies": KeySpec(
+        "stream:anomalies",
+        "STREAM",
+        "none; capped at [analyzer] stream_maxlen entries (approximate MAXLEN)",
+        "Anomaly events (skyline.events.AnomalyEvent as JSON in field 'event', its "
+        "idempotency key in field 'id') from analyzer, mirage and boundary to the "
+        "downstream stages.",
+    ),
+    "alerts": KeySpec(
+        "stream:alerts",
+        "STREAM",
+        "none; capped at [analyzer] stream_maxlen entries",
+        "Anomaly events to be alerted (they matched an [[alerts]] rule and passed mirage "
+        "and ionosphere, or those stages were not running); read by the alerters' group.",
+    ),
+    "mirage": KeySpec(
+        "stream:mirage",
+        "STREAM",
+        "none; capped at [analyzer] stream_maxlen entries",
+        "Analyzer anomalies of metrics whose alert rule has mirage hours, for mirage to "
+        "confirm over the longer window.",
+    ),
+    "verdicts": KeySpec(
+        "stream:verdicts",
+        "STREAM",
+        "none; capped at [analyzer] stream_maxlen entries",
+        "Verdict events (skyline.events.VerdictEvent): each stage's decision about an "
+        "anomaly; panorama records them as the anomaly's verdict trail.",
+    ),
+    "alert_sent": KeySpec(
+        "alert:last:{channel}:{metric}",
+        "STRING",
+        "the matching rule's expiration",
+        "The id of the last alert sent for a metric on a channel: one alert per "
+        "(channel, metric) per expiration; the id makes a re-delivery after a crash "
+        "recognisable.",
+    ),
+    "panorama_repeat": KeySpec(
+        "panorama:repeat:{event_id}",
+        "STRING",
+        "86400 s",
+        "Marks an anomaly panorama counted as a repeat (not stored), so its verdicts are "
+        "dropped at once.",
+    ),
+    "flux_rate": KeySpec(
+        "flux:rate:{key_id}:{window_start}",
+        "STRING",
+        "2 x [flux] rate_limit_window",
+        "Datapoints one flux API key sent in one rate-limit window (shared by all HTTP workers).",
+    ),
     "heartbeat": KeySpec(
         "heartbeat:{daemon}",
         "STRING",
@@ -52,9 +102,10 @@ KEYS: dict[str, KeySpec] = {
     "counters": KeySpec(
         "counters:{daemon}",
         "HASH",
-        "3 x skyline.counters_interval",
+        "3 x skyline.counters_interval (counters:flux-http: 600 s)",
         "The latest value of each of a daemon's counters (they are also stored as the "
-        "metrics skyline.<daemon>.<host>.<counter>).",
+        "metrics skyline.<daemon>.<host>.<counter>). counters:flux-http collects the "
+        "gunicorn workers' counts until the flux daemon takes them.",
     ),
 }
 
@@ -79,6 +130,27 @@ class RedisKeys:
 
     def changed(self) -> str:
         return f"{self.prefix}changed"
+
+    def anomalies_stream(self) -> str:
+        return f"{self.prefix}stream:anomalies"
+
+    def alerts_stream(self) -> str:
+        return f"{self.prefix}stream:alerts"
+
+    def mirage_stream(self) -> str:
+        return f"{self.prefix}stream:mirage"
+
+    def verdicts_stream(self) -> str:
+        return f"{self.prefix}stream:verdicts"
+
+    def alert_sent(self, channel: str, metric: str) -> str:
+        return f"{self.prefix}alert:last:{channel}:{metric}"
+
+    def panorama_repeat(self, event_id: str) -> str:
+        return f"{self.prefix}panorama:repeat:{event_id}"
+
+    def flux_rate(self, key_id: int, window_start: int) -> str:
+        return f"{self.prefix}flux:rate:{key_id}:{window_start}"
 
     def heartbeat(self, daemon: str) -> str:
         return f"{self.prefix}heartbeat:{daemon}"

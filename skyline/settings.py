@@ -21,28 +21,39 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, SecretStr, ValidationError, model_validator
+
+from skyline.settings_alerting import (
+    AlertersSection,
+    AlertRule,
+    BoundaryRule,
+    PanoramaSection,
+)
+from skyline.settings_base import (
+    LogLevel,
+    LoopSection,
+    Port,
+    Section,
+    SettingsError,
+    key,
+)
+
+__all__ = [
+    "AlertRule",
+    "AlertersSection",
+    "BoundaryRule",
+    "PanoramaSection",
+    "SECTIONS",
+    "Settings",
+    "SettingsError",
+    "key",
+    "load_settings",
+    "redacted",
+]
 
 ENV_PREFIX = "SKYLINE__"
 CONF_ENV = "SKYLINE_CONF"
 DEFAULT_CONF = Path("etc/skyline.conf")
-
-
-class SettingsError(ValueError):
-    """An invalid settings file or value; ``str()`` is one line naming the fix."""
-
-
-def key(default: Any, doc: str, unit: str = "", **constraints: Any) -> Any:
-    """Declare a setting with its documentation (``unit`` is shown in the docs)."""
-    return Field(default, description=doc, json_schema_extra={"unit": unit}, **constraints)
-
-
-Port = int
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class SkylineSection(Section):
@@ -201,6 +212,95 @@ class FluxSection(ListenerSection):
         8000, "HTTP port of the flux API (paths under /flux/).", "port", ge=1, le=65535
     )
     statsd_port: Port = key(8125, "StatsD, UDP.", "port", ge=1, le=65535)
+    http_server: Literal["gunicorn", "threaded"] = key(
+        "gunicorn",
+        "What serves the HTTP API: gunicorn worker processes (production) or a threaded "
+        "server inside the daemon (tests, development).",
+    )
+    workers: int = key(2, "gunicorn worker processes.", "", ge=1, le=64)
+    threads: int = key(4, "Threads per gunicorn worker (gthread).", "", ge=1, le=64)
+    require_key: bool = key(
+        True,
+        "Every HTTP request needs a valid API key (skyline flux keys add). false accepts "
+        "requests without a key and writes them with no namespace prefix.",
+    )
+    key_cache_ttl: float = key(
+        10.0, "How long a worker trusts its copy of the API keys; a revoked key stops "
+        "working within this time.", "s", gt=0,
+    )  # fmt: skip
+    max_age: int = key(
+        3600,
+        "Datapoints older than this are rejected unless sent with fill (then they may be "
+        "as old as skyline.full_duration).",
+        "s",
+        ge=1,
+    )
+    max_future: int = key(
+        60, "Datapoints more than this ahead of the clock are rejected.", "s", ge=0
+    )
+    max_body_bytes: int = key(
+        10485760, "Largest request body as sent (compressed or not); larger is 413.", "bytes",
+        ge=1024,
+    )  # fmt: skip
+    max_decompressed_bytes: int = key(
+        67108864,
+        "Largest request body after gzip/snappy decompression; larger is 413 (gzip bombs).",
+        "bytes",
+        ge=1024,
+    )
+    max_metrics_per_request: int = key(
+        50000, "Most datapoints (or samples, or fields) in one request; more is 413.", "points",
+        ge=1,
+    )  # fmt: skip
+    rate_limit: int = key(
+        200000,
+        "Datapoints per second one API key may send, averaged over rate_limit_window; more "
+        "is 429. 0 disables the limit.",
+        "points/s",
+        ge=0,
+    )
+    rate_limit_window: int = key(10, "Window of the per-key rate limit.", "s", ge=1, le=3600)
+    prometheus_max_age: int = key(
+        300,
+        "remote_write samples older than this are refused with 400, so Prometheus drops "
+        "them instead of retrying forever.",
+        "s",
+        ge=1,
+    )
+    prometheus_drop_buckets: bool = key(True, "Drop histogram series whose name ends in _bucket.")
+    prometheus_drop_labels: list[str] = key(
+        [], "Label names left out of Skyline metric names (e.g. ['instance'])."
+    )
+    prometheus_max_labels: int = key(
+        64, "Series with more labels than this are rejected.", "", ge=1, le=1024
+    )
+    statsd_flush_interval: float = key(
+        10.0, "How often aggregated StatsD metrics are written to the store.", "s", gt=0
+    )
+    statsd_percentiles: list[float] = key(
+        [90.0], "Percentiles computed for StatsD timers (mean_90, upper_90, ...)."
+    )
+    statsd_max_metrics: int = key(
+        100000,
+        "Most distinct StatsD names held per flush interval; further new names are dropped "
+        "and counted.",
+        "",
+        ge=1,
+    )
+    statsd_gauge_idle: int = key(
+        3600, "A StatsD gauge not updated for this long is no longer sent.", "s", ge=1
+    )
+    forward_graphite: str = key(
+        "",
+        "host:port of a Graphite pickle receiver (carbon-relay) to copy every accepted "
+        "datapoint to; empty for none.",
+    )
+    forward_queue: int = key(
+        100000,
+        "Datapoints waiting to be forwarded to Graphite; beyond it they are dropped and counted.",
+        "points",
+        ge=1,
+    )
 
 
 class WebappSection(ListenerSection):
@@ -211,12 +311,72 @@ class WebappSection(ListenerSection):
     )
 
 
-class LoopSection(Section):
-    interval: float = key(60.0, "Seconds between two runs of the daemon's main loop.", "s", gt=0)
-
-
 class AnalyzerSection(LoopSection):
     """The ensemble run on every metric."""
+
+    interval: float = key(60.0, "Seconds between two sweeps that analyse every metric.", "s", gt=0)
+    arrival_interval: float = key(
+        0.2,
+        "How often metrics that just received data are taken from horizon's changed set "
+        "and analysed (analysis on arrival).",
+        "s",
+        gt=0,
+    )
+    mode: Literal["default", "classic"] = key(
+        "default",
+        "classic reproduces earthgecko Skyline's verdicts, quirks included; default fixes "
+        "them (see docs/algorithms.md).",
+    )
+    algorithms: list[str] = key(
+        [
+            "histogram_bins",
+            "first_hour_average",
+            "stddev_from_average",
+            "grubbs",
+            "ks_test",
+            "mean_subtraction_cumulation",
+            "median_absolute_deviation",
+            "stddev_from_moving_average",
+            "least_squares",
+        ],
+        "The ensemble, in the order run (an early exit skips the rest once consensus is "
+        "out of reach).",
+    )
+    consensus: int = key(6, "How many algorithms must agree for an anomaly.", "", ge=1)
+    min_tolerable_length: int = key(
+        100, "Series with fewer points are not analysed (TooShort).", "points", ge=1
+    )
+    stale_period: int = key(
+        500, "Series whose newest point is older than this are not analysed (Stale).", "s", ge=1
+    )
+    max_tolerable_boredom: int = key(
+        100, "A series whose last this-many points ...", "points", ge=1
+    )
+    boredom_set_size: int = key(
+        1, "... hold at most this many distinct values is Boring and not analysed.", "", ge=1
+    )
+    detect_counters: bool = key(
+        True,
+        "Analyse monotonically increasing series (counters) as their non-negative derivative.",
+    )
+    stream_maxlen: int = key(
+        100000, "Anomaly events kept on the anomalies stream.", "events", ge=100
+    )
+    skip: list[str] = key(
+        ["skyline.analyzer"],
+        "Metrics not analysed, in the forms of [horizon] skip (a dotted prefix, or 're:' "
+        "and a regex); the analyzer's own metrics by default, against feedback.",
+    )
+    do_not_skip: list[str] = key([], "Exceptions to [analyzer] skip.")
+
+    @model_validator(mode="after")
+    def _consensus_reachable(self) -> AnalyzerSection:
+        if self.consensus > len(self.algorithms):
+            raise ValueError(
+                f"consensus {self.consensus} is more than the {len(self.algorithms)} "
+                "algorithms; lower consensus or add algorithms"
+            )
+        return self
 
 
 class MirageSection(LoopSection):
@@ -231,14 +391,6 @@ class BoundaryDaemonSection(LoopSection):
     """The boundary daemon itself (its rules are the [[boundary]] tables)."""
 
 
-class PanoramaSection(LoopSection):
-    """Persisting anomalies and verdicts to SQL."""
-
-
-class AlertersSection(LoopSection):
-    """Delivery of alerts."""
-
-
 class LuminositySection(LoopSection):
     """Correlation of anomalies with other metrics."""
 
@@ -251,34 +403,6 @@ class ThunderSection(LoopSection):
     """Self-monitoring of the daemons."""
 
     interval: float = key(15.0, "Seconds between two checks of the daemons' heartbeats.", "s", gt=0)
-
-
-class AlertRule(Section):
-    """One [[alerts]] table: which metrics alert on which channel."""
-
-    pattern: str = key(..., "Metric name, substring, dotted elements or regex.")
-    channel: str = key(..., "smtp, slack, pagerduty, webhook-<name>, syslog or an address.")
-    expiration: int = key(3600, "At most one alert per metric and channel in this time.", "s", ge=0)
-    mirage_hours: int | None = key(None, "Hours of history mirage re-checks over.", "h", ge=1)
-
-
-class BoundaryRule(Section):
-    """One [[boundary]] table: a threshold rule for matching metrics."""
-
-    pattern: str = key(..., "Metric name, substring, dotted elements or regex.")
-    algorithm: Literal["greater_than", "less_than", "detect_drop_off_cliff"] = key(
-        ..., "The test applied to the newest datapoint."
-    )
-    limit: float = key(0.0, "The threshold of greater_than / less_than.")
-    expiry: int = key(
-        1800, "At most one alert per metric, algorithm and channel in this time.", "s", ge=0
-    )
-    min_average: float = key(
-        0.0, "Skip the metric while its average over min_average_seconds is below this."
-    )
-    min_average_seconds: int = key(600, "Window of min_average.", "s", ge=0)
-    alert_threshold: int = key(1, "Consecutive breaches needed before alerting.", "", ge=1)
-    channels: list[str] = key(["smtp"], "Channels to alert on.")
 
 
 class Settings(Section):
@@ -378,21 +502,24 @@ def _parse_env_value(raw: str) -> Any:
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[tuple[str, str], str]:
+    """Apply SKYLINE__<SECTION>__<KEY> (or deeper, e.g. SKYLINE__ALERTERS__SLACK__TOKEN)."""
     overridden: dict[tuple[str, str], str] = {}
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX):
             continue
         parts = name[len(ENV_PREFIX) :].lower().split("__")
-        if len(parts) != 2 or not all(parts):
+        if len(parts) < 2 or not all(parts):
             raise SettingsError(
                 f"{name}: expected {ENV_PREFIX}<SECTION>__<KEY>, e.g. SKYLINE__HORIZON__PICKLE_PORT"
             )
-        section, field = parts
-        target = data.setdefault(section, {})
-        if not isinstance(target, dict):
-            raise SettingsError(f"{name}: [{section}] is a list of tables and cannot be overridden")
-        target[field] = _parse_env_value(raw)
-        overridden[(section, field)] = name
+        target = data
+        for depth, part in enumerate(parts[:-1]):
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                where = ".".join(parts[: depth + 1])
+                raise SettingsError(f"{name}: [{where}] is not a table and cannot be overridden")
+        target[parts[-1]] = _parse_env_value(raw)
+        overridden[(parts[0], parts[1])] = name
     return overridden
 
 

@@ -174,8 +174,24 @@ def test_redacted_hides_secrets(tmp_path):
 
 def test_every_key_is_documented_with_a_description():
     for section, model in SECTIONS.items():
-        for name, field in model.model_fields.items():
-            assert field.description, f"[{section}] {name} has no description"
+        for table, sub in settings_doc._tables(section, model):
+            assert sub.__doc__, f"[{table}] has no docstring"
+            for name, field in settings_doc._plain_fields(sub):
+                assert field.description, f"[{table}] {name} has no description"
+
+
+def test_nested_tables_from_file_and_environment(tmp_path):
+    conf = write(
+        tmp_path,
+        '[alerters.slack]\ntoken = "xoxb-file"\n[alerters.webhooks.ops]\nurl = "http://h/x"\n'
+        'headers = { "X-Team" = "sre" }\n',
+    )
+    s = load_settings(conf, env={"SKYLINE__ALERTERS__SLACK__CHANNEL": "#ops"})
+    assert s.alerters.slack.token.get_secret_value() == "xoxb-file"
+    assert s.alerters.slack.channel == "#ops"
+    assert s.alerters.webhooks["ops"].headers == {"X-Team": "sre"}
+    shown = settings_doc.render_toml(s, redacted(s))
+    assert "xoxb-file" not in shown and "[alerters.webhooks.ops]" in shown
 
 
 def test_shipped_conf_is_the_generated_template():

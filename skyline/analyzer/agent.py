@@ -1,0 +1,118 @@
+"""The analyzer daemon: the ensemble on every metric, on arrival and in sweeps.
+
+Every ``arrival_interval`` it takes the metrics horizon announced in the changed
+set (SPOP) and analyses them, so an anomaly is on the stream a fraction of a second
+after its datapoint is stored; every ``interval`` it sweeps all metrics, which also
+catches metrics that went stale.  Anomalies are handed on by ``skyline.routing``.  A detection is emitted once per (metric,
+timestamp) however many passes see it.  Per-run self-metrics: total_analyzed,
+total_anomalies, anomaly_breakdown.<algorithm>, exceptions.<kind>, counters,
+run_time.
+"""
+
+from __future__ import annotations
+
+import time
+
+from skyline.algorithms import ALGORITHMS, Verdict
+from skyline.analyzer.analysis import EnsembleOptions, analyse
+from skyline.daemon import Daemon, StartupError
+from skyline.events import AnomalyEvent
+from skyline.name_filter import NameFilter
+from skyline.routing import Heartbeats, forward
+from skyline.timeseries import to_series
+
+POP_BATCH = 5000
+MAX_POP_PER_RUN = 50000
+
+
+class Analyzer(Daemon):
+    name = "analyzer"
+
+    @property
+    def interval(self) -> float:
+        return self.settings.analyzer.arrival_interval
+
+    def setup(self) -> None:
+        cfg = self.settings.analyzer
+        unknown = [a for a in cfg.algorithms if a not in ALGORITHMS]
+        if unknown:
+            raise StartupError(
+                f"[analyzer] algorithms: unknown algorithm {unknown[0]!r}; "
+                f"known: {', '.join(sorted(ALGORITHMS))}"
+            )
+        self.options = EnsembleOptions.from_settings(cfg)
+        self.filter = NameFilter(cfg.skip, cfg.do_not_skip)
+        self.emitted: dict[str, int] = {}  # metric -> timestamp of the last anomaly emitted
+        self.next_sweep = 0.0
+        self.heartbeats = Heartbeats(self.redis, self.keys)
+
+    def run_once(self) -> None:
+        changed = self.pop_changed()
+        if time.monotonic() >= self.next_sweep:
+            self.next_sweep = time.monotonic() + self.settings.analyzer.interval
+            self.analyse_metrics(self.store.metrics(), "sweep")
+        elif changed:
+            self.analyse_metrics(changed, "arrival")
+
+    def pop_changed(self) -> list[str]:
+        names: list[str] = []
+        key = self.keys.changed()
+        while len(names) < MAX_POP_PER_RUN:
+            popped = self.redis.spop(key, POP_BATCH)
+            if not popped:
+                break
+            names += [m.decode() for m in popped]
+        return names
+
+    def analyse_metrics(self, metrics: list[str], kind: str) -> list[AnomalyEvent]:
+        t0 = time.monotonic()
+        metrics = [m for m in metrics if not self.filter.skipped(m)]
+        raw = self.store.read_raw_many(metrics)
+        series = {m: to_series(b) for m, b in zip(metrics, raw, strict=True) if b}
+        now = self.clock()
+        verdicts, counters = analyse(
+            series, now, self.options, self.settings.analyzer.detect_counters
+        )
+        events = [self._event(m, v, now) for m, v in verdicts.items() if self._is_new_anomaly(m, v)]
+        if events:
+            pipe = self.redis.pipeline(transaction=False)
+            for event in events:
+                forward(pipe, self.keys, self.settings, event, self.heartbeats)
+            pipe.execute()
+            for event in events:
+                self.emitted[event.metric] = event.timestamp
+                self.log.info("anomaly: %s = %r at %d (%s)", event.metric, event.value,
+                              event.timestamp, ", ".join(event.triggered))  # fmt: skip
+        self._count(kind, verdicts, len(counters), len(events), time.monotonic() - t0)
+        return events
+
+    def _is_new_anomaly(self, metric: str, verdict: Verdict) -> bool:
+        return bool(verdict.anomalous) and verdict.timestamp > self.emitted.get(metric, 0)
+
+    def _event(self, metric: str, verdict: Verdict, now: float) -> AnomalyEvent:
+        return AnomalyEvent(
+            metric=metric,
+            timestamp=int(verdict.timestamp),
+            value=float(verdict.value),
+            source="analyzer",
+            algorithms_run=tuple(verdict.run),
+            triggered=tuple(verdict.triggered),
+            scores={k: round(float(v), 6) for k, v in verdict.scores.items()},
+            full_duration=self.settings.skyline.full_duration,
+            detected_at=now,
+            host=self.settings.host_name,
+        )
+
+    def _count(self, kind: str, verdicts: dict[str, Verdict], counters: int, anomalies: int,
+               elapsed: float) -> None:  # fmt: skip
+        c = self.counters
+        c.inc(f"{kind}_runs")
+        c.inc("total_analyzed", len(verdicts))
+        c.inc("total_anomalies", anomalies)
+        c.inc("counters_analysed", counters)
+        for v in verdicts.values():
+            if v.skip:
+                c.inc(f"exceptions.{v.skip}")
+            for algorithm in v.triggered:
+                c.inc(f"anomaly_breakdown.{algorithm}")
+        c.gauge(f"{kind}_run_time", round(elapsed, 4))

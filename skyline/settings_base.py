@@ -1,0 +1,35 @@
+"""Building blocks of the settings schema: the error type, ``key`` and base sections.
+
+Kept apart from ``skyline.settings`` so that section modules (``settings_alerting``)
+can use them without importing the whole schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Port = int
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class SettingsError(ValueError):
+    """An invalid settings file or value; ``str()`` is one line naming the fix."""
+
+
+def key(default: Any, doc: str, unit: str = "", **constraints: Any) -> Any:
+    """Declare a setting with its documentation (``unit`` is shown in the docs)."""
+    return Field(default, description=doc, json_schema_extra={"unit": unit}, **constraints)
+
+
+Port = int
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class LoopSection(Section):
+    interval: float = key(60.0, "Seconds between two runs of the daemon's main loop.", "s", gt=0)
