@@ -11,8 +11,10 @@ import json
 import sys
 from collections.abc import Callable
 
-from skyline import control
+from skyline import cli_pipeline, control
 from skyline.daemons import DAEMONS, built
+from skyline.flux import cli as flux_cli
+from skyline.nab import cli as nab_cli
 from skyline.settings import Settings, SettingsError, load_settings, redacted
 
 
@@ -173,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     mg.add_argument("name")
     mg.add_argument("--from", dest="from_ts", type=int, metavar="TS")
     mg.add_argument("--json", action="store_true")
+    cli_pipeline.register(sub)
+    flux_cli.register(sub)
+    nab_cli.register(sub)
     return p
 
 
@@ -183,11 +188,16 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "status": cmd_status,
     "db": cmd_db,
     "metrics": cmd_metrics,
+    "alerts": cli_pipeline.cmd_alerts,
+    "anomalies": cli_pipeline.cmd_anomalies,
+    "flux": flux_cli.run,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "nab":  # needs no settings
+        return nab_cli.main(args)
     try:
         if args.command == "config" and args.action in ("check", "template"):
             return cmd_config(args, None)

@@ -99,6 +99,7 @@ CREATE INDEX ix_api_tokens_user_id ON api_tokens (user_id);
 
 CREATE TABLE alert_log (
 	id INTEGER NOT NULL AUTO_INCREMENT,
+	event_id VARCHAR(255) NOT NULL,
 	anomaly_id INTEGER,
 	metric_id INTEGER NOT NULL,
 	channel VARCHAR(64) NOT NULL,
@@ -113,6 +114,7 @@ CREATE TABLE alert_log (
 	CONSTRAINT fk_alert_log_metric_id_metrics FOREIGN KEY(metric_id) REFERENCES metrics (id)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
 CREATE INDEX ix_alert_log_anomaly_id ON alert_log (anomaly_id);
+CREATE INDEX ix_alert_log_event_id ON alert_log (event_id);
 CREATE INDEX ix_alert_log_metric_id ON alert_log (metric_id);
 
 CREATE TABLE anomaly_verdicts (

@@ -47,7 +47,11 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE: take the write lock at the start, so that concurrent writers (daemon
+    # threads) wait for each other for up to the busy timeout.  A DEFERRED transaction
+    # that reads and then writes fails at once with "database is locked" when another
+    # connection wrote meanwhile, because SQLite cannot upgrade its stale snapshot.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_engine(url: URL, connect_timeout: int) -> Engine:

@@ -343,6 +343,7 @@ class AlertLog(Base):
     __table_args__ = _table_args()
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), index=True)  # the alert's idempotency key
     anomaly_id: Mapped[int | None] = _fk("anomalies.id", ondelete="SET NULL")
     metric_id: Mapped[int] = _fk("metrics.id")
     channel: Mapped[str] = mapped_column(String(64))

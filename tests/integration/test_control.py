@@ -51,6 +51,12 @@ def workdir(tmp_path):
     env["SKYLINE__SKYLINE__COUNTERS_INTERVAL"] = "1"
     for key in ("LINE_PORT", "PICKLE_PORT", "UDP_PORT"):
         env[f"SKYLINE__HORIZON__{key}"] = str(free_port())
+    env["SKYLINE__FLUX__PORT"] = str(free_port())
+    env["SKYLINE__FLUX__STATSD_PORT"] = str(free_port())
+    env["SKYLINE__WEBAPP__PORT"] = str(free_port())
+    upgraded = subprocess.run([sys.executable, "-m", "skyline.cli", "db", "upgrade"], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert upgraded.returncode == 0, upgraded.stderr
     yield tmp_path, env
     subprocess.run([sys.executable, "-m", "skyline.cli", "stop", "all"], cwd=tmp_path, env=env,
                    capture_output=True, timeout=60)  # fmt: skip

@@ -167,6 +167,7 @@ def _create_anomalies_and_alerts() -> None:
     op.create_table(
         "alert_log",
         _id(),
+        sa.Column("event_id", sa.String(255), nullable=False),
         sa.Column("anomaly_id", sa.Integer(), nullable=True),
         sa.Column("metric_id", sa.Integer(), nullable=False),
         sa.Column("channel", sa.String(64), nullable=False),
@@ -182,6 +183,7 @@ def _create_anomalies_and_alerts() -> None:
         **MYSQL,
     )
     _index("alert_log", "anomaly_id")
+    _index("alert_log", "event_id")
     _index("alert_log", "metric_id")
 
 

@@ -1,0 +1,1 @@
+"""Alerters: deliver alerts on Slack, PagerDuty, email, webhooks and syslog."""

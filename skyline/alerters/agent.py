@@ -1,0 +1,210 @@
+"""The alerters daemon: the alerts stream -> channels, once per (channel, metric) per
+expiration, with retries, every attempt in the alert log.
+
+For each alert (an anomaly event on the alerts stream) it resolves the channels of the
+matching [[alerts]] rules, skips muted metrics, and claims the dedupe key
+``alert:last:<channel>:<metric>`` (SET NX with the rule's expiration, holding the
+event id).  A key held by another event means "already alerted within the
+expiration": suppressed.  A key holding this event's id means a re-delivery after a
+crash: delivered unless it is marked sent.  Deliveries run on per-channel workers;
+the stream entry is acknowledged when every channel has finished, and a verdict
+(alerted, failed, suppressed, muted) goes to the verdicts stream.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from skyline.alert_rules import route
+from skyline.alerters.base import Alert
+from skyline.alerters.channels import make_channel, wants_graph
+from skyline.alerters.delivery import ChannelWorker, Job
+from skyline.alerters.graph import render_png
+from skyline.alerters.mutes import Mutes
+from skyline.daemon import Daemon
+from skyline.db.models import AlertLog, Anomaly
+from skyline.db.repo import get_or_create_metric
+from skyline.events import AnomalyEvent, VerdictEvent, publish_verdict
+from skyline.streams import StreamConsumer, consumer_name
+
+MAX_INFLIGHT = 1000
+
+
+@dataclass
+class Inflight:
+    event: AnomalyEvent
+    remaining: int
+    outcomes: dict[str, str] = field(default_factory=dict)
+
+
+class Alerters(Daemon):
+    name = "alerters"
+    interval = 0.0  # type: ignore[assignment]  # run_once blocks on the stream instead
+
+    def setup(self) -> None:
+        self.engine: Engine = self.open_database()
+        cfg = self.settings.alerters
+        self.consumer = StreamConsumer(self.redis, [self.keys.alerts_stream()], "alerters",
+                                       consumer_name(self.name), claim_idle_ms=cfg.claim_idle * 1000)  # fmt: skip
+        self.consumer.ensure_groups()
+        self.mutes = Mutes(self.engine)
+        self.workers: dict[str, ChannelWorker] = {}
+        self.completions: queue.SimpleQueue[tuple[Job, str]] = queue.SimpleQueue()
+        self.inflight: dict[tuple[str, bytes], Inflight] = {}
+        self.workers_stop = threading.Event()
+
+    def run_once(self) -> None:
+        self._settle_completions()
+        if len(self.inflight) >= MAX_INFLIGHT:
+            self.stop_event.wait(0.1)
+            return
+        block = int(self.settings.alerters.interval * 1000) if not self.inflight else 100
+        try:
+            for stream, entry_id, fields in self.consumer.read(block_ms=block):
+                if (stream, entry_id) not in self.inflight:
+                    self.handle(stream, entry_id, fields)
+        except Exception:
+            self.consumer.recover()
+            raise
+        self.counters.gauge("inflight", len(self.inflight))
+
+    def handle(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        try:
+            event = AnomalyEvent.from_fields(fields)
+        except ValueError as exc:
+            self.counters.inc("malformed_entries")
+            self.log.warning("dropping malformed alert %s: %s", entry_id, exc)
+            self.consumer.ack(stream, entry_id)
+            return
+        r = route(self.settings.alerts, event.metric)
+        state = Inflight(event, 0)
+        muted_by = self.mutes.muted_by(event.metric)
+        jobs = []
+        for channel, expiration, pattern in r.channels:
+            if muted_by:
+                state.outcomes[channel] = "muted"
+                self._log_row(event, channel, pattern, 0, "muted", f"muted by {muted_by!r}")
+                continue
+            claim = self._claim(channel, event, expiration)
+            if claim == "deliver":
+                jobs.append(Job(stream, entry_id, self._alert(event, channel, pattern, expiration)))
+            else:
+                state.outcomes[channel] = claim
+                if claim == "suppressed":
+                    self._log_row(
+                        event, channel, pattern, 0, "suppressed", "alerted within expiration"
+                    )
+        state.remaining = len(jobs)
+        self.inflight[(stream, entry_id)] = state
+        for job in jobs:
+            self._worker(job.alert.channel).jobs.put(job)
+        if not jobs:
+            self._finish(stream, entry_id)
+
+    def _claim(self, channel: str, event: AnomalyEvent, expiration: int) -> str:
+        key = self.keys.alert_sent(channel, event.metric)
+        if expiration and self.redis.set(key, event.id, nx=True, ex=expiration):
+            return "deliver"
+        if not expiration:
+            return "deliver"
+        held = (self.redis.get(key) or b"").decode()
+        if held == event.id:
+            return "deliver"  # our own claim: a re-delivery after a crash
+        if held == f"{event.id}|sent":
+            return "sent"
+        return "suppressed"
+
+    def _alert(self, event: AnomalyEvent, channel: str, pattern: str, expiration: int) -> Alert:
+        link = f"{self.settings.alerters.webapp_url.rstrip('/')}/anomaly/{event.id}"
+        png = self._graph(event) if wants_graph(channel) and self.settings.alerters.graph else None
+        return Alert(event, channel, pattern, expiration, link, png)
+
+    def _graph(self, event: AnomalyEvent) -> bytes | None:
+        series = self.store.read(event.metric)
+        return (
+            render_png(series, event.metric, event.timestamp, event.value) if len(series) else None
+        )
+
+    def _worker(self, channel: str) -> ChannelWorker:
+        worker = self.workers.get(channel)
+        if worker is None:
+            cfg = self.settings.alerters
+            worker = ChannelWorker(make_channel(channel, cfg), attempts=cfg.attempts,
+                                   backoff=cfg.retry_backoff, record=self._record,
+                                   done=lambda job, status: self.completions.put((job, status)),
+                                   stop=self.workers_stop)  # fmt: skip
+            worker.start()
+            self.workers[channel] = worker
+        return worker
+
+    def _record(self, job: Job, attempt: int, status: str, error: str | None) -> None:
+        """Called on a worker thread for every attempt."""
+        a = job.alert
+        self.counters.inc(f"attempts.{status}")
+        try:
+            self._log_row(a.event, a.channel, a.rule_pattern, attempt, status, error)
+        except Exception:  # the alert itself matters more than its log row
+            self.counters.inc("alert_log_failures")
+            self.log.exception("could not record an alert attempt for %s", a.event.id)
+        if error:
+            self.log.warning(
+                "%s alert for %s, attempt %d: %s", a.channel, a.event.metric, attempt, error
+            )
+
+    def _log_row(self, event: AnomalyEvent, channel: str, pattern: str, attempt: int,
+                 status: str, error: str | None) -> None:  # fmt: skip
+        with Session(self.engine) as db:
+            metric = get_or_create_metric(db, event.metric)
+            anomaly_id = db.scalar(select(Anomaly.id).where(Anomaly.event_id == event.id))
+            db.add(AlertLog(event_id=event.id, anomaly_id=anomaly_id, metric_id=metric.id,
+                            channel=channel, rule_pattern=pattern, attempt=attempt, status=status,
+                            error=error, delivered_at=int(time.time()) if status == "sent" else None))  # fmt: skip
+            db.commit()
+
+    def _settle_completions(self) -> None:
+        while True:
+            try:
+                job, status = self.completions.get_nowait()
+            except queue.Empty:
+                return
+            key = self.keys.alert_sent(job.alert.channel, job.alert.event.metric)
+            if status == "sent":
+                self.redis.set(key, f"{job.alert.event.id}|sent", xx=True, keepttl=True)
+                self.counters.inc("alerts_sent")
+            elif self.redis.get(key) == job.alert.event.id.encode():
+                self.redis.delete(key)  # failed: let the next anomaly try again
+            state = self.inflight.get((job.stream, job.entry_id))
+            if state is None:
+                continue
+            state.outcomes[job.alert.channel] = status
+            state.remaining -= 1
+            if state.remaining <= 0:
+                self._finish(job.stream, job.entry_id)
+
+    def _finish(self, stream: str, entry_id: bytes) -> None:
+        state = self.inflight.pop((stream, entry_id))
+        outcomes = state.outcomes
+        verdict = next((v for v in ("alerted", "failed", "suppressed", "muted")
+                        if _VERDICT_OF[v] in outcomes.values()), "no_alert_rule")  # fmt: skip
+        e = state.event
+        publish_verdict(self.redis, self.keys, VerdictEvent(
+            e.id, e.metric, e.timestamp, "alerters", verdict, "", {"channels": outcomes}, time.time(),
+        ), self.settings.analyzer.stream_maxlen)  # fmt: skip
+        self.consumer.ack(stream, entry_id)
+        self.counters.inc(f"verdicts.{verdict}")
+
+    def flush(self) -> None:
+        if hasattr(self, "workers_stop"):
+            self.workers_stop.set()
+            for worker in self.workers.values():
+                worker.join(5)
+            self._settle_completions()
+
+
+_VERDICT_OF = {"alerted": "sent", "failed": "failed", "suppressed": "suppressed", "muted": "muted"}

@@ -1,0 +1,23 @@
+"""Small shared queries used by several daemons."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from skyline.db.models import Metric
+
+
+def get_or_create_metric(db: Session, name: str) -> Metric:
+    """The metric row for ``name``, inserted if missing (safe against a concurrent insert)."""
+    metric = db.scalar(select(Metric).where(Metric.name == name))
+    if metric is not None:
+        return metric
+    try:
+        with db.begin_nested():
+            metric = Metric(name=name)
+            db.add(metric)
+    except IntegrityError:
+        metric = db.scalars(select(Metric).where(Metric.name == name)).one()
+    return metric

@@ -1,0 +1,1 @@
+"""Panorama: anomalies and their verdict trail, durably in SQL."""

@@ -1,0 +1,90 @@
+"""End to end on real parts: datapoints in through horizon's line protocol, the analyzer
+detects the spike, panorama stores the anomaly with its verdict trail, the alerters
+deliver one Slack alert, and a second anomaly within the expiration is suppressed."""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from skyline.alerters.agent import Alerters
+from skyline.analyzer.agent import Analyzer
+from skyline.db import make_engine
+from skyline.db.models import Anomaly
+from skyline.panorama.agent import Panorama
+from tests.conftest import wait_for
+from tests.integration.fake_services import fake_slack
+from tests.integration.horizon_fixtures import horizon_env, running_horizon, send_tcp
+from tests.integration.pipeline_fixtures import pipeline_settings, running
+
+STEP = 60
+
+
+def test_spike_in_horizon_to_one_slack_alert(make_settings, tmp_path):
+    slack = fake_slack()
+    conf = f"""
+[alerters]
+retry_backoff = 0.2
+[alerters.slack]
+token = "xoxb-e2e"
+channel = "C0SKY"
+base_url = "{slack.url}/api/"
+[[alerts]]
+pattern = "shop.checkout"
+channel = "slack"
+expiration = 3600
+"""
+    settings = pipeline_settings(make_settings, tmp_path, conf, **horizon_env(),
+                                 SKYLINE__ANALYZER__ARRIVAL_INTERVAL="0.05",
+                                 SKYLINE__ANALYZER__INTERVAL="3600",
+                                 SKYLINE__PANORAMA__INTERVAL="0.2",
+                                 SKYLINE__ALERTERS__INTERVAL="0.2")  # fmt: skip
+    try:
+        with ExitStack() as stack:
+            horizon = stack.enter_context(running_horizon(settings))
+            analyzer = stack.enter_context(running(Analyzer(settings), ready="options"))
+            stack.enter_context(running(Panorama(settings)))
+            stack.enter_context(running(Alerters(settings)))
+            # a day of normal history, then the live points through horizon
+            end = int(time.time()) - 2 * STEP
+            ts = end - STEP * np.arange(1440)[::-1]
+            values = 50 + np.random.default_rng(11).normal(0, 2, 1440)
+            analyzer.store.append_grouped({"shop.checkout": (ts.tolist(), values.tolist())})
+            line_port = horizon.listeners.ports["line_port"]
+            send_tcp(line_port, f"shop.checkout 900 {end + STEP}\n".encode())
+            wait_for(lambda: slack.on("/api/chat.postMessage"), timeout=20)
+            engine = make_engine(settings.database_url)
+
+            def stored() -> list[Anomaly]:
+                with Session(engine) as db:
+                    return list(db.scalars(select(Anomaly).order_by(Anomaly.timestamp)))
+
+            wait_for(lambda: [a for a in stored() if a.verdict == "alerted"], timeout=20)
+            # a second anomaly a minute later: recorded, but no second alert
+            send_tcp(line_port, f"shop.checkout 950 {end + 2 * STEP}\n".encode())
+            wait_for(lambda: analyzer.counters.peek().get("total_anomalies", 0) >= 2, timeout=20)
+            wait_for(lambda: any(
+                v.verdict == "suppressed" for v in _verdicts(analyzer)), timeout=20)  # fmt: skip
+        assert len(slack.on("/api/chat.postMessage")) == 1
+        text = slack.on("/api/chat.postMessage")[0].body.decode()
+        assert "shop.checkout" in text and "900" in text
+        with Session(engine) as db:
+            first = db.scalars(select(Anomaly).where(Anomaly.timestamp == end + STEP)).one()
+            assert first.value == 900.0 and first.source == "analyzer"
+            trail = [(v.stage, v.verdict) for v in first.verdicts]
+            assert trail == [("analyzer", "sent_to_alerters"), ("alerters", "alerted")]
+    finally:
+        slack.close()
+
+
+def _verdicts(analyzer):
+    from skyline.events import VerdictEvent
+
+    return [
+        VerdictEvent.from_fields(f)
+        for _, f in analyzer.redis.xrange(analyzer.keys.verdicts_stream())
+    ]

@@ -1,0 +1,128 @@
+"""Panorama on real Redis streams and real SQL: every anomaly and verdict stored once,
+repeats counted, and nothing lost while SQL is down."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from skyline.db import make_engine, migrate
+from skyline.db.models import Anomaly, AnomalyVerdict
+from skyline.events import VerdictEvent, publish, publish_verdict
+from skyline.panorama.agent import Panorama
+from tests.conftest import free_port, wait_for
+from tests.integration import conftest_db
+from tests.integration.pipeline_fixtures import anomaly, pipeline_settings, running
+
+mysql_url = conftest_db.mysql_url
+
+
+def count(settings, model=Anomaly) -> int:
+    with Session(make_engine(settings.database_url)) as db:
+        return db.scalar(select(func.count()).select_from(model))
+
+
+@pytest.fixture
+def settings(make_settings, tmp_path):
+    return pipeline_settings(make_settings, tmp_path, "", SKYLINE__PANORAMA__INTERVAL="0.2",
+                             SKYLINE__PANORAMA__CLAIM_IDLE="1")  # fmt: skip
+
+
+def test_anomalies_and_their_verdict_trail_are_stored(settings, redis_client):
+    with running(Panorama(settings)) as p:
+        event = anomaly("db.load", value=42.5)
+        publish(redis_client, p.keys, event, 1000)
+        for stage, verdict in (("analyzer", "sent_to_alerters"), ("alerters", "alerted")):
+            publish_verdict(redis_client, p.keys, VerdictEvent(event.id, event.metric, event.timestamp,
+                                                               stage, verdict, "why"), 1000)  # fmt: skip
+        wait_for(lambda: count(settings, AnomalyVerdict) == 2)
+    with Session(make_engine(settings.database_url)) as db:
+        row = db.scalars(select(Anomaly)).one()
+        assert (row.metric.name, row.value, row.timestamp, row.source) == (
+            "db.load",
+            42.5,
+            event.timestamp,
+            "analyzer",
+        )
+        assert row.triggered_algorithms == list(event.triggered) and row.scores == event.scores
+        assert row.event_id == event.id and row.verdict == "alerted"
+        assert [(v.stage, v.verdict) for v in row.verdicts] == [("analyzer", "sent_to_alerters"),
+                                                               ("alerters", "alerted")]  # fmt: skip
+    assert redis_client.xpending(p.keys.anomalies_stream(), "panorama")["pending"] == 0
+
+
+def test_the_same_event_twice_is_stored_once(settings, redis_client):
+    with running(Panorama(settings)) as p:
+        event = anomaly()
+        publish(redis_client, p.keys, event, 1000)
+        publish(redis_client, p.keys, event, 1000)
+        wait_for(lambda: p.counters.peek().get("duplicates") == 1)
+    assert count(settings) == 1
+
+
+def test_repeats_within_expiry_are_counted_not_stored(settings, redis_client):
+    t = int(time.time())
+    with running(Panorama(settings)) as p:
+        first, repeat, later = anomaly(ts=t), anomaly(ts=t + 60), anomaly(ts=t + 1000)
+        for e in (first, repeat, later):
+            publish(redis_client, p.keys, e, 1000)
+        publish_verdict(redis_client, p.keys, VerdictEvent(repeat.id, repeat.metric, repeat.timestamp,
+                                                           "alerters", "suppressed"), 1000)  # fmt: skip
+        wait_for(lambda: p.counters.peek().get("verdicts_of_repeats") == 1)
+        assert p.counters.peek()["repeats"] == 1
+    assert count(settings) == 2
+
+
+def test_malformed_entries_are_dropped_and_good_ones_kept(settings, redis_client):
+    with running(Panorama(settings)) as p:
+        redis_client.xadd(p.keys.anomalies_stream(), {"event": "not json"})
+        redis_client.xadd(p.keys.verdicts_stream(), {"verdict": '{"no": "fields"}'})
+        publish(redis_client, p.keys, anomaly(), 1000)
+        wait_for(lambda: count(settings) == 1)
+        wait_for(lambda: p.counters.peek().get("malformed_entries") == 2)
+
+
+@pytest.mark.mysql
+def test_nothing_is_lost_while_sql_is_down(make_settings, tmp_path, mysql_url, redis_client):
+    """MariaDB behind a TCP forwarder the test stops (SQL down) and starts again."""
+    if not os.environ.get("SKYLINE_TEST_MYSQL_URL"):
+        pytest.skip("set SKYLINE_TEST_MYSQL_URL")
+    migrate.upgrade(mysql_url)
+    target = make_url(mysql_url)
+    port = free_port()
+    via_forwarder = target.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+    forwarder = conftest_db.TcpForwarder(port, (target.host or "127.0.0.1", target.port or 3306))
+    forwarder.start()
+    settings = make_settings(SKYLINE__DATABASE__URL=via_forwarder, SKYLINE__PANORAMA__INTERVAL="0.2",
+                             SKYLINE__SKYLINE__RETRY_BACKOFF_MAX="0.5")  # fmt: skip
+    t = int(time.time())
+    direct = make_engine(mysql_url)
+
+    def stored() -> int:
+        with Session(direct) as db:
+            return db.scalar(select(func.count()).select_from(Anomaly))
+
+    with running(Panorama(settings)) as p:
+        for k in range(5):
+            publish(redis_client, p.keys, anomaly(f"m.{k}", ts=t), 1000)
+        wait_for(lambda: stored() == 5)
+        forwarder.stop()  # SQL goes away
+        for k in range(5, 10):
+            publish(redis_client, p.keys, anomaly(f"m.{k}", ts=t), 1000)
+        wait_for(lambda: p.counters.peek().get("outages", 0) >= 1, timeout=20)
+        assert stored() == 5
+        forwarder = conftest_db.TcpForwarder(
+            port, (target.host or "127.0.0.1", target.port or 3306)
+        )
+        forwarder.start()  # SQL is back
+        wait_for(lambda: stored() == 10, timeout=30)
+        wait_for(
+            lambda: redis_client.xpending(p.keys.anomalies_stream(), "panorama")["pending"] == 0
+        )
+    forwarder.stop()
+    direct.dispose()
