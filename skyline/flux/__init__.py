@@ -1,0 +1,1 @@
+"""flux: HTTP ingest (Skyline flux API, Prometheus remote_write, telegraf/Influx) and StatsD."""

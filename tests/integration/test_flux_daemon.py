@@ -1,0 +1,137 @@
+"""The flux daemon as operators run it: StatsD from a real client library, gunicorn
+started by ``skyline start flux`` (bin/flux.d), a taken port, Redis going away."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+import statsd
+
+from skyline import control
+from skyline.db import make_engine, migrate
+from skyline.flux.keys import add_key
+from tests.conftest import wait_for
+from tests.integration.test_flux_http import Flx, flux_env, running_flux, start_flux
+
+
+def test_statsd_with_a_real_client(make_settings) -> None:
+    settings, key, engine = start_flux(make_settings, SKYLINE__FLUX__STATSD_FLUSH_INTERVAL="60")
+    with running_flux(settings) as daemon:
+        flux = Flx(daemon, key, engine)
+        client = statsd.StatsClient("127.0.0.1", daemon.ports["statsd_port"], prefix="app")
+        for _ in range(3):
+            client.incr("hits")
+        client.incr("sampled", 1, rate=0.5)  # the client may skip it; counted x2 if sent
+        client.gauge("temp", 20)
+        client.gauge("temp", 5, delta=True)
+        for ms in (10, 20, 30, 40):
+            client.timing("db.query", ms)
+        client.set("users", "alice")
+        client.set("users", "bob")
+        client.set("users", "alice")
+        with client.pipeline() as pipe:
+            pipe.incr("piped")
+            pipe.gauge("other", 1.5)
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(
+            b"bad line\nok:nan|g\nx:1|zz\n", ("127.0.0.1", daemon.ports["statsd_port"])
+        )
+
+        # everything in one flush interval: flush once all samples have arrived
+        wait_for(lambda: daemon.counters.peek().get("statsd.samples", 0) >= 14)
+        wait_for(lambda: daemon.counters.peek().get("statsd.packets", 0) >= 11)
+        daemon._next_flush = 0.0
+
+        def flushed() -> bool:
+            return bool(flux.series("stats.timers.app.db.query.upper_90")) and bool(
+                flux.series("stats.gauges.app.other")
+            )
+
+        wait_for(flushed, timeout=10)
+        value = lambda name: flux.series(name)[-1][1]  # noqa: E731
+        assert value("stats_counts.app.hits") == 3
+        assert value("stats.app.hits") == pytest.approx(3 / 60)
+        assert value("stats.gauges.app.temp") == 25
+        assert value("stats.sets.app.users.count") == 2
+        assert value("stats.timers.app.db.query.count") == 4
+        assert value("stats.timers.app.db.query.mean") == 25
+        assert value("stats.timers.app.db.query.lower") == 10
+        assert value("stats.timers.app.db.query.upper") == 40
+        assert value("stats.timers.app.db.query.upper_90") == 40
+        assert value("stats_counts.app.piped") == 1
+        counts = daemon.counters.peek()
+        assert counts["statsd.rejected.no_value"] == 1
+        assert counts["statsd.rejected.value_not_finite"] == 1
+        assert counts["statsd.rejected.unknown_type"] == 1
+
+
+def test_redis_outage_is_503_then_recovers(make_settings, private_redis) -> None:
+    settings, key, engine = start_flux(make_settings, SKYLINE__REDIS__URL=private_redis.url)
+    with running_flux(settings) as daemon:
+        flux = Flx(daemon, key, engine)
+        body = {"metric": "m", "timestamp": int(time.time()), "value": 1}
+        assert flux.post("/flux/metric_data_post", body).status_code == 204
+        private_redis.stop()
+        r = flux.post("/flux/metric_data_post", body)
+        assert r.status_code == 503 and r.headers["Retry-After"]
+        private_redis.start()
+        wait_for(lambda: flux.post("/flux/metric_data_post", body).status_code == 204)
+
+
+def test_taken_port_is_one_line_naming_the_key(make_settings) -> None:
+    env = flux_env(SKYLINE__FLUX__HTTP_SERVER="gunicorn")
+    settings = make_settings(**env)
+    migrate.upgrade(settings.database_url)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env["SKYLINE__FLUX__PORT"] = str(taken.getsockname()[1])
+        env.update({"SKYLINE__SKYLINE__VAR_DIR": str(settings.var_path),
+                    "SKYLINE__REDIS__URL": settings.redis.url})  # fmt: skip
+        proc = subprocess.run([sys.executable, "-m", "skyline.flux"], env={**os.environ, **env},
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "[flux] port" in lines[0] and "SKYLINE__FLUX__PORT" in lines[0]
+
+
+def test_skyline_start_flux_runs_gunicorn(make_settings, monkeypatch) -> None:
+    env = flux_env(SKYLINE__FLUX__HTTP_SERVER="gunicorn", SKYLINE__FLUX__WORKERS="1",
+                   SKYLINE__FLUX__THREADS="2")  # fmt: skip
+    settings = make_settings(**env)
+    for k, v in {**env, "SKYLINE__SKYLINE__VAR_DIR": str(settings.var_path),
+                 "SKYLINE__REDIS__URL": settings.redis.url}.items():  # fmt: skip
+        monkeypatch.setenv(k, v)
+    migrate.upgrade(settings.database_url)
+    _, key = add_key(make_engine(settings.database_url), "gu")
+    control.start(settings, "flux", None)
+    try:
+        url = f"http://127.0.0.1:{env['SKYLINE__FLUX__PORT']}"
+        wait_for(lambda: _status(url) == 204, timeout=20)
+        ts = int(time.time())
+        r = requests.get(f"{url}/flux/metric_data", params={"metric": "g", "timestamp": ts,
+                         "value": 7}, headers={"key": key}, timeout=10)  # fmt: skip
+        assert r.status_code == 204, r.text
+        from skyline.redis_conn import connect
+        from skyline.redis_keys import RedisKeys
+        from skyline.timeseries import TimeSeriesStore
+
+        store = TimeSeriesStore(connect(settings), RedisKeys(settings.redis.prefix))
+        assert store.read("gu.g").pairs() == [[ts, 7.0]]
+        [st] = control.status(settings, ["flux"])
+        assert st.state == "running"
+    finally:
+        assert control.stop(settings, "flux")
+    assert _status(url) is None  # gunicorn went with the daemon
+
+
+def _status(url: str) -> int | None:
+    try:
+        return requests.get(f"{url}/flux/metric_data?status=true", timeout=2).status_code
+    except requests.ConnectionError:
+        return None
