@@ -12,10 +12,10 @@ import time
 
 from skyline.daemon import Daemon
 from skyline.horizon.buffer import PointBuffer
-from skyline.name_filter import NameFilter
 from skyline.horizon.intake import Intake
 from skyline.horizon.listeners import Listeners
 from skyline.horizon.writer import Writer
+from skyline.name_filter import NameFilter
 
 STOP_TIMEOUT = 10.0  # seconds writers keep trying to flush at stop while Redis is down
 

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from skyline.daemon import Counters
 from skyline.datapoint import Reject, check_name, printable
 from skyline.horizon.buffer import PointBuffer
-from skyline.name_filter import NameFilter
 from skyline.horizon.parsing import Item, Malformed
+from skyline.name_filter import NameFilter
 
 MAX_FLOAT = 1.7976931348623157e308
 SKIP = "skip"  # name-cache verdict: valid but on the skip list

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skyline.name_filter import NameFilter
 from skyline.horizon.parsing import (
     FrameSplitter,
     FrameTooLarge,
@@ -22,6 +21,7 @@ from skyline.horizon.parsing import (
     pickle_items,
 )
 from skyline.horizon.unpickler import UnsafePickle, loads
+from skyline.name_filter import NameFilter
 
 
 def frame(obj: object, protocol: int = 2) -> bytes:
