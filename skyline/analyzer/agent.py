@@ -2,8 +2,9 @@
 
 Every ``arrival_interval`` it takes the metrics horizon announced in the changed
 set (SPOP) and analyses them, so an anomaly is on the stream a fraction of a second
-after its datapoint is stored; every ``interval`` it sweeps all metrics, which also
-catches metrics that went stale.  Anomalies are handed on by ``skyline.routing``.  A detection is emitted once per (metric,
+after its datapoint is stored; every ``interval`` it sweeps all metrics (which also
+catches metrics that went stale), a slice per run after the arrivals, so a sweep
+never holds up analysis on arrival.  Anomalies are handed on by ``skyline.routing``.  A detection is emitted once per (metric,
 timestamp) however many passes see it.  Per-run self-metrics: total_analyzed,
 total_anomalies, anomaly_breakdown.<algorithm>, exceptions.<kind>, counters,
 run_time.
@@ -23,6 +24,7 @@ from skyline.timeseries import to_series
 
 POP_BATCH = 5000
 MAX_POP_PER_RUN = 50000
+SWEEP_SLICE = 1000  # metrics a sweep analyses per run, so arrivals never wait long
 
 
 class Analyzer(Daemon):
@@ -44,15 +46,21 @@ class Analyzer(Daemon):
         self.filter = NameFilter(cfg.skip, cfg.do_not_skip)
         self.emitted: dict[str, int] = {}  # metric -> timestamp of the last anomaly emitted
         self.next_sweep = 0.0
+        self.sweep_todo: list[str] = []  # the rest of the sweep in progress
         self.heartbeats = Heartbeats(self.redis, self.keys)
 
     def run_once(self) -> None:
+        """Arrivals first, then the next slice of the sweep in progress (if any)."""
         changed = self.pop_changed()
-        if time.monotonic() >= self.next_sweep:
-            self.next_sweep = time.monotonic() + self.settings.analyzer.interval
-            self.analyse_metrics(self.store.metrics(), "sweep")
-        elif changed:
+        if changed:
             self.analyse_metrics(changed, "arrival")
+        if not self.sweep_todo and time.monotonic() >= self.next_sweep:
+            self.next_sweep = time.monotonic() + self.settings.analyzer.interval
+            self.sweep_todo = self.store.metrics()
+            self.counters.inc("sweep_runs")
+        if self.sweep_todo:
+            part, self.sweep_todo = self.sweep_todo[:SWEEP_SLICE], self.sweep_todo[SWEEP_SLICE:]
+            self.analyse_metrics(part, "sweep")
 
     def pop_changed(self) -> list[str]:
         names: list[str] = []
@@ -106,7 +114,7 @@ class Analyzer(Daemon):
     def _count(self, kind: str, verdicts: dict[str, Verdict], counters: int, anomalies: int,
                elapsed: float) -> None:  # fmt: skip
         c = self.counters
-        c.inc(f"{kind}_runs")
+        c.inc(f"{kind}_passes")
         c.inc("total_analyzed", len(verdicts))
         c.inc("total_anomalies", anomalies)
         c.inc("counters_analysed", counters)

@@ -35,7 +35,9 @@ def analyzer(analyzer_settings):
     daemon = Analyzer(analyzer_settings)
     thread = threading.Thread(target=daemon.run, daemon=True)
     thread.start()
-    wait_for(lambda: daemon.counters.peek().get("sweep_runs"))  # the start-up sweep is over
+    wait_for(
+        lambda: daemon.counters.peek().get("sweep_runs") and not daemon.sweep_todo
+    )  # start-up sweep done
     yield daemon
     daemon.stop()
     thread.join(10)
