@@ -3,8 +3,9 @@
 Every run it reads the heartbeat of each built daemon and publishes, as its own
 counters, how many are alive and each one's heartbeat age.  A daemon whose
 heartbeat disappears after being seen is logged as DOWN once (and UP again when
-it returns), so the transition is visible in ``var/log/thunder.log``; alerting
-on it joins the alert pipeline when the alerters exist.
+it returns), and the DOWN is raised through the alert pipeline as an event of the
+metric ``skyline.thunder.<daemon>.down``: panorama records it, and an [[alerts]]
+rule matching ``skyline.thunder`` pages someone.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 
 from skyline.daemon import Daemon
 from skyline.daemons import built
+from skyline.events import AnomalyEvent
+from skyline.routing import Heartbeats, forward
 
 
 class Thunder(Daemon):
@@ -44,5 +47,23 @@ class Thunder(Daemon):
         elif not up and before:
             self.log.warning("%s is DOWN: no heartbeat", daemon)
             self.counters.inc("down_events")
+            self.raise_down(daemon)
         if up or before is not None:
             self.seen[daemon] = up
+
+    def raise_down(self, daemon: str) -> None:
+        now = self.clock()
+        event = AnomalyEvent(
+            metric=f"skyline.thunder.{daemon}.down",
+            timestamp=int(now),
+            value=1.0,
+            source="thunder",
+            algorithms_run=("heartbeat",),
+            triggered=("heartbeat",),
+            full_duration=self.settings.skyline.heartbeat_ttl,
+            detected_at=now,
+            host=self.settings.host_name,
+        )
+        pipe = self.redis.pipeline(transaction=False)
+        forward(pipe, self.keys, self.settings, event, Heartbeats(self.redis, self.keys))
+        pipe.execute()
