@@ -119,8 +119,11 @@ def decode(buf: bytes) -> tuple[np.ndarray, int]:
 
 def prepare(rec: np.ndarray) -> Series:
     """Sort by timestamp, keep the last-written value of each timestamp, drop non-finite."""
-    t = rec["t"].astype(np.int64)
-    v = rec["v"].astype(np.float64)
+    return sort_dedupe(rec["t"].astype(np.int64), rec["v"].astype(np.float64))
+
+
+def sort_dedupe(t: np.ndarray, v: np.ndarray) -> Series:
+    """``prepare`` on int64 timestamps and float64 values in arrival order."""
     if len(t) > 1 and not (np.all(t[1:] > t[:-1])):
         order = np.argsort(t, kind="stable")
         t, v = t[order], v[order]

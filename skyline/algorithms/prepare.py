@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from skyline.timeseries import Series
+from skyline.timeseries import Series, sort_dedupe
 
 __all__ = ["Block", "prepare_arrays", "tail_avg"]
 
@@ -39,18 +39,8 @@ def prepare_arrays(
     ok_t = np.isfinite(t)
     if not ok_t.all():
         t, v = t[ok_t], v[ok_t]
-    ti = t.astype(np.int64)
-    if len(ti) > 1 and not np.all(ti[1:] > ti[:-1]):
-        order = np.argsort(ti, kind="stable")
-        ti, v = ti[order], v[order]
-        last = np.empty(len(ti), bool)
-        last[:-1] = ti[1:] != ti[:-1]
-        last[-1] = True
-        ti, v = ti[last], v[last]
-    finite = np.isfinite(v)
-    if not finite.all():
-        ti, v = ti[finite], v[finite]
-    return Series(np.ascontiguousarray(ti), np.ascontiguousarray(v))
+    prepared = sort_dedupe(t.astype(np.int64), v)
+    return Series(np.ascontiguousarray(prepared.timestamps), np.ascontiguousarray(prepared.values))
 
 
 def as_series(series: Any) -> Series:

@@ -229,3 +229,11 @@ def test_cli_config_check_and_show(tmp_path, capsys):
     assert cli(["config", "check", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "pickle_port" in err
+
+
+def test_default_analyzer_algorithms_are_the_classic_order():
+    """The settings default repeats the list rather than import the algorithms (settings
+    load before any heavy module); this keeps the two equal."""
+    from skyline.algorithms import CLASSIC_ORDER
+
+    assert load_settings(env={}).analyzer.algorithms == list(CLASSIC_ORDER)
