@@ -33,3 +33,7 @@ class Section(BaseModel):
 
 class LoopSection(Section):
     interval: float = key(60.0, "Seconds between two runs of the daemon's main loop.", "s", gt=0)
+
+
+class ListenerSection(Section):
+    bind: str = key("127.0.0.1", "Address the listeners bind to; 0.0.0.0 for all interfaces.")
