@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 
 from skyline import cli_pipeline, control
+from skyline.crucible import cli as crucible_cli
 from skyline.daemons import DAEMONS, built
 from skyline.flux import cli as flux_cli
 from skyline.nab import cli as nab_cli
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_pipeline.register(sub)
     flux_cli.register(sub)
     nab_cli.register(sub)
+    crucible_cli.register(sub)
     return p
 
 
@@ -191,6 +193,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "alerts": cli_pipeline.cmd_alerts,
     "anomalies": cli_pipeline.cmd_anomalies,
     "flux": flux_cli.run,
+    "crucible": crucible_cli.run,
 }
 
 

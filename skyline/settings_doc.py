@@ -15,6 +15,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
 from skyline.settings import SECTIONS, AlertRule, BoundaryRule, Settings
+from skyline.settings_algorithms import CustomAlgorithm
 
 RULE_EXAMPLES = {
     "alerts": [
@@ -31,8 +32,22 @@ RULE_EXAMPLES = {
             "channels": ["pagerduty"],
         }
     ],
+    "custom_algorithms": [
+        {
+            "name": "level_shift",
+            "source": "/opt/skyline/algorithms/level_shift.py",
+            "namespaces": ["stats.payments"],
+            "parameters": {"window": 30, "threshold": 4.0},
+            "max_execution_time": 0.1,
+            "consensus": 1,
+        }
+    ],
 }
-RULE_MODELS: dict[str, type[BaseModel]] = {"alerts": AlertRule, "boundary": BoundaryRule}
+RULE_MODELS: dict[str, type[BaseModel]] = {
+    "alerts": AlertRule,
+    "boundary": BoundaryRule,
+    "custom_algorithms": CustomAlgorithm,
+}
 
 
 def toml_value(value: Any) -> str:

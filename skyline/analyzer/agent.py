@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 
 from skyline.algorithms import ALGORITHMS, Verdict
-from skyline.analyzer.analysis import EnsembleOptions, analyse
+from skyline.analyzer.analysis import EnsembleOptions, analyse, load_customs, publish_custom_counts
 from skyline.daemon import Daemon, StartupError
 from skyline.events import AnomalyEvent
 from skyline.name_filter import NameFilter
@@ -43,6 +43,7 @@ class Analyzer(Daemon):
                 f"known: {', '.join(sorted(ALGORITHMS))}"
             )
         self.options = EnsembleOptions.from_settings(cfg)
+        self.customs = load_customs(self.settings, "analyzer")
         self.filter = NameFilter(cfg.skip, cfg.do_not_skip)
         self.emitted: dict[str, int] = {}  # metric -> timestamp of the last anomaly emitted
         self.next_sweep = 0.0
@@ -79,8 +80,9 @@ class Analyzer(Daemon):
         series = {m: to_series(b) for m, b in zip(metrics, raw, strict=True) if b}
         now = self.clock()
         verdicts, counters = analyse(
-            series, now, self.options, self.settings.analyzer.detect_counters
+            series, now, self.options, self.settings.analyzer.detect_counters, self.customs
         )
+        publish_custom_counts(self.customs, self.counters, self.log)
         events = [self._event(m, v, now) for m, v in verdicts.items() if self._is_new_anomaly(m, v)]
         if events:
             pipe = self.redis.pipeline(transaction=False)
