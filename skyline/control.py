@@ -25,6 +25,9 @@ from skyline.redis_conn import connect, embedded
 from skyline.redis_keys import RedisKeys
 from skyline.settings import Settings
 
+# Parts of the design that run as commands rather than daemons in this version.
+ON_DEMAND = {"crucible": "skyline crucible FILE.csv|METRIC --out DIR"}
+
 
 class ControlError(RuntimeError):
     """A start/stop that did not do what was asked; the message says why."""
@@ -94,6 +97,8 @@ def start(settings: Settings, name: str, conf_path: str | None, wait: float = 20
     """Start one daemon; returns its pid.  Raises ControlError with the reason."""
     if name not in DAEMONS:
         raise ControlError(f"unknown daemon '{name}'; daemons are: {', '.join(DAEMONS)}")
+    if name in ON_DEMAND:
+        raise ControlError(f"{name} runs on demand, not as a daemon: {ON_DEMAND[name]}")
     if not is_built(name):
         raise ControlError(f"{name} is not built yet in this version of Skyline")
     pid = _live_pid(settings, name)

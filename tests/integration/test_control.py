@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from skyline.control import ON_DEMAND
 from skyline.daemons import DAEMONS, is_built
 from tests.conftest import free_port, wait_for
 
@@ -133,7 +134,7 @@ def test_bin_scripts_exist_for_every_daemon_and_unbuilt_ones_refuse(workdir):
     for name in DAEMONS:
         script = ROOT / "bin" / f"{name}.d"
         assert script.exists() and os.access(script, os.X_OK), script
-    unbuilt = [n for n in DAEMONS if not is_built(n)]
+    unbuilt = [n for n in DAEMONS if not is_built(n) and n not in ON_DEMAND]
     if not unbuilt:
         pytest.skip("every daemon is built")
     out = subprocess.run([str(ROOT / "bin" / f"{unbuilt[0]}.d"), "start"], capture_output=True,
@@ -227,4 +228,12 @@ def test_horizon_process_stop_flushes_what_it_received(workdir):
     assert skyline(cwd, "stop", "horizon", env=env).returncode == 0
     names = {m.decode() for m in client.smembers("sky:metrics")}
     assert {f"flush.m{i}" for i in range(1000)} <= names
-    assert "flushed; 0 datapoints left unwritten" in (cwd / "var" / "log" / "horizon.log").read_text()
+    assert (
+        "flushed; 0 datapoints left unwritten" in (cwd / "var" / "log" / "horizon.log").read_text()
+    )
+
+
+def test_crucible_is_a_command_not_a_daemon(workdir):
+    cwd, env = workdir
+    out = skyline(cwd, "start", "crucible", env=env)
+    assert out.returncode == 1 and "skyline crucible FILE.csv" in out.stderr
