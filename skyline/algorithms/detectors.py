@@ -1,6 +1,27 @@
 """Streaming detectors behind the ``skyline.algorithms.streaming.Detector`` interface.
 
-``RobustSeasonalDetector`` (registered as ``default``) scores each point by how
+``SpikeLevelDetector`` (registered as ``default``) adds a second, slower feature
+to ``RobustSeasonalDetector`` (registered as ``seasonal``, the previous default):
+
+* *spike*: the seasonal detector's surprise, the robust |z| of the point against
+  the local forecast (median of the last 5 values) or the same-time-of-day
+  forecast, whichever has been more accurate recently;
+* *level*: the mean of the last 6 values (this one included) minus the median of
+  the 120 values before them, as a robust z against this statistic's own recent
+  spread (MAD of its last 1,000 values).  It sees sustained shifts and ramps that
+  the local median absorbs within a few points.  When the same-time-of-day
+  forecast is the more accurate one, the level surprise is the smaller of that z
+  and the z of the mean of the last 6 seasonal residuals, so a rise that happens
+  every day at that time is not a level change.
+
+Each feature's surprise is compared, on a log scale (``log1p``), with its own
+decaying peak (half-life 1,000 points, floor a z of 3, peaks only fed after a
+300-point burn-in so start-up transients do not mute the file), and the larger
+ratio is mapped to [0, 1] by the same log-logistic CDF.  Working in log1p keeps
+one enormous early surprise (a z of 1e6 against a spread of ~0) from muting a
+file for thousands of points.
+
+``RobustSeasonalDetector`` scores each point by how
 surprising it is under two simple forecasts learned on the fly:
 
 * a *local* forecast, the median of the last few values (follows level shifts
@@ -213,3 +234,123 @@ class RobustSeasonalDetector:
 
 def _ewma(previous: float, x: float, alpha: float = 1.0 / 256) -> float:
     return x if math.isnan(previous) else previous + alpha * (x - previous)
+
+
+class SpikeLevelDetector(RobustSeasonalDetector):
+    """Spike and level-shift surprise, each relative to its own recent peak.
+
+    See the module docstring.  Parameters beyond ``RobustSeasonalDetector``'s:
+    ``level_recent`` values averaged, ``level_past`` values whose median is the
+    reference level, ``level_floor`` the smallest reference level surprise.
+    """
+
+    def __init__(
+        self,
+        warmup: int = 64,
+        local_k: int = 5,
+        scale_size: int = 1000,
+        seasons: int = 3,
+        half_life: float = 1000.0,
+        burn_in: int = 300,
+        surprise_floor: float = 3.0,
+        level_recent: int = 6,
+        level_past: int = 120,
+        level_floor: float = 3.0,
+    ) -> None:
+        super().__init__(
+            warmup=warmup,
+            local_k=local_k,
+            scale_size=scale_size,
+            seasons=seasons,
+            half_life=half_life,
+            burn_in=burn_in,
+            surprise_floor=surprise_floor,
+        )
+        self.level_recent = max(int(level_recent), 1)
+        self.level_past = max(int(level_past), 2)
+        self.level_floor = level_floor
+        self._values: deque[float] = deque(maxlen=self.level_recent + self.level_past)
+        self._level_scale = _Scale(scale_size)
+        self._season_res: deque[float] = deque(maxlen=max(self.level_recent - 1, 1))
+        self._season_scale = _Scale(scale_size)
+        self._spike_peak = 0.0  # decaying peak of log1p(spike surprise)
+        self._level_peak = 0.0  # decaying peak of log1p(level surprise)
+        self._level_cache: tuple[float, float, float] | None = None
+
+    # -- level feature -------------------------------------------------------------
+    def _level_stat(self, timestamp: float, value: float) -> float:
+        """Recent mean minus past median (NaN while the window is filling)."""
+        if self._level_cache is not None and self._level_cache[:2] == (timestamp, value):
+            return self._level_cache[2]
+        stat = math.nan
+        if len(self._values) >= self.level_recent - 1 + self.level_past // 2:
+            arr = np.fromiter(self._values, dtype=float, count=len(self._values))
+            split = len(arr) - (self.level_recent - 1)
+            with np.errstate(all="ignore"):
+                recent = (float(arr[split:].sum()) + value) / self.level_recent
+                stat = recent - float(np.median(arr[:split]))
+        self._level_cache = (timestamp, value, stat)
+        return stat
+
+    def _season_stat(self, timestamp: float, value: float) -> float:
+        """Mean seasonal residual of the last ``level_recent`` points (NaN if unknown)."""
+        r_s = self._computed(timestamp, value)[1]
+        if not math.isfinite(r_s) or len(self._season_res) < self.level_recent - 1:
+            return math.nan
+        recent = list(self._season_res)[-(self.level_recent - 1) :] if self.level_recent > 1 else []
+        return (sum(recent) + r_s) / self.level_recent
+
+    def _level_surprise(self, timestamp: float, value: float) -> float:
+        stat = self._level_stat(timestamp, value)
+        if math.isnan(stat) or not self._level_scale.ready(100):
+            return 0.0
+        z = abs(self._z(stat, self._level_scale))
+        if self._period and self._err_season < self._err_local and self._season_scale.ready(100):
+            # a shift the same time on previous days predicts is not a level change
+            s_stat = self._season_stat(timestamp, value)
+            if math.isfinite(s_stat):
+                z = min(z, abs(self._z(s_stat, self._season_scale)))
+        return z
+
+    # -- interface -------------------------------------------------------------------
+    def _ratios(self, timestamp: float, value: float) -> tuple[float, float, float, float]:
+        spike = self._computed(timestamp, value)[2]
+        level = self._level_surprise(timestamp, value)
+        f_spike = math.log1p(min(spike, 1e6))
+        f_level = math.log1p(min(level, 1e6))
+        r_spike = f_spike / max(math.log1p(self.surprise_floor), self._spike_peak)
+        r_level = f_level / max(math.log1p(self.level_floor), self._level_peak)
+        return r_spike, r_level, f_spike, f_level
+
+    def score_one(self, timestamp: float, value: float) -> float:
+        if not (math.isfinite(timestamp) and math.isfinite(value)):
+            return NEUTRAL_SCORE
+        if self._n < self.warmup or not self._scale_local.ready(self.warmup // 2):
+            return NEUTRAL_SCORE
+        rel = max(self._ratios(timestamp, value)[:2])
+        if not math.isfinite(rel):
+            return NEUTRAL_SCORE
+        rel4 = min(rel, 1e6) ** 4
+        return float(rel4 / (rel4 + 1.0))
+
+    def learn_one(self, timestamp: float, value: float) -> None:
+        if not (math.isfinite(timestamp) and math.isfinite(value)):
+            return
+        stat = self._level_stat(timestamp, value)
+        s_stat = self._season_stat(timestamp, value)
+        r_s = self._computed(timestamp, value)[1]
+        _, _, f_spike, f_level = self._ratios(timestamp, value)
+        super().learn_one(timestamp, value)  # advances self._n
+        self._level_cache = None
+        self._values.append(value)
+        if math.isfinite(stat):
+            self._level_scale.add(stat)
+        if math.isfinite(r_s):
+            self._season_res.append(r_s)
+        if math.isfinite(s_stat):
+            self._season_scale.add(s_stat)
+        if self._n > self.burn_in:
+            if math.isfinite(f_spike):
+                self._spike_peak = max(f_spike, self._spike_peak * self._decay)
+            if math.isfinite(f_level):
+                self._level_peak = max(f_level, self._level_peak * self._decay)

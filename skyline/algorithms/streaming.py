@@ -57,14 +57,35 @@ def _null() -> Detector:
 
 
 def _default() -> Detector:
+    from skyline.algorithms.detectors import SpikeLevelDetector
+
+    return SpikeLevelDetector()
+
+
+def _seasonal() -> Detector:
     from skyline.algorithms.detectors import RobustSeasonalDetector
 
     return RobustSeasonalDetector()
 
 
+def _classic() -> Detector:
+    from skyline.algorithms.classic_stream import classic
+
+    return classic()
+
+
+def _ensemble() -> Detector:
+    from skyline.algorithms.classic_stream import ensemble
+
+    return ensemble()
+
+
 DETECTORS: dict[str, Callable[[], Detector]] = {
     "default": _default,
+    "seasonal": _seasonal,
     "null": _null,
+    "classic": _classic,
+    "ensemble": _ensemble,
 }
 
 

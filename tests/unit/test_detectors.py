@@ -21,7 +21,7 @@ def feed(det: Detector, timestamps, values) -> list[float]:
 
 
 def test_registry() -> None:
-    assert {"default", "null"} <= set(DETECTORS)
+    assert {"default", "seasonal", "null"} <= set(DETECTORS)
     det = make_detector("default")
     assert isinstance(det, Detector)
     assert make_detector("default") is not det  # fresh state each time
@@ -83,3 +83,22 @@ def test_hostile_input_never_raises_and_stays_in_range() -> None:
         assert det.score_one(T0, math.inf) == NEUTRAL_SCORE
     constant = feed(make_detector("default"), *cases["constant"])
     assert max(constant) == 0.0
+
+
+def test_sustained_level_shift_scores_high_and_fades() -> None:
+    rng = np.random.default_rng(6)
+    values = rng.normal(20, 1, 2000)
+    values[1500:] += 6  # a 6-sigma shift that stays
+    scores = np.array(feed(make_detector("default"), T0 + STEP * np.arange(2000), values))
+    assert scores[1500:1510].max() > 0.6
+    assert scores[1500:1510].max() > scores[1000:1500].max() + 0.1
+    assert scores[1800:].max() < 0.5  # the new level is learned
+
+
+def test_all_detectors_survive_hostile_input() -> None:
+    rng = np.random.default_rng(8)
+    ts = T0 + STEP * rng.integers(0, 300, 600)  # duplicate and unsorted timestamps
+    values = rng.choice([1e308, -1e308, np.nan, np.inf, 0.0, 1.0], 600)
+    for name in ("default", "seasonal", "null"):
+        scores = feed(make_detector(name), ts, values)
+        assert all(isinstance(s, float) and 0.0 <= s <= 1.0 for s in scores), name
