@@ -15,14 +15,15 @@ import time
 
 from skyline.daemon import OUTAGES, Daemon
 from skyline.flux.server import (
-    GunicornServer,
-    ThreadedServer,
     bind,
+    gunicorn_server,
     make_context,
     take_worker_counters,
+    threaded_server,
 )
 from skyline.flux.statsd import Aggregator, StatsdListener
 from skyline.flux.writer import GraphiteForwarder, Points, Rejects
+from skyline.http_serving import GunicornServer, ThreadedServer
 
 
 class Flux(Daemon):
@@ -47,9 +48,9 @@ class Flux(Daemon):
         self.statsd.start()
         self.http: GunicornServer | ThreadedServer
         if cfg.http_server == "gunicorn":
-            self.http = GunicornServer(self.settings, http_sock)
+            self.http = gunicorn_server(self.settings, http_sock)
         else:
-            self.http = ThreadedServer(self.ctx, http_sock)
+            self.http = threaded_server(self.ctx, http_sock)
         self.http.start()
         self._http_sock = http_sock
         self._pending: list[tuple[str, float, float]] | None = None

@@ -9,26 +9,20 @@ publishes them with its own.
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import logging
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 
 import redis
 from sqlalchemy import Engine
-from werkzeug.serving import BaseWSGIServer, make_server
 
-from skyline.daemon import OUTAGES, Counters, StartupError
+from skyline.daemon import OUTAGES, Counters
 from skyline.flux.app import Context, create_app
 from skyline.flux.keys import KeyRing
 from skyline.flux.limits import RateLimiter
 from skyline.flux.writer import GraphiteForwarder, Ingest
+from skyline.http_serving import GunicornOptions, GunicornServer, ThreadedServer, bind_listener
 from skyline.redis_keys import RedisKeys
 from skyline.settings import Settings
 from skyline.timeseries import TimeSeriesStore
@@ -38,26 +32,8 @@ WORKER_COUNTERS = "flux-http"  # keys.counters(...) hash the workers add to
 PUSH_EVERY = 2.0
 
 
-def bind_error(exc: OSError, bind: str, port: int, key: str) -> str:
-    what = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
-    return (
-        f"port {port} on {bind} {what}; move it with [flux] {key} or SKYLINE__FLUX__{key.upper()}"
-    )
-
-
 def bind(host: str, port: int, kind: int, key: str) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, kind)
-    try:
-        if kind == socket.SOCK_STREAM:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        if kind == socket.SOCK_STREAM:
-            sock.listen(1024)
-    except OSError as exc:
-        sock.close()
-        raise StartupError(bind_error(exc, host, port, key)) from None
-    return sock
+    return bind_listener(host, port, kind, "flux", key)
 
 
 def make_context(
@@ -115,84 +91,14 @@ def take_worker_counters(client: redis.Redis, keys: RedisKeys) -> dict[str, floa
     return {k.decode(): float(v) for k, v in raw.items()}
 
 
-class ThreadedServer:
-    """The app on werkzeug's threaded server, in the daemon (tests, development)."""
-
-    def __init__(self, ctx: Context, sock: socket.socket) -> None:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        host, port = sock.getsockname()[:2]
-        self.server: BaseWSGIServer = make_server(
-            host, port, create_app(ctx), threaded=True, fd=sock.fileno()
-        )
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, args=(0.1,), name="flux-http", daemon=True
-        )
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def check(self) -> bool:
-        return self.thread.is_alive()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.thread.join(10)
-        self.server.server_close()
+def threaded_server(ctx: Context, sock: socket.socket) -> ThreadedServer:
+    return ThreadedServer(create_app(ctx), sock, "flux-http")
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-class GunicornServer:
-    """gunicorn (gthread workers) serving ``skyline.flux.wsgi:app`` on our socket."""
-
-    def __init__(self, settings: Settings, sock: socket.socket) -> None:
-        self.settings, self.sock = settings, sock
-        self.proc: subprocess.Popen | None = None
-        self.restarts = 0
-
-    def command(self) -> list[str]:
-        cfg = self.settings.flux
-        return [
-            sys.executable, "-m", "gunicorn", "--bind", f"fd://{self.sock.fileno()}",
-            "--workers", str(cfg.workers), "--worker-class", "gthread",
-            "--threads", str(cfg.threads), "--timeout", "30", "--graceful-timeout", "5",
-            "--keep-alive", "30", "--name", "skyline-flux",
-            "--error-logfile", str(self.settings.var_path / "log" / "flux-gunicorn.log"),
-            "--limit-request-line", "8190", "--limit-request-fields", "100",
-            "skyline.flux.wsgi:app",
-        ]  # fmt: skip
-
-    def start(self) -> None:
-        (self.settings.var_path / "log").mkdir(parents=True, exist_ok=True)
-        self.sock.set_inheritable(True)
-        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
-        self.proc = subprocess.Popen(
-            self.command(), pass_fds=(self.sock.fileno(),), env=env,
-            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,  # noqa: PLW1509
-        )  # fmt: skip
-        log.info("gunicorn started (pid %d)", self.proc.pid)
-
-    def check(self) -> bool:
-        """Restart gunicorn if it died; False if it had to be restarted."""
-        if self.proc is not None and self.proc.poll() is None:
-            return True
-        code = self.proc.returncode if self.proc else None
-        log.error("gunicorn exited (status %s); restarting it", code)
-        self.restarts += 1
-        self.start()
-        return False
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+def gunicorn_server(settings: Settings, sock: socket.socket) -> GunicornServer:
+    cfg = settings.flux
+    return GunicornServer(sock, GunicornOptions(
+        app="skyline.flux.wsgi:app", name="skyline-flux", workers=cfg.workers, threads=cfg.threads,
+        error_log=settings.var_path / "log" / "flux-gunicorn.log", timeout=30, graceful_timeout=5,
+        keep_alive=30,
+    ))  # fmt: skip
