@@ -29,9 +29,10 @@ run: install
 	$(BIN)/skyline db upgrade
 	$(BIN)/skyline start all --pick-free-ports
 	$(BIN)/skyline status
+	$(BIN)/skyline demo --background
 
 stop:
-	@if [ -x $(BIN)/skyline ]; then $(BIN)/skyline stop all; else echo "nothing installed"; fi
+	@if [ -x $(BIN)/skyline ]; then $(BIN)/skyline demo --stop; $(BIN)/skyline stop all; else echo "nothing installed"; fi
 
 status: install
 	$(BIN)/skyline status

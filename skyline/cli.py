@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 
-from skyline import cli_pipeline, control
+from skyline import cli_pipeline, cli_users, control
 from skyline.crucible import cli as crucible_cli
 from skyline.daemons import DAEMONS, built
 from skyline.flux import cli as flux_cli
@@ -180,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     flux_cli.register(sub)
     nab_cli.register(sub)
     crucible_cli.register(sub)
+    cli_users.register(sub)
     return p
 
 
@@ -194,6 +195,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "anomalies": cli_pipeline.cmd_anomalies,
     "flux": flux_cli.run,
     "crucible": crucible_cli.run,
+    "users": cli_users.cmd_users,
+    "demo": cli_users.cmd_demo,
 }
 
 

@@ -1,0 +1,8 @@
+"""The web UI and REST API (Flask, served by gunicorn on port 1500).
+
+Modules: ``app`` (factory, security headers, errors), ``auth`` (login, sessions,
+API tokens, roles), ``csrf``, ``pages`` (Now, Anomalies, Anomaly, Metrics,
+Status), ``api`` (/api/v1), ``openapi`` (its document), ``queries`` (the reads),
+``users`` (passwords, tokens, first administrator), ``server``/``agent``/``wsgi``
+(the daemon and gunicorn).  See docs/webapp.md.
+"""

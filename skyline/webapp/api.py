@@ -1,0 +1,179 @@
+"""REST API under /api/v1: JSON in and out, errors as JSON, pagination, token auth.
+
+Programs authenticate with ``Authorization: Bearer <token>`` (``skyline users
+token NAME``); the web pages' own requests use the login session (and, for
+changes, the CSRF header).  Every route is described in ``openapi.py``; a test
+keeps that document equal to the URL map.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, Response, abort, g, jsonify, request, url_for
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from skyline.alerters import mutes
+from skyline.db.models import LABELS, AlertMute, Label
+from skyline.webapp import openapi, queries
+from skyline.webapp.auth import ctx, require
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def page_body(rows: list[Any], total: int, page: int, per_page: int) -> dict[str, Any]:
+    last = max(1, -(-total // per_page))
+    nxt = None
+    if page < last:
+        args = {**request.args.to_dict(), "page": page + 1}
+        nxt = url_for(request.endpoint or "", **(request.view_args or {}), **args)
+    return {"data": rows, "page": page, "per_page": per_page, "total": total, "pages": last,
+            "next": nxt}  # fmt: skip
+
+
+def _filters() -> queries.Filters:
+    f = queries.Filters.from_args(request.args, ctx().settings.webapp.page_size)
+    if f.errors:
+        abort(400, description="; ".join(f.errors))
+    return f
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, description="the body must be a JSON object")
+    return body
+
+
+@bp.route("/openapi.json")
+def openapi_document() -> Any:
+    return jsonify(openapi.document())
+
+
+@bp.route("/me")
+def me() -> Any:
+    u = g.user
+    return jsonify(id=u.id, username=u.username, role=u.role, token=u.token_id is not None)
+
+
+@bp.route("/anomalies")
+def anomalies() -> Any:
+    f = _filters()
+    rows, total = queries.list_anomalies(ctx(), f)
+    return jsonify(page_body(rows, total, f.page, f.per_page))
+
+
+def _anomaly_id(ref: str) -> int:
+    anomaly_id = queries.find_anomaly_id(ctx(), ref)
+    if anomaly_id is None:
+        abort(404, description="no such anomaly")
+    return anomaly_id
+
+
+@bp.route("/anomalies/<ref>")
+def anomaly(ref: str) -> Any:
+    return jsonify(queries.anomaly_detail(ctx(), _anomaly_id(ref)))
+
+
+@bp.route("/anomalies/<ref>/labels", methods=["POST"])
+@require("operator")
+def label_anomaly(ref: str) -> Any:
+    anomaly_id = _anomaly_id(ref)
+    body = _json_body()
+    label, note = body.get("label"), body.get("note")
+    if label not in LABELS:
+        abort(400, description=f"label must be one of {', '.join(LABELS)}")
+    if note is not None and not isinstance(note, str):
+        abort(400, description="note must be a string")
+    queries.add_label(ctx(), anomaly_id, label, g.user.id, (note or "")[:2000])
+    return jsonify(queries.anomaly_detail(ctx(), anomaly_id)), 201
+
+
+@bp.route("/labels")
+def labels() -> Any:
+    f = _filters()
+    with Session(ctx().engine) as db:
+        total = db.scalar(select(func.count()).select_from(Label)) or 0
+        rows = db.scalars(
+            select(Label)
+            .order_by(Label.id.desc())
+            .limit(f.per_page)
+            .offset((f.page - 1) * f.per_page)
+        )
+        data = [
+            {"id": r.id, "anomaly_id": r.anomaly_id, "label": r.label, "user_id": r.user_id,
+             "note": r.note, "created_at": r.created_at}
+            for r in rows
+        ]  # fmt: skip
+    return jsonify(page_body(data, total, f.page, f.per_page))
+
+
+@bp.route("/metrics")
+def metrics() -> Any:
+    f = _filters()
+    names, total = queries.search_metrics(ctx(), request.args.get("q", "")[:1024], limit=10**9)
+    start = (f.page - 1) * f.per_page
+    return jsonify(page_body(names[start : start + f.per_page], total, f.page, f.per_page))
+
+
+@bp.route("/metrics/<path:name>")
+def metric(name: str) -> Any:
+    try:
+        since = queries.parse_time(request.args.get("from"), "from")
+        until = queries.parse_time(request.args.get("until"), "until")
+    except queries.BadFilter as exc:
+        abort(400, description=str(exc))
+    data = queries.metric_series(ctx(), name, since, until)
+    if not data and not ctx().redis.sismember(ctx().keys.metrics(), name):
+        abort(404, description="no such metric")
+    return jsonify(metric=name, data=data)
+
+
+@bp.route("/status")
+def status() -> Any:
+    return jsonify(daemons=queries.daemon_status(ctx()), time=time.time())
+
+
+def _mute_dict(m: AlertMute) -> dict[str, Any]:
+    return {"id": m.id, "pattern": m.pattern, "until": m.until, "reason": m.reason,
+            "created_by": m.created_by, "created_at": m.created_at}  # fmt: skip
+
+
+@bp.route("/mutes")
+def list_mutes() -> Any:
+    return jsonify(data=[_mute_dict(m) for m in mutes.active(ctx().engine)])
+
+
+@bp.route("/mutes", methods=["POST"])
+@require("operator")
+def add_mute() -> Any:
+    body = _json_body()
+    pattern, duration, reason = body.get("pattern"), body.get("duration"), body.get("reason")
+    if not isinstance(pattern, str) or not pattern or len(pattern) > 1024:
+        abort(400, description="pattern: a metric name or pattern, 1 to 1024 characters")
+    try:
+        seconds = mutes.parse_duration(str(duration))
+    except ValueError as exc:
+        abort(400, description=f"duration: {exc}")
+    if reason is not None and not isinstance(reason, str):
+        abort(400, description="reason must be a string")
+    until = mutes.mute(ctx().engine, pattern, seconds, reason, g.user.id)
+    with Session(ctx().engine) as db:
+        row = db.scalars(
+            select(AlertMute).where(AlertMute.pattern == pattern, AlertMute.until == until)
+            .order_by(AlertMute.id.desc())
+        ).first()  # fmt: skip
+        return jsonify(_mute_dict(row)), 201
+
+
+@bp.route("/mutes/<int:mute_id>", methods=["DELETE"])
+@require("operator")
+def delete_mute(mute_id: int) -> Any:
+    with Session(ctx().engine) as db:
+        n = db.execute(delete(AlertMute).where(AlertMute.id == mute_id)).rowcount
+        db.commit()
+    if not n:
+        abort(404, description="no such mute")
+    return Response(status=204)

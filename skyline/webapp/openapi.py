@@ -1,0 +1,202 @@
+"""The OpenAPI 3.1 document of /api/v1, served at /api/v1/openapi.json.
+
+Written here by hand (so it says what each route means) and checked against the
+app's URL map by ``undocumented`` (a test requires no difference either way).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Flask
+
+PREFIX = "/api/v1"
+
+
+def _q(name: str, desc: str, typ: str = "string") -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": desc,
+            "schema": {"type": typ}}  # fmt: skip
+
+
+def _p(name: str, desc: str, typ: str = "string") -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": desc,
+            "schema": {"type": typ}}  # fmt: skip
+
+
+PAGING = [_q("page", "page number, from 1", "integer"),
+          _q("per_page", "rows per page (default [webapp] page_size, at most 1000)", "integer")]  # fmt: skip
+ANOMALY_FILTERS = [
+    _q("metric", "metric name pattern: * and ? wildcards; without them, a substring"),
+    _q("since", "from this time: epoch seconds, ISO 8601 (UTC by default) or an age like 6h"),
+    _q("until", "up to this time, same forms"),
+    _q("daemon", "the detecting daemon: analyzer, mirage, boundary"),
+    _q("verdict", "pending, anomalous, not_anomalous, alerted, expired"),
+    _q("label", "true_positive, false_positive, or none (not labelled)"),
+    _q("after_id", "only anomalies with a larger id (for polling)", "integer"),
+]
+REF = _p("ref", "anomaly id, or its event id (analyzer:TIMESTAMP:HASH) as in alert links")
+
+
+def _ok(desc: str, schema: str, code: str = "200") -> dict[str, Any]:
+    return {code: {"description": desc,
+                   "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}},
+            "default": {"$ref": "#/components/responses/Error"}}  # fmt: skip
+
+
+def _op(summary: str, responses: dict[str, Any], params: list | None = None,
+        body: str | None = None, role: str = "viewer") -> dict[str, Any]:  # fmt: skip
+    op: dict[str, Any] = {"summary": summary, "description": f"Needs the {role} role.",
+                          "parameters": params or [], "responses": responses}  # fmt: skip
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{body}"}}}}  # fmt: skip
+    return op
+
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "security": [],
+            "responses": {"200": {"description": "OpenAPI 3.1"}},
+        }
+    },
+    "/me": {"get": _op("The authenticated user", _ok("the user", "User"))},
+    "/anomalies": {
+        "get": _op(
+            "Anomalies, newest first, filtered and paginated",
+            _ok("a page of anomalies", "AnomalyPage"),
+            ANOMALY_FILTERS + PAGING,
+        )
+    },
+    "/anomalies/{ref}": {
+        "get": _op(
+            "One anomaly with its verdict trail, alerts and labels",
+            _ok("the anomaly", "AnomalyDetail"),
+            [REF],
+        )
+    },
+    "/anomalies/{ref}/labels": {
+        "post": _op(
+            "Label an anomaly true or false positive (the newest label counts)",
+            _ok("the anomaly, labelled", "AnomalyDetail", "201"),
+            [REF],
+            "LabelIn",
+            "operator",
+        )
+    },
+    "/labels": {"get": _op("Labels, newest first", _ok("a page of labels", "Page"), PAGING)},
+    "/metrics": {
+        "get": _op(
+            "Metric names in the store, sorted",
+            _ok("a page of names", "Page"),
+            [_q("q", "name pattern: * ? [] wildcards; without them a substring"), *PAGING],
+        )
+    },
+    "/metrics/{name}": {
+        "get": _op(
+            "One metric's stored datapoints (at most 5000, thinned evenly)",
+            _ok("the series", "Series"),
+            [
+                _p("name", "metric name (may contain '/')"),
+                _q("from", "from this time"),
+                _q("until", "up to this time"),
+            ],
+        )
+    },
+    "/status": {"get": _op("Each daemon's heartbeat age and counters", _ok("daemons", "Status"))},
+    "/mutes": {
+        "get": _op("Active alert mutes", _ok("mutes", "Mutes")),
+        "post": _op(
+            "Mute alerts of metrics matching a pattern for a while",
+            _ok("the mute", "Mute", "201"),
+            body="MuteIn",
+            role="operator",
+        ),
+    },
+    "/mutes/{mute_id}": {
+        "delete": _op(
+            "End a mute",
+            {
+                "204": {"description": "deleted"},
+                "default": {"$ref": "#/components/responses/Error"},
+            },
+            [_p("mute_id", "mute id", "integer")],
+            role="operator",
+        )
+    },
+}
+
+_OBJ = {"type": "object"}
+SCHEMAS: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["error", "status"],
+              "properties": {"error": {"type": "string"}, "status": {"type": "integer"},
+                             "reason": {"type": "string"}}},
+    "User": {"type": "object", "properties": {"id": {"type": "integer"}, "username": {"type": "string"},
+             "role": {"enum": ["viewer", "operator", "admin"]}, "token": {"type": "boolean"}}},
+    "Anomaly": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "event_id": {"type": "string"}, "metric": {"type": "string"},
+        "timestamp": {"type": "integer"}, "value": {"type": ["number", "null"]},
+        "source": {"type": "string"}, "triggered_algorithms": {"type": "array", "items": {"type": "string"}},
+        "algorithms_run": {"type": "array", "items": {"type": "string"}}, "scores": _OBJ,
+        "verdict": {"type": "string"}, "label": {"type": ["string", "null"]}}},
+    "AnomalyDetail": {"allOf": [{"$ref": "#/components/schemas/Anomaly"}, {"type": "object", "properties": {
+        "verdicts": {"type": "array", "items": _OBJ}, "alerts": {"type": "array", "items": _OBJ},
+        "labels": {"type": "array", "items": _OBJ}}}]},
+    "Page": {"type": "object", "properties": {
+        "data": {"type": "array"}, "page": {"type": "integer"}, "per_page": {"type": "integer"},
+        "total": {"type": "integer"}, "pages": {"type": "integer"}, "next": {"type": ["string", "null"]}}},
+    "AnomalyPage": {"allOf": [{"$ref": "#/components/schemas/Page"}, {"type": "object", "properties": {
+        "data": {"type": "array", "items": {"$ref": "#/components/schemas/Anomaly"}}}}]},
+    "Series": {"type": "object", "properties": {"metric": {"type": "string"}, "data": {
+        "type": "array", "items": {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "number"}]}}}},
+    "Status": {"type": "object", "properties": {"daemons": {"type": "array", "items": _OBJ},
+                                                "time": {"type": "number"}}},
+    "LabelIn": {"type": "object", "required": ["label"], "properties": {
+        "label": {"enum": ["true_positive", "false_positive"]}, "note": {"type": "string"}}},
+    "Mute": {"type": "object", "properties": {"id": {"type": "integer"}, "pattern": {"type": "string"},
+             "until": {"type": "integer"}, "reason": {"type": ["string", "null"]}}},
+    "Mutes": {"type": "object", "properties": {"data": {"type": "array", "items": {"$ref": "#/components/schemas/Mute"}}}},
+    "MuteIn": {"type": "object", "required": ["pattern", "duration"], "properties": {
+        "pattern": {"type": "string"}, "duration": {"type": "string", "examples": ["2h", "30m", "3600"]},
+        "reason": {"type": "string"}}},
+}  # fmt: skip
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Skyline API", "version": "1",
+                 "description": "Anomalies, metrics, labels, daemon status and alert mutes. "
+                 "Authenticate with 'Authorization: Bearer <token>' (skyline users token NAME)."},
+        "servers": [{"url": PREFIX}],
+        "security": [{"bearer": []}],
+        "paths": PATHS,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": SCHEMAS,
+            "responses": {"Error": {"description": "an error", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
+        },
+    }  # fmt: skip
+
+
+def routes(app: Flask) -> set[tuple[str, str]]:
+    """(path, method) of every /api/v1 route, in OpenAPI's {param} spelling."""
+    out = set()
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith(PREFIX + "/"):
+            continue
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule[len(PREFIX) :])
+        for method in rule.methods or ():
+            if method not in ("HEAD", "OPTIONS"):
+                out.add((path, method.lower()))
+    return out
+
+
+def undocumented(app: Flask) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """(routes missing from the document, documented operations with no route)."""
+    documented = {(path, m) for path, ops in PATHS.items() for m in ops}
+    actual = routes(app)
+    return actual - documented, documented - actual

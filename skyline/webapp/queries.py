@@ -1,0 +1,316 @@
+"""Reads behind the pages and the API: anomalies with filters, one anomaly's story,
+metric series, daemon status.  SQL only through SQLAlchemy expressions (user input
+is always a bound parameter, never part of the SQL text)."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from skyline.daemons import built
+from skyline.db.models import LABELS, AlertLog, Anomaly, Label, Metric, User
+from skyline.webapp.context import Context
+
+MAX_PAGE_SIZE = 1000
+MAX_POINTS = 5000
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class BadFilter(ValueError):
+    """A filter value that cannot be understood; the message names it."""
+
+
+def parse_time(value: str | None, name: str, now: float | None = None) -> int | None:
+    """Epoch seconds, an ISO date/time (UTC unless it says), or an age such as ``6h``."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    now = time.time() if now is None else now
+    if value.isdigit():
+        return int(value)
+    if value[-1] in _UNITS and value[:-1].isdigit():
+        return int(now - int(value[:-1]) * _UNITS[value[-1]])
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadFilter(
+            f"{name}: {value[:40]!r} is not epoch seconds, an ISO date or an age like 6h"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp())
+
+
+def like_pattern(glob: str) -> str:
+    """A shell-style pattern (``*``, ``?``) as a LIKE pattern, ``%``/``_``/``\\`` escaped;
+    a pattern without wildcards matches anywhere in the name."""
+    out = []
+    for ch in glob:
+        if ch in "%_\\":
+            out.append("\\" + ch)
+        elif ch == "*":
+            out.append("%")
+        elif ch == "?":
+            out.append("_")
+        else:
+            out.append(ch)
+    text = "".join(out)
+    return text if any(c in glob for c in "*?") else f"%{text}%"
+
+
+@dataclass
+class Filters:
+    metric: str = ""
+    since: int | None = None
+    until: int | None = None
+    source: str = ""
+    verdict: str = ""
+    label: str = ""  # true_positive | false_positive | none | ""
+    after_id: int = 0
+    page: int = 1
+    per_page: int = 50
+    errors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_args(cls, args: Any, per_page: int) -> Filters:
+        f = cls(per_page=per_page)
+        f.metric = (args.get("metric") or "")[:1024]
+        f.source = (args.get("daemon") or args.get("source") or "")[:32]
+        f.verdict = (args.get("verdict") or "")[:32]
+        f.label = (args.get("label") or "")[:32]
+        if f.label and f.label not in (*LABELS, "none"):
+            f.errors.append(f"label: one of {', '.join((*LABELS, 'none'))}")
+            f.label = ""
+        for name in ("since", "until"):
+            try:
+                setattr(f, name, parse_time(args.get(name), name))
+            except BadFilter as exc:
+                f.errors.append(str(exc))
+        f.after_id = _positive(args.get("after_id"), 0, "after_id", f.errors, 2**62, low=0)
+        f.page = _positive(args.get("page"), 1, "page", f.errors, 10**6)
+        f.per_page = _positive(args.get("per_page"), per_page, "per_page", f.errors, MAX_PAGE_SIZE)
+        return f
+
+
+def _positive(
+    value: str | None, default: int, name: str, errors: list[str], cap: int, low: int = 1
+) -> int:
+    if value in (None, ""):
+        return default
+    if not str(value).isdigit() or int(value) < low:
+        errors.append(f"{name}: a whole number from {low}")
+        return default
+    return min(int(value), cap)
+
+
+def _latest_labels() -> Any:
+    newest = select(func.max(Label.id).label("id")).group_by(Label.anomaly_id).subquery()
+    return select(Label.anomaly_id, Label.label).join(newest, Label.id == newest.c.id).subquery()
+
+
+def _anomaly_query(f: Filters) -> Select:
+    labels = _latest_labels()
+    q = (
+        select(Anomaly, Metric.name, labels.c.label)
+        .join(Metric, Anomaly.metric_id == Metric.id)
+        .outerjoin(labels, labels.c.anomaly_id == Anomaly.id)
+    )
+    if f.metric:
+        q = q.where(Metric.name.like(like_pattern(f.metric), escape="\\"))
+    if f.since is not None:
+        q = q.where(Anomaly.timestamp >= f.since)
+    if f.until is not None:
+        q = q.where(Anomaly.timestamp <= f.until)
+    if f.source:
+        q = q.where(Anomaly.source == f.source)
+    if f.after_id:
+        q = q.where(Anomaly.id > f.after_id)
+    if f.verdict:
+        q = q.where(Anomaly.verdict == f.verdict)
+    if f.label == "none":
+        q = q.where(labels.c.label.is_(None))
+    elif f.label:
+        q = q.where(labels.c.label == f.label)
+    return q
+
+
+def anomaly_dict(a: Anomaly, metric: str, label: str | None) -> dict[str, Any]:
+    return {
+        "id": a.id, "event_id": a.event_id, "metric": metric, "timestamp": a.timestamp,
+        "value": _finite(a.value), "source": a.source, "host": a.host,
+        "triggered_algorithms": list(a.triggered_algorithms or []),
+        "algorithms_run": list(a.algorithms_run or []),
+        "scores": {k: _finite(v) for k, v in (a.scores or {}).items()},
+        "verdict": a.verdict, "label": label, "full_duration": a.full_duration,
+        "created_at": a.created_at,
+    }  # fmt: skip
+
+
+def _finite(v: Any) -> Any:
+    return v if not isinstance(v, float) or math.isfinite(v) else None
+
+
+def list_anomalies(ctx: Context, f: Filters) -> tuple[list[dict[str, Any]], int]:
+    q = _anomaly_query(f)
+    with Session(ctx.engine) as db:
+        total = db.scalar(select(func.count()).select_from(q.subquery())) or 0
+        rows = db.execute(
+            q.order_by(Anomaly.timestamp.desc(), Anomaly.id.desc())
+            .limit(f.per_page)
+            .offset((f.page - 1) * f.per_page)
+        ).all()
+        return [anomaly_dict(a, name, label) for a, name, label in rows], total
+
+
+def recent_anomalies(
+    ctx: Context, since: int, after_id: int = 0, limit: int = 200
+) -> list[dict[str, Any]]:
+    q = _anomaly_query(Filters(since=since)).where(Anomaly.id > after_id)
+    with Session(ctx.engine) as db:
+        rows = db.execute(
+            q.order_by(Anomaly.timestamp.desc(), Anomaly.id.desc()).limit(limit)
+        ).all()
+        return [anomaly_dict(a, name, label) for a, name, label in rows]
+
+
+def find_anomaly_id(ctx: Context, ref: str) -> int | None:
+    """``ref`` is an anomaly id or an event id (``analyzer:1795459426:3f2a...``)."""
+    with Session(ctx.engine) as db:
+        if ref.isdigit() and len(ref) < 12:
+            return db.scalar(select(Anomaly.id).where(Anomaly.id == int(ref)))
+        return db.scalar(select(Anomaly.id).where(Anomaly.event_id == ref[:128]))
+
+
+def anomaly_detail(ctx: Context, anomaly_id: int) -> dict[str, Any] | None:
+    labels = _latest_labels()
+    with Session(ctx.engine) as db:
+        row = db.execute(
+            select(Anomaly, Metric.name, labels.c.label)
+            .join(Metric, Anomaly.metric_id == Metric.id)
+            .outerjoin(labels, labels.c.anomaly_id == Anomaly.id)
+            .where(Anomaly.id == anomaly_id)
+        ).first()
+        if row is None:
+            return None
+        a, name, label = row
+        out = anomaly_dict(a, name, label)
+        out["verdicts"] = [
+            {"stage": v.stage, "verdict": v.verdict, "reason": v.reason, "detail": v.detail,
+             "created_at": v.created_at}
+            for v in a.verdicts
+        ]  # fmt: skip
+        alerts = db.scalars(
+            select(AlertLog)
+            .where((AlertLog.anomaly_id == a.id) | (AlertLog.event_id == a.event_id))
+            .order_by(AlertLog.id)
+        )
+        out["alerts"] = [
+            {"channel": r.channel, "rule_pattern": r.rule_pattern, "attempt": r.attempt,
+             "status": r.status, "error": r.error, "created_at": r.created_at,
+             "delivered_at": r.delivered_at}
+            for r in alerts
+        ]  # fmt: skip
+        history = db.execute(
+            select(Label, User.username)
+            .outerjoin(User, Label.user_id == User.id)
+            .where(Label.anomaly_id == a.id)
+            .order_by(Label.id)
+        ).all()
+        out["labels"] = [
+            {"label": lb.label, "user": user, "note": lb.note, "created_at": lb.created_at}
+            for lb, user in history
+        ]
+        return out
+
+
+def add_label(ctx: Context, anomaly_id: int, label: str, user_id: int, note: str | None) -> None:
+    if label not in LABELS:
+        raise BadFilter(f"label: one of {', '.join(LABELS)}")
+    with Session(ctx.engine) as db:
+        db.add(Label(anomaly_id=anomaly_id, label=label, user_id=user_id, note=note or None))
+        db.commit()
+
+
+STAGES = ("analyzer", "mirage", "ionosphere", "alerters")
+
+
+def trail(detail: dict[str, Any]) -> list[dict[str, Any]]:
+    """analyzer -> mirage -> ionosphere -> alert: each stage's last verdict, or not reached."""
+    last = {}
+    for v in detail["verdicts"]:
+        last[v["stage"]] = v
+    return [{"stage": s, "step": last.get(s)} for s in STAGES]
+
+
+# Metrics -----------------------------------------------------------------------------
+def search_metrics(ctx: Context, pattern: str, limit: int = 200) -> tuple[list[str], int]:
+    import fnmatch
+
+    names = ctx.store.metrics()
+    if pattern:
+        glob = pattern if any(c in pattern for c in "*?[") else f"*{pattern}*"
+        names = [n for n in names if fnmatch.fnmatchcase(n, glob)]
+    return names[:limit], len(names)
+
+
+def metric_series(
+    ctx: Context, name: str, since: int | None, until: int | None
+) -> list[list[float]]:
+    """``[[timestamp, value], ...]`` of the stored window, at most MAX_POINTS (thinned evenly)."""
+    series = ctx.store.read(name)
+    ts, vs = series.timestamps, series.values
+    keep = (ts >= (since or 0)) & (ts <= (until if until is not None else float("inf")))
+    ts, vs = ts[keep], vs[keep]
+    step = max(1, math.ceil(len(ts) / MAX_POINTS))
+    return [[int(t), float(v)] for t, v in zip(ts[::step], vs[::step], strict=True)]
+
+
+# Status -------------------------------------------------------------------------------
+def daemon_status(ctx: Context) -> list[dict[str, Any]]:
+    """Every built daemon: heartbeat age (None: no heartbeat) and its latest counters."""
+    names = built()
+    pipe = ctx.redis.pipeline(transaction=False)
+    for name in names:
+        pipe.get(ctx.keys.heartbeat(name))
+        pipe.hgetall(ctx.keys.counters(name))
+    replies = pipe.execute()
+    now = time.time()
+    out = []
+    for i, name in enumerate(names):
+        raw, counters = replies[2 * i], replies[2 * i + 1]
+        beat = _json(raw)
+        out.append({
+            "name": name,
+            "alive": beat is not None,
+            "heartbeat_age": round(now - float(beat.get("ts", now)), 1) if beat else None,
+            "pid": beat.get("pid") if beat else None,
+            "runs": beat.get("runs") if beat else None,
+            "run_time": beat.get("run_time") if beat else None,
+            "counters": {k.decode(): _num(v) for k, v in sorted(counters.items())},
+        })  # fmt: skip
+    return out
+
+
+def _json(raw: bytes | None) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _num(raw: bytes) -> float | None:
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None

@@ -1,0 +1,155 @@
+// Skyline web UI: graphs (uPlot) and the live Now list.  No inline scripts (CSP);
+// everything that comes from data is inserted with textContent, never as HTML.
+"use strict";
+
+(function () {
+  function fmtTime(ts) {
+    return new Date(ts * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+  }
+
+  function fmtNum(v) {
+    if (v === null || v === undefined) return "-";
+    return Number(v.toPrecision(6)).toString();
+  }
+
+  function getJSON(url, poll) {
+    var headers = { Accept: "application/json" };
+    if (poll) headers["X-Skyline-Poll"] = "1";
+    return fetch(url, { credentials: "same-origin", headers: headers }).then(function (r) {
+      if (r.status === 401) { window.location.reload(); throw new Error("logged out"); }
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.json();
+    });
+  }
+
+  function message(el, text) {
+    el.textContent = "";
+    var p = document.createElement("p");
+    p.className = "chart-msg";
+    p.textContent = text;
+    el.appendChild(p);
+  }
+
+  // A marker on the anomalous point: a vertical line and a ring.
+  function markPlugin(markTs) {
+    return {
+      hooks: {
+        draw: [function (u) {
+          if (!markTs) return;
+          var x = Math.round(u.valToPos(markTs, "x", true));
+          var c = u.ctx;
+          c.save();
+          c.strokeStyle = "#c0392b";
+          c.lineWidth = 2 * devicePixelRatio;
+          c.setLineDash([6, 4]);
+          c.beginPath();
+          c.moveTo(x, u.bbox.top);
+          c.lineTo(x, u.bbox.top + u.bbox.height);
+          c.stroke();
+          var idx = u.valToIdx(markTs);
+          var v = u.data[1][idx];
+          if (v !== null && v !== undefined) {
+            var y = Math.round(u.valToPos(v, "y", true));
+            c.setLineDash([]);
+            c.beginPath();
+            c.arc(x, y, 7 * devicePixelRatio, 0, 2 * Math.PI);
+            c.stroke();
+          }
+          c.restore();
+        }],
+      },
+    };
+  }
+
+  function drawChart(el) {
+    var markTs = el.dataset.mark ? Number(el.dataset.mark) : null;
+    message(el, "loading…");
+    getJSON(el.dataset.url).then(function (body) {
+      if (!body.data.length) { message(el, "No datapoints stored for this metric in this window."); return; }
+      var xs = body.data.map(function (p) { return p[0]; });
+      var ys = body.data.map(function (p) { return p[1]; });
+      el.textContent = "";
+      var opts = {
+        width: Math.max(300, el.clientWidth - 16),
+        height: 300,
+        title: el.dataset.title || body.metric,
+        cursor: { drag: { x: true, y: false } },
+        scales: { x: { time: true } },
+        series: [{}, { label: "value", stroke: "#2457c5", width: 1.5, points: { show: false } }],
+        plugins: [markPlugin(markTs)],
+      };
+      var plot = new uPlot(opts, [xs, ys], el);
+      el.dataset.drawn = "1";
+      window.addEventListener("resize", function () {
+        plot.setSize({ width: Math.max(300, el.clientWidth - 16), height: 300 });
+      });
+    }).catch(function (err) { message(el, "Could not load the series: " + err.message); });
+  }
+
+  function cell(tr, text, cls) {
+    var td = document.createElement("td");
+    if (cls) td.className = cls;
+    td.textContent = text;
+    tr.appendChild(td);
+    return td;
+  }
+
+  function link(td, href, text) {
+    td.textContent = "";
+    var a = document.createElement("a");
+    a.href = href;
+    a.textContent = text;
+    td.appendChild(a);
+  }
+
+  function badge(td, text, cls) {
+    var s = document.createElement("span");
+    s.className = cls;
+    s.textContent = text;
+    td.appendChild(s);
+  }
+
+  function anomalyRow(r, base) {
+    var tr = document.createElement("tr");
+    tr.dataset.id = r.id;
+    tr.className = "new";
+    link(cell(tr, ""), base + r.id, fmtTime(r.timestamp));
+    link(cell(tr, "", "metric"), base + r.id, r.metric);
+    cell(tr, fmtNum(r.value), "num");
+    cell(tr, r.source);
+    cell(tr, r.triggered_algorithms.length + "/" + r.algorithms_run.length);
+    badge(cell(tr, ""), r.verdict, "verdict v-" + r.verdict);
+    var l = cell(tr, "");
+    if (r.label) badge(l, r.label.replace("_", " "), "label l-" + r.label);
+    return tr;
+  }
+
+  function liveNow(table) {
+    var tbody = table.querySelector("tbody");
+    var state = document.getElementById("live-state");
+    var stamp = document.getElementById("live-time");
+    var empty = document.getElementById("now-empty");
+    var base = table.dataset.anomalyBase;
+    function poll() {
+      var lastId = Number(table.dataset.lastId || 0);
+      getJSON(table.dataset.poll + "&after_id=" + lastId, true).then(function (body) {
+        var rows = body.data.slice().sort(function (a, b) { return a.id - b.id; });
+        rows.forEach(function (r) {
+          tbody.insertBefore(anomalyRow(r, base), tbody.firstChild);
+          lastId = Math.max(lastId, r.id);
+        });
+        table.dataset.lastId = lastId;
+        if (tbody.children.length && empty) empty.hidden = true;
+        state.className = "";
+        stamp.textContent = "checked " + new Date().toLocaleTimeString();
+      }).catch(function () { state.className = "stale"; });
+    }
+    setInterval(poll, 5000);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll(".chart[data-url]").forEach(drawChart);
+    var now = document.getElementById("now");
+    if (now) liveNow(now);
+  });
+})();

@@ -1,0 +1,372 @@
+"""The web app over real HTTP (the daemon's threaded server, real Redis and SQLite):
+login and sessions, CSRF, roles, API tokens, pagination, filters, escaping, headers."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+import requests
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from skyline.db import make_engine
+from skyline.db.models import AlertLog, Anomaly, AnomalyVerdict, Metric, User
+from skyline.events import event_id
+from skyline.settings import Settings
+from skyline.timeseries import TimeSeriesStore
+from skyline.webapp import users
+from skyline.webapp.agent import Webapp
+from tests.conftest import free_port
+from tests.integration.pipeline_fixtures import pipeline_settings, running
+
+ADMIN_PASSWORD = "correct horse battery"
+EVIL = "evil.<script>alert(1)</script>"
+
+
+def webapp_settings(make_settings, tmp_path, **env: str) -> Settings:
+    return pipeline_settings(make_settings, tmp_path, "", **{
+        "SKYLINE__WEBAPP__HTTP_SERVER": "threaded", "SKYLINE__WEBAPP__PORT": str(free_port()),
+        "SKYLINE__WEBAPP__ADMIN_PASSWORD": ADMIN_PASSWORD, "SKYLINE__WEBAPP__PAGE_SIZE": "3",
+        **env})  # fmt: skip
+
+
+def seed(settings: Settings, store: TimeSeriesStore, now: int | None = None) -> dict[str, int]:
+    """A day of web.latency with a spike, anomalies (one alerted, with its trail), an evil name."""
+    now = now or int(time.time())
+    ts = now - 60 * np.arange(1440)[::-1]
+    values = 50 + np.random.default_rng(3).normal(0, 2, 1440)
+    values[-5] = 900.0
+    store.append_grouped({"web.latency": (ts.tolist(), values.tolist()),
+                          EVIL: (ts[-200:].tolist(), values[-200:].tolist())})  # fmt: skip
+    for i in range(6):
+        store.append_grouped({f"db.pool{i}.used": ([float(now)], [1.0])})
+    engine = make_engine(settings.database_url)
+    ids = {}
+    with Session(engine) as db:
+        latency, evil = Metric(name="web.latency"), Metric(name=EVIL)
+        db.add_all([latency, evil])
+        db.flush()
+        spike_ts = int(ts[-5])
+        for n, (metric, at, verdict) in enumerate([
+            (latency, spike_ts, "alerted"), (evil, now - 600, "pending"),
+            (latency, now - 7200, "not_anomalous"), (latency, now - 9000, "anomalous"),
+            (latency, now - 86400 * 3, "expired"),
+        ]):  # fmt: skip
+            a = Anomaly(metric_id=metric.id, timestamp=at, value=900.0 if n == 0 else 70.0 + n,
+                        full_duration=86400, source="analyzer", host="h1",
+                        algorithms_run=["grubbs", "ks_test", "histogram_bins"],
+                        triggered_algorithms=["grubbs", "ks_test"],
+                        scores={"grubbs": 4.2, "ks_test": 3.1, "histogram_bins": 0.4},
+                        verdict=verdict, event_id=event_id("analyzer", metric.name, at))  # fmt: skip
+            db.add(a)
+            db.flush()
+            ids[f"a{n}"] = a.id
+        first = ids["a0"]
+        db.add_all([
+            AnomalyVerdict(anomaly_id=first, stage="analyzer", verdict="sent_to_alerters"),
+            AnomalyVerdict(anomaly_id=first, stage="alerters", verdict="alerted"),
+            AlertLog(event_id=event_id("analyzer", "web.latency", spike_ts), anomaly_id=first,
+                     metric_id=latency.id, channel="slack", rule_pattern="web.*", status="sent"),
+        ])  # fmt: skip
+        db.commit()
+    ids["spike_ts"] = spike_ts
+    return ids
+
+
+@contextmanager
+def running_webapp(settings: Settings) -> Iterator[tuple[Webapp, str]]:
+    with running(Webapp(settings), ready="http") as daemon:
+        yield daemon, f"http://127.0.0.1:{daemon.port}"
+
+
+class Browser(requests.Session):
+    """A requests session that logs in through the form, like a person."""
+
+    def __init__(self, base: str) -> None:
+        super().__init__()
+        self.base = base
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def csrf(self, path: str = "/login") -> str:
+        page = self.get(self.url(path)).text
+        return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+    def login(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> requests.Response:
+        token = self.csrf()
+        return self.post(self.url("/login"), allow_redirects=False,
+                         data={"username": username, "password": password, "csrf_token": token})  # fmt: skip
+
+
+@pytest.fixture
+def app_env(make_settings, tmp_path):
+    settings = webapp_settings(make_settings, tmp_path)
+    with running_webapp(settings) as (daemon, base):
+        ids = seed(settings, daemon.store)
+        yield settings, daemon, base, ids
+
+
+def test_unauthenticated_pages_redirect_and_api_is_401(app_env):
+    _, _, base, ids = app_env
+    for path in ["/", "/now", "/anomalies", f"/anomaly/{ids['a0']}", "/metrics", "/status"]:
+        r = requests.get(base + path, allow_redirects=False)
+        assert r.status_code == 302 and "/login" in r.headers["Location"], path
+    for path in ["/api/v1/anomalies", "/api/v1/metrics", "/api/v1/status", "/api/v1/mutes"]:
+        r = requests.get(base + path)
+        assert r.status_code == 401 and r.json()["status"] == 401, path
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    r = requests.get(base + "/api/v1/anomalies", headers={"Authorization": "Bearer skyt_nope"})
+    assert r.status_code == 401 and "invalid" in r.json()["error"]
+    assert requests.get(base + "/api/v1/openapi.json").status_code == 200
+
+
+def test_login_needs_csrf_and_right_password(app_env):
+    _, _, base, _ = app_env
+    b = Browser(base)
+    r = b.post(b.url("/login"), data={"username": "admin", "password": ADMIN_PASSWORD},
+               allow_redirects=False)  # fmt: skip
+    assert r.status_code == 403
+    assert b.login(password="wrong password!").status_code == 401
+    assert b.login(username="nobody").status_code == 401
+    r = b.login()
+    assert r.status_code == 302 and r.headers["Location"].endswith("/now")
+    cookie = r.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert b.get(b.url("/now")).status_code == 200
+    # logout needs the CSRF token too, then the session is gone
+    assert b.post(b.url("/logout"), allow_redirects=False).status_code == 403
+    r = b.post(b.url("/logout"), data={"csrf_token": b.csrf("/now")}, allow_redirects=False)
+    assert r.status_code == 302
+    assert b.get(b.url("/now"), allow_redirects=False).status_code == 302
+
+
+def test_login_next_is_never_an_open_redirect(app_env):
+    _, _, base, _ = app_env
+    b = Browser(base)
+    token = b.csrf()
+    for target, expected in [("//evil.example/x", "/now"), ("https://evil.example/", "/now"),
+                             ("/anomalies?label=none", "/anomalies?label=none")]:  # fmt: skip
+        b.cookies.clear()
+        token = b.csrf()
+        r = b.post(b.url("/login"), allow_redirects=False, data={
+            "username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token, "next": target})  # fmt: skip
+        assert r.headers["Location"] == expected, target
+
+
+def test_pages_show_anomalies_escaped_with_security_headers(app_env):
+    _, _, base, ids = app_env
+    b = Browser(base)
+    b.login()
+    now = b.get(b.url("/now"))
+    assert now.status_code == 200
+    assert "web.latency" in now.text
+    order = [int(i) for i in re.findall(r'<tr data-id="(\d+)"', now.text)]
+    assert order == [ids["a0"], ids["a1"], ids["a2"], ids["a3"]]  # newest first, last 6 h
+    assert EVIL not in now.text and "evil.&lt;script&gt;alert(1)&lt;/script&gt;" in now.text
+    h = now.headers
+    assert (
+        "script-src 'self'" in h["Content-Security-Policy"]
+        and "unsafe-inline" not in h["Content-Security-Policy"]
+    )
+    assert h["X-Frame-Options"] == "DENY" and h["X-Content-Type-Options"] == "nosniff"
+    assert h["Cache-Control"] == "no-store"
+    assert "<script>" not in re.sub(
+        r"<script src=[^>]+></script>", "", now.text
+    )  # no inline scripts
+    detail = b.get(b.url(f"/anomaly/{ids['a1']}"))
+    assert EVIL not in detail.text and "&lt;script&gt;" in detail.text
+    metrics = b.get(b.url("/metrics"), params={"q": "evil"})
+    assert EVIL not in metrics.text and "&lt;script&gt;" in metrics.text
+    assert b.get(b.url("/status")).status_code == 200
+    assert "webapp" in b.get(b.url("/status")).text
+
+
+def test_anomaly_page_by_id_and_event_id(app_env):
+    _, _, base, ids = app_env
+    b = Browser(base)
+    b.login()
+    event = event_id("analyzer", "web.latency", ids["spike_ts"])
+    by_id, by_event = b.get(b.url(f"/anomaly/{ids['a0']}")), b.get(b.url(f"/anomaly/{event}"))
+    assert by_id.status_code == by_event.status_code == 200
+    for text in (
+        "grubbs",
+        "sent to alerters",
+        "alerted",
+        "slack",
+        "True positive",
+        "anomaly-chart",
+    ):
+        assert text in by_event.text, text
+    assert b.get(b.url("/anomaly/99999")).status_code == 404
+    assert b.get(b.url("/anomaly/analyzer:1:nothing")).status_code == 404
+
+
+def test_labelling_needs_csrf_and_the_operator_role(app_env):
+    settings, _, base, ids = app_env
+    b = Browser(base)
+    b.login()
+    url = b.url(f"/anomaly/{ids['a0']}/label")
+    assert b.post(url, data={"label": "true_positive"}).status_code == 403  # no CSRF token
+    token = b.csrf(f"/anomaly/{ids['a0']}")
+    r = b.post(url, data={"label": "true_positive", "note": "<b>real</b>", "csrf_token": token})
+    assert r.status_code == 200 and "Labelled true positive" in r.text
+    assert "&lt;b&gt;real&lt;/b&gt;" in r.text
+    assert b.post(url, data={"label": "maybe", "csrf_token": token}).status_code == 400
+    listed = b.get(b.url("/anomalies"), params={"label": "true_positive"}).text
+    assert f'data-id="{ids["a0"]}"' in listed
+    engine = make_engine(settings.database_url)
+    users.add_user(engine, "viewer1", "viewer password", "viewer")
+    v = Browser(base)
+    assert v.login("viewer1", "viewer password").status_code == 302
+    page = v.get(v.url(f"/anomaly/{ids['a0']}")).text
+    assert "needs the operator role" in page
+    token = v.csrf(f"/anomaly/{ids['a0']}")
+    assert v.post(url, data={"label": "false_positive", "csrf_token": token}).status_code == 403
+
+
+SQL_INJECTIONS = ["' OR '1'='1", "x'; DROP TABLE anomalies; --", '" OR 1=1 --', "%' UNION SELECT * FROM users --",
+                  "1; DELETE FROM users", "\\' OR 1=1#", "web%", "_"]  # fmt: skip
+
+
+def test_sql_injection_in_filters_is_harmless(app_env):
+    settings, _, base, _ = app_env
+    b = Browser(base)
+    b.login()
+    token = users.create_token(make_engine(settings.database_url), "admin", "t")
+    auth = {"Authorization": f"Bearer {token}"}
+    for bad in SQL_INJECTIONS:
+        for key in ("metric", "daemon", "verdict", "label", "since", "page"):
+            page = b.get(b.url("/anomalies"), params={key: bad})
+            assert page.status_code == 200, (key, bad)
+            api = requests.get(base + "/api/v1/anomalies", params={key: bad}, headers=auth)
+            assert api.status_code in (200, 400), (key, bad)
+            if api.status_code == 200:
+                assert api.json()["total"] == 0, (key, bad)
+            else:
+                assert "error" in api.json()
+        assert b.get(b.url("/metrics"), params={"q": bad}).status_code == 200
+        assert b.get(b.url(f"/anomaly/{bad}")).status_code in (404, 400)
+    with Session(make_engine(settings.database_url)) as db:
+        assert db.scalar(select(func.count()).select_from(Anomaly)) == 5
+        assert db.scalar(select(func.count()).select_from(User)) == 1
+
+
+def test_api_with_token_pagination_filters_labels(app_env):
+    settings, _, base, ids = app_env
+    engine = make_engine(settings.database_url)
+    token = users.create_token(engine, "admin", "ci")
+    s = requests.Session()
+    s.headers["Authorization"] = f"Bearer {token}"
+    page1 = s.get(base + "/api/v1/anomalies").json()
+    assert page1["total"] == 5 and page1["per_page"] == 3 and page1["pages"] == 2
+    assert [a["timestamp"] for a in page1["data"]] == sorted(
+        (a["timestamp"] for a in page1["data"]), reverse=True
+    )
+    page2 = s.get(base + page1["next"]).json()
+    assert len(page2["data"]) == 2 and page2["next"] is None
+    assert not {a["id"] for a in page1["data"]} & {a["id"] for a in page2["data"]}
+    since = s.get(base + "/api/v1/anomalies", params={"since": "1d", "metric": "web.*"}).json()
+    assert since["total"] == 3
+    assert s.get(base + "/api/v1/anomalies", params={"verdict": "alerted"}).json()["total"] == 1
+    assert s.get(base + "/api/v1/anomalies", params={"since": "yesterday"}).status_code == 400
+    assert s.get(base + "/api/v1/anomalies", params={"after_id": 0}).json()["total"] == 5
+    detail = s.get(base + f"/api/v1/anomalies/{ids['a0']}").json()
+    assert [v["stage"] for v in detail["verdicts"]] == ["analyzer", "alerters"]
+    assert detail["alerts"][0]["channel"] == "slack"
+    r = s.post(base + f"/api/v1/anomalies/{ids['a0']}/labels", json={"label": "false_positive"})
+    assert r.status_code == 201 and r.json()["label"] == "false_positive"
+    assert (
+        s.post(base + f"/api/v1/anomalies/{ids['a0']}/labels", json={"label": 1}).status_code == 400
+    )
+    assert (
+        s.post(
+            base + "/api/v1/anomalies/424242/labels", json={"label": "true_positive"}
+        ).status_code
+        == 404
+    )
+    labels = s.get(base + "/api/v1/labels").json()
+    assert labels["data"][0]["anomaly_id"] == ids["a0"]
+    assert s.get(base + "/api/v1/me").json()["token"] is True
+    # metrics with their data
+    names = s.get(base + "/api/v1/metrics", params={"q": "db.pool*", "per_page": 4}).json()
+    assert names["total"] == 6 and len(names["data"]) == 4
+    series = s.get(base + "/api/v1/metrics/web.latency", params={"from": "2h"}).json()
+    assert 110 <= len(series["data"]) <= 125 and max(v for _, v in series["data"]) == 900.0
+    assert s.get(base + "/api/v1/metrics/no.such.metric").status_code == 404
+    evil = s.get(base + "/api/v1/metrics/" + requests.utils.quote(EVIL, safe="")).json()
+    assert evil["metric"] == EVIL and len(evil["data"]) == 200
+    status = s.get(base + "/api/v1/status").json()
+    assert any(d["name"] == "webapp" and d["alive"] for d in status["daemons"])
+    # a revoked token stops working
+    tid = users.list_tokens(engine, "admin")[0]["id"]
+    assert users.revoke_token(engine, "admin", tid)
+    assert s.get(base + "/api/v1/anomalies").status_code == 401
+
+
+def test_api_mutes_and_roles(app_env):
+    settings, _, base, _ = app_env
+    engine = make_engine(settings.database_url)
+    users.add_user(engine, "robot", "robot password", "viewer")
+    viewer = {"Authorization": "Bearer " + users.create_token(engine, "robot", "read")}
+    admin = {"Authorization": "Bearer " + users.create_token(engine, "admin", "ops")}
+    body = {"pattern": "web.*", "duration": "2h", "reason": "deploy"}
+    assert requests.post(base + "/api/v1/mutes", json=body, headers=viewer).status_code == 403
+    r = requests.post(base + "/api/v1/mutes", json=body, headers=admin)
+    assert r.status_code == 201 and r.json()["until"] > time.time() + 7000
+    assert requests.post(base + "/api/v1/mutes", json={"pattern": "x", "duration": "soon"},
+                         headers=admin).status_code == 400  # fmt: skip
+    assert requests.post(base + "/api/v1/mutes", data="not json", headers=admin).status_code == 400
+    listed = requests.get(base + "/api/v1/mutes", headers=viewer).json()["data"]
+    assert [m["pattern"] for m in listed] == ["web.*"]
+    assert (
+        requests.delete(base + f"/api/v1/mutes/{listed[0]['id']}", headers=admin).status_code == 204
+    )
+    assert (
+        requests.delete(base + f"/api/v1/mutes/{listed[0]['id']}", headers=admin).status_code == 404
+    )
+    # a browser session may call the API, but a change needs the CSRF header
+    b = Browser(base)
+    b.login()
+    assert b.post(base + "/api/v1/mutes", json=body).status_code == 403
+    r = b.post(base + "/api/v1/mutes", json=body, headers={"X-CSRF-Token": b.csrf("/now")})
+    assert r.status_code == 201
+
+
+def test_session_ends_after_timeout_and_password_change(app_env, monkeypatch):
+    settings, _, base, _ = app_env
+    b = Browser(base)
+    b.login()
+    assert b.get(b.url("/now"), allow_redirects=False).status_code == 200
+    import skyline.webapp.auth as auth_module
+
+    later = time.time() + settings.webapp.session_timeout + 5
+    monkeypatch.setattr(auth_module.time, "time", lambda: later)
+    r = b.get(b.url("/anomalies"), allow_redirects=False)
+    assert r.status_code == 302 and "expired=1" in r.headers["Location"]
+    monkeypatch.undo()
+    b.login()
+    assert b.get(b.url("/now"), allow_redirects=False).status_code == 200
+    users.set_password(make_engine(settings.database_url), "admin", "a new password")
+    assert b.get(b.url("/now"), allow_redirects=False).status_code == 302
+
+
+def test_first_start_creates_admin_with_random_password(make_settings, tmp_path, capsys):
+    settings = pipeline_settings(make_settings, tmp_path, "", SKYLINE__WEBAPP__HTTP_SERVER="threaded",
+                                 SKYLINE__WEBAPP__PORT=str(free_port()))  # fmt: skip
+    with running_webapp(settings) as (_, base):
+        out = capsys.readouterr().out
+        password = users.admin_password_file(settings).read_text().strip()
+        assert f"password {password}" in out and len(password) >= 16
+        assert oct(users.admin_password_file(settings).stat().st_mode)[-3:] == "600"
+        assert Browser(base).login("admin", password).status_code == 302
+    with running_webapp(settings):  # a second start creates nobody and prints nothing
+        assert "password" not in capsys.readouterr().out
+    assert [u["username"] for u in users.list_users(make_engine(settings.database_url))] == [
+        "admin"
+    ]
