@@ -36,7 +36,7 @@ class ControlError(RuntimeError):
 @dataclass
 class Status:
     name: str
-    state: str  # running | stopped | dead | not_built
+    state: str  # running | stopped | dead | not_built | on_demand (a command, not a daemon)
     pid: int | None = None
     heartbeat_age: float | None = None
     runs: int | None = None
@@ -78,6 +78,9 @@ def status(settings: Settings, names: list[str]) -> list[Status]:
     keys = RedisKeys(settings.redis.prefix)
     out = []
     for name in names:
+        if name in ON_DEMAND:
+            out.append(Status(name, "on_demand"))
+            continue
         if not is_built(name):
             out.append(Status(name, "not_built"))
             continue

@@ -80,7 +80,9 @@ def test_start_all_status_and_stop_all_on_embedded_defaults(workdir):
     assert thunder["state"] == "running" and thunder["pid"] and alive(thunder["pid"])
     assert thunder["heartbeat_age"] is not None and thunder["heartbeat_age"] < 5
     for name, d in daemons.items():
-        if not is_built(name):
+        if name in ON_DEMAND:
+            assert d["state"] == "on_demand"
+        elif not is_built(name):
             assert d["state"] == "not_built"
     sock = cwd / "var" / "redis" / "redis.sock"
     assert sock.exists(), "the embedded Redis runs on a unix socket under var/"
