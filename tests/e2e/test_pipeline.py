@@ -17,6 +17,7 @@ from skyline.db import make_engine
 from skyline.db.models import Anomaly
 from skyline.panorama.agent import Panorama
 from tests.conftest import wait_for
+from tests.integration import conftest_db
 from tests.integration.fake_services import fake_slack
 from tests.integration.horizon_fixtures import horizon_env, running_horizon, send_tcp
 from tests.integration.pipeline_fixtures import pipeline_settings, running
@@ -24,7 +25,11 @@ from tests.integration.pipeline_fixtures import pipeline_settings, running
 STEP = 60
 
 
-def test_spike_in_horizon_to_one_slack_alert(make_settings, tmp_path):
+db_url = conftest_db.db_url  # on SQLite and on MariaDB
+mysql_url = conftest_db.mysql_url
+
+
+def test_spike_in_horizon_to_one_slack_alert(make_settings, tmp_path, db_url):
     slack = fake_slack()
     conf = f"""
 [alerters]
@@ -42,7 +47,8 @@ expiration = 3600
                                  SKYLINE__ANALYZER__ARRIVAL_INTERVAL="0.05",
                                  SKYLINE__ANALYZER__INTERVAL="3600",
                                  SKYLINE__PANORAMA__INTERVAL="0.2",
-                                 SKYLINE__ALERTERS__INTERVAL="0.2")  # fmt: skip
+                                 SKYLINE__ALERTERS__INTERVAL="0.2",
+                                 SKYLINE__DATABASE__URL=db_url)  # fmt: skip
     try:
         with ExitStack() as stack:
             horizon = stack.enter_context(running_horizon(settings))

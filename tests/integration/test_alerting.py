@@ -22,6 +22,7 @@ from skyline.db.models import AlertLog
 from skyline.events import VerdictEvent, publish
 from skyline.streams import StreamConsumer
 from tests.conftest import wait_for
+from tests.integration import conftest_db
 from tests.integration.fake_services import (
     FakeHttp,
     FakeSmtp,
@@ -89,11 +90,16 @@ expiration = 3600
 """
 
 
+db_url = conftest_db.db_url  # every test here runs on SQLite and on MariaDB
+mysql_url = conftest_db.mysql_url
+
+
 @pytest.fixture
-def settings_for(make_settings, tmp_path, services):
+def settings_for(make_settings, tmp_path, services, db_url):
     def make(rules: str = "", extra: str = "", **env: str):
         return pipeline_settings(make_settings, tmp_path, conf_for(services, rules, extra),
-                                 SKYLINE__ALERTERS__INTERVAL="0.2", **env)  # fmt: skip
+                                 SKYLINE__ALERTERS__INTERVAL="0.2", SKYLINE__DATABASE__URL=db_url,
+                                 **env)  # fmt: skip
 
     return make
 
