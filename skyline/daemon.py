@@ -40,6 +40,7 @@ from sqlalchemy import Engine
 
 from skyline.db.engine import DatabaseUnavailable, wait_for_db
 from skyline.db.migrate import SchemaOutOfDate, check_current
+from skyline.memory import keep_freed_memory
 from skyline.redis_conn import connect
 from skyline.redis_keys import RedisKeys
 from skyline.settings import Settings, SettingsError, load_settings
@@ -296,6 +297,7 @@ def main(daemon_class: type[Daemon], argv: list[str] | None = None) -> int:
         return 2
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     setup_logging(settings, daemon_class.name, stream=foreground)
+    keep_freed_memory()
     daemon = daemon_class(settings)
     daemon.install_signal_handlers()
     try:

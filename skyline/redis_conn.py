@@ -17,7 +17,10 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
+from skyline.memory import MALLOC_ENV
 from skyline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,7 +55,10 @@ class EmbeddedRedis:
             if self.running():
                 return False
             self.socket.unlink(missing_ok=True)
-            subprocess.run([_server_binary(), *self._arguments()], check=True, timeout=timeout)
+            env = {**os.environ, **MALLOC_ENV}  # see skyline.memory
+            subprocess.run(
+                [_server_binary(), *self._arguments()], check=True, timeout=timeout, env=env
+            )
             deadline = time.monotonic() + timeout
             while not self.running():
                 if time.monotonic() > deadline:
@@ -83,8 +89,10 @@ class EmbeddedRedis:
         if not self.running():
             self._kill_leftover()
             return False
-        client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=timeout)
-        with contextlib.suppress(redis.ConnectionError):  # the server closes the connection
+        # no retries: the server closing the connection is the expected answer to SHUTDOWN
+        client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=timeout,
+                             retry=Retry(NoBackoff(), 0))  # fmt: skip
+        with contextlib.suppress(redis.ConnectionError):
             client.shutdown(save=self.persist, nosave=not self.persist)
         deadline = time.monotonic() + timeout
         while self.socket.exists() and time.monotonic() < deadline:

@@ -20,7 +20,6 @@ from skyline.daemon import Daemon, StartupError
 from skyline.events import AnomalyEvent
 from skyline.name_filter import NameFilter
 from skyline.routing import Heartbeats, forward
-from skyline.timeseries import to_series
 
 POP_BATCH = 5000
 MAX_POP_PER_RUN = 50000
@@ -76,8 +75,7 @@ class Analyzer(Daemon):
     def analyse_metrics(self, metrics: list[str], kind: str) -> list[AnomalyEvent]:
         t0 = time.monotonic()
         metrics = [m for m in metrics if not self.filter.skipped(m)]
-        raw = self.store.read_raw_many(metrics)
-        series = {m: to_series(b) for m, b in zip(metrics, raw, strict=True) if b}
+        series = {m: s for m, s in self.store.read_many(metrics).items() if len(s)}
         now = self.clock()
         verdicts, counters = analyse(
             series, now, self.options, self.settings.analyzer.detect_counters, self.customs

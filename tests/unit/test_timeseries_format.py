@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skyline.timeseries import RECORD_SIZE, decode, encode, header, prepare, to_series
+from skyline.timeseries import (
+    RECORD_SIZE,
+    decode,
+    encode,
+    header,
+    prepare,
+    to_series,
+    to_series_many,
+)
 
 
 def slow_prepare(points: list[tuple[int, float]]) -> tuple[list[int], list[float]]:
@@ -97,3 +105,43 @@ def test_prepare_does_not_modify_its_input():
     before = rec.copy()
     prepare(rec)
     assert (rec == before).all()
+
+
+# --- bulk decoding of a whole MGET chunk equals decoding each value --------------------
+def check_many(bufs):
+    got = to_series_many(bufs)
+    want = [to_series(b) for b in bufs]
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g.timestamps.tolist() == w.timestamps.tolist()
+        assert g.values.tolist() == w.values.tolist()
+
+
+def test_to_series_many_on_hand_picked_chunks():
+    clean = encode([1, 2, 3], [1.0, 2.0, 3.0])
+    check_many([clean, None, b"", clean])
+    check_many([header(3) + encode([5, 6], [1.0, 2.0]), encode([9, 1], [1.0, 2.0])])
+    check_many([encode([1, 1], [1.0, 2.0]), encode([2], [float("nan")]), header(1)])
+    check_many([encode([10], [1.0]), encode([1], [2.0])])  # order is not compared across keys
+    check_many([encode([1, 2], [1.0, 2.0]) + b"\x01\x02", b"\x00" * 5])
+    check_many([])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.lists(
+                st.tuples(st.integers(1, 30), st.sampled_from([0.0, 1.5, -2.0, float("nan")])),
+                max_size=12,
+            ).map(lambda pts: encode([p[0] for p in pts], [p[1] for p in pts]) if pts else b""),
+        ),
+        max_size=8,
+    ),
+    st.booleans(),
+)
+def test_to_series_many_matches_to_series_on_random_chunks(bufs, with_header):
+    if with_header and bufs and bufs[0]:
+        bufs[0] = header(2) + bufs[0]
+    check_many(bufs)
