@@ -42,14 +42,10 @@ class Status:
     runs: int | None = None
 
 
-def _pid_file(settings: Settings, name: str) -> Path:
-    return settings.var_path / "run" / f"{name}.pid"
-
-
 def _live_pid(settings: Settings, name: str) -> int | None:
     """The pid in the daemon's pid file if that process is alive and is that daemon."""
     try:
-        pid = int(_pid_file(settings, name).read_text().strip())
+        pid = int(settings.pid_path(name).read_text().strip())
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (OSError, ValueError):
         return None
@@ -87,7 +83,7 @@ def status(settings: Settings, names: list[str]) -> list[Status]:
         pid = _live_pid(settings, name)
         beat = _heartbeat(client, keys, name)
         age = round(time.time() - beat["ts"], 3) if beat else None
-        state = "running" if pid else ("dead" if _pid_file(settings, name).exists() else "stopped")
+        state = "running" if pid else ("dead" if settings.pid_path(name).exists() else "stopped")
         out.append(Status(name, state, pid, age, beat["runs"] if beat else None))
     return out
 
@@ -124,7 +120,7 @@ def start(settings: Settings, name: str, conf_path: str | None, wait: float = 20
             env=env,
             start_new_session=True,
         )
-    _pid_file(settings, name).write_text(f"{proc.pid}\n")
+    settings.pid_path(name).write_text(f"{proc.pid}\n")
     _wait_started(settings, name, proc, out_path, wait)
     return proc.pid
 
@@ -138,7 +134,7 @@ def _wait_started(
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            _pid_file(settings, name).unlink(missing_ok=True)
+            settings.pid_path(name).unlink(missing_ok=True)
             raise ControlError(
                 f"{name} exited at start (status {proc.returncode}): {_last_line(out)}"
             )
@@ -161,7 +157,7 @@ def stop(settings: Settings, name: str, timeout: float = 15.0) -> bool:
     """SIGTERM the daemon, SIGKILL after ``timeout``; True if one was running."""
     pid = _live_pid(settings, name)
     if not pid:
-        _pid_file(settings, name).unlink(missing_ok=True)
+        settings.pid_path(name).unlink(missing_ok=True)
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -169,7 +165,7 @@ def stop(settings: Settings, name: str, timeout: float = 15.0) -> bool:
         time.sleep(0.05)
     if _alive(pid):
         os.killpg(pid, signal.SIGKILL)
-    _pid_file(settings, name).unlink(missing_ok=True)
+    settings.pid_path(name).unlink(missing_ok=True)
     return True
 
 

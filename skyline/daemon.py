@@ -307,7 +307,7 @@ def main(daemon_class: type[Daemon], argv: list[str] | None = None) -> int:
 
 
 def _remove_own_pid_file(settings: Settings, name: str) -> None:
-    pid_file = settings.var_path / "run" / f"{name}.pid"
+    pid_file = settings.pid_path(name)
     try:
         if int(pid_file.read_text().strip()) == os.getpid():
             pid_file.unlink()

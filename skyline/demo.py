@@ -238,13 +238,9 @@ def login_hint(settings: Settings) -> str:
             f"(kept in {path} until you change it: skyline users passwd {settings.webapp.admin_user})")  # fmt: skip
 
 
-def _pid_file(settings: Settings) -> Path:
-    return settings.var_path / "run" / "demo.pid"
-
-
 def _running_pid(settings: Settings) -> int | None:
     try:
-        pid = int(_pid_file(settings).read_text().strip())
+        pid = int(settings.pid_path("demo").read_text().strip())
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError):
         return None
@@ -253,7 +249,7 @@ def _running_pid(settings: Settings) -> int | None:
 
 def stop_background(settings: Settings) -> bool:
     pid = _running_pid(settings)
-    _pid_file(settings).unlink(missing_ok=True)
+    settings.pid_path("demo").unlink(missing_ok=True)
     if pid is None:
         return False
     os.kill(pid, signal.SIGTERM)
@@ -273,7 +269,7 @@ def start_background(settings: Settings, argv: list[str], config: str | None) ->
     with open(settings.var_path / "log" / "demo.log", "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "skyline.demo", *argv], stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)  # fmt: skip
-    _pid_file(settings).write_text(f"{proc.pid}\n")
+    settings.pid_path("demo").write_text(f"{proc.pid}\n")
     return proc.pid
 
 

@@ -120,11 +120,6 @@ class RedisKeys:
     def series(self, metric: str) -> str:
         return self._series + metric
 
-    def metric_of_series(self, key: str | bytes) -> str:
-        if isinstance(key, bytes):
-            key = key.decode()
-        return key[len(self._series) :]
-
     def metrics(self) -> str:
         return f"{self.prefix}metrics"
 

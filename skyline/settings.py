@@ -294,6 +294,10 @@ class Settings(Section):
     def var_path(self) -> Path:
         return Path(self.skyline.var_dir)
 
+    def pid_path(self, daemon: str) -> Path:
+        """Where a daemon's pid file is (written by skyline.control, removed at exit)."""
+        return self.var_path / "run" / f"{daemon}.pid"
+
     @property
     def host_name(self) -> str:
         return self.skyline.host or socket.gethostname().split(".")[0]

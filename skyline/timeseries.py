@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -320,19 +320,21 @@ class TimeSeriesStore:
     def read(self, metric: str) -> Series:
         return to_series(self.read_raw(metric))
 
-    def read_raw_many(self, metrics: Sequence[str]) -> list[bytes | None]:
-        out: list[bytes | None] = []
+    def _mget_chunks(
+        self, metrics: Sequence[str]
+    ) -> Iterator[tuple[Sequence[str], list[bytes | None]]]:
+        """(metrics, raw values) one MGET of ``MGET_CHUNK`` keys at a time."""
         for i in range(0, len(metrics), MGET_CHUNK):
-            chunk = [self.keys.series(m) for m in metrics[i : i + MGET_CHUNK]]
-            out.extend(self.redis.mget(chunk))
-        return out
+            chunk = metrics[i : i + MGET_CHUNK]
+            yield chunk, self.redis.mget([self.keys.series(m) for m in chunk])
+
+    def read_raw_many(self, metrics: Sequence[str]) -> list[bytes | None]:
+        return [raw for _, raws in self._mget_chunks(metrics) for raw in raws]
 
     def read_many(self, metrics: Sequence[str]) -> dict[str, Series]:
         """Prepared series of many metrics, read and decoded one MGET chunk at a time."""
         out: dict[str, Series] = {}
-        for i in range(0, len(metrics), MGET_CHUNK):
-            chunk = metrics[i : i + MGET_CHUNK]
-            raws = self.redis.mget([self.keys.series(m) for m in chunk])
+        for chunk, raws in self._mget_chunks(metrics):
             out.update(zip(chunk, to_series_many(raws), strict=True))
         return out
 

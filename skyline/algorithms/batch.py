@@ -55,9 +55,6 @@ class BatchResult:
     def __len__(self) -> int:
         return len(self.anomalous)
 
-    def anomalous_rows(self) -> np.ndarray:
-        return np.flatnonzero(self.anomalous == 1)
-
     def verdict(self, i: int) -> Verdict:
         value = None if np.isnan(self.values[i]) else float(self.values[i])
         ts = None if self.timestamps[i] < 0 and value is None else int(self.timestamps[i])

@@ -93,13 +93,6 @@ def run_sql_script(engine: Engine, script: str) -> None:
                 conn.exec_driver_sql(statement)
 
 
-def free_port() -> int:
-    """A local TCP port where nothing listens (at the moment of asking)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class TcpForwarder:
     """Relays connections on 127.0.0.1:``port`` to ``target``, byte for byte."""
 

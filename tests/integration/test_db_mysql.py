@@ -33,10 +33,10 @@ from skyline.db import (
     upgrade,
     wait_for_db,
 )
+from tests.conftest import free_port
 from tests.integration import conftest_db
 from tests.integration.conftest_db import (
     TcpForwarder,
-    free_port,
     mysql_server_url,
     run_sql_script,
     url_string,
