@@ -64,6 +64,49 @@ KEYS: dict[str, KeySpec] = {
         "Analyzer anomalies of metrics whose alert rule has mirage hours, for mirage to "
         "confirm over the longer window.",
     ),
+    "ionosphere": KeySpec(
+        "stream:ionosphere",
+        "STREAM",
+        "none; capped at [analyzer] stream_maxlen entries",
+        "Anomalies (from analyzer, or confirmed by mirage) of metrics that have enabled "
+        "features profiles, for ionosphere to match against them.",
+    ),
+    "ionosphere_metrics": KeySpec(
+        "ionosphere:metrics",
+        "SET",
+        "none; rebuilt from SQL by ionosphere at start",
+        "Names of metrics with at least one enabled features profile: routing sends their "
+        "anomalies to ionosphere.",
+    ),
+    "profiles_version": KeySpec(
+        "ionosphere:version:{metric}",
+        "STRING",
+        "none; deleted with the metric's last profile",
+        "Counter bumped whenever one of the metric's profiles is created, enabled, disabled, "
+        "deleted or learnt: a cached copy of the profiles older than this is stale.",
+    ),
+    "rollup": KeySpec(
+        "rollup:{resolution}:{metric}",
+        "STRING",
+        "none; trimmed to [mirage] rollup_retention, deleted with the series",
+        "Down-sampled history of one metric: 12-byte records <uint32 bucket start, float64 "
+        "mean> in the series format, one per complete bucket of `resolution` seconds, "
+        "appended as buckets complete. See docs/mirage.md.",
+    ),
+    "boundary_breaches": KeySpec(
+        "boundary:breaches:{rule}:{metric}",
+        "STRING",
+        "the rule's expiry",
+        "Consecutive breaches of boundary rule number `rule` by a metric (reset by a "
+        "datapoint that does not breach); the rule alerts when it reaches alert_threshold.",
+    ),
+    "boundary_rate": KeySpec(
+        "boundary:rate:{channel}:{window_start}",
+        "STRING",
+        "2 x the channel's rate window",
+        "Boundary alerts sent on a channel in one rate-limit window ([boundary_daemon] "
+        "channel_limits).",
+    ),
     "verdicts": KeySpec(
         "stream:verdicts",
         "STREAM",
@@ -134,6 +177,24 @@ class RedisKeys:
 
     def mirage_stream(self) -> str:
         return f"{self.prefix}stream:mirage"
+
+    def ionosphere_stream(self) -> str:
+        return f"{self.prefix}stream:ionosphere"
+
+    def ionosphere_metrics(self) -> str:
+        return f"{self.prefix}ionosphere:metrics"
+
+    def profiles_version(self, metric: str) -> str:
+        return f"{self.prefix}ionosphere:version:{metric}"
+
+    def rollup(self, resolution: int, metric: str) -> str:
+        return f"{self.prefix}rollup:{resolution}:{metric}"
+
+    def boundary_breaches(self, rule: int, metric: str) -> str:
+        return f"{self.prefix}boundary:breaches:{rule}:{metric}"
+
+    def boundary_rate(self, channel: str, window_start: int) -> str:
+        return f"{self.prefix}boundary:rate:{channel}:{window_start}"
 
     def verdicts_stream(self) -> str:
         return f"{self.prefix}stream:verdicts"

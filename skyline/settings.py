@@ -26,6 +26,7 @@ from pydantic import BaseModel, SecretStr, ValidationError, model_validator
 from skyline.settings_alerting import (
     AlertersSection,
     AlertRule,
+    BoundaryDaemonSection,
     BoundaryRule,
     PanoramaSection,
 )
@@ -40,6 +41,8 @@ from skyline.settings_base import (
     key,
 )
 from skyline.settings_ingest import FluxSection, HorizonSection
+from skyline.settings_ionosphere import IonosphereSection
+from skyline.settings_mirage import MirageSection
 
 __all__ = [
     "AlertRule",
@@ -237,18 +240,6 @@ class AnalyzerSection(LoopSection):
                 "algorithms; lower consensus or add algorithms"
             )
         return self
-
-
-class MirageSection(LoopSection):
-    """Confirmation of anomalies over a longer window."""
-
-
-class IonosphereSection(LoopSection):
-    """Features profiles and motif matching."""
-
-
-class BoundaryDaemonSection(LoopSection):
-    """The boundary daemon itself (its rules are the [[boundary]] tables)."""
 
 
 class LuminositySection(LoopSection):

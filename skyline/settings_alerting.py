@@ -122,6 +122,10 @@ class AlertRule(Section):
     mirage_hours: int | None = key(None, "Hours of history mirage re-checks over.", "h", ge=1)
 
 
+class BoundaryDaemonSection(LoopSection):
+    """The boundary daemon itself (its rules are the [[boundary]] tables)."""
+
+
 class BoundaryRule(Section):
     """One [[boundary]] table: a threshold rule for matching metrics."""
 
