@@ -96,9 +96,18 @@ KEYS: dict[str, KeySpec] = {
     "boundary_breaches": KeySpec(
         "boundary:breaches:{rule}:{metric}",
         "STRING",
-        "the rule's expiry",
-        "Consecutive breaches of boundary rule number `rule` by a metric (reset by a "
-        "datapoint that does not breach); the rule alerts when it reaches alert_threshold.",
+        "the rule's expiry, at least 3600 s",
+        "'<count> <timestamp>': consecutive breaches of boundary rule number `rule` (0-based "
+        "[[boundary]] table) by a metric (reset by a datapoint that does not breach) and the "
+        "timestamp of the last datapoint judged; the rule alerts when the count reaches "
+        "alert_threshold. Survives a restart of boundary.",
+    ),
+    "boundary_alert_sent": KeySpec(
+        "boundary:last:{channel}:{algorithm}:{metric}",
+        "STRING",
+        "the [[boundary]] rule's expiry",
+        "The alerters' dedupe key of a boundary alert (as alert:last, per algorithm too, so "
+        "a greater_than and a less_than alert of one metric do not suppress each other).",
     ),
     "boundary_rate": KeySpec(
         "boundary:rate:{channel}:{window_start}",
@@ -134,6 +143,13 @@ KEYS: dict[str, KeySpec] = {
         "STRING",
         "2 x [flux] rate_limit_window",
         "Datapoints one flux API key sent in one rate-limit window (shared by all HTTP workers).",
+    ),
+    "login_failures": KeySpec(
+        "login:failures:{kind}:{who}",
+        "STRING",
+        "[webapp] login_window from the first failure",
+        "Failed webapp logins of one user name (kind 'user', a hash of the name) or one "
+        "client address (kind 'address'); past the limit logins are refused with 429.",
     ),
     "heartbeat": KeySpec(
         "heartbeat:{daemon}",
@@ -193,6 +209,9 @@ class RedisKeys:
     def boundary_breaches(self, rule: int, metric: str) -> str:
         return f"{self.prefix}boundary:breaches:{rule}:{metric}"
 
+    def boundary_alert_sent(self, channel: str, algorithm: str, metric: str) -> str:
+        return f"{self.prefix}boundary:last:{channel}:{algorithm}:{metric}"
+
     def boundary_rate(self, channel: str, window_start: int) -> str:
         return f"{self.prefix}boundary:rate:{channel}:{window_start}"
 
@@ -207,6 +226,9 @@ class RedisKeys:
 
     def flux_rate(self, key_id: int, window_start: int) -> str:
         return f"{self.prefix}flux:rate:{key_id}:{window_start}"
+
+    def login_failures(self, kind: str, who: str) -> str:
+        return f"{self.prefix}login:failures:{kind}:{who}"
 
     def heartbeat(self, daemon: str) -> str:
         return f"{self.prefix}heartbeat:{daemon}"

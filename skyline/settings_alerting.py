@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationInfo, field_validator
 
 from skyline.settings_base import LoopSection, Section, key
 
@@ -122,24 +123,138 @@ class AlertRule(Section):
     mirage_hours: int | None = key(None, "Hours of history mirage re-checks over.", "h", ge=1)
 
 
+class ChannelLimit(Section):
+    """A per-channel rate limit of boundary alerts: [boundary_daemon.channel_limits.NAME]."""
+
+    limit: int = key(..., "At most this many boundary alerts on the channel ...", "alerts", ge=1)
+    period: int = key(..., "... per this many seconds (a fixed window).", "s", ge=1)
+
+
+# Skyline's BOUNDARY_ALERTER_OPTS: alerter_limit per alerter_expiration_time.
+DEFAULT_CHANNEL_LIMITS = {
+    "smtp": ChannelLimit(limit=100, period=60),
+    "pagerduty": ChannelLimit(limit=15, period=1800),
+    "slack": ChannelLimit(limit=30, period=1800),
+}
+
+
 class BoundaryDaemonSection(LoopSection):
-    """The boundary daemon itself (its rules are the [[boundary]] tables)."""
+    """The boundary daemon itself (its rules are the [[boundary]] tables); see docs/boundary.md."""
+
+    interval: float = key(
+        2.0,
+        "Seconds between two runs; each run reads only the new datapoints of the metrics "
+        "a [[boundary]] rule matches.",
+        "s",
+        gt=0,
+    )
+    metrics_refresh: float = key(
+        60.0,
+        "How often the set of metric names is re-read to find metrics that a rule "
+        "matches (new metrics are watched from then on).",
+        "s",
+        gt=0,
+    )
+    history: int = key(
+        3600,
+        "Seconds of each watched metric's recent data kept in memory for "
+        "detect_drop_off_cliff and min_average (at least the longest min_average_seconds "
+        "of its rules is kept).",
+        "s",
+        ge=60,
+    )
+    channel_limits: dict[str, ChannelLimit] = key(
+        DEFAULT_CHANNEL_LIMITS,
+        "Rate limits of boundary alerts per channel (Skyline's BOUNDARY_ALERTER_OPTS); "
+        "alerts past the limit are dropped with the outcome rate_limited. Defaults: smtp "
+        "100 per 60 s (also for email-address channels), pagerduty 15 per 1800 s, slack 30 "
+        "per 1800 s; a channel not listed is not limited. A table for a channel replaces "
+        "that channel's default only.",
+    )
+
+    @field_validator("channel_limits", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value  # let the type check say what is wrong
+        return {**DEFAULT_CHANNEL_LIMITS, **value}
+
+
+BOUNDARY_ALGORITHMS = ("greater_than", "less_than", "detect_drop_off_cliff")
+_CHANNEL = re.compile(r"^(smtp|slack|pagerduty|syslog|webhook-[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+)$")
+
+
+def _check_regex(what: str, pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{what} {pattern!r} is not a valid regular expression ({exc})") from None
+    return pattern
 
 
 class BoundaryRule(Section):
-    """One [[boundary]] table: a threshold rule for matching metrics."""
+    """One [[boundary]] table: a threshold rule for matching metrics. For each metric and
+    algorithm the LAST matching rule in the file applies (Skyline: more specific later
+    rules override earlier broad ones); see docs/boundary.md."""
 
-    pattern: str = key(..., "Metric name, substring, dotted elements or regex.")
-    algorithm: Literal["greater_than", "less_than", "detect_drop_off_cliff"] = key(
-        ..., "The test applied to the newest datapoint."
+    pattern: str = key(
+        ..., "Metric name, substring, dotted elements or regex (must compile as a regex)."
     )
-    limit: float = key(0.0, "The threshold of greater_than / less_than.")
+    algorithm: Literal["greater_than", "less_than", "detect_drop_off_cliff"] = key(
+        ..., "The test applied to each new datapoint."
+    )
+    limit: float = key(
+        0.0,
+        "The threshold of greater_than / less_than (Skyline's TRIGGER_VALUE); for "
+        "detect_drop_off_cliff a value > 0 replaces the trigger factor chosen by range.",
+        allow_inf_nan=False,
+    )
     expiry: int = key(
         1800, "At most one alert per metric, algorithm and channel in this time.", "s", ge=0
     )
     min_average: float = key(
-        0.0, "Skip the metric while its average over min_average_seconds is below this."
+        0.0,
+        "Do not judge the metric while its average over min_average_seconds is below this "
+        "(0 disables).",
+        allow_inf_nan=False,
     )
     min_average_seconds: int = key(600, "Window of min_average.", "s", ge=0)
     alert_threshold: int = key(1, "Consecutive breaches needed before alerting.", "", ge=1)
-    channels: list[str] = key(["smtp"], "Channels to alert on.")
+    channels: list[str] = key(
+        ["smtp"],
+        "Channels to alert on: smtp, slack, pagerduty, syslog, webhook-NAME or an address.",
+        min_length=1,
+    )
+    excludes: list[str] = key(
+        [], "Patterns (same forms as pattern) of metrics this rule does not apply to."
+    )
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str) -> str:
+        if not value:
+            raise ValueError("an empty pattern would match every metric; name the metrics")
+        return _check_regex("pattern", value)
+
+    @field_validator("excludes")
+    @classmethod
+    def _excludes_compile(cls, value: list[str]) -> list[str]:
+        return [_check_regex("exclude", p) for p in value]
+
+    @field_validator("channels")
+    @classmethod
+    def _known_channels(cls, value: list[str]) -> list[str]:
+        for channel in value:
+            if not _CHANNEL.match(channel):
+                raise ValueError(
+                    f"unknown channel {channel!r}: use smtp, slack, pagerduty, syslog, "
+                    "webhook-NAME or an email address"
+                )
+        return value
+
+    @field_validator("min_average_seconds")
+    @classmethod
+    def _min_average_window(cls, value: int, info: ValidationInfo) -> int:
+        if info.data.get("min_average", 0) > 0 and value <= 0:
+            raise ValueError("min_average needs min_average_seconds > 0")
+        return value

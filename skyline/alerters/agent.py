@@ -27,6 +27,8 @@ from skyline.alerters.channels import make_channel, wants_graph
 from skyline.alerters.delivery import ChannelWorker, Job
 from skyline.alerters.graph import render_png
 from skyline.alerters.mutes import Mutes
+from skyline.boundary.rates import rate_limited
+from skyline.boundary.rules import alert_key, boundary_route
 from skyline.daemon import Daemon
 from skyline.db.models import AlertLog, Anomaly
 from skyline.db.repo import get_or_create_metric
@@ -82,7 +84,10 @@ class Alerters(Daemon):
             self.log.warning("dropping malformed alert %s: %s", entry_id, exc)
             self.consumer.ack(stream, entry_id)
             return
-        r = route(self.settings.alerts, event.metric)
+        if event.source == "boundary":  # channels and expiry from the [[boundary]] rules
+            r = boundary_route(self.settings, event)
+        else:
+            r = route(self.settings.alerts, event.metric)
         state = Inflight(event, 0)
         muted_by = self.mutes.muted_by(event.metric)
         jobs = []
@@ -92,6 +97,11 @@ class Alerters(Daemon):
                 self._log_row(event, channel, pattern, 0, "muted", f"muted by {muted_by!r}")
                 continue
             claim = self._claim(channel, event, expiration)
+            if claim == "deliver" and rate_limited(self.redis, self.keys, self.settings, channel,
+                                                   event, self.clock()):  # fmt: skip
+                claim = "rate_limited"
+                self.counters.inc("rate_limited")
+                self._log_row(event, channel, pattern, 0, claim, "over the boundary rate limit")
             if claim == "deliver":
                 jobs.append(Job(stream, entry_id, self._alert(event, channel, pattern, expiration)))
             else:
@@ -108,7 +118,7 @@ class Alerters(Daemon):
             self._finish(stream, entry_id)
 
     def _claim(self, channel: str, event: AnomalyEvent, expiration: int) -> str:
-        key = self.keys.alert_sent(channel, event.metric)
+        key = alert_key(self.keys, channel, event)
         if expiration and self.redis.set(key, event.id, nx=True, ex=expiration):
             return "deliver"
         if not expiration:
@@ -173,7 +183,7 @@ class Alerters(Daemon):
                 job, status = self.completions.get_nowait()
             except queue.Empty:
                 return
-            key = self.keys.alert_sent(job.alert.channel, job.alert.event.metric)
+            key = alert_key(self.keys, job.alert.channel, job.alert.event)
             if status == "sent":
                 self.redis.set(key, f"{job.alert.event.id}|sent", xx=True, keepttl=True)
                 self.counters.inc("alerts_sent")
@@ -190,7 +200,7 @@ class Alerters(Daemon):
     def _finish(self, stream: str, entry_id: bytes) -> None:
         state = self.inflight.pop((stream, entry_id))
         outcomes = state.outcomes
-        verdict = next((v for v in ("alerted", "failed", "suppressed", "muted")
+        verdict = next((v for v in ("alerted", "failed", "suppressed", "rate_limited", "muted")
                         if _VERDICT_OF[v] in outcomes.values()), "no_alert_rule")  # fmt: skip
         e = state.event
         publish_verdict(self.redis, self.keys, VerdictEvent(
@@ -207,4 +217,5 @@ class Alerters(Daemon):
             self._settle_completions()
 
 
-_VERDICT_OF = {"alerted": "sent", "failed": "failed", "suppressed": "suppressed", "muted": "muted"}
+_VERDICT_OF = {"alerted": "sent", "failed": "failed", "suppressed": "suppressed",
+               "rate_limited": "rate_limited", "muted": "muted"}  # fmt: skip

@@ -19,5 +19,9 @@ def get_or_create_metric(db: Session, name: str) -> Metric:
             metric = Metric(name=name)
             db.add(metric)
     except IntegrityError:
-        metric = db.scalars(select(Metric).where(Metric.name == name)).one()
+        # a locking read sees the other transaction's committed row; a plain one would
+        # read this transaction's snapshot (MariaDB's REPEATABLE READ) and find nothing
+        metric = db.scalars(
+            select(Metric).where(Metric.name == name).with_for_update(read=True)
+        ).one()
     return metric

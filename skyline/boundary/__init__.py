@@ -1,0 +1,1 @@
+"""Boundary: absolute thresholds and drop-off rules for named metrics (docs/boundary.md)."""
