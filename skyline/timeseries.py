@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -368,8 +368,10 @@ class TimeSeriesStore:
         grace: int,
         inactive_after: int,
         max_bytes: int = 4 << 20,
+        companions: Callable[[str], Sequence[str]] | None = None,
     ) -> Counter[str]:
-        """Trim, sort and de-duplicate series; delete inactive ones.
+        """Trim, sort and de-duplicate series; delete inactive ones (and the keys
+        ``companions(metric)`` names with them, e.g. the metric's rollup).
 
         A cheap first pass reads only each series' first record, last record and
         length; a series is read whole only when its first record is more than
@@ -396,8 +398,22 @@ class TimeSeriesStore:
                 )
                 actions.append((metric, action))
             results = pipe.execute() if len(pipe) else []
-            outcome.update(self._settle(actions, iter(results)))
+            gone: list[str] = []
+            outcome.update(self._settle(actions, iter(results), gone))
+            if companions and gone:
+                self._delete_companions(gone, companions)
         return +outcome
+
+    def _delete_companions(
+        self, gone: list[str], companions: Callable[[str], Sequence[str]]
+    ) -> None:
+        """Delete the keys that belong to metrics whose series is gone (one single-key
+        DEL each: the keys of one metric need not share a Redis Cluster slot)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for metric in gone:
+            for key in companions(metric):
+                pipe.delete(key)
+        pipe.execute()
 
     def _due_for_trim(
         self, metrics: Sequence[str], oldest_ok: float, newest_ok: float, max_bytes: int
@@ -453,7 +469,9 @@ class TimeSeriesStore:
         self._rewrite(keys=[key], args=[len(raw), body], client=pipe)
         return "rewrite"
 
-    def _settle(self, actions: list[tuple[str, str]], results: Iterable[object]) -> Counter[str]:
+    def _settle(self, actions: list[tuple[str, str]], results: Iterable[object],
+                gone: list[str]) -> Counter[str]:  # fmt: skip
+        """Count what the pipeline did; ``gone`` gets the metrics whose series is gone."""
         outcome: Counter[str] = Counter()
         readd: list[str] = []
         for metric, action in actions:
@@ -462,10 +480,12 @@ class TimeSeriesStore:
             elif action == "missing":
                 next(results)
                 outcome["missing"] += 1
+                gone.append(metric)
             elif action == "delete":
                 next(results)  # SREM
                 if next(results) == 1:
                     outcome["deleted"] += 1
+                    gone.append(metric)
                 else:  # new data arrived meanwhile: keep the metric listed
                     readd.append(metric)
                     outcome["raced"] += 1

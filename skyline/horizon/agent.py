@@ -2,13 +2,16 @@
 
 The daemon's own loop runs every second: it publishes the buffer's gauges and,
 every ``roomba_interval``, runs roomba (trim, sort, de-duplicate, delete inactive)
-over all metrics.  Ingest never waits for roomba: listeners and writers have their
+over all metrics; every ``[mirage] rollup_interval`` roomba first folds complete
+buckets into mirage's rollups (skyline.rollups), and deletes a metric's rollup with
+its series.  Ingest never waits for roomba: listeners and writers have their
 own threads, and roomba's rewrites keep whatever is appended meanwhile.
 """
 
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from skyline.daemon import Daemon
 from skyline.horizon.buffer import PointBuffer
@@ -16,6 +19,7 @@ from skyline.horizon.intake import Intake
 from skyline.horizon.listeners import Listeners
 from skyline.horizon.writer import Writer
 from skyline.name_filter import NameFilter
+from skyline.rollups import Rollups
 
 STOP_TIMEOUT = 10.0  # seconds writers keep trying to flush at stop while Redis is down
 
@@ -51,6 +55,7 @@ class Horizon(Daemon):
         for writer in self.writers:
             writer.start()
         self._next_roomba = time.monotonic() + cfg.roomba_interval
+        self._next_rollup = 0.0  # the first roomba also folds the rollups
         ports = ", ".join(f"{k}={v}" for k, v in self.listeners.ports.items())
         self.log.info("listening on %s: %s", cfg.bind, ports)
 
@@ -63,17 +68,35 @@ class Horizon(Daemon):
     def roomba(self) -> None:
         cfg = self.settings.horizon
         t0 = time.monotonic()
+        metrics = self.store.metrics()
+        if time.monotonic() >= self._next_rollup:
+            self.roll_up(metrics)
+        rollup_key = partial(self.keys.rollup, self.settings.mirage.rollup_resolution)
         outcome = self.store.trim_many(
-            self.store.metrics(),
+            metrics,
             now=self.clock(),
             keep_seconds=self.settings.skyline.full_duration,
             grace=cfg.roomba_grace,
             inactive_after=self.settings.skyline.metrics_inactive_after,
+            companions=lambda metric: [rollup_key(metric)],
         )
         for what, n in outcome.items():
             self.counters.inc(f"roomba.{what}", n)
         self.counters.gauge("roomba.run_time", round(time.monotonic() - t0, 3))
         self._next_roomba = time.monotonic() + cfg.roomba_interval
+
+    def roll_up(self, metrics: list[str]) -> None:
+        """Fold complete buckets into mirage's rollups (skyline.rollups), before the
+        trim, so no raw point is trimmed unfolded."""
+        cfg = self.settings.mirage
+        t0 = time.monotonic()
+        outcome = Rollups(self.store, cfg.rollup_resolution).roll_up(
+            metrics, now=self.clock(), retention=cfg.rollup_retention, lag=cfg.rollup_lag
+        )
+        for what, n in outcome.items():
+            self.counters.inc(f"rollups.{what}", n)
+        self.counters.gauge("rollups.run_time", round(time.monotonic() - t0, 3))
+        self._next_rollup = time.monotonic() + cfg.rollup_interval
 
     def flush(self) -> None:
         """Stop reading, then write everything already received."""

@@ -1,0 +1,1 @@
+"""Mirage: analyzer anomalies re-judged over days of history (docs/mirage.md)."""

@@ -1,0 +1,167 @@
+"""The mirage daemon: re-judges analyzer anomalies over days before anyone is paged.
+
+The analyzer XADDs an anomaly to ``stream:mirage`` when the metric's first matching
+[[alerts]] rule has ``mirage_hours`` (skyline.routing).  Mirage reads that stream in
+the consumer group ``mirage`` and, on a small thread pool (``[mirage] workers``,
+at most ``max_inflight`` checks taken and unfinished), for each check:
+
+- drops it as ``expired`` if it was queued more than ``max_check_age`` seconds ago;
+- reads ``mirage_hours`` of history at the rollup resolution (skyline.mirage.history);
+- judges it (skyline.mirage.judge): cleared -> a ``not_anomalous`` verdict; confirmed
+  -> ``skyline.routing.onward`` hands it to ionosphere or the alerts stream and
+  publishes the verdict.
+
+An entry is acknowledged only after its verdict and hand-off are on their streams.
+When Redis fails mid-check the entry stays pending and is re-read (own pending
+first) once Redis answers; an unexpected error while judging confirms the anomaly
+(it is alerted, never dropped) and is counted in ``errors``.  Counters: checks,
+cleared, confirmed, expired, malformed_entries, history_source.<source>,
+fetch_failures, check_time, inflight.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from skyline.alert_rules import route
+from skyline.algorithms import ALGORITHMS
+from skyline.analyzer.analysis import is_counter, non_negative_derivative
+from skyline.daemon import OUTAGES, Daemon, StartupError
+from skyline.events import AnomalyEvent, VerdictEvent, publish_verdict
+from skyline.mirage.history import HistorySource
+from skyline.mirage.judge import Judgement, JudgeOptions, judge
+from skyline.routing import MIRAGE, Heartbeats, onward
+from skyline.streams import StreamConsumer, consumer_name
+
+Key = tuple[str, bytes]
+
+
+class Mirage(Daemon):
+    name = "mirage"
+    interval = 0.0  # type: ignore[assignment]  # run_once blocks on the stream instead
+
+    def setup(self) -> None:
+        cfg = self.settings.mirage
+        unknown = [a for a in cfg.algorithms if a not in ALGORITHMS]
+        if unknown:
+            raise StartupError(f"[mirage] algorithms: unknown algorithm {unknown[0]!r}; "
+                               f"known: {', '.join(sorted(ALGORITHMS))}")  # fmt: skip
+        self.options = JudgeOptions.from_settings(self.settings)
+        self.history = HistorySource(self.store, self.settings, self.counters)
+        self.heartbeats = Heartbeats(self.redis, self.keys)
+        self.pool = ThreadPoolExecutor(cfg.workers, thread_name_prefix="mirage-check")
+        self.inflight: dict[Key, Future[None]] = {}
+        self.consumer = StreamConsumer(self.redis, [self.keys.mirage_stream()], "mirage",
+                                       consumer_name(self.name), claim_idle_ms=cfg.claim_idle * 1000)  # fmt: skip
+        self.consumer.ensure_groups()
+
+    def run_once(self) -> None:
+        self.settle()
+        room = self.settings.mirage.max_inflight - len(self.inflight)
+        if room <= 0:
+            self.stop_event.wait(0.05)
+            return
+        self.consumer.count = room
+        block = int(self.settings.mirage.interval * 1000) if not self.inflight else 50
+        try:
+            entries = self.consumer.read(block_ms=block)
+        except Exception:
+            self.consumer.recover()
+            raise
+        fresh = [e for e in entries if (e[0], e[1]) not in self.inflight]
+        for stream, entry_id, fields in fresh:
+            self.handle(stream, entry_id, fields)
+        if entries and not fresh:  # only our own in-flight checks came back: wait for them
+            self.stop_event.wait(0.05)
+        self.counters.gauge("inflight", len(self.inflight))
+
+    def settle(self) -> None:
+        """Acknowledge finished checks; a check that hit an outage stays pending."""
+        outage: BaseException | None = None
+        for key, future in list(self.inflight.items()):
+            if not future.done():
+                continue
+            del self.inflight[key]
+            exc = future.exception()
+            if exc is None:
+                self.consumer.ack(*key)
+            else:
+                outage = exc
+        if outage is not None:
+            self.consumer.recover()
+            raise outage
+
+    def handle(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        try:
+            event = AnomalyEvent.from_fields(fields)
+        except ValueError as exc:
+            self.counters.inc("malformed_entries")
+            self.log.warning("dropping malformed check %s: %s", entry_id, exc)
+            self.consumer.ack(stream, entry_id)
+            return
+        age = self.clock() - int(entry_id.split(b"-")[0]) / 1000
+        limit = self.settings.mirage.max_check_age
+        if age > limit:
+            reason = f"queued {age:.0f} s ago, more than max_check_age {limit} s: dropped"
+            self._verdict(event, "expired", reason, {"age": round(age, 1)})
+            self.counters.inc("expired")
+            self.log.info("expired check of %s (%.0f s old)", event.metric, age)
+            self.consumer.ack(stream, entry_id)
+            return
+        self.inflight[(stream, entry_id)] = self.pool.submit(self.check, event)
+
+    def check(self, event: AnomalyEvent) -> None:
+        """Judge one anomaly and queue the outcome (runs on a pool thread).  Raises only
+        for an outage (the entry is then re-read)."""
+        t0 = time.monotonic()
+        self.counters.inc("checks")
+        try:
+            hours, judgement = self._judge(event)
+        except OUTAGES:
+            raise
+        except Exception as exc:  # a bug must not swallow the anomaly: confirm it
+            self.counters.inc("errors")
+            self.log.exception("judging %s failed; confirming it", event.metric)
+            hours, judgement = 0, Judgement(False, f"mirage could not judge ({type(exc).__name__})")
+        pipe = self.redis.pipeline(transaction=False)
+        if judgement.cleared:
+            self._verdict(event, "not_anomalous", judgement.reason, judgement.detail, pipe)
+        else:
+            onward(pipe, self.keys, self.settings, event, MIRAGE, self.heartbeats,
+                   reason=judgement.reason)  # fmt: skip
+        pipe.execute()
+        self.counters.inc("cleared" if judgement.cleared else "confirmed")
+        self.counters.gauge("check_time", round(time.monotonic() - t0, 4))
+        self.log.info("%s %s at %d over %d h: %s", "cleared" if judgement.cleared else "confirmed",
+                      event.metric, event.timestamp, hours, judgement.reason)  # fmt: skip
+
+    def _judge(self, event: AnomalyEvent) -> tuple[int, Judgement]:
+        hours = route(self.settings.alerts, event.metric).mirage_hours
+        if not hours:
+            return 0, Judgement(False, "the metric's alert rule has no mirage_hours any more")
+        res = self.history.resolution
+        window = self.history.window(event.metric, event.timestamp - hours * 3600, event.timestamp)
+        series, counter = window.series, False
+        if self.settings.analyzer.detect_counters and is_counter(series):
+            series, counter = non_negative_derivative(series), True  # as the analyzer does
+        judgement = judge(series, hours, res, self.options)
+        detail = {**judgement.detail, "source": window.source, "counter": counter}
+        reason = f"{judgement.reason}; {window.note}" if window.note else judgement.reason
+        return hours, Judgement(judgement.cleared, reason, detail)
+
+    def _verdict(self, event: AnomalyEvent, verdict: str, reason: str, detail: dict,
+                 client: object = None) -> None:  # fmt: skip
+        v = VerdictEvent(event.id, event.metric, event.timestamp, MIRAGE, verdict, reason, detail,
+                         time.time())  # fmt: skip
+        publish_verdict(client or self.redis, self.keys, v, self.settings.analyzer.stream_maxlen)  # type: ignore[arg-type]
+
+    def flush(self) -> None:
+        """Let the checks in flight finish and acknowledge them."""
+        if not hasattr(self, "pool"):
+            return
+        self.pool.shutdown(wait=True)
+        try:
+            self.settle()
+        except OUTAGES as exc:
+            self.log.warning("stop: %d checks stay pending (%s)", len(self.inflight), exc)

@@ -1,0 +1,252 @@
+"""Mirage's window from Graphite or Prometheus over real sockets: a local HTTP server
+speaking the documented JSON, and misbehaving in every way a fetch can fail (never
+answering, HTML, truncated JSON, the wrong shape, only null/NaN values, 500, too
+large, refused) -> a counted failure, the rollups instead, no crash.  Also checks in
+flight at once on the daemon's pool, bounded by workers and max_inflight."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from skyline.daemon import Counters
+from skyline.mirage.agent import Mirage
+from skyline.mirage.history import HistorySource
+from skyline.mirage.remote import promql
+from skyline.rollups import downsample
+from skyline.timeseries import TimeSeriesStore
+from tests.conftest import free_port, wait_for
+from tests.integration.pipeline_fixtures import anomaly, pipeline_settings, running
+from tests.integration.test_mirage import CONF, RES, alerts, bucket_end, history_of_days, verdicts
+
+DAY = 86400
+
+
+class HistoryServer:
+    """Graphite's /render and Prometheus' /api/v1/query_range on a free port; ``mode``
+    picks the answer; ``hold`` (an Event) keeps requests waiting until it is set."""
+
+    def __init__(self, points: list[tuple[int, float | None]]) -> None:
+        self.points, self.mode = points, "ok"
+        self.requests: list[dict[str, str]] = []
+        self.hold: threading.Event | None = None
+        self.active = self.max_active = 0
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                return
+
+            def do_GET(self) -> None:  # noqa: N802
+                outer.handle(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        if self.hold:
+            self.hold.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        path, _, query = h.path.partition("?")
+        with self.lock:
+            self.requests.append({"path": path, **dict(urllib.parse.parse_qsl(query))})
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            if self.hold is not None:
+                self.hold.wait(30)
+            status, body = self.answer(path)
+            h.send_response(status)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout under test)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+    def answer(self, path: str) -> tuple[int, bytes]:
+        mode = self.mode
+        if mode == "hang":
+            time.sleep(5)
+        if mode == "500":
+            return 500, b'{"error": "boom"}'
+        if mode == "html":
+            return 200, b"<html><body>Graphite is down</body></html>"
+        if mode == "big":
+            return 200, b"[" + b" " * (2 << 20) + b"]"
+        points = [(t, None) for t, _ in self.points] if mode == "nulls" else self.points
+        if path == "/render":
+            body = [{"target": "x", "datapoints": [[v, t] for t, v in points]}]
+            if mode == "shape":
+                body = {"target": "x"}  # type: ignore[assignment]
+        else:
+            values = [[t, "NaN" if v is None else repr(v)] for t, v in points]
+            body = {"status": "success", "data": {"resultType": "matrix",
+                    "result": [{"metric": {"__name__": "x"}, "values": values}]}}  # fmt: skip
+            if mode == "shape":
+                body = {"status": "success", "data": {"resultType": "vector", "result": []}}
+        raw = json.dumps(body).encode()
+        return 200, raw[: len(raw) // 2] if mode == "truncated" else raw
+
+
+def remote_points(end: int, days: int = 7) -> list[tuple[int, float | None]]:
+    """Minutely points of a metric around 50 ending a day before ``end``, some null."""
+    rng = np.random.default_rng(8)
+    ts = end - DAY - 60 * np.arange(days * 1440)[::-1]
+    vals = 50 + rng.normal(0, 1, len(ts))
+    return [
+        (int(t), None if i % 97 == 0 else float(v))
+        for i, (t, v) in enumerate(zip(ts, vals, strict=True))
+    ]
+
+
+@pytest.fixture
+def server():
+    s = HistoryServer([])
+    yield s
+    s.close()
+
+
+def make(make_settings, tmp_path, **env: str):
+    base = {"SKYLINE__MIRAGE__INTERVAL": "0.1", "SKYLINE__MIRAGE__REMOTE_CONNECT_TIMEOUT": "0.5",
+            "SKYLINE__MIRAGE__REMOTE_READ_TIMEOUT": "0.5", "SKYLINE__MIRAGE__REMOTE_ATTEMPTS": "2"}  # fmt: skip
+    return pipeline_settings(make_settings, tmp_path, CONF, **{**base, **env})
+
+
+@pytest.mark.parametrize("source", ["graphite", "prometheus"])
+def test_a_remote_window_is_fetched_and_joined_to_the_raw_day(make_settings, tmp_path, server,
+                                                             redis_client, source):  # fmt: skip
+    settings = make(
+        make_settings, tmp_path, **{f"SKYLINE__MIRAGE__{source.upper()}_URL": server.url}
+    )
+    store = TimeSeriesStore(redis_client, _keys(settings))
+    end = bucket_end(60)
+    history_of_days(store, "shop.remote", 50 + np.zeros(1441), end)
+    server.points = remote_points(end)
+    counters = Counters()
+    window = HistorySource(store, settings, counters).window("shop.remote", end - 7 * DAY, end)
+    assert window.source == source and window.note == ""
+    assert counters.peek() == {f"history_source.{source}": 1}
+    req = server.requests[-1]
+    if source == "graphite":
+        assert req == {"path": "/render", "target": "shop.remote", "from": str(end - 7 * DAY),
+                       "until": str(end), "format": "json"}  # fmt: skip
+    else:
+        assert req["path"] == "/api/v1/query_range" and req["step"] == "600"
+        assert req["query"] == promql("shop.remote") == "shop_remote"
+    # remote buckets before the raw day's first whole bucket, then the raw day
+    raw_start = int(store.read("shop.remote").timestamps[0])
+    cut = -(-raw_start // RES) * RES
+    good = [(t, v) for t, v in server.points if v is not None]
+    older = downsample(np.array([t for t, _ in good]), np.array([v for _, v in good]), RES)
+    keep = (older.timestamps >= end - 7 * DAY) & (older.timestamps < cut)
+    t = window.series.timestamps
+    assert np.array_equal(t[: keep.sum()], older.timestamps[keep])
+    assert np.allclose(window.series.values[: keep.sum()], older.values[keep])
+    assert np.all(window.series.values[keep.sum() :] == 50.0) and t[-1] == end - end % RES
+
+
+FAILURES = {
+    "hang": "ReadTimeout",
+    "500": "HTTP 500",
+    "html": "not JSON",
+    "truncated": "not JSON",
+    "shape": "",
+    "nulls": "no finite datapoint",
+    "big": "larger than",
+}
+
+
+@pytest.mark.parametrize("source", ["graphite", "prometheus"])
+@pytest.mark.parametrize("mode", list(FAILURES))
+def test_a_failed_fetch_is_counted_and_the_rollups_are_read(make_settings, tmp_path, server,
+                                                           redis_client, source, mode):  # fmt: skip
+    settings = make(make_settings, tmp_path, SKYLINE__MIRAGE__REMOTE_MAX_BYTES="1048576",
+                    **{f"SKYLINE__MIRAGE__{source.upper()}_URL": server.url})  # fmt: skip
+    store = TimeSeriesStore(redis_client, _keys(settings))
+    end = bucket_end(60)
+    history_of_days(store, "shop.remote", 50 + np.arange(3 * 1440 + 1) % 7, end)
+    server.points, server.mode = remote_points(end), mode
+    counters = Counters()
+    history = HistorySource(store, settings, counters)
+    window = history.window("shop.remote", end - 7 * DAY, end)
+    assert window.source == "rollups"
+    assert window.note.startswith(f"{source} fetch failed (") and FAILURES[mode] in window.note
+    # transport failures and answers that are not JSON are tried again; a JSON answer
+    # of the wrong shape or without data would come back the same: not retried
+    tries = 1 if mode in ("shape", "nulls") else 2
+    assert window.note.endswith("(after 2 tries)): used the rollups" if tries == 2 else
+                                "): used the rollups")  # fmt: skip
+    assert len(server.requests) == tries
+    counts = counters.peek()
+    assert counts["fetch_failures"] == counts[f"fetch_failures.{source}"] == 1
+    assert counts["history_source.rollups"] == 1
+    assert np.array_equal(window.series.timestamps,
+                          history.rollups.history("shop.remote", end - 7 * DAY, end).timestamps)  # fmt: skip
+    assert len(window.series) == 3 * 144  # the first, cut, bucket is left out
+
+
+def test_a_refused_connection_is_a_failure(make_settings, tmp_path, redis_client):
+    settings = make(
+        make_settings, tmp_path, SKYLINE__MIRAGE__GRAPHITE_URL=f"http://127.0.0.1:{free_port()}"
+    )
+    counters = Counters()
+    window = HistorySource(TimeSeriesStore(redis_client, _keys(settings)), settings,
+                           counters).window("shop.x", 0, 1000)  # fmt: skip
+    assert window.source == "rollups" and "ConnectionError" in window.note
+    assert counters.peek()["fetch_failures.graphite"] == 1
+
+
+def test_the_daemon_says_in_the_verdict_that_it_fell_back(make_settings, tmp_path, server):
+    settings = make(make_settings, tmp_path, SKYLINE__MIRAGE__GRAPHITE_URL=server.url)
+    server.mode = "500"
+    with running(Mirage(settings)) as mirage:
+        mirage.redis.xadd(mirage.keys.mirage_stream(), anomaly("shop.fallback").to_fields())
+        wait_for(lambda: alerts(mirage.redis, mirage.keys))
+    reason = verdicts(mirage.redis, mirage.keys)[-1].reason
+    assert reason.startswith("insufficient history: 0 of 1008 buckets")
+    assert reason.endswith("graphite fetch failed (HTTP 500 (after 2 tries)): used the rollups")
+
+
+def test_checks_run_concurrently_bounded_by_workers_and_max_inflight(make_settings, tmp_path,
+                                                                    server):  # fmt: skip
+    settings = make(make_settings, tmp_path, SKYLINE__MIRAGE__GRAPHITE_URL=server.url,
+                    SKYLINE__MIRAGE__REMOTE_READ_TIMEOUT="20", SKYLINE__MIRAGE__WORKERS="3",
+                    SKYLINE__MIRAGE__MAX_INFLIGHT="4")  # fmt: skip
+    server.hold = threading.Event()
+    server.points = remote_points(int(time.time()))
+    with running(Mirage(settings)) as mirage:
+        for i in range(6):
+            mirage.redis.xadd(mirage.keys.mirage_stream(), anomaly(f"shop.c{i}").to_fields())
+        wait_for(lambda: server.active == 3 and mirage.consumer.pending_count() == 4)
+        assert len(mirage.inflight) == 4 and server.max_active == 3
+        server.hold.set()
+        wait_for(lambda: len(verdicts(mirage.redis, mirage.keys)) == 6, timeout=20)
+        wait_for(lambda: mirage.consumer.pending_count() == 0)
+    assert server.max_active == 3 and len(server.requests) == 6
+    assert sorted(v.metric for v in verdicts(mirage.redis, mirage.keys)) == [
+        f"shop.c{i}" for i in range(6)]  # fmt: skip
+
+
+def _keys(settings):
+    from skyline.redis_keys import RedisKeys
+
+    return RedisKeys(settings.redis.prefix)
