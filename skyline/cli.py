@@ -106,7 +106,12 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.action == "upgrade":
         migrate.upgrade(settings.database_url)
-        print(f"database at revision {migrate.head_revision()}")
+        from skyline.ionosphere.features import sync_features
+
+        engine = make_engine(settings.database_url, settings.database.connect_timeout)
+        added = sync_features(engine)  # ionosphere's stable feature ids
+        engine.dispose()
+        print(f"database at revision {migrate.head_revision()} ({added} features added)")
         return 0
     engine = make_engine(settings.database_url, settings.database.connect_timeout)
     current = migrate.current_revision(engine)

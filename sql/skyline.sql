@@ -1,7 +1,7 @@
 -- Skyline SQL schema for MySQL/MariaDB (InnoDB, utf8mb4).
 -- GENERATED from skyline/db/models.py by `python -m skyline.db.ddl > sql/skyline.sql`:
 -- do not edit by hand.  Times are UTC epoch seconds (BIGINT).
--- A database created from this file is at migration revision 0001;
+-- A database created from this file is at migration revision 0002;
 -- `skyline db upgrade` creates the same schema in an empty database.
 
 CREATE TABLE features (
@@ -166,6 +166,7 @@ CREATE TABLE features_profiles (
 	motif_matched_count INTEGER NOT NULL DEFAULT 0,
 	motif_last_matched BIGINT,
 	validated BOOL NOT NULL DEFAULT 0,
+	learn BOOL NOT NULL DEFAULT 0,
 	label VARCHAR(255),
 	user_id INTEGER,
 	created_at BIGINT NOT NULL,
@@ -220,6 +221,7 @@ CREATE TABLE profile_matches (
 	id INTEGER NOT NULL AUTO_INCREMENT,
 	profile_id INTEGER NOT NULL,
 	anomaly_id INTEGER,
+	event_id VARCHAR(128),
 	metric_timestamp BIGINT NOT NULL,
 	match_type VARCHAR(16) NOT NULL,
 	distance DOUBLE,
@@ -233,6 +235,7 @@ CREATE TABLE profile_matches (
 	CONSTRAINT fk_profile_matches_anomaly_id_anomalies FOREIGN KEY(anomaly_id) REFERENCES anomalies (id) ON DELETE SET NULL
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
 CREATE INDEX ix_profile_matches_anomaly_id ON profile_matches (anomaly_id);
+CREATE INDEX ix_profile_matches_event_id ON profile_matches (event_id);
 CREATE INDEX ix_profile_matches_profile_id ON profile_matches (profile_id);
 
 CREATE TABLE profile_series (
@@ -247,4 +250,4 @@ CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL,
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
-INSERT INTO alembic_version (version_num) VALUES ('0001');
+INSERT INTO alembic_version (version_num) VALUES ('0002');

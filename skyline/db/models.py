@@ -260,6 +260,7 @@ class FeaturesProfile(Base):
     motif_matched_count: Mapped[int] = _count()
     motif_last_matched: Mapped[int | None] = _epoch()
     validated: Mapped[bool] = _flag(False)
+    learn: Mapped[bool] = _flag(False)  # may learn from later anomalies (0002)
     label: Mapped[str | None]
     user_id: Mapped[int | None] = _fk("users.id", ondelete="SET NULL")
     created_at: Mapped[int] = _created_at()
@@ -327,6 +328,8 @@ class ProfileMatch(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     profile_id: Mapped[int] = _fk("features_profiles.id", ondelete="CASCADE")
     anomaly_id: Mapped[int | None] = _fk("anomalies.id", ondelete="SET NULL")
+    # the matched event's id: the anomaly row may not be stored yet (0002)
+    event_id: Mapped[str | None] = mapped_column(String(128), index=True)
     metric_timestamp: Mapped[int] = _epoch()
     match_type: Mapped[str] = mapped_column(String(16))
     distance: Mapped[float | None]

@@ -1,0 +1,1 @@
+"""Ionosphere: features profiles of what is NOT anomalous, matching, caching, learning."""
