@@ -167,6 +167,14 @@ class WebappSection(ListenerSection):
         "Password of that first administrator; empty generates a random one, printed once "
         "and kept in var_dir/webapp/admin-password until changed. Secret.",
     )
+    login_max_failures: int = key(
+        5,
+        "Failed logins of one user name allowed per login_window (4 times as many per "
+        "client address); past it, logins get 429 until the window ends.",
+        "",
+        ge=1,
+    )
+    login_window: int = key(300, "Window of login_max_failures, from the first failure.", "s", ge=1)
     page_size: int = key(50, "Rows per page in the anomaly lists and the API.", "", ge=1, le=1000)
     now_hours: int = key(6, "How many hours back the Now page looks.", "h", ge=1, le=720)
     graph_window: int = key(

@@ -130,7 +130,11 @@ def render_template() -> str:
                     out += [f"# {field.description} Keys of each:"] + _commented_model(values)
                     out.append(f"# [{table}.{name}.NAME]")
     for name, model in RULE_MODELS.items():
-        out += ["", f"# {model.__doc__}"] + _commented_model(model) + ["# Examples:"]
+        out += (
+            ["", f"# {' '.join((model.__doc__ or '').split())}"]
+            + _commented_model(model)
+            + ["# Examples:"]
+        )
         for example in RULE_EXAMPLES[name]:
             out.append(f"# [[{name}]]")
             out += [f"# {k} = {toml_value(v)}" for k, v in example.items()]

@@ -38,7 +38,7 @@ HEADERS = {
 
 
 def create_app(ctx: Context) -> Flask:
-    from skyline.webapp import api, pages
+    from skyline.webapp import api, api_profiles, pages, profile_pages
 
     cfg = ctx.settings.webapp
     app = Flask("skyline.webapp", static_folder="static", template_folder="templates")
@@ -59,6 +59,8 @@ def create_app(ctx: Context) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(profile_pages.bp)
+    app.register_blueprint(api_profiles.bp)
     app.before_request(auth.load_user)
     app.jinja_env.globals.update(csrf_token=csrf.token)
     app.jinja_env.filters["when"] = when

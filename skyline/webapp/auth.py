@@ -32,6 +32,7 @@ from flask import (
 
 from skyline.webapp import csrf, users
 from skyline.webapp.context import Context
+from skyline.webapp.throttle import LoginThrottle
 
 bp = Blueprint("auth", __name__)
 PUBLIC_ENDPOINTS = {"auth.login", "static", "pages.health", "api.openapi_document"}
@@ -122,23 +123,40 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    error = None
+    error, status, headers = None, 200, {}
     if request.method == "POST":
         username = request.form.get("username", "")[:64]
         password = request.form.get("password", "")[:1024]
-        user = users.authenticate(ctx().engine, username, password)
-        if user is not None:
+        address = request.remote_addr or "unknown"
+        throttle = _throttle()
+        wait = throttle.retry_after(username, address)
+        if wait:
+            error, status = f"Too many failed logins: try again in {wait} s.", 429
+            headers["Retry-After"] = str(wait)
+        elif (user := users.authenticate(ctx().engine, username, password)) is not None:
+            throttle.succeeded(username, address)
             session.clear()  # no session fixation: a fresh session and CSRF token
             session.permanent = True
             session.update(uid=user.id, stamp=user.stamp, seen=time.time())
             csrf.rotate()
             return redirect(_safe_next(request.form.get("next")))
-        error = "Wrong user name or password."
+        else:
+            throttle.failed(username, address)
+            error, status = "Wrong user name or password.", 401
     expired = request.args.get("expired") or getattr(g, "session_expired", False)
-    status = 401 if error else 200
-    return render_template(
-        "login.html", error=error, next=request.values.get("next", ""), expired=expired
-    ), status
+    return (
+        render_template(
+            "login.html", error=error, next=request.values.get("next", ""), expired=expired
+        ),
+        status,
+        headers,
+    )
+
+
+def _throttle() -> LoginThrottle:
+    c = ctx()
+    cfg = c.settings.webapp
+    return LoginThrottle(c.redis, c.keys, cfg.login_max_failures, cfg.login_window)
 
 
 @bp.route("/logout", methods=["POST"])

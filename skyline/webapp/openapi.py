@@ -35,6 +35,7 @@ ANOMALY_FILTERS = [
     _q("label", "true_positive, false_positive, or none (not labelled)"),
     _q("after_id", "only anomalies with a larger id (for polling)", "integer"),
 ]
+PROFILE_ID = _p("profile_id", "features profile id", "integer")
 REF = _p("ref", "anomaly id, or its event id (analyzer:TIMESTAMP:HASH) as in alert links")
 
 
@@ -105,6 +106,49 @@ PATHS: dict[str, dict[str, Any]] = {
             ],
         )
     },
+    "/anomalies/{ref}/profiles": {
+        "post": _op(
+            "Train the anomaly's window as normal: create a features profile (409 if already "
+            "trained, 422 if its window cannot be trained, e.g. no longer stored)",
+            _ok("the new profile", "Profile", "201"),
+            [REF],
+            "ProfileIn",
+            "operator",
+        )
+    },
+    "/profiles": {
+        "get": _op(
+            "A metric's features profiles (not deleted), newest first",
+            _ok("the profiles", "Profiles"),
+            [_q("metric", "the metric's full name (required)")],
+        )
+    },
+    "/profiles/{profile_id}": {
+        "get": _op(
+            "One features profile with its features and matches",
+            _ok("the profile", "Profile"),
+            [PROFILE_ID],
+        ),
+        "patch": _op(
+            "Enable, disable or validate a profile (disabling disables its learnt profiles too)",
+            _ok("the profile", "Profile"),
+            [PROFILE_ID],
+            "ProfileChange",
+            "operator",
+        ),
+        "delete": _op(
+            "Delete a profile and its learnt profiles (kept for the record, never compared again)",
+            {
+                "204": {"description": "deleted"},
+                "default": {"$ref": "#/components/responses/Error"},
+            },
+            [PROFILE_ID],
+            role="operator",
+        ),
+    },
+    "/profiles/{profile_id}/series": {
+        "get": _op("The window a profile was trained on", _ok("the series", "Series"), [PROFILE_ID])
+    },
     "/status": {"get": _op("Each daemon's heartbeat age and counters", _ok("daemons", "Status"))},
     "/mutes": {
         "get": _op("Active alert mutes", _ok("mutes", "Mutes")),
@@ -155,6 +199,21 @@ SCHEMAS: dict[str, Any] = {
                                                 "time": {"type": "number"}}},
     "LabelIn": {"type": "object", "required": ["label"], "properties": {
         "label": {"enum": ["true_positive", "false_positive"]}, "note": {"type": "string"}}},
+    "Profile": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "metric": {"type": "string"}, "enabled": {"type": "boolean"},
+        "validated": {"type": "boolean"}, "generation": {"type": "integer"},
+        "parent_id": {"type": ["integer", "null"]}, "anomaly_id": {"type": ["integer", "null"]},
+        "anomaly_timestamp": {"type": "integer"}, "full_duration": {"type": "integer"},
+        "matched_count": {"type": "integer"}, "last_matched": {"type": ["integer", "null"]},
+        "features_count": {"type": "integer"}, "features_sum": {"type": "number"},
+        "features": _OBJ, "matches": {"type": "array", "items": _OBJ}}},
+    "Profiles": {"type": "object", "properties": {"metric": {"type": "string"},
+                 "data": {"type": "array", "items": {"$ref": "#/components/schemas/Profile"}}}},
+    "ProfileIn": {"type": "object", "properties": {
+        "learn": {"type": "boolean", "description": "learn from later anomalies (ionosphere learning)"},
+        "label": {"type": "string"}}},
+    "ProfileChange": {"type": "object", "properties": {
+        "enabled": {"type": "boolean"}, "validated": {"const": True}}},
     "Mute": {"type": "object", "properties": {"id": {"type": "integer"}, "pattern": {"type": "string"},
              "until": {"type": "integer"}, "reason": {"type": ["string", "null"]}}},
     "Mutes": {"type": "object", "properties": {"data": {"type": "array", "items": {"$ref": "#/components/schemas/Mute"}}}},
@@ -168,7 +227,7 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Skyline API", "version": "1",
-                 "description": "Anomalies, metrics, labels, daemon status and alert mutes. "
+                 "description": "Anomalies, metrics, labels, features profiles, daemon status and alert mutes. "
                  "Authenticate with 'Authorization: Bearer <token>' (skyline users token NAME)."},
         "servers": [{"url": PREFIX}],
         "security": [{"bearer": []}],

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from skyline.db.models import LABELS, VERDICTS
-from skyline.webapp import queries
+from skyline.webapp import queries, training
 from skyline.webapp.auth import ctx, require
 
 bp = Blueprint("pages", __name__)
@@ -80,8 +80,9 @@ def metrics() -> Any:
     name = request.args.get("name", "")[:1024]
     found, total = queries.search_metrics(ctx(), q) if q or not name else ([], 0)
     window = ctx().settings.webapp.graph_window
+    profiles = training.metric_profiles(ctx(), name) if name else []
     return render_template("metrics.html", q=q, name=name, found=found, total=total,
-                           since=int(time.time()) - window)  # fmt: skip
+                           since=int(time.time()) - window, profiles=profiles)  # fmt: skip
 
 
 @bp.route("/status")
@@ -91,7 +92,8 @@ def status() -> Any:
     pipe = c.redis.pipeline(transaction=False)
     streams = {
         "anomalies": c.keys.anomalies_stream(), "alerts": c.keys.alerts_stream(),
-        "mirage": c.keys.mirage_stream(), "verdicts": c.keys.verdicts_stream(),
+        "mirage": c.keys.mirage_stream(), "ionosphere": c.keys.ionosphere_stream(),
+        "verdicts": c.keys.verdicts_stream(),
     }  # fmt: skip
     for key in streams.values():
         pipe.xlen(key)

@@ -15,7 +15,16 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from skyline.daemons import built
-from skyline.db.models import LABELS, AlertLog, Anomaly, Label, Metric, User
+from skyline.db.models import (
+    LABELS,
+    AlertLog,
+    Anomaly,
+    FeaturesProfile,
+    Label,
+    Metric,
+    ProfileMatch,
+    User,
+)
 from skyline.webapp.context import Context
 
 MAX_PAGE_SIZE = 1000
@@ -227,7 +236,27 @@ def anomaly_detail(ctx: Context, anomaly_id: int) -> dict[str, Any] | None:
             {"label": lb.label, "user": user, "note": lb.note, "created_at": lb.created_at}
             for lb, user in history
         ]
+        out["matches"] = _profile_matches(db, a)
+        out["profile_id"] = db.scalar(
+            select(FeaturesProfile.id).where(
+                FeaturesProfile.anomaly_id == a.id, FeaturesProfile.deleted.is_(False)
+            )
+        )
         return out
+
+
+def _profile_matches(db: Session, a: Anomaly) -> list[dict[str, Any]]:
+    """The features profiles that matched (so silenced) this anomaly."""
+    rows = db.scalars(
+        select(ProfileMatch)
+        .where((ProfileMatch.anomaly_id == a.id) | (ProfileMatch.event_id == a.event_id))
+        .order_by(ProfileMatch.id)
+    )
+    return [
+        {"profile_id": r.profile_id, "match_type": r.match_type, "distance": r.distance,
+         "features_sum": r.features_sum, "created_at": r.created_at}
+        for r in rows
+    ]  # fmt: skip
 
 
 def add_label(ctx: Context, anomaly_id: int, label: str, user_id: int, note: str | None) -> None:
@@ -239,14 +268,17 @@ def add_label(ctx: Context, anomaly_id: int, label: str, user_id: int, note: str
 
 
 STAGES = ("analyzer", "mirage", "ionosphere", "alerters")
+SOURCE_STAGES = {"boundary": ("boundary", "alerters"), "thunder": ("thunder", "alerters")}
 
 
 def trail(detail: dict[str, Any]) -> list[dict[str, Any]]:
-    """analyzer -> mirage -> ionosphere -> alert: each stage's last verdict, or not reached."""
+    """analyzer -> mirage -> ionosphere -> alert (boundary -> alert, thunder -> alert for
+    those daemons' anomalies): each stage's last verdict, or not reached."""
     last = {}
     for v in detail["verdicts"]:
         last[v["stage"]] = v
-    return [{"stage": s, "step": last.get(s)} for s in STAGES]
+    stages = SOURCE_STAGES.get(detail.get("source", ""), STAGES)
+    return [{"stage": s, "step": last.get(s)} for s in stages]
 
 
 # Metrics -----------------------------------------------------------------------------

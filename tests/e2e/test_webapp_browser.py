@@ -10,92 +10,27 @@ writes them to docs/img/ (otherwise to the test's temporary directory).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from skyline.db import make_engine
 from skyline.db.models import Anomaly, Metric
 from skyline.events import event_id
+from tests.e2e.browser import INK, ROOT
+from tests.e2e.browser import login as _login
+from tests.e2e.browser import new_page as _page
+from tests.e2e.browser import shot as _shot
 from tests.integration.test_webapp_http import (
     ADMIN_PASSWORD,
     running_webapp,
     seed,
     webapp_settings,
 )
-
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright for Python is not installed (pip install playwright)"
-)
-CHROMIUM = (
-    os.environ.get("SKYLINE_CHROMIUM")
-    or shutil.which("chromium")
-    or shutil.which("chromium-browser")
-)
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="no chromium binary (apt-get install chromium, or set SKYLINE_CHROMIUM)",
-)
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]  # fmt: skip
-ROOT = Path(__file__).resolve().parents[2]
-
-# Fraction of a canvas's pixels that are not background: 0 for a blank chart.
-INK = """(sel) => {
-  const c = document.querySelector(sel + ' canvas');
-  if (!c) return 0;
-  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  let ink = 0;
-  for (let i = 0; i < d.length; i += 4) {
-    if (d[i + 3] > 0 && (d[i] < 240 || d[i + 1] < 240 || d[i + 2] < 240)) ink++;
-  }
-  return ink / (d.length / 4);
-}"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    return ROOT / "docs" / "img" if os.environ.get("SKYLINE_SCREENSHOTS") else tmp_path
-
-
-def _shot(page, path: Path, full_page: bool = False) -> None:
-    """A screenshot; for docs/img/ reduced to a small palette PNG."""
-    page.screenshot(path=str(path), full_page=full_page)
-    if os.environ.get("SKYLINE_SCREENSHOTS"):
-        from PIL import Image
-
-        with Image.open(path) as img:
-            small = img.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
-        small.save(path, optimize=True)
-
-
-def _page(browser):
-    context = browser.new_context(viewport={"width": 1100, "height": 720})
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("dialog", lambda d: (problems.append("dialog: " + d.message), d.dismiss()))
-    return context, page, problems
-
-
-def _login(page, base: str, user: str, password: str) -> None:
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", password)
-    page.click("form.login button[type=submit]")
 
 
 def test_browse_label_search_logout(browser, make_settings, tmp_path, shots):
@@ -117,6 +52,11 @@ def test_browse_label_search_logout(browser, make_settings, tmp_path, shots):
         # live: a new anomaly appears without a reload
         _add_anomaly(settings, "web.checkout.errors")
         page.locator("#now tbody tr.new", has_text="web.checkout.errors").wait_for(timeout=15000)
+        assert rows.count() == 5
+        # live: a shown row's verdict changes in place (mirage cleared it, say)
+        _set_verdict(settings, "web.checkout.errors", "not_anomalous")
+        changed = page.locator("#now tbody tr", has_text="web.checkout.errors").locator(".verdict")
+        changed.filter(has_text="not_anomalous").wait_for(timeout=15000)
         assert rows.count() == 5
         _shot(page, shots / "webapp-now.png")
         # open the alerted anomaly: graph drawn, trail, algorithms
@@ -165,6 +105,13 @@ def _add_anomaly(settings, metric: str) -> None:
         db.add(Anomaly(metric_id=m.id, timestamp=now, value=42.0, full_duration=86400,
                        source="analyzer", algorithms_run=["grubbs"], triggered_algorithms=["grubbs"],
                        scores={}, verdict="pending", event_id=event_id("analyzer", metric, now)))  # fmt: skip
+        db.commit()
+
+
+def _set_verdict(settings, metric: str, verdict: str) -> None:
+    with Session(make_engine(settings.database_url)) as db:
+        a = db.scalars(select(Anomaly).join(Metric).where(Metric.name == metric)).one()
+        a.verdict = verdict
         db.commit()
 
 

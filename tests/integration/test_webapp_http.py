@@ -146,6 +146,33 @@ def test_login_needs_csrf_and_right_password(app_env):
     assert b.get(b.url("/now"), allow_redirects=False).status_code == 302
 
 
+def test_failed_logins_are_throttled_per_user_and_per_address(make_settings, tmp_path):
+    settings = webapp_settings(make_settings, tmp_path, SKYLINE__WEBAPP__LOGIN_MAX_FAILURES="3",
+                               SKYLINE__WEBAPP__LOGIN_WINDOW="600")  # fmt: skip
+    engine = make_engine(settings.database_url)
+    with running_webapp(settings) as (daemon, base):
+        users.add_user(engine, "carol", "carol's long password", "viewer")
+        b = Browser(base)
+        for _ in range(3):
+            assert b.login(password="guess").status_code == 401
+        # the limit is reached: even the right password is refused, unchecked
+        r = b.login()
+        assert r.status_code == 429 and "Too many failed logins" in r.text
+        assert 590 <= int(r.headers["Retry-After"]) <= 600
+        # another user from the same address still gets in (its own count) ...
+        assert b.login("carol", "carol's long password").status_code == 302
+        # ... until the address's larger limit (4 x 3) is spent on guesses
+        for n in range(12 - 3):
+            assert b.login(f"user{n}", "guess").status_code == 401
+        assert b.login("carol", "carol's long password").status_code == 429
+        # every count expires with its window (simulated here by deleting the keys)
+        failures = list(daemon.redis.scan_iter(daemon.keys.login_failures("*", "*")))
+        assert len(failures) == 1 + 1 + 9  # admin, the address, user0..user8
+        assert all(0 < daemon.redis.ttl(k) <= 600 for k in failures)
+        daemon.redis.delete(*failures)
+        assert b.login().status_code == 302
+
+
 def test_login_next_is_never_an_open_redirect(app_env):
     _, _, base, _ = app_env
     b = Browser(base)

@@ -115,3 +115,18 @@ def test_ensure_admin_once_and_secret_key_kept(engine_settings):
     assert not users.admin_password_file(settings).exists()
     key = users.secret_key(settings)
     assert len(key) == 32 and users.secret_key(settings) == key
+
+
+def test_verdict_trail_follows_the_detecting_daemon():
+    from skyline.webapp.queries import trail
+
+    verdicts = [{"stage": "analyzer", "verdict": "sent_to_mirage"},
+                {"stage": "mirage", "verdict": "not_anomalous"}]  # fmt: skip
+    steps = trail({"source": "analyzer", "verdicts": verdicts})
+    assert [s["stage"] for s in steps] == ["analyzer", "mirage", "ionosphere", "alerters"]
+    assert [bool(s["step"]) for s in steps] == [True, True, False, False]
+    assert steps[1]["step"]["verdict"] == "not_anomalous"
+    boundary = trail({"source": "boundary", "verdicts": [
+        {"stage": "boundary", "verdict": "sent_to_alerters"}, {"stage": "alerters", "verdict": "alerted"}]})  # fmt: skip
+    assert [(s["stage"], s["step"]["verdict"]) for s in boundary] == [
+        ("boundary", "sent_to_alerters"), ("alerters", "alerted")]  # fmt: skip

@@ -63,6 +63,7 @@
 
   function drawChart(el) {
     var markTs = el.dataset.mark ? Number(el.dataset.mark) : null;
+    var height = Number(el.dataset.height || 300);
     message(el, "loading…");
     getJSON(el.dataset.url).then(function (body) {
       if (!body.data.length) { message(el, "No datapoints stored for this metric in this window."); return; }
@@ -71,17 +72,23 @@
       el.textContent = "";
       var opts = {
         width: Math.max(300, el.clientWidth - 16),
-        height: 300,
+        height: height,
         title: el.dataset.title || body.metric,
         cursor: { drag: { x: true, y: false } },
         scales: { x: { time: true } },
         series: [{}, { label: "value", stroke: "#2457c5", width: 1.5, points: { show: false } }],
         plugins: [markPlugin(markTs)],
       };
+      if (el.classList.contains("small")) {  // a sparkline: no title, legend or cursor
+        delete opts.title;
+        opts.legend = { show: false };
+        opts.cursor = { show: false };
+        opts.axes = [{ show: false }, { size: 40 }];
+      }
       var plot = new uPlot(opts, [xs, ys], el);
       el.dataset.drawn = "1";
       window.addEventListener("resize", function () {
-        plot.setSize({ width: Math.max(300, el.clientWidth - 16), height: 300 });
+        plot.setSize({ width: Math.max(300, el.clientWidth - 16), height: height });
       });
     }).catch(function (err) { message(el, "Could not load the series: " + err.message); });
   }
@@ -124,6 +131,31 @@
     return tr;
   }
 
+  function flash(tr) {
+    tr.classList.remove("new");
+    void tr.offsetWidth;  // restart the animation
+    tr.classList.add("new");
+  }
+
+  // A shown row whose verdict or label changed (mirage cleared it, an alert went out,
+  // someone labelled it) is updated in place.
+  function updateRow(tr, r) {
+    var v = tr.children[5], l = tr.children[6];
+    var shown = v.querySelector(".verdict");
+    if (!shown || shown.textContent !== r.verdict) {
+      v.textContent = "";
+      badge(v, r.verdict, "verdict v-" + r.verdict);
+      flash(tr);
+    }
+    var label = r.label ? r.label.replace("_", " ") : "";
+    var shownLabel = l.querySelector(".label");
+    if ((shownLabel ? shownLabel.textContent : "") !== label) {
+      l.textContent = "";
+      if (r.label) badge(l, label, "label l-" + r.label);
+      flash(tr);
+    }
+  }
+
   function liveNow(table) {
     var tbody = table.querySelector("tbody");
     var state = document.getElementById("live-state");
@@ -132,11 +164,16 @@
     var base = table.dataset.anomalyBase;
     function poll() {
       var lastId = Number(table.dataset.lastId || 0);
-      getJSON(table.dataset.poll + "&after_id=" + lastId, true).then(function (body) {
+      getJSON(table.dataset.poll, true).then(function (body) {
         var rows = body.data.slice().sort(function (a, b) { return a.id - b.id; });
         rows.forEach(function (r) {
-          tbody.insertBefore(anomalyRow(r, base), tbody.firstChild);
-          lastId = Math.max(lastId, r.id);
+          var tr = tbody.querySelector('tr[data-id="' + r.id + '"]');
+          if (tr) {
+            updateRow(tr, r);
+          } else if (r.id > lastId) {
+            tbody.insertBefore(anomalyRow(r, base), tbody.firstChild);
+            lastId = r.id;
+          }
         });
         table.dataset.lastId = lastId;
         if (tbody.children.length && empty) empty.hidden = true;
