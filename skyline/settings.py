@@ -32,6 +32,7 @@ from skyline.settings_alerting import (
 )
 from skyline.settings_algorithms import CustomAlgorithm
 from skyline.settings_base import (
+    DEFAULT_ENSEMBLE,
     ListenerSection,
     LogLevel,
     LoopSection,
@@ -199,17 +200,7 @@ class AnalyzerSection(LoopSection):
         "them (see docs/algorithms.md).",
     )
     algorithms: list[str] = key(
-        [
-            "histogram_bins",
-            "first_hour_average",
-            "stddev_from_average",
-            "grubbs",
-            "ks_test",
-            "mean_subtraction_cumulation",
-            "median_absolute_deviation",
-            "stddev_from_moving_average",
-            "least_squares",
-        ],
+        list(DEFAULT_ENSEMBLE),
         "The ensemble, in the order run (an early exit skips the rest once consensus is "
         "out of reach).",
     )

@@ -14,6 +14,23 @@ Port = int
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
+# The three-sigma ensemble in earthgecko's optimised order (cheap, often-decisive
+# first): the default of [analyzer] and [mirage] algorithms.  It equals
+# skyline.algorithms.CLASSIC_ORDER (a test keeps them equal); it is spelled here so
+# that loading settings does not import the numeric libraries.
+DEFAULT_ENSEMBLE: tuple[str, ...] = (
+    "histogram_bins",
+    "first_hour_average",
+    "stddev_from_average",
+    "grubbs",
+    "ks_test",
+    "mean_subtraction_cumulation",
+    "median_absolute_deviation",
+    "stddev_from_moving_average",
+    "least_squares",
+)
+
+
 class SettingsError(ValueError):
     """An invalid settings file or value; ``str()`` is one line naming the fix."""
 

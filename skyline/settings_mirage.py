@@ -7,21 +7,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from skyline.settings_base import LoopSection, key
-
-# The analyzer's default ensemble (skyline.settings.AnalyzerSection), repeated here
-# because this module must not import skyline.settings (which imports it).
-DEFAULT_ALGORITHMS = [
-    "histogram_bins",
-    "first_hour_average",
-    "stddev_from_average",
-    "grubbs",
-    "ks_test",
-    "mean_subtraction_cumulation",
-    "median_absolute_deviation",
-    "stddev_from_moving_average",
-    "least_squares",
-]
+from skyline.settings_base import DEFAULT_ENSEMBLE, LoopSection, key
 
 
 class MirageSection(LoopSection):
@@ -47,7 +33,7 @@ class MirageSection(LoopSection):
         "default", "Ensemble mode, as [analyzer] mode (see docs/algorithms.md)."
     )
     algorithms: list[str] = key(
-        list(DEFAULT_ALGORITHMS), "The ensemble run on the long window, in the order run."
+        list(DEFAULT_ENSEMBLE), "The ensemble run on the long window, in the order run."
     )
     consensus: int = key(6, "How many algorithms must agree to confirm the anomaly.", "", ge=1)
     min_points: int = key(

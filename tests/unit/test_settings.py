@@ -8,7 +8,7 @@ import pytest
 
 from skyline import settings_doc
 from skyline.cli import main as cli
-from skyline.settings import SECTIONS, SettingsError, load_settings, redacted
+from skyline.settings import SECTIONS, Settings, SettingsError, load_settings, redacted
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -237,3 +237,11 @@ def test_default_analyzer_algorithms_are_the_classic_order():
     from skyline.algorithms import CLASSIC_ORDER
 
     assert load_settings(env={}).analyzer.algorithms == list(CLASSIC_ORDER)
+
+
+def test_default_ensemble_is_the_algorithm_librarys_order():
+    from skyline.algorithms import CLASSIC_ORDER
+    from skyline.settings_base import DEFAULT_ENSEMBLE
+
+    assert DEFAULT_ENSEMBLE == CLASSIC_ORDER
+    assert Settings().analyzer.algorithms == Settings().mirage.algorithms == list(CLASSIC_ORDER)
