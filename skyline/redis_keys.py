@@ -144,12 +144,20 @@ KEYS: dict[str, KeySpec] = {
         "2 x [flux] rate_limit_window",
         "Datapoints one flux API key sent in one rate-limit window (shared by all HTTP workers).",
     ),
-    "login_failures": KeySpec(
-        "login:failures:{kind}:{who}",
+    "login_attempts": KeySpec(
+        "login:attempts:{kind}:{who}:{window_start}",
         "STRING",
-        "[webapp] login_window from the first failure",
-        "Failed webapp logins of one user name (kind 'user', a hash of the name) or one "
-        "client address (kind 'address'); past the limit logins are refused with 429.",
+        "2 x [webapp] login_window",
+        "Webapp login attempts in one fixed window of one user name (kind 'user', a hash of "
+        "the name; a right password clears it) or one client address (kind 'address'); past "
+        "the limit logins are refused with 429.",
+    ),
+    "training_lock": KeySpec(
+        "ionosphere:training:{anomaly_id}",
+        "STRING",
+        "120 s (deleted when the training ends)",
+        "Held while the webapp trains a features profile from an anomaly, so a double "
+        "click or a retried API call cannot create two profiles of one anomaly.",
     ),
     "heartbeat": KeySpec(
         "heartbeat:{daemon}",
@@ -227,8 +235,11 @@ class RedisKeys:
     def flux_rate(self, key_id: int, window_start: int) -> str:
         return f"{self.prefix}flux:rate:{key_id}:{window_start}"
 
-    def login_failures(self, kind: str, who: str) -> str:
-        return f"{self.prefix}login:failures:{kind}:{who}"
+    def login_attempts(self, kind: str, who: str, window_start: int | str) -> str:
+        return f"{self.prefix}login:attempts:{kind}:{who}:{window_start}"
+
+    def training_lock(self, anomaly_id: int) -> str:
+        return f"{self.prefix}ionosphere:training:{anomaly_id}"
 
     def heartbeat(self, daemon: str) -> str:
         return f"{self.prefix}heartbeat:{daemon}"

@@ -14,6 +14,7 @@ import redis
 from skyline.boundary.rules import alert_key
 from skyline.events import AnomalyEvent
 from skyline.redis_keys import RedisKeys
+from skyline.redis_window import incr_window, window_start
 from skyline.settings import Settings
 from skyline.settings_alerting import ChannelLimit
 
@@ -36,13 +37,8 @@ def over_limit(
     name, limit = limit_for(limits, channel)
     if limit is None:
         return False
-    start = int(now) // limit.period * limit.period
-    key = keys.boundary_rate(name, start)
-    pipe = client.pipeline(transaction=False)
-    pipe.incr(key)
-    pipe.expire(key, 2 * limit.period)
-    count, _ = pipe.execute()
-    return int(count) > limit.limit
+    key = keys.boundary_rate(name, window_start(now, limit.period))
+    return incr_window(client, key, limit.period) > limit.limit
 
 
 def rate_limited(client: redis.Redis, keys: RedisKeys, settings: Settings, channel: str,

@@ -11,6 +11,7 @@ from typing import IO
 import redis
 
 from skyline.redis_keys import RedisKeys
+from skyline.redis_window import incr_window, window_start
 
 
 class HttpError(Exception):
@@ -93,12 +94,9 @@ class RateLimiter:
     def charge(self, key_id: int, n: int, now: float | None = None) -> None:
         if self.limit <= 0 or n <= 0:
             return
-        start = int((now if now is not None else time.time()) // self.window) * self.window
+        start = window_start(now if now is not None else time.time(), self.window)
         name = self.keys.flux_rate(key_id, start)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.incrby(name, n)
-        pipe.expire(name, 2 * self.window)
-        used = int(pipe.execute()[0])
+        used = incr_window(self.redis, name, self.window, n)
         if used > self.limit:
             self.redis.decrby(name, n)  # refused datapoints do not use the allowance
             retry = max(1, int(start + self.window - (now or time.time())) + 1)

@@ -22,13 +22,6 @@ def _body() -> dict[str, Any]:
     return body
 
 
-def _detail(profile_id: int) -> dict[str, Any]:
-    try:
-        return profiles.profile_detail(ctx().engine, profile_id)
-    except profiles.ProfileError:
-        abort(404, description="no such features profile")
-
-
 @bp.route("/profiles")
 def list_profiles() -> Any:
     metric = request.args.get("metric", "")
@@ -39,7 +32,7 @@ def list_profiles() -> Any:
 
 @bp.route("/profiles/<int:profile_id>")
 def profile(profile_id: int) -> Any:
-    p = _detail(profile_id)
+    p = training.detail_or_404(ctx(), profile_id)
     p.pop("series")
     p["matches"] = training.profile_matches(ctx(), profile_id)
     return jsonify(p)
@@ -47,7 +40,7 @@ def profile(profile_id: int) -> Any:
 
 @bp.route("/profiles/<int:profile_id>/series")
 def profile_series(profile_id: int) -> Any:
-    p = _detail(profile_id)
+    p = training.detail_or_404(ctx(), profile_id)
     return jsonify(metric=p["metric"], data=p["series"])
 
 
@@ -66,8 +59,8 @@ def train(ref: str) -> Any:
     try:
         profile_id = training.train_anomaly(ctx(), anomaly_id, g.user.id, learn=learn, label=label)
     except training.ProfileError as exc:
-        abort(409 if "already trained" in str(exc) else 422, description=str(exc))
-    p = _detail(profile_id)
+        abort(409 if "already" in str(exc) else 422, description=str(exc))
+    p = training.detail_or_404(ctx(), profile_id)
     p.pop("series")
     return jsonify(p), 201
 
@@ -75,7 +68,7 @@ def train(ref: str) -> Any:
 @bp.route("/profiles/<int:profile_id>", methods=["PATCH"])
 @require("operator")
 def change(profile_id: int) -> Any:
-    _detail(profile_id)
+    training.detail_or_404(ctx(), profile_id)
     body = _body()
     unknown = set(body) - {"enabled", "validated"}
     if unknown or not body:
@@ -96,7 +89,7 @@ def change(profile_id: int) -> Any:
 @bp.route("/profiles/<int:profile_id>", methods=["DELETE"])
 @require("operator")
 def delete(profile_id: int) -> Any:
-    _detail(profile_id)
+    training.detail_or_404(ctx(), profile_id)
     c = ctx()
     profiles.delete_profile(c.engine, c.redis, c.keys, profile_id)
     return Response(status=204)

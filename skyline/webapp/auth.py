@@ -129,7 +129,7 @@ def login() -> Any:
         password = request.form.get("password", "")[:1024]
         address = request.remote_addr or "unknown"
         throttle = _throttle()
-        wait = throttle.retry_after(username, address)
+        wait = throttle.attempt(username, address)
         if wait:
             error, status = f"Too many failed logins: try again in {wait} s.", 429
             headers["Retry-After"] = str(wait)
@@ -141,7 +141,6 @@ def login() -> Any:
             csrf.rotate()
             return redirect(_safe_next(request.form.get("next")))
         else:
-            throttle.failed(username, address)
             error, status = "Wrong user name or password.", 401
     expired = request.args.get("expired") or getattr(g, "session_expired", False)
     return (

@@ -32,16 +32,9 @@ def train(anomaly_id: int) -> Any:
     return redirect(url_for("profiles.profile", profile_id=profile_id))
 
 
-def _detail(profile_id: int) -> dict[str, Any]:
-    try:
-        return profiles.profile_detail(ctx().engine, profile_id)
-    except profiles.ProfileError:
-        abort(404, description="no such features profile")
-
-
 @bp.route("/profile/<int:profile_id>")
 def profile(profile_id: int) -> Any:
-    p = _detail(profile_id)
+    p = training.detail_or_404(ctx(), profile_id)
     features = sorted(p["features"].items())
     return render_template(
         "profile.html", p=p, features=features, top=TOP_FEATURES,
@@ -54,7 +47,7 @@ def profile(profile_id: int) -> Any:
 @bp.route("/profile/<int:profile_id>/enabled", methods=["POST"])
 @require("operator")
 def set_enabled(profile_id: int) -> Any:
-    _detail(profile_id)
+    training.detail_or_404(ctx(), profile_id)
     enabled = request.form.get("enabled") == "1"
     c = ctx()
     profiles.set_enabled(c.engine, c.redis, c.keys, profile_id, enabled)
@@ -68,11 +61,11 @@ def set_enabled(profile_id: int) -> Any:
 @bp.route("/profile/<int:profile_id>/validate", methods=["POST"])
 @require("operator")
 def validate(profile_id: int) -> Any:
-    _detail(profile_id)
+    training.detail_or_404(ctx(), profile_id)
     profiles.validate_profile(ctx().engine, profile_id, g.user.id)
     flash(f"Profile {profile_id} validated.")
     return redirect(url_for("profiles.profile", profile_id=profile_id))
 
 
 def _metric_url(profile_id: int) -> str:
-    return url_for("pages.metrics", name=_detail(profile_id)["metric"])
+    return url_for("pages.metrics", name=training.detail_or_404(ctx(), profile_id)["metric"])

@@ -1,7 +1,8 @@
-"""Login throttling: failed logins are counted per user name and per client address
-in Redis (shared by every gunicorn worker); past the limit, logins are refused with
-429 and Retry-After until the window ends, without checking the password, so a
-password cannot be guessed faster than ``max_failures`` per ``window``.
+"""Login throttling: login attempts are counted per user name and per client address
+in Redis fixed windows (shared by every gunicorn worker).  The attempt is counted
+*before* the password is checked, so parallel guesses cannot slip past the limit;
+past it, the login is refused with 429 and Retry-After until the window ends,
+without checking the password.  A right password takes the attempt back.
 
 The per-address limit is a multiple of the per-user one: several people behind one
 proxy may each mistype, but one address cannot try many user names quickly.
@@ -10,49 +11,47 @@ proxy may each mistype, but one address cannot try many user names quickly.
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable
 
 import redis
 
 from skyline.redis_keys import RedisKeys
+from skyline.redis_window import incr_window, window_start
 
 ADDRESS_FACTOR = 4
 
 
 class LoginThrottle:
-    def __init__(
-        self, client: redis.Redis, keys: RedisKeys, max_failures: int, window: int
-    ) -> None:
-        self.redis, self.keys = client, keys
+    def __init__(self, client: redis.Redis, keys: RedisKeys, max_failures: int, window: int,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+        self.redis, self.keys, self.clock = client, keys, clock
         self.max_failures, self.window = max_failures, window
 
-    def _keys(self, username: str, address: str) -> list[tuple[str, int]]:
+    def _keys(self, username: str, address: str, start: int) -> list[tuple[str, int]]:
         user = hashlib.sha256(username.encode()).hexdigest()[:32]  # bounded, any characters
         return [
-            (self.keys.login_failures("user", user), self.max_failures),
-            (self.keys.login_failures("address", address[:64]), self.max_failures * ADDRESS_FACTOR),
-        ]
+            (self.keys.login_attempts("user", user, start), self.max_failures),
+            (self.keys.login_attempts("address", address[:64], start),
+             self.max_failures * ADDRESS_FACTOR),
+        ]  # fmt: skip
 
-    def retry_after(self, username: str, address: str) -> int:
-        """Seconds until a login for ``username`` from ``address`` is allowed; 0 now."""
-        pairs = self._keys(username, address)
-        pipe = self.redis.pipeline(transaction=False)
-        for key, _ in pairs:
-            pipe.get(key)
-            pipe.ttl(key)
-        replies = pipe.execute()
-        wait = 0
-        for (_, limit), count, ttl in zip(pairs, replies[::2], replies[1::2], strict=True):
-            if count is not None and int(count) >= limit:
-                wait = max(wait, ttl if ttl > 0 else self.window)
-        return wait
-
-    def failed(self, username: str, address: str) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        for key, _ in self._keys(username, address):
-            pipe.incr(key)
-            pipe.expire(key, self.window, nx=True)
-        pipe.execute()
+    def attempt(self, username: str, address: str) -> int:
+        """Count a login attempt; 0 when it may go ahead, else the seconds to wait."""
+        now = self.clock()
+        start = window_start(now, self.window)
+        over = False
+        for key, limit in self._keys(username, address, start):
+            over |= incr_window(self.redis, key, self.window) > limit
+        return max(1, int(start + self.window - now)) if over else 0
 
     def succeeded(self, username: str, address: str) -> None:
-        """A right password clears that user's count (not the address's)."""
-        self.redis.delete(self._keys(username, address)[0][0])
+        """The password was right: the attempt does not count against either limit,
+        and the user name's earlier failures are forgiven."""
+        (user_key, _), (address_key, _) = self._keys(
+            username, address, window_start(self.clock(), self.window)
+        )
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(user_key)
+        pipe.decr(address_key)
+        pipe.execute()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import abort
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -14,7 +15,16 @@ from skyline.ionosphere import profiles
 from skyline.ionosphere.profiles import ProfileError
 from skyline.webapp.context import Context
 
-__all__ = ["ProfileError", "metric_profiles", "profile_matches", "train_anomaly", "trained_from"]
+TRAINING_LOCK_TTL = 120  # s; longer than any feature extraction
+
+__all__ = [
+    "ProfileError",
+    "detail_or_404",
+    "metric_profiles",
+    "profile_matches",
+    "train_anomaly",
+    "trained_from",
+]
 
 
 def trained_from(c: Context, anomaly_id: int) -> int | None:
@@ -31,6 +41,17 @@ def train_anomaly(c: Context, anomaly_id: int, user_id: int | None, *, learn: bo
                   label: str | None = None) -> int:  # fmt: skip
     """Create a profile from the window the anomaly was judged on; returns its id.
     ProfileError (with a reason for the operator) when that cannot be done."""
+    lock = c.keys.training_lock(anomaly_id)
+    if not c.redis.set(lock, "1", nx=True, ex=TRAINING_LOCK_TTL):  # a double click, a retry
+        raise ProfileError("this anomaly is already being trained")
+    try:
+        return _train(c, anomaly_id, user_id, learn, label)
+    finally:
+        c.redis.delete(lock)
+
+
+def _train(c: Context, anomaly_id: int, user_id: int | None, learn: bool,
+           label: str | None) -> int:  # fmt: skip
     existing = trained_from(c, anomaly_id)
     if existing is not None:
         raise ProfileError(f"this anomaly is already trained as profile {existing}")
@@ -70,3 +91,11 @@ def profile_matches(c: Context, profile_id: int, limit: int = 200) -> list[dict[
              "match_type": r.match_type, "distance": r.distance, "created_at": r.created_at}
             for r in rows
         ]  # fmt: skip
+
+
+def detail_or_404(c: Context, profile_id: int) -> dict[str, Any]:
+    """The profile's detail (ionosphere's ``profile_detail``), or a 404 response."""
+    try:
+        return profiles.profile_detail(c.engine, profile_id)
+    except ProfileError:
+        abort(404, description="no such features profile")

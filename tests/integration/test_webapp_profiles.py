@@ -95,6 +95,10 @@ def test_profile_api(env):
     assert p["anomaly_id"] == ids["a0"] and "series" not in p
     # refusals, each with a reason
     assert s.post(f"{api}/anomalies/{ids['a0']}/profiles", json={}).status_code == 409
+    daemon.redis.set(daemon.keys.training_lock(ids["a2"]), "1", ex=60)  # a training in flight
+    r = s.post(f"{api}/anomalies/{ids['a2']}/profiles", json={})
+    assert r.status_code == 409 and "already being trained" in r.json()["error"]
+    daemon.redis.delete(daemon.keys.training_lock(ids["a2"]))
     r = s.post(f"{api}/anomalies/{ids['a4']}/profiles", json={})  # 3 days old: not stored
     assert r.status_code == 422 and "no longer holds" in r.json()["error"]
     assert s.post(f"{api}/anomalies/424242/profiles", json={}).status_code == 404
