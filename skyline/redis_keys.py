@@ -81,17 +81,19 @@ KEYS: dict[str, KeySpec] = {
     "profiles_version": KeySpec(
         "ionosphere:version:{metric}",
         "STRING",
-        "none; deleted with the metric's last profile",
+        "none; never deleted (a deleted counter would restart at 1 and a cache could serve "
+        "the index it holds for that number)",
         "Counter bumped whenever one of the metric's profiles is created, enabled, disabled, "
         "deleted or learnt: a cached copy of the profiles older than this is stale.",
     ),
     "rollup": KeySpec(
         "rollup:{resolution}:{metric}",
         "STRING",
-        "none; trimmed to [mirage] rollup_retention, deleted with the series",
-        "Down-sampled history of one metric: 12-byte records <uint32 bucket start, float64 "
-        "mean> in the series format, one per complete bucket of `resolution` seconds, "
-        "appended as buckets complete. See docs/mirage.md.",
+        "[mirage] rollup_retention + 1 day, renewed by every append; trimmed to "
+        "rollup_retention, deleted with the series",
+        "Down-sampled history of one metric ([mirage] rollups says which): 12-byte records "
+        "<uint32 bucket start, float64 mean> in the series format, one per complete bucket "
+        "of `resolution` seconds, appended as buckets complete. See docs/mirage.md.",
     ),
     "boundary_breaches": KeySpec(
         "boundary:breaches:{rule}:{metric}",

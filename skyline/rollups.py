@@ -21,7 +21,15 @@ newer than the rollup's last record straight from the raw series:
 - the new records are appended by a single-key Lua script that appends only if the
   last record is still the one the pass read (two passes at once never duplicate);
 - records older than ``retention`` are dropped once the oldest is ``trim_grace``
-  past it, by a single-key script that cuts the head only if it is unchanged.
+  past it, by a single-key script that cuts the head only if it is unchanged;
+- both scripts set the key's TTL to ``retention + trim_grace``: a rollup nobody
+  appends to any more (its metric deleted, out of ``[mirage] rollups``' scope, or
+  left behind by a change of ``rollup_resolution``) expires when all its records
+  would have been trimmed anyway.
+
+Which metrics have rollups is ``[mirage] rollups`` (``RollupScope``): by default
+only those an [[alerts]] rule with ``mirage_hours`` matches, and none while mirage
+reads a remote history (graphite_url, prometheus_url).
 
 Late data for a bucket already folded is not folded again (the rollup keeps the
 mean it had when the bucket completed); ``history`` reads the raw series for the
@@ -35,7 +43,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from skyline.alert_rules import route
 from skyline.redis_keys import RedisKeys
+from skyline.settings import Settings
 from skyline.timeseries import MGET_CHUNK, RECORD, RECORD_SIZE, Series, TimeSeriesStore, to_series
 
 TRIM_GRACE = 86400  # the oldest record may be this far past retention before a trim
@@ -46,6 +56,7 @@ local tail = ''
 if len >= 12 then tail = redis.call('GETRANGE', KEYS[1], len - 12, len - 1) end
 if tail ~= ARGV[1] then return -1 end
 redis.call('APPEND', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 """
 
@@ -53,7 +64,7 @@ _CUT_HEAD_LUA = """
 if redis.call('GETRANGE', KEYS[1], 0, 11) ~= ARGV[1] then return -1 end
 local cut = tonumber(ARGV[2])
 if cut >= redis.call('STRLEN', KEYS[1]) then redis.call('DEL', KEYS[1]) return 0 end
-redis.call('SET', KEYS[1], redis.call('GETRANGE', KEYS[1], cut, -1))
+redis.call('SET', KEYS[1], redis.call('GETRANGE', KEYS[1], cut, -1), 'PX', ARGV[3])
 return 1
 """
 
@@ -141,12 +152,14 @@ class Rollups:
         counts: metrics_read (series read whole), buckets_written, metrics_updated,
         trimmed, raced."""
         out: Counter[str] = Counter()
+        ttl_ms = (retention + trim_grace) * 1000
         for i in range(0, len(metrics), MGET_CHUNK):
             chunk = metrics[i : i + MGET_CHUNK]
-            out.update(self._roll_chunk(chunk, now - retention, trim_grace, lag))
+            out.update(self._roll_chunk(chunk, now - retention, trim_grace, lag, ttl_ms))
         return +out
 
-    def _roll_chunk(self, chunk: Sequence[str], cutoff: float, grace: int, lag: int) -> Counter:
+    def _roll_chunk(self, chunk: Sequence[str], cutoff: float, grace: int, lag: int,
+                    ttl_ms: int) -> Counter:  # fmt: skip
         out: Counter[str] = Counter()
         pipe = self.redis.pipeline(transaction=False)
         for metric in chunk:
@@ -169,7 +182,7 @@ class Rollups:
             )
             if len(new):
                 body = encode(new.timestamps, new.values)  # type: ignore[union-attr]
-                self._append(keys=[self.key(metric)], args=[tail, body], client=pipe)
+                self._append(keys=[self.key(metric)], args=[tail, body, ttl_ms], client=pipe)
                 out["buckets_written"] += len(new)
             first = _last_start(head)
             if first is not None and first < cutoff - grace:
@@ -177,7 +190,7 @@ class Rollups:
         for result in pipe.execute():
             out["metrics_updated" if result == 1 else "raced"] += 1
         if due:
-            out.update(self._trim(due, cutoff))
+            out.update(self._trim(due, cutoff, ttl_ms))
         return out
 
     def _ready(self, rollup_tail: bytes, series_tail: bytes, lag: int) -> bool:
@@ -188,14 +201,16 @@ class Rollups:
             return False
         return last is None or newest >= last + 2 * self.resolution + lag
 
-    def _trim(self, due: list[tuple[str, bytes]], cutoff: float) -> Counter[str]:
+    def _trim(self, due: list[tuple[str, bytes]], cutoff: float, ttl_ms: int) -> Counter[str]:
         out: Counter[str] = Counter()
-        bufs = self.redis.mget([self.key(m) for m, _ in due])
         pipe = self.redis.pipeline(transaction=False)
+        for metric, _ in due:  # single-key GETs: no command spans two metrics
+            pipe.get(self.key(metric))
+        bufs = pipe.execute()
         for (metric, head), buf in zip(due, bufs, strict=True):
             starts = decode(buf).timestamps
             cut = int(np.searchsorted(starts, cutoff)) * RECORD_SIZE
-            self._cut_head(keys=[self.key(metric)], args=[head, cut], client=pipe)
+            self._cut_head(keys=[self.key(metric)], args=[head, cut, ttl_ms], client=pipe)
         for result in pipe.execute():
             out["trimmed" if result >= 0 else "raced"] += 1
         return out
@@ -214,6 +229,36 @@ class Rollups:
         pipe.get(self.keys.series(metric))
         roll, raw = pipe.execute()
         return merge(decode(roll), to_series(raw), start, end, self.resolution)
+
+
+class RollupScope:
+    """Which metrics get rollups (``[mirage] rollups``): ``on`` every metric, ``off``
+    none, ``auto`` those an [[alerts]] rule with ``mirage_hours`` matches, unless
+    mirage reads a remote history.  The per-name decision is cached."""
+
+    def __init__(self, settings: Settings) -> None:
+        cfg = settings.mirage
+        remote = bool(cfg.graphite_url or cfg.prometheus_url)
+        mirage_rules = any(rule.mirage_hours for rule in settings.alerts)
+        self.rules = settings.alerts
+        self.every = cfg.rollups == "on"
+        self.some = cfg.rollups == "auto" and mirage_rules and not remote
+        self._cache: dict[str, bool] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.every or self.some
+
+    def select(self, metrics: Sequence[str]) -> list[str]:
+        """The ``metrics`` that get rollups; the cache keeps only these names."""
+        if self.every or not self.some:
+            return list(metrics) if self.every else []
+        old, cache = self._cache, {}
+        for m in metrics:
+            hit = old.get(m)
+            cache[m] = bool(route(self.rules, m).mirage_hours) if hit is None else hit
+        self._cache = cache
+        return [m for m in metrics if cache[m]]
 
 
 def merge(older: Series, raw: Series, start: int, end: int, resolution: int) -> Series:

@@ -22,7 +22,10 @@ class MirageSection(LoopSection):
     )
     max_check_age: int = key(
         300,
-        "A check queued longer ago than this is dropped as expired (MIRAGE_STALE_SECONDS).",
+        "A check queued longer ago than this is not judged: it is passed on (alerted) "
+        "unconfirmed and counted as expired (MIRAGE_STALE_SECONDS). Must exceed the "
+        "longest history fetch, remote_attempts x (remote_connect_timeout + "
+        "remote_read_timeout).",
         "s",
         ge=1,
     )
@@ -58,10 +61,21 @@ class MirageSection(LoopSection):
         ge=0,
     )
     daily_peak_tolerance: float = key(
-        0.2, "A daily peak is similar when within this fraction of the anomaly's value.", "", gt=0
+        0.2,
+        "A daily peak is similar when its excursion from the window's median reaches at "
+        "least (1 - this fraction) of the anomaly's excursion (higher peaks count too).",
+        "",
+        gt=0,
     )
     daily_peak_window: int = key(
         3600, "How far either side of the anomaly's time of day a daily peak may be.", "s", ge=0
+    )
+    rollups: Literal["auto", "on", "off"] = key(
+        "auto",
+        "Which metrics horizon keeps rollups for: auto = the metrics an [[alerts]] rule "
+        "with mirage_hours matches, and only while neither graphite_url nor "
+        "prometheus_url is set; on = every metric (ionosphere learning or profiles longer "
+        "than a day of metrics mirage does not see); off = none.",
     )
     rollup_resolution: int = key(
         600, "Bucket width of the rollups (down-sampled history) mirage reads.", "s", ge=60
@@ -95,7 +109,11 @@ class MirageSection(LoopSection):
     )
     remote_connect_timeout: float = key(5.0, "Connect timeout of a history fetch.", "s", gt=0)
     remote_read_timeout: float = key(
-        20.0, "Read timeout of a history fetch (also bounds the whole response).", "s", gt=0
+        20.0,
+        "Read timeout of a history fetch; also bounds the whole response: one try ends at "
+        "most remote_connect_timeout + this after it began.",
+        "s",
+        gt=0,
     )
     remote_max_bytes: int = key(
         16 << 20, "A history response larger than this is a failed fetch.", "bytes", ge=1024
@@ -110,5 +128,16 @@ class MirageSection(LoopSection):
             raise ValueError(
                 f"consensus {self.consensus} is more than the {len(self.algorithms)} "
                 "algorithms; lower consensus or add algorithms"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _fetch_fits_check_age(self) -> MirageSection:
+        worst = self.remote_attempts * (self.remote_connect_timeout + self.remote_read_timeout)
+        if (self.graphite_url or self.prometheus_url) and worst >= self.max_check_age:
+            raise ValueError(
+                f"remote_attempts x (remote_connect_timeout + remote_read_timeout) = {worst:g} s "
+                f"must be less than max_check_age {self.max_check_age} s; lower the timeouts "
+                "or attempts, or raise max_check_age"
             )
         return self

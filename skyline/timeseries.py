@@ -13,13 +13,14 @@ Incremental reads (``read_since``) fetch only the bytes past a cursor.  The
 reader asks, in one pipeline, for the tail and *then* the first two records;
 because a rewrite is atomic and always changes those first 24 bytes, a changed
 head means the tail may be stale and the series is read whole instead.
+``read_since_many`` does the same for many metrics, a pipeline per chunk.
 """
 
 from __future__ import annotations
 
 import struct
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -34,6 +35,7 @@ RECORD = np.dtype([("t", "<u4"), ("v", "<f8")])
 RECORD_SIZE = RECORD.itemsize  # 12
 HEAD_SIZE = 2 * RECORD_SIZE
 MGET_CHUNK = 200  # keys per MGET: measured best with 100-200 (docs/storage.md)
+READ_CHUNK = 500  # metrics per pipeline of read_since_many
 CHANGED_TTL = 86400  # the changed set expires if no analyzer ever drains it
 
 _REWRITE_LUA = """
@@ -199,9 +201,13 @@ class AppendResult:
 class TimeSeriesStore:
     """Append, read, list, trim and delete metric series; Redis is the only state."""
 
-    def __init__(self, client: redis.Redis, keys: RedisKeys) -> None:
+    def __init__(self, client: redis.Redis, keys: RedisKeys,
+                 companions: Callable[[str], Sequence[str]] | None = None) -> None:  # fmt: skip
+        """``companions(metric)`` names keys that belong to a metric and are deleted
+        with its series (``delete``, ``trim_many``), e.g. its rollup."""
         self.redis = client
         self.keys = keys
+        self.companions = companions
         self._rewrite = client.register_script(_REWRITE_LUA)
         self._delete_if_unchanged = client.register_script(_DELETE_IF_UNCHANGED_LUA)
 
@@ -345,19 +351,48 @@ class TimeSeriesStore:
         rewritten or replaced since the cursor (or there was none), and ``records`` is
         then the entire series rather than only the new part.
         """
-        key = self.keys.series(metric)
-        if cursor is None or not cursor.head:
-            raw = self.read_raw(metric)
-            return decode(raw)[0], Cursor(len(raw), raw[:HEAD_SIZE]), True
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.getrange(key, cursor.offset, -1)
-        pipe.getrange(key, 0, HEAD_SIZE - 1)
-        tail, head = pipe.execute()
-        if head != cursor.head:
-            return self.read_since(metric, None)
-        usable = len(tail) - len(tail) % RECORD_SIZE
-        rec = np.frombuffer(tail, RECORD, count=usable // RECORD_SIZE)
-        return rec, Cursor(cursor.offset + usable, head), False
+        _, rec, new, whole = next(self.read_since_many({metric: cursor}))
+        return rec, new, whole
+
+    def read_since_many(
+        self, cursors: Mapping[str, Cursor | None]
+    ) -> Iterator[tuple[str, np.ndarray, Cursor, bool]]:
+        """``read_since`` for many metrics: yields ``(metric, records, new_cursor,
+        whole)`` in the order of ``cursors``, one pipeline per ``READ_CHUNK`` metrics
+        (an idle pass costs a round trip per chunk, not per metric), then one more
+        pipeline of GETs for the chunk's series found rewritten, read whole."""
+        names = list(cursors)
+        for i in range(0, len(names), READ_CHUNK):
+            chunk = names[i : i + READ_CHUNK]
+            pipe = self.redis.pipeline(transaction=False)
+            for metric in chunk:
+                cursor, key = cursors[metric], self.keys.series(metric)
+                if cursor is None or not cursor.head:
+                    pipe.get(key)
+                else:  # the tail, THEN the head: a rewrite always changes the head
+                    pipe.getrange(key, cursor.offset, -1)
+                    pipe.getrange(key, 0, HEAD_SIZE - 1)
+            replies = iter(pipe.execute())
+            got: dict[str, tuple[np.ndarray, Cursor, bool]] = {}
+            for metric in chunk:
+                cursor = cursors[metric]
+                if cursor is None or not cursor.head:
+                    got[metric] = _whole(next(replies))
+                    continue
+                tail, head = next(replies), next(replies)
+                if head == cursor.head:
+                    usable = len(tail) - len(tail) % RECORD_SIZE
+                    rec = np.frombuffer(tail, RECORD, count=usable // RECORD_SIZE)
+                    got[metric] = rec, Cursor(cursor.offset + usable, head), False
+            stale = [m for m in chunk if m not in got]
+            if stale:  # single-key GETs, not an MGET: no command spans two metrics
+                pipe = self.redis.pipeline(transaction=False)
+                for metric in stale:
+                    pipe.get(self.keys.series(metric))
+                for metric, raw in zip(stale, pipe.execute(), strict=True):
+                    got[metric] = _whole(raw)
+            for metric in chunk:
+                yield metric, *got[metric]
 
     # Trimming -----------------------------------------------------------------------
     def trim_many(
@@ -371,7 +406,8 @@ class TimeSeriesStore:
         companions: Callable[[str], Sequence[str]] | None = None,
     ) -> Counter[str]:
         """Trim, sort and de-duplicate series; delete inactive ones (and the keys
-        ``companions(metric)`` names with them, e.g. the metric's rollup).
+        ``companions(metric)`` -- default: the store's -- names with them, e.g. the
+        metric's rollup, each by its own DEL after the series').
 
         A cheap first pass reads only each series' first record, last record and
         length; a series is read whole only when its first record is more than
@@ -382,6 +418,7 @@ class TimeSeriesStore:
         kept, rewritten, deleted, missing, raced.
         """
         outcome: Counter[str] = Counter()
+        companions = companions or self.companions
         for i in range(0, len(metrics), MGET_CHUNK):
             chunk = metrics[i : i + MGET_CHUNK]
             due = self._due_for_trim(
@@ -496,7 +533,16 @@ class TimeSeriesStore:
         return outcome
 
     def delete(self, metric: str) -> None:
+        """Delete the series, and the store's companion keys of the metric (one
+        single-key DEL each)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.srem(self.keys.metrics(), metric)
         pipe.delete(self.keys.series(metric))
+        for key in self.companions(metric) if self.companions else ():
+            pipe.delete(key)
         pipe.execute()
+
+
+def _whole(raw: bytes | None) -> tuple[np.ndarray, Cursor, bool]:
+    raw = raw or b""
+    return decode(raw)[0], Cursor(len(raw), raw[:HEAD_SIZE]), True

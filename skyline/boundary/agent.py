@@ -5,7 +5,7 @@ How it learns of new data without stealing the analyzer's: the analyzer SPOPs th
 metrics some rule applies to (re-read from the ``metrics`` set every
 ``[boundary_daemon] metrics_refresh`` seconds, the rule matching cached per name) and
 each run reads only the bytes appended to those series since its last read
-(``skyline.boundary.tail.read_tails``: ``read_since`` for all of them in one
+(``TimeSeriesStore.read_since_many``: ``read_since`` for all of them in one
 pipeline).  Each new datapoint is judged once by each of the
 metric's effective rules (``skyline.boundary.rules``); metrics no rule matches are
 never read.  See docs/boundary.md for the trade-offs.
@@ -34,7 +34,7 @@ import redis
 from skyline.boundary import breaches
 from skyline.boundary.algorithms import judge
 from skyline.boundary.rules import Applied, effective_rules
-from skyline.boundary.tail import Tail, read_tails
+from skyline.boundary.tail import Tail
 from skyline.daemon import OUTAGES, Daemon
 from skyline.events import AnomalyEvent
 from skyline.routing import Heartbeats, forward
@@ -101,7 +101,7 @@ class Boundary(Daemon):
         names whose in-memory state moved on."""
         events = []
         cursors = {m: w.tail.cursor for m, w in self.watched.items()}
-        for metric, records, cursor, whole in read_tails(self.redis, self.keys, cursors):
+        for metric, records, cursor, whole in self.store.read_since_many(cursors):
             judged.append(metric)
             try:
                 event = self.check(metric, records, cursor, whole, pipe)

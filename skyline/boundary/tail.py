@@ -1,22 +1,19 @@
 """The in-memory recent data of one watched metric, fed incrementally from the store.
 
 Boundary judges each datapoint once, when it is new.  A ``Tail`` keeps the store's
-read cursor (``read_tails``, the batched ``TimeSeriesStore.read_since``: only the
-bytes appended since the last read are fetched), the last ``keep`` seconds of data (sorted, de-duplicated, finite)
+read cursor (``TimeSeriesStore.read_since_many``: only the bytes appended since the
+last read are fetched), the last ``keep`` seconds of data (sorted, de-duplicated, finite)
 that detect_drop_off_cliff and min_average look back over, and the timestamp of the
 last datapoint judged.  ``ingest`` returns which of its points are new.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-import redis
 
-from skyline.redis_keys import RedisKeys
-from skyline.timeseries import HEAD_SIZE, RECORD, RECORD_SIZE, Cursor, decode, sort_dedupe
+from skyline.timeseries import Cursor, sort_dedupe
 
 MIN_KEEP_POINTS = 64  # kept whatever ``keep`` says, so the cliff's 30 points are there
 
@@ -63,47 +60,3 @@ class Tail:
         start = min(start, max(0, len(self.t) - MIN_KEEP_POINTS))
         if start:
             self.t, self.v = self.t[start:].copy(), self.v[start:].copy()
-
-
-READ_CHUNK = 500  # metrics per pipeline
-
-
-def read_tails(
-    client: redis.Redis, keys: RedisKeys, cursors: dict[str, Cursor | None]
-) -> Iterator[tuple[str, np.ndarray, Cursor, bool]]:
-    """``TimeSeriesStore.read_since`` for many metrics, a pipeline per ``READ_CHUNK``.
-
-    The same protocol (see skyline/timeseries.py): with a cursor, the bytes past its
-    offset and then the first 24 bytes; a changed head means the series was rewritten
-    and is read whole.  Yields ``(metric, records, new_cursor, whole)``; an idle run
-    costs one round trip per chunk instead of one per metric.
-    """
-    names = list(cursors)
-    for i in range(0, len(names), READ_CHUNK):
-        chunk = names[i : i + READ_CHUNK]
-        pipe = client.pipeline(transaction=False)
-        for metric in chunk:
-            cursor, key = cursors[metric], keys.series(metric)
-            if cursor is None or not cursor.head:
-                pipe.get(key)
-            else:
-                pipe.getrange(key, cursor.offset, -1)
-                pipe.getrange(key, 0, HEAD_SIZE - 1)
-        replies = iter(pipe.execute())
-        for metric in chunk:
-            cursor = cursors[metric]
-            if cursor is None or not cursor.head:
-                yield metric, *_whole(next(replies))
-                continue
-            tail, head = next(replies), next(replies)
-            if head != cursor.head:
-                yield metric, *_whole(client.get(keys.series(metric)))
-                continue
-            usable = len(tail) - len(tail) % RECORD_SIZE
-            rec = np.frombuffer(tail, RECORD, count=usable // RECORD_SIZE)
-            yield metric, rec, Cursor(cursor.offset + usable, head), False
-
-
-def _whole(raw: bytes | None) -> tuple[np.ndarray, Cursor, bool]:
-    raw = raw or b""
-    return decode(raw)[0], Cursor(len(raw), raw[:HEAD_SIZE]), True

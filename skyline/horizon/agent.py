@@ -3,15 +3,16 @@
 The daemon's own loop runs every second: it publishes the buffer's gauges and,
 every ``roomba_interval``, runs roomba (trim, sort, de-duplicate, delete inactive)
 over all metrics; every ``[mirage] rollup_interval`` roomba first folds complete
-buckets into mirage's rollups (skyline.rollups), and deletes a metric's rollup with
-its series.  Ingest never waits for roomba: listeners and writers have their
+buckets into mirage's rollups (skyline.rollups) of the metrics ``[mirage] rollups``
+selects, and deletes a metric's rollup with its series.  A failed fold is logged and
+counted (``rollups.errors``) and the trim runs anyway.  Ingest never waits for roomba: listeners and writers have their
 own threads, and roomba's rewrites keep whatever is appended meanwhile.
 """
 
 from __future__ import annotations
 
 import time
-from functools import partial
+from functools import cached_property
 
 from skyline.daemon import Daemon
 from skyline.horizon.buffer import PointBuffer
@@ -19,7 +20,7 @@ from skyline.horizon.intake import Intake
 from skyline.horizon.listeners import Listeners
 from skyline.horizon.writer import Writer
 from skyline.name_filter import NameFilter
-from skyline.rollups import Rollups
+from skyline.rollups import Rollups, RollupScope
 
 STOP_TIMEOUT = 10.0  # seconds writers keep trying to flush at stop while Redis is down
 
@@ -56,6 +57,7 @@ class Horizon(Daemon):
             writer.start()
         self._next_roomba = time.monotonic() + cfg.roomba_interval
         self._next_rollup = 0.0  # the first roomba also folds the rollups
+        self.store.companions = self.rollup_of  # store.delete() deletes the rollup too
         ports = ", ".join(f"{k}={v}" for k, v in self.listeners.ports.items())
         self.log.info("listening on %s: %s", cfg.bind, ports)
 
@@ -71,32 +73,48 @@ class Horizon(Daemon):
         metrics = self.store.metrics()
         if time.monotonic() >= self._next_rollup:
             self.roll_up(metrics)
-        rollup_key = partial(self.keys.rollup, self.settings.mirage.rollup_resolution)
         outcome = self.store.trim_many(
             metrics,
             now=self.clock(),
             keep_seconds=self.settings.skyline.full_duration,
             grace=cfg.roomba_grace,
             inactive_after=self.settings.skyline.metrics_inactive_after,
-            companions=lambda metric: [rollup_key(metric)],
+            companions=self.rollup_of,
         )
         for what, n in outcome.items():
             self.counters.inc(f"roomba.{what}", n)
         self.counters.gauge("roomba.run_time", round(time.monotonic() - t0, 3))
         self._next_roomba = time.monotonic() + cfg.roomba_interval
 
+    @cached_property
+    def rollup_scope(self) -> RollupScope:
+        return RollupScope(self.settings)
+
+    def rollup_of(self, metric: str) -> list[str]:
+        """The metric's rollup key, deleted with its series (whether or not it has one)."""
+        return [self.keys.rollup(self.settings.mirage.rollup_resolution, metric)]
+
     def roll_up(self, metrics: list[str]) -> None:
         """Fold complete buckets into mirage's rollups (skyline.rollups), before the
-        trim, so no raw point is trimmed unfolded."""
+        trim, so no raw point is trimmed unfolded.  A failure is logged and counted,
+        never raised: the trim that follows must run whatever happens here."""
         cfg = self.settings.mirage
         t0 = time.monotonic()
-        outcome = Rollups(self.store, cfg.rollup_resolution).roll_up(
-            metrics, now=self.clock(), retention=cfg.rollup_retention, lag=cfg.rollup_lag
-        )
+        self._next_rollup = t0 + cfg.rollup_interval
+        selected = self.rollup_scope.select(metrics)
+        if not selected:
+            return
+        try:
+            outcome = Rollups(self.store, cfg.rollup_resolution).roll_up(
+                selected, now=self.clock(), retention=cfg.rollup_retention, lag=cfg.rollup_lag
+            )
+        except Exception:  # a Redis outage included: the trim decides how to fail
+            self.counters.inc("rollups.errors")
+            self.log.exception("rollup pass over %d metrics failed; trimming anyway", len(selected))
+            return
         for what, n in outcome.items():
             self.counters.inc(f"rollups.{what}", n)
         self.counters.gauge("rollups.run_time", round(time.monotonic() - t0, 3))
-        self._next_rollup = time.monotonic() + cfg.rollup_interval
 
     def flush(self) -> None:
         """Stop reading, then write everything already received."""

@@ -5,7 +5,8 @@ The analyzer XADDs an anomaly to ``stream:mirage`` when the metric's first match
 the consumer group ``mirage`` and, on a small thread pool (``[mirage] workers``,
 at most ``max_inflight`` checks taken and unfinished), for each check:
 
-- drops it as ``expired`` if it was queued more than ``max_check_age`` seconds ago;
+- passes it on unjudged (``skyline.routing.onward``, counted as ``expired``) if it
+  was queued more than ``max_check_age`` seconds ago: never dropped;
 - reads ``mirage_hours`` of history at the rollup resolution (skyline.mirage.history);
 - judges it (skyline.mirage.judge): cleared -> a ``not_anomalous`` verdict; confirmed
   -> ``skyline.routing.onward`` hands it to ionosphere or the alerts stream and
@@ -14,7 +15,9 @@ at most ``max_inflight`` checks taken and unfinished), for each check:
 An entry is acknowledged only after its verdict and hand-off are on their streams.
 When Redis fails mid-check the entry stays pending and is re-read (own pending
 first) once Redis answers; an unexpected error while judging confirms the anomaly
-(it is alerted, never dropped) and is counted in ``errors``.  Counters: checks,
+(it is alerted, never dropped) and is counted in ``errors``.  At stop, checks not
+started are cancelled and checks still running publish nothing: both stay pending
+and are taken over (``claim_idle``) by the next mirage.  Counters: checks,
 cleared, confirmed, expired, malformed_entries, history_source.<source>,
 fetch_failures, check_time, inflight.
 """
@@ -22,7 +25,7 @@ fetch_failures, check_time, inflight.
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 
 from skyline.alert_rules import route
 from skyline.algorithms import ALGORITHMS
@@ -37,6 +40,10 @@ from skyline.streams import StreamConsumer, consumer_name
 Key = tuple[str, bytes]
 
 
+class Abandoned(Exception):
+    """A check still running when mirage stopped: it publishes nothing, stays pending."""
+
+
 class Mirage(Daemon):
     name = "mirage"
     interval = 0.0  # type: ignore[assignment]  # run_once blocks on the stream instead
@@ -48,7 +55,7 @@ class Mirage(Daemon):
             raise StartupError(f"[mirage] algorithms: unknown algorithm {unknown[0]!r}; "
                                f"known: {', '.join(sorted(ALGORITHMS))}")  # fmt: skip
         self.options = JudgeOptions.from_settings(self.settings)
-        self.history = HistorySource(self.store, self.settings, self.counters)
+        self.history = HistorySource(self.store, self.settings, self.counters, self.stop_event)
         self.heartbeats = Heartbeats(self.redis, self.keys)
         self.pool = ThreadPoolExecutor(cfg.workers, thread_name_prefix="mirage-check")
         self.inflight: dict[Key, Future[None]] = {}
@@ -70,8 +77,12 @@ class Mirage(Daemon):
             self.consumer.recover()
             raise
         fresh = [e for e in entries if (e[0], e[1]) not in self.inflight]
-        for stream, entry_id, fields in fresh:
-            self.handle(stream, entry_id, fields)
+        try:
+            for stream, entry_id, fields in fresh:
+                self.handle(stream, entry_id, fields)
+        except OUTAGES:
+            self.consumer.recover()  # an expired check not yet passed on: re-read it
+            raise
         if entries and not fresh:  # only our own in-flight checks came back: wait for them
             self.stop_event.wait(0.05)
         self.counters.gauge("inflight", len(self.inflight))
@@ -83,10 +94,13 @@ class Mirage(Daemon):
             if not future.done():
                 continue
             del self.inflight[key]
-            exc = future.exception()
+            try:
+                exc = future.exception()
+            except CancelledError:  # cancelled at stop: left pending for the next mirage
+                continue
             if exc is None:
                 self.consumer.ack(*key)
-            else:
+            elif not isinstance(exc, Abandoned):
                 outage = exc
         if outage is not None:
             self.consumer.recover()
@@ -101,15 +115,22 @@ class Mirage(Daemon):
             self.consumer.ack(stream, entry_id)
             return
         age = self.clock() - int(entry_id.split(b"-")[0]) / 1000
-        limit = self.settings.mirage.max_check_age
-        if age > limit:
-            reason = f"queued {age:.0f} s ago, more than max_check_age {limit} s: dropped"
-            self._verdict(event, "expired", reason, {"age": round(age, 1)})
-            self.counters.inc("expired")
-            self.log.info("expired check of %s (%.0f s old)", event.metric, age)
+        if age > self.settings.mirage.max_check_age:
+            self.expire(event, age)
             self.consumer.ack(stream, entry_id)
             return
         self.inflight[(stream, entry_id)] = self.pool.submit(self.check, event)
+
+    def expire(self, event: AnomalyEvent, age: float) -> None:
+        """A check too old to be worth judging: passed on unconfirmed, as if mirage
+        were down (an anomaly never vanishes because a stage was slow or away)."""
+        limit = self.settings.mirage.max_check_age
+        reason = f"expired after {age:.0f} s (max_check_age {limit} s): alerted unconfirmed"
+        pipe = self.redis.pipeline(transaction=False)
+        onward(pipe, self.keys, self.settings, event, MIRAGE, self.heartbeats, reason=reason)
+        pipe.execute()
+        self.counters.inc("expired")
+        self.log.info("expired check of %s (%.0f s old): passed on unconfirmed", event.metric, age)
 
     def check(self, event: AnomalyEvent) -> None:
         """Judge one anomaly and queue the outcome (runs on a pool thread).  Raises only
@@ -124,6 +145,8 @@ class Mirage(Daemon):
             self.counters.inc("errors")
             self.log.exception("judging %s failed; confirming it", event.metric)
             hours, judgement = 0, Judgement(False, f"mirage could not judge ({type(exc).__name__})")
+        if self.stop_event.is_set():
+            raise Abandoned(event.metric)  # its fetch may have been cut short: judge it again
         pipe = self.redis.pipeline(transaction=False)
         if judgement.cleared:
             self._verdict(event, "not_anomalous", judgement.reason, judgement.detail, pipe)
@@ -157,10 +180,11 @@ class Mirage(Daemon):
         publish_verdict(client or self.redis, self.keys, v, self.settings.analyzer.stream_maxlen)  # type: ignore[arg-type]
 
     def flush(self) -> None:
-        """Let the checks in flight finish and acknowledge them."""
+        """Acknowledge the finished checks; cancel those not started and abandon those
+        running (their fetches stop retrying): both stay pending, for the next mirage."""
         if not hasattr(self, "pool"):
             return
-        self.pool.shutdown(wait=True)
+        self.pool.shutdown(wait=False, cancel_futures=True)
         try:
             self.settle()
         except OUTAGES as exc:

@@ -3,7 +3,8 @@
 With ``[mirage] graphite_url`` (tried first) or ``prometheus_url`` set, the window is
 fetched from there, down-sampled to the rollup resolution, and its tail replaced by
 the raw series from Redis (which has the newest points a remote store may still
-lack).  A failed fetch is counted (``fetch_failures``, ``fetch_failures.<source>``),
+lack).  One fetch takes at most ``remote_attempts`` x (connect + read timeout) plus
+short backoffs, which the settings keep below ``max_check_age``.  A failed fetch is counted (``fetch_failures``, ``fetch_failures.<source>``),
 logged, and the rollups are read instead; the returned note says so, and ends up in
 the verdict's reason.
 """
@@ -11,6 +12,7 @@ the verdict's reason.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 
 from skyline.daemon import Counters
@@ -32,7 +34,8 @@ class Window:
 class HistorySource:
     """Reads a metric's window at the rollup resolution from the configured source."""
 
-    def __init__(self, store: TimeSeriesStore, settings: Settings, counters: Counters) -> None:
+    def __init__(self, store: TimeSeriesStore, settings: Settings, counters: Counters,
+                 abort: threading.Event | None = None) -> None:  # fmt: skip
         cfg = settings.mirage
         self.store, self.counters = store, counters
         self.resolution = cfg.rollup_resolution
@@ -40,7 +43,7 @@ class HistorySource:
         self.remote = [(name, url) for name, url in
                        (("graphite", cfg.graphite_url), ("prometheus", cfg.prometheus_url)) if url]  # fmt: skip
         self.options = RemoteOptions(cfg.remote_connect_timeout, cfg.remote_read_timeout,
-                                     cfg.remote_max_bytes, cfg.remote_attempts)  # fmt: skip
+                                     cfg.remote_max_bytes, cfg.remote_attempts, abort=abort)  # fmt: skip
 
     def window(self, metric: str, start: int, end: int) -> Window:
         note = ""

@@ -1,9 +1,10 @@
 """Fetching a metric's window from Graphite or Prometheus instead of the rollups.
 
 Both are plain HTTP GETs (``requests``, already a dependency) with a connect timeout,
-a read timeout that also bounds the whole response, a cap on the response size and a
-few tries.  Anything unusable -- refused, timed out, 5xx, too large, not JSON, the
-wrong shape, no finite value -- is a ``FetchError`` whose message says which; the
+a read timeout that also bounds the whole response (a try ends at most connect +
+read timeout after it began: every socket read of the body waits only for the time
+left), a cap on the response size and a few tries.  Anything unusable -- refused,
+timed out, 5xx, too large, not JSON, the wrong shape, no finite value -- is a ``FetchError`` whose message says which; the
 caller counts it and falls back to the rollups.
 
 Metric name -> PromQL (documented in docs/mirage.md):
@@ -20,11 +21,13 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import requests
+import urllib3
 
 from skyline.timeseries import Series, sort_dedupe
 
@@ -45,6 +48,7 @@ class RemoteOptions:
     max_bytes: int = 16 << 20
     attempts: int = 3
     backoff: float = 0.2
+    abort: threading.Event | None = field(default=None, compare=False)  # set: no more tries
 
 
 def promql(metric: str) -> str:
@@ -67,11 +71,13 @@ def _escape(value: str) -> str:
 
 
 def get_json(url: str, params: dict[str, str], opts: RemoteOptions) -> object:
-    """GET and parse JSON, tried ``opts.attempts`` times; raises ``FetchError``."""
+    """GET and parse JSON, tried ``opts.attempts`` times; raises ``FetchError``.  A set
+    ``opts.abort`` (the daemon stopping) ends the tries early."""
     last = "no attempt"
+    abort = opts.abort or threading.Event()
     for attempt in range(opts.attempts):
-        if attempt:
-            time.sleep(opts.backoff * attempt)
+        if attempt and abort.wait(opts.backoff * attempt):
+            raise FetchError(f"{last} (stopping: no more tries)")
         try:
             return json.loads(_get(url, params, opts))
         except FetchError as exc:
@@ -82,22 +88,42 @@ def get_json(url: str, params: dict[str, str], opts: RemoteOptions) -> object:
 
 
 def _get(url: str, params: dict[str, str], opts: RemoteOptions) -> bytes:
-    deadline = time.monotonic() + opts.read_timeout
+    """One try, over at most ``connect_timeout + read_timeout`` after it began: the
+    connect within ``connect_timeout``, each read of the headers within
+    ``read_timeout``, and every socket read of the body only for the time left before
+    that deadline, so a server trickling bytes cannot stretch the fetch."""
+    deadline = time.monotonic() + opts.connect_timeout + opts.read_timeout
     try:
         with requests.get(url, params=params, stream=True,
                           timeout=(opts.connect_timeout, opts.read_timeout)) as resp:  # fmt: skip
             if resp.status_code != 200:
                 raise FetchError(f"HTTP {resp.status_code}")
-            body = bytearray()
-            for chunk in resp.iter_content(65536):
-                body += chunk
-                if len(body) > opts.max_bytes:
-                    raise FetchError(f"response larger than {opts.max_bytes} bytes")
-                if time.monotonic() > deadline:
-                    raise FetchError(f"response took longer than {opts.read_timeout} s")
-            return bytes(body)
+            return _read_body(resp, deadline, opts)
     except requests.RequestException as exc:
         raise FetchError(f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}") from None
+    except urllib3.exceptions.HTTPError as exc:  # raised by resp.raw, not wrapped by requests
+        raise FetchError(f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}") from None
+
+
+def _read_body(resp: requests.Response, deadline: float, opts: RemoteOptions) -> bytes:
+    """The body, one ``read1`` (at most one socket read) at a time, the socket's
+    timeout shrunk to the time left before each; ``FetchError`` past the deadline."""
+    raw = resp.raw
+    sock = getattr(raw.connection, "sock", None)
+    body = bytearray()
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            limit = opts.connect_timeout + opts.read_timeout
+            raise FetchError(f"response not complete {limit:g} s after the request")
+        if sock is not None:
+            sock.settimeout(left)
+        chunk = raw.read1(65536, decode_content=True)
+        if not chunk:
+            return bytes(body)
+        body += chunk
+        if len(body) > opts.max_bytes:
+            raise FetchError(f"response larger than {opts.max_bytes} bytes")
 
 
 def _series(pairs: list[tuple[float, float]]) -> Series:

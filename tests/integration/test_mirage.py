@@ -1,6 +1,7 @@
 """The mirage daemon on a real Redis: a daily peak the analyzer flags over 24 h is
 cleared over 7 days of rollups; a level shift is confirmed and reaches the alerts
-stream; expired checks and malformed entries are dropped with a count; an outage
+stream; expired checks are alerted unconfirmed and malformed entries dropped, both
+counted; an outage
 mid-check leaves the entry pending and it is judged once Redis answers."""
 
 from __future__ import annotations
@@ -133,19 +134,23 @@ def test_no_history_is_confirmed_as_insufficient(settings):
     assert reason.startswith("insufficient history: 0 of 1008 buckets")
 
 
-def test_expired_and_malformed_entries_are_dropped_and_counted(settings):
+def test_expired_checks_are_passed_on_unconfirmed_and_malformed_ones_dropped(settings):
+    """An entry older than max_check_age (a backlog, an outage, a restart) is not
+    judged but alerted, never dropped; a malformed one is dropped and counted."""
     with running(Mirage(settings)) as mirage:
         stream = mirage.keys.mirage_stream()
         old_ms = int((time.time() - 301) * 1000)
-        mirage.redis.xadd(stream, anomaly("shop.old").to_fields(), id=f"{old_ms}-0")
+        old = anomaly("shop.old")
+        mirage.redis.xadd(stream, old.to_fields(), id=f"{old_ms}-0")
         mirage.redis.xadd(stream, {"junk": "1"})
         mirage.redis.xadd(stream, {"event": "{not json"})
         wait_for(lambda: mirage.counters.peek().get("malformed_entries") == 2)
         wait_for(lambda: mirage.counters.peek().get("expired") == 1)
         wait_for(lambda: mirage.consumer.pending_count() == 0)
-    assert trail(mirage.redis, mirage.keys, "shop.old") == [("mirage", "expired")]
-    assert "more than max_check_age 300 s" in verdicts(mirage.redis, mirage.keys)[-1].reason
-    assert alerts(mirage.redis, mirage.keys) == []
+    assert trail(mirage.redis, mirage.keys, "shop.old") == [("mirage", "sent_to_alerters")]
+    reason = verdicts(mirage.redis, mirage.keys)[-1].reason
+    assert reason.startswith("expired after 30") and "alerted unconfirmed" in reason, reason
+    assert [a.id for a in alerts(mirage.redis, mirage.keys)] == [old.id]
     assert "checks" not in mirage.counters.peek()
 
 
@@ -189,3 +194,37 @@ def test_horizons_roomba_folds_rollups_and_deletes_them_with_inactive_metrics(se
     assert not store.redis.exists(rollups.key("shop.gone"))
     horizon.roomba()  # within rollup_interval: no second fold
     assert horizon.counters.peek()["rollups.buckets_written"] == 2 * 16
+
+
+def test_a_failing_rollup_pass_is_counted_and_the_trim_still_runs(settings, monkeypatch):
+    from skyline.horizon.agent import Horizon
+
+    now = bucket_end()
+    horizon = Horizon(settings, clock=lambda: float(now))
+    horizon._next_roomba = horizon._next_rollup = 0.0
+    ts = now - 60 * np.arange(180)[::-1]
+    horizon.store.append_grouped({"shop.old": ((ts - 2 * DAY).tolist(), [2.0] * 180)})
+
+    def broken(self, *args, **kwargs):  # a mock that only forces a failure
+        raise ValueError("forced")
+
+    monkeypatch.setattr(Rollups, "roll_up", broken)
+    horizon.roomba()
+    counts = horizon.counters.peek()
+    assert counts["rollups.errors"] == 1 and counts["roomba.deleted"] == 1
+    assert horizon.store.metrics() == []
+
+
+def test_roomba_folds_only_the_metrics_a_mirage_rule_matches(settings):
+    from skyline.horizon.agent import Horizon
+
+    now = bucket_end()
+    horizon = Horizon(settings, clock=lambda: float(now))
+    horizon._next_roomba = horizon._next_rollup = 0.0
+    ts = now - 60 * np.arange(180)[::-1]
+    horizon.store.append_grouped({"shop.x": (ts.tolist(), [1.0] * 180),
+                                  "web.y": (ts.tolist(), [1.0] * 180)})  # fmt: skip
+    horizon.roomba()
+    rollups = Rollups(horizon.store, settings.mirage.rollup_resolution)
+    assert len(rollups.read("shop.x")) == 16 and not horizon.redis.exists(rollups.key("web.y"))
+    assert horizon.counters.peek()["rollups.metrics_read"] == 1

@@ -6,7 +6,9 @@ flight at once on the daemon's pool, bounded by workers and max_inflight."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import socket
 import threading
 import time
 import urllib.parse
@@ -21,7 +23,7 @@ from skyline.mirage.history import HistorySource
 from skyline.mirage.remote import promql
 from skyline.rollups import downsample
 from skyline.timeseries import TimeSeriesStore
-from tests.conftest import free_port, wait_for
+from tests.conftest import wait_for
 from tests.integration.pipeline_fixtures import anomaly, pipeline_settings, running
 from tests.integration.test_mirage import CONF, RES, alerts, bucket_end, history_of_days, verdicts
 
@@ -36,6 +38,7 @@ class HistoryServer:
         self.points, self.mode = points, "ok"
         self.requests: list[dict[str, str]] = []
         self.hold: threading.Event | None = None
+        self.closed = threading.Event()
         self.active = self.max_active = 0
         self.lock = threading.Lock()
         outer = self
@@ -47,7 +50,7 @@ class HistoryServer:
             def do_GET(self) -> None:  # noqa: N802
                 outer.handle(self)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -56,6 +59,7 @@ class HistoryServer:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def close(self) -> None:
+        self.closed.set()
         if self.hold:
             self.hold.set()
         self.server.shutdown()
@@ -70,6 +74,10 @@ class HistoryServer:
         try:
             if self.hold is not None:
                 self.hold.wait(30)
+            if self.mode == "trickle":
+                return self.trickle(h)
+            if self.mode == "gzip-chunked":
+                return self.gzip_chunked(h, self.answer(path)[1])
             status, body = self.answer(path)
             h.send_response(status)
             h.send_header("Content-Type", "application/json")
@@ -81,6 +89,35 @@ class HistoryServer:
         finally:
             with self.lock:
                 self.active -= 1
+
+    def trickle(self, h: BaseHTTPRequestHandler, size: int = 100, every: float = 0.3) -> None:
+        """A 200 whose body comes one byte every ``every`` seconds (a Graphite that
+        streams a slow render): 30 s for the whole at the defaults."""
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(size))
+        h.end_headers()
+        h.wfile.flush()
+        for _ in range(size):
+            if self.closed.wait(every):
+                return
+            h.wfile.write(b" ")
+            h.wfile.flush()
+
+    def gzip_chunked(self, h: BaseHTTPRequestHandler, body: bytes) -> None:
+        """The answer gzipped and sent in chunks (HTTP/1.1), as a proxy may send it."""
+        h.protocol_version = "HTTP/1.1"
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Encoding", "gzip")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        packed = gzip.compress(body)
+        for i in range(0, len(packed), 1000):
+            part = packed[i : i + 1000]
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+        h.wfile.write(b"0\r\n\r\n")
 
     def answer(self, path: str) -> tuple[int, bytes]:
         mode = self.mode
@@ -131,16 +168,17 @@ def make(make_settings, tmp_path, **env: str):
     return pipeline_settings(make_settings, tmp_path, CONF, **{**base, **env})
 
 
+@pytest.mark.parametrize("mode", ["ok", "gzip-chunked"])
 @pytest.mark.parametrize("source", ["graphite", "prometheus"])
 def test_a_remote_window_is_fetched_and_joined_to_the_raw_day(make_settings, tmp_path, server,
-                                                             redis_client, source):  # fmt: skip
+                                                             redis_client, source, mode):  # fmt: skip
     settings = make(
         make_settings, tmp_path, **{f"SKYLINE__MIRAGE__{source.upper()}_URL": server.url}
     )
     store = TimeSeriesStore(redis_client, _keys(settings))
     end = bucket_end(60)
     history_of_days(store, "shop.remote", 50 + np.zeros(1441), end)
-    server.points = remote_points(end)
+    server.points, server.mode = remote_points(end), mode
     counters = Counters()
     window = HistorySource(store, settings, counters).window("shop.remote", end - 7 * DAY, end)
     assert window.source == source and window.note == ""
@@ -205,12 +243,13 @@ def test_a_failed_fetch_is_counted_and_the_rollups_are_read(make_settings, tmp_p
 
 
 def test_a_refused_connection_is_a_failure(make_settings, tmp_path, redis_client):
-    settings = make(
-        make_settings, tmp_path, SKYLINE__MIRAGE__GRAPHITE_URL=f"http://127.0.0.1:{free_port()}"
-    )
-    counters = Counters()
-    window = HistorySource(TimeSeriesStore(redis_client, _keys(settings)), settings,
-                           counters).window("shop.x", 0, 1000)  # fmt: skip
+    with socket.socket() as bound:  # bound, never listening: connecting is refused
+        bound.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{bound.getsockname()[1]}"
+        settings = make(make_settings, tmp_path, SKYLINE__MIRAGE__GRAPHITE_URL=url)
+        counters = Counters()
+        window = HistorySource(TimeSeriesStore(redis_client, _keys(settings)), settings,
+                               counters).window("shop.x", 0, 1000)  # fmt: skip
     assert window.source == "rollups" and "ConnectionError" in window.note
     assert counters.peek()["fetch_failures.graphite"] == 1
 
@@ -250,3 +289,49 @@ def _keys(settings):
     from skyline.redis_keys import RedisKeys
 
     return RedisKeys(settings.redis.prefix)
+
+
+@pytest.mark.parametrize("source", ["graphite", "prometheus"])
+def test_a_trickling_server_is_cut_off_at_the_deadline(make_settings, tmp_path, server,
+                                                      redis_client, source):  # fmt: skip
+    """A byte every 0.3 s keeps every socket read under the read timeout; the fetch
+    still gives up near the timeout (not after the 30 s the body takes), is counted,
+    and the rollups are read."""
+    settings = make(make_settings, tmp_path, SKYLINE__MIRAGE__REMOTE_READ_TIMEOUT="1",
+                    SKYLINE__MIRAGE__REMOTE_ATTEMPTS="1",
+                    **{f"SKYLINE__MIRAGE__{source.upper()}_URL": server.url})  # fmt: skip
+    server.mode = "trickle"
+    counters = Counters()
+    store = TimeSeriesStore(redis_client, _keys(settings))
+    t0 = time.monotonic()
+    window = HistorySource(store, settings, counters).window("shop.slow", 0, 1000)
+    took = time.monotonic() - t0
+    cfg = settings.mirage
+    assert took < 3 * (cfg.remote_connect_timeout + cfg.remote_read_timeout), took
+    assert window.source == "rollups" and window.note.startswith(f"{source} fetch failed (")
+    assert counters.peek()["fetch_failures"] == counters.peek()[f"fetch_failures.{source}"] == 1
+
+
+def test_stop_leaves_unfinished_checks_pending_for_the_next_mirage(make_settings, tmp_path,
+                                                                  server):  # fmt: skip
+    """A stop while fetches hang does not wait for them: the check running publishes
+    nothing, the queued ones are cancelled, all stay pending; the next mirage takes
+    them over (claim_idle) and judges each once."""
+    settings = make(make_settings, tmp_path, SKYLINE__MIRAGE__GRAPHITE_URL=server.url,
+                    SKYLINE__MIRAGE__REMOTE_READ_TIMEOUT="20", SKYLINE__MIRAGE__WORKERS="1",
+                    SKYLINE__MIRAGE__CLAIM_IDLE="1")  # fmt: skip
+    server.hold = threading.Event()
+    with running(Mirage(settings)) as mirage:
+        for i in range(3):
+            mirage.redis.xadd(mirage.keys.mirage_stream(), anomaly(f"shop.s{i}").to_fields())
+        wait_for(lambda: server.active == 1 and len(mirage.inflight) == 3)
+        t0 = time.monotonic()
+    assert time.monotonic() - t0 < 10, "stop waited for the hanging fetch"
+    assert mirage.consumer.pending_count() == 3
+    server.mode = "500"
+    server.hold.set()  # the abandoned check ends: it must publish nothing
+    with running(Mirage(settings)) as second:
+        wait_for(lambda: len(alerts(second.redis, second.keys)) == 3, timeout=20)
+        wait_for(lambda: second.consumer.pending_count() == 0)
+    assert sorted(v.metric for v in verdicts(second.redis, second.keys)) == [
+        f"shop.s{i}" for i in range(3)]  # fmt: skip

@@ -9,7 +9,7 @@ import pytest
 
 from skyline.datapoint import Reject, Window
 from skyline.redis_keys import RedisKeys
-from skyline.timeseries import Cursor, TimeSeriesStore, encode, to_series
+from skyline.timeseries import Cursor, TimeSeriesStore, decode, encode, to_series
 
 NOW = 1_800_000_000.0
 DAY = 86400
@@ -192,3 +192,56 @@ def test_large_series_round_trip(store):
     assert np.array_equal(s.values, vs)
     assert len(store.read_raw("big")) == 1440 * 12
     assert to_series(store.read_raw("big")).values[-1] == vs[-1]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_read_since_many_equals_read_since_on_random_appends_and_rewrites(redis_client, seed):
+    """Random appends, trims (rewrites), deletes and re-creations between reads: the
+    batched reader (small chunks, so several pipelines) yields exactly what
+    read_since does, metric by metric, cursor by cursor."""
+    import skyline.timeseries as ts_mod
+
+    rng = np.random.default_rng(seed)
+    store = TimeSeriesStore(redis_client, RedisKeys("t:"))
+    names = [f"m{i}" for i in range(23)] + ["never"]
+    one: dict[str, Cursor | None] = dict.fromkeys(names)
+    many: dict[str, Cursor | None] = dict.fromkeys(names)
+    now, seen, rewrites = NOW, dict.fromkeys(names, b""), 0
+    old_chunk, ts_mod.READ_CHUNK = ts_mod.READ_CHUNK, 5
+    try:
+        for _ in range(40):
+            now += 60
+            for name in rng.choice(names[:-1], size=8, replace=False).tolist():
+                n = int(rng.integers(1, 4))
+                store.append([(name, now - int(rng.integers(0, 3000)), float(rng.normal()))
+                              for _ in range(n)])  # fmt: skip
+            action = rng.random()
+            if action < 0.2:
+                store.trim_many(names[:-1], now, 1800, 0, DAY)
+            elif action < 0.3:
+                store.delete(str(rng.choice(names[:-1])))
+            got = list(store.read_since_many(many))
+            assert [m for m, *_ in got] == names
+            for metric, rec, cursor, whole in got:
+                want_rec, want_cursor, want_whole = store.read_since(metric, one[metric])
+                assert (cursor, whole) == (want_cursor, want_whole), metric
+                assert rec.tobytes() == want_rec.tobytes(), metric
+                prev = many[metric]
+                one[metric], many[metric] = want_cursor, cursor
+                # the twin: what a reader accumulated is exactly the stored series
+                seen[metric] = rec.tobytes() if whole else seen[metric] + rec.tobytes()
+                assert seen[metric] == decode(store.read_raw(metric))[0].tobytes(), metric
+                rewrites += whole and bool(prev and prev.head)
+    finally:
+        ts_mod.READ_CHUNK = old_chunk
+    assert rewrites > 5, "the run must exercise re-reads after rewrites"
+
+
+def test_read_since_many_re_reads_a_rewritten_series_whole(store):
+    store.append([("a", NOW - DAY - 2000, 0.0), ("a", NOW - 60, 1.0), ("b", NOW - 90, 4.0),
+                  ("b", NOW - 60, 5.0)])  # fmt: skip
+    cursors = {m: c for m, _, c, _ in store.read_since_many({"a": None, "b": None})}
+    store.append([("a", NOW, 2.0), ("b", NOW, 6.0)])
+    assert store.trim_many(["a", "b"], NOW, DAY, 600, DAY)["rewritten"] == 1
+    got = {m: (rec["v"].tolist(), whole) for m, rec, _, whole in store.read_since_many(cursors)}
+    assert got == {"a": ([1.0, 2.0], True), "b": ([6.0], False)}

@@ -188,3 +188,77 @@ def test_a_concurrent_pass_never_duplicates(store):
     rollups.roll_up(["m"], now=T0 + 1800, retention=30 * DAY, lag=LAG)
     assert rollups._append(keys=[rollups.key("m")], args=[tail, b"x" * 12]) == -1
     assert len(rollups.read("m")) == 2
+
+
+def test_every_write_sets_a_ttl_so_an_orphan_expires(store):
+    """A rollup nobody appends to any more (metric deleted without it, resolution
+    changed, out of scope) must not live forever: append and trim set its TTL."""
+    rollups = Rollups(store, RES)
+    feed(store, "m", T0 + 60 * np.arange(60), np.ones(60))
+    rollups.roll_up(["m"], now=T0 + 3600, retention=DAY, lag=LAG, trim_grace=3600)
+    ttl = store.redis.pttl(rollups.key("m"))
+    assert DAY * 1000 < ttl <= (DAY + 3600) * 1000
+    # the head cut (a SET) keeps a TTL too
+    store.redis.persist(rollups.key("m"))
+    feed(store, "m", T0 + 3 * DAY + 60 * np.arange(60), np.ones(60))
+    out = rollups.roll_up(["m"], now=T0 + 3 * DAY + 3600, retention=DAY, lag=LAG, trim_grace=3600)
+    assert out["trimmed"] == 1 and store.redis.pttl(rollups.key("m")) > DAY * 1000
+
+
+def test_store_delete_deletes_the_companion_rollup(redis_client):
+    keys = RedisKeys("sky:")
+    rollups_key = lambda m: [keys.rollup(RES, m)]  # noqa: E731
+    store = TimeSeriesStore(redis_client, keys, companions=rollups_key)
+    rollups = Rollups(store, RES)
+    for metric in ("gone", "kept"):
+        feed(store, metric, T0 + 60 * np.arange(60), np.ones(60))
+    rollups.roll_up(["gone", "kept"], now=T0 + 3600, retention=DAY, lag=LAG)
+    store.delete("gone")
+    assert not redis_client.exists(keys.series("gone"), rollups.key("gone"))
+    assert redis_client.exists(rollups.key("kept")) and store.metrics() == ["kept"]
+
+
+SCOPE_CONF = """
+[[alerts]]
+pattern = "shop"
+channel = "smtp"
+mirage_hours = 168
+[[alerts]]
+pattern = "web"
+channel = "smtp"
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "want"),
+    [
+        ({}, ["shop.a", "shop.b"]),  # auto: the metrics a mirage rule matches
+        ({"SKYLINE__MIRAGE__GRAPHITE_URL": "http://g:8080"}, []),  # auto, remote history
+        ({"SKYLINE__MIRAGE__PROMETHEUS_URL": "http://p:9090"}, []),
+        (
+            {"SKYLINE__MIRAGE__ROLLUPS": "on", "SKYLINE__MIRAGE__GRAPHITE_URL": "http://g:8080"},
+            ["other", "shop.a", "shop.b", "web.x"],
+        ),  # fmt: skip
+        ({"SKYLINE__MIRAGE__ROLLUPS": "off"}, []),
+    ],
+)
+def test_rollup_scope(tmp_path, env, want):
+    from skyline.rollups import RollupScope
+    from skyline.settings import load_settings
+
+    conf = tmp_path / "skyline.conf"
+    conf.write_text(SCOPE_CONF)
+    scope = RollupScope(load_settings(conf, env=env))
+    names = ["other", "shop.a", "shop.b", "web.x"]
+    assert scope.select(names) == want
+    assert scope.select(names) == want  # from the cache
+    assert scope.enabled == bool(want)
+
+
+def test_auto_scope_without_any_mirage_rule_is_empty(tmp_path):
+    from skyline.rollups import RollupScope
+    from skyline.settings import load_settings
+
+    conf = tmp_path / "skyline.conf"
+    conf.write_text('[[alerts]]\npattern = "web"\nchannel = "smtp"\n')
+    assert RollupScope(load_settings(conf, env={})).select(["web.x", "shop.a"]) == []
