@@ -74,7 +74,8 @@ KEYS: dict[str, KeySpec] = {
     "ionosphere_metrics": KeySpec(
         "ionosphere:metrics",
         "SET",
-        "none; rebuilt from SQL by ionosphere at start",
+        "none; reconciled with SQL by ionosphere at start and every [ionosphere] "
+        "maintenance_interval",
         "Names of metrics with at least one enabled features profile: routing sends their "
         "anomalies to ionosphere.",
     ),

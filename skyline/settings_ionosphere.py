@@ -17,6 +17,20 @@ class IonosphereSection(LoopSection):
     claim_idle: int = key(
         60, "Entries left unacknowledged by a dead consumer this long are claimed.", "s", ge=1
     )
+    max_deliveries: int = key(
+        5,
+        "An entry whose check fails this many times (not an outage: a bug, bad data) is sent "
+        "on to the alerts unchecked and acknowledged, so it cannot block the stream.",
+        "",
+        ge=1,
+    )
+    maintenance_interval: int = key(
+        60,
+        "Seconds between two maintenance passes: matches linked to their anomalies and "
+        "ionosphere:metrics reconciled with SQL.",
+        "s",
+        ge=1,
+    )
     features_percent_similar: float = key(
         1.0,
         "A profile matches when the sums of the common features differ by less than this "
@@ -70,6 +84,17 @@ class IonosphereSection(LoopSection):
     )
     learn_interval: int = key(
         300, "Seconds between two learning passes (0 disables learning).", "s", ge=0
+    )
+    learn_max_per_pass: int = key(
+        50, "Anomalies evaluated by one learning pass at most (the next pass goes on).", "",
+        ge=1,
+    )  # fmt: skip
+    learn_time_budget: float = key(
+        20.0,
+        "A learning pass stops after this long (it runs between checks, so keep it well "
+        "under [skyline] heartbeat_ttl); the next pass goes on where it stopped.",
+        "s",
+        gt=0,
     )
     learn_full_duration_days: int = key(
         30, "Default window of learning (the metric's row overrides it).", "days", ge=1

@@ -1,7 +1,7 @@
 -- Skyline SQL schema for MySQL/MariaDB (InnoDB, utf8mb4).
 -- GENERATED from skyline/db/models.py by `python -m skyline.db.ddl > sql/skyline.sql`:
 -- do not edit by hand.  Times are UTC epoch seconds (BIGINT).
--- A database created from this file is at migration revision 0002;
+-- A database created from this file is at migration revision 0003;
 -- `skyline db upgrade` creates the same schema in an empty database.
 
 CREATE TABLE features (
@@ -96,6 +96,18 @@ CREATE TABLE api_tokens (
 	CONSTRAINT uq_api_tokens_token_hash UNIQUE (token_hash)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
 CREATE INDEX ix_api_tokens_user_id ON api_tokens (user_id);
+
+CREATE TABLE learn_windows (
+	event_id VARCHAR(128) NOT NULL,
+	full_duration INTEGER NOT NULL,
+	metric_id INTEGER NOT NULL,
+	timestamp BIGINT NOT NULL,
+	points MEDIUMBLOB NOT NULL,
+	CONSTRAINT pk_learn_windows PRIMARY KEY (event_id, full_duration),
+	CONSTRAINT fk_learn_windows_metric_id_metrics FOREIGN KEY(metric_id) REFERENCES metrics (id) ON DELETE CASCADE
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
+CREATE INDEX ix_learn_windows_metric_id ON learn_windows (metric_id);
+CREATE INDEX ix_learn_windows_timestamp ON learn_windows (timestamp);
 
 CREATE TABLE alert_log (
 	id INTEGER NOT NULL AUTO_INCREMENT,
@@ -195,6 +207,15 @@ CREATE TABLE labels (
 CREATE INDEX ix_labels_anomaly_id ON labels (anomaly_id);
 CREATE INDEX ix_labels_user_id ON labels (user_id);
 
+CREATE TABLE learn_evaluated (
+	anomaly_id INTEGER NOT NULL,
+	anomaly_timestamp BIGINT NOT NULL,
+	evaluated_at BIGINT NOT NULL,
+	CONSTRAINT pk_learn_evaluated PRIMARY KEY (anomaly_id),
+	CONSTRAINT fk_learn_evaluated_anomaly_id_anomalies FOREIGN KEY(anomaly_id) REFERENCES anomalies (id) ON DELETE CASCADE
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
+CREATE INDEX ix_learn_evaluated_anomaly_timestamp ON learn_evaluated (anomaly_timestamp);
+
 CREATE TABLE motifs (
 	id INTEGER NOT NULL AUTO_INCREMENT,
 	profile_id INTEGER NOT NULL,
@@ -250,4 +271,4 @@ CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL,
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
-INSERT INTO alembic_version (version_num) VALUES ('0002');
+INSERT INTO alembic_version (version_num) VALUES ('0003');

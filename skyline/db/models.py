@@ -27,6 +27,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -337,6 +338,38 @@ class ProfileMatch(Base):
     common_features_count: Mapped[int | None]
     validated: Mapped[bool] = _flag(False)
     created_at: Mapped[int] = _created_at()
+
+
+class LearnEvaluated(Base):
+    """An anomaly ionosphere's learning has evaluated (0003): it is not evaluated
+    again, across restarts; rows of anomalies older than the lookback are pruned."""
+
+    __tablename__ = "learn_evaluated"
+    __table_args__ = _table_args()
+
+    anomaly_id: Mapped[int] = mapped_column(
+        ForeignKey("anomalies.id", ondelete="CASCADE"), primary_key=True
+    )
+    anomaly_timestamp: Mapped[int] = _epoch(index=True)
+    evaluated_at: Mapped[int] = _created_at()
+
+
+class LearnWindow(Base):
+    """The raw window of an anomaly ionosphere did not match, for a metric with a learn
+    profile of that full_duration (0003): learning runs later than the raw store keeps
+    the window's start, so the window is kept here (as float64 [timestamp, value]
+    pairs) until the learning lookback has passed."""
+
+    __tablename__ = "learn_windows"
+    __table_args__ = _table_args()
+
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    full_duration: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    metric_id: Mapped[int] = _fk("metrics.id", ondelete="CASCADE")
+    timestamp: Mapped[int] = _epoch(index=True)
+    points: Mapped[bytes] = mapped_column(
+        LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
+    )
 
 
 class AlertLog(Base):

@@ -1,31 +1,37 @@
 """The ionosphere daemon: anomalies of metrics with features profiles, matched or sent on.
 
-Reads ``stream:ionosphere`` in the ``ionosphere`` consumer group.  For each event:
-the window ``(timestamp - full_duration, timestamp]`` from the store (for a
-duration longer than the store holds, the rollup history), features once, then
-every enabled profile of the metric at that duration (``check``).
+Reads ``stream:ionosphere`` in the ``ionosphere`` consumer group.  For each event
+and each full_duration the metric has profiles at (the event's own first): the
+window ``(timestamp - duration, timestamp]`` (``window.window_for``: the raw store
+up to ``[skyline] full_duration``, the rollup history beyond, compared only with
+profiles of the history's resolution), features once, then the enabled profiles of
+that duration (``check``).
 
 - Match: a ``not_anomalous`` verdict (stage ionosphere) with the profile id, match
   type and distance / percent difference; a ``profile_matches`` row holding the
   event id (panorama stores the anomaly asynchronously; ``anomaly_id`` is filled in
   when the anomaly row exists, now or on a later maintenance pass); the profile's
   matched counters bumped.  Nothing reaches the alerts stream.
-- No match, or the check could not be made: ``routing.onward`` from stage
-  ionosphere (the alerts stream, with the reason).  An anomaly is never lost
+- No match, or the check could not be made or recorded: ``routing.onward`` from
+  stage ionosphere (the alerts stream, with the reason).  An anomaly is never lost
   because its profiles are broken: corrupt profiles are refused, logged, counted
-  (``errors.corrupt_profile``) and skipped.
+  (``errors.corrupt_profile``) and skipped; an error recording the result is
+  counted (``errors.record``) and the anomaly alerts; an entry that still fails is
+  re-read at most ``max_deliveries`` times, then sent on and acknowledged
+  (``errors.dead_letter``).
 
 At start: the feature ids are synced into SQL, tsfresh is imported by one
 throw-away extraction (its pandas/statsmodels import takes seconds: never inside a
-check), and ``ionosphere:metrics`` is rebuilt from SQL.  No numba code is used
-(matching is numpy/scipy FFT), so there is no JIT to warm up.  A periodic pass (``[ionosphere] learn_interval``) links matches to their
-anomalies and runs learning (``learn``).
+check), and ``ionosphere:metrics`` is reconciled with SQL.  No numba code is used
+(matching is numpy/scipy FFT), so there is no JIT to warm up.  Every
+``maintenance_interval`` matches are linked to their anomalies and
+``ionosphere:metrics`` is reconciled again; every ``learn_interval`` a learning pass
+(``learn``, bounded by ``learn_time_budget``) runs.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import numpy as np
 from sqlalchemy import Engine, select, update
@@ -38,62 +44,121 @@ from skyline.events import AnomalyEvent, VerdictEvent, publish_verdict
 from skyline.ionosphere.cache import ProfileCache
 from skyline.ionosphere.check import CheckResult, Match, check
 from skyline.ionosphere.features import FeaturesError, extract, sync_features
-from skyline.ionosphere.learn import Learner, store_history
+from skyline.ionosphere.learn import Learner, rollup_resolution, save_windows, store_history
+from skyline.ionosphere.window import HistoryFn, Window, window_for
 from skyline.streams import StreamConsumer, consumer_name
-
-HistoryFn = Callable[[str, int, int], np.ndarray]
 
 
 class Ionosphere(Daemon):
     name = "ionosphere"
     interval = 0.0  # type: ignore[assignment]  # run_once blocks on the stream instead
 
-    def __init__(self, *args, history: HistoryFn | None = None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args, history: HistoryFn | None = None,  # type: ignore[no-untyped-def]
+                 history_resolution: int | None = None, **kwargs) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
         self.history = history
+        self.history_resolution = history_resolution or rollup_resolution(self.settings)
 
     def setup(self) -> None:
         self.engine: Engine = self.open_database()
         cfg = self.settings.ionosphere
         sync_features(self.engine)
         extract(np.sin(np.arange(200) / 7.0))  # import tsfresh/pandas now, not in a check
-        self.rebuild_metrics_set()
+        self.reconcile_metrics_set()
         if self.history is None:
             self.history = store_history(self.store, self.settings)
         self.cache = ProfileCache(self.engine, self.redis, self.keys, cfg, self.counters.inc)
         self.downstream = routing.Heartbeats(self.redis, self.keys)
         self.learner = Learner(self.engine, self.redis, self.keys, self.settings, self.history,
-                               self.counters.inc)  # fmt: skip
-        self._last_maintenance = 0.0
+                               self.counters.inc, store=self.store,
+                               history_resolution=self.history_resolution)  # fmt: skip
+        self._last_maintenance = self._last_learn = time.monotonic()
         self.consumer = StreamConsumer(self.redis, [self.keys.ionosphere_stream()], "ionosphere",
                                        consumer_name(self.name), claim_idle_ms=cfg.claim_idle * 1000)  # fmt: skip
         self.consumer.ensure_groups()
 
-    def rebuild_metrics_set(self) -> None:
-        """``ionosphere:metrics`` := metrics with an enabled, not deleted profile (SQL)."""
+    def reconcile_metrics_set(self) -> int:
+        """Make ``ionosphere:metrics`` = metrics with an enabled, not deleted profile
+        (SQL), at start and every ``maintenance_interval``: repairs a SADD/SREM that
+        a profile change lost after its SQL commit.  Returns the members fixed.
+
+        The set is read before SQL: a profile change commits SQL before it writes the
+        set, so a member it added is always in the SQL read and never removed here.
+        The one race left (a profile disabled between the two reads) leaves a stale
+        member until the next pass, which only sends that metric's anomalies through
+        an ionosphere with no profile for it: they alert."""
+        key = self.keys.ionosphere_metrics()
+        members = {m.decode() if isinstance(m, bytes) else m for m in self.redis.smembers(key)}
         with Session(self.engine) as db:
             names = set(db.scalars(
                 select(Metric.name).join(FeaturesProfile, FeaturesProfile.metric_id == Metric.id)
                 .where(FeaturesProfile.enabled.is_(True), FeaturesProfile.deleted.is_(False))))  # fmt: skip
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(self.keys.ionosphere_metrics())
-        if names:
-            pipe.sadd(self.keys.ionosphere_metrics(), *sorted(names))
+        missing, extra = sorted(names - members), sorted(members - names)
+        pipe = self.redis.pipeline(transaction=False)
+        if missing:
+            pipe.sadd(key, *missing)
+        if extra:
+            pipe.srem(key, *extra)
         pipe.execute()
-        self.log.info("ionosphere:metrics rebuilt: %d metrics with enabled profiles", len(names))
+        if missing or extra:
+            self.counters.inc("metrics_set.repaired", len(missing) + len(extra))
+            self.log.warning("ionosphere:metrics repaired: added %s, removed %s",
+                             missing[:10], extra[:10])  # fmt: skip
+        return len(missing) + len(extra)
 
     def run_once(self) -> None:
         try:
             block = int(self.settings.ionosphere.interval * 1000)
             for stream, entry_id, fields in self.consumer.read(block_ms=block):
-                self.handle(fields)
-                self.consumer.ack(stream, entry_id)
+                self.process(stream, entry_id, fields)
         except Exception:
             self.consumer.recover()
             raise
         self._maintenance()
 
-    def handle(self, fields: dict[bytes, bytes]) -> None:
+    def process(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        """Handle one entry and acknowledge it.  An error that escapes ``handle`` (not
+        an outage) leaves the entry pending, so it is read again; when it fails at its
+        ``max_deliveries``-th delivery or later it is dead-lettered instead: sent on to
+        the alerts, acknowledged, counted.  One bad entry never blocks the stream.
+
+        Deliveries are counted by the group (``XPENDING``), so across restarts; a
+        redelivery after an outage counts too, which only makes a later real
+        failure dead-letter sooner (the anomaly then alerts)."""
+        deliveries = self._deliveries(stream, entry_id)
+        try:
+            self.handle(fields, first_delivery=deliveries <= 1)
+        except OUTAGES:
+            raise
+        except Exception:
+            if deliveries < self.settings.ionosphere.max_deliveries:
+                raise
+            self.log.exception("entry %r failed at delivery %d", entry_id, deliveries)
+            self._dead_letter(fields, deliveries)
+        self.consumer.ack(stream, entry_id)
+
+    def _deliveries(self, stream: str, entry_id: bytes) -> int:
+        """How many times the group delivered the entry (XPENDING), this time included."""
+        rows = self.redis.xpending_range(stream, "ionosphere", min=entry_id, max=entry_id,
+                                         count=1)  # fmt: skip
+        return int(rows[0]["times_delivered"]) if rows else 1
+
+    def _dead_letter(self, fields: dict[bytes, bytes], deliveries: int) -> None:
+        self.counters.inc("errors.dead_letter")
+        try:
+            event = AnomalyEvent.from_fields(fields)
+        except ValueError as exc:
+            self.log.error("dead-lettering a malformed entry: %s", exc)
+            return
+        self.log.error("%s: failed %d times; sending it on unchecked", event.id, deliveries)
+        try:
+            self._onward(event, f"ionosphere failed on it {deliveries} times")
+        except OUTAGES:
+            raise
+        except Exception:
+            self.log.exception("%s of %s: could not send it on; dropped", event.id, event.metric)
+
+    def handle(self, fields: dict[bytes, bytes], first_delivery: bool = True) -> None:
         try:
             event = AnomalyEvent.from_fields(fields)
         except ValueError as exc:
@@ -113,17 +178,24 @@ class Ionosphere(Daemon):
             self.counters.inc("errors.check")
             self.log.exception("%s: check of %s failed", event.id, event.metric)
             return self._onward(event, f"ionosphere check failed ({type(exc).__name__})")
-        self._record(event, result)
+        try:
+            self._record(event, result)
+        except OUTAGES:
+            raise
+        except Exception as exc:  # e.g. IntegrityError, DataError: the anomaly still alerts
+            self.counters.inc("errors.record")
+            self.log.exception("%s: recording the check of %s failed", event.id, event.metric)
+            return self._onward(
+                event, f"ionosphere could not record its check ({type(exc).__name__})"
+            )
+        if first_delivery:  # a redelivered event is not counted twice
+            self._bump_checked(event, result.compared)
 
-    def window(self, metric: str, end: int, duration: int) -> np.ndarray:
-        """Values of ``(end - duration, end]``: the store, or the history when the store
-        does not reach back far enough (a mirage-length profile)."""
-        start = end - duration
-        s = self.store.read(metric)
-        if (not len(s) or s.timestamps[0] > start + 2 * _step(s.timestamps)) and self.history:
-            arr = self.history(metric, start, end)
-            return arr[(arr[:, 0] > start) & (arr[:, 0] <= end), 1] if len(arr) else np.empty(0)
-        return s.values[(s.timestamps > start) & (s.timestamps <= end)]
+    def window(self, metric: str, end: int, duration: int) -> Window:
+        """``(end - duration, end]``: raw points up to ``[skyline] full_duration``, the
+        rollup history (with its resolution) beyond (``window.window_for``)."""
+        return window_for(self.store, self.history, self.history_resolution,
+                          self.settings.skyline.full_duration, metric, end, duration)  # fmt: skip
 
     def check_event(self, event: AnomalyEvent) -> CheckResult:
         """Each full_duration the metric has profiles at, the event's own first: its
@@ -134,10 +206,14 @@ class Ionosphere(Daemon):
         out = CheckResult()
         failure: FeaturesError | None = None
         t0 = time.perf_counter()
+        learn_durations = {m.full_duration for m in metas if m.learn}
         for duration in durations:
-            values = self.window(event.metric, event.timestamp, duration)
+            win = self.window(event.metric, event.timestamp, duration)
+            if duration in learn_durations and win.resolution is None:
+                out.windows[duration] = win.points
             try:
-                r = check(values, metas, data, duration, self.settings.ionosphere)
+                r = check(win.values, metas, data, duration, self.settings.ionosphere,
+                          resolution=win.resolution)  # fmt: skip
             except FeaturesError as exc:
                 failure = exc
                 continue
@@ -158,7 +234,6 @@ class Ionosphere(Daemon):
         return out
 
     def _record(self, event: AnomalyEvent, result: CheckResult) -> None:
-        self._bump_checked(result.compared)
         if result.match is None:
             self.counters.inc("not_matched")
             if not result.compared:
@@ -168,6 +243,8 @@ class Ionosphere(Daemon):
                 why = f"no profile of {len(result.compared)} matched" + (
                     f" (nearest: {near})" if near else ""
                 )
+            if result.windows:
+                save_windows(self.engine, event.metric, event.id, event.timestamp, result.windows)
             return self._onward(event, why)
         self.counters.inc("matched")
         m = result.match
@@ -186,13 +263,21 @@ class Ionosphere(Daemon):
                        reason=reason)  # fmt: skip
         pipe.execute()
 
-    def _bump_checked(self, ids: list[int]) -> None:
+    def _bump_checked(self, event: AnomalyEvent, ids: list[int]) -> None:
+        """``checked_count + 1`` of the compared profiles: statistics only, so a
+        failure is counted and logged but changes nothing about the verdict given."""
         if not ids:
             return
-        with Session(self.engine) as db:
-            db.execute(update(FeaturesProfile).where(FeaturesProfile.id.in_(ids)).values(
-                checked_count=FeaturesProfile.checked_count + 1, last_checked=int(time.time())))  # fmt: skip
-            db.commit()
+        try:
+            with Session(self.engine) as db:
+                db.execute(update(FeaturesProfile).where(FeaturesProfile.id.in_(ids)).values(
+                    checked_count=FeaturesProfile.checked_count + 1, last_checked=int(time.time())))  # fmt: skip
+                db.commit()
+        except OUTAGES:
+            raise
+        except Exception:
+            self.counters.inc("errors.record")
+            self.log.exception("%s: bumping checked_count of %s failed", event.id, ids)
 
     def _store_match(self, event: AnomalyEvent, m: Match) -> None:
         """Idempotent by event id: a re-delivered event is not recorded twice."""
@@ -215,14 +300,19 @@ class Ionosphere(Daemon):
                 update(FeaturesProfile).where(FeaturesProfile.id == m.profile_id).values(**values)
             )
             db.commit()
+        self.cache.note_match(m.profile_id, now)
 
     def _maintenance(self) -> None:
-        every = self.settings.ionosphere.learn_interval
-        if not every or time.monotonic() - self._last_maintenance < every:
-            return
-        self._last_maintenance = time.monotonic()
-        self.link_matches()
-        self.learner.run_pass(int(self.clock()))
+        """Every ``maintenance_interval``: link matches, reconcile ``ionosphere:metrics``;
+        every ``learn_interval`` (0: never): a learning pass (bounded in time)."""
+        cfg, now = self.settings.ionosphere, time.monotonic()
+        if now - self._last_maintenance >= cfg.maintenance_interval:
+            self._last_maintenance = now
+            self.link_matches()
+            self.reconcile_metrics_set()
+        if cfg.learn_interval and now - self._last_learn >= cfg.learn_interval:
+            self._last_learn = now
+            self.learner.run_pass(int(self.clock()))
 
     def link_matches(self) -> int:
         """Fill ``profile_matches.anomaly_id`` of matches whose anomaly is now stored."""
@@ -234,7 +324,3 @@ class Ionosphere(Daemon):
                 match.anomaly_id = anomaly_id
             db.commit()
         return len(rows)
-
-
-def _step(timestamps: np.ndarray) -> int:
-    return int(np.median(np.diff(timestamps))) if len(timestamps) > 1 else 60

@@ -5,7 +5,12 @@ Two kinds of entries (``profile_data``):
 - ``idx:<metric hash>:<profiles_version>``: the metric's enabled profiles.  Keyed
   by the version counter every profile change INCRs, so a created, disabled or
   deleted profile takes effect on the very next check (no TTL games, unlike the
-  reference's hour-long memcached staleness).
+  reference's hour-long memcached staleness).  A match does not change the version,
+  so the index's ``last_matched`` times are those of when it was cached; ``get``
+  orders the profiles at check time with the times of the matches this process
+  recorded since (``note_match``), so the most recently matched profile is tried
+  first.  Matches recorded by another ionosphere process are seen when the metric's
+  profiles next change.
 - ``fp:<profile id>``: a profile's features and series, immutable once created.
 
 With ``[ionosphere] memcached = "host:port"`` entries live in memcached (shared by
@@ -33,6 +38,7 @@ from skyline.ionosphere.profile_data import (
     load_metas,
     metas_from_json,
     metas_to_json,
+    order_metas,
 )
 from skyline.redis_keys import RedisKeys
 
@@ -99,12 +105,22 @@ class ProfileCache:
         self.remote = bool(cfg.memcached)
         self.backend: Backend = (MemcachedBackend(cfg.memcached, cfg.memcached_timeout)
                                  if self.remote else LocalBackend(cfg.cache_max_entries))  # fmt: skip
+        self.max_entries = int(cfg.cache_max_entries)
+        self._matched: OrderedDict[int, int] = OrderedDict()  # profile id -> last match
+
+    def note_match(self, profile_id: int, when: int) -> None:
+        """A match this process just recorded: the next ``get`` tries the profile first."""
+        self._matched[profile_id] = when
+        self._matched.move_to_end(profile_id)
+        while len(self._matched) > self.max_entries:
+            self._matched.popitem(last=False)
 
     def version(self, metric: str) -> int:
         return int(self.redis.get(self.keys.profiles_version(metric)) or 0)
 
     def get(self, metric: str) -> tuple[list[ProfileMeta], dict[int, ProfileData | CorruptProfile]]:
-        """Enabled profiles of ``metric`` (most recently matched first) and their data."""
+        """Enabled profiles of ``metric`` (most recently matched first, as of now for
+        matches of this process) and their data."""
         digest = hashlib.sha1(metric.encode()).hexdigest()
         idx_key = f"{self.keys.prefix}iono:idx:{digest}:{self.version(metric)}"
         cached = self._get({idx_key: metas_from_json}).get(idx_key)
@@ -113,6 +129,7 @@ class ProfileCache:
             self._set({idx_key: metas}, metas_to_json)
         else:
             metas = cached
+        metas = order_metas(metas, self._matched)
         keys = {f"{self.keys.prefix}iono:fp:{m.id}": m.id for m in metas}
         found = self._get(dict.fromkeys(keys, ProfileData.from_json))
         data: dict[int, ProfileData | CorruptProfile] = {keys[k]: v for k, v in found.items()}

@@ -1,7 +1,7 @@
 """One ionosphere check: an anomalous window against a metric's profiles.
 
-Order: features first (every enabled profile of the same ``full_duration``, at
-once; the first matching profile in last-matched order wins, as in the reference),
+Order: features first (every enabled profile of the given ``full_duration`` — and,
+for a window read from the rollup history, of the history's resolution — at once; the first matching profile in last-matched order wins, as in the reference),
 then motifs (the best-distance match over all sizes).  Pure: the caller supplies
 the window and the profile data and does the I/O.
 """
@@ -35,17 +35,21 @@ class CheckResult:
     refused: list[tuple[int, str]] = field(default_factory=list)
     features: Features | None = None
     best: dict[str, Any] = field(default_factory=dict)  # nearest miss, for the reason
+    # raw windows by duration, of the durations the metric has learn profiles at (kept
+    # for learning when nothing matched)
+    windows: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def check(values: np.ndarray, metas: list[ProfileMeta],
           data: dict[int, ProfileData | CorruptProfile], full_duration: int, cfg: Any,
-          features: Features | None = None) -> CheckResult:  # fmt: skip
-    """Compare ``values`` (the window, oldest first) with the profiles; FeaturesError
-    if the window has no usable features."""
+          features: Features | None = None, resolution: int | None = None) -> CheckResult:  # fmt: skip
+    """Compare ``values`` (the window, oldest first) with the profiles of
+    ``full_duration`` (and of ``resolution`` unless None: a rollup window is never
+    compared with a raw profile); FeaturesError if the window has no usable features."""
     out = CheckResult()
     usable: list[ProfileData] = []
     for m in metas:
-        if m.full_duration != full_duration:
+        if m.full_duration != full_duration or resolution not in (None, m.resolution):
             continue
         d = data.get(m.id)
         if isinstance(d, ProfileData):

@@ -2,8 +2,9 @@
 the cache.
 
 ``ProfileMeta`` rows (the enabled profiles of a metric, ordered by last_matched,
-most recent first) change whenever a profile is created, enabled, disabled or
-deleted, so they are cached under the metric's ``profiles_version``.  A profile's
+most recent first, as of loading) change whenever a profile is created, enabled,
+disabled or deleted, so they are cached under the metric's ``profiles_version``
+(the cache re-orders them at check time: ``ProfileCache.get``).  A profile's
 features and series never change after creation, so ``ProfileData`` is cached under
 the profile id alone.
 
@@ -36,6 +37,7 @@ class ProfileMeta:
     parent_id: int | None
     learn: bool
     last_matched: int | None
+    resolution: int = 0  # seconds between points (0: unknown, an entry cached before it)
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,18 @@ def load_metas(engine: Engine, metric: str) -> list[ProfileMeta]:
                    FeaturesProfile.deleted.is_(False))
         ).all()  # fmt: skip
         metas = [ProfileMeta(r.id, r.full_duration, r.generation, r.parent_id, r.learn,
-                             r.last_matched) for r in rows]  # fmt: skip
-    return sorted(metas, key=lambda m: (-(m.last_matched or 0), -m.id))
+                             r.last_matched, r.resolution) for r in rows]  # fmt: skip
+    return order_metas(metas, {})
+
+
+def order_metas(metas: list[ProfileMeta], last_matched: dict[int, int]) -> list[ProfileMeta]:
+    """Most recently matched first (``last_matched`` overrides the metas' own times),
+    then newest first."""
+
+    def when(m: ProfileMeta) -> int:
+        return max(m.last_matched or 0, last_matched.get(m.id, 0))
+
+    return sorted(metas, key=lambda m: (-when(m), -m.id))
 
 
 class CorruptProfile(ValueError):
@@ -117,7 +129,16 @@ def load_data(engine: Engine, ids: list[int]) -> dict[int, ProfileData | Corrupt
         elif np.isnan(vec).all():
             out[pid] = CorruptProfile(f"profile {pid} has no finite feature values")
         else:
-            pts = sorted(series[pid])
-            values = np.array([v for _, v in pts if v is not None and math.isfinite(v)])
-            out[pid] = ProfileData(pid, vec, values)
+            out[pid] = _with_series(pid, vec, series[pid])
     return out
+
+
+def _with_series(
+    pid: int, vec: np.ndarray, points: list[tuple[int, float]]
+) -> ProfileData | CorruptProfile:
+    values = np.array([v for _, v in sorted(points) if v is not None and math.isfinite(v)])
+    if len(values) < 2:
+        return CorruptProfile(
+            f"profile {pid} has {len(values)} finite series points (fewer than 2)"
+        )
+    return ProfileData(pid, vec, values)

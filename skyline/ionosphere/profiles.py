@@ -8,7 +8,11 @@ the shape that was judged anomalous) are stored in SQL.
 Every change keeps two Redis keys right, so routing and ionosphere's cache see it on
 the very next anomaly: ``ionosphere:metrics`` (the SET of metrics with at least one
 enabled profile; routing sends their anomalies to ionosphere) and the metric's
-``profiles_version`` counter (INCR on every change; caches are keyed by it).
+``profiles_version`` counter (INCR on every change; caches are keyed by it; never
+deleted, so a version number is never reused).  Both are written after the SQL
+commit without MULTI (the keys live in different Redis Cluster slots); a write lost
+to a Redis failure is repaired by ionosphere's periodic ``reconcile_metrics_set``
+(the version key: by the next change of the metric's profiles).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from skyline.db.models import (
 )
 from skyline.db.repo import get_or_create_metric
 from skyline.ionosphere.features import FeaturesError, extract, sync_features
+from skyline.ionosphere.window import raw_window, resolution_of
 from skyline.redis_keys import RedisKeys
 from skyline.timeseries import TimeSeriesStore
 
@@ -45,10 +50,9 @@ class ProfileError(ValueError):
 def training_window(store: TimeSeriesStore, metric: str, anomaly_timestamp: int,
                     full_duration: int) -> np.ndarray:  # fmt: skip
     """The (n, 2) [timestamp, value] window the anomaly was judged on:
-    ``(anomaly_timestamp - full_duration, anomaly_timestamp]`` from the store."""
-    s = store.read(metric)
-    keep = (s.timestamps > anomaly_timestamp - full_duration) & (s.timestamps <= anomaly_timestamp)
-    return np.column_stack([s.timestamps[keep].astype(np.float64), s.values[keep]])
+    ``(anomaly_timestamp - full_duration, anomaly_timestamp]`` from the store (the
+    same slicing a check uses: ``window.raw_window``)."""
+    return raw_window(store, metric, anomaly_timestamp, full_duration)
 
 
 def clean_series(series: Any) -> np.ndarray:
@@ -88,13 +92,12 @@ def create_profile(engine: Engine, redis_client: redis.Redis, keys: RedisKeys, s
     if feats.count == 0:
         raise ProfileError("no finite features could be calculated from the series")
     sync_features(engine)
-    steps = np.diff(arr[:, 0])
     with Session(engine) as db:
         m = get_or_create_metric(db, metric)
         fp = FeaturesProfile(metric_id=m.id, anomaly_id=anomaly_id,
                              anomaly_timestamp=int(anomaly_timestamp),
                              full_duration=int(full_duration),
-                             resolution=int(np.median(steps)) if len(steps) else 0,
+                             resolution=resolution_of(arr),
                              tsfresh_version=_tsfresh_version(), calc_time=feats.calc_time,
                              features_count=feats.count, features_sum=feats.total,
                              parent_id=parent_id, generation=generation, learn=learn,
@@ -112,7 +115,7 @@ def create_profile(engine: Engine, redis_client: redis.Redis, keys: RedisKeys, s
         m.ionosphere_enabled = True
         db.commit()
         profile_id = fp.id
-    pipe = redis_client.pipeline()
+    pipe = redis_client.pipeline(transaction=False)  # two keys, two cluster slots: no MULTI
     pipe.sadd(keys.ionosphere_metrics(), metric)
     pipe.incr(keys.profiles_version(metric))
     pipe.execute()
@@ -146,7 +149,7 @@ def _refresh_metric(
     metric.ionosphere_enabled = bool(live)
     name = metric.name
     db.commit()
-    pipe = redis_client.pipeline()
+    pipe = redis_client.pipeline(transaction=False)  # two keys, two cluster slots: no MULTI
     if live:
         pipe.sadd(keys.ionosphere_metrics(), name)
     else:

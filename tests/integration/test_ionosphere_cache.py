@@ -12,12 +12,13 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from skyline.db import make_engine, upgrade
-from skyline.db.models import Metric
+from skyline.db.models import FeaturesProfile, Metric, ProfileSeries
 from skyline.ionosphere.cache import ProfileCache
+from skyline.ionosphere.profile_data import CorruptProfile, load_data
 from skyline.ionosphere.profiles import (
     ProfileError,
     create_profile,
@@ -180,3 +181,60 @@ def test_training_window_is_the_judged_window(redis_client):
     end = int(pts[2000, 0])
     w = training_window(store, "m", end, 86400)
     assert len(w) == 1440 and w[-1, 0] == end and w[0, 0] == end - 86400 + 60
+
+
+def _multi_calls(redis_client) -> int:
+    return int(redis_client.info("commandstats").get("cmdstat_multi", {}).get("calls", 0))
+
+
+def test_profile_changes_use_no_multi_and_the_version_is_never_reused(engine, redis_client):
+    """ionosphere:metrics and ionosphere:version:<metric> live in different Redis
+    Cluster slots: no MULTI may span them (real Redis' command statistics show none).
+    The version outlives the metric's last profile, so a later create never reuses a
+    number a cache still holds an index for."""
+    keys = RedisKeys("sky:")
+    cache = ProfileCache(engine, redis_client, keys, cfg())
+    before = _multi_calls(redis_client)
+    first = create_profile(engine, redis_client, keys, cfg(), metric="m", series=day(1),
+                           anomaly_timestamp=T0 + 86340, full_duration=86400)  # fmt: skip
+    assert [m.id for m in cache.get("m")[0]] == [first]
+    set_enabled(engine, redis_client, keys, first, False)
+    set_enabled(engine, redis_client, keys, first, True)
+    delete_profile(engine, redis_client, keys, first)
+    assert _multi_calls(redis_client) == before
+    assert redis_client.get(keys.profiles_version("m")) == b"4"  # not deleted
+    assert cache.get("m")[0] == []
+    second = create_profile(engine, redis_client, keys, cfg(), metric="m", series=day(2),
+                            anomaly_timestamp=T0 + 86340, full_duration=86400)  # fmt: skip
+    assert redis_client.get(keys.profiles_version("m")) == b"5"
+    assert [m.id for m in cache.get("m")[0]] == [second]
+
+
+def test_the_last_matched_order_is_that_of_check_time(engine, redis_client):
+    """The cached index keeps its load-time order; a match this process records puts
+    its profile first on the very next lookup, without a version change."""
+    keys = RedisKeys("sky:")
+    cache = ProfileCache(engine, redis_client, keys, cfg())
+    a, b = (create_profile(engine, redis_client, keys, cfg(), metric="m", series=day(s),
+                           anomaly_timestamp=T0 + 86340, full_duration=86400)
+            for s in (1, 2))  # fmt: skip
+    assert [m.id for m in cache.get("m")[0]] == [b, a]  # never matched: newest first
+    version = redis_client.get(keys.profiles_version("m"))
+    cache.note_match(a, T0 + 90000)
+    assert [m.id for m in cache.get("m")[0]] == [a, b]
+    cache.note_match(b, T0 + 90060)
+    assert [m.id for m in cache.get("m")[0]] == [b, a]
+    assert redis_client.get(keys.profiles_version("m")) == version
+
+
+def test_a_profile_series_of_fewer_than_two_points_is_refused(engine, redis_client):
+    keys = RedisKeys("sky:")
+    pid = create_profile(engine, redis_client, keys, cfg(), metric="m", series=day(),
+                         anomaly_timestamp=T0 + 86340, full_duration=86400)  # fmt: skip
+    with Session(engine) as db:
+        first = min(s.timestamp for s in db.get(FeaturesProfile, pid).series)
+        db.execute(delete(ProfileSeries).where(ProfileSeries.profile_id == pid,
+                                               ProfileSeries.timestamp > first))  # fmt: skip
+        db.commit()
+    (refused,) = load_data(engine, [pid]).values()
+    assert isinstance(refused, CorruptProfile) and "fewer than 2" in str(refused)
