@@ -43,6 +43,7 @@ from skyline.settings_base import (
 )
 from skyline.settings_ingest import FluxSection, HorizonSection
 from skyline.settings_ionosphere import IonosphereSection
+from skyline.settings_luminosity import LuminositySection
 from skyline.settings_mirage import MirageSection
 
 __all__ = [
@@ -239,10 +240,6 @@ class AnalyzerSection(LoopSection):
                 "algorithms; lower consensus or add algorithms"
             )
         return self
-
-
-class LuminositySection(LoopSection):
-    """Correlation of anomalies with other metrics."""
 
 
 class CrucibleSection(LoopSection):

@@ -187,7 +187,11 @@ SCHEMAS: dict[str, Any] = {
         "verdict": {"type": "string"}, "label": {"type": ["string", "null"]}}},
     "AnomalyDetail": {"allOf": [{"$ref": "#/components/schemas/Anomaly"}, {"type": "object", "properties": {
         "verdicts": {"type": "array", "items": _OBJ}, "alerts": {"type": "array", "items": _OBJ},
-        "labels": {"type": "array", "items": _OBJ}}}]},
+        "labels": {"type": "array", "items": _OBJ},
+        "correlations": {"type": "array", "description": "metrics that moved with it (luminosity), strongest first",
+                         "items": {"type": "object", "properties": {
+                             "metric": {"type": "string"}, "coefficient": {"type": "number"},
+                             "shift_seconds": {"type": "integer"}, "shifted_coefficient": {"type": "number"}}}}}}]},
     "Page": {"type": "object", "properties": {
         "data": {"type": "array"}, "page": {"type": "integer"}, "per_page": {"type": "integer"},
         "total": {"type": "integer"}, "pages": {"type": "integer"}, "next": {"type": ["string", "null"]}}},

@@ -19,6 +19,7 @@ from skyline.db.models import (
     LABELS,
     AlertLog,
     Anomaly,
+    Correlation,
     FeaturesProfile,
     Label,
     Metric,
@@ -237,12 +238,26 @@ def anomaly_detail(ctx: Context, anomaly_id: int) -> dict[str, Any] | None:
             for lb, user in history
         ]
         out["matches"] = _profile_matches(db, a)
+        out["correlations"] = _correlations(db, a)
         out["profile_id"] = db.scalar(
             select(FeaturesProfile.id).where(
                 FeaturesProfile.anomaly_id == a.id, FeaturesProfile.deleted.is_(False)
             )
         )
         return out
+
+
+def _correlations(db: Session, a: Anomaly) -> list[dict[str, Any]]:
+    """The metrics luminosity found moved with this anomaly, strongest first."""
+    rows = db.execute(
+        select(Metric.name, Correlation.coefficient, Correlation.shifted,
+               Correlation.shifted_coefficient)
+        .join(Metric, Correlation.metric_id == Metric.id)
+        .where(Correlation.anomaly_id == a.id)
+        .order_by(func.abs(Correlation.coefficient).desc(), Metric.name)
+    ).all()  # fmt: skip
+    return [{"metric": name, "coefficient": coef, "shift_seconds": shifted,
+             "shifted_coefficient": shifted_coef} for name, coef, shifted, shifted_coef in rows]  # fmt: skip
 
 
 def _profile_matches(db: Session, a: Anomaly) -> list[dict[str, Any]]:

@@ -155,7 +155,10 @@ def main(argv: list[str] | None = None) -> dict:
             if args.only and kind != args.only:
                 continue
             results.update(run_phase(kind, port, args, client, horizon))
-            print(f"{kind}: {results[f'{kind}_datapoints_per_s']:,} datapoints/s landed", file=sys.stderr)
+            print(
+                f"{kind}: {results[f'{kind}_datapoints_per_s']:,} datapoints/s landed",
+                file=sys.stderr,
+            )
         results["horizon_cpu_s"] = round(sum(horizon.cpu_times()[:2]), 1)
     finally:
         subprocess.run([sys.executable, "-m", "skyline.cli", "stop", "all"], cwd=workdir, env=env,

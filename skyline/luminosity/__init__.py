@@ -1,0 +1,1 @@
+"""Luminosity: correlates each anomaly with the other metrics at the same time."""

@@ -1,0 +1,150 @@
+#!/usr/bin/env python
+"""Luminosity benchmark: one anomaly correlated against every metric in the store.
+
+Seeded synthetic metrics (numpy ``default_rng``): ``--metrics`` series of ``--points``
+points at a 60 s step (random walks, noise and sine waves; 1 % of them follow the
+anomaly's metric, so some correlations are found), written to a Redis in the store's
+format.  Timed, best of ``--reps``:
+
+* ``read``: ``TimeSeriesStore.read_many`` of every metric (MGET + decode), the
+  chunks luminosity reads;
+* ``correlate_only``: resampling + cross-correlation of the windows already in memory;
+* ``total``: ``skyline.luminosity.agent.correlate_anomaly`` — read + correlate, what
+  the daemon does per anomaly (SQL writes, at most ``max_correlations`` rows, excluded).
+
+One process, one thread (``OPENBLAS_NUM_THREADS=1``).  Redis: an embedded server in a
+temp dir, or ``--redis-url`` (only DB 12 of it is used and flushed).
+
+    python utils/bench/luminosity.py [--metrics 10000] [--points 1440] [--reps 3]
+                                     [--redis-url URL] [--json]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import redis  # noqa: E402
+
+from skyline.luminosity.agent import correlate_anomaly  # noqa: E402
+from skyline.luminosity.correlate import Params, correlate_window, window_of  # noqa: E402
+from skyline.redis_conn import EmbeddedRedis  # noqa: E402
+from skyline.redis_keys import RedisKeys  # noqa: E402
+from skyline.timeseries import TimeSeriesStore  # noqa: E402
+
+NOW = 1_700_000_000
+STEP = 60
+ANCHOR = "bench.anchor"
+
+
+def synthetic(m: int, n: int, seed: int = 42) -> np.ndarray:
+    """(m, n) values; row 0 is the anomaly's metric, 1 % of rows follow it."""
+    rng = np.random.default_rng(seed)
+    v = np.cumsum(rng.normal(0, 1, (m, n)), axis=1) + 100
+    v[1::3] = rng.normal(50, 5, v[1::3].shape)
+    v[2::3] += 10 * np.sin(np.arange(n) / rng.uniform(5, 50, (len(v[2::3]), 1)))
+    v[0, -5:] += [10, 20, 40, 60, 90]
+    followers = rng.choice(np.arange(1, m), max(1, m // 100), replace=False)
+    v[followers] = 2 * v[0] + rng.normal(0, 0.5, (len(followers), n))
+    return v
+
+
+def best(fn: Callable[[], object], reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def time_correlate(store: TimeSeriesStore, others: list[str], params: Params, reps: int) -> float:
+    """Resampling + cross-correlation alone, on windows already read."""
+    series = store.read_many(others)
+    loaded = [(k, s.timestamps, s.values) for k, s in series.items()]
+    anchor = store.read(ANCHOR)
+    window = window_of((anchor.timestamps, anchor.values), NOW, params)
+    assert window is not None
+    return best(lambda: correlate_window(window, loaded, params), reps)
+
+
+def bench(client: redis.Redis, m: int, n: int, reps: int) -> dict[str, float]:
+    client.flushdb()
+    store = TimeSeriesStore(client, RedisKeys("skybench:"))
+    t = (NOW - STEP * np.arange(n - 1, -1, -1)).astype(float).tolist()
+    v = synthetic(m, n)
+    names = [ANCHOR] + [f"bench.metric.{i}" for i in range(1, m)]
+    for start in range(0, m, 500):
+        store.append_grouped(
+            {names[i]: (t, v[i].tolist()) for i in range(start, min(start + 500, m))}
+        )
+    params = Params()
+    others = names[1:]
+    read = best(lambda: store.read_many(others), reps)
+    corr = time_correlate(store, others, params, reps)
+    total = best(lambda: correlate_anomaly(store, ANCHOR, NOW, others, params), reps)
+    outcome = correlate_anomaly(store, ANCHOR, NOW, others, params)
+    assert outcome is not None
+    client.flushdb()
+    return {
+        "read_s": read,
+        "correlate_only_s": corr,
+        "total_s": total,
+        "anomalies_per_s": 1 / total,
+        "metrics_per_s": (m - 1) / total,
+        "correlate_only_metrics_per_s": (m - 1) / corr,
+        "compared": outcome.compared,
+        "correlations_kept": len(outcome.correlations),
+    }
+
+
+def with_redis(url: str | None, fn: Callable[[redis.Redis], dict]) -> dict:
+    if url:
+        client = redis.Redis.from_url(url, socket_timeout=60)
+        db = int(client.connection_pool.connection_kwargs.get("db", 0))
+        if db != 12:
+            raise SystemExit(f"--redis-url must select DB 12 (it is flushed), not DB {db}")
+        return fn(client)
+    with tempfile.TemporaryDirectory() as tmp:
+        server = EmbeddedRedis(tmp, persist=False)
+        server.start()
+        try:
+            client = redis.Redis(unix_socket_path=str(server.socket), socket_timeout=60, db=12)
+            return fn(client)
+        finally:
+            server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--metrics", type=int, default=10000)
+    p.add_argument("--points", type=int, default=1440)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--redis-url", default=None, help="e.g. redis://127.0.0.1:6379/12 (DB 12)")
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args(argv)
+    out: dict[str, float] = {"metrics": a.metrics, "points": a.points}
+    out.update(with_redis(a.redis_url, lambda c: bench(c, a.metrics, a.points, a.reps)))
+    for k, val in out.items():
+        print(f"{k:32s} {val:14,.3f}" if isinstance(val, float) else f"{k:32s} {val:14,d}")
+    if a.json:
+        print(json.dumps({k: round(x, 4) if isinstance(x, float) else x for k, x in out.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
