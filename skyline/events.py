@@ -54,12 +54,35 @@ class AnomalyEvent:
         """Parse a stream entry; raises ValueError for an entry that is not one of ours."""
         try:
             body = json.loads(fields[b"event"])
+            if not isinstance(body, dict):
+                raise TypeError(f"a JSON {type(body).__name__}, not an object")
             body.pop("schema", None)
             body["algorithms_run"] = tuple(body["algorithms_run"])
             body["triggered"] = tuple(body["triggered"])
-            return cls(**body)
+            event = cls(**body)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not an anomaly event: {exc}") from None
+        problem = _bad_field(event)
+        if problem:
+            raise ValueError(f"not an anomaly event: {problem}")
+        return event
+
+
+def _bad_field(e: AnomalyEvent) -> str:
+    """What is wrong with a parsed event's field types, or "" (JSON can hold anything)."""
+    if not isinstance(e.metric, str) or not e.metric:
+        return "metric must be a non-empty string"
+    if not isinstance(e.source, str):
+        return "source must be a string"
+    if isinstance(e.timestamp, bool) or not isinstance(e.timestamp, int):
+        return "timestamp must be an integer"
+    if isinstance(e.value, bool) or not isinstance(e.value, int | float):
+        return "value must be a number"
+    if not all(isinstance(a, str) for a in (*e.algorithms_run, *e.triggered)):
+        return "algorithm names must be strings"
+    if not isinstance(e.scores, dict) or not isinstance(e.full_duration, int):
+        return "scores must be an object and full_duration an integer"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -81,9 +104,15 @@ class VerdictEvent:
     @classmethod
     def from_fields(cls, fields: dict[bytes, bytes]) -> VerdictEvent:
         try:
-            return cls(**json.loads(fields[b"verdict"]))
+            body = json.loads(fields[b"verdict"])
+            if not isinstance(body, dict):
+                raise TypeError(f"a JSON {type(body).__name__}, not an object")
+            verdict = cls(**body)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a verdict event: {exc}") from None
+        if not all(isinstance(x, str) for x in (verdict.event_id, verdict.stage, verdict.verdict)):
+            raise ValueError("not a verdict event: event_id, stage and verdict must be strings")
+        return verdict
 
 
 def publish(client: redis.Redis | redis.client.Pipeline, keys: RedisKeys, event: AnomalyEvent,

@@ -27,6 +27,7 @@ class LoginThrottle:
                  clock: Callable[[], float] = time.time) -> None:  # fmt: skip
         self.redis, self.keys, self.clock = client, keys, clock
         self.max_failures, self.window = max_failures, window
+        self._start = 0  # the window of the last attempt (one throttle per request)
 
     def _keys(self, username: str, address: str, start: int) -> list[tuple[str, int]]:
         user = hashlib.sha256(username.encode()).hexdigest()[:32]  # bounded, any characters
@@ -39,18 +40,18 @@ class LoginThrottle:
     def attempt(self, username: str, address: str) -> int:
         """Count a login attempt; 0 when it may go ahead, else the seconds to wait."""
         now = self.clock()
-        start = window_start(now, self.window)
+        start = self._start = window_start(now, self.window)
         over = False
         for key, limit in self._keys(username, address, start):
             over |= incr_window(self.redis, key, self.window) > limit
         return max(1, int(start + self.window - now)) if over else 0
 
     def succeeded(self, username: str, address: str) -> None:
-        """The password was right: the attempt does not count against either limit,
+        """After ``attempt``, the password was right: the attempt does not count against either limit,
         and the user name's earlier failures are forgiven."""
-        (user_key, _), (address_key, _) = self._keys(
-            username, address, window_start(self.clock(), self.window)
-        )
+        # the window the attempt was counted in (the password hash takes a while: the
+        # clock may be in the next window by now, where DECR would make a key with no TTL)
+        (user_key, _), (address_key, _) = self._keys(username, address, self._start)
         pipe = self.redis.pipeline(transaction=False)
         pipe.delete(user_key)
         pipe.decr(address_key)

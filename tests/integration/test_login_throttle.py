@@ -63,3 +63,14 @@ def test_a_right_password_forgives_the_user(client):
     assert t.attempt("ann", "a") == 0
     assert t.attempt("ann", "a") == 0
     assert t.attempt("ann", "a") > 0
+
+
+def test_a_login_straddling_two_windows_leaves_no_key_without_ttl(client):
+    clock = Clock(1_800_000_059.5)  # the attempt in one window ...
+    t = LoginThrottle(client, RedisKeys("t:"), max_failures=2, window=60, clock=clock)
+    assert t.attempt("ann", "a") == 0
+    clock.now += 1.0  # ... the slow password check ends in the next
+    t.succeeded("ann", "a")
+    keys = list(client.scan_iter("t:login:attempts:*"))
+    assert keys and all(client.ttl(k) > 0 for k in keys)
+    assert [int(client.get(k)) for k in keys] == [0]  # the address's count, given back
