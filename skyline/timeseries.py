@@ -542,6 +542,32 @@ class TimeSeriesStore:
             pipe.delete(key)
         pipe.execute()
 
+    def read_tails(self, metrics: Sequence[str], records: int) -> dict[str, Series]:
+        """The recent end of many series: each metric's last ``records`` records (a
+        whole series when shorter), prepared like every other read (a rewrite's header
+        dropped, sorted, de-duplicated last write wins, non-finite dropped).
+
+        One single-key ``GETRANGE key -(records*12) -1`` per metric, pipelined
+        ``READ_CHUNK`` at a time, decoded a chunk at a time (``to_series_many``).
+        Records are fixed-width and every writer appends whole ones, so the tail
+        starts on a record.  Every point returned is the whole series' (a
+        timestamp's last write is always in the tail), and every point of the whole
+        series newer than all the records before the tail is returned: for a series
+        appended in time order, its last points.  A point appended out of order
+        before the tail's records is not seen, so a caller that needs the points from
+        some time on checks that the tail reaches back past it."""
+        if records < 1:
+            raise ValueError(f"records must be at least 1, not {records}")
+        size = records * RECORD_SIZE
+        out: dict[str, Series] = {}
+        for i in range(0, len(metrics), READ_CHUNK):
+            chunk = metrics[i : i + READ_CHUNK]
+            pipe = self.redis.pipeline(transaction=False)
+            for metric in chunk:
+                pipe.getrange(self.keys.series(metric), -size, -1)
+            out.update(zip(chunk, to_series_many(pipe.execute()), strict=True))
+        return out
+
 
 def _whole(raw: bytes | None) -> tuple[np.ndarray, Cursor, bool]:
     raw = raw or b""

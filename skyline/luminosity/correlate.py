@@ -98,6 +98,11 @@ def is_flat(values: np.ndarray) -> np.ndarray | bool:
     return spread <= FLAT_RTOL * scale
 
 
+def lookback_start(grid: np.ndarray) -> int:
+    """The earliest time ``resample`` uses a point from: one grid span before ``grid[0]``."""
+    return int(grid[0]) - max(int(grid[-1] - grid[0]), 1)
+
+
 def resample(grid: np.ndarray, series: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """Every clean series sampled on ``grid`` by sample-and-hold: a (len(series),
     len(grid)) matrix, NaN where a series has no value at or before a grid time within
@@ -105,7 +110,7 @@ def resample(grid: np.ndarray, series: Sequence[tuple[np.ndarray, np.ndarray]]) 
     out = np.full((len(series), len(grid)), np.nan)
     if not len(series) or not len(grid):
         return out
-    base = int(grid[0]) - max(int(grid[-1] - grid[0]), 1)
+    base = lookback_start(grid)
     last = int(grid[-1])
     pieces_t, pieces_v, counts = [], [], np.zeros(len(series), np.int64)
     for k, (t, v) in enumerate(series):

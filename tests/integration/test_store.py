@@ -245,3 +245,48 @@ def test_read_since_many_re_reads_a_rewritten_series_whole(store):
     assert store.trim_many(["a", "b"], NOW, DAY, 600, DAY)["rewritten"] == 1
     got = {m: (rec["v"].tolist(), whole) for m, rec, _, whole in store.read_since_many(cursors)}
     assert got == {"a": ([1.0, 2.0], True), "b": ([6.0], False)}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_read_tails_are_the_whole_reads_last_points(redis_client, seed, monkeypatch):
+    """Random series with rewrites (a header record first), appends out of order and
+    duplicated timestamps: a tail of k records holds only the whole read's points (same
+    values: a timestamp's last write is in the tail) and every one of them newer than
+    all the records before the tail, so, when those are older than the tail, exactly
+    the whole read's last points.  Small chunks: several pipelines."""
+    import skyline.timeseries as ts_mod
+
+    monkeypatch.setattr(ts_mod, "READ_CHUNK", 4)
+    rng = np.random.default_rng(seed)
+    store = TimeSeriesStore(redis_client, RedisKeys("t:"))
+    names = [f"m{i}" for i in range(11)]
+    now = NOW
+    for _ in range(60):
+        now += 60
+        for name in rng.choice(names, size=6, replace=False).tolist():
+            back = 3000 if rng.random() < 0.1 else 120  # now and then a late point
+            store.append([(name, now - int(rng.integers(0, back)) // 10 * 10, float(rng.normal()))
+                          for _ in range(int(rng.integers(1, 5)))])  # fmt: skip
+        if rng.random() < 0.15:
+            store.trim_many(names, now, 1800, 0, DAY)
+    checked = exact = headers = 0
+    for k in (1, 2, 7, 30, 100, 10_000):
+        tails = store.read_tails(names + ["absent"], k)
+        assert len(tails["absent"]) == 0
+        for name in names:
+            raw = store.read_raw(name)
+            whole, tail = store.read(name), tails[name]
+            points = dict(zip(whole.timestamps.tolist(), whole.values.tolist(), strict=True))
+            assert all(points[t] == v for t, v in tail.pairs()), (name, k)  # only its points
+            before, _ = decode(raw[: max(len(raw) - k * 12, 0)])
+            newest_before = int(before["t"].max()) if len(before) else -1
+            newer = [[t, v] for t, v in whole.pairs() if t > newest_before]
+            assert [p for p in tail.pairs() if p[0] > newest_before] == newer, (name, k)
+            if len(tail) and newest_before < tail.timestamps[0]:
+                assert tail.pairs() == whole.pairs()[len(whole) - len(tail) :], (name, k)
+                exact += 1
+            checked += 1
+            headers += decode(raw)[1] > 0 and len(raw) <= k * 12
+    assert exact > checked // 2 and headers > 3, "the run must exercise both cases"
+    with pytest.raises(ValueError, match="at least 1"):
+        store.read_tails(names, 0)
