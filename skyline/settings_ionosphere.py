@@ -97,7 +97,12 @@ class IonosphereSection(LoopSection):
         gt=0,
     )
     learn_full_duration_days: int = key(
-        30, "Default window of learning (the metric's row overrides it).", "days", ge=1
+        27,
+        "Default window of learning (the metric's row overrides it). Keep it shorter than "
+        "[mirage] rollup_retention by at least learn_lookback, so that the windows learning "
+        "compares are whole (the reference's 30 days with 30 days of rollups never are).",
+        "days",
+        ge=1,
     )
     learn_valid_ts_older_than: int = key(
         3661, "Only anomalies older than this are learnt from (data has settled).", "s", ge=0

@@ -1,7 +1,7 @@
 -- Skyline SQL schema for MySQL/MariaDB (InnoDB, utf8mb4).
 -- GENERATED from skyline/db/models.py by `python -m skyline.db.ddl > sql/skyline.sql`:
 -- do not edit by hand.  Times are UTC epoch seconds (BIGINT).
--- A database created from this file is at migration revision 0003;
+-- A database created from this file is at migration revision 0004;
 -- `skyline db upgrade` creates the same schema in an empty database.
 
 CREATE TABLE features (
@@ -216,6 +216,17 @@ CREATE TABLE learn_evaluated (
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
 CREATE INDEX ix_learn_evaluated_anomaly_timestamp ON learn_evaluated (anomaly_timestamp);
 
+CREATE TABLE learn_origin_features (
+	profile_id INTEGER NOT NULL,
+	duration INTEGER NOT NULL,
+	feature_id INTEGER NOT NULL,
+	value DOUBLE NOT NULL,
+	CONSTRAINT pk_learn_origin_features PRIMARY KEY (profile_id, duration, feature_id),
+	CONSTRAINT fk_learn_origin_features_profile_id_features_profiles FOREIGN KEY(profile_id) REFERENCES features_profiles (id) ON DELETE CASCADE,
+	CONSTRAINT fk_learn_origin_features_feature_id_features FOREIGN KEY(feature_id) REFERENCES features (id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
+CREATE INDEX ix_learn_origin_features_feature_id ON learn_origin_features (feature_id);
+
 CREATE TABLE motifs (
 	id INTEGER NOT NULL AUTO_INCREMENT,
 	profile_id INTEGER NOT NULL,
@@ -271,4 +282,4 @@ CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL,
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
-INSERT INTO alembic_version (version_num) VALUES ('0003');
+INSERT INTO alembic_version (version_num) VALUES ('0004');

@@ -372,6 +372,22 @@ class LearnWindow(Base):
     )
 
 
+class LearnOriginFeature(Base):
+    """One feature of an origin (generation-0 learn) profile over the learning window
+    ``duration`` ending at its anomaly (0004): computed once, while the history still
+    covers that window, and kept, since the rollups soon no longer reach its start."""
+
+    __tablename__ = "learn_origin_features"
+    __table_args__ = _table_args()
+
+    profile_id: Mapped[int] = mapped_column(
+        ForeignKey("features_profiles.id", ondelete="CASCADE"), primary_key=True
+    )
+    duration: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    feature_id: Mapped[int] = mapped_column(ForeignKey("features.id"), primary_key=True, index=True)
+    value: Mapped[float]
+
+
 class AlertLog(Base):
     """One delivery attempt of an alert on one channel."""
 

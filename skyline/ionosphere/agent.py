@@ -44,7 +44,13 @@ from skyline.events import AnomalyEvent, VerdictEvent, publish_verdict
 from skyline.ionosphere.cache import ProfileCache
 from skyline.ionosphere.check import CheckResult, Match, check
 from skyline.ionosphere.features import FeaturesError, extract, sync_features
-from skyline.ionosphere.learn import Learner, rollup_resolution, save_windows, store_history
+from skyline.ionosphere.learn import (
+    Learner,
+    prune,
+    rollup_resolution,
+    save_windows,
+    store_history,
+)
 from skyline.ionosphere.window import HistoryFn, Window, window_for
 from skyline.streams import StreamConsumer, consumer_name
 
@@ -67,6 +73,7 @@ class Ionosphere(Daemon):
         self.reconcile_metrics_set()
         if self.history is None:
             self.history = store_history(self.store, self.settings)
+            self._check_learning_window()
         self.cache = ProfileCache(self.engine, self.redis, self.keys, cfg, self.counters.inc)
         self.downstream = routing.Heartbeats(self.redis, self.keys)
         self.learner = Learner(self.engine, self.redis, self.keys, self.settings, self.history,
@@ -76,6 +83,16 @@ class Ionosphere(Daemon):
         self.consumer = StreamConsumer(self.redis, [self.keys.ionosphere_stream()], "ionosphere",
                                        consumer_name(self.name), claim_idle_ms=cfg.claim_idle * 1000)  # fmt: skip
         self.consumer.ensure_groups()
+
+    def _check_learning_window(self) -> None:
+        """Warn when the rollups cannot hold the default learning window whole: then
+        every anomaly is refused (``learn.refused``) and nothing is learnt."""
+        cfg = self.settings.ionosphere
+        retention = int(getattr(self.settings.mirage, "rollup_retention", 0))
+        if cfg.learn_interval and cfg.learn_full_duration_days * 86400 > retention:
+            self.log.warning("learn_full_duration_days (%d) is longer than [mirage] "
+                             "rollup_retention (%d s): no window is whole, nothing is learnt",
+                             cfg.learn_full_duration_days, retention)  # fmt: skip
 
     def reconcile_metrics_set(self) -> int:
         """Make ``ionosphere:metrics`` = metrics with an enabled, not deleted profile
@@ -144,19 +161,23 @@ class Ionosphere(Daemon):
         return int(rows[0]["times_delivered"]) if rows else 1
 
     def _dead_letter(self, fields: dict[bytes, bytes], deliveries: int) -> None:
+        """Send a failing entry on unchecked; never raises (but an outage), so the
+        caller always acknowledges it, however malformed it is."""
         self.counters.inc("errors.dead_letter")
         try:
             event = AnomalyEvent.from_fields(fields)
-        except ValueError as exc:
-            self.log.error("dead-lettering a malformed entry: %s", exc)
+            name = f"{event.id} of {event.metric}"
+        except Exception:  # whatever the parse raises, the entry is dropped (and acked)
+            self.counters.inc("errors.malformed")
+            self.log.exception("dead-lettering a malformed entry: %r", fields)
             return
-        self.log.error("%s: failed %d times; sending it on unchecked", event.id, deliveries)
+        self.log.error("%s: failed %d times; sending it on unchecked", name, deliveries)
         try:
             self._onward(event, f"ionosphere failed on it {deliveries} times")
         except OUTAGES:
             raise
         except Exception:
-            self.log.exception("%s of %s: could not send it on; dropped", event.id, event.metric)
+            self.log.exception("%s: could not send it on; dropped", name)
 
     def handle(self, fields: dict[bytes, bytes], first_delivery: bool = True) -> None:
         try:
@@ -206,7 +227,8 @@ class Ionosphere(Daemon):
         out = CheckResult()
         failure: FeaturesError | None = None
         t0 = time.perf_counter()
-        learn_durations = {m.full_duration for m in metas if m.learn}
+        learning = bool(self.settings.ionosphere.learn_interval)  # 0: off, keep no window
+        learn_durations = {m.full_duration for m in metas if m.learn and learning}
         for duration in durations:
             win = self.window(event.metric, event.timestamp, duration)
             if duration in learn_durations and win.resolution is None:
@@ -303,13 +325,15 @@ class Ionosphere(Daemon):
         self.cache.note_match(m.profile_id, now)
 
     def _maintenance(self) -> None:
-        """Every ``maintenance_interval``: link matches, reconcile ``ionosphere:metrics``;
-        every ``learn_interval`` (0: never): a learning pass (bounded in time)."""
+        """Every ``maintenance_interval``: link matches, reconcile ``ionosphere:metrics``,
+        prune learning rows older than ``learn_lookback``; every ``learn_interval`` (0:
+        never): a learning pass (bounded in time)."""
         cfg, now = self.settings.ionosphere, time.monotonic()
         if now - self._last_maintenance >= cfg.maintenance_interval:
             self._last_maintenance = now
             self.link_matches()
             self.reconcile_metrics_set()
+            prune(self.engine, int(self.clock()) - cfg.learn_lookback)
         if cfg.learn_interval and now - self._last_learn >= cfg.learn_interval:
             self._last_learn = now
             self.learner.run_pass(int(self.clock()))

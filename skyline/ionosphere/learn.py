@@ -15,7 +15,14 @@ settled), not learnt from nor evaluated before (``learn_evaluated``):
    (from the history source: rollups for the older days, raw for the last one);
 2. for each candidate parent (an enabled learn profile with generation below
    ``max_generations``), the percent difference of those features from its ORIGIN's
-   (the generation-0 ancestor) features over the same long duration;
+   (the generation-0 ancestor) features over the same long duration.  The rollups
+   keep only ``[mirage] rollup_retention`` (+ a day), so an origin's window is soon
+   cut at its start: its features are computed once, by the first pass after the
+   profile is made while the history covers the window whole, and stored in SQL
+   (``learn_origin_features``); later passes read them from there.  When neither
+   long window is whole (no origin has stored features, or the anomaly's own window
+   is cut) nothing is compared: the anomaly is counted ``learn.refused``, NOT marked
+   evaluated, and left out of the passes for ``REFUSED_RETRY`` seconds;
 3. within ``max_percent_diff_from_origin`` -> a new profile of the anomaly's window
    at the parent's full_duration, at the resolution checks compare it with: for a
    duration up to ``[skyline] full_duration`` the raw window (kept at check time,
@@ -29,6 +36,8 @@ A pass evaluates at most ``learn_max_per_pass`` anomalies and stops after
 ``learn_time_budget`` seconds (it runs between checks); the next pass goes on with
 the next metrics.  An anomaly is marked evaluated only once evaluated, or after an
 error that is not an outage (an outage ends the pass; it is evaluated again).
+Evaluations and kept windows older than ``learn_lookback`` are pruned (``prune``)
+by ionosphere's maintenance, whether learning is on or off.
 
 Limits come from the metric's SQL row; a row still at the schema's column defaults
 uses the ``[ionosphere]`` defaults instead, so an operator can change them globally
@@ -54,6 +63,7 @@ from skyline.db.models import (
     Anomaly,
     FeaturesProfile,
     LearnEvaluated,
+    LearnOriginFeature,
     LearnWindow,
     Metric,
     ProfileMatch,
@@ -70,6 +80,11 @@ log = logging.getLogger("skyline.ionosphere.learn")
 COLUMN_DEFAULTS = {"learn_full_duration_days": 30, "learn_valid_ts_older_than": 3661,
                    "max_generations": 5, "max_percent_diff_from_origin": 7.0}  # fmt: skip
 ORIGINS_KEPT = 256  # origin features cached (LRU), one entry per (origin, duration)
+REFUSED_RETRY = 3600  # a refused anomaly is left out of the passes this long (s)
+
+
+class NotYet(Exception):
+    """A long window is not whole: the anomaly is refused but not marked evaluated."""
 
 
 def rollup_resolution(settings: Any) -> int:
@@ -107,6 +122,40 @@ def save_windows(engine: Engine, metric: str, event_id: str, timestamp: int,
         db.commit()
 
 
+def prune(engine: Engine, oldest: int) -> None:
+    """Forget evaluations and kept windows of anomalies older than ``oldest`` (the
+    learning lookback); run by ionosphere's maintenance, learning on or off."""
+    with Session(engine) as db:
+        db.execute(delete(LearnEvaluated).where(LearnEvaluated.anomaly_timestamp < oldest))
+        db.execute(delete(LearnWindow).where(LearnWindow.timestamp < oldest))
+        db.commit()
+
+
+def load_origin(engine: Engine, profile_id: int, duration: int) -> Features | None:
+    """The stored features of an origin profile over ``duration``, or None."""
+    with Session(engine) as db:
+        rows = db.execute(select(LearnOriginFeature.feature_id, LearnOriginFeature.value).where(
+            LearnOriginFeature.profile_id == profile_id, LearnOriginFeature.duration == duration)
+            .order_by(LearnOriginFeature.feature_id)).all()  # fmt: skip
+    if not rows:
+        return None
+    return Features(np.array([r[0] for r in rows], dtype=np.int64),
+                    np.array([r[1] for r in rows], dtype=np.float64))  # fmt: skip
+
+
+def store_origin(engine: Engine, profile_id: int, duration: int, feats: Features) -> None:
+    """Keep an origin's features over ``duration`` (once: another process may race)."""
+    with Session(engine) as db:
+        db.add_all(LearnOriginFeature(profile_id=profile_id, duration=int(duration),
+                                      feature_id=int(i), value=float(v))
+                   for i, v in zip(feats.ids, feats.values, strict=True))  # fmt: skip
+        try:
+            db.commit()
+        except IntegrityError:
+            db.rollback()
+            log.info("origin features of profile %d were stored by another process", profile_id)
+
+
 def _points(raw: bytes) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.float64).reshape(-1, 2)
 
@@ -127,26 +176,44 @@ class Learner:
         self.count = count or (lambda name: None)
         self._origin: OrderedDict[tuple[int, int], Features] = OrderedDict()
         self._cursor = 0  # the last metric id a pass finished: the next pass goes on after it
+        self._refused: dict[int, float] = {}  # anomaly id -> monotonic time to try it again
+        self._uncovered: set[tuple[int, int]] = set()  # origins logged as not whole
 
     def run_pass(self, now: int) -> int:
         """One bounded pass (``learn_max_per_pass``, ``learn_time_budget``) over the
         learn metrics, from where the last pass stopped; returns profiles learnt."""
         cfg = self.settings.ionosphere
         deadline = time.monotonic() + cfg.learn_time_budget
-        self._prune(now - cfg.learn_lookback)
+        prune(self.engine, now - cfg.learn_lookback)
         budget, created = cfg.learn_max_per_pass, 0
         for metric_id, name, lim in self._metrics():
+            self._prepare_origins(metric_id, name, lim)
             for anomaly_id, ts in self._candidates(metric_id, now, lim, cfg.learn_lookback, budget):
                 if budget <= 0 or time.monotonic() >= deadline:
                     self.count("learn.pass_cut")
                     return created
                 budget -= 1
                 created += self._evaluate(metric_id, name, anomaly_id, ts, lim)
+            self._cursor = metric_id  # its turn is over: the next pass starts after it
             if budget <= 0 or time.monotonic() >= deadline:
                 self.count("learn.pass_cut")
                 return created
-            self._cursor = metric_id
         return created
+
+    def _prepare_origins(self, metric_id: int, name: str, lim: dict) -> None:
+        """Compute and store the long-window features of the metric's origins that have
+        none yet, while the history still covers their window (every pass, so before
+        any anomaly needs them)."""
+        duration = int(lim["learn_full_duration_days"]) * 86400
+        try:
+            for root in {r.id: r for r in map(self._root, self._parents(
+                    metric_id, int(lim["max_generations"])))}.values():  # fmt: skip
+                self._origin_features(name, root, duration)
+        except OUTAGES:
+            raise
+        except Exception:  # a bug or bad data: counted; tried again by the next pass
+            self.count("errors.learn")
+            log.exception("computing the origin features of %s failed", name)
 
     def _metrics(self) -> list[tuple[int, str, dict[str, Any]]]:
         """Learn metrics by id, starting after the cursor (then wrapping round)."""
@@ -165,6 +232,11 @@ class Learner:
             created = self._learn_one(metric_id, name, anomaly_id, ts, lim)
         except OUTAGES:
             raise
+        except NotYet as exc:  # not marked: tried again after REFUSED_RETRY
+            self.count("learn.refused")
+            log.info("not learning from anomaly %d of %s yet: %s", anomaly_id, name, exc)
+            self._refused[anomaly_id] = time.monotonic() + REFUSED_RETRY
+            return 0
         except (FeaturesError, ProfileError) as exc:
             self.count("errors.learn")
             log.warning("learning from anomaly %d of %s: %s", anomaly_id, name, exc)
@@ -185,16 +257,11 @@ class Learner:
                 db.rollback()
                 log.info("anomaly %d was already marked evaluated", anomaly_id)
 
-    def _prune(self, oldest: int) -> None:
-        """Forget evaluations and windows of anomalies older than the lookback."""
-        with Session(self.engine) as db:
-            db.execute(delete(LearnEvaluated).where(LearnEvaluated.anomaly_timestamp < oldest))
-            db.execute(delete(LearnWindow).where(LearnWindow.timestamp < oldest))
-            db.commit()
-
     def _candidates(
         self, metric_id: int, now: int, lim: dict, lookback: int, limit: int
     ) -> list[tuple[int, int]]:
+        clock = time.monotonic()
+        self._refused = {i: t for i, t in self._refused.items() if t > clock}
         with Session(self.engine) as db:
             matched = exists().where(or_(ProfileMatch.anomaly_id == Anomaly.id,
                                          ProfileMatch.event_id == Anomaly.event_id))  # fmt: skip
@@ -203,7 +270,8 @@ class Learner:
             rows = db.execute(select(Anomaly.id, Anomaly.timestamp).where(
                 Anomaly.metric_id == metric_id, Anomaly.timestamp >= now - lookback,
                 Anomaly.timestamp <= now - lim["learn_valid_ts_older_than"],
-                Anomaly.verdict != "not_anomalous", ~matched, ~learnt, ~evaluated)
+                Anomaly.verdict != "not_anomalous", ~matched, ~learnt, ~evaluated,
+                Anomaly.id.not_in(list(self._refused)))
                 .order_by(Anomaly.timestamp, Anomaly.id).limit(max(limit, 1))).all()  # fmt: skip
         return [(i, t) for i, t in rows]
 
@@ -225,18 +293,34 @@ class Learner:
                 node = parent
             return node or profile
 
-    def _long_features(self, name: str, end: int, duration: int) -> Features:
-        return extract(history_window(self.history, name, end, duration)[:, 1])
+    def _long_features(self, name: str, end: int, duration: int) -> Features | None:
+        """Features of the history's ``(end - duration, end]``, None if not whole."""
+        points = history_window(self.history, name, end, duration)
+        return extract(points[:, 1]) if covers(points, end, duration) else None
 
-    def _origin_features(self, name: str, root: FeaturesProfile, duration: int) -> Features:
+    def _origin_features(self, name: str, root: FeaturesProfile, duration: int) -> Features | None:
+        """The origin's features over ``duration`` ending at its anomaly: stored in SQL
+        the first time its window is whole, read from there afterwards (the rollups
+        soon lose the window's start); None while it has none (logged once)."""
         key = (root.id, duration)
         if key in self._origin:
             self._origin.move_to_end(key)
-        else:
-            self._origin[key] = self._long_features(name, root.anomaly_timestamp, duration)
-            while len(self._origin) > ORIGINS_KEPT:
-                self._origin.popitem(last=False)
-        return self._origin[key]
+            return self._origin[key]
+        feats = load_origin(self.engine, root.id, duration)
+        if feats is None:
+            feats = self._long_features(name, root.anomaly_timestamp, duration)
+            if feats is None or not feats.count:
+                if key not in self._uncovered:
+                    self._uncovered.add(key)
+                    log.warning("origin profile %d of %s: the history does not cover its "
+                                "%d-day learning window; it cannot be learnt from",
+                                root.id, name, duration // 86400)  # fmt: skip
+                return None
+            store_origin(self.engine, root.id, duration, feats)
+        self._origin[key] = feats
+        while len(self._origin) > ORIGINS_KEPT:
+            self._origin.popitem(last=False)
+        return feats
 
     def _profile_series(self, name: str, anomaly_id: int, ts: int,
                         parent: FeaturesProfile) -> np.ndarray | None:  # fmt: skip
@@ -269,11 +353,23 @@ class Learner:
 
     def _learn_one(self, metric_id: int, name: str, anomaly_id: int, ts: int, lim: dict) -> int:
         duration = int(lim["learn_full_duration_days"]) * 86400
-        window = self._long_features(name, ts, duration)
-        refused = False
-        for parent in self._parents(metric_id, int(lim["max_generations"])):
+        parents = self._parents(metric_id, int(lim["max_generations"]))
+        if not parents:
+            return 0
+        candidates = []
+        for parent in parents:
             root = self._root(parent)
             origin = self._origin_features(name, root, duration)
+            if origin is not None:
+                candidates.append((parent, root, origin))
+        if not candidates:
+            raise NotYet(f"no origin profile has features over its {duration // 86400}-day "
+                         "window")  # fmt: skip
+        window = self._long_features(name, ts, duration)
+        if window is None:
+            raise NotYet(f"the history does not cover its {duration // 86400}-day window")
+        refused = False
+        for parent, root, origin in candidates:
             res = features_compare(feature_vector(window.ids, window.values),
                                    feature_vector(origin.ids, origin.values)[None, :],
                                    percent_similar=float(lim["max_percent_diff_from_origin"]),

@@ -15,7 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from skyline.db import make_engine, migrate
-from skyline.db.models import Anomaly, FeaturesProfile, LearnEvaluated, ProfileMatch
+from skyline.db.models import (
+    Anomaly,
+    FeaturesProfile,
+    LearnEvaluated,
+    LearnOriginFeature,
+    ProfileMatch,
+)
 from skyline.db.repo import get_or_create_metric
 from skyline.ionosphere import learn
 from skyline.ionosphere.check import check
@@ -275,3 +281,61 @@ def test_origin_features_are_kept_in_a_bounded_lru(env, monkeypatch):
     learner = env.learner()
     assert learner.run_pass(DAYS[3] + 3700) == 2
     assert len(learner._origin) == 1
+
+
+def _drop_before(env: Env, oldest: int) -> None:
+    """The history no longer reaches before ``oldest`` (rollup_retention passed)."""
+    s = env.store.read(METRIC)
+    keep = s.timestamps >= oldest
+    env.store.delete(METRIC)
+    env.store.append_grouped({METRIC: (s.timestamps[keep].tolist(), s.values[keep].tolist())})
+
+
+def _evaluated(env: Env) -> set[int]:
+    with Session(env.engine) as db:
+        return {e.anomaly_id for e in db.scalars(select(LearnEvaluated))}
+
+
+def test_origin_features_are_stored_while_its_window_is_whole(env):
+    """An origin older than rollup_retention - learn window: its 2-day window is cut
+    at its start by then, but its features were stored by the first pass after it
+    was made, so a later process still learns from it; an anomaly whose own window
+    is cut is refused and not marked evaluated."""
+    seed(env.store)
+    origin = env.profile(raw_window(env.store, METRIC, DAYS[2], DAY), DAYS[2])
+    assert env.learner().run_pass(DAYS[2] + 3700) == 0  # no anomaly: the origin is stored
+    with Session(env.engine) as db:
+        stored = db.scalars(select(LearnOriginFeature).where(
+            LearnOriginFeature.profile_id == origin)).all()  # fmt: skip
+        assert stored and {s.duration for s in stored} == {2 * DAY}
+        cut = add_anomaly(db, DAYS[2] + 3 * 3600, "cut")
+        whole = add_anomaly(db, DAYS[4], "a4")
+    _drop_before(env, DAYS[1])  # the origin's window (DAYS[0], DAYS[2]] is half gone
+    assert env.learner().run_pass(DAYS[4] + 3700) == 1  # a new process: from SQL
+    with Session(env.engine) as db:
+        (child,) = db.scalars(select(FeaturesProfile).where(FeaturesProfile.parent_id == origin))
+        assert child.anomaly_id == whole
+    assert env.counts["learn.refused"] == 1 and "learn.too_different" not in env.counts
+    assert "errors.learn" not in env.counts
+    assert _evaluated(env) == {whole}  # the cut one is not marked evaluated
+    assert cut not in _evaluated(env)
+
+
+def test_an_origin_never_whole_refuses_without_marking(env):
+    seed(env.store)
+    series = raw_window(env.store, METRIC, DAYS[2], DAY)
+    _drop_before(env, DAYS[1])  # made after its window was cut
+    origin = env.profile(series, DAYS[2])
+    with Session(env.engine) as db:
+        add_anomaly(db, DAYS[4], "a4")
+    learner = env.learner()
+    assert learner.run_pass(DAYS[4] + 3700) == 0
+    assert env.counts["learn.refused"] == 1 and "learn.too_different" not in env.counts
+    assert learner.run_pass(DAYS[4] + 3700) == 0  # left out for REFUSED_RETRY
+    assert env.counts["learn.refused"] == 1
+    assert env.learner().run_pass(DAYS[4] + 3700) == 0  # a restart tries it again
+    assert env.counts["learn.refused"] == 2
+    assert _evaluated(env) == set()
+    with Session(env.engine) as db:
+        assert db.scalars(select(LearnOriginFeature).where(
+            LearnOriginFeature.profile_id == origin)).all() == []  # fmt: skip

@@ -1,14 +1,18 @@
 """The ionosphere daemon on real Redis and SQL (SQLite and MariaDB) when things go
 wrong: a failure recording a check still alerts and never blocks the stream; an entry
 that keeps failing is dead-lettered after max_deliveries; a redelivered event is not
-counted twice; windows come from the raw store up to [skyline] full_duration (a
+counted twice; an entry the parser cannot read is acknowledged and counted, even
+when the parse raises something unexpected; windows come from the raw store up to [skyline] full_duration (a
 short raw window, never the 600 s history) and from the history beyond, compared
-only with profiles of its resolution; ionosphere:metrics is reconciled periodically.
+only with profiles of its resolution; ionosphere:metrics is reconciled periodically;
+no window is kept while learning is off, and maintenance prunes learning rows.
 A mock is used only to force a failure."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import time
 
 import numpy as np
 import pytest
@@ -17,8 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from skyline.db import make_engine
-from skyline.db.models import FeaturesProfile, LearnWindow
-from skyline.events import publish
+from skyline.db.models import Anomaly, FeaturesProfile, LearnEvaluated, LearnWindow
+from skyline.db.repo import get_or_create_metric
+from skyline.events import AnomalyEvent, publish
 from skyline.ionosphere.agent import Ionosphere
 from skyline.ionosphere.learn import store_history
 from skyline.ionosphere.profiles import create_profile, training_window
@@ -46,7 +51,8 @@ def settings(make_settings, tmp_path, db_url):
     return pipeline_settings(make_settings, tmp_path, RULES, SKYLINE__DATABASE__URL=db_url,
                              SKYLINE__IONOSPHERE__INTERVAL="0.2",
                              SKYLINE__IONOSPHERE__MAX_DELIVERIES="3",
-                             SKYLINE__IONOSPHERE__MAINTENANCE_INTERVAL="1")  # fmt: skip
+                             SKYLINE__IONOSPHERE__MAINTENANCE_INTERVAL="1",
+                             SKYLINE__IONOSPHERE__LEARN_LOOKBACK=str(10_000 * DAY))  # fmt: skip
 
 
 def trained(d: Ionosphere, redis_client, settings, metric: str, seed_no: int = 0) -> int:
@@ -239,3 +245,117 @@ def test_an_unmatched_anomaly_of_a_learn_metric_keeps_its_raw_window(settings, r
             and points[-1, 1] == real_v[t == spike][0]
         )
     engine.dispose()
+
+
+@pytest.mark.parametrize("body", ["5", '"x"', "null", "[]", "METRIC_NOT_A_STRING"])
+def test_a_malformed_entry_is_acked_and_counted(settings, redis_client, body):
+    with running(Ionosphere(settings)) as d:
+        trained(d, redis_client, settings, "web.bad")
+        wait_for(lambda: hasattr(d, "consumer"))
+        if body == "METRIC_NOT_A_STRING":
+            fields = json.loads(anomaly("web.bad", ts=BUMP + DAY).to_fields()["event"])
+            body = json.dumps({**fields, "metric": 5})
+        redis_client.xadd(d.keys.ionosphere_stream(), {"id": "bad", "event": body})
+        good = anomaly("web.bad", ts=BUMP + DAY + 60)
+        send(d, redis_client, good)
+        wait_for(lambda: any(v["event_id"] == good.id for v in verdicts(redis_client, d.keys)))
+        wait_for(lambda: pending(redis_client, d) == 0)
+        assert d.counters.peek()["errors.malformed"] == 1
+        assert verdicts(redis_client, d.keys)[-1]["verdict"] == "not_anomalous"
+
+
+def test_dead_lettering_acks_an_entry_whatever_its_parse_raises(settings, redis_client,
+                                                                monkeypatch):  # fmt: skip
+    """A parser bug (not a ValueError) fails every delivery and the dead-letter path's
+    own parse too: the entry is still acknowledged, counted, and the stream goes on."""
+    with running(Ionosphere(settings)) as d:
+        trained(d, redis_client, settings, "web.bug")
+        wait_for(lambda: hasattr(d, "consumer"))
+
+        def parser_bug(fields):  # a mock forcing the failure
+            raise AttributeError("'int' object has no attribute 'pop'")
+
+        monkeypatch.setattr(AnomalyEvent, "from_fields", parser_bug)
+        send(d, redis_client, anomaly("web.bug", ts=BUMP + DAY))
+        wait_for(lambda: d.counters.peek().get("errors.dead_letter") == 1, timeout=20)
+        wait_for(lambda: pending(redis_client, d) == 0)
+        assert d.counters.peek()["errors.malformed"] == 1
+        monkeypatch.undo()
+        good = anomaly("web.bug", ts=BUMP + DAY + 60)
+        send(d, redis_client, good)
+        wait_for(lambda: any(v["event_id"] == good.id for v in verdicts(redis_client, d.keys)))
+        assert verdicts(redis_client, d.keys)[-1]["verdict"] == "not_anomalous"
+        assert alerts(redis_client, d.keys) == []
+
+
+def _unmatched_anomaly_of_a_learn_metric(d: Ionosphere, redis_client, settings,
+                                         metric: str) -> AnomalyEvent:  # fmt: skip
+    """A learn profile of ``metric`` and an anomaly it does not match."""
+    t, v = daily_pattern(seed=6)
+    seed(d, metric, t, v)
+    engine = make_engine(settings.database_url)
+    create_profile(engine, redis_client, d.keys, settings, metric=metric,
+                   series=training_window(d.store, metric, BUMP, DAY),
+                   anomaly_timestamp=BUMP, full_duration=DAY, learn=True)  # fmt: skip
+    engine.dispose()
+    spike = BUMP + DAY + 3 * 3600
+    near = (t > spike - 300) & (t <= spike)
+    seed(d, metric, t[near], v[near] + 400)
+    return anomaly(metric, ts=spike)
+
+
+def test_no_window_is_kept_while_learning_is_off(make_settings, tmp_path, db_url, redis_client):
+    settings = pipeline_settings(make_settings, tmp_path, RULES, SKYLINE__DATABASE__URL=db_url,
+                                 SKYLINE__IONOSPHERE__INTERVAL="0.2",
+                                 SKYLINE__IONOSPHERE__LEARN_INTERVAL="0")  # fmt: skip
+    with running(Ionosphere(settings)) as d:
+        event = _unmatched_anomaly_of_a_learn_metric(d, redis_client, settings, "web.off")
+        send(d, redis_client, event)
+        wait_for(lambda: alerts(redis_client, d.keys))
+        assert d.counters.peek()["not_matched"] == 1
+    engine = make_engine(settings.database_url)
+    with Session(engine) as db:
+        assert db.scalars(select(LearnWindow)).all() == []
+    engine.dispose()
+
+
+def test_maintenance_prunes_learning_rows_while_learning_is_off(make_settings, tmp_path, db_url,
+                                                                redis_client):  # fmt: skip
+    """Rows older than learn_lookback go at the next maintenance, learning on or off."""
+    settings = pipeline_settings(make_settings, tmp_path, RULES, SKYLINE__DATABASE__URL=db_url,
+                                 SKYLINE__IONOSPHERE__INTERVAL="0.2",
+                                 SKYLINE__IONOSPHERE__MAINTENANCE_INTERVAL="1",
+                                 SKYLINE__IONOSPHERE__LEARN_INTERVAL="0")  # fmt: skip
+    engine = make_engine(settings.database_url)
+    recent = int(time.time()) - 3600
+    with Session(engine) as db:
+        m = get_or_create_metric(db, "web.prune")
+        rows = {}
+        for name, ts in (("old", BUMP), ("new", recent)):
+            a = Anomaly(metric_id=m.id, timestamp=ts, value=1.0, full_duration=DAY,
+                        source="analyzer", event_id=name, verdict="sent_to_alerters")  # fmt: skip
+            db.add(a)
+            db.flush()
+            rows[name] = a.id
+            db.add(LearnEvaluated(anomaly_id=a.id, anomaly_timestamp=ts))
+            db.add(LearnWindow(event_id=name, full_duration=DAY, metric_id=m.id, timestamp=ts,
+                               points=np.zeros((2, 2)).tobytes()))  # fmt: skip
+        db.commit()
+
+    def left() -> tuple[set[str], set[int]]:
+        with Session(engine) as db:
+            return (set(db.scalars(select(LearnWindow.event_id))),
+                    set(db.scalars(select(LearnEvaluated.anomaly_id))))  # fmt: skip
+
+    with running(Ionosphere(settings)):
+        wait_for(lambda: left() == ({"new"}, {rows["new"]}), timeout=20)
+    engine.dispose()
+
+
+def test_a_learning_window_longer_than_the_rollups_is_warned_of(make_settings, tmp_path, db_url,
+                                                                redis_client, caplog):  # fmt: skip
+    settings = pipeline_settings(make_settings, tmp_path, RULES, SKYLINE__DATABASE__URL=db_url,
+                                 SKYLINE__IONOSPHERE__LEARN_FULL_DURATION_DAYS="31")  # fmt: skip
+    with running(Ionosphere(settings)) as d:
+        wait_for(lambda: hasattr(d, "consumer"))
+    assert any("longer than [mirage] rollup_retention" in r.getMessage() for r in caplog.records)
