@@ -9,6 +9,8 @@ from pydantic import model_validator
 
 from skyline.settings_base import DEFAULT_ENSEMBLE, LoopSection, key
 
+FETCH_BACKOFF = 0.2  # s: the wait before a history fetch's try n (n = 1, 2...) is n x this
+
 
 class MirageSection(LoopSection):
     """Confirmation of anomalies over a longer window."""
@@ -22,10 +24,12 @@ class MirageSection(LoopSection):
     )
     max_check_age: int = key(
         300,
-        "A check queued longer ago than this is not judged: it is passed on (alerted) "
-        "unconfirmed and counted as expired (MIRAGE_STALE_SECONDS). Must exceed the "
-        "longest history fetch, remote_attempts x (remote_connect_timeout + "
-        "remote_read_timeout).",
+        "A check queued longer ago than this when mirage takes it is not judged, and one "
+        "whose judgement is ready only later than this after it was queued (a slow "
+        "fetch) is not published: either is passed on (alerted) unconfirmed and counted "
+        "as expired (MIRAGE_STALE_SECONDS). With a remote source it must exceed the "
+        "longest history fetch: remote_attempts x (remote_connect_timeout + "
+        "remote_read_timeout) plus the backoffs between tries (0.2 s, 0.4 s, ...).",
         "s",
         ge=1,
     )
@@ -107,11 +111,18 @@ class MirageSection(LoopSection):
         "Prometheus (query_range API) to fetch the window from, e.g. http://prom:9090; empty "
         "reads the rollups.",
     )
-    remote_connect_timeout: float = key(5.0, "Connect timeout of a history fetch.", "s", gt=0)
+    remote_connect_timeout: float = key(
+        5.0,
+        "Connect timeout of a history fetch; also how long a stop may wait for a connect "
+        "under way.",
+        "s",
+        gt=0,
+    )
     remote_read_timeout: float = key(
         20.0,
-        "Read timeout of a history fetch; also bounds the whole response: one try ends at "
-        "most remote_connect_timeout + this after it began.",
+        "Read timeout of a history fetch (each socket read). With remote_connect_timeout "
+        "also the deadline of one try: a watchdog cuts the try remote_connect_timeout + "
+        "this after it began, however slowly the server sends headers or body.",
         "s",
         gt=0,
     )
@@ -133,11 +144,13 @@ class MirageSection(LoopSection):
 
     @model_validator(mode="after")
     def _fetch_fits_check_age(self) -> MirageSection:
-        worst = self.remote_attempts * (self.remote_connect_timeout + self.remote_read_timeout)
+        n = self.remote_attempts
+        backoffs = FETCH_BACKOFF * n * (n - 1) / 2
+        worst = n * (self.remote_connect_timeout + self.remote_read_timeout) + backoffs
         if (self.graphite_url or self.prometheus_url) and worst >= self.max_check_age:
             raise ValueError(
-                f"remote_attempts x (remote_connect_timeout + remote_read_timeout) = {worst:g} s "
-                f"must be less than max_check_age {self.max_check_age} s; lower the timeouts "
-                "or attempts, or raise max_check_age"
+                "remote_attempts x (remote_connect_timeout + remote_read_timeout) + backoffs "
+                f"= {worst:g} s must be less than max_check_age {self.max_check_age} s; lower "
+                "the timeouts or attempts, or raise max_check_age"
             )
         return self

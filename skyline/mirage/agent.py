@@ -10,28 +10,34 @@ at most ``max_inflight`` checks taken and unfinished), for each check:
 - reads ``mirage_hours`` of history at the rollup resolution (skyline.mirage.history);
 - judges it (skyline.mirage.judge): cleared -> a ``not_anomalous`` verdict; confirmed
   -> ``skyline.routing.onward`` hands it to ionosphere or the alerts stream and
-  publishes the verdict.
+  publishes the verdict -- unless by then the check was queued more than
+  ``max_check_age`` ago (a slow fetch): it is then passed on unconfirmed and counted
+  as ``expired``, as above (mirage never clears an anomaly later than that).
 
 An entry is acknowledged only after its verdict and hand-off are on their streams.
 When Redis fails mid-check the entry stays pending and is re-read (own pending
 first) once Redis answers; an unexpected error while judging confirms the anomaly
 (it is alerted, never dropped) and is counted in ``errors``.  At stop, checks not
-started are cancelled and checks still running publish nothing: both stay pending
-and are taken over (``claim_idle``) by the next mirage.  Counters: checks,
-cleared, confirmed, expired, malformed_entries, history_source.<source>,
-fetch_failures, check_time, inflight.
+started are cancelled, the history fetches under way are cut (their sockets shut
+down) and checks still running publish nothing: both stay pending and are taken
+over (``claim_idle``) by the next mirage.  ``flush`` then waits for the running
+checks (a connect under way, up to ``remote_connect_timeout``, is the longest part),
+so the interpreter, which joins the pool's threads at exit, has none left to wait
+for.  Counters: checks, cleared, confirmed, expired, malformed_entries,
+history_source.<source>, fetch_failures, check_time, inflight.
 """
 
 from __future__ import annotations
 
 import time
-from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor, wait
 
 from skyline.alert_rules import route
 from skyline.algorithms import ALGORITHMS
 from skyline.analyzer.analysis import is_counter, non_negative_derivative
 from skyline.daemon import OUTAGES, Daemon, StartupError
 from skyline.events import AnomalyEvent, VerdictEvent, publish_verdict
+from skyline.mirage.fetch import Stopped
 from skyline.mirage.history import HistorySource
 from skyline.mirage.judge import Judgement, JudgeOptions, judge
 from skyline.routing import MIRAGE, Heartbeats, onward
@@ -55,7 +61,7 @@ class Mirage(Daemon):
             raise StartupError(f"[mirage] algorithms: unknown algorithm {unknown[0]!r}; "
                                f"known: {', '.join(sorted(ALGORITHMS))}")  # fmt: skip
         self.options = JudgeOptions.from_settings(self.settings)
-        self.history = HistorySource(self.store, self.settings, self.counters, self.stop_event)
+        self.history = HistorySource(self.store, self.settings, self.counters)
         self.heartbeats = Heartbeats(self.redis, self.keys)
         self.pool = ThreadPoolExecutor(cfg.workers, thread_name_prefix="mirage-check")
         self.inflight: dict[Key, Future[None]] = {}
@@ -114,16 +120,18 @@ class Mirage(Daemon):
             self.log.warning("dropping malformed check %s: %s", entry_id, exc)
             self.consumer.ack(stream, entry_id)
             return
-        age = self.clock() - int(entry_id.split(b"-")[0]) / 1000
+        queued = int(entry_id.split(b"-")[0]) / 1000
+        age = self.clock() - queued
         if age > self.settings.mirage.max_check_age:
             self.expire(event, age)
             self.consumer.ack(stream, entry_id)
             return
-        self.inflight[(stream, entry_id)] = self.pool.submit(self.check, event)
+        self.inflight[(stream, entry_id)] = self.pool.submit(self.check, event, queued)
 
     def expire(self, event: AnomalyEvent, age: float) -> None:
-        """A check too old to be worth judging: passed on unconfirmed, as if mirage
-        were down (an anomaly never vanishes because a stage was slow or away)."""
+        """A check too old to be judged (when taken) or to have its judgement trusted
+        (once judged): passed on unconfirmed, as if mirage were down (an anomaly never
+        vanishes because a stage was slow or away)."""
         limit = self.settings.mirage.max_check_age
         reason = f"expired after {age:.0f} s (max_check_age {limit} s): alerted unconfirmed"
         pipe = self.redis.pipeline(transaction=False)
@@ -132,21 +140,28 @@ class Mirage(Daemon):
         self.counters.inc("expired")
         self.log.info("expired check of %s (%.0f s old): passed on unconfirmed", event.metric, age)
 
-    def check(self, event: AnomalyEvent) -> None:
-        """Judge one anomaly and queue the outcome (runs on a pool thread).  Raises only
-        for an outage (the entry is then re-read)."""
+    def check(self, event: AnomalyEvent, queued: float) -> None:
+        """Judge one anomaly queued at ``queued`` (epoch s) and queue the outcome (runs
+        on a pool thread).  Raises for an outage (the entry is then re-read) and at stop
+        (``Abandoned``: it stays pending)."""
         t0 = time.monotonic()
         self.counters.inc("checks")
         try:
             hours, judgement = self._judge(event)
         except OUTAGES:
             raise
+        except Stopped as exc:  # its fetch was cut short by the stop: judge it again
+            raise Abandoned(event.metric) from exc
         except Exception as exc:  # a bug must not swallow the anomaly: confirm it
             self.counters.inc("errors")
             self.log.exception("judging %s failed; confirming it", event.metric)
             hours, judgement = 0, Judgement(False, f"mirage could not judge ({type(exc).__name__})")
         if self.stop_event.is_set():
             raise Abandoned(event.metric)  # its fetch may have been cut short: judge it again
+        age = self.clock() - queued
+        if age > self.settings.mirage.max_check_age:  # judged too late (a slow fetch)
+            self.expire(event, age)
+            return
         pipe = self.redis.pipeline(transaction=False)
         if judgement.cleared:
             self._verdict(event, "not_anomalous", judgement.reason, judgement.detail, pipe)
@@ -180,11 +195,18 @@ class Mirage(Daemon):
         publish_verdict(client or self.redis, self.keys, v, self.settings.analyzer.stream_maxlen)  # type: ignore[arg-type]
 
     def flush(self) -> None:
-        """Acknowledge the finished checks; cancel those not started and abandon those
-        running (their fetches stop retrying): both stay pending, for the next mirage."""
+        """Cancel the checks not started, cut the fetches under way (the running checks
+        then publish nothing: both stay pending, for the next mirage), wait for the
+        running checks to end and acknowledge the finished ones."""
         if not hasattr(self, "pool"):
             return
         self.pool.shutdown(wait=False, cancel_futures=True)
+        cut = self.history.stop()
+        running = [f for f in self.inflight.values() if not f.done()]
+        limit = self.settings.mirage.remote_connect_timeout + 1.0
+        left = wait(running, timeout=limit).not_done
+        self.log.info("stop: %d fetches cut, %d checks running, %d still running after %g s",
+                      cut, len(running), len(left), limit)  # fmt: skip
         try:
             self.settle()
         except OUTAGES as exc:

@@ -3,20 +3,23 @@
 With ``[mirage] graphite_url`` (tried first) or ``prometheus_url`` set, the window is
 fetched from there, down-sampled to the rollup resolution, and its tail replaced by
 the raw series from Redis (which has the newest points a remote store may still
-lack).  One fetch takes at most ``remote_attempts`` x (connect + read timeout) plus
-short backoffs, which the settings keep below ``max_check_age``.  A failed fetch is counted (``fetch_failures``, ``fetch_failures.<source>``),
-logged, and the rollups are read instead; the returned note says so, and ends up in
-the verdict's reason.
+lack).  One try of a fetch is cut by a watchdog ``remote_connect_timeout +
+remote_read_timeout`` after it began, so a fetch takes at most ``remote_attempts``
+times that plus short backoffs, which the settings keep below ``max_check_age``.  A
+failed fetch is counted (``fetch_failures``, ``fetch_failures.<source>``), logged,
+and the rollups are read instead; the returned note says so, and ends up in the
+verdict's reason.  ``stop`` (mirage stopping) cuts the fetches under way: they raise
+``Stopped`` (not a failure, no fallback) and their checks are abandoned.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 
 from skyline.daemon import Counters
-from skyline.mirage.remote import FetchError, RemoteOptions, fetch_graphite, fetch_prometheus
+from skyline.mirage.fetch import FetchError, RemoteOptions, Stopped, Watchdog
+from skyline.mirage.remote import fetch_graphite, fetch_prometheus
 from skyline.rollups import Rollups, downsample, merge
 from skyline.settings import Settings
 from skyline.timeseries import Series, TimeSeriesStore
@@ -34,16 +37,21 @@ class Window:
 class HistorySource:
     """Reads a metric's window at the rollup resolution from the configured source."""
 
-    def __init__(self, store: TimeSeriesStore, settings: Settings, counters: Counters,
-                 abort: threading.Event | None = None) -> None:  # fmt: skip
+    def __init__(self, store: TimeSeriesStore, settings: Settings, counters: Counters) -> None:
         cfg = settings.mirage
         self.store, self.counters = store, counters
         self.resolution = cfg.rollup_resolution
         self.rollups = Rollups(store, self.resolution)
         self.remote = [(name, url) for name, url in
                        (("graphite", cfg.graphite_url), ("prometheus", cfg.prometheus_url)) if url]  # fmt: skip
+        self.watchdog = Watchdog()
         self.options = RemoteOptions(cfg.remote_connect_timeout, cfg.remote_read_timeout,
-                                     cfg.remote_max_bytes, cfg.remote_attempts, abort=abort)  # fmt: skip
+                                     cfg.remote_max_bytes, cfg.remote_attempts,
+                                     watchdog=self.watchdog)  # fmt: skip
+
+    def stop(self) -> int:
+        """Cut the fetches under way, refuse new ones; returns how many were cut."""
+        return self.watchdog.stop()
 
     def window(self, metric: str, start: int, end: int) -> Window:
         note = ""
@@ -51,6 +59,8 @@ class HistorySource:
             name, url = self.remote[0]
             try:
                 fetched = self._fetch(name, url, metric, start, end)
+            except Stopped:
+                raise  # mirage is stopping: the check is abandoned, not judged
             except FetchError as exc:
                 self.counters.inc("fetch_failures")
                 self.counters.inc(f"fetch_failures.{name}")

@@ -1,10 +1,10 @@
 """Fetching a metric's window from Graphite or Prometheus instead of the rollups.
 
-Both are plain HTTP GETs (``requests``, already a dependency) with a connect timeout,
-a read timeout that also bounds the whole response (a try ends at most connect +
-read timeout after it began: every socket read of the body waits only for the time
-left), a cap on the response size and a few tries.  Anything unusable -- refused,
-timed out, 5xx, too large, not JSON, the wrong shape, no finite value -- is a ``FetchError`` whose message says which; the
+Both are plain HTTP GETs (skyline.mirage.fetch: ``requests``) with a connect timeout,
+a read timeout, a deadline of both per try that a watchdog enforces however the
+server trickles its answer, a cap on the response size and a few tries.  Anything
+unusable -- refused, timed out, past the deadline, 5xx, too large, not JSON, the
+wrong shape, no finite value -- is a ``FetchError`` whose message says which; the
 caller counts it and falls back to the rollups.
 
 Metric name -> PromQL (documented in docs/mirage.md):
@@ -18,37 +18,18 @@ Metric name -> PromQL (documented in docs/mirage.md):
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import threading
-import time
-from dataclasses import dataclass, field
 
 import numpy as np
-import requests
-import urllib3
 
+from skyline.mirage.fetch import FetchError, RemoteOptions, get_json
 from skyline.timeseries import Series, sort_dedupe
 
 SELECTOR = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*(\{.*\})?")
 PROM_NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 LABEL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)")
 MAX_POINTS = 1_000_000
-
-
-class FetchError(RuntimeError):
-    """A history fetch that gave nothing usable; the message says why (one line)."""
-
-
-@dataclass(frozen=True)
-class RemoteOptions:
-    connect_timeout: float = 5.0
-    read_timeout: float = 20.0
-    max_bytes: int = 16 << 20
-    attempts: int = 3
-    backoff: float = 0.2
-    abort: threading.Event | None = field(default=None, compare=False)  # set: no more tries
 
 
 def promql(metric: str) -> str:
@@ -68,62 +49,6 @@ def promql(metric: str) -> str:
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
-
-
-def get_json(url: str, params: dict[str, str], opts: RemoteOptions) -> object:
-    """GET and parse JSON, tried ``opts.attempts`` times; raises ``FetchError``.  A set
-    ``opts.abort`` (the daemon stopping) ends the tries early."""
-    last = "no attempt"
-    abort = opts.abort or threading.Event()
-    for attempt in range(opts.attempts):
-        if attempt and abort.wait(opts.backoff * attempt):
-            raise FetchError(f"{last} (stopping: no more tries)")
-        try:
-            return json.loads(_get(url, params, opts))
-        except FetchError as exc:
-            last = str(exc)
-        except ValueError as exc:  # not JSON (a 200 with HTML, truncated JSON)
-            last = f"not JSON: {str(exc)[:80]}"
-    raise FetchError(f"{last} (after {opts.attempts} tries)")
-
-
-def _get(url: str, params: dict[str, str], opts: RemoteOptions) -> bytes:
-    """One try, over at most ``connect_timeout + read_timeout`` after it began: the
-    connect within ``connect_timeout``, each read of the headers within
-    ``read_timeout``, and every socket read of the body only for the time left before
-    that deadline, so a server trickling bytes cannot stretch the fetch."""
-    deadline = time.monotonic() + opts.connect_timeout + opts.read_timeout
-    try:
-        with requests.get(url, params=params, stream=True,
-                          timeout=(opts.connect_timeout, opts.read_timeout)) as resp:  # fmt: skip
-            if resp.status_code != 200:
-                raise FetchError(f"HTTP {resp.status_code}")
-            return _read_body(resp, deadline, opts)
-    except requests.RequestException as exc:
-        raise FetchError(f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}") from None
-    except urllib3.exceptions.HTTPError as exc:  # raised by resp.raw, not wrapped by requests
-        raise FetchError(f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}") from None
-
-
-def _read_body(resp: requests.Response, deadline: float, opts: RemoteOptions) -> bytes:
-    """The body, one ``read1`` (at most one socket read) at a time, the socket's
-    timeout shrunk to the time left before each; ``FetchError`` past the deadline."""
-    raw = resp.raw
-    sock = getattr(raw.connection, "sock", None)
-    body = bytearray()
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            limit = opts.connect_timeout + opts.read_timeout
-            raise FetchError(f"response not complete {limit:g} s after the request")
-        if sock is not None:
-            sock.settimeout(left)
-        chunk = raw.read1(65536, decode_content=True)
-        if not chunk:
-            return bytes(body)
-        body += chunk
-        if len(body) > opts.max_bytes:
-            raise FetchError(f"response larger than {opts.max_bytes} bytes")
 
 
 def _series(pairs: list[tuple[float, float]]) -> Series:
