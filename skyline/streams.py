@@ -100,6 +100,11 @@ class StreamConsumer:
         for stream, entries in reply or []:
             name = stream.decode() if isinstance(stream, bytes) else stream
             out += [(name, entry_id, fields) for entry_id, fields in entries if fields]
+            # a pending entry trimmed from the stream (MAXLEN) comes back without fields:
+            # there is nothing left to do with it, so it leaves the pending list
+            gone = [entry_id for entry_id, fields in entries if not fields and entry_id]
+            if gone:
+                self.ack(name, *gone)
         return out
 
     def _claim(self) -> list[tuple[str, bytes, dict[bytes, bytes]]]:
