@@ -16,7 +16,9 @@ def test_pending_entries_trimmed_from_the_stream_are_acknowledged(redis_client):
     taken = consumer.read(block_ms=10)
     assert len(taken) == 5 and consumer.pending_count() == 5  # taken, none acknowledged
     consumer.ack(stream, taken[0][1])
-    redis_client.xtrim(stream, maxlen=1, approximate=False)  # three of the four pending are trimmed away
+    redis_client.xtrim(
+        stream, maxlen=1, approximate=False
+    )  # three of the four pending are trimmed away
     consumer.recover()  # after a failed pass: own pending first
     again = consumer.read(block_ms=10)
     assert [fields for _, _, fields in again] == [{b"n": b"4"}]
