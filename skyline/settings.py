@@ -39,6 +39,7 @@ from skyline.settings_base import (
     Port,
     Section,
     SettingsError,
+    check_consensus,
     key,
 )
 from skyline.settings_ingest import FluxSection, HorizonSection
@@ -234,11 +235,7 @@ class AnalyzerSection(LoopSection):
 
     @model_validator(mode="after")
     def _consensus_reachable(self) -> AnalyzerSection:
-        if self.consensus > len(self.algorithms):
-            raise ValueError(
-                f"consensus {self.consensus} is more than the {len(self.algorithms)} "
-                "algorithms; lower consensus or add algorithms"
-            )
+        check_consensus(self.consensus, self.algorithms)
         return self
 
 

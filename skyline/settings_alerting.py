@@ -180,7 +180,6 @@ class BoundaryDaemonSection(LoopSection):
         return {**DEFAULT_CHANNEL_LIMITS, **value}
 
 
-BOUNDARY_ALGORITHMS = ("greater_than", "less_than", "detect_drop_off_cliff")
 _CHANNEL = re.compile(r"^(smtp|slack|pagerduty|syslog|webhook-[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+)$")
 
 

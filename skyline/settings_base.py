@@ -31,6 +31,15 @@ DEFAULT_ENSEMBLE: tuple[str, ...] = (
 )
 
 
+def check_consensus(consensus: int, algorithms: list[str]) -> None:
+    """The ensemble's consensus must be reachable: at most the number of algorithms."""
+    if consensus > len(algorithms):
+        raise ValueError(
+            f"consensus {consensus} is more than the {len(algorithms)} algorithms; "
+            "lower consensus or add algorithms"
+        )
+
+
 class SettingsError(ValueError):
     """An invalid settings file or value; ``str()`` is one line naming the fix."""
 

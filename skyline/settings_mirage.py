@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from skyline.settings_base import DEFAULT_ENSEMBLE, LoopSection, key
+from skyline.settings_base import DEFAULT_ENSEMBLE, LoopSection, check_consensus, key
 
 FETCH_BACKOFF = 0.2  # s: the wait before a history fetch's try n (n = 1, 2...) is n x this
 
@@ -135,11 +135,7 @@ class MirageSection(LoopSection):
 
     @model_validator(mode="after")
     def _consensus_reachable(self) -> MirageSection:
-        if self.consensus > len(self.algorithms):
-            raise ValueError(
-                f"consensus {self.consensus} is more than the {len(self.algorithms)} "
-                "algorithms; lower consensus or add algorithms"
-            )
+        check_consensus(self.consensus, self.algorithms)
         return self
 
     @model_validator(mode="after")

@@ -119,6 +119,12 @@ class StreamConsumer:
         if entry_ids:
             self.redis.xack(stream, self.group, *entry_ids)
 
+    def deliveries(self, stream: str, entry_id: bytes) -> int:
+        """How many times the group delivered the entry, this time included (XPENDING:
+        counted by Redis, so across restarts); 1 for an entry no longer pending."""
+        rows = self.redis.xpending_range(stream, self.group, min=entry_id, max=entry_id, count=1)
+        return int(rows[0]["times_delivered"]) if rows else 1
+
     def recover(self) -> None:
         """Call after a failed pass: the next read starts with this consumer's pending."""
         self._own_pending = True

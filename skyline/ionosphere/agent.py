@@ -142,7 +142,7 @@ class Ionosphere(Daemon):
         Deliveries are counted by the group (``XPENDING``), so across restarts; a
         redelivery after an outage counts too, which only makes a later real
         failure dead-letter sooner (the anomaly then alerts)."""
-        deliveries = self._deliveries(stream, entry_id)
+        deliveries = self.consumer.deliveries(stream, entry_id)
         try:
             self.handle(fields, first_delivery=deliveries <= 1)
         except OUTAGES:
@@ -153,12 +153,6 @@ class Ionosphere(Daemon):
             self.log.exception("entry %r failed at delivery %d", entry_id, deliveries)
             self._dead_letter(fields, deliveries)
         self.consumer.ack(stream, entry_id)
-
-    def _deliveries(self, stream: str, entry_id: bytes) -> int:
-        """How many times the group delivered the entry (XPENDING), this time included."""
-        rows = self.redis.xpending_range(stream, "ionosphere", min=entry_id, max=entry_id,
-                                         count=1)  # fmt: skip
-        return int(rows[0]["times_delivered"]) if rows else 1
 
     def _dead_letter(self, fields: dict[bytes, bytes], deliveries: int) -> None:
         """Send a failing entry on unchecked; never raises (but an outage), so the

@@ -172,7 +172,7 @@ class Luminosity(Daemon):
         backs off and retries).  An entry whose row has not appeared is left pending
         until its ``max_tries``-th delivery (``XPENDING``, so counted across restarts
         and consumers), then acknowledged and counted ``skipped.no_anomaly_row``."""
-        deliveries = self._deliveries(stream, entry_id)
+        deliveries = self.consumer.deliveries(stream, entry_id)
         try:
             done = self.handle(entry_id, fields)
         except OUTAGES:
@@ -190,12 +190,6 @@ class Luminosity(Daemon):
             self.consumer.ack(stream, entry_id)
         else:
             self.counters.inc("waiting_for_row")
-
-    def _deliveries(self, stream: str, entry_id: bytes) -> int:
-        """How many times the group delivered the entry (XPENDING), this time included."""
-        rows = self.redis.xpending_range(stream, "luminosity", min=entry_id, max=entry_id,
-                                         count=1)  # fmt: skip
-        return int(rows[0]["times_delivered"]) if rows else 1
 
     def handle(self, entry_id: bytes, fields: dict[bytes, bytes]) -> bool:
         """Correlate one anomaly entry; True when done (it may be acknowledged), False

@@ -122,8 +122,7 @@ class Panorama(Daemon):
         if self.redis.exists(self.keys.panorama_repeat(verdict.event_id)):
             self.counters.inc("verdicts_of_repeats")
             return True
-        info = self.redis.xpending_range(stream, "panorama", min=entry_id, max=entry_id, count=1)
-        if info and info[0]["times_delivered"] >= MAX_VERDICT_DELIVERIES:
+        if self.consumer.deliveries(stream, entry_id) >= MAX_VERDICT_DELIVERIES:
             self.counters.inc("verdicts_orphaned")
             self.log.warning("dropping verdict for unknown anomaly %s", verdict.event_id)
             return True

@@ -40,7 +40,7 @@ def _filters() -> queries.Filters:
     return f
 
 
-def _json_body() -> dict[str, Any]:
+def json_body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         abort(400, description="the body must be a JSON object")
@@ -81,7 +81,7 @@ def anomaly(ref: str) -> Any:
 @require("operator")
 def label_anomaly(ref: str) -> Any:
     anomaly_id = _anomaly_id(ref)
-    body = _json_body()
+    body = json_body()
     label, note = body.get("label"), body.get("note")
     if label not in LABELS:
         abort(400, description=f"label must be one of {', '.join(LABELS)}")
@@ -149,7 +149,7 @@ def list_mutes() -> Any:
 @bp.route("/mutes", methods=["POST"])
 @require("operator")
 def add_mute() -> Any:
-    body = _json_body()
+    body = json_body()
     pattern, duration, reason = body.get("pattern"), body.get("duration"), body.get("reason")
     if not isinstance(pattern, str) or not pattern or len(pattern) > 1024:
         abort(400, description="pattern: a metric name or pattern, 1 to 1024 characters")

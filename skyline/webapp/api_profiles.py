@@ -10,16 +10,10 @@ from flask import Blueprint, Response, abort, g, jsonify, request
 
 from skyline.ionosphere import profiles
 from skyline.webapp import queries, training
+from skyline.webapp.api import json_body
 from skyline.webapp.auth import ctx, require
 
 bp = Blueprint("api_profiles", __name__, url_prefix="/api/v1")
-
-
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        abort(400, description="the body must be a JSON object")
-    return body
 
 
 @bp.route("/profiles")
@@ -50,7 +44,7 @@ def train(ref: str) -> Any:
     anomaly_id = queries.find_anomaly_id(ctx(), ref)
     if anomaly_id is None:
         abort(404, description="no such anomaly")
-    body = _body()
+    body = json_body()
     learn, label = body.get("learn", False), body.get("label")
     if not isinstance(learn, bool):
         abort(400, description="learn must be true or false")
@@ -69,7 +63,7 @@ def train(ref: str) -> Any:
 @require("operator")
 def change(profile_id: int) -> Any:
     training.detail_or_404(ctx(), profile_id)
-    body = _body()
+    body = json_body()
     unknown = set(body) - {"enabled", "validated"}
     if unknown or not body:
         abort(400, description="send enabled (true/false) and/or validated (true)")
