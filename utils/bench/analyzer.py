@@ -30,9 +30,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,9 +38,9 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 import redis  # noqa: E402
+from benchkit import best, with_redis  # noqa: E402
 
 from skyline.algorithms import run_ensemble, run_ensemble_batch  # noqa: E402
-from skyline.redis_conn import EmbeddedRedis  # noqa: E402
 from skyline.redis_keys import RedisKeys  # noqa: E402
 from skyline.timeseries import TimeSeriesStore, to_series  # noqa: E402
 
@@ -73,15 +70,6 @@ def synthetic(m: int, n: int, seed: int = 42, spike_rate: float = 0.01):
     spiked = np.flatnonzero(rng.random(m) < spike_rate)
     v[spiked, -3:] += 20 * (sd[spiked] + 1)
     return t.astype(np.int64), v
-
-
-def best(fn: Callable[[], object], reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def bench_algorithms(t, v, reps: int, per_series_n: int) -> dict[str, float]:
@@ -130,23 +118,6 @@ def bench_end_to_end(client: redis.Redis, t, v, reps: int) -> dict[str, float]:
         "read_decode_metrics_per_s": len(v) / read_only,
         "end_to_end_metrics_per_s": len(v) / total,
     }
-
-
-def with_redis(url: str | None, fn: Callable[[redis.Redis], dict]) -> dict:
-    if url:
-        client = redis.Redis.from_url(url, socket_timeout=60)
-        db = int(client.connection_pool.connection_kwargs.get("db", 0))
-        if db != 12:
-            raise SystemExit(f"--redis-url must select DB 12 (it is flushed), not DB {db}")
-        return fn(client)
-    with tempfile.TemporaryDirectory() as tmp:
-        server = EmbeddedRedis(tmp, persist=False)
-        server.start()
-        try:
-            client = redis.Redis(unix_socket_path=str(server.socket), socket_timeout=60, db=12)
-            return fn(client)
-        finally:
-            server.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,9 +32,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +40,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 import redis  # noqa: E402
+from benchkit import best, with_redis  # noqa: E402
 
 from skyline.luminosity.agent import (  # noqa: E402
     READ_CHUNK,
@@ -51,7 +49,6 @@ from skyline.luminosity.agent import (  # noqa: E402
     tail_records,
 )
 from skyline.luminosity.correlate import Params, correlate_window, lookback_start, window_of  # noqa: E402
-from skyline.redis_conn import EmbeddedRedis  # noqa: E402
 from skyline.redis_keys import RedisKeys  # noqa: E402
 from skyline.timeseries import TimeSeriesStore  # noqa: E402
 
@@ -69,15 +66,6 @@ def synthetic(m: int, n: int, seed: int = 42) -> np.ndarray:
     followers = rng.choice(np.arange(1, m), max(1, m // 100), replace=False)
     v[followers] = 2 * v[0] + rng.normal(0, 0.5, (len(followers), n))
     return v
-
-
-def best(fn: Callable[[], object], reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def time_correlate(store: TimeSeriesStore, others: list[str], params: Params, reps: int) -> float:
@@ -137,23 +125,6 @@ def bench(client: redis.Redis, m: int, n: int, step: int, reps: int) -> dict[str
         "compared": outcome.compared,
         "correlations_kept": len(outcome.correlations),
     }
-
-
-def with_redis(url: str | None, fn: Callable[[redis.Redis], dict]) -> dict:
-    if url:
-        client = redis.Redis.from_url(url, socket_timeout=60)
-        db = int(client.connection_pool.connection_kwargs.get("db", 0))
-        if db != 12:
-            raise SystemExit(f"--redis-url must select DB 12 (it is flushed), not DB {db}")
-        return fn(client)
-    with tempfile.TemporaryDirectory() as tmp:
-        server = EmbeddedRedis(tmp, persist=False)
-        server.start()
-        try:
-            client = redis.Redis(unix_socket_path=str(server.socket), socket_timeout=60, db=12)
-            return fn(client)
-        finally:
-            server.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
