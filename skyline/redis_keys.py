@@ -96,6 +96,16 @@ KEYS: dict[str, KeySpec] = {
         "<uint32 bucket start, float64 mean> in the series format, one per complete bucket "
         "of `resolution` seconds, appended as buckets complete. See docs/mirage.md.",
     ),
+    "detector_state": KeySpec(
+        "detector:{metric}",
+        "STRING",
+        "2 x [skyline] full_duration (at least 2 days), renewed by every save; deleted with "
+        "the series",
+        "The analyzer's streaming-detector state of one metric ([analyzer] mode = default): "
+        "a 24-byte header (magic, detector, version, width, last timestamp judged) and one "
+        "fixed-width row of float64. Missing or of another version: rebuilt from the series. "
+        "See docs/algorithms.md.",
+    ),
     "boundary_breaches": KeySpec(
         "boundary:breaches:{rule}:{metric}",
         "STRING",
@@ -216,6 +226,9 @@ class RedisKeys:
 
     def rollup(self, resolution: int, metric: str) -> str:
         return f"{self.prefix}rollup:{resolution}:{metric}"
+
+    def detector_state(self, metric: str) -> str:
+        return f"{self.prefix}detector:{metric}"
 
     def boundary_breaches(self, rule: int, metric: str) -> str:
         return f"{self.prefix}boundary:breaches:{rule}:{metric}"

@@ -198,8 +198,18 @@ class AnalyzerSection(LoopSection):
     )
     mode: Literal["default", "classic"] = key(
         "default",
-        "classic reproduces earthgecko Skyline's verdicts, quirks included; default fixes "
-        "them (see docs/algorithms.md).",
+        "default: every arriving point is judged by the streaming detector (SpikeLevel, "
+        "state kept in Redis), the ensemble's votes kept as evidence; classic: the "
+        "three-sigma ensemble decides, reproducing earthgecko Skyline's verdicts, quirks "
+        "included (see docs/algorithms.md).",
+    )
+    threshold: float = key(
+        0.75,
+        "mode = default: a point whose detector score (0-1) reaches this is an anomaly; "
+        "skyline nab run scores the detector at this threshold too.",
+        "",
+        gt=0,
+        le=1,
     )
     algorithms: list[str] = key(
         list(DEFAULT_ENSEMBLE),

@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAGIC = b"SKD1"
-_HEADER = struct.Struct("<4sIII")  # magic, detector-name crc32, version, columns
+# magic, detector-name crc32, version, columns, last timestamp learned: the last is
+# readable whatever the version, so a state of an older version can be rebuilt up to
+# the point it had reached and the points after it judged.
+_HEADER = struct.Struct("<4sIIId")
 
 
 @dataclass(frozen=True)
@@ -60,15 +63,18 @@ class StateLayout:
         s = self._slices[name]
         return state[:, s.start] if s.stop - s.start == 1 else state[:, s]
 
-    def header(self) -> bytes:
-        crc = zlib.crc32(self.name.encode())
-        return _HEADER.pack(MAGIC, crc, self.version, self.width)
+    def _ident(self) -> tuple[bytes, int, int, int]:
+        return MAGIC, zlib.crc32(self.name.encode()), self.version, self.width
 
     def pack_rows(self, state: np.ndarray) -> list[bytes]:
-        """One bytes object per row: header + the row's float64 values."""
-        head = self.header()
+        """One bytes object per row: header + the row's float64 values.  The layout
+        must have a ``last_ts`` field (copied into the header)."""
+        ident = self._ident()
         data = np.ascontiguousarray(state, dtype="<f8")
-        return [head + row.tobytes() for row in data]
+        last = self.view(data, "last_ts").tolist()
+        return [
+            _HEADER.pack(*ident, ts) + row.tobytes() for row, ts in zip(data, last, strict=True)
+        ]
 
     def unpack_rows(
         self, blobs: Sequence[bytes | None], fresh: np.ndarray
@@ -76,23 +82,24 @@ class StateLayout:
         """Rows for ``blobs`` and a mask of the rows restored from them; a row whose
         blob is missing, of another detector or version, or truncated, is ``fresh``'s
         row instead."""
-        head = self.header()
+        ident = _HEADER.pack(*self._ident(), 0.0)[:-8]
         out = fresh.copy()
         ok = np.zeros(len(blobs), dtype=bool)
         size = self.nbytes
         for i, blob in enumerate(blobs):
-            if blob is not None and len(blob) == size and blob[: _HEADER.size] == head:
+            if blob is not None and len(blob) == size and blob[: len(ident)] == ident:
                 out[i] = np.frombuffer(blob, dtype="<f8", offset=_HEADER.size)
                 ok[i] = True
         return out, ok
 
 
-def describe(blob: bytes | None) -> tuple[int, int] | None:
-    """(detector-name crc32, version) of a packed row, None if it is not one."""
+def last_learned(blob: bytes | None) -> float | None:
+    """The last timestamp a packed row (of any detector or version) had learned;
+    None if ``blob`` is not a packed row."""
     if blob is None or len(blob) < _HEADER.size:
         return None
-    magic, crc, version, _ = _HEADER.unpack_from(blob)
-    return (crc, version) if magic == MAGIC else None
+    magic, _, _, _, last_ts = _HEADER.unpack_from(blob)
+    return float(last_ts) if magic == MAGIC else None
 
 
 def shift_in(window: np.ndarray, x: np.ndarray, mask: np.ndarray) -> None:

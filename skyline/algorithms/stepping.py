@@ -73,6 +73,15 @@ def _padded(arrays: Sequence[np.ndarray], lengths: np.ndarray, width: int) -> np
     return mat
 
 
+def default_vector_detector() -> VectorDetector:
+    """The detector ``[analyzer] mode = "default"`` runs and ``skyline nab run`` scores
+    by default: SpikeLevel, judging counters on their increase."""
+    from skyline.algorithms.counters import CounterAware
+    from skyline.algorithms.spike_level import SpikeLevel
+
+    return CounterAware(SpikeLevel())
+
+
 class StreamAdapter:
     """One series' ``learn_one``/``score_one`` view of a vectorised detector.
 

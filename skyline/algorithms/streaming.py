@@ -4,7 +4,7 @@ A streaming detector sees one series, one point at a time, in arrival order.  Fo
 every point the caller first asks for a score and only then lets the detector learn
 the point, so a score can never depend on the point itself or on later points::
 
-    det = make_detector("default")
+    det = make_detector("spike_level")
     for ts, value in rows:
         score = det.score_one(ts, value)   # uses rows before this one only
         det.learn_one(ts, value)
@@ -51,21 +51,13 @@ class Detector(Protocol):
 
 
 def _null() -> Detector:
-    from skyline.algorithms.detectors import NullDetector
-
     return NullDetector()
 
 
-def _default() -> Detector:
-    from skyline.algorithms.detectors import SpikeLevelDetector
+def _spike_level() -> Detector:
+    from skyline.algorithms.stepping import StreamAdapter, default_vector_detector
 
-    return SpikeLevelDetector()
-
-
-def _seasonal() -> Detector:
-    from skyline.algorithms.detectors import RobustSeasonalDetector
-
-    return RobustSeasonalDetector()
+    return StreamAdapter(default_vector_detector())
 
 
 def _classic() -> Detector:
@@ -80,9 +72,18 @@ def _ensemble() -> Detector:
     return ensemble()
 
 
+class NullDetector:
+    """Never detects: every score is 0.0 (NAB's null detector)."""
+
+    def learn_one(self, timestamp: float, value: float) -> None:
+        return None
+
+    def score_one(self, timestamp: float, value: float) -> float:
+        return 0.0
+
+
 DETECTORS: dict[str, Callable[[], Detector]] = {
-    "default": _default,
-    "seasonal": _seasonal,
+    "spike_level": _spike_level,
     "null": _null,
     "classic": _classic,
     "ensemble": _ensemble,

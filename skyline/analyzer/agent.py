@@ -1,4 +1,9 @@
-"""The analyzer daemon: the ensemble on every metric, on arrival and in sweeps.
+"""The analyzer daemon: every metric judged on arrival and in sweeps.
+
+``[analyzer] mode = "default"``: the streaming detector judges every new point, in
+order, with its state in Redis (``skyline.analyzer.detect``); for a point it flags,
+the ensemble's votes on the series up to that point are attached as evidence.
+``mode = "classic"``: the three-sigma ensemble decides on each metric's series.
 
 Every ``arrival_interval`` it takes the metrics horizon announced in the changed
 set (SPOP) and analyses them, so an anomaly is on the stream a fraction of a second
@@ -16,10 +21,12 @@ import time
 
 from skyline.algorithms import ALGORITHMS, Verdict
 from skyline.analyzer.analysis import EnsembleOptions, analyse, load_customs, publish_custom_counts
+from skyline.analyzer.detect import Detection, DetectorPass, make_detector
 from skyline.daemon import Daemon, StartupError
 from skyline.events import AnomalyEvent
 from skyline.name_filter import NameFilter
 from skyline.routing import Heartbeats, forward
+from skyline.timeseries import Series
 
 POP_BATCH = 5000
 MAX_POP_PER_RUN = 50000
@@ -48,6 +55,11 @@ class Analyzer(Daemon):
         self.next_sweep = 0.0
         self.sweep_todo: list[str] = []  # the rest of the sweep in progress
         self.heartbeats = Heartbeats(self.redis, self.keys)
+        self.detect: DetectorPass | None = None
+        if cfg.mode == "default":
+            ttl = 2 * max(self.settings.skyline.full_duration, 86400)
+            self.detect = DetectorPass(self.redis, self.keys, self.store, make_detector(),
+                                       cfg.threshold, ttl)  # fmt: skip
 
     def run_once(self) -> None:
         """Arrivals first, then the next slice of the sweep in progress (if any)."""
@@ -58,6 +70,8 @@ class Analyzer(Daemon):
             self.next_sweep = time.monotonic() + self.settings.analyzer.interval
             self.sweep_todo = self.store.metrics()
             self.counters.inc("sweep_runs")
+            if self.detect is not None:
+                self.detect.retain(set(self.sweep_todo))
         if self.sweep_todo:
             part, self.sweep_todo = self.sweep_todo[:SWEEP_SLICE], self.sweep_todo[SWEEP_SLICE:]
             self.analyse_metrics(part, "sweep")
@@ -75,6 +89,8 @@ class Analyzer(Daemon):
     def analyse_metrics(self, metrics: list[str], kind: str) -> list[AnomalyEvent]:
         t0 = time.monotonic()
         metrics = [m for m in metrics if not self.filter.skipped(m)]
+        if self.detect is not None:
+            return self._detect_metrics(metrics, kind, t0)
         series = {m: s for m, s in self.store.read_many(metrics).items() if len(s)}
         now = self.clock()
         verdicts, counters = analyse(
@@ -82,17 +98,68 @@ class Analyzer(Daemon):
         )
         publish_custom_counts(self.customs, self.counters, self.log)
         events = [self._event(m, v, now) for m, v in verdicts.items() if self._is_new_anomaly(m, v)]
-        if events:
-            pipe = self.redis.pipeline(transaction=False)
-            for event in events:
-                forward(pipe, self.keys, self.settings, event, self.heartbeats)
-            pipe.execute()
-            for event in events:
-                self.emitted[event.metric] = event.timestamp
-                self.log.info("anomaly: %s = %r at %d (%s)", event.metric, event.value,
-                              event.timestamp, ", ".join(event.triggered))  # fmt: skip
+        self._emit(events)
         self._count(kind, verdicts, len(counters), len(events), time.monotonic() - t0)
         return events
+
+    def _emit(self, events: list[AnomalyEvent]) -> None:
+        if not events:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for event in events:
+            forward(pipe, self.keys, self.settings, event, self.heartbeats)
+        pipe.execute()
+        for event in events:
+            self.emitted[event.metric] = event.timestamp
+            self.log.info("anomaly: %s = %r at %d (%s)", event.metric, event.value,
+                          event.timestamp, ", ".join(event.triggered))  # fmt: skip
+
+    def _detect_metrics(self, metrics: list[str], kind: str, t0: float) -> list[AnomalyEvent]:
+        """Default mode: the detector judges the new points; flagged points get the
+        ensemble's votes on the series up to them as evidence."""
+        assert self.detect is not None
+        before = vars(self.detect.counts).copy()
+        found = [d for d in self.detect.run(metrics) if d.timestamp > self.emitted.get(d.metric, 0)]
+        now = self.clock()
+        history = self.store.read_many(sorted({d.metric for d in found})) if found else {}
+        events = [self._detection_event(d, history.get(d.metric), now) for d in found]
+        self._emit(events)
+        c = self.counters
+        c.inc(f"{kind}_passes")
+        c.inc("total_analyzed", len(metrics))
+        c.inc("total_anomalies", len(events))
+        for name, value in vars(self.detect.counts).items():
+            c.inc(f"detector.{name}", value - before[name])
+        c.gauge(f"{kind}_run_time", round(time.monotonic() - t0, 4))
+        return events
+
+    def _detection_event(self, d: Detection, series: Series | None, now: float) -> AnomalyEvent:
+        assert self.detect is not None
+        name = self.detect.detector.name
+        run: tuple[str, ...] = (name,)
+        triggered: tuple[str, ...] = (name,)
+        scores = {name: round(d.score, 6)}
+        if series is not None and len(series):
+            upto = series.timestamps <= d.timestamp
+            part = Series(series.timestamps[upto], series.values[upto])
+            verdicts, _ = analyse({d.metric: part}, float(d.timestamp), self.options,
+                                  self.settings.analyzer.detect_counters)  # fmt: skip
+            v = verdicts[d.metric]
+            run += tuple(v.run)
+            triggered += tuple(v.triggered)
+            scores.update({k: round(float(x), 6) for k, x in v.scores.items()})
+        return AnomalyEvent(
+            metric=d.metric,
+            timestamp=d.timestamp,
+            value=d.value,
+            source="analyzer",
+            algorithms_run=run,
+            triggered=triggered,
+            scores=scores,
+            full_duration=self.settings.skyline.full_duration,
+            detected_at=now,
+            host=self.settings.host_name,
+        )
 
     def _is_new_anomaly(self, metric: str, verdict: Verdict) -> bool:
         return bool(verdict.anomalous) and verdict.timestamp > self.emitted.get(metric, 0)

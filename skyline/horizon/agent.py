@@ -57,7 +57,7 @@ class Horizon(Daemon):
             writer.start()
         self._next_roomba = time.monotonic() + cfg.roomba_interval
         self._next_rollup = 0.0  # the first roomba also folds the rollups
-        self.store.companions = self.rollup_of  # store.delete() deletes the rollup too
+        self.store.companions = self.companions_of  # store.delete() deletes them too
         ports = ", ".join(f"{k}={v}" for k, v in self.listeners.ports.items())
         self.log.info("listening on %s: %s", cfg.bind, ports)
 
@@ -79,7 +79,7 @@ class Horizon(Daemon):
             keep_seconds=self.settings.skyline.full_duration,
             grace=cfg.roomba_grace,
             inactive_after=self.settings.skyline.metrics_inactive_after,
-            companions=self.rollup_of,
+            companions=self.companions_of,
         )
         for what, n in outcome.items():
             self.counters.inc(f"roomba.{what}", n)
@@ -90,9 +90,13 @@ class Horizon(Daemon):
     def rollup_scope(self) -> RollupScope:
         return RollupScope(self.settings)
 
-    def rollup_of(self, metric: str) -> list[str]:
-        """The metric's rollup key, deleted with its series (whether or not it has one)."""
-        return [self.keys.rollup(self.settings.mirage.rollup_resolution, metric)]
+    def companions_of(self, metric: str) -> list[str]:
+        """Keys deleted with the metric's series (whether or not it has them): its
+        rollup and its detector state."""
+        return [
+            self.keys.rollup(self.settings.mirage.rollup_resolution, metric),
+            self.keys.detector_state(metric),
+        ]
 
     def roll_up(self, metrics: list[str]) -> None:
         """Fold complete buckets into mirage's rollups (skyline.rollups), before the

@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from skyline.algorithms.streaming import DETECTORS
-from skyline.nab import runner, scoring
+from skyline.nab import crossval, runner, scoring
+from skyline.settings import load_settings
+from skyline.settings_base import SettingsError
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -28,7 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="write NAB results files for one detector")
     run.add_argument("--data", required=True, type=Path, help="corpus: DIR/<category>/<file>.csv")
     run.add_argument("--out", required=True, type=Path, help="results root")
-    run.add_argument("--detector", default="default", help=f"one of {', '.join(DETECTORS)}")
+    run.add_argument(
+        "--detector",
+        help="default: the analyzer's detector and threshold ([analyzer] mode = default); "
+        f"or one of {', '.join(DETECTORS)}",
+    )
+    run.add_argument("--config", type=Path, help="settings file (default: SKYLINE_CONF)")
     run.add_argument(
         "--labels", type=Path, help="combined_windows.json (default DATA/../labels/...)"
     )
@@ -37,7 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     score.add_argument("--results", required=True, type=Path, help="results root")
     score.add_argument("--labels", required=True, type=Path, help="combined_windows.json")
     score.add_argument("--data", required=True, type=Path, help="the corpus that was run")
-    score.add_argument("--detector", default="default")
+    score.add_argument("--detector", default="spike_level")
+    score.add_argument(
+        "--threshold",
+        type=float,
+        help="also score at this fixed threshold (default: the one nab run recorded)",
+    )
     score.add_argument("--out", type=Path, help="write the JSON report here (default stdout)")
     return nab
 
@@ -48,14 +60,23 @@ def _fail(message: str, code: int = 1) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.detector not in DETECTORS:
+    if args.detector is not None and args.detector not in DETECTORS:
         return _fail(f"unknown detector {args.detector!r}; known: {', '.join(DETECTORS)}", 2)
     if not runner.corpus_files(args.data):
         return _fail(f"no <category>/<file>.csv under {args.data}", 2)
     started = time.monotonic()
-    written = runner.run_corpus(args.data, args.out, args.detector, args.labels, args.jobs)
+    if args.detector is None:
+        try:
+            threshold = load_settings(args.config).analyzer.threshold
+        except SettingsError as exc:
+            return _fail(str(exc), 2)
+        name, written = runner.run_analyzer_detector(args.data, args.out, threshold, args.labels)
+        note = f" ([analyzer] threshold {threshold})"
+    else:
+        name, note = args.detector, ""
+        written = runner.run_corpus(args.data, args.out, name, args.labels, args.jobs)
     took = time.monotonic() - started
-    print(f"{args.detector}: {len(written)} files -> {args.out / args.detector} in {took:.1f} s")
+    print(f"{name}: {len(written)} files -> {args.out / name} in {took:.1f} s{note}")
     return 0
 
 
@@ -90,13 +111,26 @@ def cmd_score(args: argparse.Namespace) -> int:
     if not cases:
         return _fail(f"no <category>/<file>.csv under {args.data}", 2)
     report = {"detector": args.detector, **scoring.score_corpus(cases)}
+    threshold = args.threshold
+    meta = args.results / args.detector / "run.json"
+    if threshold is None and meta.exists():
+        threshold = json.loads(meta.read_text()).get("threshold")
+    if threshold is not None:
+        for pname, profile in scoring.PROFILES.items():
+            fixed = crossval.fixed(cases, float(threshold), profile)
+            report["profiles"][pname]["fixed_threshold"] = fixed
     text = json.dumps(report, indent=2)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
     else:
         print(text)
-    summary = ", ".join(f"{p} {v['score']:.1f}" for p, v in report["profiles"].items())
+    summary = ", ".join(
+        f"{p} {v['score']:.1f}"
+        + (f" (at {v['fixed_threshold']['threshold']}: {v['fixed_threshold']['score']:.1f})"
+           if "fixed_threshold" in v else "")
+        for p, v in report["profiles"].items()
+    )  # fmt: skip
     print(f"{args.detector}: {summary}", file=sys.stderr if not args.out else sys.stdout)
     return 0
 

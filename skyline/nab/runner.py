@@ -4,7 +4,13 @@ Corpus: ``DATA/<category>/<file>.csv`` with columns ``timestamp,value``
 (``YYYY-MM-DD HH:MM:SS``, treated as UTC).  Results:
 ``OUT/<detector>/<category>/<detector>_<file>.csv`` with columns
 ``timestamp,value,anomaly_score,label``.  Each file gets a fresh detector and is fed
-one row at a time, ``score_one`` before ``learn_one``.
+one row at a time, score before learn.
+
+Without a detector name, the corpus is run through exactly what the analyzer runs in
+``[analyzer] mode = "default"``: ``default_vector_detector()`` driven by
+``score_points``, every file a metric with a fresh state, all files stepped
+together (the analyzer's path for a batch of points), and
+``OUT/<detector>/run.json`` records the analyzer's threshold for ``nab score``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from skyline.algorithms.stepping import default_vector_detector, score_points
 from skyline.algorithms.streaming import DETECTORS, NEUTRAL_SCORE, make_detector
 
 
@@ -106,8 +113,13 @@ def run_file(
     """Score one corpus file and write its results file; returns the path written."""
     series = read_series(Path(data_dir), name)
     scores = score_series(detector_name, series.timestamps, series.values)
+    return write_results(Path(out_dir), detector_name, series, scores, windows)
+
+
+def write_results(out_dir: Path, detector_name: str, series: Series, scores: np.ndarray,
+                  windows: list[tuple[float, float]]) -> str:  # fmt: skip
     label = labels_column(series.timestamps, windows)
-    path = result_path(Path(out_dir), detector_name, name)
+    path = result_path(Path(out_dir), detector_name, series.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="") as fh:
@@ -119,6 +131,27 @@ def run_file(
             w.writerow(row)
     os.replace(tmp, path)
     return str(path)
+
+
+def run_analyzer_detector(
+    data_dir: Path, out_dir: Path, threshold: float, labels_file: Path | None = None
+) -> tuple[str, list[str]]:
+    """Run the analyzer's detector over the corpus (see the module docstring); returns
+    the detector's name and the files written."""
+    detector = default_vector_detector()
+    windows = load_windows(labels_file if labels_file is not None else default_labels(data_dir))
+    names = corpus_files(Path(data_dir))
+    series = [read_series(Path(data_dir), name) for name in names]
+    state = detector.new_state(len(series))
+    scores = score_points(detector, state, [s.timestamps for s in series],
+                          [s.values for s in series])  # fmt: skip
+    written = []
+    for name, s, sc in zip(names, series, scores, strict=True):
+        clean = np.clip(np.nan_to_num(sc, nan=NEUTRAL_SCORE), 0.0, 1.0)
+        written.append(write_results(Path(out_dir), detector.name, s, clean, windows.get(name, [])))
+    meta = {"detector": detector.name, "threshold": threshold, "source": "[analyzer] threshold"}
+    (Path(out_dir) / detector.name / "run.json").write_text(json.dumps(meta) + "\n")
+    return detector.name, written
 
 
 def _run_task(task: tuple) -> str:

@@ -24,10 +24,16 @@ def history(rng: np.random.Generator, n: int = 1440, end: int | None = None, lev
     return ts, level + rng.normal(0, 1.0, n)
 
 
+@pytest.fixture(params=["default", "classic"])
+def mode(request) -> str:
+    """[analyzer] mode: every test runs on both unless it pins one."""
+    return request.param
+
+
 @pytest.fixture
-def analyzer_settings(make_settings):
+def analyzer_settings(make_settings, mode):
     return make_settings(SKYLINE__ANALYZER__INTERVAL="3600", SKYLINE__ANALYZER__ARRIVAL_INTERVAL="0.05",
-                         SKYLINE__SKYLINE__HOST="testhost")  # fmt: skip
+                         SKYLINE__SKYLINE__HOST="testhost", SKYLINE__ANALYZER__MODE=mode)  # fmt: skip
 
 
 @pytest.fixture
@@ -91,6 +97,7 @@ def test_each_anomaly_is_emitted_once(analyzer, redis_client):
     assert len(read_all(redis_client, analyzer.keys)) == 1
 
 
+@pytest.mark.parametrize("mode", ["classic"])
 def test_too_short_and_stale_are_counted_not_analysed(analyzer, redis_client):
     now = int(time.time())
     seed(analyzer.store, "short", np.array([now - 60, now]), np.array([1.0, 2.0]))
@@ -102,6 +109,7 @@ def test_too_short_and_stale_are_counted_not_analysed(analyzer, redis_client):
     assert c.get("exceptions.TooShort") == 1 and c.get("exceptions.Stale") == 1
 
 
+@pytest.mark.parametrize("mode", ["classic"])  # default mode: test_analyzer_detector.py
 def test_counters_are_analysed_as_derivatives(analyzer, redis_client):
     rng = np.random.default_rng(9)
     ts, _ = history(rng)

@@ -1,4 +1,5 @@
-"""The default streaming detector: warm-up, spikes, seasonality, hostile input."""
+"""The default streaming detector (one series at a time, through StreamAdapter): warm-up,
+spikes, level shifts, seasonality, hostile input."""
 
 from __future__ import annotations
 
@@ -21,10 +22,10 @@ def feed(det: Detector, timestamps, values) -> list[float]:
 
 
 def test_registry() -> None:
-    assert {"default", "seasonal", "null"} <= set(DETECTORS)
-    det = make_detector("default")
+    assert {"spike_level", "null", "classic", "ensemble"} <= set(DETECTORS)
+    det = make_detector("spike_level")
     assert isinstance(det, Detector)
-    assert make_detector("default") is not det  # fresh state each time
+    assert make_detector("spike_level") is not det  # fresh state each time
     assert make_detector("null").score_one(0.0, 1e9) == 0.0
 
 
@@ -32,7 +33,7 @@ def test_neutral_during_warm_up() -> None:
     rng = np.random.default_rng(1)
     values = rng.normal(10, 1, 40)
     values[20] = 1e6
-    scores = feed(make_detector("default"), T0 + STEP * np.arange(40), values)
+    scores = feed(make_detector("spike_level"), T0 + STEP * np.arange(40), values)
     assert scores == [NEUTRAL_SCORE] * 40
 
 
@@ -40,7 +41,7 @@ def test_large_spike_after_stable_period_scores_high() -> None:
     rng = np.random.default_rng(2)
     values = rng.normal(50, 2, 1500)
     values[1400] = 90  # 20 sigma
-    scores = feed(make_detector("default"), T0 + STEP * np.arange(1500), values)
+    scores = feed(make_detector("spike_level"), T0 + STEP * np.arange(1500), values)
     assert scores[1400] > 0.9
     assert max(scores[1000:1400]) < 0.5
     assert max(scores[1000:1400]) < scores[1400]
@@ -54,7 +55,7 @@ def test_repeated_daily_peak_scores_low_after_several_days() -> None:
     values = rng.normal(10, 0.5, n)
     peak = (np.arange(n) % per_day >= 144) & (np.arange(n) % per_day < 150)  # noon, 30 min
     values[peak] += 40
-    scores = np.array(feed(make_detector("default"), ts, values))
+    scores = np.array(feed(make_detector("spike_level"), ts, values))
     first_day_peak = scores[144]
     last_day_peaks = scores[per_day * 7 + 144 : per_day * 7 + 150]
     assert first_day_peak > 0.9
@@ -76,12 +77,12 @@ def test_hostile_input_never_raises_and_stays_in_range() -> None:
     cases["nan_inf"][1][::37] = np.inf
     cases["nan_inf"][1][::41] = -np.inf
     for name, (ts, values) in cases.items():
-        det = make_detector("default")
+        det = make_detector("spike_level")
         scores = feed(det, ts, values)
         assert all(isinstance(s, float) and 0.0 <= s <= 1.0 for s in scores), name
         assert det.score_one(math.nan, 1.0) == NEUTRAL_SCORE
         assert det.score_one(T0, math.inf) == NEUTRAL_SCORE
-    constant = feed(make_detector("default"), *cases["constant"])
+    constant = feed(make_detector("spike_level"), *cases["constant"])
     assert max(constant) == 0.0
 
 
@@ -89,7 +90,7 @@ def test_sustained_level_shift_scores_high_and_fades() -> None:
     rng = np.random.default_rng(6)
     values = rng.normal(20, 1, 2000)
     values[1500:] += 6  # a 6-sigma shift that stays
-    scores = np.array(feed(make_detector("default"), T0 + STEP * np.arange(2000), values))
+    scores = np.array(feed(make_detector("spike_level"), T0 + STEP * np.arange(2000), values))
     assert scores[1500:1510].max() > 0.6
     assert scores[1500:1510].max() > scores[1000:1500].max() + 0.1
     assert scores[1800:].max() < 0.5  # the new level is learned
@@ -99,6 +100,6 @@ def test_all_detectors_survive_hostile_input() -> None:
     rng = np.random.default_rng(8)
     ts = T0 + STEP * rng.integers(0, 300, 600)  # duplicate and unsorted timestamps
     values = rng.choice([1e308, -1e308, np.nan, np.inf, 0.0, 1.0], 600)
-    for name in ("default", "seasonal", "null"):
+    for name in ("spike_level", "null"):
         scores = feed(make_detector(name), ts, values)
         assert all(isinstance(s, float) and 0.0 <= s <= 1.0 for s in scores), name
