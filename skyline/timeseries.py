@@ -364,22 +364,30 @@ class TimeSeriesStore:
         names = list(cursors)
         for i in range(0, len(names), READ_CHUNK):
             chunk = names[i : i + READ_CHUNK]
-            pipe = self.redis.pipeline(transaction=False)
-            for metric in chunk:
-                cursor, key = cursors[metric], self.keys.series(metric)
+            payload, n_replies = [], 0
+            for metric in chunk:  # one raw RESP payload: redis-py packs ~4x slower
+                cursor, key = cursors[metric], self.keys.series(metric).encode()
                 if cursor is None or not cursor.head:
-                    pipe.get(key)
+                    payload.append(redis_raw.get(key))
+                    n_replies += 1
                 else:  # the tail, THEN the head: a rewrite always changes the head
-                    pipe.getrange(key, cursor.offset, -1)
-                    pipe.getrange(key, 0, HEAD_SIZE - 1)
-            replies = iter(pipe.execute())
+                    payload.append(
+                        redis_raw.command(b"GETRANGE", key, b"%d" % cursor.offset, b"-1")
+                    )
+                    payload.append(
+                        redis_raw.command(b"GETRANGE", key, b"0", b"%d" % (HEAD_SIZE - 1))
+                    )
+                    n_replies += 2
+            replies = iter(
+                _raise_errors(redis_raw.execute(self.redis, b"".join(payload), n_replies))
+            )
             got: dict[str, tuple[np.ndarray, Cursor, bool]] = {}
             for metric in chunk:
                 cursor = cursors[metric]
                 if cursor is None or not cursor.head:
                     got[metric] = _whole(next(replies))
                     continue
-                tail, head = next(replies), next(replies)
+                tail, head = next(replies) or b"", next(replies) or b""
                 if head == cursor.head:
                     usable = len(tail) - len(tail) % RECORD_SIZE
                     rec = np.frombuffer(tail, RECORD, count=usable // RECORD_SIZE)
@@ -567,6 +575,13 @@ class TimeSeriesStore:
                 pipe.getrange(self.keys.series(metric), -size, -1)
             out.update(zip(chunk, to_series_many(pipe.execute()), strict=True))
         return out
+
+
+def _raise_errors(replies: list[object]) -> list[object]:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
 
 
 def _whole(raw: bytes | None) -> tuple[np.ndarray, Cursor, bool]:

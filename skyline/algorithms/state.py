@@ -66,15 +66,20 @@ class StateLayout:
     def _ident(self) -> tuple[bytes, int, int, int]:
         return MAGIC, zlib.crc32(self.name.encode()), self.version, self.width
 
+    def _record(self) -> np.dtype:
+        return np.dtype([("magic", "S4"), ("crc", "<u4"), ("version", "<u4"), ("width", "<u4"),
+                         ("last_ts", "<f8"), ("row", "<f8", (self.width,))])  # fmt: skip
+
     def pack_rows(self, state: np.ndarray) -> list[bytes]:
         """One bytes object per row: header + the row's float64 values.  The layout
         must have a ``last_ts`` field (copied into the header)."""
-        ident = self._ident()
-        data = np.ascontiguousarray(state, dtype="<f8")
-        last = self.view(data, "last_ts").tolist()
-        return [
-            _HEADER.pack(*ident, ts) + row.tobytes() for row, ts in zip(data, last, strict=True)
-        ]
+        magic, crc, version, width = self._ident()
+        rec = np.empty(len(state), dtype=self._record())
+        rec["magic"], rec["crc"], rec["version"], rec["width"] = magic, crc, version, width
+        rec["last_ts"] = self.view(state, "last_ts")
+        rec["row"] = state
+        buf, size = rec.tobytes(), self.nbytes
+        return [buf[i : i + size] for i in range(0, len(buf), size)]
 
     def unpack_rows(
         self, blobs: Sequence[bytes | None], fresh: np.ndarray
@@ -82,14 +87,20 @@ class StateLayout:
         """Rows for ``blobs`` and a mask of the rows restored from them; a row whose
         blob is missing, of another detector or version, or truncated, is ``fresh``'s
         row instead."""
-        ident = _HEADER.pack(*self._ident(), 0.0)[:-8]
-        out = fresh.copy()
-        ok = np.zeros(len(blobs), dtype=bool)
         size = self.nbytes
-        for i, blob in enumerate(blobs):
-            if blob is not None and len(blob) == size and blob[: len(ident)] == ident:
-                out[i] = np.frombuffer(blob, dtype="<f8", offset=_HEADER.size)
-                ok[i] = True
+        sized = np.array([blob is not None and len(blob) == size for blob in blobs], dtype=bool)
+        out = fresh.copy()
+        if not sized.any():
+            return out, sized
+        rec = np.frombuffer(b"".join(b for b, s in zip(blobs, sized, strict=True) if s),
+                            dtype=self._record())  # fmt: skip
+        magic, crc, version, width = self._ident()
+        same = ((rec["magic"] == magic) & (rec["crc"] == crc) & (rec["version"] == version)
+                & (rec["width"] == width))  # fmt: skip
+        rows = np.flatnonzero(sized)[same]
+        out[rows] = rec["row"][same]
+        ok = np.zeros(len(blobs), dtype=bool)
+        ok[rows] = True
         return out, ok
 
 

@@ -29,10 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 import redis
 
+from skyline import redis_raw
 from skyline.algorithms.state import last_learned
 from skyline.algorithms.stepping import VectorDetector, default_vector_detector, score_points
 from skyline.redis_keys import RedisKeys
-from skyline.timeseries import Cursor, TimeSeriesStore, sort_dedupe
+from skyline.timeseries import RECORD, Cursor, TimeSeriesStore
 
 STATE_CHUNK = 1000  # state keys per pipeline
 
@@ -93,49 +94,65 @@ class DetectorPass:
             else:
                 self.counts.rebuilt_states += 1
                 silent_until[i] = old
-        ts, vs = self._new_points(metrics, last_ts)
-        scores = score_points(self.detector, state, ts, vs)
-        moved = [i for i, t in enumerate(ts) if len(t)]
-        self._save([metrics[i] for i in moved], state[moved])
-        found = []
-        for i in moved:
-            judged = ts[i] > silent_until[i]
-            self.counts.judged += int(judged.sum())
-            hit = judged & (scores[i] >= self.threshold)
-            for j in np.flatnonzero(hit).tolist():
-                found.append(Detection(metrics[i], int(ts[i][j]), float(vs[i][j]),
-                                       float(scores[i][j])))  # fmt: skip
-        return found
+        owner, t, v = self._new_points(metrics, last_ts)
+        bounds = np.searchsorted(owner, np.arange(len(metrics) + 1))
+        split = [slice(bounds[i], bounds[i + 1]) for i in range(len(metrics))]
+        scores = score_points(self.detector, state, [t[s] for s in split], [v[s] for s in split])
+        score = np.concatenate(scores) if scores else np.zeros(0)
+        moved = np.flatnonzero(np.diff(bounds) > 0)
+        self._save([metrics[i] for i in moved.tolist()], state[moved])
+        judged = t > silent_until[owner]
+        self.counts.judged += int(judged.sum())
+        hits = np.flatnonzero(judged & (score >= self.threshold)).tolist()
+        return [Detection(metrics[owner[j]], int(t[j]), float(v[j]), float(score[j])) for j in hits]
 
     def _load(self, metrics: list[str]) -> list[bytes | None]:
-        pipe = self.redis.pipeline(transaction=False)
-        for metric in metrics:
-            pipe.get(self.keys.detector_state(metric))
-        return pipe.execute()
+        """Each metric's packed state (single-key GETs in one raw RESP payload)."""
+        key = self.keys.detector_state
+        payload = b"".join([redis_raw.get(key(m).encode()) for m in metrics])
+        replies = redis_raw.execute(self.redis, payload, len(metrics))
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return [r if isinstance(r, bytes) else None for r in replies]
 
     def _save(self, metrics: list[str], rows: np.ndarray) -> None:
         if not metrics:
             return
-        pipe = self.redis.pipeline(transaction=False)
-        for metric, blob in zip(metrics, self.detector.layout.pack_rows(rows), strict=True):
-            pipe.set(self.keys.detector_state(metric), blob, ex=self.state_ttl)
-        pipe.execute()
+        key, ttl = self.keys.detector_state, self.state_ttl
+        blobs = self.detector.layout.pack_rows(rows)
+        payload = b"".join(
+            [redis_raw.set_ex(key(m).encode(), b, ttl) for m, b in zip(metrics, blobs, strict=True)]
+        )
+        for reply in redis_raw.execute(self.redis, payload, len(metrics)):
+            if isinstance(reply, Exception):
+                raise reply
 
     def _new_points(
         self, metrics: list[str], last_ts: np.ndarray
-    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Per metric, the sorted, de-duplicated points after ``last_ts``."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The points after each metric's ``last_ts``, sorted by metric (its index in
+        ``metrics``) then time, one value per timestamp (the last written): arrays
+        ``(owner, t, v)``.  One sort for the whole chunk."""
         cursors = {m: self.cursors.get(m) for m in metrics}
-        ts: list[np.ndarray] = []
-        vs: list[np.ndarray] = []
-        for i, (metric, rec, cursor, whole) in enumerate(self.store.read_since_many(cursors)):
+        recs, whole = [], np.zeros(len(metrics), dtype=bool)
+        for i, (metric, rec, cursor, is_whole) in enumerate(self.store.read_since_many(cursors)):
             self.cursors[metric] = cursor
-            s = sort_dedupe(rec["t"].astype(np.int64), rec["v"].astype(np.float64))
-            keep = s.timestamps > last_ts[i]
-            self.counts.late += int((~keep).sum()) if not whole else 0
-            ts.append(s.timestamps[keep])
-            vs.append(s.values[keep])
-        return ts, vs
+            recs.append(rec)
+            whole[i] = is_whole
+        counts = np.array([len(r) for r in recs], dtype=np.int64)
+        owner = np.repeat(np.arange(len(metrics)), counts)
+        allrec = np.frombuffer(b"".join([r.tobytes() for r in recs]), RECORD)
+        t = allrec["t"].astype(np.int64)
+        v = allrec["v"].astype(np.float64)
+        order = np.lexsort((t, owner))  # stable: the last-written of a timestamp is last
+        owner, t, v = owner[order], t[order], v[order]
+        last_of_ts = np.ones(len(t), dtype=bool)
+        last_of_ts[:-1] = (t[1:] != t[:-1]) | (owner[1:] != owner[:-1])
+        fresh = t > last_ts[owner]
+        self.counts.late += int((~fresh & last_of_ts & ~whole[owner]).sum())
+        keep = last_of_ts & fresh & np.isfinite(v)
+        return owner[keep], t[keep], v[keep]
 
     def retain(self, metrics: set[str]) -> None:
         """Keep read cursors only for ``metrics`` (the store's metrics at a sweep)."""

@@ -1,0 +1,125 @@
+#!/usr/bin/env python
+"""Streaming-detector benchmark: the analyzer's default-mode pass, through its own code.
+
+An ``Analyzer`` daemon object (``[analyzer] mode = "default"``) on a Redis holding
+``--metrics`` seeded synthetic metrics (the analyzer benchmark's shapes) with
+``--history`` points each.  The first ``analyse_metrics`` pass builds every
+metric's detector state from its stored series (each point judged).  Then, per
+round, every metric receives one new point (written as horizon writes it) and the
+daemon's ``analyse_metrics(names, "arrival")`` is timed: state GET, incremental
+read of the new points, the vectorised step, state SET with TTL, and events for
+anything flagged (with the ensemble's evidence) -- all of it.  A last round gives
+every metric a batch of ``--batch`` late points at once.
+
+Reported: points judged per second per round (best and median), the batch figure,
+the first (rebuild) pass, and the state size (packed bytes and Redis MEMORY USAGE).
+One process, one thread (``OPENBLAS_NUM_THREADS=1``).  Redis: an embedded server in
+a temp dir, or ``--redis-url`` (DB 12, flushed).
+
+    python utils/bench/detector.py [--metrics 10000] [--history 400] [--rounds 5]
+                                   [--batch 10] [--redis-url URL] [--json]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import redis  # noqa: E402
+from analyzer import STEP, synthetic  # noqa: E402
+from benchkit import with_redis  # noqa: E402
+
+from skyline.analyzer.agent import Analyzer  # noqa: E402
+from skyline.settings import load_settings  # noqa: E402
+
+
+def make_analyzer(client: redis.Redis, var_dir: str) -> Analyzer:
+    env = {"SKYLINE__SKYLINE__VAR_DIR": var_dir, "SKYLINE__ANALYZER__MODE": "default",
+           "SKYLINE__REDIS__PREFIX": "skybench:"}  # fmt: skip
+    daemon = Analyzer(load_settings(None, env=env), redis_client=client)
+    daemon.setup()
+    return daemon
+
+
+def write_points(daemon: Analyzer, names: list[str], t: np.ndarray, v: np.ndarray) -> None:
+    """Columns ``t``/``v`` (metrics x points) appended as horizon does, 500 metrics a call."""
+    for a in range(0, len(names), 500):
+        daemon.store.append_grouped(
+            {names[i]: (t[i].tolist(), v[i].tolist()) for i in range(a, min(a + 500, len(names)))}
+        )
+
+
+def timed(daemon: Analyzer, names: list[str]) -> tuple[float, int]:
+    before = daemon.detect.counts.judged if daemon.detect else 0
+    t0 = time.perf_counter()
+    daemon.analyse_metrics(names, "arrival")
+    took = time.perf_counter() - t0
+    return took, (daemon.detect.counts.judged if daemon.detect else 0) - before
+
+
+def run(client: redis.Redis, a: argparse.Namespace) -> dict:
+    client.flushdb()
+    total = a.history + a.rounds + a.batch
+    t, v = synthetic(a.metrics, total)
+    names = [f"bench.metric.{i}" for i in range(a.metrics)]
+    out: dict = {"metrics": a.metrics, "history": a.history}
+    with tempfile.TemporaryDirectory() as var_dir:
+        daemon = make_analyzer(client, var_dir)
+        assert daemon.detect is not None
+        write_points(daemon, names, t[:, : a.history], v[:, : a.history])
+        took, judged = timed(daemon, names)
+        out["first_pass_points_per_s"] = judged / took
+        rates = []
+        for r in range(a.rounds):
+            col = slice(a.history + r, a.history + r + 1)
+            write_points(daemon, names, t[:, col], v[:, col])
+            took, judged = timed(daemon, names)
+            assert judged == a.metrics, (judged, a.metrics)
+            rates.append(judged / took)
+        out["points_per_s_best"] = max(rates)
+        out["points_per_s_median"] = statistics.median(rates)
+        col = slice(a.history + a.rounds, total)
+        write_points(daemon, names, t[:, col], v[:, col])
+        took, judged = timed(daemon, names)
+        out["batch_points_per_s"] = judged / took
+        out["state_bytes"] = daemon.detect.detector.layout.nbytes
+        usage = client.memory_usage(daemon.keys.detector_state(names[0]))
+        out["state_memory_usage_bytes"] = int(usage or 0)
+    client.flushdb()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--metrics", type=int, default=10000)
+    p.add_argument("--history", type=int, default=400, help="points before the timed rounds")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--batch", type=int, default=10, help="late points per metric, last round")
+    p.add_argument("--redis-url", default=None, help="e.g. redis://127.0.0.1:6379/12 (DB 12)")
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args(argv)
+    out = with_redis(a.redis_url, lambda c: run(c, a))
+    out["step_s"] = STEP
+    for k, val in out.items():
+        print(f"{k:32s} {val:14,.1f}" if isinstance(val, float) else f"{k:32s} {val:14,d}")
+    if a.json:
+        print(json.dumps({k: round(x, 1) if isinstance(x, float) else x for k, x in out.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
