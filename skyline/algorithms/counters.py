@@ -8,6 +8,7 @@ at least half of the steps, falling at most once per hundred.  A counter's point
 are then given to the inner detector as the non-negative derivative (a step across
 a reset is not judged: it would be a giant false drop); any other metric's points
 are given as they are.  The decision is part of the state, so it survives restarts.
+Points seen while deciding, and reset steps, score ``NEUTRAL_SCORE``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from skyline.algorithms.state import StateLayout
 from skyline.algorithms.stepping import VectorDetector
+from skyline.algorithms.streaming import NEUTRAL_SCORE
 
 UNDECIDED, GAUGE, COUNTER = 0.0, 1.0, 2.0
 
@@ -59,7 +61,8 @@ class CounterAware:
         scores = self.inner.step(inner, feed_t, feed_v)
         last[:] = np.where(ok, t, last)  # reset steps and deciding points are seen too
         prev[:] = np.where(ok, v, prev)
-        return np.where(feed, scores, np.nan)
+        # points seen while deciding, and reset steps, are judged: neutral
+        return np.where(feed, scores, np.where(ok, NEUTRAL_SCORE, np.nan))
 
     def _observe(self, state: np.ndarray, rows: np.ndarray, v: np.ndarray) -> None:
         """Count rises and falls of undecided rows; decide at ``decide_after``."""

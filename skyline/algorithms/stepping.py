@@ -46,6 +46,8 @@ def score_points(
     scores NaN."""
     m = len(timestamps)
     lengths = np.array([len(t) for t in timestamps], dtype=np.int64)
+    if len(values) != m or any(len(v) != n for v, n in zip(values, lengths.tolist(), strict=True)):
+        raise ValueError("score_points: every series needs as many values as timestamps")
     if m == 0 or lengths.max(initial=0) == 0:
         return [np.full(int(n), np.nan) for n in lengths]
     longest = int(lengths.max())

@@ -51,7 +51,50 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="also score at this fixed threshold (default: the one nab run recorded)",
     )
     score.add_argument("--out", type=Path, help="write the JSON report here (default stdout)")
+    cv = sub.add_parser(
+        "cv",
+        help="the analyzer's detector: in-sample, fixed-threshold and leave-one-category-out "
+        "cross-validated scores",
+    )
+    cv.add_argument("--data", required=True, type=Path, help="corpus: DIR/<category>/<file>.csv")
+    cv.add_argument("--labels", required=True, type=Path, help="combined_windows.json")
+    cv.add_argument("--config", type=Path, help="settings file (default: SKYLINE_CONF)")
+    cv.add_argument("--out", type=Path, help="write the JSON report (with per-file rows) here")
     return nab
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    """Scores of the shipped detector: its optimised threshold in-sample, the
+    configured threshold, and a threshold chosen without the held-out category."""
+    if not args.labels.exists():
+        return _fail(f"no labels file {args.labels}", 2)
+    if not runner.corpus_files(args.data):
+        return _fail(f"no <category>/<file>.csv under {args.data}", 2)
+    try:
+        threshold = load_settings(args.config).analyzer.threshold
+    except SettingsError as exc:
+        return _fail(str(exc), 2)
+    name, series, scores = runner.analyzer_scores(args.data)
+    windows = runner.load_windows(args.labels)
+    cases = [scoring.prepare(s.name, s.timestamps, sc, windows.get(s.name, []))
+             for s, sc in zip(series, scores, strict=True)]  # fmt: skip
+    report = {"detector": name, "threshold": threshold, "files": len(cases),
+              "windows": sum(c.n_windows for c in cases),
+              "profiles": crossval.report({name: cases}, name, threshold)}  # fmt: skip
+    for pname, profile in scoring.PROFILES.items():
+        t = report["profiles"][pname]["shipped_in_sample"]["threshold"]
+        report["profiles"][pname]["per_file"] = {
+            c.name: scoring.score_file(c, t, profile) for c in cases
+        }
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1) + "\n")
+    for pname, row in report["profiles"].items():
+        print(f"{pname:20s} in-sample {row['shipped_in_sample']['score']:5.1f} "
+              f"(threshold {row['shipped_in_sample']['threshold']:.3f})  "
+              f"at {threshold}: {row['shipped_fixed_threshold']['score']:5.1f}  "
+              f"leave-one-category-out {row['shipped_cross_validated']['score']:5.1f}")  # fmt: skip
+    return 0
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -142,4 +185,5 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         register(parser.add_subparsers(dest="command", required=True))
         argv = list(sys.argv[1:] if args is None else args)
         args = parser.parse_args(argv if argv[:1] == ["nab"] else ["nab", *argv])
-    return cmd_run(args) if args.nab_command == "run" else cmd_score(args)
+    commands = {"run": cmd_run, "score": cmd_score, "cv": cmd_cv}
+    return commands[args.nab_command](args)

@@ -133,25 +133,30 @@ def write_results(out_dir: Path, detector_name: str, series: Series, scores: np.
     return str(path)
 
 
+def analyzer_scores(data_dir: Path) -> tuple[str, list[Series], list[np.ndarray]]:
+    """The analyzer's detector over every file of the corpus, all files stepped
+    together (each a metric with a fresh state): (detector name, series, scores)."""
+    detector = default_vector_detector()
+    series = [read_series(Path(data_dir), name) for name in corpus_files(Path(data_dir))]
+    state = detector.new_state(len(series))
+    raw = score_points(detector, state, [s.timestamps for s in series],
+                       [s.values for s in series])  # fmt: skip
+    scores = [np.clip(np.nan_to_num(r, nan=NEUTRAL_SCORE), 0.0, 1.0) for r in raw]
+    return detector.name, series, scores
+
+
 def run_analyzer_detector(
     data_dir: Path, out_dir: Path, threshold: float, labels_file: Path | None = None
 ) -> tuple[str, list[str]]:
     """Run the analyzer's detector over the corpus (see the module docstring); returns
     the detector's name and the files written."""
-    detector = default_vector_detector()
     windows = load_windows(labels_file if labels_file is not None else default_labels(data_dir))
-    names = corpus_files(Path(data_dir))
-    series = [read_series(Path(data_dir), name) for name in names]
-    state = detector.new_state(len(series))
-    scores = score_points(detector, state, [s.timestamps for s in series],
-                          [s.values for s in series])  # fmt: skip
-    written = []
-    for name, s, sc in zip(names, series, scores, strict=True):
-        clean = np.clip(np.nan_to_num(sc, nan=NEUTRAL_SCORE), 0.0, 1.0)
-        written.append(write_results(Path(out_dir), detector.name, s, clean, windows.get(name, [])))
-    meta = {"detector": detector.name, "threshold": threshold, "source": "[analyzer] threshold"}
-    (Path(out_dir) / detector.name / "run.json").write_text(json.dumps(meta) + "\n")
-    return detector.name, written
+    name, series, scores = analyzer_scores(data_dir)
+    written = [write_results(Path(out_dir), name, s, sc, windows.get(s.name, []))
+               for s, sc in zip(series, scores, strict=True)]  # fmt: skip
+    meta = {"detector": name, "threshold": threshold, "source": "[analyzer] threshold"}
+    (Path(out_dir) / name / "run.json").write_text(json.dumps(meta) + "\n")
+    return name, written
 
 
 def _run_task(task: tuple) -> str:

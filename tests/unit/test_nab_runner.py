@@ -116,7 +116,7 @@ def test_cli_run_and_score_end_to_end(corpus: Path, tmp_path: Path) -> None:
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     repo = Path(__file__).resolve().parents[2]
     run = [sys.executable, "-m", "skyline.nab", "run", "--data", str(corpus), "--out", str(out)]
-    for det in ("null", "default"):
+    for det in ("null", "spike_level"):
         subprocess.run([*run, "--detector", det, "--jobs", "2"], check=True, cwd=repo, env=env)
         assert (out / det / "catB" / f"{det}_two.csv").exists()
     report_path = tmp_path / "null.json"
@@ -143,3 +143,40 @@ def test_unknown_detector_is_bad_usage(corpus: Path, tmp_path: Path) -> None:
 
     code = main(["run", "--data", str(corpus), "--out", str(tmp_path), "--detector", "nope"])
     assert code == 2
+
+
+def test_without_a_detector_it_runs_the_analyzers_detector_and_threshold(
+    corpus: Path, tmp_path: Path
+) -> None:
+    from skyline.nab.cli import main
+
+    conf = tmp_path / "skyline.conf"
+    conf.write_text("[analyzer]\nthreshold = 0.42\n")
+    out = tmp_path / "results"
+    assert main(["run", "--data", str(corpus), "--out", str(out), "--config", str(conf)]) == 0
+    run_meta = json.loads((out / "spike_level" / "run.json").read_text())
+    assert run_meta["threshold"] == 0.42 and run_meta["detector"] == "spike_level"
+    # the same scores as the streaming registry's one-series adapter of that detector
+    scores = list(runner.score_series("spike_level", *_two(corpus)))
+    with open(out / "spike_level" / "catB" / "spike_level_two.csv", newline="") as fh:
+        written = [float(r["anomaly_score"]) for r in csv.DictReader(fh)]
+    assert written == scores
+    labels = corpus.parent / "labels" / "combined_windows.json"
+    report_path = tmp_path / "report.json"
+    args = ["score", "--results", str(out), "--labels", str(labels), "--data", str(corpus),
+            "--out", str(report_path)]  # fmt: skip
+    assert main(args) == 0
+    report = json.loads(report_path.read_text())
+    assert report["profiles"]["standard"]["fixed_threshold"]["threshold"] == 0.42
+    cv_path = tmp_path / "cv.json"
+    cv = ["cv", "--data", str(corpus), "--labels", str(labels), "--config", str(conf),
+          "--out", str(cv_path)]  # fmt: skip
+    assert main(cv) == 0
+    rows = json.loads(cv_path.read_text())["profiles"]["standard"]
+    for key in ("shipped_in_sample", "shipped_fixed_threshold", "shipped_cross_validated"):
+        assert "score" in rows[key]
+
+
+def _two(corpus: Path):
+    s = runner.read_series(corpus, "catB/two.csv")
+    return s.timestamps, s.values
