@@ -123,6 +123,7 @@ class Analyzer(Daemon):
         now = self.clock()
         history = self.store.read_many(sorted({d.metric for d in found})) if found else {}
         events = [self._detection_event(d, history.get(d.metric), now) for d in found]
+        publish_custom_counts(self.customs, self.counters, self.log)
         self._emit(events)
         c = self.counters
         c.inc(f"{kind}_passes")
@@ -143,7 +144,7 @@ class Analyzer(Daemon):
             upto = series.timestamps <= d.timestamp
             part = Series(series.timestamps[upto], series.values[upto])
             verdicts, _ = analyse({d.metric: part}, float(d.timestamp), self.options,
-                                  self.settings.analyzer.detect_counters)  # fmt: skip
+                                  self.settings.analyzer.detect_counters, self.customs)  # fmt: skip
             v = verdicts[d.metric]
             run += tuple(v.run)
             triggered += tuple(v.triggered)

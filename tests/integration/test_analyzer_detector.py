@@ -207,3 +207,25 @@ def test_a_counter_reset_is_not_an_anomaly(redis_client, store_keys):
     raw = SpikeLevel()  # the same detector on the raw values flags the reset
     scores = score_points(raw, raw.new_state(1), [ts], [vs])[0]
     assert scores[900] >= threshold
+
+
+def test_the_daemon_restarted_mid_stream_judges_as_if_it_never_stopped(
+    conf, make_settings, redis_client
+):
+    ts, vs = nab_style(np.random.default_rng(12), 1150, int(time.time()) - STEP)
+    settings = make_settings(conf, SKYLINE__ANALYZER__INTERVAL="3600",
+                             SKYLINE__ANALYZER__ARRIVAL_INTERVAL="0.05")  # fmt: skip
+    key = f"{settings.redis.prefix}detector:m"
+    for a, b in [(0, 520), (520, 521), (521, 905), (905, 1150)]:  # a new daemon each time
+        analyzer = Analyzer(settings)
+        thread = threading.Thread(target=analyzer.run, daemon=True)
+        thread.start()
+        try:
+            analyzer.store.append_grouped({"m": (ts[a:b].tolist(), vs[a:b].tolist())})
+            redis_client.sadd(analyzer.keys.changed(), "m")
+            wait_for(lambda b=b: last_learned(redis_client.get(key)) == float(ts[b - 1]))
+        finally:
+            analyzer.stop()
+            thread.join(10)
+    got = sorted(e.timestamp for e in read_all(redis_client, analyzer.keys) if e.metric == "m")
+    assert got == sorted(reference(ts, vs)) and len(got) >= 2

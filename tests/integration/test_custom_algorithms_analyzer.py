@@ -105,9 +105,11 @@ def test_a_file_that_fails_to_import_stops_the_start(make_settings, tmp_path):
         load_customs(make_settings(p))
 
 
-def test_the_analyzer_daemon_runs_custom_algorithms(make_settings, tmp_path, redis_client):
+@pytest.mark.parametrize("mode", ["classic", "default"])  # default: evidence on flagged points
+def test_the_analyzer_daemon_runs_custom_algorithms(make_settings, tmp_path, redis_client, mode):
     settings = make_settings(conf(tmp_path), SKYLINE__ANALYZER__INTERVAL="3600",
-                             SKYLINE__ANALYZER__ARRIVAL_INTERVAL="0.05")  # fmt: skip
+                             SKYLINE__ANALYZER__ARRIVAL_INTERVAL="0.05",
+                             SKYLINE__ANALYZER__MODE=mode)  # fmt: skip
     daemon = Analyzer(settings)
     thread = threading.Thread(target=daemon.run, daemon=True)
     thread.start()
