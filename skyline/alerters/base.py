@@ -92,8 +92,9 @@ def _boundary_reason(algorithm: str, scores: dict[str, float]) -> str:
 
 class Channel(Protocol):
     """A way to deliver alerts.  ``send`` raises DeliveryError (retried) or PermanentError;
-    a step that succeeded is saved in ``progress`` and skipped when the alert is retried."""
+    a step that succeeded is saved in ``progress`` and skipped when the alert is retried.
+    It may return a note for the alert log (a delivered alert whose graph is missing)."""
 
     name: str
 
-    def send(self, alert: Alert, progress: Progress) -> None: ...
+    def send(self, alert: Alert, progress: Progress) -> str | None: ...

@@ -93,7 +93,7 @@ class ChannelWorker(threading.Thread):
     def _try(self, job: Job, attempt: int) -> None:
         d = job.delivery
         try:
-            self.channel.send(job.alert, d)
+            note = self.channel.send(job.alert, d)
         except PermanentError as exc:
             self._final(job, attempt, "failed", f"permanent: {exc}")
         except DeliveryError as exc:
@@ -103,7 +103,7 @@ class ChannelWorker(threading.Thread):
             self._final(job, attempt, "failed", f"{type(exc).__name__}: {exc}"[:300])
         else:
             self.failing_since, self._failing_raised = None, False
-            self._final(job, attempt, "sent", None)
+            self._final(job, attempt, "sent", note)
 
     def _transient(self, job: Job, attempt: int, exc: DeliveryError) -> None:
         d = job.delivery

@@ -67,21 +67,22 @@ class Slack:
         self.config = config
         self.timeout = timeout
 
-    def send(self, alert: Alert, progress: Progress) -> None:
+    def send(self, alert: Alert, progress: Progress) -> str | None:
         token = self.config.token.get_secret_value()
         if token:
-            self._post_with_token(token, alert, progress)
-        elif self.config.webhook_url.get_secret_value():
+            return self._post_with_token(token, alert, progress)
+        if self.config.webhook_url.get_secret_value():
             self._post_webhook(alert)
         else:
             raise PermanentError("[alerters.slack] needs a token or a webhook_url")
+        return None
 
     def _client(self, token: str) -> WebClient:
         # retry_handlers=[]: our retry policy is the only one, so one attempt is one request
         return WebClient(token=token, base_url=self.config.base_url, timeout=self.timeout,  # type: ignore[arg-type]
                          retry_handlers=[])  # fmt: skip
 
-    def _post_with_token(self, token: str, alert: Alert, progress: Progress) -> None:
+    def _post_with_token(self, token: str, alert: Alert, progress: Progress) -> str | None:
         client = self._client(token)
         ts = progress.get("message_ts")
         if ts is None:
@@ -93,14 +94,27 @@ class Slack:
             progress.save("message_ts", ts)
             progress.save("channel_id", str(resp.get("channel") or ""))
         if alert.graph_png and progress.get("graph") is None:
-            channel = progress.get("channel_id") or self._channel_id(client)
+            return self._upload_graph(client, alert, progress, ts)
+        return None
+
+    def _upload_graph(
+        self, client: WebClient, alert: Alert, progress: Progress, ts: str
+    ) -> str | None:
+        """The graph into the message's thread.  A permanent failure here does not undo
+        the message: the alert is delivered, and the note says the graph is missing."""
+        channel = progress.get("channel_id") or self._channel_id(client)
+        try:
             resp = _call("files_upload_v2", lambda: client.files_upload_v2(
                 channel=channel, content=alert.graph_png, filename="anomaly.png",
                 title=alert.event.metric[:200], thread_ts=ts))  # fmt: skip
-            file = resp.get("file") or {}
-            progress.save(
-                "graph", str(file.get("id", "uploaded")) if isinstance(file, dict) else "uploaded"
-            )
+        except PermanentError as exc:
+            progress.save("graph", "failed")
+            return f"message posted; graph not attached: {exc}"[:300]
+        file = resp.get("file")
+        progress.save(
+            "graph", str(file.get("id", "uploaded")) if isinstance(file, dict) else "uploaded"
+        )
+        return None
 
     def _channel_id(self, client: WebClient) -> str:
         """files_upload_v2 wants a channel id; a name is looked up once."""

@@ -5,6 +5,7 @@ hangs (syslog over TCP)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -52,7 +53,15 @@ class Silent:
     def close(self) -> None:
         self.stop.set()
         for s in (*self.held, self.sock):
-            s.close()
+            _close(s)
+
+
+def _close(sock: socket.socket) -> None:
+    """Close a socket another thread may be blocked on (accept, recv): shut it down
+    first, or Linux keeps it listening until that call returns."""
+    with contextlib.suppress(OSError):  # not connected: nothing to shut down
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
 
 
 @dataclass
@@ -179,5 +188,5 @@ class FakeSyslogTcp:
 
     def close(self) -> None:
         if self.listener is not None:
-            self.listener.close()
+            _close(self.listener)
             self.listener = None

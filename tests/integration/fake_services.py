@@ -96,7 +96,7 @@ class FakeHttp:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     @property
@@ -109,8 +109,9 @@ class FakeHttp:
         self.outage = Outage(mode, time.monotonic() + seconds,
                              frozenset(paths) if paths else None, hang)  # fmt: skip
         if mode == "refused":
-            self.close()
-            threading.Timer(seconds, self._serve).start()
+            self._stop_listening()
+            self._timer = threading.Timer(seconds, self._serve)
+            self._timer.start()
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
@@ -171,9 +172,16 @@ class FakeHttp:
         """Requests to ``path`` answered with the route's normal success."""
         return sum(1 for r in self.accepted if r.path == path)
 
-    def close(self) -> None:
+    def _stop_listening(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def close(self) -> None:
+        timer = getattr(self, "_timer", None)
+        if timer is not None:
+            timer.cancel()
+            timer.join()
+        self._stop_listening()
 
 
 def fake_slack() -> FakeHttp:
