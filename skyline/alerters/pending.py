@@ -35,14 +35,15 @@ class Delivery:
 
     def open(self, now: float, give_up_after: float) -> Delivery:
         """Create the record, or load the one a previous life of the daemon left."""
-        ttl = int(give_up_after) + KEEP_FINISHED
         pipe = self.redis.pipeline(transaction=True)
         for name, value in (("status", "pending"), ("attempt", 0), ("created", now),
                             ("next_at", now), ("deadline", now + give_up_after)):  # fmt: skip
             pipe.hsetnx(self.key, name, value)
-        pipe.expire(self.key, ttl, nx=True)
         pipe.hgetall(self.key)
-        self._load(pipe.execute()[-1])
+        *created, fields = pipe.execute()
+        if created[0]:  # new: it lives until its deadline, and a day more
+            self.redis.expire(self.key, int(give_up_after) + KEEP_FINISHED)
+        self._load(fields)
         return self
 
     def reload(self) -> None:
