@@ -35,8 +35,8 @@ from tests.integration.fake_outages import FailingSmtp, FakeSyslogTcp
 from tests.integration.fake_services import FakeHttp, fake_pagerduty, fake_slack
 from tests.integration.pipeline_fixtures import anomaly
 
-OUTAGE = 0.5  # seconds: stands in for the 20 s outage of the issue
-TIMEOUT = 0.4  # one attempt's timeout; a hang lasts longer
+OUTAGE = 0.3  # seconds: stands in for the 20 s outage of the issue
+TIMEOUT = 0.25  # one attempt's timeout; a hang lasts longer
 HTTP_TRANSIENT = ["text500", "html500", "502", "503", "429", "refused", "hang", "malformed",
                   "api_transient"]  # fmt: skip
 UPLOAD = {"/api/files.getUploadURLExternal", "/upload/F0PNG", "/api/files.completeUploadExternal"}
