@@ -79,7 +79,7 @@ class Alerters(Daemon):
             return
         block = int(self.settings.alerters.interval * 1000) if not self.inflight else 100
         try:
-            for stream, entry_id, fields in self.consumer.read(block_ms=block):
+            for stream, entry_id, fields in self.consumer.read(block, held=self.inflight):
                 if (stream, entry_id) not in self.inflight:
                     self.handle(stream, entry_id, fields)
         except Exception:

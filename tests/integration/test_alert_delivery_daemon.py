@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -145,3 +146,22 @@ def test_killed_mid_retry_the_restarted_alerters_deliver_exactly_once(settings_f
     sent = next(r for r in alert_rows(settings) if r.status == "sent")
     assert sent.attempt > before, "the attempt count went on from the killed alerter's"
     assert alerters_verdict(redis_client, d.keys).verdict == "alerted"
+
+
+def test_alerts_still_flow_while_another_retries_after_a_failed_pass(settings_for, services,
+                                                                     redis_client):  # fmt: skip
+    """A failed pass re-reads the alerter's own pending entries; the ones still retrying
+    must not hide the new alerts behind them."""
+    rules = ('[[alerts]]\npattern = "web"\nchannel = "webhook-ops"\n'
+             '[[alerts]]\npattern = "db"\nchannel = "slack"\n')  # fmt: skip
+    services["webhook"].fail("503", 60)
+    settings = settings_for(rules, **FAST, SKYLINE__ALERTERS__GRAPH="false")
+    with running(Alerters(settings)) as d:
+        publish(redis_client, d.keys, anomaly(), 1000, stream=d.keys.alerts_stream())
+        wait_for(lambda: any(r.status == "retrying" for r in alert_rows(settings)))
+        d.consumer.recover()  # as after an exception in a pass
+        time.sleep(0.5)  # let the passes that were under way end: the next reads re-read
+        publish(
+            redis_client, d.keys, anomaly("db.connections"), 1000, stream=d.keys.alerts_stream()
+        )
+        wait_for(lambda: services["slack"].delivered("/api/chat.postMessage") == 1, timeout=10)
