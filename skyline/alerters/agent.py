@@ -132,24 +132,26 @@ class Alerters(Daemon):
             self.counters.inc("rate_limited")
             self._log_row(event, channel, pattern, 0, claim, "over the boundary rate limit")
         if claim == "deliver":
-            job = self._job(stream, entry_id, self._alert(event, channel, pattern, expiration))
-            if job.delivery.status == "pending":
-                return job
-            claim = job.delivery.status  # finished before a restart: not sent again
-            self._settle_key(job, claim)
-            if job.delivery.error:
-                state.errors[channel] = job.delivery.error
+            delivery = self._delivery(channel, event)
+            if delivery.status == "pending":
+                return Job(stream, entry_id, self._alert(event, channel, pattern, expiration),
+                           delivery)  # fmt: skip
+            claim = delivery.status  # finished before a restart: not sent again
+            self._settle_key(channel, event, claim)
+            if delivery.error:
+                state.errors[channel] = delivery.error
         state.outcomes[channel] = claim
         if claim == "suppressed":
             self._log_row(event, channel, pattern, 0, "suppressed", "alerted within expiration")
         return None
 
-    def _job(self, stream: str, entry_id: bytes, alert: Alert) -> Job:
+    def _delivery(self, channel: str, event: AnomalyEvent) -> Delivery:
+        """The durable record of this alert on this channel, new or left by a previous
+        life of the daemon."""
         cfg = self.settings.alerters
         lease = max(cfg.claim_idle, 6 * cfg.timeout)
-        delivery = Delivery(self.redis, self.keys, alert.channel, alert.event.id, lease)
-        delivery.open(time.time(), channel_deadline(cfg, alert.channel))
-        return Job(stream, entry_id, alert, delivery)
+        delivery = Delivery(self.redis, self.keys, channel, event.id, lease)
+        return delivery.open(time.time(), channel_deadline(cfg, channel))
 
     def _keep_claimed(self) -> None:
         """Entries whose deliveries are still retrying stay ours: claiming them again
@@ -249,7 +251,7 @@ class Alerters(Daemon):
                 job, status = self.completions.get_nowait()
             except queue.Empty:
                 return
-            self._settle_key(job, status)
+            self._settle_key(job.alert.channel, job.alert.event, status)
             state = self.inflight.get((job.stream, job.entry_id))
             if state is None:
                 continue
@@ -260,12 +262,12 @@ class Alerters(Daemon):
             if state.remaining <= 0:
                 self._finish(job.stream, job.entry_id)
 
-    def _settle_key(self, job: Job, status: str) -> None:
-        key = alert_key(self.keys, job.alert.channel, job.alert.event)
+    def _settle_key(self, channel: str, event: AnomalyEvent, status: str) -> None:
+        key = alert_key(self.keys, channel, event)
         if status == "sent":
-            self.redis.set(key, f"{job.alert.event.id}|sent", xx=True, keepttl=True)
+            self.redis.set(key, f"{event.id}|sent", xx=True, keepttl=True)
             self.counters.inc("alerts_sent")
-        elif self.redis.get(key) == job.alert.event.id.encode():
+        elif self.redis.get(key) == event.id.encode():
             self.redis.delete(key)  # failed: let the next anomaly try again
 
     def _finish(self, stream: str, entry_id: bytes) -> None:
