@@ -165,3 +165,24 @@ def test_alerts_still_flow_while_another_retries_after_a_failed_pass(settings_fo
             redis_client, d.keys, anomaly("db.connections"), 1000, stream=d.keys.alerts_stream()
         )
         wait_for(lambda: services["slack"].delivered("/api/chat.postMessage") == 1, timeout=10)
+
+
+def test_a_delivery_recorded_sent_is_not_sent_again_after_a_crash(settings_for, services,
+                                                                  redis_client):  # fmt: skip
+    """The crash came after the delivery was recorded sent in Redis but before the
+    dedupe key was marked and the stream entry acknowledged."""
+    rules = '[[alerts]]\npattern = "web"\nchannel = "webhook-ops"\nexpiration = 3600\n'
+    settings = settings_for(rules, **FAST)
+    keys = RedisKeys(settings.redis.prefix)
+    event = anomaly()
+    redis_client.set(keys.alert_sent("webhook-ops", event.metric), event.id, ex=3600)
+    redis_client.hset(keys.alert_delivery("webhook-ops", event.id),
+                      mapping={"status": "sent", "attempt": 2, "deadline": 9e9})  # fmt: skip
+    publish(redis_client, keys, event, 1000, stream=keys.alerts_stream())
+    with running(Alerters(settings)) as d:
+        verdict = wait_for(lambda: alerters_verdict(redis_client, d.keys))
+    assert services["webhook"].requests == [] and verdict.verdict == "alerted"
+    assert (
+        redis_client.get(keys.alert_sent("webhook-ops", event.metric))
+        == f"{event.id}|sent".encode()
+    )
