@@ -224,3 +224,21 @@ def test_give_up_after_the_channel_deadline(redis_client, http_fakes):
     out, delivery = deliver(redis_client, cfg, "webhook-ops")
     assert out.status == "failed" and retried(out) >= 1
     assert "gave up after" in delivery.error and "HTTP 503" in delivery.error
+
+
+@pytest.mark.parametrize("form", ["text500", "502", "429", "refused", "hang", "no_service"])
+def test_slack_incoming_webhook_outages(redis_client, http_fakes, form):
+    """Without a token Slack gets the incoming webhook: HTTP status decides alone."""
+    fake = http_fakes["slack"]
+    fake.api_errors["no_service"] = (404, {"error": "no_service"})
+    hook = "/hooks/T0/B0/secret"
+    cfg = settings(fake.url).model_copy(update={"slack": SlackChannel(
+        webhook_url=SecretStr(f"{fake.url}{hook}"))})  # fmt: skip
+    permanent = form == "no_service"
+    before = lambda: fake.fail(form, 60 if permanent else OUTAGE, hang=TIMEOUT + 0.3)  # noqa: E731
+    out, delivery = deliver(redis_client, cfg, "slack", before=before)
+    if permanent:
+        assert out.status == "failed" and fake.delivered(hook) == 0
+        assert delivery.error.startswith("permanent: Slack webhook HTTP 404")
+    else:
+        assert out.status == "sent" and fake.delivered(hook) == 1 and retried(out) >= 1
