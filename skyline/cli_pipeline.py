@@ -77,6 +77,8 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_anomalies(args: argparse.Namespace, settings: Settings) -> int:
     from skyline.db.models import Anomaly, Metric
+    from skyline.db.repo import delivery_failures
+    from skyline.events import verdict_text
 
     query = (
         select(Anomaly, Metric.name)
@@ -88,6 +90,8 @@ def cmd_anomalies(args: argparse.Namespace, settings: Settings) -> int:
     if args.metric:
         query = query.where(Metric.name == args.metric)
     with Session(_engine(settings)) as db:
+        found = db.execute(query).all()
+        failed = delivery_failures(db, [a.id for a, _ in found])
         rows = [
             {
                 "id": a.id,
@@ -99,12 +103,16 @@ def cmd_anomalies(args: argparse.Namespace, settings: Settings) -> int:
                 "triggered_algorithms": a.triggered_algorithms,
                 "algorithms_run": a.algorithms_run,
                 "verdict": a.verdict,
+                "failed_channels": failed.get(a.id, []),
+                "verdict_text": verdict_text(a.verdict, failed.get(a.id, [])),
             }  # fmt: skip
-            for a, name in db.execute(query)
+            for a, name in found
         ]
     if args.json:
         print(json.dumps(rows))
     else:
         for r in rows:
-            print(f"{r['id']}\t{r['timestamp']}\t{r['metric']}\t{r['value']!r}\t{r['verdict']}")
+            print(
+                f"{r['id']}\t{r['timestamp']}\t{r['metric']}\t{r['value']!r}\t{r['verdict_text']}"
+            )
     return 0

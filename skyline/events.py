@@ -123,6 +123,24 @@ def publish(client: redis.Redis | redis.client.Pipeline, keys: RedisKeys, event:
     )
 
 
+def failed_channels(detail: dict | None) -> list[str]:
+    """The channels an alerters verdict's detail records as failed."""
+    channels = (detail or {}).get("channels") or {}
+    if not isinstance(channels, dict):
+        return []
+    return sorted(str(c) for c, outcome in channels.items() if outcome == "failed")
+
+
+def verdict_text(verdict: str, failed: list[str]) -> str:
+    """What the UI and CLI show: ``alerted (slack failed)`` when only some channels
+    delivered, ``failed (slack, webhook-ops)`` when none did, else the verdict."""
+    if not failed:
+        return verdict
+    if verdict == "failed":
+        return f"failed ({', '.join(failed)})"
+    return f"{verdict} ({', '.join(failed)} failed)"
+
+
 def publish_verdict(client: redis.Redis | redis.client.Pipeline, keys: RedisKeys,
                     verdict: VerdictEvent, maxlen: int) -> None:  # fmt: skip
     client.xadd(keys.verdicts_stream(), verdict.to_fields(), maxlen=maxlen, approximate=True)

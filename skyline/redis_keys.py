@@ -144,6 +144,22 @@ KEYS: dict[str, KeySpec] = {
         "(channel, metric) per expiration; the id makes a re-delivery after a crash "
         "recognisable.",
     ),
+    "alert_delivery": KeySpec(
+        "alert:delivery:{channel}:{event_id}",
+        "HASH",
+        "the channel's give_up_after + 86400 s; 86400 s once finished",
+        "One alert on one channel: status (pending, sent, failed), attempt count, next_at, "
+        "deadline, last error and the steps already done (step.message_ts, step.graph, "
+        "step.dedup_key, step.message_id), so a retry or a restarted alerter redoes only what "
+        "failed.",
+    ),
+    "alert_lease": KeySpec(
+        "alert:lease:{channel}:{event_id}",
+        "STRING",
+        "max([alerters] claim_idle, 6 x timeout) (deleted when the attempt ends)",
+        "Held by the alerter making an attempt at one delivery, so two alerters never "
+        "send the same alert at the same time.",
+    ),
     "panorama_repeat": KeySpec(
         "panorama:repeat:{event_id}",
         "STRING",
@@ -244,6 +260,12 @@ class RedisKeys:
 
     def alert_sent(self, channel: str, metric: str) -> str:
         return f"{self.prefix}alert:last:{channel}:{metric}"
+
+    def alert_delivery(self, channel: str, event_id: str) -> str:
+        return f"{self.prefix}alert:delivery:{channel}:{event_id}"
+
+    def alert_lease(self, channel: str, event_id: str) -> str:
+        return f"{self.prefix}alert:lease:{channel}:{event_id}"
 
     def panorama_repeat(self, event_id: str) -> str:
         return f"{self.prefix}panorama:repeat:{event_id}"

@@ -36,6 +36,15 @@ class PanoramaSection(LoopSection):
     )
 
 
+def _give_up_after() -> float:
+    return key(  # type: ignore[no-any-return]
+        0.0,
+        "Keep retrying a failed alert on this channel this long; 0: [alerters] give_up_after.",
+        "s",
+        ge=0,
+    )
+
+
 class SmtpChannel(Section):
     """Email alerts: [alerters.smtp]."""
 
@@ -46,6 +55,7 @@ class SmtpChannel(Section):
     password: SecretStr = key(SecretStr(""), "Login password. Secret.")
     sender: str = key("skyline@localhost", "From address.")
     recipients: list[str] = key([], "To addresses.")
+    give_up_after: float = _give_up_after()
 
 
 class SlackChannel(Section):
@@ -56,6 +66,7 @@ class SlackChannel(Section):
     token: SecretStr = key(SecretStr(""), "Bot token (xoxb-...). Secret.")
     channel: str = key("#skyline", "Channel for chat.postMessage and the graph upload.")
     base_url: str = key("https://slack.com/api/", "Slack Web API base URL.")
+    give_up_after: float = _give_up_after()
 
 
 class PagerDutyChannel(Section):
@@ -64,14 +75,21 @@ class PagerDutyChannel(Section):
     routing_key: SecretStr = key(SecretStr(""), "Integration (routing) key. Secret.")
     url: str = key("https://events.pagerduty.com/v2/enqueue", "Events API v2 endpoint.")
     severity: Literal["critical", "error", "warning", "info"] = key("error", "Event severity.")
+    give_up_after: float = _give_up_after()
 
 
 class SyslogChannel(Section):
     """syslog alerts: [alerters.syslog]."""
 
-    address: str = key("/dev/log", "A unix socket path, or host:port for UDP syslog.")
+    address: str = key("/dev/log", "A unix socket path, or host:port (UDP or TCP, see transport).")
+    transport: Literal["udp", "tcp"] = key(
+        "udp",
+        "For a host:port address: udp (fire and forget: no failure is seen) or tcp "
+        "(newline-framed; a refused or hung connection is retried).",
+    )
     facility: str = key("local4", "Syslog facility.")
     ident: str = key("skyline", "Program name in each message.")
+    give_up_after: float = _give_up_after()
 
 
 class WebhookChannel(Section):
@@ -83,6 +101,7 @@ class WebhookChannel(Section):
         "Signs each body: header X-Skyline-Signature: sha256=<HMAC-SHA256 hex>. Secret.",
     )
     headers: dict[str, str] = key({}, "Extra HTTP headers.")
+    give_up_after: float = _give_up_after()
 
 
 class AlertersSection(LoopSection):
@@ -95,9 +114,35 @@ class AlertersSection(LoopSection):
         gt=0,
     )
     webapp_url: str = key("http://127.0.0.1:1500", "Base URL of the webapp, for links in alerts.")
-    attempts: int = key(5, "Delivery attempts per alert and channel before giving up.", "", ge=1)
+    attempts: int = key(
+        0,
+        "At most this many delivery attempts per alert and channel; 0: no limit but give_up_after.",
+        "",
+        ge=0,
+    )
     retry_backoff: float = key(
-        2.0, "Wait before the second attempt; doubles for each further one.", "s", gt=0
+        2.0,
+        "Wait before the second attempt; doubles for each further one (with jitter).",
+        "s",
+        gt=0,
+    )
+    retry_backoff_max: float = key(
+        300.0, "Longest wait between two attempts (a longer Retry-After is honoured).", "s", gt=0
+    )
+    give_up_after: float = key(
+        3600.0,
+        "Keep retrying a transiently failing alert this long after its first attempt, then "
+        "record it failed; a channel's own give_up_after overrides it. Pending retries are "
+        "kept in Redis and resumed after a restart.",
+        "s",
+        gt=0,
+    )
+    channel_failing_after: float = key(
+        300.0,
+        "A channel whose every attempt has failed for this long raises the thunder event "
+        "skyline.thunder.alerters.<channel>.failing on the other channels.",
+        "s",
+        gt=0,
     )
     timeout: float = key(10.0, "Timeout of one delivery attempt.", "s", gt=0)
     claim_idle: int = key(

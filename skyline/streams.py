@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 
 import redis
 
@@ -59,25 +59,33 @@ class StreamConsumer:
                     raise
         self._ready = True
 
-    def read(self, block_ms: int) -> list[tuple[str, bytes, dict[bytes, bytes]]]:
+    def read(
+        self, block_ms: int, held: Container[tuple[str, bytes]] = ()
+    ) -> list[tuple[str, bytes, dict[bytes, bytes]]]:
         """Entries to process as (stream, entry id, fields): own pending first, then
         entries claimed from dead consumers, then new ones (blocking up to block_ms).
+
+        ``held``: (stream, entry id) of own pending entries the caller is still working
+        on (the alerters' retrying deliveries); they are not returned again, so they
+        never hide the entries behind them.
 
         A stream or group deleted underneath the consumer (Redis flushed or restarted
         without persistence) is created again."""
         if not self._ready:
             self.ensure_groups()
         try:
-            return self._read(block_ms)
+            return self._read(block_ms, held)
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             self.ensure_groups()
-            return self._read(block_ms)
+            return self._read(block_ms, held)
 
-    def _read(self, block_ms: int) -> list[tuple[str, bytes, dict[bytes, bytes]]]:
+    def _read(
+        self, block_ms: int, held: Container[tuple[str, bytes]]
+    ) -> list[tuple[str, bytes, dict[bytes, bytes]]]:
         if self._own_pending:
-            pending = self._xread("0", block_ms=None)
+            pending = [e for e in self._xread("0", block_ms=None) if (e[0], e[1]) not in held]
             if pending:
                 return pending
             self._own_pending = False

@@ -6,9 +6,14 @@ matching [[alerts]] rules, skips muted metrics, and claims the dedupe key
 ``alert:last:<channel>:<metric>`` (SET NX with the rule's expiration, holding the
 event id).  A key held by another event means "already alerted within the
 expiration": suppressed.  A key holding this event's id means a re-delivery after a
-crash: delivered unless it is marked sent.  Deliveries run on per-channel workers;
-the stream entry is acknowledged when every channel has finished, and a verdict
-(alerted, failed, suppressed, muted) goes to the verdicts stream.
+crash: delivered unless it is marked sent.  Deliveries run on per-channel workers
+under one retry policy (skyline.alerters.retry) with their progress durable in Redis
+(skyline.alerters.pending), so a restart resumes them.  The stream entry is kept
+claimed while its deliveries retry and acknowledged when every channel has finished;
+then a verdict (alerted, failed, suppressed, muted) goes to the verdicts stream, with
+the channels that failed in its reason and detail (the UI shows
+``alerted (slack failed)``).  A channel failing for ``channel_failing_after`` raises
+thunder's failing-channel event on the other channels.
 """
 
 from __future__ import annotations
@@ -21,19 +26,22 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from skyline.alert_rules import route
+from skyline.alert_rules import Route, route
 from skyline.alerters.base import Alert
 from skyline.alerters.channels import make_channel, wants_graph
 from skyline.alerters.delivery import ChannelWorker, Job
 from skyline.alerters.graph import render_png
 from skyline.alerters.mutes import Mutes
+from skyline.alerters.pending import Delivery
+from skyline.alerters.retry import RetryPolicy, channel_deadline
 from skyline.boundary.rates import rate_limited
 from skyline.boundary.rules import alert_key, boundary_route
 from skyline.daemon import Daemon
 from skyline.db.models import AlertLog, Anomaly
 from skyline.db.repo import get_or_create_metric
-from skyline.events import AnomalyEvent, VerdictEvent, publish_verdict
+from skyline.events import AnomalyEvent, VerdictEvent, failed_channels, publish, publish_verdict
 from skyline.streams import StreamConsumer, consumer_name
+from skyline.thunder.channels import channel_failing_event, failing_channel, remaining_channels
 
 MAX_INFLIGHT = 1000
 
@@ -43,6 +51,7 @@ class Inflight:
     event: AnomalyEvent
     remaining: int
     outcomes: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
 
 
 class Alerters(Daemon):
@@ -60,15 +69,17 @@ class Alerters(Daemon):
         self.completions: queue.SimpleQueue[tuple[Job, str]] = queue.SimpleQueue()
         self.inflight: dict[tuple[str, bytes], Inflight] = {}
         self.workers_stop = threading.Event()
+        self.touched_at = 0.0
 
     def run_once(self) -> None:
         self._settle_completions()
+        self._keep_claimed()
         if len(self.inflight) >= MAX_INFLIGHT:
             self.stop_event.wait(0.1)
             return
         block = int(self.settings.alerters.interval * 1000) if not self.inflight else 100
         try:
-            for stream, entry_id, fields in self.consumer.read(block_ms=block):
+            for stream, entry_id, fields in self.consumer.read(block, held=self.inflight):
                 if (stream, entry_id) not in self.inflight:
                     self.handle(stream, entry_id, fields)
         except Exception:
@@ -84,38 +95,77 @@ class Alerters(Daemon):
             self.log.warning("dropping malformed alert %s: %s", entry_id, exc)
             self.consumer.ack(stream, entry_id)
             return
-        if event.source == "boundary":  # channels and expiry from the [[boundary]] rules
-            r = boundary_route(self.settings, event)
-        else:
-            r = route(self.settings.alerts, event.metric)
         state = Inflight(event, 0)
         muted_by = self.mutes.muted_by(event.metric)
         jobs = []
-        for channel, expiration, pattern in r.channels:
+        for channel, expiration, pattern in self._route(event).channels:
             if muted_by:
                 state.outcomes[channel] = "muted"
                 self._log_row(event, channel, pattern, 0, "muted", f"muted by {muted_by!r}")
                 continue
-            claim = self._claim(channel, event, expiration)
-            if claim == "deliver" and rate_limited(self.redis, self.keys, self.settings, channel,
-                                                   event, self.clock()):  # fmt: skip
-                claim = "rate_limited"
-                self.counters.inc("rate_limited")
-                self._log_row(event, channel, pattern, 0, claim, "over the boundary rate limit")
-            if claim == "deliver":
-                jobs.append(Job(stream, entry_id, self._alert(event, channel, pattern, expiration)))
-            else:
-                state.outcomes[channel] = claim
-                if claim == "suppressed":
-                    self._log_row(
-                        event, channel, pattern, 0, "suppressed", "alerted within expiration"
-                    )
+            job = self._decide(state, stream, entry_id, channel, expiration, pattern)
+            if job is not None:
+                jobs.append(job)
         state.remaining = len(jobs)
         self.inflight[(stream, entry_id)] = state
         for job in jobs:
             self._worker(job.alert.channel).jobs.put(job)
         if not jobs:
             self._finish(stream, entry_id)
+
+    def _route(self, event: AnomalyEvent) -> Route:
+        if event.source == "boundary":  # channels and expiry from the [[boundary]] rules
+            return boundary_route(self.settings, event)
+        failing = failing_channel(event.metric) if event.source == "thunder" else None
+        if failing:  # a channel keeps failing: say so on the others
+            return remaining_channels(list(self.settings.alerts), event.metric, failing)
+        return route(self.settings.alerts, event.metric)
+
+    def _decide(self, state: Inflight, stream: str, entry_id: bytes, channel: str,
+                expiration: int, pattern: str) -> Job | None:  # fmt: skip
+        """A job to deliver, or None with the channel's outcome recorded in ``state``."""
+        event = state.event
+        claim = self._claim(channel, event, expiration)
+        if claim == "deliver" and rate_limited(self.redis, self.keys, self.settings, channel,
+                                               event, self.clock()):  # fmt: skip
+            claim = "rate_limited"
+            self.counters.inc("rate_limited")
+            self._log_row(event, channel, pattern, 0, claim, "over the boundary rate limit")
+        if claim == "deliver":
+            delivery = self._delivery(channel, event)
+            if delivery.status == "pending":
+                return Job(stream, entry_id, self._alert(event, channel, pattern, expiration),
+                           delivery)  # fmt: skip
+            claim = delivery.status  # finished before a restart: not sent again
+            self._settle_key(channel, event, claim)
+            if delivery.error:
+                state.errors[channel] = delivery.error
+        state.outcomes[channel] = claim
+        if claim == "suppressed":
+            self._log_row(event, channel, pattern, 0, "suppressed", "alerted within expiration")
+        return None
+
+    def _delivery(self, channel: str, event: AnomalyEvent) -> Delivery:
+        """The durable record of this alert on this channel, new or left by a previous
+        life of the daemon."""
+        cfg = self.settings.alerters
+        lease = max(cfg.claim_idle, 6 * cfg.timeout)
+        delivery = Delivery(self.redis, self.keys, channel, event.id, lease)
+        return delivery.open(time.time(), channel_deadline(cfg, channel))
+
+    def _keep_claimed(self) -> None:
+        """Entries whose deliveries are still retrying stay ours: claiming them again
+        resets their idle time, so another alerter takes them over only if we die."""
+        now = time.monotonic()
+        if not self.inflight or now - self.touched_at < self.settings.alerters.claim_idle / 3:
+            return
+        self.touched_at = now
+        by_stream: dict[str, list[bytes]] = {}
+        for stream, entry_id in self.inflight:
+            by_stream.setdefault(stream, []).append(entry_id)
+        for stream, ids in by_stream.items():
+            self.redis.xclaim(stream, self.consumer.group, self.consumer.consumer, 0, ids,
+                              justid=True)  # fmt: skip
 
     def _claim(self, channel: str, event: AnomalyEvent, expiration: int) -> str:
         key = alert_key(self.keys, channel, event)
@@ -145,18 +195,36 @@ class Alerters(Daemon):
         worker = self.workers.get(channel)
         if worker is None:
             cfg = self.settings.alerters
-            worker = ChannelWorker(make_channel(channel, cfg), attempts=cfg.attempts,
-                                   backoff=cfg.retry_backoff, record=self._record,
+            worker = ChannelWorker(make_channel(channel, cfg), RetryPolicy.of(cfg, channel),
+                                   record=self._record,
                                    done=lambda job, status: self.completions.put((job, status)),
-                                   stop=self.workers_stop)  # fmt: skip
+                                   stop=self.workers_stop,
+                                   failing_after=cfg.channel_failing_after,
+                                   on_failing=self._raise_failing)  # fmt: skip
             worker.start()
             self.workers[channel] = worker
         return worker
+
+    def _raise_failing(self, channel: str, since: float, error: str) -> None:
+        """Called on a worker thread: thunder's failing-channel event, recorded by
+        panorama and alerted on the other channels."""
+        self.counters.inc(f"channel.{channel}.failing_events")
+        self.log.error("channel %s has failed every attempt since %.0f: %s", channel, since, error)
+        event = channel_failing_event(channel, since, self.settings.host_name,
+                                      int(self.settings.alerters.channel_failing_after))  # fmt: skip
+        maxlen = self.settings.analyzer.stream_maxlen
+        pipe = self.redis.pipeline(transaction=False)
+        publish(pipe, self.keys, event, maxlen)
+        publish(pipe, self.keys, event, maxlen, stream=self.keys.alerts_stream())
+        pipe.execute()
 
     def _record(self, job: Job, attempt: int, status: str, error: str | None) -> None:
         """Called on a worker thread for every attempt."""
         a = job.alert
         self.counters.inc(f"attempts.{status}")
+        per_channel = {"sent": "sent", "retrying": "retried", "failed": "failed"}.get(status)
+        if per_channel:
+            self.counters.inc(f"channel.{a.channel}.{per_channel}")
         try:
             self._log_row(a.event, a.channel, a.rule_pattern, attempt, status, error)
         except Exception:  # the alert itself matters more than its log row
@@ -183,28 +251,38 @@ class Alerters(Daemon):
                 job, status = self.completions.get_nowait()
             except queue.Empty:
                 return
-            key = alert_key(self.keys, job.alert.channel, job.alert.event)
-            if status == "sent":
-                self.redis.set(key, f"{job.alert.event.id}|sent", xx=True, keepttl=True)
-                self.counters.inc("alerts_sent")
-            elif self.redis.get(key) == job.alert.event.id.encode():
-                self.redis.delete(key)  # failed: let the next anomaly try again
+            self._settle_key(job.alert.channel, job.alert.event, status)
             state = self.inflight.get((job.stream, job.entry_id))
             if state is None:
                 continue
             state.outcomes[job.alert.channel] = status
+            if job.delivery.error:
+                state.errors[job.alert.channel] = job.delivery.error
             state.remaining -= 1
             if state.remaining <= 0:
                 self._finish(job.stream, job.entry_id)
+
+    def _settle_key(self, channel: str, event: AnomalyEvent, status: str) -> None:
+        key = alert_key(self.keys, channel, event)
+        if status == "sent":
+            self.redis.set(key, f"{event.id}|sent", xx=True, keepttl=True)
+            self.counters.inc("alerts_sent")
+        elif self.redis.get(key) == event.id.encode():
+            self.redis.delete(key)  # failed: let the next anomaly try again
 
     def _finish(self, stream: str, entry_id: bytes) -> None:
         state = self.inflight.pop((stream, entry_id))
         outcomes = state.outcomes
         verdict = next((v for v in ("alerted", "failed", "suppressed", "rate_limited", "muted")
                         if _VERDICT_OF[v] in outcomes.values()), "no_alert_rule")  # fmt: skip
+        detail: dict = {"channels": outcomes}
+        failed = failed_channels(detail)
+        if state.errors:
+            detail["errors"] = {c: state.errors[c][:300] for c in failed if c in state.errors}
+        reason = f"{', '.join(failed)} failed" if failed else ""
         e = state.event
         publish_verdict(self.redis, self.keys, VerdictEvent(
-            e.id, e.metric, e.timestamp, "alerters", verdict, "", {"channels": outcomes}, time.time(),
+            e.id, e.metric, e.timestamp, "alerters", verdict, reason, detail, time.time(),
         ), self.settings.analyzer.stream_maxlen)  # fmt: skip
         self.consumer.ack(stream, entry_id)
         self.counters.inc(f"verdicts.{verdict}")

@@ -10,11 +10,40 @@ from skyline.events import AnomalyEvent
 
 
 class DeliveryError(Exception):
-    """The attempt failed and may succeed if retried (timeout, 5xx, connection refused)."""
+    """The attempt failed and may succeed if retried (timeout, 5xx, 429, connection refused).
+
+    ``retry_after``: the server asked to wait this many seconds (HTTP 429 Retry-After)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PermanentError(DeliveryError):
     """Retrying cannot help (4xx, channel not configured): fail at once."""
+
+
+class Progress(Protocol):
+    """What a multi-step delivery already did, kept durably across retries and restarts:
+    ``get(step)`` is the value saved by ``save(step, value)`` in an earlier attempt (Slack's
+    message ts, PagerDuty's dedup_key, the email's Message-ID) or None."""
+
+    def get(self, step: str) -> str | None: ...
+
+    def save(self, step: str, value: str) -> None: ...
+
+
+class MemoryProgress:
+    """Progress kept in memory only: for one-off sends outside the alerters daemon."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, str] = {}
+
+    def get(self, step: str) -> str | None:
+        return self.steps.get(step)
+
+    def save(self, step: str, value: str) -> None:
+        self.steps[step] = value
 
 
 @dataclass(frozen=True)
@@ -62,8 +91,10 @@ def _boundary_reason(algorithm: str, scores: dict[str, float]) -> str:
 
 
 class Channel(Protocol):
-    """A way to deliver alerts.  ``send`` raises DeliveryError or PermanentError."""
+    """A way to deliver alerts.  ``send`` raises DeliveryError (retried) or PermanentError;
+    a step that succeeded is saved in ``progress`` and skipped when the alert is retried.
+    It may return a note for the alert log (a delivered alert whose graph is missing)."""
 
     name: str
 
-    def send(self, alert: Alert) -> None: ...
+    def send(self, alert: Alert, progress: Progress) -> str | None: ...

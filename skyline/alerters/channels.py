@@ -8,7 +8,7 @@ a rule shows up in the alert log instead of silently dropping alerts.
 
 from __future__ import annotations
 
-from skyline.alerters.base import Alert, Channel, PermanentError
+from skyline.alerters.base import Alert, Channel, PermanentError, Progress
 from skyline.alerters.pagerduty import PagerDuty
 from skyline.alerters.slack import Slack
 from skyline.alerters.smtp import Smtp
@@ -21,7 +21,7 @@ class Unconfigured:
     def __init__(self, name: str, reason: str) -> None:
         self.name, self.reason = name, reason
 
-    def send(self, alert: Alert) -> None:
+    def send(self, alert: Alert, progress: Progress) -> None:
         raise PermanentError(self.reason)
 
 
@@ -33,7 +33,7 @@ def make_channel(name: str, cfg: AlertersSection) -> Channel:
     if name == "pagerduty":
         return PagerDuty(cfg.pagerduty, cfg.timeout)
     if name == "syslog":
-        return Syslog(cfg.syslog)
+        return Syslog(cfg.syslog, cfg.timeout)
     if name.startswith("webhook-"):
         hook = cfg.webhooks.get(name.removeprefix("webhook-"))
         if hook is not None:

@@ -3,7 +3,8 @@
 Body (documented in docs/alerts.md), compatible in shape with Skyline's http_alerter:
 ``{"status": {}, "data": {"alert": {...}}}``.  With a secret configured, the header
 ``X-Skyline-Signature: sha256=<hex HMAC-SHA256 of the body>`` lets the receiver check
-the sender; ``X-Skyline-Event-Id`` lets it discard a re-delivery.
+the sender; ``X-Skyline-Event-Id`` lets it discard a re-delivery.  Any 2xx is a
+delivery (the body is not read); 429 and 5xx are retried, other statuses are permanent.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import hashlib
 import hmac
 import json
 
-from skyline.alerters.base import Alert
+from skyline.alerters.base import Alert, Progress
 from skyline.alerters.http import post_json
 from skyline.settings_alerting import WebhookChannel
 
@@ -51,7 +52,7 @@ class Webhook:
         self.config = config
         self.timeout = timeout
 
-    def send(self, alert: Alert) -> None:
+    def send(self, alert: Alert, progress: Progress) -> None:
         body = json.dumps(payload(alert), separators=(",", ":")).encode()
         headers = {**self.config.headers, "X-Skyline-Event-Id": alert.event.id}
         secret = self.config.secret.get_secret_value()

@@ -184,7 +184,11 @@ SCHEMAS: dict[str, Any] = {
         "timestamp": {"type": "integer"}, "value": {"type": ["number", "null"]},
         "source": {"type": "string"}, "triggered_algorithms": {"type": "array", "items": {"type": "string"}},
         "algorithms_run": {"type": "array", "items": {"type": "string"}}, "scores": _OBJ,
-        "verdict": {"type": "string"}, "label": {"type": ["string", "null"]}}},
+        "verdict": {"type": "string"}, "label": {"type": ["string", "null"]},
+        "failed_channels": {"type": "array", "items": {"type": "string"},
+                            "description": "alert channels whose delivery failed"},
+        "verdict_text": {"type": "string",
+                         "description": "the verdict as shown, e.g. 'alerted (slack failed)'"}}},
     "AnomalyDetail": {"allOf": [{"$ref": "#/components/schemas/Anomaly"}, {"type": "object", "properties": {
         "verdicts": {"type": "array", "items": _OBJ}, "alerts": {"type": "array", "items": _OBJ},
         "labels": {"type": "array", "items": _OBJ},

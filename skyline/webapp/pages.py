@@ -103,7 +103,22 @@ def status() -> Any:
     return render_template(
         "status.html", daemons=daemons, streams=dict(zip(streams, lengths, strict=True)),
         metrics=n_metrics, interval=interval, highlights=highlights(daemons, interval),
+        channels=channel_counters(daemons),
     )  # fmt: skip
+
+
+def channel_counters(daemons: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per alert channel: sent, retried and failed attempts (the alerters' counters
+    ``channel.<name>.<what>``) in the last counters interval."""
+    counters = next((d["counters"] for d in daemons if d["name"] == "alerters"), {})
+    out: dict[str, dict[str, float]] = {}
+    for name, value in counters.items():
+        if not name.startswith("channel."):
+            continue
+        channel, _, what = name.removeprefix("channel.").rpartition(".")
+        if channel and what in ("sent", "retried", "failed"):
+            out.setdefault(channel, {"sent": 0, "retried": 0, "failed": 0})[what] = value or 0
+    return dict(sorted(out.items()))
 
 
 def highlights(daemons: list[dict[str, Any]], interval: int) -> list[tuple[str, str]]:

@@ -26,6 +26,8 @@ from skyline.db.models import (
     ProfileMatch,
     User,
 )
+from skyline.db.repo import delivery_failures
+from skyline.events import verdict_text
 from skyline.webapp.context import Context
 
 MAX_PAGE_SIZE = 1000
@@ -151,7 +153,10 @@ def _anomaly_query(f: Filters) -> Select:
     return q
 
 
-def anomaly_dict(a: Anomaly, metric: str, label: str | None) -> dict[str, Any]:
+def anomaly_dict(a: Anomaly, metric: str, label: str | None,
+                 failed: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """``failed_channels``: channels whose delivery failed (``verdict_text`` then reads
+    ``alerted (slack failed)``)."""
     return {
         "id": a.id, "event_id": a.event_id, "metric": metric, "timestamp": a.timestamp,
         "value": _finite(a.value), "source": a.source, "host": a.host,
@@ -159,8 +164,15 @@ def anomaly_dict(a: Anomaly, metric: str, label: str | None) -> dict[str, Any]:
         "algorithms_run": list(a.algorithms_run or []),
         "scores": {k: _finite(v) for k, v in (a.scores or {}).items()},
         "verdict": a.verdict, "label": label, "full_duration": a.full_duration,
-        "created_at": a.created_at,
+        "created_at": a.created_at, "failed_channels": failed or [],
+        "verdict_text": verdict_text(a.verdict, failed or []),
     }  # fmt: skip
+
+
+def _with_failures(db: Session, rows: Any) -> list[dict[str, Any]]:
+    rows = list(rows)
+    failed = delivery_failures(db, [a.id for a, _, _ in rows])
+    return [anomaly_dict(a, name, label, failed.get(a.id)) for a, name, label in rows]
 
 
 def _finite(v: Any) -> Any:
@@ -176,7 +188,7 @@ def list_anomalies(ctx: Context, f: Filters) -> tuple[list[dict[str, Any]], int]
             .limit(f.per_page)
             .offset((f.page - 1) * f.per_page)
         ).all()
-        return [anomaly_dict(a, name, label) for a, name, label in rows], total
+        return _with_failures(db, rows), total
 
 
 def recent_anomalies(
@@ -187,7 +199,7 @@ def recent_anomalies(
         rows = db.execute(
             q.order_by(Anomaly.timestamp.desc(), Anomaly.id.desc()).limit(limit)
         ).all()
-        return [anomaly_dict(a, name, label) for a, name, label in rows]
+        return _with_failures(db, rows)
 
 
 def find_anomaly_id(ctx: Context, ref: str) -> int | None:
@@ -210,7 +222,7 @@ def anomaly_detail(ctx: Context, anomaly_id: int) -> dict[str, Any] | None:
         if row is None:
             return None
         a, name, label = row
-        out = anomaly_dict(a, name, label)
+        out = anomaly_dict(a, name, label, delivery_failures(db, [a.id]).get(a.id))
         out["verdicts"] = [
             {"stage": v.stage, "verdict": v.verdict, "reason": v.reason, "detail": v.detail,
              "created_at": v.created_at}

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from skyline.alerters import mutes
 from skyline.alerters.agent import Alerters
-from skyline.alerters.base import Alert
+from skyline.alerters.base import Alert, MemoryProgress
 from skyline.alerters.pagerduty import PagerDuty
 from skyline.db import make_engine
 from skyline.db.models import AlertLog
@@ -320,7 +320,7 @@ def test_slack_incoming_webhook(services):
 
     hook_url = f"{services['slack'].url}/hooks/T0/B0/secret"
     Slack(SlackChannel(webhook_url=SecretStr(hook_url)), 2).send(
-        Alert(anomaly(), "slack", "web", 60, "http://x/anomaly/1")
+        Alert(anomaly(), "slack", "web", 60, "http://x/anomaly/1"), MemoryProgress()
     )
     body = json.loads(services["slack"].on("/hooks/T0/B0/secret")[0].body)
     assert "web.latency" in body["text"]

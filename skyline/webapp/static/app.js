@@ -125,10 +125,20 @@
     cell(tr, fmtNum(r.value), "num");
     cell(tr, r.source);
     cell(tr, r.triggered_algorithms.length + "/" + r.algorithms_run.length);
-    badge(cell(tr, ""), r.verdict, "verdict v-" + r.verdict);
+    badge(cell(tr, ""), verdictText(r), verdictClass(r));
     var l = cell(tr, "");
     if (r.label) badge(l, r.label.replace("_", " "), "label l-" + r.label);
     return tr;
+  }
+
+  // "alerted (slack failed)" when some channel failed to deliver
+  function verdictText(r) {
+    return r.verdict_text || r.verdict;
+  }
+
+  function verdictClass(r) {
+    var partial = r.failed_channels && r.failed_channels.length ? " v-partial" : "";
+    return "verdict v-" + r.verdict + partial;
   }
 
   function flash(tr) {
@@ -142,9 +152,9 @@
   function updateRow(tr, r) {
     var v = tr.children[5], l = tr.children[6];
     var shown = v.querySelector(".verdict");
-    if (!shown || shown.textContent !== r.verdict) {
+    if (!shown || shown.textContent !== verdictText(r)) {
       v.textContent = "";
-      badge(v, r.verdict, "verdict v-" + r.verdict);
+      badge(v, verdictText(r), verdictClass(r));
       flash(tr);
     }
     var label = r.label ? r.label.replace("_", " ") : "";
