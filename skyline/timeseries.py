@@ -216,7 +216,9 @@ def _uniform_chunk(bufs: Sequence[bytes | None]) -> list[Series] | None:
         rec = rec[:, 1:]
     if headed.any() and not headed.all() or rec.shape[1] == 0:
         return None
-    t2d, v2d = rec["t"].astype(np.int64), rec["v"].astype(np.float64)
+    both = np.empty((2, *rec.shape), np.int64)  # one allocation: large enough for huge pages
+    t2d, v2d = both[0], both[1].view(np.float64)
+    t2d[...], v2d[...] = rec["t"], rec["v"]
     ok = np.isfinite(v2d).all(axis=1)
     if t2d.shape[1] > 1:
         ok &= (t2d[:, 1:] > t2d[:, :-1]).all(axis=1)

@@ -272,7 +272,7 @@ def _blocks(seq: Sequence[Series]) -> tuple[list[_Block], list[int]]:
     loose: list[int] = []
     for i, s in enumerate(seq):
         matrix = getattr(s, "matrix", None)
-        if matrix is not None and s.values.base is matrix[1] and s.timestamps.base is matrix[0]:
+        if matrix is not None and _rows_of(s, matrix):
             entry = chunks.get(id(matrix[1]))
             if entry is None:
                 entry = chunks[id(matrix[1])] = (matrix[0], matrix[1], [], [])
@@ -296,6 +296,13 @@ def _blocks(seq: Sequence[Series]) -> tuple[list[_Block], list[int]]:
         else:
             loose += idx
     return blocks, loose
+
+
+def _rows_of(s: Any, matrix: tuple[np.ndarray, np.ndarray]) -> bool:
+    """Whether ``s`` still holds views of the memory of the matrices it names."""
+    t2d, v2d = matrix
+    return (s.values.base is (v2d.base if v2d.base is not None else v2d)
+            and s.timestamps.base is (t2d.base if t2d.base is not None else t2d))  # fmt: skip
 
 
 def _plain_arrays(s: Any) -> bool:
