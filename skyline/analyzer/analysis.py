@@ -15,7 +15,7 @@ object is built only when asked for.  Metrics that custom algorithms
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import ItemsView, Iterator, Mapping, Sequence, ValuesView
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,6 +141,12 @@ class VerdictMap(Mapping[str, Verdict]):
     def __getitem__(self, name: str) -> Verdict:
         return self._built()[self._positions()[name]]
 
+    def values(self) -> ValuesView[Verdict]:
+        return _Values(self)
+
+    def items(self) -> ItemsView[str, Verdict]:
+        return _Items(self)
+
     def _positions(self) -> dict[str, int]:
         if self._index is None:
             self._index = {name: i for i, name in enumerate(self.names)}
@@ -175,6 +181,22 @@ class VerdictMap(Mapping[str, Verdict]):
             n = (res.votes == TRUE).sum(axis=0).tolist()
             triggered.update({a: c for a, c in zip(res.algorithms, n, strict=True) if c})
         return skips, triggered
+
+
+class _Values(ValuesView[Verdict]):
+    """A ``VerdictMap``'s values, iterated from its list rather than key by key."""
+
+    _mapping: VerdictMap
+
+    def __iter__(self) -> Iterator[Verdict]:
+        return iter(self._mapping._built())
+
+
+class _Items(ItemsView[str, Verdict]):
+    _mapping: VerdictMap
+
+    def __iter__(self) -> Iterator[tuple[str, Verdict]]:
+        return zip(self._mapping.names, self._mapping._built(), strict=True)
 
 
 def load_customs(settings: Settings, app: str = "analyzer") -> CustomRunner | None:

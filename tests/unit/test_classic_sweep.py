@@ -218,3 +218,5 @@ def test_analyse_without_counter_detection_and_the_mapping_protocol():
     with pytest.raises(KeyError):
         got["nope"]
     assert dict(got) == dict(got.items()) and got == dict(got.items())
+    assert list(got.values()) == [got[name] for name in series] and len(got.values()) == len(series)
+    assert got["chunk.1"] in got.values() and ("chunk.1", got["chunk.1"]) in got.items()
