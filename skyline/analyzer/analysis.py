@@ -1,7 +1,7 @@
 """One analysis pass over a set of series: counters made derivatives, then the ensemble.
 
-Series that ``TimeSeriesStore.read_many`` decoded as rows of one chunk matrix
-(``ChunkRow``) are evaluated as that 2-D block, without copying it: counters are
+Series that ``TimeSeriesStore.read_many`` decoded as rows of one 2-D arena
+(``ChunkRow``) are evaluated as that block, without copying them: counters are
 detected on the whole block (``counter_rows``), their derivatives taken on the block
 (``derivative_rows``), and the batch ensemble runs on the rows.  Other series of
 equal length are stacked into a block and checked as ``as_series`` would; the rest go
@@ -259,7 +259,7 @@ def _classic_pass(
             ok = _prepared_rows(b.t2d, b.v2d)
             loose += b.idx[~ok].tolist()
             b.rows, b.idx = b.rows[ok], b.idx[ok]
-        counter = counter_rows(_take(b.v2d, b.rows)) if detect_counters else None
+        counter = _counters(b.v2d, b.rows) if detect_counters else None
         if counter is None or not counter.any():
             out.add_batch(b.idx, run_ensemble_batch(b.t2d, b.v2d, rows=b.rows, now=now,
                                                     validate=False, **kw))  # fmt: skip
@@ -286,27 +286,28 @@ def _classic_pass(
 
 
 def _blocks(seq: Sequence[Series]) -> tuple[list[_Block], list[int]]:
-    """Blocks of the series: the ``ChunkRow`` rows of each chunk matrix (checked when
+    """Blocks of the series: the ``ChunkRow`` rows of each decode arena (checked when
     decoded), then other int64/float64 series stacked by length (at least
     ``MIN_BATCH`` of one length; not yet checked).  The positions left over."""
-    chunks: dict[int, tuple[np.ndarray, np.ndarray, list[int], list[int]]] = {}
+    chunks: dict[int, tuple[np.ndarray, list[int], list[int]]] = {}
     by_len: dict[int, list[int]] = {}
     loose: list[int] = []
     for i, s in enumerate(seq):
-        matrix = getattr(s, "matrix", None)
-        if matrix is not None and _rows_of(s, matrix):
-            entry = chunks.get(id(matrix[1]))
+        arena = _arena_of(s)
+        if arena is not None:
+            entry = chunks.get(id(arena))
             if entry is None:
-                entry = chunks[id(matrix[1])] = (matrix[0], matrix[1], [], [])
-            entry[2].append(s.row)  # type: ignore[attr-defined]
-            entry[3].append(i)
+                entry = chunks[id(arena)] = (arena, [], [])
+            entry[1].append(s.row)  # type: ignore[attr-defined]
+            entry[2].append(i)
         elif _plain_arrays(s):
             by_len.setdefault(len(s[1]), []).append(i)
         else:
             loose.append(i)
     blocks = []
-    for t2d, v2d, rows, idx in chunks.values():
+    for arena, rows, idx in chunks.values():
         if len(idx) >= MIN_BATCH:
+            t2d, v2d = arena[0], arena[1].view(np.float64)
             blocks.append(_Block(t2d, v2d, np.array(rows), np.array(idx), True))
         else:
             loose += idx
@@ -320,11 +321,14 @@ def _blocks(seq: Sequence[Series]) -> tuple[list[_Block], list[int]]:
     return blocks, loose
 
 
-def _rows_of(s: Any, matrix: tuple[np.ndarray, np.ndarray]) -> bool:
-    """Whether ``s`` still holds views of the memory of the matrices it names."""
-    t2d, v2d = matrix
-    return (s.values.base is (v2d.base if v2d.base is not None else v2d)
-            and s.timestamps.base is (t2d.base if t2d.base is not None else t2d))  # fmt: skip
+def _arena_of(s: Any) -> np.ndarray | None:
+    """The decode arena a ``ChunkRow`` is a row of (None for any other series)."""
+    if getattr(s, "row", None) is None:
+        return None
+    arena = s.values.base
+    if arena is None or s.timestamps.base is not arena or arena.ndim != 3:
+        return None
+    return arena if arena.shape[2] == len(s.values) and 0 <= s.row < arena.shape[1] else None
 
 
 def _plain_arrays(s: Any) -> bool:
@@ -345,6 +349,17 @@ def _prepared_rows(t2d: np.ndarray, v2d: np.ndarray) -> np.ndarray:
     if t2d.shape[1] > 1:
         ok &= (t2d[:, 1:] > t2d[:, :-1]).all(axis=1)
     return ok
+
+
+def _counters(v2d: np.ndarray, rows: np.ndarray, step: int = 256) -> np.ndarray:
+    """``counter_rows`` of ``v2d[rows]``, ``step`` rows at a time (views where the rows
+    are consecutive), so its temporaries stay small and their memory is reused."""
+    out = np.empty(len(rows), bool)
+    for a in range(0, len(rows), step):
+        part = rows[a : a + step]
+        lo, hi = int(part[0]), int(part[-1]) + 1
+        out[a : a + step] = counter_rows(v2d[lo:hi] if hi - lo == len(part) else v2d[part])
+    return out
 
 
 def _take(a: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -22,7 +22,15 @@ from skyline.analyzer.analysis import (
     is_counter,
     non_negative_derivative,
 )
-from skyline.timeseries import ChunkRow, Series, encode, header, to_series, to_series_many
+from skyline.timeseries import (
+    ChunkRow,
+    DecodeArena,
+    Series,
+    encode,
+    header,
+    to_series,
+    to_series_many,
+)
 
 NOW = 1_700_000_000
 
@@ -106,18 +114,23 @@ def test_counters_with_resets_on_long_random_rows(seed):
 
 
 # --- chunk matrices ------------------------------------------------------------------
-def test_an_equal_size_chunk_decodes_into_row_views_of_one_matrix():
+def test_equal_size_chunks_decode_into_rows_of_one_arena():
     t = np.arange(100, 110)
-    bufs = [encode(t, np.arange(10.0) * k) for k in range(5)]
-    got = to_series_many(bufs)
+    chunks = [[encode(t, np.arange(10.0) * (k + c)) for k in range(5)] for c in (0, 10)]
+    arena = DecodeArena(16)
+    got = [s for bufs in chunks for s in to_series_many(bufs, arena)]
     assert all(type(s) is ChunkRow for s in got)
-    t2d, v2d = got[0].matrix
-    assert v2d.shape == (5, 10) and [s.row for s in got] == list(range(5))
-    for s, b in zip(got, bufs, strict=True):
+    assert [s.row for s in got] == list(range(10)) and arena.buf.shape == (2, 16, 10)
+    for s, b in zip(got, [b for bufs in chunks for b in bufs], strict=True):
+        assert s.values.base is arena.buf and s.timestamps.base is arena.buf
         assert (
-            s.values.base is not None and s.timestamps.tolist() == to_series(b).timestamps.tolist()
+            s.timestamps.tolist()
+            == to_series(b).timestamps.tolist()
+            == arena.buf[0, s.row].tolist()
         )
         assert s.values.tolist() == to_series(b).values.tolist()
+    full = to_series_many([encode(t[:4], np.ones(4))] * 20, arena)  # no room left: a new one
+    assert full[0].row == 0 and full[0].values.base is arena.buf and arena.buf.shape == (2, 20, 4)
 
 
 @pytest.mark.parametrize(
@@ -142,7 +155,7 @@ def test_chunks_decode_as_to_series_does(bufs):
 
 # --- analyse: every path gives the one-series-at-a-time verdict -----------------------
 def pass_input(seed: int) -> dict[str, Series]:
-    """Chunk rows (one MGET chunk's matrix), plain series of one length (stacked),
+    """Chunk rows (one MGET chunk decoded into an arena), plain series of one length (stacked),
     a few of other lengths (one by one), an unsorted one, a NaN one and an empty one;
     counters with and without resets, spikes, stale and boring series among them."""
     rng = np.random.default_rng(seed)
@@ -154,7 +167,12 @@ def pass_input(seed: int) -> dict[str, Series]:
     v[1::7, -2:] += 80  # spikes
     v[2::9, -150:] = 4.0  # boring
     t[3::11] -= 3600  # stale
-    chunk = to_series_many([encode(t[i], v[i]) for i in range(32)])
+    arena = DecodeArena(40)  # as read_many: two MGET chunks decoded into one arena
+    chunk = [
+        s
+        for a in (0, 16)
+        for s in to_series_many([encode(t[i], v[i]) for i in range(a, a + 16)], arena)
+    ]
     out: dict[str, Series] = {f"chunk.{i}": s for i, s in enumerate(chunk)}
     out.update({f"plain.{i}": Series(t[i, 1:].copy(), v[i, 1:].copy()) for i in range(32, 44)})
     out.update(
