@@ -8,7 +8,7 @@ a spike in the last points; ``--points`` points each (default 1,440 at a 60 s st
 the last one at the start of the run minus a per-metric jitter).  They are written
 to Redis through ``TimeSeriesStore`` exactly as horizon stores them.
 
-Timed (best of ``--reps``):
+Timed (best of ``--reps``, every job timed once per rep in turn):
 
 * ``sweep``: a real ``Analyzer`` (``--mode``, default classic; counter detection
   on) runs ``analyse_metrics`` over every metric in the daemon's sweep slices:
@@ -55,7 +55,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 import redis  # noqa: E402
-from benchkit import best, with_redis  # noqa: E402
+from benchkit import with_redis  # noqa: E402
 
 from skyline.algorithms import run_ensemble  # noqa: E402
 from skyline.analyzer.agent import SWEEP_SLICE, Analyzer  # noqa: E402
@@ -122,33 +122,33 @@ def seed(store: TimeSeriesStore, names: list[str], t: np.ndarray, v: np.ndarray)
         store.append_grouped({names[i]: (t[i].tolist(), v[i].tolist()) for i in range(start, stop)})
 
 
-def time_sweep(daemon: Analyzer, names: list[str], reps: int) -> dict[str, float]:
+def interleaved(jobs: dict[str, Callable[[], object]], reps: int) -> dict[str, float]:
+    """The best of ``reps`` timings of each job, in seconds; the jobs take turns in
+    every rep, so a burst of load on a shared machine hits them alike."""
+    times = dict.fromkeys(jobs, float("inf"))
+    for _ in range(reps):
+        for name, fn in jobs.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name] = min(times[name], time.perf_counter() - t0)
+    return times
+
+
+def sweep_jobs(daemon: Analyzer, names: list[str]) -> dict[str, Callable[[], object]]:
     """The daemon's own pass over every metric, in its sweep slices; and its parts."""
-    store, opts = daemon.store, daemon.options
+    store, opts, now = daemon.store, daemon.options, daemon.clock()
     detect = daemon.settings.analyzer.detect_counters
+    series = store.read_many(names)
 
     def sweep() -> None:
         daemon.emitted.clear()  # every rep hands on the same anomalies
         for i in range(0, len(names), SWEEP_SLICE):
             daemon.analyse_metrics(names[i : i + SWEEP_SLICE], "sweep")
 
-    total = best(sweep, reps)
-    counts = daemon.counters.take()
-    if counts.get("total_analyzed") != reps * len(names):
-        raise SystemExit(f"the daemon analysed {counts.get('total_analyzed')} metrics, "
-                         f"not {reps} x {len(names)}")  # fmt: skip
-    series = store.read_many(names)
-    verdicts, counters = analyse(series, daemon.clock(), opts, detect)
-    m = len(names)
     return {
-        "sweep_metrics_per_s": m / total,
-        "sweep_us_per_metric": 1e6 * total / m,
-        "read_many_metrics_per_s": m / best(lambda: store.read_many(names), reps),
-        "analyse_metrics_per_s": m
-        / best(lambda: analyse(series, daemon.clock(), opts, detect), reps),
-        "anomalous": int(counts.get("total_anomalies", 0)) // reps,
-        "anomalous_verdicts": sum(1 for v in verdicts.values() if v.anomalous),
-        "counters": len(counters),
+        "sweep": sweep,
+        "read_many": lambda: store.read_many(names),
+        "analyse": lambda: analyse(series, now, opts, detect),
     }
 
 
@@ -210,27 +210,49 @@ def earthgecko_baseline(fn: Callable[..., Any], store: TimeSeriesStore, names: l
     return run
 
 
-def time_baselines(daemon: Analyzer, names: list[str], reps: int,
-                   earthgecko: str | None) -> dict[str, Any]:  # fmt: skip
+def baseline_jobs(daemon: Analyzer, names: list[str], earthgecko: str | None,
+                  outcomes: Counter[str]) -> dict[str, Callable[[], object]]:  # fmt: skip
     store, opts, now = daemon.store, daemon.options, daemon.clock()
     detect = daemon.settings.analyzer.detect_counters
-    out: dict[str, Any] = {"baseline_metrics": len(names)}
-    own = best(own_baseline(store, names, now, opts, detect), reps)
-    out["per_series_metrics_per_s"] = len(names) / own
-    if earthgecko is None:
-        out["baseline"] = OWN_BASELINE
-        out["baseline_metrics_per_s"] = out["per_series_metrics_per_s"]
-        return out
-    outcomes: Counter[str] = Counter()
-    eg = best(
-        earthgecko_baseline(load_earthgecko(earthgecko), store, names, detect, outcomes), reps
-    )
-    out["baseline"] = EARTHGECKO_BASELINE
-    out["earthgecko_metrics_per_s"] = out["baseline_metrics_per_s"] = len(names) / eg
-    out["earthgecko_outcomes"] = dict(outcomes)
-    if outcomes.get("Stale"):
-        print(f"warning: earthgecko judged {outcomes['Stale']} series stale (its clock is "
-              "the wall clock): that baseline did less work than ours", file=sys.stderr)  # fmt: skip
+    jobs = {"per_series": own_baseline(store, names, now, opts, detect)}
+    if earthgecko is not None:
+        fn = load_earthgecko(earthgecko)
+        jobs["earthgecko"] = earthgecko_baseline(fn, store, names, detect, outcomes)
+    return jobs
+
+
+def figures(daemon: Analyzer, names: list[str], sample: int, times: dict[str, float],
+            reps: int, outcomes: Counter[str]) -> dict[str, Any]:  # fmt: skip
+    """Throughputs and the checks that the daemon really analysed every metric."""
+    counts = daemon.counters.take()
+    if counts.get("total_analyzed") != reps * len(names):
+        raise SystemExit(f"the daemon analysed {counts.get('total_analyzed')} metrics, "
+                         f"not {reps} x {len(names)}")  # fmt: skip
+    verdicts, counters = analyse(daemon.store.read_many(names), daemon.clock(), daemon.options,
+                                 daemon.settings.analyzer.detect_counters)  # fmt: skip
+    m = len(names)
+    out: dict[str, Any] = {
+        "sweep_metrics_per_s": m / times["sweep"],
+        "sweep_us_per_metric": 1e6 * times["sweep"] / m,
+        "read_many_metrics_per_s": m / times["read_many"],
+        "analyse_metrics_per_s": m / times["analyse"],
+        "anomalous": int(counts.get("total_anomalies", 0)) // reps,
+        "anomalous_verdicts": sum(1 for v in verdicts.values() if v.anomalous),
+        "counters": len(counters),
+        "baseline_metrics": sample,
+        "per_series_metrics_per_s": sample / times["per_series"],
+        "baseline": OWN_BASELINE if "earthgecko" not in times else EARTHGECKO_BASELINE,
+    }
+    out["baseline_metrics_per_s"] = out["per_series_metrics_per_s"]
+    if "earthgecko" in times:
+        out["earthgecko_metrics_per_s"] = out["baseline_metrics_per_s"] = (
+            sample / times["earthgecko"]
+        )
+        out["earthgecko_outcomes"] = dict(outcomes)
+        if outcomes.get("Stale"):
+            print(f"warning: earthgecko judged {outcomes['Stale']} series stale (its clock is "
+                  "the wall clock): that baseline did less work than ours", file=sys.stderr)  # fmt: skip
+    out["sweep_vs_baseline"] = out["sweep_metrics_per_s"] / out["baseline_metrics_per_s"]
     return out
 
 
@@ -238,15 +260,19 @@ def run(client: redis.Redis, a: argparse.Namespace) -> dict[str, Any]:
     client.flushdb()
     now = int(time.time())
     t, v = synthetic(a.metrics, a.points, now)
+    outcomes: Counter[str] = Counter()
     with tempfile.TemporaryDirectory(prefix="skybench-") as tmp:
         daemon = Analyzer(bench_settings(tmp, a.mode), redis_client=client, clock=lambda: now)
         daemon.setup()
         names = [f"bench.metric.{i}" for i in range(a.metrics)]
         seed(daemon.store, names, t, v)
-        out: dict[str, Any] = time_sweep(daemon, names, a.reps)
-        out.update(time_baselines(daemon, names[: a.per_series], a.reps, a.earthgecko))
+        sample = names[: a.per_series]
+        jobs = {
+            **sweep_jobs(daemon, names),
+            **baseline_jobs(daemon, sample, a.earthgecko, outcomes),
+        }
+        out = figures(daemon, names, len(sample), interleaved(jobs, a.reps), a.reps, outcomes)
     client.flushdb()
-    out["sweep_vs_baseline"] = out["sweep_metrics_per_s"] / out["baseline_metrics_per_s"]
     return out
 
 
