@@ -14,7 +14,7 @@ Timed (best of ``--reps``, every job timed once per rep in turn):
   on) runs ``analyse_metrics`` over every metric in the daemon's sweep slices:
   ``TimeSeriesStore.read_many``, ``analyse``, the anomaly events handed on and the
   per-verdict counting -- everything the daemon does per pass;
-* ``read_many`` and ``analyse`` alone (where the time goes);
+* ``read_many`` and ``analyse`` alone, over the same slices (where the time goes);
 * the baseline, on the first ``--per-series`` metrics, read from the same Redis:
   with ``--earthgecko DIR`` (a checkout of earthgecko Skyline's ``skyline/analyzer``
   directory, which this repository does not contain) its ``run_selected_algorithm``
@@ -135,20 +135,22 @@ def interleaved(jobs: dict[str, Callable[[], object]], reps: int) -> dict[str, f
 
 
 def sweep_jobs(daemon: Analyzer, names: list[str]) -> dict[str, Callable[[], object]]:
-    """The daemon's own pass over every metric, in its sweep slices; and its parts."""
+    """The daemon's own pass over every metric, in its sweep slices; and its two main
+    parts alone, over the same slices: reading, and ``analyse`` on series read before."""
     store, opts, now = daemon.store, daemon.options, daemon.clock()
     detect = daemon.settings.analyzer.detect_counters
-    series = store.read_many(names)
+    parts = [names[i : i + SWEEP_SLICE] for i in range(0, len(names), SWEEP_SLICE)]
+    read = [store.read_many(part) for part in parts]
 
     def sweep() -> None:
         daemon.emitted.clear()  # every rep hands on the same anomalies
-        for i in range(0, len(names), SWEEP_SLICE):
-            daemon.analyse_metrics(names[i : i + SWEEP_SLICE], "sweep")
+        for part in parts:
+            daemon.analyse_metrics(part, "sweep")
 
     return {
         "sweep": sweep,
-        "read_many": lambda: store.read_many(names),
-        "analyse": lambda: analyse(series, now, opts, detect),
+        "read_many": lambda: [store.read_many(part) for part in parts],
+        "analyse": lambda: [analyse(series, now, opts, detect) for series in read],
     }
 
 
