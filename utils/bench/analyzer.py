@@ -147,11 +147,15 @@ def sweep_jobs(daemon: Analyzer, names: list[str]) -> dict[str, Callable[[], obj
         for part in parts:
             daemon.analyse_metrics(part, "sweep")
 
-    return {
-        "sweep": sweep,
-        "read_many": lambda: [store.read_many(part) for part in parts],
-        "analyse": lambda: [analyse(series, now, opts, detect) for series in read],
-    }
+    def read_only() -> None:
+        for part in parts:  # each slice's series dropped before the next, as in the sweep
+            store.read_many(part)
+
+    def analyse_only() -> None:
+        for series in read:
+            analyse(series, now, opts, detect)
+
+    return {"sweep": sweep, "read_many": read_only, "analyse": analyse_only}
 
 
 def own_baseline(store: TimeSeriesStore, names: list[str], now: float, opts: EnsembleOptions,
