@@ -183,6 +183,23 @@ class VerdictMap(Mapping[str, Verdict]):
         return skips, triggered
 
 
+def anomalous_verdicts(verdicts: Mapping[str, Verdict]) -> dict[str, Verdict]:
+    """The anomalous verdicts of a pass (of ``analyse``'s result, whichever mapping it
+    is), without building the others' when it is a ``VerdictMap``."""
+    if isinstance(verdicts, VerdictMap):
+        return verdicts.anomalies()
+    return {name: v for name, v in verdicts.items() if v.anomalous}
+
+
+def verdict_counts(verdicts: Mapping[str, Verdict]) -> tuple[Counter[str], Counter[str]]:
+    """How many verdicts had each skip reason and how many triggered each algorithm
+    (``VerdictMap.counts()`` for any mapping of verdicts)."""
+    if isinstance(verdicts, VerdictMap):
+        return verdicts.counts()
+    skips = Counter(v.skip for v in verdicts.values() if v.skip)
+    return skips, Counter(a for v in verdicts.values() for a in v.triggered)
+
+
 class _Values(ValuesView[Verdict]):
     """A ``VerdictMap``'s values, iterated from its list rather than key by key."""
 

@@ -17,10 +17,12 @@ from skyline.analyzer.analysis import (
     EnsembleOptions,
     VerdictMap,
     analyse,
+    anomalous_verdicts,
     counter_rows,
     derivative_rows,
     is_counter,
     non_negative_derivative,
+    verdict_counts,
 )
 from skyline.timeseries import (
     ChunkRow,
@@ -220,6 +222,8 @@ def test_analyse_equals_the_one_by_one_path(mode, seed):
     assert triggered == Counter(a for w in want.values() for a in w.triggered)
     for name, verdict in anomalies.items():
         assert_same_verdict(verdict, want[name], name)
+    assert anomalous_verdicts(got) == anomalous_verdicts(want) == anomalies  # dict or VerdictMap
+    assert verdict_counts(got) == verdict_counts(want) == (skips, triggered)
     for name, verdict in got.items():
         assert_same_verdict(verdict, want[name], name)
     assert {"Stale", "Boring", "EmptyTimeseries"} <= set(skips)
