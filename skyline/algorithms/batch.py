@@ -80,7 +80,7 @@ class BatchResult:
         votes, scores = self.votes.tolist(), self.scores.tolist()
         values, stamps = self.values.tolist(), self.timestamps.tolist()
         anomalous, names = self.anomalous.tolist(), self.algorithms
-        patterns: dict[tuple[int, ...], tuple[tuple[int, ...], dict, tuple[str, ...]]] = {}
+        patterns: dict[tuple[int, ...], _Pattern] = {}
         out = []
         for i in rows:
             value = None if values[i] != values[i] else values[i]
@@ -92,11 +92,11 @@ class BatchResult:
             pattern = patterns.get(key)
             if pattern is None:
                 pattern = patterns[key] = _pattern(key, names)
-            ran, vote_map, triggered = pattern
+            ran, run, vote_map, triggered = pattern
             row = scores[i]
             out.append(Verdict(
                 anomalous=anomalous[i] == 1,
-                run=tuple(vote_map),
+                run=run,
                 triggered=triggered,
                 scores={names[j]: row[j] for j in ran},
                 votes=dict(vote_map),
@@ -106,11 +106,15 @@ class BatchResult:
         return out
 
 
-def _pattern(votes: tuple[int, ...], names: tuple[str, ...]):
-    """For one row's int8 votes: the indices that ran, {name: vote}, and the triggered."""
+_Pattern = tuple[tuple[int, ...], tuple[str, ...], dict[str, bool | None], tuple[str, ...]]
+
+
+def _pattern(votes: tuple[int, ...], names: tuple[str, ...]) -> _Pattern:
+    """For one row's int8 votes: the indices and names of the algorithms that ran,
+    {name: vote}, and the names that voted True."""
     ran = tuple(j for j, v in enumerate(votes) if v != NOT_RUN)
     vote_map = {names[j]: _VOTE[votes[j]] for j in ran}
-    return ran, vote_map, tuple(n for n, v in vote_map.items() if v is True)
+    return ran, tuple(vote_map), vote_map, tuple(n for n, v in vote_map.items() if v is True)
 
 
 def run_ensemble_batch(
