@@ -72,8 +72,49 @@ class BatchResult:
             timestamp=ts,
         )
 
-    def verdicts(self) -> list[Verdict]:
-        return [self.verdict(i) for i in range(len(self))]
+    def verdicts(self, rows: Sequence[int] | None = None) -> list[Verdict]:
+        """``[self.verdict(i) for i in rows]`` (all rows by default), built from lists
+        taken once per call, with the per-pattern parts (algorithms run, votes,
+        triggered) shared between rows of one vote pattern."""
+        rows = range(len(self)) if rows is None else rows
+        votes, scores = self.votes.tolist(), self.scores.tolist()
+        values, stamps = self.values.tolist(), self.timestamps.tolist()
+        anomalous, names = self.anomalous.tolist(), self.algorithms
+        patterns: dict[tuple[int, ...], _Pattern] = {}
+        out = []
+        for i in rows:
+            value = None if values[i] != values[i] else values[i]
+            ts = None if stamps[i] < 0 and value is None else stamps[i]
+            if self.skip[i] is not None:
+                out.append(Verdict(None, self.skip[i], value=value, timestamp=ts))
+                continue
+            key = tuple(votes[i])
+            pattern = patterns.get(key)
+            if pattern is None:
+                pattern = patterns[key] = _pattern(key, names)
+            ran, run, vote_map, triggered = pattern
+            row = scores[i]
+            out.append(Verdict(
+                anomalous=anomalous[i] == 1,
+                run=run,
+                triggered=triggered,
+                scores={names[j]: row[j] for j in ran},
+                votes=dict(vote_map),
+                value=value,
+                timestamp=ts,
+            ))  # fmt: skip
+        return out
+
+
+_Pattern = tuple[tuple[int, ...], tuple[str, ...], dict[str, bool | None], tuple[str, ...]]
+
+
+def _pattern(votes: tuple[int, ...], names: tuple[str, ...]) -> _Pattern:
+    """For one row's int8 votes: the indices and names of the algorithms that ran,
+    {name: vote}, and the names that voted True."""
+    ran = tuple(j for j, v in enumerate(votes) if v != NOT_RUN)
+    vote_map = {names[j]: _VOTE[votes[j]] for j in ran}
+    return ran, tuple(vote_map), vote_map, tuple(n for n, v in vote_map.items() if v is True)
 
 
 def run_ensemble_batch(
@@ -92,12 +133,14 @@ def run_ensemble_batch(
     full_duration: int = 86400,
     chunk_rows: int = 256,
     validate: bool = True,
+    rows: Any = None,
 ) -> BatchResult:
     """Evaluate each row as ``run_ensemble`` would; rows are metrics.
 
     With ``validate`` (default) rows that are not sorted/unique/finite go through
     ``run_ensemble`` individually; pass ``validate=False`` only for rows you know
-    are prepared.
+    are prepared.  ``rows`` (indices) evaluates only those rows, result row ``r``
+    being input row ``rows[r]``, without first copying them out of the matrices.
     """
     algorithms = tuple(algorithms)
     _check_args(algorithms, consensus, mode)
@@ -114,26 +157,34 @@ def run_ensemble_batch(
         full_duration=full_duration,
     )
     t, v = _as_2d(timestamps_2d, values_2d)
-    m, n = v.shape
-    k = len(algorithms)
+    sel = np.arange(len(v)) if rows is None else np.asarray(rows, np.int64).reshape(-1)
+    m, n, k = len(sel), v.shape[1], len(algorithms)
     res = BatchResult(
         algorithms,
         np.full(m, -1, np.int8),
         [None] * m,
         np.full((m, k), NOT_RUN, np.int8),
         np.full((m, k), np.nan),
-        v[:, -1].copy() if n else np.full(m, np.nan),
-        t[:, -1].astype(np.int64) if n else np.full(m, -1, np.int64),
+        v[sel, -1] if n else np.full(m, np.nan),
+        t[sel, -1] if n else np.full(m, -1, np.int64),
     )
-    good = _valid_rows(t, v) if validate and n else np.ones(m, bool)
+    good = _valid_rows(t[sel], v[sel]) if validate and n and m else np.ones(m, bool)
     for i in np.flatnonzero(~good):
-        _fill(res, int(i), run_ensemble((t[i], v[i]), **opts))
-    active = _apply_skips(res, t, v, good, opts)
+        _fill(res, int(i), run_ensemble((t[sel[i]], v[sel[i]]), **opts))
+    active = _apply_skips(res, t, v, sel, good, opts)
     ctx = Context(mode=mode, now=now, full_duration=full_duration)
     for start in range(0, len(active), chunk_rows):
-        rows = active[start : start + chunk_rows]
-        _run_chunk(res, rows, Block(t[rows], v[rows]), ctx, opts)
+        chunk = active[start : start + chunk_rows]
+        _run_chunk(res, chunk, _block(t, v, sel[chunk]), ctx, opts)
     return res
+
+
+def _block(t: np.ndarray, v: np.ndarray, src: np.ndarray) -> Block:
+    """The rows ``src`` as a block: views when they are consecutive, else copies."""
+    a, b = int(src[0]), int(src[-1]) + 1
+    if b - a == len(src):
+        return Block(t[a:b], v[a:b])
+    return Block(t[src], v[src])
 
 
 def _as_2d(timestamps_2d: Any, values_2d: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -156,7 +207,9 @@ def _valid_rows(t: np.ndarray, v: np.ndarray) -> np.ndarray:
     return ok & (t[:, 0] >= 0)
 
 
-def _apply_skips(res: BatchResult, t: np.ndarray, v: np.ndarray, good: np.ndarray, opts):
+def _apply_skips(res: BatchResult, t: np.ndarray, v: np.ndarray, sel: np.ndarray,
+                 good: np.ndarray, opts: dict[str, Any]) -> np.ndarray:  # fmt: skip
+    """Record each row's skip (rows ``sel`` of ``t``/``v``); the rows left to run."""
     n = v.shape[1]
     skip = np.full(len(good), None, object)
     if n == 0:
@@ -164,10 +217,12 @@ def _apply_skips(res: BatchResult, t: np.ndarray, v: np.ndarray, good: np.ndarra
     elif n < opts["min_length"]:
         skip[:] = Skip.TooShort.value
     else:
-        stale = opts["now"] - t[:, -1].astype(np.float64) > opts["stale_period"]
+        stale = opts["now"] - t[sel, -1].astype(np.float64) > opts["stale_period"]
         skip[stale] = Skip.Stale.value
         rest = np.flatnonzero(~stale & good)
-        distinct = distinct_counts(v[rest], opts["max_boredom"])
+        last = opts["max_boredom"]
+        tail = v[:, -last:] if last > 0 else v
+        distinct = distinct_counts(tail[sel[rest]], last)
         boring = is_boring(distinct, opts["boredom_set_size"], opts["mode"])
         skip[rest[boring]] = Skip.Boring.value
     rows = np.flatnonzero(good)

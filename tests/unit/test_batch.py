@@ -66,6 +66,19 @@ def test_batch_equals_per_series(mode, consensus):
     anomalies = assert_same(res, t, v, **opts)
     assert anomalies > 0
     assert anomalies < len(v)
+    assert res.verdicts() == [res.verdict(i) for i in range(len(res))]  # the bulk builder
+    assert res.verdicts([5, 0, 5]) == [res.verdict(5), res.verdict(0), res.verdict(5)]
+
+
+@pytest.mark.parametrize("mode", ["classic", "default"])
+def test_batch_on_chosen_rows_equals_the_batch_on_those_rows(mode):
+    t, v = make_rows(120, 300, seed=9)
+    rows = np.array([3, 4, 5, 6, 90, 2, 2, 119, 40, 41])  # runs, repeats, out of order
+    opts = dict(now=NOW, mode=mode, consensus=6, full_duration=300 * 60)
+    got = run_ensemble_batch(t, v, rows=rows, chunk_rows=4, **opts)
+    want = run_ensemble_batch(t[rows], v[rows], **opts)
+    assert got.verdicts() == want.verdicts()
+    assert_same(got, t[rows], v[rows], **opts)
 
 
 @pytest.mark.parametrize("mode", ["classic", "default"])
