@@ -18,9 +18,17 @@ run_time.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from skyline.algorithms import ALGORITHMS, Verdict
-from skyline.analyzer.analysis import EnsembleOptions, analyse, load_customs, publish_custom_counts
+from skyline.analyzer.analysis import (
+    EnsembleOptions,
+    analyse,
+    anomalous_verdicts,
+    load_customs,
+    publish_custom_counts,
+    verdict_counts,
+)
 from skyline.analyzer.detect import Detection, DetectorPass, make_detector
 from skyline.daemon import Daemon, StartupError
 from skyline.events import AnomalyEvent
@@ -97,7 +105,8 @@ class Analyzer(Daemon):
             series, now, self.options, self.settings.analyzer.detect_counters, self.customs
         )
         publish_custom_counts(self.customs, self.counters, self.log)
-        events = [self._event(m, v, now) for m, v in verdicts.items() if self._is_new_anomaly(m, v)]
+        found = anomalous_verdicts(verdicts).items()  # no Verdict built for the others
+        events = [self._event(m, v, now) for m, v in found if self._is_new_anomaly(m, v)]
         self._emit(events)
         self._count(kind, verdicts, len(counters), len(events), time.monotonic() - t0)
         return events
@@ -179,16 +188,16 @@ class Analyzer(Daemon):
             host=self.settings.host_name,
         )
 
-    def _count(self, kind: str, verdicts: dict[str, Verdict], counters: int, anomalies: int,
+    def _count(self, kind: str, verdicts: Mapping[str, Verdict], counters: int, anomalies: int,
                elapsed: float) -> None:  # fmt: skip
         c = self.counters
         c.inc(f"{kind}_passes")
         c.inc("total_analyzed", len(verdicts))
         c.inc("total_anomalies", anomalies)
         c.inc("counters_analysed", counters)
-        for v in verdicts.values():
-            if v.skip:
-                c.inc(f"exceptions.{v.skip}")
-            for algorithm in v.triggered:
-                c.inc(f"anomaly_breakdown.{algorithm}")
+        skips, triggered = verdict_counts(verdicts)
+        for skip, n in skips.items():
+            c.inc(f"exceptions.{skip}", n)
+        for algorithm, n in triggered.items():
+            c.inc(f"anomaly_breakdown.{algorithm}", n)
         c.gauge(f"{kind}_run_time", round(elapsed, 4))
