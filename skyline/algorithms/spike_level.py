@@ -42,7 +42,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from skyline.algorithms.spike_level_features import BlockSpread, DailyProfile
+from skyline.algorithms.spike_level_features import BlockSpread, DailyPeak, DailyProfile
 from skyline.algorithms.state import StateLayout, nan_count_rows, nan_median_rows, shift_in
 from skyline.algorithms.streaming import NEUTRAL_SCORE
 
@@ -60,7 +60,7 @@ class SpikeLevelParams:
     level_recent: int = 6
     level_past: int = 120
     level_ready: int = 3  # blocks of level statistics before the level feature scores
-    season_slots: int = 48  # 0: no seasonal forecast
+    season_slots: int = 96  # 0: no seasonal forecast
     season_days: int = 3
     err_alpha: float = 1.0 / 256
     half_life: float = 1000.0
@@ -68,6 +68,9 @@ class SpikeLevelParams:
     floor: float = 3.0
     repeat_window: int = 60
     repeat_damping: float = 0.5
+    recur_slots: int = 0  # 0: no daily recurring-surprise reference
+    recur_days: int = 2
+    recur_reach: int = 1
 
     def describe(self) -> str:
         return ", ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))
@@ -100,6 +103,14 @@ class SpikeLevel:
             cols += list(self.profile.fields())
         for sp in self.spreads.values():
             cols += list(sp.fields())
+        self.recur = p.recur_slots > 0
+        if self.recur:
+            self.peaks = {
+                k: DailyPeak(f"recur_{k}", p.recur_slots, p.recur_days, p.recur_reach)
+                for k in ("spike", "level")
+            }
+            for pk in self.peaks.values():
+                cols += list(pk.fields())
         self.layout = StateLayout(self.name, self.version * 1000 + _params_crc(p), tuple(cols))
         self._decay = 0.5 ** (1.0 / max(p.half_life, 1.0))
 
@@ -151,6 +162,9 @@ class SpikeLevel:
         if self.seasonal:
             z_spike, z_level = self._seasonal(state, t, v, f, z_spike, z_level)
         f["f_spike"], f["f_level"] = np.log1p(z_spike), np.log1p(z_level)
+        if self.recur:
+            for k, pk in self.peaks.items():
+                f[f"recur_{k}"] = pk.recurring(self.layout, state, t)
         return f
 
     def _seasonal(self, state: np.ndarray, t: np.ndarray, v: np.ndarray, f: dict,
@@ -176,8 +190,13 @@ class SpikeLevel:
     def _raw_score(self, state: np.ndarray, f: dict[str, np.ndarray]) -> np.ndarray:
         lay, p = self.layout, self.params
         ref = math.log1p(p.floor)
-        r_s = f["f_spike"] / np.maximum(ref, lay.view(state, "spike_peak"))
-        r_l = f["f_level"] / np.maximum(ref, lay.view(state, "level_peak"))
+        spike_ref = np.maximum(ref, lay.view(state, "spike_peak"))
+        level_ref = np.maximum(ref, lay.view(state, "level_peak"))
+        if self.recur:
+            spike_ref = np.fmax(spike_ref, f["recur_spike"])
+            level_ref = np.fmax(level_ref, f["recur_level"])
+        r_s = f["f_spike"] / spike_ref
+        r_l = f["f_level"] / level_ref
         odds = np.minimum(r_s, BIG_Z) ** 4 + np.minimum(r_l, BIG_Z) ** 4
         raw = odds / (1.0 + odds)
         warm = lay.view(state, "n") >= p.warmup
@@ -225,6 +244,9 @@ class SpikeLevel:
         for feat, peak_name in (("f_spike", "spike_peak"), ("f_level", "level_peak")):
             peak = lay.view(state, peak_name)
             peak[:] = np.where(feed, np.maximum(f[feat], peak * self._decay), peak)
+        if self.recur:
+            for k, pk in self.peaks.items():
+                pk.learn(lay, state, t, f[f"f_{k}"], ok & (n >= p.warmup))
         n[:] = np.where(ok, n + 1, n)
         last = lay.view(state, "last_ts")
         last[:] = np.where(ok, t, last)

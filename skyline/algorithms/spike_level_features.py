@@ -141,3 +141,63 @@ class DailyProfile:
         cur[rows, 0] = key[rows]
         cur[rows, 1] += v[rows]
         cur[rows, 2] += 1.0
+
+
+class DailyPeak:
+    """The largest surprise of each time-of-day bin on each of the last days: a
+    surprise that recurs every day at about this time is no news."""
+
+    def __init__(self, prefix: str, slots: int, days: int, reach: int) -> None:
+        self.p = prefix
+        self.slots = int(slots)
+        self.days = max(int(days), 1)
+        self.rows = self.days + 1
+        self.reach = int(reach)  # neighbouring bins each side that count too
+
+    def fields(self) -> tuple[tuple[str, int], ...]:
+        return ((f"{self.p}_bins", self.rows * self.slots), (f"{self.p}_day", self.rows))
+
+    def init(self, lay: StateLayout, state: np.ndarray) -> None:
+        return None
+
+    def _key(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        tt = np.where(np.isfinite(t), t, 0.0)
+        day = np.floor(tt / DAY)
+        slot = np.floor((tt - day * DAY) * self.slots / DAY)
+        return day, np.clip(slot, 0, self.slots - 1).astype(np.intp)
+
+    def recurring(self, lay: StateLayout, state: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Smallest, over the previous ``days`` days, of the largest surprise within
+        ``reach`` bins of this time of day (NaN when a day is unknown)."""
+        day, slot = self._key(t)
+        bins, tags = lay.view(state, f"{self.p}_bins"), lay.view(state, f"{self.p}_day")
+        rows = np.arange(len(t))
+        out = np.full(len(t), np.inf)
+        for j in range(1, self.days + 1):
+            r = np.mod(day - j, self.rows).astype(np.intp)
+            best = np.full(len(t), np.nan)
+            for d in range(-self.reach, self.reach + 1):
+                col = r * self.slots + np.clip(slot + d, 0, self.slots - 1)
+                best = np.fmax(best, bins[rows, col])
+            best = np.where(tags[rows, r] == day - j, best, np.nan)
+            out = np.minimum(out, best)  # NaN propagates: every day must be known
+        return out
+
+    def learn(self, lay: StateLayout, state: np.ndarray, t: np.ndarray, x: np.ndarray,
+              mask: np.ndarray) -> None:  # fmt: skip
+        rows = np.flatnonzero(mask)
+        if not len(rows):
+            return
+        bins, tags = lay.view(state, f"{self.p}_bins"), lay.view(state, f"{self.p}_day")
+        day, slot = self._key(t[rows])
+        r = np.mod(day, self.rows).astype(np.intp)
+        stale = tags[rows, r] != day
+        if stale.any():
+            sr, rr = rows[stale], r[stale]
+            in_row = np.arange(bins.shape[1]) // self.slots == rr[:, None]
+            sub = bins[sr]
+            sub[in_row] = np.nan
+            bins[sr] = sub
+            tags[sr, rr] = day[stale]
+        col = r * self.slots + slot
+        bins[rows, col] = np.fmax(bins[rows, col], x[rows])
