@@ -42,7 +42,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from skyline.algorithms.spike_level_features import BlockSpread, DailyPeak, DailyProfile
+from skyline.algorithms.spike_level_features import BlockSpread, DailyBins
 from skyline.algorithms.state import StateLayout, nan_count_rows, nan_median_rows, shift_in
 from skyline.algorithms.streaming import NEUTRAL_SCORE
 
@@ -71,6 +71,7 @@ class SpikeLevelParams:
     recur_slots: int = 0  # 0: no daily recurring-surprise reference
     recur_days: int = 2
     recur_reach: int = 1
+    season_level_gate: bool = True
 
     def describe(self) -> str:
         return ", ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))
@@ -88,29 +89,27 @@ class SpikeLevel:
         self.recent_n = max(p.local_k, p.level_recent - 1, 1)
         self.seasonal = p.season_slots > 0
         b, nb = p.scale_block, p.scale_blocks
-        self.spreads = {"spike": BlockSpread("spike", b, nb, 1),
-                        "level": BlockSpread("level", b, nb, p.level_ready)}  # fmt: skip
+        names, ready = ["spike", "level"], [1, p.level_ready]
         cols: list[tuple[str, int]] = [
             ("n", 1), ("last_ts", 1), ("spike_peak", 1), ("level_peak", 1),
             ("recent", self.recent_n), ("past", p.level_past),
             ("scores", max(p.repeat_window, 1)),
         ]  # fmt: skip
         if self.seasonal:
-            self.profile = DailyProfile("season", p.season_slots, p.season_days)
-            self.spreads["season"] = BlockSpread("season", b, nb, 1)
-            self.spreads["slevel"] = BlockSpread("slevel", b, nb, p.level_ready)
+            self.profile = DailyBins("season", p.season_slots, p.season_days, 1, "mean")
+            names.append("season")
+            ready.append(1)
+            if p.season_level_gate:
+                names.append("slevel")
+                ready.append(p.level_ready)
             cols += [("err", 2), ("season_res", max(p.level_recent - 1, 1))]
             cols += list(self.profile.fields())
-        for sp in self.spreads.values():
-            cols += list(sp.fields())
+        self.spreads = BlockSpread("res", tuple(names), b, nb, tuple(ready))
+        cols += list(self.spreads.fields())
         self.recur = p.recur_slots > 0
         if self.recur:
-            self.peaks = {
-                k: DailyPeak(f"recur_{k}", p.recur_slots, p.recur_days, p.recur_reach)
-                for k in ("spike", "level")
-            }
-            for pk in self.peaks.values():
-                cols += list(pk.fields())
+            self.peaks = DailyBins("recur", p.recur_slots, p.recur_days, 2, "max")
+            cols += list(self.peaks.fields())
         self.layout = StateLayout(self.name, self.version * 1000 + _params_crc(p), tuple(cols))
         self._decay = 0.5 ** (1.0 / max(p.half_life, 1.0))
 
@@ -121,10 +120,11 @@ class SpikeLevel:
         for name in ("n", "spike_peak", "level_peak"):
             lay.view(state, name)[:] = 0.0
         lay.view(state, "last_ts")[:] = -np.inf
-        for sp in self.spreads.values():
-            sp.init(lay, state)
+        self.spreads.init(lay, state)
         if self.seasonal:
             self.profile.init(lay, state)
+        if self.recur:
+            self.peaks.init(lay, state)
         return state
 
     # -- features -------------------------------------------------------------------
@@ -139,7 +139,7 @@ class SpikeLevel:
         return np.minimum(z, BIG_Z)
 
     def _spread(self, state: np.ndarray, name: str) -> np.ndarray:
-        return self.spreads[name].spread(self.layout, state)
+        return self.spreads.spread(self.layout, state, name)
 
     def _level(self, state: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Mean of the last ``level_recent`` values minus the median of the
@@ -163,16 +163,37 @@ class SpikeLevel:
             z_spike, z_level = self._seasonal(state, t, v, f, z_spike, z_level)
         f["f_spike"], f["f_level"] = np.log1p(z_spike), np.log1p(z_level)
         if self.recur:
-            for k, pk in self.peaks.items():
-                f[f"recur_{k}"] = pk.recurring(self.layout, state, t)
+            f["recur_key"] = self.peaks.key(t)
+            f["recur"] = self._recurring(state, f["recur_key"])
         return f
+
+    def _forecast(self, state: np.ndarray, key: np.ndarray) -> np.ndarray:
+        """Median of this time-of-day bin's means on the previous days (NaN unless
+        at least two are known)."""
+        prof = self.profile
+        back = np.arange(1, prof.days + 1) * prof.slots
+        past = prof.lookup(self.layout, state, key[:, None] - back)[:, :, 0]
+        return np.where(nan_count_rows(past) >= 2, nan_median_rows(past), np.nan)
+
+    def _recurring(self, state: np.ndarray, key: np.ndarray) -> np.ndarray:
+        """(M, 2): per surprise, the smallest over the previous days of the largest
+        surprise within ``recur_reach`` bins of this time of day (NaN unless every
+        one of those days is known)."""
+        pk, reach = self.peaks, self.params.recur_reach
+        back = np.arange(1, pk.days + 1)[:, None] * pk.slots - np.arange(-reach, reach + 1)
+        q = key[:, None] - back.ravel()
+        got = pk.lookup(self.layout, state, q).reshape(len(key), pk.days, 2 * reach + 1, pk.ch)
+        with np.errstate(invalid="ignore"):
+            day_max = np.fmax.reduce(got, axis=2)  # NaN only when no bin of that day is held
+        return day_max.min(axis=1)  # NaN propagates: every day must be known
 
     def _seasonal(self, state: np.ndarray, t: np.ndarray, v: np.ndarray, f: dict,
                   z_spike: np.ndarray, z_level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """Spike and level z where the seasonal forecast is trusted; records the
         seasonal residual and level statistic in ``f``."""
         p, lay = self.params, self.layout
-        r = v - self.profile.forecast(lay, state, t)
+        f["season_key"] = self.profile.key(t)
+        r = v - self._forecast(state, f["season_key"])
         last = lay.view(state, "season_res")[:, -(p.level_recent - 1) :]
         with np.errstate(invalid="ignore"):
             s_level = (last.sum(axis=1) + r) / p.level_recent if p.level_recent > 1 else r
@@ -182,6 +203,8 @@ class SpikeLevel:
         s_spread = self._spread(state, "season")
         use = trust & np.isfinite(r) & np.isfinite(s_spread)
         z_spike = np.where(use, self._z(r, s_spread), z_spike)
+        if "slevel" not in self.spreads.names:
+            return z_spike, z_level
         sl_spread = self._spread(state, "slevel")
         gate = trust & np.isfinite(s_level) & np.isfinite(sl_spread)
         z_level = np.where(gate, np.minimum(z_level, self._z(s_level, sl_spread)), z_level)
@@ -193,8 +216,8 @@ class SpikeLevel:
         spike_ref = np.maximum(ref, lay.view(state, "spike_peak"))
         level_ref = np.maximum(ref, lay.view(state, "level_peak"))
         if self.recur:
-            spike_ref = np.fmax(spike_ref, f["recur_spike"])
-            level_ref = np.fmax(level_ref, f["recur_level"])
+            spike_ref = np.fmax(spike_ref, f["recur"][:, 0])
+            level_ref = np.fmax(level_ref, f["recur"][:, 1])
         r_s = f["f_spike"] / spike_ref
         r_l = f["f_level"] / level_ref
         odds = np.minimum(r_s, BIG_Z) ** 4 + np.minimum(r_l, BIG_Z) ** 4
@@ -234,10 +257,15 @@ class SpikeLevel:
         recent = lay.view(state, "recent")
         shift_in(lay.view(state, "scores"), raw, ok)
         has_prev = ok & (n > 0)
-        self.spreads["spike"].add(lay, state, f["r_spike"], has_prev)
-        self.spreads["level"].add(lay, state, f["level"], ok & np.isfinite(f["level"]))
+        xs, masks = [f["r_spike"], f["level"]], [has_prev, ok & np.isfinite(f["level"])]
         if self.seasonal:
             self._learn_seasonal(state, ok, has_prev, t, v, f)
+            xs.append(f["r_season"])
+            masks.append(ok & np.isfinite(f["r_season"]))
+            if "slevel" in self.spreads.names:
+                xs.append(f["s_level"])
+                masks.append(ok & np.isfinite(f["s_level"]))
+        self.spreads.add(lay, state, np.stack(xs, axis=1), np.stack(masks, axis=1))
         shift_in(lay.view(state, "past"), recent[:, 0], ok & ~np.isnan(recent[:, 0]))
         shift_in(recent, v, ok)
         feed = ok & (n >= p.burn_in)
@@ -245,8 +273,8 @@ class SpikeLevel:
             peak = lay.view(state, peak_name)
             peak[:] = np.where(feed, np.maximum(f[feat], peak * self._decay), peak)
         if self.recur:
-            for k, pk in self.peaks.items():
-                pk.learn(lay, state, t, f[f"f_{k}"], ok & (n >= p.warmup))
+            x = np.stack([f["f_spike"], f["f_level"]], axis=1)
+            self.peaks.learn(lay, state, f["recur_key"], x, ok & (n >= p.warmup))
         n[:] = np.where(ok, n + 1, n)
         last = lay.view(state, "last_ts")
         last[:] = np.where(ok, t, last)
@@ -254,17 +282,15 @@ class SpikeLevel:
     def _learn_seasonal(self, state: np.ndarray, ok: np.ndarray, has_prev: np.ndarray,
                         t: np.ndarray, v: np.ndarray, f: dict) -> None:  # fmt: skip
         lay, a = self.layout, self.params.err_alpha
-        r, s_level = f["r_season"], f["s_level"]
+        r = f["r_season"]
         has_r = ok & np.isfinite(r)
         err = lay.view(state, "err")
         for col, x, mask in ((0, f["r_spike"], has_prev), (1, r, has_r)):
             e = err[:, col]
             upd = np.where(np.isnan(e), np.abs(x), e + a * (np.abs(x) - e))
             err[:, col] = np.where(mask, upd, e)
-        self.spreads["season"].add(lay, state, r, has_r)
-        self.spreads["slevel"].add(lay, state, s_level, ok & np.isfinite(s_level))
         shift_in(lay.view(state, "season_res"), r, has_r)
-        self.profile.learn(lay, state, t, v, ok)
+        self.profile.learn(lay, state, f["season_key"], v[:, None], ok)
 
 
 def _params_crc(p: SpikeLevelParams) -> int:

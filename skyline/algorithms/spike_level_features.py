@@ -27,177 +27,149 @@ MAD_SCALE = 1.4826
 
 
 class BlockSpread:
-    """Robust spread of a residual stream from a ring of block medians and means."""
+    """Robust spreads of ``len(names)`` residual streams from rings of block
+    medians and means (one channel per stream, all updated in one call)."""
 
-    def __init__(self, prefix: str, block: int, blocks: int, ready: int) -> None:
+    def __init__(self, prefix: str, names: tuple[str, ...], block: int, blocks: int,
+                 ready: tuple[int, ...]) -> None:  # fmt: skip
         self.p = prefix
+        self.names = names
+        self.ch = len(names)
         self.block = max(int(block), 1)
         self.blocks = max(int(blocks), 1)
-        self.ready = max(int(ready), 1)  # completed blocks before the spread is known
+        self.ready = np.maximum(np.asarray(ready, dtype=float), 1.0)  # blocks per channel
 
     def fields(self) -> tuple[tuple[str, int], ...]:
-        p = self.p
-        return ((f"{p}_blk", self.block), (f"{p}_fill", 1), (f"{p}_med", self.blocks),
-                (f"{p}_mean", self.blocks), (f"{p}_spread", 1))  # fmt: skip
+        p, c = self.p, self.ch
+        return ((f"{p}_blk", c * self.block), (f"{p}_fill", c), (f"{p}_med", c * self.blocks),
+                (f"{p}_mean", c * self.blocks), (f"{p}_spread", c))  # fmt: skip
 
     def init(self, lay: StateLayout, state: np.ndarray) -> None:
         lay.view(state, f"{self.p}_fill")[:] = 0.0
 
-    def spread(self, lay: StateLayout, state: np.ndarray) -> np.ndarray:
-        """Each row's spread (NaN until ``ready`` blocks are complete)."""
-        return lay.view(state, f"{self.p}_spread")
+    def spread(self, lay: StateLayout, state: np.ndarray, name: str) -> np.ndarray:
+        """Each row's spread of stream ``name`` (NaN until enough blocks)."""
+        col = lay.slice(f"{self.p}_spread").start + self.names.index(name)
+        return state[:, col]
 
     def add(self, lay: StateLayout, state: np.ndarray, x: np.ndarray, mask: np.ndarray) -> None:
-        """Learn ``|x|`` on the masked rows."""
-        rows = np.flatnonzero(mask)
+        """Learn ``|x|`` (M, channels) where ``mask`` (M, channels) is set."""
+        rows, chans = np.nonzero(mask)
         if not len(rows):
             return
-        p = self.p
+        p, b, k = self.p, self.block, self.blocks
         blk, fill = lay.view(state, f"{p}_blk"), lay.view(state, f"{p}_fill")
-        pos = fill[rows].astype(np.intp)
-        blk[rows, pos] = np.abs(x[rows])
-        fill[rows] = pos + 1
-        done = rows[pos + 1 >= self.block]
-        if not len(done):
+        fill = fill.reshape(len(state), self.ch) if self.ch == 1 else fill
+        pos = fill[rows, chans].astype(np.intp)
+        blk[rows, chans * b + pos] = np.abs(x[rows, chans])
+        fill[rows, chans] = pos + 1
+        full_at = pos + 1 >= b
+        if not full_at.any():
             return
-        full = blk[done]
+        r, c = rows[full_at], chans[full_at]
+        full = blk[r[:, None], c[:, None] * b + np.arange(b)]
+        ring_cols = c[:, None] * k + np.arange(k)
         med, mean = lay.view(state, f"{p}_med"), lay.view(state, f"{p}_mean")
         for ring, stat in ((med, np.median(full, axis=1)), (mean, full.mean(axis=1))):
-            ring[done, :-1] = ring[done, 1:]
-            ring[done, -1] = stat
-        fill[done] = 0.0
-        m, a = med[done], mean[done]
-        cnt = nan_count_rows(m)
+            kept = ring[r[:, None], ring_cols[:, 1:]]
+            ring[r[:, None], ring_cols[:, :-1]] = kept
+            ring[r, ring_cols[:, -1]] = stat
+        fill[r, c] = 0.0
+        m, a = med[r[:, None], ring_cols], mean[r[:, None], ring_cols]
         with np.errstate(invalid="ignore"):
             s = np.maximum(MAD_SCALE * nan_median_rows(m), 0.5 * np.nanmean(a, axis=1))
-        lay.view(state, f"{p}_spread")[done] = np.where(cnt >= self.ready, s, np.nan)
+        ok = nan_count_rows(m) >= self.ready[c]
+        spread = lay.view(state, f"{p}_spread")
+        spread = spread.reshape(len(state), self.ch) if self.ch == 1 else spread
+        spread[r, c] = np.where(ok, s, np.nan)
 
 
-class DailyProfile:
-    """Median of the same time-of-day bin's mean on the previous days."""
+class DailyBins:
+    """Per time-of-day bin statistics of the last ``days`` days in a ring of
+    ``days * slots`` cells, for ``channels`` series of values at once.
 
-    def __init__(self, prefix: str, slots: int, days: int) -> None:
+    The day is cut into ``slots`` bins of equal length (UTC time of day); a bin's
+    key is ``day * slots + slot``.  Points accumulate in the current bin (sum or
+    maximum, and a count) until a point falls in another bin; the bin is then
+    closed: its mean (``reduce="mean"``) or maximum (``"max"``) goes to cell
+    ``key % ring``, and the cells of the bins skipped since the last closed one
+    are cleared.  A cell therefore holds bin ``q`` exactly when
+    ``last - ring < q <= last`` (``last``: the last closed key) and bin ``q`` saw
+    a point; ``lookup`` returns NaN otherwise.
+    """
+
+    def __init__(self, prefix: str, slots: int, days: int, channels: int, reduce: str) -> None:
         self.p = prefix
-        self.slots = int(slots)
+        self.slots = max(int(slots), 1)
         self.days = max(int(days), 1)
-        self.rows = self.days + 1  # the day being filled plus the days forecast from
+        self.ch = int(channels)
+        self.ring = self.days * self.slots
+        self.mean = reduce == "mean"
 
     def fields(self) -> tuple[tuple[str, int], ...]:
-        p = self.p
-        return ((f"{p}_bins", self.rows * self.slots), (f"{p}_day", self.rows),
-                (f"{p}_cur", 3))  # fmt: skip  # cur: bin key, sum, count
+        p = self.p  # cur: open bin key, count, then one accumulator per channel
+        return ((f"{p}_cells", self.ring * self.ch), (f"{p}_last", 1), (f"{p}_cur", 2 + self.ch))
 
     def init(self, lay: StateLayout, state: np.ndarray) -> None:
+        lay.view(state, f"{self.p}_last")[:] = -np.inf
         cur = lay.view(state, f"{self.p}_cur")
         cur[:, 0] = -1.0
-        cur[:, 1:] = 0.0
+        cur[:, 1] = 0.0
 
-    def _key(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(day number, bin) of each timestamp (0, 0 for a non-finite one)."""
+    def key(self, t: np.ndarray) -> np.ndarray:
+        """Bin key of each timestamp (0 for a non-finite one)."""
         tt = np.where(np.isfinite(t), t, 0.0)
         day = np.floor(tt / DAY)
-        slot = np.floor((tt - day * DAY) * self.slots / DAY)
-        return day, np.clip(slot, 0, self.slots - 1)
+        slot = np.clip(np.floor((tt - day * DAY) * self.slots / DAY), 0, self.slots - 1)
+        return day * self.slots + slot
 
-    def forecast(self, lay: StateLayout, state: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """Each row's seasonal forecast at ``t`` (NaN when fewer than two days know it)."""
-        day, slot = self._key(t)
-        bins, tags = lay.view(state, f"{self.p}_bins"), lay.view(state, f"{self.p}_day")
-        rows = np.arange(len(t))
-        past = np.full((len(t), self.days), np.nan)
-        for j in range(1, self.days + 1):
-            r = np.mod(day - j, self.rows).astype(np.intp)
-            col = r * self.slots + slot.astype(np.intp)
-            past[:, j - 1] = np.where(tags[rows, r] == day - j, bins[rows, col], np.nan)
-        med = nan_median_rows(past)
-        return np.where(nan_count_rows(past) >= 2, med, np.nan)
+    def lookup(self, lay: StateLayout, state: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """(M, L, channels): each row's statistics of bins ``q`` (M, L) (NaN for a
+        bin not held)."""
+        cells = lay.view(state, f"{self.p}_cells")
+        last = lay.view(state, f"{self.p}_last")[:, None]
+        held = (q <= last) & (q > last - self.ring)
+        cell = np.mod(np.where(held, q, 0.0), self.ring).astype(np.intp)
+        cols = cell[:, :, None] * self.ch + np.arange(self.ch)
+        vals = cells[np.arange(len(q))[:, None, None], cols]
+        return np.where(held[:, :, None], vals, np.nan)
 
-    def learn(self, lay: StateLayout, state: np.ndarray, t: np.ndarray, v: np.ndarray,
+    def learn(self, lay: StateLayout, state: np.ndarray, key: np.ndarray, x: np.ndarray,
               mask: np.ndarray) -> None:  # fmt: skip
-        """Add the masked rows' points to their bins, closing a bin when a point
-        falls in another one."""
-        p = self.p
-        cur = lay.view(state, f"{p}_cur")
-        day, slot = self._key(t)
-        key = day * self.slots + slot
-        close = np.flatnonzero(mask & (cur[:, 2] > 0) & (cur[:, 0] != key))
+        """Add the masked rows' ``x`` (M, channels) to their current bins (``key``:
+        each point's bin, from ``key(t)``)."""
+        cur = lay.view(state, f"{self.p}_cur")
+        close = np.flatnonzero(mask & (cur[:, 1] > 0) & (cur[:, 0] != key))
         if len(close):
-            bins, tags = lay.view(state, f"{p}_bins"), lay.view(state, f"{p}_day")
-            k = cur[close, 0]
-            cday = np.floor(k / self.slots)
-            cslot = (k - cday * self.slots).astype(np.intp)
-            r = np.mod(cday, self.rows).astype(np.intp)
-            stale = tags[close, r] != cday  # a new day takes over these ring rows
-            if stale.any():
-                sr, rr = close[stale], r[stale]
-                in_row = np.arange(bins.shape[1]) // self.slots == rr[:, None]
-                sub = bins[sr]
-                sub[in_row] = np.nan
-                bins[sr] = sub
-            tags[close, r] = cday
-            bins[close, r * self.slots + cslot] = cur[close, 1] / cur[close, 2]
-            cur[close, 1:] = 0.0
+            self._close(lay, state, close)
         rows = np.flatnonzero(mask)
+        fresh = cur[rows, 1] == 0
+        acc = cur[rows, 2:]
+        if self.mean:
+            acc = np.where(fresh[:, None], 0.0, acc) + x[rows]
+        else:
+            acc = np.where(fresh[:, None], x[rows], np.fmax(acc, x[rows]))
+        cur[rows, 2:] = acc
         cur[rows, 0] = key[rows]
-        cur[rows, 1] += v[rows]
-        cur[rows, 2] += 1.0
+        cur[rows, 1] += 1.0
 
-
-class DailyPeak:
-    """The largest surprise of each time-of-day bin on each of the last days: a
-    surprise that recurs every day at about this time is no news."""
-
-    def __init__(self, prefix: str, slots: int, days: int, reach: int) -> None:
-        self.p = prefix
-        self.slots = int(slots)
-        self.days = max(int(days), 1)
-        self.rows = self.days + 1
-        self.reach = int(reach)  # neighbouring bins each side that count too
-
-    def fields(self) -> tuple[tuple[str, int], ...]:
-        return ((f"{self.p}_bins", self.rows * self.slots), (f"{self.p}_day", self.rows))
-
-    def init(self, lay: StateLayout, state: np.ndarray) -> None:
-        return None
-
-    def _key(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        tt = np.where(np.isfinite(t), t, 0.0)
-        day = np.floor(tt / DAY)
-        slot = np.floor((tt - day * DAY) * self.slots / DAY)
-        return day, np.clip(slot, 0, self.slots - 1).astype(np.intp)
-
-    def recurring(self, lay: StateLayout, state: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """Smallest, over the previous ``days`` days, of the largest surprise within
-        ``reach`` bins of this time of day (NaN when a day is unknown)."""
-        day, slot = self._key(t)
-        bins, tags = lay.view(state, f"{self.p}_bins"), lay.view(state, f"{self.p}_day")
-        rows = np.arange(len(t))
-        out = np.full(len(t), np.inf)
-        for j in range(1, self.days + 1):
-            r = np.mod(day - j, self.rows).astype(np.intp)
-            best = np.full(len(t), np.nan)
-            for d in range(-self.reach, self.reach + 1):
-                col = r * self.slots + np.clip(slot + d, 0, self.slots - 1)
-                best = np.fmax(best, bins[rows, col])
-            best = np.where(tags[rows, r] == day - j, best, np.nan)
-            out = np.minimum(out, best)  # NaN propagates: every day must be known
-        return out
-
-    def learn(self, lay: StateLayout, state: np.ndarray, t: np.ndarray, x: np.ndarray,
-              mask: np.ndarray) -> None:  # fmt: skip
-        rows = np.flatnonzero(mask)
-        if not len(rows):
-            return
-        bins, tags = lay.view(state, f"{self.p}_bins"), lay.view(state, f"{self.p}_day")
-        day, slot = self._key(t[rows])
-        r = np.mod(day, self.rows).astype(np.intp)
-        stale = tags[rows, r] != day
-        if stale.any():
-            sr, rr = rows[stale], r[stale]
-            in_row = np.arange(bins.shape[1]) // self.slots == rr[:, None]
-            sub = bins[sr]
-            sub[in_row] = np.nan
-            bins[sr] = sub
-            tags[sr, rr] = day[stale]
-        col = r * self.slots + slot
-        bins[rows, col] = np.fmax(bins[rows, col], x[rows])
+    def _close(self, lay: StateLayout, state: np.ndarray, rows: np.ndarray) -> None:
+        cur = lay.view(state, f"{self.p}_cur")
+        cells = lay.view(state, f"{self.p}_cells")
+        last = lay.view(state, f"{self.p}_last")
+        k, prev = cur[rows, 0], last[rows]
+        gap = np.where(np.isfinite(prev), k - prev - 1, self.ring)  # bins never seen
+        g = np.flatnonzero(gap > 0)
+        if len(g):
+            start = np.where(np.isfinite(prev[g]), prev[g] + 1, 0.0)
+            cell_of_col = np.arange(self.ring * self.ch) // self.ch
+            skipped = np.mod(cell_of_col[None, :] - start[:, None], self.ring) < gap[g, None]
+            sub = cells[rows[g]]
+            sub[skipped] = np.nan
+            cells[rows[g]] = sub
+        acc = cur[rows, 2:]
+        val = acc / cur[rows, 1][:, None] if self.mean else acc
+        cell = np.mod(k, self.ring).astype(np.intp)
+        cells[rows[:, None], cell[:, None] * self.ch + np.arange(self.ch)] = val
+        last[rows] = k
+        cur[rows, 1] = 0.0
