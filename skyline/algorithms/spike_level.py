@@ -23,12 +23,21 @@ Per point, two surprises, each a robust z-score:
   ``level_recent`` seasonal residuals, so a rise that recurs every day at that
   time is not a level change.
 
-Each surprise is compared on a ``log1p`` scale with its own decaying peak
-(half-life ``half_life`` points, floored at ``log1p(floor)``, fed only after
-``burn_in`` points), giving ratios r; the raw score is the log-logistic CDF of the
-summed odds ``o = r_spike^4 + r_level^4``: ``o / (1 + o)``.  Last, one alert per
-event: a raw score not above the largest raw score of the previous
-``repeat_window`` points is multiplied by ``repeat_damping``.
+Each surprise is compared on a ``log1p`` scale with a reference, giving ratios r:
+the larger of ``log1p(floor)``, its own decaying peak (half-life ``half_life``
+points, fed only after ``burn_in`` points) and its *recurring* level (the day cut
+into ``recur_slots`` bins, the largest surprise within ``recur_reach`` bins of this
+time of day on each of the previous ``recur_days`` days, the smallest of those:
+a surprise as large as one seen at about this time on every recent day is no
+news; e.g. a daily cron spike that jitters by a few points).  The raw score is
+the log-logistic CDF of the summed odds ``o = r_spike^4 + r_level^4``:
+``o / (1 + o)``.  Last, one alert per event: a raw score not above the largest
+raw score of the previous ``repeat_window`` points is multiplied by
+``repeat_damping``.
+
+The time-of-day bins of the seasonal profile and of the recurring peaks are kept
+in rings of ``days * slots`` cells (``DailyBins``), so the state row stays
+below 1,000 floats: 933 with the defaults.
 
 While warming up (fewer than ``warmup`` points learned) the score is
 ``NEUTRAL_SCORE``.  A point with a non-finite timestamp or value, or a timestamp
@@ -64,11 +73,11 @@ class SpikeLevelParams:
     season_days: int = 3
     err_alpha: float = 1.0 / 256
     half_life: float = 1000.0
-    burn_in: int = 300
-    floor: float = 3.0
+    burn_in: int = 400
+    floor: float = 4.0
     repeat_window: int = 60
     repeat_damping: float = 0.5
-    recur_slots: int = 0  # 0: no daily recurring-surprise reference
+    recur_slots: int = 12  # 0: no daily recurring-surprise reference
     recur_days: int = 2
     recur_reach: int = 1
     season_level_gate: bool = True
