@@ -154,7 +154,7 @@ class SpikeLevel:
         """Mean of the last ``level_recent`` values minus the median of the
         ``level_past`` before them (NaN while the past is less than half full)."""
         p, lay = self.params, self.layout
-        recent, past = lay.view(state, "recent"), lay.view(state, "past")
+        recent, past = _win(lay, state, "recent"), _win(lay, state, "past")
         k = p.level_recent - 1
         last = recent[:, recent.shape[1] - k :] if k else recent[:, :0]
         with np.errstate(invalid="ignore"):
@@ -163,7 +163,7 @@ class SpikeLevel:
 
     def _features(self, state: np.ndarray, t: np.ndarray, v: np.ndarray) -> dict:
         p, lay = self.params, self.layout
-        recent = lay.view(state, "recent")
+        recent = _win(lay, state, "recent")
         local = nan_median_rows(recent[:, -p.local_k :]) if p.local_k else np.zeros(len(v))
         f = {"r_spike": v - local, "level": self._level(state, v)}
         z_spike = self._z(f["r_spike"], self._spread(state, "spike"))
@@ -203,7 +203,7 @@ class SpikeLevel:
         p, lay = self.params, self.layout
         f["season_key"] = self.profile.key(t)
         r = v - self._forecast(state, f["season_key"])
-        last = lay.view(state, "season_res")[:, -(p.level_recent - 1) :]
+        last = _win(lay, state, "season_res")[:, -(p.level_recent - 1) :]
         with np.errstate(invalid="ignore"):
             s_level = (last.sum(axis=1) + r) / p.level_recent if p.level_recent > 1 else r
         f["r_season"], f["s_level"] = r, s_level
@@ -249,7 +249,7 @@ class SpikeLevel:
         tt = np.where(ok, t, 0.0)
         f = self._features(state, tt, vv)
         raw = self._raw_score(state, f)
-        scores_win = lay.view(state, "scores")
+        scores_win = _win(lay, state, "scores")
         if p.repeat_window > 0:
             prev = np.nanmax(np.where(np.isnan(scores_win), -np.inf, scores_win), axis=1)
             repeat = (raw > 0.0) & (prev >= raw)
@@ -263,8 +263,8 @@ class SpikeLevel:
                f: dict[str, np.ndarray], raw: np.ndarray) -> None:  # fmt: skip
         lay, p = self.layout, self.params
         n = lay.view(state, "n")
-        recent = lay.view(state, "recent")
-        shift_in(lay.view(state, "scores"), raw, ok)
+        recent = _win(lay, state, "recent")
+        shift_in(_win(lay, state, "scores"), raw, ok)
         has_prev = ok & (n > 0)
         xs, masks = [f["r_spike"], f["level"]], [has_prev, ok & np.isfinite(f["level"])]
         if self.seasonal:
@@ -275,7 +275,7 @@ class SpikeLevel:
                 xs.append(f["s_level"])
                 masks.append(ok & np.isfinite(f["s_level"]))
         self.spreads.add(lay, state, np.stack(xs, axis=1), np.stack(masks, axis=1))
-        shift_in(lay.view(state, "past"), recent[:, 0], ok & ~np.isnan(recent[:, 0]))
+        shift_in(_win(lay, state, "past"), recent[:, 0], ok & ~np.isnan(recent[:, 0]))
         shift_in(recent, v, ok)
         feed = ok & (n >= p.burn_in)
         for feat, peak_name in (("f_spike", "spike_peak"), ("f_level", "level_peak")):
@@ -298,7 +298,7 @@ class SpikeLevel:
             e = err[:, col]
             upd = np.where(np.isnan(e), np.abs(x), e + a * (np.abs(x) - e))
             err[:, col] = np.where(mask, upd, e)
-        shift_in(lay.view(state, "season_res"), r, has_r)
+        shift_in(_win(lay, state, "season_res"), r, has_r)
         self.profile.learn(lay, state, f["season_key"], v[:, None], ok)
 
 
@@ -308,3 +308,8 @@ def _params_crc(p: SpikeLevelParams) -> int:
     import zlib
 
     return zlib.crc32(p.describe().encode()) % 1000
+
+
+def _win(lay: StateLayout, state: np.ndarray, name: str) -> np.ndarray:
+    """A window field as a 2-D view, even when it is one column wide."""
+    return state[:, lay.slice(name)]
