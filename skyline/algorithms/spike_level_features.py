@@ -3,17 +3,16 @@
 Each helper owns a few named fields of the detector's state row
 (``StateLayout``) and updates M rows at once in numpy:
 
-* ``BlockSpread``: a long-memory robust spread of a residual stream in about
-  ``2 * blocks + block`` floats instead of one float per residual.  Absolute
-  residuals fill a block of ``block`` values; a full block pushes its median and
-  mean into rings of the last ``blocks`` blocks, and the spread (recomputed only
-  then) is ``max(1.4826 * median of the block medians, 0.5 * mean of the block
-  means)``: a MAD over ``block * blocks`` residuals, floored at half their mean.
-* ``DailyProfile``: a compact daily-seasonal forecast.  The day is cut into
-  ``slots`` bins of equal length (by the timestamp's time of day, UTC); each
-  finished bin's mean value is kept for the last ``days + 1`` days (one row per
-  day in a ring, tagged with its day number), and the forecast of a point is the
-  median of its bin's means on the previous ``days`` days (at least two needed).
+* ``BlockSpread``: long-memory robust spreads of residual streams in
+  ``2 * blocks + block + 2`` floats per stream instead of one float per
+  residual.  Absolute residuals fill a block of ``block`` values; a full block
+  pushes its median and mean into rings of the last ``blocks`` blocks, and the
+  spread (recomputed only then) is ``max(1.4826 * median of the block medians,
+  0.5 * mean of the block means)``: a MAD over ``block * blocks`` residuals,
+  floored at half their mean.
+* ``DailyBins``: per time-of-day bin statistics (mean or maximum) of the last
+  ``days`` days in a ring of ``days * slots`` cells, for the seasonal forecast
+  and the recurring-surprise reference.
 """
 
 from __future__ import annotations
@@ -58,8 +57,7 @@ class BlockSpread:
         if not len(rows):
             return
         p, b, k = self.p, self.block, self.blocks
-        blk, fill = lay.view(state, f"{p}_blk"), lay.view(state, f"{p}_fill")
-        fill = fill.reshape(len(state), self.ch) if self.ch == 1 else fill
+        blk, fill = lay.view(state, f"{p}_blk"), state[:, lay.slice(f"{p}_fill")]
         pos = fill[rows, chans].astype(np.intp)
         blk[rows, chans * b + pos] = np.abs(x[rows, chans])
         fill[rows, chans] = pos + 1
@@ -79,9 +77,7 @@ class BlockSpread:
         with np.errstate(invalid="ignore"):
             s = np.maximum(MAD_SCALE * nan_median_rows(m), 0.5 * np.nanmean(a, axis=1))
         ok = nan_count_rows(m) >= self.ready[c]
-        spread = lay.view(state, f"{p}_spread")
-        spread = spread.reshape(len(state), self.ch) if self.ch == 1 else spread
-        spread[r, c] = np.where(ok, s, np.nan)
+        state[:, lay.slice(f"{p}_spread")][r, c] = np.where(ok, s, np.nan)
 
 
 class DailyBins:
