@@ -70,13 +70,9 @@ class Intake:
                     raise TypeError
                 v = float(value)
                 t = float(ts)
-            except (TypeError, ValueError):
-                self._drop(
-                    Reject.VALUE_NOT_NUMERIC
-                    if _not_numeric(value)
-                    else Reject.TIMESTAMP_NOT_NUMERIC,
-                    (name, ts, value),
-                )
+            except (TypeError, ValueError, OverflowError):
+                # OverflowError: an int beyond float range (a pickle can carry 10**400).
+                self._drop(_number_reason(value, ts), (name, ts, value))
                 continue
             if not -MAX_FLOAT <= v <= MAX_FLOAT:
                 self._drop(Reject.VALUE_NOT_FINITE, (name, ts, value))
@@ -126,14 +122,32 @@ class Intake:
         self.malformed(f"malformed.{reason}", raw, n)
 
 
-def _not_numeric(value: object) -> bool:
-    if type(value) is bool:
-        return True
+def _number_reason(value: object, ts: object) -> Reject:
+    """Why ``float(value)`` or ``float(ts)`` failed; the value is judged first.
+
+    An int beyond float range (OverflowError) is a value that is not finite, or a
+    timestamp too far in the future (or past)."""
+    value_reason = _float_failure(value)
+    if value_reason == "overflow":
+        return Reject.VALUE_NOT_FINITE
+    if value_reason:
+        return Reject.VALUE_NOT_NUMERIC
+    if _float_failure(ts) == "overflow" and isinstance(ts, int):
+        return Reject.TIMESTAMP_IN_FUTURE if ts > 0 else Reject.TIMESTAMP_TOO_OLD
+    return Reject.TIMESTAMP_NOT_NUMERIC
+
+
+def _float_failure(raw: object) -> str:
+    """'' if ``float(raw)`` works, 'overflow' or 'not_numeric' if it does not."""
+    if type(raw) is bool:
+        return "not_numeric"
     try:
-        float(value)  # type: ignore[arg-type]
+        float(raw)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return True
-    return False
+        return "not_numeric"
+    except OverflowError:
+        return "overflow"
+    return ""
 
 
 def _time_reason(t: float, hi: float) -> Reject:
