@@ -15,6 +15,7 @@ import re
 
 from flask import Flask, Response, request
 
+from skyline.datapoint import to_float
 from skyline.flux.app import Context, prefixed
 from skyline.flux.limits import HttpError, check_count
 from skyline.flux.writer import Points, Rejects
@@ -138,7 +139,8 @@ def line_points(
             continue
         n += len(fields)
         check_count(n, ctx.config.max_metrics_per_request)
-        t = ts * precision if ts is not None else now
+        # to_float: a 400-digit timestamp is an infinity (rejected), not an OverflowError
+        t = to_float(ts) * precision if ts is not None else now  # type: ignore[operator]
         for field, value in fields.items():
             name = prefixed(namespace, graphite_name(measurement, tags, field))
             if value is None:
