@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from skyline.daemon import Counters
-from skyline.datapoint import Reject, check_name, printable
+from skyline.datapoint import MAX_NAME_LENGTH, Reject, check_name, printable
 from skyline.horizon.buffer import PointBuffer
 from skyline.horizon.parsing import Item, Malformed
 from skyline.name_filter import NameFilter
@@ -26,7 +26,8 @@ LOG_PER_REASON_PER_MINUTE = 5
 
 
 class Intake:
-    NAME_CACHE_LIMIT = 500_000
+    NAME_CACHE_LIMIT = 500_000  # valid (or skipped) names: each at most MAX_NAME_LENGTH
+    REJECT_CACHE_LIMIT = 4096  # rejected names, kept apart so they cannot evict good ones
 
     def __init__(
         self,
@@ -45,7 +46,8 @@ class Intake:
         self.max_age, self.max_future = max_age, max_future
         self.log = log
         self.clock = clock
-        self._verdicts: dict[str, object] = {}  # name -> id (int) or a reject reason
+        self._verdicts: dict[str, object] = {}  # name -> id (int) or SKIP
+        self._rejected: dict[str, Reject] = {}  # short rejected names -> reason
         self._table: list[str] = []  # id -> name; replaced, never mutated, when full
         self._logged: dict[str, int] = {}
         self._log_window = 0.0
@@ -61,7 +63,7 @@ class Intake:
         for name, ts, value in items:
             verdict = verdicts.get(name, _UNSEEN) if type(name) is str else Reject.NAME_CHARSET
             if verdict is _UNSEEN:
-                verdict = self._check_name(name)
+                verdict = self._rejected.get(name) or self._check_name(name)
             if type(verdict) is not int:
                 self._drop(verdict, name)
                 continue
@@ -88,16 +90,23 @@ class Intake:
         return len(ids)
 
     def _check_name(self, name: str) -> object:
+        """Check a name not seen before and remember the verdict.  A rejected name is
+        remembered only if it is short, in a small table of its own: a sender of
+        unique 1 MB names must not grow memory (issue 15, item 4)."""
+        reason = check_name(name)
+        if reason is not None:
+            if len(name) <= MAX_NAME_LENGTH:
+                if len(self._rejected) >= self.REJECT_CACHE_LIMIT:
+                    self._rejected = {}
+                self._rejected[name] = reason
+            return reason
         if len(self._verdicts) >= self.NAME_CACHE_LIMIT:
             self._verdicts = {}
             self._table = []  # batches keep the table they were built with
-        verdict: object = check_name(name)
-        if verdict is None:
-            if self.filter.skipped(name):
-                verdict = SKIP
-            else:
-                verdict = len(self._table)
-                self._table.append(name)
+        verdict: object = SKIP
+        if not self.filter.skipped(name):
+            verdict = len(self._table)
+            self._table.append(name)
         self._verdicts[name] = verdict
         return verdict
 

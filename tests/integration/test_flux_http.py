@@ -317,3 +317,25 @@ def test_huge_numbers_are_rejected_alone_with_207(flux: Flx) -> None:
     assert flux.series("tenant.json.ok") == [[t, 1.0]]
     assert flux.series("tenant.tg.c") == [[t, 2.0]]
     assert flux.series("tenant.good.v") == [[t, 3.0]]
+
+
+# Issue 15 item 4: a body that inflates to a huge line is refused before it is parsed.
+LONG_INFLUX_LINES = [
+    "m,tag=" + "a\\ " * 24_000 + " value=1 {t}",  # escapes: the slow path of the splitter
+    "m,tag=" + "x" * 70_000 + " value=1 {t}",
+    'm s="' + "q" * 70_000 + '",value=1 {t}',
+    "m " + ",".join(f"f{i}=1" for i in range(10_000)) + " {t}",
+]
+
+
+def test_overlong_influx_lines_are_refused_unparsed(flux: Flx) -> None:
+    t = now()
+    lines = [f"before v=1 {t}", *(line.replace("{t}", str(t)) for line in LONG_INFLUX_LINES),
+             f"after v=2 {t}"]  # fmt: skip
+    body = gzip.compress("\n".join(lines).encode())
+    r = flux.post("/flux/influx/write?precision=s", data=body,
+                  headers={"Content-Encoding": "gzip"})  # fmt: skip
+    assert r.status_code == 207, r.text
+    assert r.json()["reasons"] == {"malformed.line_too_long": len(LONG_INFLUX_LINES)}
+    assert flux.series("tenant.before.v") == [[t, 1.0]]
+    assert flux.series("tenant.after.v") == [[t, 2.0]]
