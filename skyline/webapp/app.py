@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from skyline.daemon import OUTAGES
 from skyline.webapp import auth, csrf, users
@@ -37,6 +38,13 @@ HEADERS = {
 }
 
 
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in routes: 1-18 ASCII digits (werkzeug's accepts any length, and a
+    20-digit id overflows SQLite's INTEGER: a 500), so anything else is a 404."""
+
+    regex = r"[0-9]{1,18}"
+
+
 def create_app(ctx: Context) -> Flask:
     from skyline.webapp import api, api_profiles, pages, profile_pages
 
@@ -56,6 +64,7 @@ def create_app(ctx: Context) -> Flask:
         SEND_FILE_MAX_AGE_DEFAULT=3600,
     )
     app.extensions["skyline"] = ctx
+    app.url_map.converters["int"] = IdConverter
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)

@@ -399,3 +399,43 @@ def test_first_start_creates_admin_with_random_password(make_settings, tmp_path,
     assert [u["username"] for u in users.list_users(make_engine(settings.database_url))] == [
         "admin"
     ]
+
+
+# Issue 15 item 5: odd numbers in every parameter are a 4xx, never a 500.
+ODD_NUMBERS = ["²", "٣", "1²", "٣٣", "0", "-1", "+5", " 7", "1e3", "0x10", "1_000", "9" * 19,
+               "9" * 20, "9" * 5000, "1" * 400 + "h", "²h", "99999999999999999w",
+               "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "nan", "inf",
+               "\x00", "9" * 18]  # fmt: skip
+
+
+def test_odd_numbers_in_every_parameter_are_4xx(app_env):
+    settings, _, base, ids = app_env
+    b = Browser(base)
+    b.login()
+    token = users.create_token(make_engine(settings.database_url), "admin", "odd")
+    api = requests.Session()
+    api.headers["Authorization"] = f"Bearer {token}"
+    failures = []
+    for odd in ODD_NUMBERS:
+        for key in ("since", "until", "page", "per_page", "after_id"):
+            for path in ("/api/v1/anomalies", "/api/v1/labels", "/api/v1/metrics"):
+                r = api.get(base + path, params={key: odd})
+                if r.status_code not in (200, 400):
+                    failures.append((path, key, odd[:30], r.status_code))
+            r = b.get(b.url("/anomalies"), params={key: odd})
+            if r.status_code != 200:
+                failures.append(("/anomalies", key, odd[:30], r.status_code))
+        for key in ("from", "until"):
+            r = api.get(base + "/api/v1/metrics/web.latency", params={key: odd})
+            if r.status_code not in (200, 400):
+                failures.append(("/api/v1/metrics/web.latency", key, odd[:30], r.status_code))
+        for path in (f"/api/v1/anomalies/{odd}", f"/api/v1/profiles/{odd}",
+                     f"/api/v1/profiles/{odd}/series"):  # fmt: skip
+            r = api.get(base + path)
+            if not 400 <= r.status_code < 500:
+                failures.append((path[:40], "path", odd[:30], r.status_code))
+        r = b.get(b.url(f"/anomaly/{odd}"))
+        if not 400 <= r.status_code < 500:
+            failures.append(("/anomaly/", "path", odd[:30], r.status_code))
+    assert failures == []
+    assert api.get(base + f"/api/v1/anomalies/{ids['a0']}").status_code == 200
