@@ -22,8 +22,11 @@ from skyline.timeseries import TimeSeriesStore
 from skyline.webapp import users
 from skyline.webapp.agent import Webapp
 from tests.conftest import free_port
+from tests.integration import conftest_db
 from tests.integration.pipeline_fixtures import pipeline_settings, running
 
+db_url = conftest_db.db_url  # tests that take db_url run on SQLite and on MariaDB
+mysql_url = conftest_db.mysql_url
 ADMIN_PASSWORD = "correct horse battery"
 EVIL = "evil.<script>alert(1)</script>"
 
@@ -439,3 +442,31 @@ def test_odd_numbers_in_every_parameter_are_4xx(app_env):
             failures.append(("/anomaly/", "path", odd[:30], r.status_code))
     assert failures == []
     assert api.get(base + f"/api/v1/anomalies/{ids['a0']}").status_code == 200
+
+
+# Issue 15 item 6: names the database takes for "oper1" are one throttle key.
+SAME_USER_SPELLINGS = ["oper1 ", "oper1  ", " oper1", "oper1\t", "oper1\n", "\toper1 "]
+OTHER_SPELLINGS = ["OPER1", "oper1\u00a0x", "oper\u0131"]  # never log in as oper1
+
+
+def test_a_user_name_with_spaces_is_the_same_throttle_key(make_settings, tmp_path, db_url):
+    settings = webapp_settings(make_settings, tmp_path, SKYLINE__DATABASE__URL=db_url,
+                               SKYLINE__WEBAPP__LOGIN_MAX_FAILURES="3",
+                               SKYLINE__WEBAPP__LOGIN_WINDOW="600")  # fmt: skip
+    assert settings.database_url == db_url
+    engine = make_engine(settings.database_url)
+    password = "oper1's long password"
+    with running_webapp(settings) as (daemon, base):
+        users.add_user(engine, "oper1", password, "operator")
+        for spelling in OTHER_SPELLINGS:
+            assert Browser(base).login(spelling, password).status_code == 401, spelling
+        assert Browser(base).login(" oper1 ", password).status_code == 302
+        daemon.redis.delete(*daemon.redis.scan_iter(daemon.keys.login_attempts("*", "*", "*")))
+        if time.time() % 600 > 570:  # counts are per fixed window: start in a fresh one
+            time.sleep(600 - time.time() % 600 + 0.1)
+        b = Browser(base)
+        for _ in range(3):
+            assert b.login("oper1", "guess").status_code == 401
+        for spelling in SAME_USER_SPELLINGS:
+            r = Browser(base).login(spelling, password)
+            assert r.status_code == 429, (spelling, r.status_code)
