@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, render_template, request
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
@@ -102,6 +103,16 @@ def create_app(ctx: Context) -> Flask:
 
     @app.errorhandler(Exception)
     def failed(exc: Exception) -> Any:
+        if isinstance(exc, DataError):  # the request's data, not an outage (issue 15, 7)
+            log.info("request %s %s: the database refused its data: %s", request.method,
+                     request.path, " ".join(str(exc.orig).split())[:200])  # fmt: skip
+            message = (
+                "The database cannot use a value in this request (e.g. non-ASCII in a metric name)."
+            )
+            if auth.is_api():
+                return jsonify(error=message, status=400, reason="bad_value"), 400
+            return render_template("error.html", code=400, title="Bad request",
+                                   message=message), 400  # fmt: skip
         if isinstance(exc, OUTAGES):
             log.warning("store unavailable: %s", str(exc)[:200])
             code, message = 503, "Redis or the database is unavailable; retry shortly."

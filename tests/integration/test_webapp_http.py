@@ -470,3 +470,22 @@ def test_a_user_name_with_spaces_is_the_same_throttle_key(make_settings, tmp_pat
         for spelling in SAME_USER_SPELLINGS:
             r = Browser(base).login(spelling, password)
             assert r.status_code == 429, (spelling, r.status_code)
+
+
+# Issue 15 item 7: a value the database cannot compare is the request's fault (4xx).
+UNCOMPARABLE = ["café", "*é*", "метрика", "☃?"]
+
+
+def test_a_filter_the_database_refuses_is_400_not_503(make_settings, tmp_path, db_url):
+    settings = webapp_settings(make_settings, tmp_path, SKYLINE__DATABASE__URL=db_url)
+    with running_webapp(settings) as (daemon, base):
+        seed(settings, daemon.store)
+        token = users.create_token(make_engine(settings.database_url), "admin", "t")
+        auth = {"Authorization": f"Bearer {token}"}
+        b = Browser(base)
+        b.login()
+        for value in UNCOMPARABLE:
+            r = requests.get(base + "/api/v1/anomalies", params={"metric": value}, headers=auth)
+            assert r.status_code in (200, 400), (value, r.status_code)
+            assert b.get(b.url("/anomalies"), params={"metric": value}).status_code in (200, 400)
+        assert requests.get(base + "/api/v1/anomalies", headers=auth).json()["total"] == 5
