@@ -116,8 +116,9 @@ class Intake:
             return
         self.malformed(f"rejected.{reason}", raw)
 
-    def malformed(self, counter: str, raw: object, n: int = 1) -> None:
-        """Count ``n`` bad items under ``counter`` and log a few of them."""
+    def malformed(self, counter: str, raw: object, n: int = 1, level: int = logging.INFO) -> None:
+        """Count ``n`` bad items under ``counter`` and log a few of them (at most
+        LOG_PER_REASON_PER_MINUTE per counter: a sender cannot flood the log)."""
         self.counters.inc(counter, n)
         now = self.clock()
         if now - self._log_window >= 60:
@@ -125,10 +126,12 @@ class Intake:
         seen = self._logged.get(counter, 0)
         if seen < LOG_PER_REASON_PER_MINUTE:
             self._logged[counter] = seen + 1
-            self.log.info("dropped (%s): %s", counter, printable(raw))
+            self.log.log(level, "dropped (%s): %s", counter, printable(raw))
 
-    def malformed_input(self, reason: Malformed, raw: object, n: int = 1) -> None:
-        self.malformed(f"malformed.{reason}", raw, n)
+    def malformed_input(
+        self, reason: Malformed, raw: object, n: int = 1, level: int = logging.INFO
+    ) -> None:
+        self.malformed(f"malformed.{reason}", raw, n, level)
 
 
 def _number_reason(value: object, ts: object) -> Reject:

@@ -362,3 +362,27 @@ def test_huge_integers_in_a_pickle_frame_drop_only_themselves(horizon):
         expected[counter] = expected.get(counter, 0) + 1
     assert {k: c.get(k, 0) for k in expected} == expected
     assert c.get("connections_accepted") == 1
+
+
+# Issue 15 item 9: unsafe pickles are counted every time but logged a few times a minute.
+UNSAFE_PAYLOADS = [
+    pickle.dumps([Evil()], protocol=2),
+    pickle.dumps(os.system, protocol=2),
+    b"\x80\x02cos\nsystem\nq\x00.",
+    pickle.dumps([("x", (1, Evil()))], protocol=4),
+]
+
+
+def test_a_flood_of_unsafe_pickles_cannot_flood_the_log(horizon, caplog):
+    from skyline.horizon.intake import LOG_PER_REASON_PER_MINUTE
+
+    t = now()
+    frames = b"".join(struct.pack("!L", len(p)) + p for p in UNSAFE_PAYLOADS * 50)
+    with caplog.at_level("INFO"):
+        with socket.create_connection(("127.0.0.1", ports(horizon)["pickle_port"])) as s:
+            s.sendall(frames + carbon_frame([("after.the.flood", (t, 1.0))]))
+        wait_for_points(horizon, "after.the.flood", 1)
+    assert horizon.counters.peek()["malformed.pickle_unsafe"] == len(UNSAFE_PAYLOADS) * 50
+    logged = [r for r in caplog.records if "pickle" in r.getMessage()]
+    assert 1 <= len(logged) <= LOG_PER_REASON_PER_MINUTE
+    assert all(len(r.getMessage()) < 300 for r in logged), "logged truncated"
