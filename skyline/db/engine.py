@@ -20,6 +20,9 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 BACKOFF_START = 0.5
 #: Recycle MySQL connections well before the server's wait_timeout (8 h) drops them.
 MYSQL_POOL_RECYCLE = 1800
+#: Default PyMySQL read/write timeout ([database] io_timeout): without one a server
+#: that stops answering (frozen, black-holed) hangs the caller for ever.
+IO_TIMEOUT = 60
 
 
 #: MySQL/MariaDB server errors (1000-1999) that mean "the server cannot serve now"
@@ -93,32 +96,38 @@ def _classify_mysql_error(context: ExceptionContext) -> DBAPIError | None:
     return DataError(exc.statement, exc.params, context.original_exception)  # type: ignore[arg-type]
 
 
-def _mysql_engine(url: URL, connect_timeout: int) -> Engine:
+def _mysql_engine(url: URL, connect_timeout: int, io_timeout: int) -> Engine:
     if "+" not in url.drivername:
         url = url.set(drivername=f"{url.drivername}+pymysql")
     engine = create_engine(
         url,
         pool_pre_ping=True,
         pool_recycle=MYSQL_POOL_RECYCLE,
-        connect_args={"charset": "utf8mb4", "connect_timeout": connect_timeout},
+        connect_args={
+            "charset": "utf8mb4",
+            "connect_timeout": connect_timeout,
+            "read_timeout": io_timeout,
+            "write_timeout": io_timeout,
+        },  # fmt: skip
     )
     event.listen(engine, "handle_error", _classify_mysql_error, retval=True)
     return engine
 
 
-def make_engine(url: str, connect_timeout: int = 10) -> Engine:
+def make_engine(url: str, connect_timeout: int = 10, io_timeout: int = IO_TIMEOUT) -> Engine:
     """An engine for ``url`` (``sqlite:///path`` or ``mysql+pymysql://...``); does not connect.
 
     SQLite: creates the file's parent directory, enforces foreign keys and uses
     WAL journaling.  MySQL/MariaDB: PyMySQL (also for a bare ``mysql://`` URL),
-    utf8mb4, pre-ping and recycling of pooled connections.
+    utf8mb4, pre-ping and recycling of pooled connections, read/write timeouts
+    (``io_timeout``), and data errors told from outages (``_classify_mysql_error``).
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return _sqlite_engine(parsed, connect_timeout)
     if backend in ("mysql", "mariadb"):
-        return _mysql_engine(parsed, connect_timeout)
+        return _mysql_engine(parsed, connect_timeout, io_timeout)
     raise ValueError(
         f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
         "use sqlite:///PATH or mysql+pymysql://USER:PASSWORD@HOST/DB"
@@ -145,6 +154,7 @@ def wait_for_db(
     stop: threading.Event | None = None,
     log: logging.Logger,
     connect_timeout: int = 10,
+    io_timeout: int = IO_TIMEOUT,
 ) -> Engine:
     """Connect to ``url`` (``SELECT 1``), retrying with exponential backoff until it answers.
 
@@ -154,7 +164,7 @@ def wait_for_db(
     """
     parsed = make_url(url)
     shown = parsed.render_as_string(hide_password=True)
-    engine = make_engine(url, connect_timeout=connect_timeout)
+    engine = make_engine(url, connect_timeout=connect_timeout, io_timeout=io_timeout)
     delay = min(BACKOFF_START, backoff_max)
     attempt = 0
     while stop is None or not stop.is_set():
