@@ -489,3 +489,20 @@ def test_a_filter_the_database_refuses_is_400_not_503(make_settings, tmp_path, d
             assert r.status_code in (200, 400), (value, r.status_code)
             assert b.get(b.url("/anomalies"), params={"metric": value}).status_code in (200, 400)
         assert requests.get(base + "/api/v1/anomalies", headers=auth).json()["total"] == 5
+
+
+def test_odd_mute_durations_are_400(app_env):
+    settings, _, base, _ = app_env
+    token = users.create_token(make_engine(settings.database_url), "admin", "mutes")
+    api = requests.Session()
+    api.headers["Authorization"] = f"Bearer {token}"
+    odd = [*ODD_NUMBERS, "99999999999999999999w", "9" * 20, 10**20, -5, 0, None, [], "1y"]
+    statuses = {}
+    for duration in odd:
+        r = api.post(base + "/api/v1/mutes", json={"pattern": "web.odd", "duration": duration})
+        statuses[str(duration)[:30]] = r.status_code
+    assert {k: v for k, v in statuses.items() if v not in (201, 400)} == {}
+    assert statuses["99999999999999999999w"] == 400 and statuses[str(10**20)[:30]] == 400
+    assert api.get(base + "/api/v1/mutes").status_code == 200
+    good = api.post(base + "/api/v1/mutes", json={"pattern": "web.ok", "duration": "2h"})
+    assert good.status_code == 201
