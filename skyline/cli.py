@@ -108,12 +108,16 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
         migrate.upgrade(settings.database_url)
         from skyline.ionosphere.features import sync_features
 
-        engine = make_engine(settings.database_url, settings.database.connect_timeout)
+        engine = make_engine(
+            settings.database_url, settings.database.connect_timeout, settings.database.io_timeout
+        )
         added = sync_features(engine)  # ionosphere's stable feature ids
         engine.dispose()
         print(f"database at revision {migrate.head_revision()} ({added} features added)")
         return 0
-    engine = make_engine(settings.database_url, settings.database.connect_timeout)
+    engine = make_engine(
+        settings.database_url, settings.database.connect_timeout, settings.database.io_timeout
+    )
     current = migrate.current_revision(engine)
     print(f"current {current or 'none'}, head {migrate.head_revision()}")
     return 0 if current == migrate.head_revision() else 1

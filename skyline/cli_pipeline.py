@@ -37,7 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _engine(settings: Settings):
     from skyline.db import make_engine, migrate
 
-    engine = make_engine(settings.database_url, settings.database.connect_timeout)
+    engine = make_engine(
+        settings.database_url, settings.database.connect_timeout, settings.database.io_timeout
+    )
     migrate.check_current(engine)
     return engine
 

@@ -68,7 +68,9 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
 def _engine(settings: Settings):
     from skyline.db import make_engine, migrate
 
-    engine = make_engine(settings.database_url, settings.database.connect_timeout)
+    engine = make_engine(
+        settings.database_url, settings.database.connect_timeout, settings.database.io_timeout
+    )
     migrate.check_current(engine)
     return engine
 

@@ -170,6 +170,7 @@ class Daemon:
             stop=self.stop_event,
             log=self.log,
             connect_timeout=self.settings.database.connect_timeout,
+            io_timeout=self.settings.database.io_timeout,
         )
         try:
             check_current(engine)

@@ -48,11 +48,18 @@ def check_name(name: object, max_length: int = MAX_NAME_LENGTH) -> Reject | None
 
 
 def to_float(value: object) -> float | None:
-    """A finite-or-not float from an int, float or numeric string; None if not numeric."""
+    """A finite-or-not float from an int, float or numeric string; None if not numeric.
+
+    An int too large for a float is returned as an infinity of its sign."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond float range (JSON allows 10**400)
+            return math.inf if value > 0 else -math.inf
+    if isinstance(value, float):
+        return value
     if isinstance(value, str | bytes):
         try:
             return float(value)

@@ -153,6 +153,13 @@ KEYS: dict[str, KeySpec] = {
         "step.dedup_key, step.message_id), so a retry or a restarted alerter redoes only what "
         "failed.",
     ),
+    "alert_log_outbox": KeySpec(
+        "alert:log_outbox",
+        "LIST",
+        "7 days, refreshed by every row queued",
+        "alert_log rows that could not be written to SQL (JSON, oldest first), written "
+        "later by the alerters; at most 100,000 (the oldest are shed and counted).",
+    ),
     "alert_lease": KeySpec(
         "alert:lease:{channel}:{event_id}",
         "STRING",
@@ -263,6 +270,9 @@ class RedisKeys:
 
     def alert_delivery(self, channel: str, event_id: str) -> str:
         return f"{self.prefix}alert:delivery:{channel}:{event_id}"
+
+    def alert_log_outbox(self) -> str:
+        return f"{self.prefix}alert:log_outbox"
 
     def alert_lease(self, channel: str, event_id: str) -> str:
         return f"{self.prefix}alert:lease:{channel}:{event_id}"

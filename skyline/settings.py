@@ -130,6 +130,15 @@ class DatabaseSection(Section):
         "SQLite at var_dir/skyline.db.",
     )
     connect_timeout: int = key(10, "Timeout for opening one SQL connection.", "s", ge=1)
+    io_timeout: int = key(
+        60,
+        "MySQL/MariaDB: longest wait for one read or write on a connection (PyMySQL "
+        "read_timeout and write_timeout). A server that stops answering without closing "
+        "connections (a frozen host, a network black hole) then counts as an outage, "
+        "retried, instead of hanging the daemon. Longer than the slowest query.",
+        "s",
+        ge=1,
+    )
 
 
 class WebappSection(ListenerSection):

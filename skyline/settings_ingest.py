@@ -125,7 +125,7 @@ class FluxSection(ListenerSection):
         ge=1024,
     )  # fmt: skip
     max_decompressed_bytes: int = key(
-        67108864,
+        16777216,
         "Largest request body after gzip/snappy decompression; larger is 413 (gzip bombs).",
         "bytes",
         ge=1024,

@@ -23,10 +23,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
 from skyline.alert_rules import Route, route
+from skyline.alerters.alert_log import AlertLogWriter
 from skyline.alerters.base import Alert
 from skyline.alerters.channels import make_channel, wants_graph
 from skyline.alerters.delivery import ChannelWorker, Job
@@ -36,9 +36,7 @@ from skyline.alerters.pending import Delivery
 from skyline.alerters.retry import RetryPolicy, channel_deadline
 from skyline.boundary.rates import rate_limited
 from skyline.boundary.rules import alert_key, boundary_route
-from skyline.daemon import Daemon
-from skyline.db.models import AlertLog, Anomaly
-from skyline.db.repo import get_or_create_metric
+from skyline.daemon import OUTAGES, Daemon
 from skyline.events import AnomalyEvent, VerdictEvent, failed_channels, publish, publish_verdict
 from skyline.streams import StreamConsumer, consumer_name
 from skyline.thunder.channels import channel_failing_event, failing_channel, remaining_channels
@@ -65,6 +63,8 @@ class Alerters(Daemon):
                                        consumer_name(self.name), claim_idle_ms=cfg.claim_idle * 1000)  # fmt: skip
         self.consumer.ensure_groups()
         self.mutes = Mutes(self.engine)
+        self.alert_log = AlertLogWriter(self.engine, self.redis, self.keys, self.counters,
+                                        self.log)  # fmt: skip
         self.workers: dict[str, ChannelWorker] = {}
         self.completions: queue.SimpleQueue[tuple[Job, str]] = queue.SimpleQueue()
         self.inflight: dict[tuple[str, bytes], Inflight] = {}
@@ -74,6 +74,7 @@ class Alerters(Daemon):
     def run_once(self) -> None:
         self._settle_completions()
         self._keep_claimed()
+        self.alert_log.drain()
         if len(self.inflight) >= MAX_INFLIGHT:
             self.stop_event.wait(0.1)
             return
@@ -225,9 +226,9 @@ class Alerters(Daemon):
         per_channel = {"sent": "sent", "retrying": "retried", "failed": "failed"}.get(status)
         if per_channel:
             self.counters.inc(f"channel.{a.channel}.{per_channel}")
-        try:
+        try:  # written now, or queued in Redis and written later (skyline.alerters.alert_log)
             self._log_row(a.event, a.channel, a.rule_pattern, attempt, status, error)
-        except Exception:  # the alert itself matters more than its log row
+        except OUTAGES:  # Redis is down too: the attempt itself matters more than its row
             self.counters.inc("alert_log_failures")
             self.log.exception("could not record an alert attempt for %s", a.event.id)
         if error:
@@ -237,13 +238,7 @@ class Alerters(Daemon):
 
     def _log_row(self, event: AnomalyEvent, channel: str, pattern: str, attempt: int,
                  status: str, error: str | None) -> None:  # fmt: skip
-        with Session(self.engine) as db:
-            metric = get_or_create_metric(db, event.metric)
-            anomaly_id = db.scalar(select(Anomaly.id).where(Anomaly.event_id == event.id))
-            db.add(AlertLog(event_id=event.id, anomaly_id=anomaly_id, metric_id=metric.id,
-                            channel=channel, rule_pattern=pattern, attempt=attempt, status=status,
-                            error=error, delivered_at=int(time.time()) if status == "sent" else None))  # fmt: skip
-            db.commit()
+        self.alert_log.write(event.id, event.metric, channel, pattern, attempt, status, error)
 
     def _settle_completions(self) -> None:
         while True:

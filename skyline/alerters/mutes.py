@@ -19,12 +19,21 @@ from skyline.db.models import AlertMute
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+MAX_MUTE = 10 * 366 * 86400
+
+
 def parse_duration(text: str) -> int:
-    """``90s``, ``30m``, ``2h``, ``1d``, ``1w`` or plain seconds."""
-    m = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", text)
-    if not m or int(m.group(1)) <= 0:
-        raise ValueError(f"{text!r} is not a duration such as 90s, 30m, 2h or 1d")
-    return int(m.group(1)) * _UNITS[m.group(2) or "s"]
+    """``90s``, ``30m``, ``2h``, ``1d``, ``1w`` or plain seconds, at most MAX_MUTE.
+
+    ASCII digits only, and few of them: a 20-digit duration would overflow the
+    database's integer (a 500, issue 15 item 5)."""
+    m = re.fullmatch(r"\s*([0-9]{1,12})\s*([smhdw]?)\s*", text[:100])
+    seconds = int(m.group(1)) * _UNITS[m.group(2) or "s"] if m else 0
+    if not 0 < seconds <= MAX_MUTE:
+        raise ValueError(
+            f"{text[:40]!r} is not a duration such as 90s, 30m, 2h or 1d (at most 10 years)"
+        )
+    return seconds
 
 
 def mute(engine: Engine, pattern: str, seconds: int, reason: str | None = None,

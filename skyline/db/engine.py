@@ -14,12 +14,27 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import URL, ExceptionContext, make_url
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 BACKOFF_START = 0.5
 #: Recycle MySQL connections well before the server's wait_timeout (8 h) drops them.
 MYSQL_POOL_RECYCLE = 1800
+#: Default PyMySQL read/write timeout ([database] io_timeout): without one a server
+#: that stops answering (frozen, black-holed) hangs the caller for ever.
+IO_TIMEOUT = 60
+
+
+#: MySQL/MariaDB server errors (1000-1999) that mean "the server cannot serve now"
+#: rather than "this statement or its data is wrong": connections, privileges (an
+#: operator fixes them while the daemon waits), locks, shutdown, a killed query.
+#: Client errors (2000 and up: cannot connect, server gone, lost connection) are all
+#: outages.  Any other server error is about the statement's data.
+MYSQL_OUTAGE_CODES = frozenset({
+    1040, 1041, 1042, 1043, 1044, 1045, 1053, 1077, 1129, 1130, 1152, 1153, 1154, 1155,
+    1156, 1157, 1158, 1159, 1160, 1161, 1184, 1203, 1205, 1213, 1226, 1317, 1836, 1874,
+    1927, 1969,
+})  # fmt: skip
 
 
 class DatabaseUnavailable(Exception):
@@ -62,30 +77,57 @@ def _sqlite_engine(url: URL, connect_timeout: int) -> Engine:
     return engine
 
 
-def _mysql_engine(url: URL, connect_timeout: int) -> Engine:
+def mysql_outage(code: int) -> bool:
+    """Whether a MySQL/MariaDB error number means the service, not the data."""
+    return code >= 2000 or code < 1000 or code in MYSQL_OUTAGE_CODES
+
+
+def _classify_mysql_error(context: ExceptionContext) -> DBAPIError | None:
+    """Turn an OperationalError caused by the statement's data (error 1267, a collation
+    mismatch on a non-ASCII filter) into a DataError, so that it is not taken for an
+    outage (``skyline.daemon.OUTAGES``) and retried for ever."""
+    exc = context.sqlalchemy_exception
+    if not isinstance(exc, OperationalError) or context.is_disconnect:
+        return None
+    args = getattr(context.original_exception, "args", ())
+    code = args[0] if args and isinstance(args[0], int) else 0
+    if mysql_outage(code):
+        return None
+    return DataError(exc.statement, exc.params, context.original_exception)  # type: ignore[arg-type]
+
+
+def _mysql_engine(url: URL, connect_timeout: int, io_timeout: int) -> Engine:
     if "+" not in url.drivername:
         url = url.set(drivername=f"{url.drivername}+pymysql")
-    return create_engine(
+    engine = create_engine(
         url,
         pool_pre_ping=True,
         pool_recycle=MYSQL_POOL_RECYCLE,
-        connect_args={"charset": "utf8mb4", "connect_timeout": connect_timeout},
+        connect_args={
+            "charset": "utf8mb4",
+            "connect_timeout": connect_timeout,
+            "read_timeout": io_timeout,
+            "write_timeout": io_timeout,
+        },  # fmt: skip
     )
+    event.listen(engine, "handle_error", _classify_mysql_error, retval=True)
+    return engine
 
 
-def make_engine(url: str, connect_timeout: int = 10) -> Engine:
+def make_engine(url: str, connect_timeout: int = 10, io_timeout: int = IO_TIMEOUT) -> Engine:
     """An engine for ``url`` (``sqlite:///path`` or ``mysql+pymysql://...``); does not connect.
 
     SQLite: creates the file's parent directory, enforces foreign keys and uses
     WAL journaling.  MySQL/MariaDB: PyMySQL (also for a bare ``mysql://`` URL),
-    utf8mb4, pre-ping and recycling of pooled connections.
+    utf8mb4, pre-ping and recycling of pooled connections, read/write timeouts
+    (``io_timeout``), and data errors told from outages (``_classify_mysql_error``).
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return _sqlite_engine(parsed, connect_timeout)
     if backend in ("mysql", "mariadb"):
-        return _mysql_engine(parsed, connect_timeout)
+        return _mysql_engine(parsed, connect_timeout, io_timeout)
     raise ValueError(
         f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
         "use sqlite:///PATH or mysql+pymysql://USER:PASSWORD@HOST/DB"
@@ -112,6 +154,7 @@ def wait_for_db(
     stop: threading.Event | None = None,
     log: logging.Logger,
     connect_timeout: int = 10,
+    io_timeout: int = IO_TIMEOUT,
 ) -> Engine:
     """Connect to ``url`` (``SELECT 1``), retrying with exponential backoff until it answers.
 
@@ -121,7 +164,7 @@ def wait_for_db(
     """
     parsed = make_url(url)
     shown = parsed.render_as_string(hide_password=True)
-    engine = make_engine(url, connect_timeout=connect_timeout)
+    engine = make_engine(url, connect_timeout=connect_timeout, io_timeout=io_timeout)
     delay = min(BACKOFF_START, backoff_max)
     attempt = 0
     while stop is None or not stop.is_set():

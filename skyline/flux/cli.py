@@ -39,7 +39,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from skyline.db import SchemaOutOfDate, check_current, make_engine
     from skyline.flux import keys
 
-    engine = make_engine(settings.database_url, settings.database.connect_timeout)
+    engine = make_engine(
+        settings.database_url, settings.database.connect_timeout, settings.database.io_timeout
+    )
     try:
         check_current(engine)
     except SchemaOutOfDate as exc:

@@ -15,6 +15,7 @@ import re
 
 from flask import Flask, Response, request
 
+from skyline.datapoint import to_float
 from skyline.flux.app import Context, prefixed
 from skyline.flux.limits import HttpError, check_count
 from skyline.flux.writer import Points, Rejects
@@ -30,6 +31,7 @@ PRECISION = {
     "m": 60.0,
     "h": 3600.0,
 }
+MAX_LINE_LENGTH = 65536  # longer lines are refused unparsed (a name is at most 1024)
 _BOOLS = {"t", "T", "true", "True", "TRUE", "f", "F", "false", "False", "FALSE"}
 
 
@@ -49,29 +51,34 @@ def graphite_name(measurement: str, tags: dict[str, str], field: str) -> str:
     return ".".join(parts)
 
 
+def _token_re(sep: str, quotes: bool) -> re.Pattern[str]:
+    """One part between separators: escapes, (quoted strings), other characters."""
+    quoted = r'|"(?:\\.|[^"\\])*+"' if quotes else ""
+    other = re.escape(sep) + ('"' if quotes else "") + "\\\\"
+    return re.compile(rf"(?:\\.{quoted}|[^{other}]|\\\Z)*+", re.DOTALL)
+
+
+_TOKENS = {(sep, q): _token_re(sep, q) for sep in (" ", ",") for q in (False, True)}
+
+
 def _split(text: str, sep: str, quotes: bool = False) -> list[str]:
-    """Split on unescaped ``sep`` (outside double quotes if ``quotes``), keeping escapes."""
+    """Split on unescaped ``sep`` (outside double quotes if ``quotes``), keeping escapes.
+
+    The scanning is one regular expression per part (no Python loop per character):
+    a long line costs little before it is refused."""
     if "\\" not in text and not (quotes and '"' in text):
         return text.split(sep)
-    out, cur, i, quoted = [], [], 0, False
-    while i < len(text):
-        c = text[i]
-        if c == "\\" and i + 1 < len(text):
-            cur.append(text[i : i + 2])
-            i += 2
-            continue
-        if quotes and c == '"':
-            quoted = not quoted
-        if c == sep and not quoted:
-            out.append("".join(cur))
-            cur = []
-        else:
-            cur.append(c)
-        i += 1
-    if quoted:
-        raise ValueError("unterminated_string")
-    out.append("".join(cur))
-    return out
+    token = _TOKENS[(sep, quotes)]
+    out, pos, end = [], 0, len(text)
+    while True:
+        m = token.match(text, pos)
+        out.append(m.group())  # type: ignore[union-attr]  # the pattern matches ''
+        pos = m.end()  # type: ignore[union-attr]
+        if pos >= end:
+            return out
+        if text[pos] != sep:  # an opening quote without its closing one
+            raise ValueError("unterminated_string")
+        pos += 1
 
 
 def _unescape(text: str) -> str:
@@ -131,6 +138,9 @@ def line_points(
         line = line.strip()
         if not line or line.startswith("#"):
             continue
+        if len(line) > MAX_LINE_LENGTH:  # checked before any parsing (issue 15, item 4)
+            rejects.add("malformed.line_too_long", f"line {lineno}", line[:200])
+            continue
         try:
             measurement, tags, fields, ts = parse_line(line)
         except ValueError as exc:
@@ -138,7 +148,8 @@ def line_points(
             continue
         n += len(fields)
         check_count(n, ctx.config.max_metrics_per_request)
-        t = ts * precision if ts is not None else now
+        # to_float: a 400-digit timestamp is an infinity (rejected), not an OverflowError
+        t = to_float(ts) * precision if ts is not None else now  # type: ignore[operator]
         for field, value in fields.items():
             name = prefixed(namespace, graphite_name(measurement, tags, field))
             if value is None:

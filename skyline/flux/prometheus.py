@@ -36,7 +36,8 @@ from skyline.flux.limits import HttpError, check_count, read_body
 from skyline.flux.writer import Points, Rejects
 
 _VALUE_UNSAFE = re.compile(r"[^A-Za-z0-9+\-%_:]")
-CLEAN_CACHE_LIMIT = 200_000
+CLEAN_CACHE_LIMIT = 50_000
+CLEAN_CACHE_VALUE_LENGTH = 128  # longer label values are cleaned every time, never kept
 PROTOBUF_TYPES = ("", "application/x-protobuf", "application/octet-stream")
 
 
@@ -112,11 +113,15 @@ class Mapper:
         self._clean: dict[str, str] = {}
 
     def clean_value(self, value: str) -> str:
+        """The label value made name-safe; short values are remembered, so the cache
+        holds at most CLEAN_CACHE_LIMIT x CLEAN_CACHE_VALUE_LENGTH characters."""
         out = self._clean.get(value)
         if out is None:
-            if len(self._clean) >= CLEAN_CACHE_LIMIT:
-                self._clean = {}
-            out = self._clean[value] = _VALUE_UNSAFE.sub("_", value)
+            out = _VALUE_UNSAFE.sub("_", value)
+            if len(value) <= CLEAN_CACHE_VALUE_LENGTH:
+                if len(self._clean) >= CLEAN_CACHE_LIMIT:
+                    self._clean = {}
+                self._clean[value] = out
         return out
 
     def convert(self, req: object, prefix: str, now: float) -> tuple[Points, Rejects, int]:
@@ -135,7 +140,7 @@ class Mapper:
             if len(labels) > self.max_labels:
                 rejects.add("too_many_labels", None, f"{len(labels)} labels")
                 continue
-            name, parts = "", []
+            name, parts, size = "", [], 0
             for label in labels:
                 k = label.name
                 if k == "__name__":
@@ -143,7 +148,13 @@ class Mapper:
                 elif k not in skip:
                     v = label.value
                     if v:
+                        size += len(k) + len(v)
+                        if size > MAX_NAME_LENGTH:
+                            break  # too long for a name: rejected below, nothing cleaned
                         parts.append((k, cache.get(v) or clean_value(v)))
+            if size > MAX_NAME_LENGTH:
+                rejects.add(Reject.NAME_TOO_LONG, None, name or "labels")
+                continue
             if not name:
                 rejects.add("no_metric_name")
                 continue

@@ -174,10 +174,13 @@ class Aggregator:
         for name, members in sets.items():
             out.append((f"stats.sets.{name}.count", ts, float(len(members))))
         for name, timer in timers.items():
-            out += [
-                (f"stats.timers.{name}.{k}", ts, v)
-                for k, v in timer_stats(timer.values, timer.count, interval, self.percentiles)
-            ]
+            try:
+                stats = timer_stats(timer.values, timer.count, interval, self.percentiles)
+            except ArithmeticError as exc:  # one timer's bad arithmetic costs only that timer
+                self.stats.inc("statsd.dropped.timer_arithmetic")
+                log.warning("statsd: timer %s dropped: %r", printable(name), exc)
+                continue
+            out += [(f"stats.timers.{name}.{k}", ts, v) for k, v in stats]
         return out
 
 
@@ -187,10 +190,10 @@ def timer_stats(
     """etsy statsd's timer statistics of one interval."""
     vals = sorted(values)
     n = len(vals)
-    mean = sum(vals) / n
+    mean = _mean(vals)
     mid = n // 2
-    median = vals[mid] if n % 2 else (vals[mid - 1] + vals[mid]) / 2
-    std = math.sqrt(sum((v - mean) ** 2 for v in vals) / n)
+    median = vals[mid] if n % 2 else _mean(vals[mid - 1 : mid + 1])
+    std = _std(vals, mean)
     out = [("count", count), ("count_ps", count / interval), ("lower", vals[0]),
            ("upper", vals[-1]), ("mean", mean), ("median", median), ("sum", sum(vals)),
            ("std", std)]  # fmt: skip
@@ -198,9 +201,28 @@ def timer_stats(
         k = max(1, int(round(pct / 100 * n)))
         head = vals[:k]
         label = f"{pct:g}".replace(".", "_")
-        out += [(f"count_{label}", float(k)), (f"mean_{label}", sum(head) / k),
+        out += [(f"count_{label}", float(k)), (f"mean_{label}", _mean(head)),
                 (f"upper_{label}", head[-1]), (f"sum_{label}", sum(head))]  # fmt: skip
     return out
+
+
+def _mean(vals: list[float]) -> float:
+    """The mean of sorted finite values; finite even when their sum is not (1e308s)."""
+    mean = sum(vals) / len(vals)
+    if math.isfinite(mean):
+        return mean
+    m = max(abs(vals[0]), abs(vals[-1]))
+    return math.fsum(v / m for v in vals) / len(vals) * m
+
+
+def _std(vals: list[float], mean: float) -> float:
+    """Population standard deviation.  A value near 1e154 overflows ``(v - mean) ** 2``
+    (OverflowError), so large values are scaled down by the largest magnitude first."""
+    m = max(abs(vals[0]), abs(vals[-1]))
+    if m < 1e150:
+        return math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals))
+    centre = mean / m
+    return math.sqrt(math.fsum((v / m - centre) ** 2 for v in vals) / len(vals)) * m
 
 
 class StatsdListener(threading.Thread):

@@ -21,7 +21,9 @@ def build() -> Flask:
     setup_logging(settings, "flux")
     counters = Counters()
     client = connect(settings, start_embedded=False)
-    engine = make_engine(settings.database_url, settings.database.connect_timeout)
+    engine = make_engine(
+        settings.database_url, settings.database.connect_timeout, settings.database.io_timeout
+    )
     ctx, _ = make_context(settings, client, counters, engine)
     CounterPusher(client, RedisKeys(settings.redis.prefix), counters).start()
     return create_app(ctx)

@@ -77,12 +77,12 @@ class PickleProtocol(_Tcp):
             for frame in self.splitter.feed(data):
                 intake.counters.inc("pickle_frames")
                 items, bad, refused = pickle_items(frame)
-                if refused:
+                if refused is Malformed.PICKLE_UNSAFE:  # rate-limited like every reject
+                    intake.malformed_input(
+                        refused, f"from {self._peer()}: {frame[:60]!r}", level=logging.WARNING
+                    )
+                elif refused:
                     intake.malformed_input(refused, frame)
-                    if refused is Malformed.PICKLE_UNSAFE:
-                        log.warning(
-                            "refused a pickle that references globals from %s", self._peer()
-                        )
                 if bad:
                     intake.malformed_input(Malformed.PICKLE_SHAPE, frame, bad)
                 if items:

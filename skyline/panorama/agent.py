@@ -6,15 +6,20 @@ acknowledged: entries wait in the stream and are re-read once SQL answers, so
 nothing is lost.  Idempotent by event id (``anomalies.event_id`` is unique): an
 entry seen twice is stored once.  A detection of a metric by the same daemon within
 ``[panorama] expiry`` of the last one stored is a repeat: counted, not stored.
+An entry the database refuses because of its data (``DataError``: a non-ASCII
+metric name against the ASCII column, a value out of range) is dead-lettered:
+counted (``dead_letters``), logged with the entry, acknowledged; it never blocks
+the stream.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from skyline.daemon import Daemon
+from skyline.datapoint import printable
 from skyline.db.models import Anomaly, AnomalyVerdict
 from skyline.db.repo import get_or_create_metric
 from skyline.events import AnomalyEvent, VerdictEvent
@@ -62,6 +67,13 @@ class Panorama(Daemon):
         except ValueError as exc:
             self.counters.inc("malformed_entries")
             self.log.warning("dropping malformed entry %s on %s: %s", entry_id, stream, exc)
+            return True
+        except DataError as exc:  # the entry's data, not an outage: retrying cannot help
+            self.counters.inc("dead_letters")
+            self.log.warning(
+                "dead-lettering entry %s on %s: the database refused its data (%s): %s",
+                entry_id, stream, printable(exc.orig, 200), printable(fields, 400),
+            )  # fmt: skip
             return True
 
     def store_anomaly(self, event: AnomalyEvent) -> bool:

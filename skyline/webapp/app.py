@@ -13,7 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, render_template, request
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from skyline.daemon import OUTAGES
 from skyline.webapp import auth, csrf, users
@@ -37,6 +39,13 @@ HEADERS = {
 }
 
 
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in routes: 1-18 ASCII digits (werkzeug's accepts any length, and a
+    20-digit id overflows SQLite's INTEGER: a 500), so anything else is a 404."""
+
+    regex = r"[0-9]{1,18}"
+
+
 def create_app(ctx: Context) -> Flask:
     from skyline.webapp import api, api_profiles, pages, profile_pages
 
@@ -56,6 +65,7 @@ def create_app(ctx: Context) -> Flask:
         SEND_FILE_MAX_AGE_DEFAULT=3600,
     )
     app.extensions["skyline"] = ctx
+    app.url_map.converters["int"] = IdConverter
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
@@ -93,6 +103,16 @@ def create_app(ctx: Context) -> Flask:
 
     @app.errorhandler(Exception)
     def failed(exc: Exception) -> Any:
+        if isinstance(exc, DataError):  # the request's data, not an outage (issue 15, 7)
+            log.info("request %s %s: the database refused its data: %s", request.method,
+                     request.path, " ".join(str(exc.orig).split())[:200])  # fmt: skip
+            message = (
+                "The database cannot use a value in this request (e.g. non-ASCII in a metric name)."
+            )
+            if auth.is_api():
+                return jsonify(error=message, status=400, reason="bad_value"), 400
+            return render_template("error.html", code=400, title="Bad request",
+                                   message=message), 400  # fmt: skip
         if isinstance(exc, OUTAGES):
             log.warning("store unavailable: %s", str(exc)[:200])
             code, message = 503, "Redis or the database is unavailable; retry shortly."

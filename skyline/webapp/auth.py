@@ -125,7 +125,7 @@ def _safe_next(target: str | None) -> str:
 def login() -> Any:
     error, status, headers = None, 200, {}
     if request.method == "POST":
-        username = request.form.get("username", "")[:64]
+        username = users.login_name(request.form.get("username", ""))
         password = request.form.get("password", "")[:1024]
         address = request.remote_addr or "unknown"
         throttle = _throttle()

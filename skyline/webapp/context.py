@@ -28,5 +28,7 @@ def make_context(
 ) -> Context:
     keys = RedisKeys(settings.redis.prefix)
     client = client if client is not None else connect(settings, start_embedded=False)
-    engine = engine or make_engine(settings.database_url, settings.database.connect_timeout)
+    engine = engine or make_engine(
+        settings.database_url, settings.database.connect_timeout, settings.database.io_timeout
+    )
     return Context(settings, engine, client, keys, TimeSeriesStore(client, keys))

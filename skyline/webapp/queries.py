@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +34,17 @@ from skyline.webapp.context import Context
 MAX_PAGE_SIZE = 1000
 MAX_POINTS = 5000
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# ASCII digits only ('²'.isdigit() and '٣'.isdigit() are true), and few enough of them
+# that the number fits every database's BIGINT and Python's int-from-string limit.
+WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
+MAX_TIME = 253402300799  # 9999-12-31T23:59:59Z
+
+
+def whole_number(value: object) -> int | None:
+    """``value`` as an int if it is 1-18 ASCII digits, else None."""
+    if isinstance(value, str) and WHOLE_NUMBER.fullmatch(value):
+        return int(value)
+    return None
 
 
 class BadFilter(ValueError):
@@ -45,19 +57,24 @@ def parse_time(value: str | None, name: str, now: float | None = None) -> int | 
         return None
     value = value.strip()
     now = time.time() if now is None else now
-    if value.isdigit():
-        return int(value)
-    if value[-1] in _UNITS and value[:-1].isdigit():
-        return int(now - int(value[:-1]) * _UNITS[value[-1]])
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise BadFilter(
-            f"{name}: {value[:40]!r} is not epoch seconds, an ISO date or an age like 6h"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp())
+    bad = BadFilter(f"{name}: {value[:40]!r} is not epoch seconds, an ISO date or an age like 6h")
+    epoch = whole_number(value)
+    age = whole_number(value[:-1]) if value[-1] in _UNITS else None
+    if epoch is not None:
+        ts = epoch
+    elif age is not None:
+        ts = max(0, int(now - age * _UNITS[value[-1]]))
+    else:
+        try:
+            parsed = datetime.fromisoformat(value)
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            ts = int(parsed.timestamp())
+        except (ValueError, OverflowError):
+            raise bad from None
+    if not 0 <= ts <= MAX_TIME:
+        raise BadFilter(f"{name}: {value[:40]!r} is outside 1970-01-01 to 9999-12-31")
+    return ts
 
 
 def like_pattern(glob: str) -> str:
@@ -116,10 +133,11 @@ def _positive(
 ) -> int:
     if value in (None, ""):
         return default
-    if not str(value).isdigit() or int(value) < low:
+    number = whole_number(value)
+    if number is None or number < low:
         errors.append(f"{name}: a whole number from {low}")
         return default
-    return min(int(value), cap)
+    return min(number, cap)
 
 
 def _latest_labels() -> Any:
@@ -205,8 +223,9 @@ def recent_anomalies(
 def find_anomaly_id(ctx: Context, ref: str) -> int | None:
     """``ref`` is an anomaly id or an event id (``analyzer:1795459426:3f2a...``)."""
     with Session(ctx.engine) as db:
-        if ref.isdigit() and len(ref) < 12:
-            return db.scalar(select(Anomaly.id).where(Anomaly.id == int(ref)))
+        number = whole_number(ref)
+        if number is not None:
+            return db.scalar(select(Anomaly.id).where(Anomaly.id == number))
         return db.scalar(select(Anomaly.id).where(Anomaly.event_id == ref[:128]))
 
 

@@ -61,9 +61,25 @@ def _check_role(role: str) -> None:
         raise UserError(f"unknown role {role!r}; roles are: {', '.join(ROLES)}")
 
 
+def valid_username(username: str) -> bool:
+    """1 to 64 printable characters, no whitespace."""
+    return (
+        0 < len(username) <= 64
+        and username.isprintable()
+        and not any(c.isspace() for c in username)
+    )
+
+
+def login_name(raw: str) -> str:
+    """A user name as typed, normalised once at the edge (the login form): surrounding
+    whitespace removed.  MariaDB compares ignoring trailing spaces, so without this
+    'oper1 ' would be another name to the login throttle but the same user to SQL."""
+    return raw[:1024].strip()[:65]
+
+
 def add_user(engine: Engine, username: str, password: str, role: str = "viewer") -> int:
     _check_role(role)
-    if not username or len(username) > 64 or not username.isprintable() or " " in username:
+    if not valid_username(username):
         raise UserError("a user name is 1 to 64 printable characters without spaces")
     with Session(engine) as db:
         user = User(username=username, password_hash=hash_password(password), role=role)
@@ -122,10 +138,13 @@ def _stamp(password_hash: str) -> str:
 
 
 def authenticate(engine: Engine, username: str, password: str) -> Principal | None:
-    """The user if the password is right and the account enabled (constant work either way)."""
+    """The user if the password is right and the account enabled (constant work either way).
+
+    Only the exact name logs in: a database collation that ignores trailing spaces or
+    case must not let another string (another login-throttle key) reach the account."""
     with Session(engine) as db:
         user = db.scalar(select(User).where(User.username == username))
-        if user is None:
+        if user is None or user.username != username:
             check_password_hash(_DUMMY_HASH, password)
             return None
         if not check_password_hash(user.password_hash, password) or user.disabled:

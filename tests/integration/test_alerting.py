@@ -324,3 +324,33 @@ def test_slack_incoming_webhook(services):
     )
     body = json.loads(services["slack"].on("/hooks/T0/B0/secret")[0].body)
     assert "web.latency" in body["text"]
+
+
+# Issue 15 item 9: an alert_log row that fails to write is retried, not dropped.
+def test_alert_log_rows_survive_a_failing_database(settings_for, services, redis_client):
+    from sqlalchemy import Engine, event
+    from sqlalchemy.exc import OperationalError
+
+    failures = {"left": 4}
+
+    def fail_alert_log_inserts(conn, cursor, statement, params, context, executemany):
+        if failures["left"] > 0 and statement.lstrip().upper().startswith("INSERT INTO ALERT_LOG"):
+            failures["left"] -= 1  # only forces the failure: SQL "goes away" for these rows
+            raise OperationalError(statement, params, ConnectionError("SQL went away"))
+
+    services["webhook"].behaviour.fail_first = 2
+    settings = settings_for()
+    event.listen(Engine, "before_cursor_execute", fail_alert_log_inserts)
+    try:
+        with running(Alerters(settings)) as d:
+            publish(redis_client, d.keys, anomaly(), 1000, stream=d.keys.alerts_stream())
+            wait_for(lambda: sum(r.channel == "webhook-ops" for r in alert_rows(settings)) >= 3,
+                     timeout=20)  # fmt: skip
+            wait_for(lambda: redis_client.llen(d.keys.alert_log_outbox()) == 0)
+            counts = d.counters.peek()
+    finally:
+        event.remove(Engine, "before_cursor_execute", fail_alert_log_inserts)
+    hook_rows = [(r.attempt, r.status) for r in alert_rows(settings) if r.channel == "webhook-ops"]
+    assert hook_rows == [(1, "retrying"), (2, "retrying"), (3, "sent")]
+    assert failures["left"] == 0
+    assert counts["alert_log.queued"] >= 1 and counts["alert_log.replayed"] >= 1

@@ -281,3 +281,61 @@ def test_forwarding_to_a_graphite_pickle_receiver(make_settings) -> None:
             frame = pickle.loads(conn.recv(size, socket.MSG_WAITALL))  # noqa: S301 - our own test data
     receiver.close()
     assert frame == [("tenant.fw.a", (float(t), 1.5))]
+
+
+HUGE = 10**400  # JSON and line protocol can carry integers no float can hold
+HUGE_JSON_ITEMS = [
+    ({"metric": "huge.value", "timestamp": "{t}", "value": HUGE}, "value_not_finite"),
+    ({"metric": "huge.negative", "timestamp": "{t}", "value": -HUGE}, "value_not_finite"),
+    ({"metric": "huge.ts", "timestamp": HUGE, "value": 1}, "timestamp_not_numeric"),
+    ({"metric": "huge.negative.ts", "timestamp": -HUGE, "value": 1}, "timestamp_not_numeric"),
+]
+HUGE_INFLUX_LINES = [
+    (f"huge value={HUGE}i {{t}}", "value_not_finite"),
+    (f"huge value={HUGE} {{t}}", "value_not_finite"),
+    (f"huge value=1 {HUGE}", "timestamp_not_numeric"),
+    (f"huge value=1 -{HUGE}", "timestamp_not_numeric"),
+]
+
+
+def test_huge_numbers_are_rejected_alone_with_207(flux: Flx) -> None:
+    t = now()
+    bad = [{k: t if v == "{t}" else v for k, v in item.items()} for item, _ in HUGE_JSON_ITEMS]
+    ok = {"metric": "json.ok", "timestamp": t, "value": 1}
+    r = flux.post("/flux/metric_data_post", {"metrics": [*bad, ok]})
+    assert r.status_code == 207, r.text
+    assert [e["reason"] for e in r.json()["errors"]] == [reason for _, reason in HUGE_JSON_ITEMS]
+    telegraf = {"metrics": [{"name": "tg", "timestamp": HUGE, "fields": {"a": 1}},
+                            {"name": "tg", "timestamp": t, "fields": {"b": HUGE, "c": 2}}]}  # fmt: skip
+    r = flux.post("/flux/metric_data_post", telegraf, headers={"telegraf": "true"})
+    assert r.status_code == 207, r.text
+    assert r.json()["reasons"] == {"timestamp_not_numeric": 1, "value_not_finite": 1}
+    lines = [line.replace("{t}", str(t)) for line, _ in HUGE_INFLUX_LINES] + [f"good v=3 {t}"]
+    r = flux.post("/flux/influx/write?precision=s", data="\n".join(lines).encode())
+    assert r.status_code == 207, r.text
+    assert [e["reason"] for e in r.json()["errors"]] == [reason for _, reason in HUGE_INFLUX_LINES]
+    assert flux.series("tenant.json.ok") == [[t, 1.0]]
+    assert flux.series("tenant.tg.c") == [[t, 2.0]]
+    assert flux.series("tenant.good.v") == [[t, 3.0]]
+
+
+# Issue 15 item 4: a body that inflates to a huge line is refused before it is parsed.
+LONG_INFLUX_LINES = [
+    "m,tag=" + "a\\ " * 24_000 + " value=1 {t}",  # escapes: the slow path of the splitter
+    "m,tag=" + "x" * 70_000 + " value=1 {t}",
+    'm s="' + "q" * 70_000 + '",value=1 {t}',
+    "m " + ",".join(f"f{i}=1" for i in range(10_000)) + " {t}",
+]
+
+
+def test_overlong_influx_lines_are_refused_unparsed(flux: Flx) -> None:
+    t = now()
+    lines = [f"before v=1 {t}", *(line.replace("{t}", str(t)) for line in LONG_INFLUX_LINES),
+             f"after v=2 {t}"]  # fmt: skip
+    body = gzip.compress("\n".join(lines).encode())
+    r = flux.post("/flux/influx/write?precision=s", data=body,
+                  headers={"Content-Encoding": "gzip"})  # fmt: skip
+    assert r.status_code == 207, r.text
+    assert r.json()["reasons"] == {"malformed.line_too_long": len(LONG_INFLUX_LINES)}
+    assert flux.series("tenant.before.v") == [[t, 1.0]]
+    assert flux.series("tenant.after.v") == [[t, 2.0]]

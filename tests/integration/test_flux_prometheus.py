@@ -102,6 +102,38 @@ def test_hostile_remote_write(flux: Flx) -> None:
     assert flux.post(PATH, data=snappy.compress(good), headers=bearer, key=False).status_code == 204
 
 
+# Issue 15 item 4: label values that are unique and long must not be remembered.
+HOSTILE_LABEL_VALUES = [
+    lambda i: f"{i:08d}" + "v" * 1000,  # name too long once prefixed: rejected
+    lambda i: f"{i:08d}" + "/" * 900,  # long, every character cleaned
+    lambda i: f"{i:08d}" + "x" * 400,  # long but valid: stored, not cached
+]
+
+
+@pytest.mark.parametrize("make_value", HOSTILE_LABEL_VALUES)
+def test_unique_long_label_values_do_not_grow_memory(flux: Flx, make_value) -> None:
+    import gc
+    import tracemalloc
+
+    ms = int(time.time()) * 1000
+    good = write_request([({"__name__": "g", "a": "b"}, [(1.0, ms)])])
+    flux.post(PATH, data=snappy.compress(good), headers=PB)  # warm up the worker
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for r in range(10):
+            series = [({"__name__": "m", "v": make_value(r * 300 + i)}, [(1.0, ms)])
+                      for i in range(300)]  # fmt: skip
+            resp = flux.post(PATH, data=snappy.compress(write_request(series)), headers=PB)
+            assert resp.status_code in (204, 400), resp.text
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 2 * (1 << 20), f"the worker kept {grown} bytes of label values"
+    assert flux.post(PATH, data=snappy.compress(good), headers=PB).status_code == 204
+
+
 class _Exporter(BaseHTTPRequestHandler):
     body = (
         b"# TYPE skyline_test_gauge gauge\n"

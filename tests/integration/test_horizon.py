@@ -330,3 +330,59 @@ def test_arbitrary_bytes_on_every_port_then_valid_data_still_lands(horizon, chun
     send_tcp(ports(horizon)["pickle_port"], carbon_frame([(marker + ".p", (t, 1.0))]))
     wait_for_points(horizon, marker, 1)
     wait_for_points(horizon, marker + ".p", 1)
+
+
+# Issue 15 item 1: numbers a pickle can carry that float() cannot hold (OverflowError).
+HUGE_PICKLE_ITEMS = [
+    (("huge.value", ("{t}", 10**400)), "rejected.value_not_finite"),
+    (("huge.negative.value", ("{t}", -(10**400))), "rejected.value_not_finite"),
+    (("huge.ts", (10**400, 1.0)), "rejected.timestamp_in_future"),
+    (("huge.negative.ts", (-(10**400), 1.0)), "rejected.timestamp_too_old"),
+    (("huge.both", (10**400, 10**400)), "rejected.value_not_finite"),
+    (("word.value.huge.ts", (10**400, "x")), "rejected.value_not_numeric"),
+]
+
+
+def test_huge_integers_in_a_pickle_frame_drop_only_themselves(horizon):
+    t = now()
+    hostile = [
+        (name, tuple(t if x == "{t}" else x for x in point))
+        for (name, point), _ in HUGE_PICKLE_ITEMS
+    ]
+    items = [("good.before", (t, 1.0)), *hostile, ("good.after", (t, 2.0))]
+    with socket.create_connection(("127.0.0.1", ports(horizon)["pickle_port"])) as s:
+        s.sendall(carbon_frame(items))
+        s.sendall(carbon_frame([("good.next.frame", (t, 3.0))]))
+        s.sendall(carbon_frame([("good.next.frame", (t + 1, 4.0))]))
+    for metric, n in (("good.before", 1), ("good.after", 1), ("good.next.frame", 2)):
+        wait_for_points(horizon, metric, n)
+    c = horizon.counters.peek()
+    expected: dict[str, int] = {}
+    for _, counter in HUGE_PICKLE_ITEMS:
+        expected[counter] = expected.get(counter, 0) + 1
+    assert {k: c.get(k, 0) for k in expected} == expected
+    assert c.get("connections_accepted") == 1
+
+
+# Issue 15 item 9: unsafe pickles are counted every time but logged a few times a minute.
+UNSAFE_PAYLOADS = [
+    pickle.dumps([Evil()], protocol=2),
+    pickle.dumps(os.system, protocol=2),
+    b"\x80\x02cos\nsystem\nq\x00.",
+    pickle.dumps([("x", (1, Evil()))], protocol=4),
+]
+
+
+def test_a_flood_of_unsafe_pickles_cannot_flood_the_log(horizon, caplog):
+    from skyline.horizon.intake import LOG_PER_REASON_PER_MINUTE
+
+    t = now()
+    frames = b"".join(struct.pack("!L", len(p)) + p for p in UNSAFE_PAYLOADS * 50)
+    with caplog.at_level("INFO"):
+        with socket.create_connection(("127.0.0.1", ports(horizon)["pickle_port"])) as s:
+            s.sendall(frames + carbon_frame([("after.the.flood", (t, 1.0))]))
+        wait_for_points(horizon, "after.the.flood", 1)
+    assert horizon.counters.peek()["malformed.pickle_unsafe"] == len(UNSAFE_PAYLOADS) * 50
+    logged = [r for r in caplog.records if "pickle" in r.getMessage()]
+    assert 1 <= len(logged) <= LOG_PER_REASON_PER_MINUTE
+    assert all(len(r.getMessage()) < 300 for r in logged), "logged truncated"

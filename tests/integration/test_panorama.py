@@ -126,3 +126,26 @@ def test_nothing_is_lost_while_sql_is_down(make_settings, tmp_path, mysql_url, r
         )
     forwarder.stop()
     direct.dispose()
+
+
+# Issue 15 item 7: data the database refuses is dead-lettered, not taken for an outage.
+REFUSED_METRIC_NAMES = ["café.latency", "naïve", "метрика", "☃"]  # the metrics column is ASCII
+
+
+@pytest.mark.mysql
+def test_data_the_database_refuses_is_dead_lettered(make_settings, mysql_url, redis_client):
+    migrate.upgrade(mysql_url)
+    settings = make_settings(SKYLINE__DATABASE__URL=mysql_url, SKYLINE__PANORAMA__INTERVAL="0.2",
+                             SKYLINE__PANORAMA__CLAIM_IDLE="1")  # fmt: skip
+    t = int(time.time())
+    with running(Panorama(settings)) as p:
+        publish(redis_client, p.keys, anomaly("good.before", ts=t), 1000)
+        for name in REFUSED_METRIC_NAMES:
+            publish(redis_client, p.keys, anomaly(name, ts=t), 1000)
+        publish(redis_client, p.keys, anomaly("good.after", ts=t), 1000)
+        wait_for(lambda: count(settings) == 2)
+        wait_for(lambda: p.counters.peek().get("dead_letters") == len(REFUSED_METRIC_NAMES))
+        wait_for(
+            lambda: redis_client.xpending(p.keys.anomalies_stream(), "panorama")["pending"] == 0
+        )
+        assert p.counters.peek().get("outages", 0) == 0

@@ -22,8 +22,11 @@ from skyline.timeseries import TimeSeriesStore
 from skyline.webapp import users
 from skyline.webapp.agent import Webapp
 from tests.conftest import free_port
+from tests.integration import conftest_db
 from tests.integration.pipeline_fixtures import pipeline_settings, running
 
+db_url = conftest_db.db_url  # tests that take db_url run on SQLite and on MariaDB
+mysql_url = conftest_db.mysql_url
 ADMIN_PASSWORD = "correct horse battery"
 EVIL = "evil.<script>alert(1)</script>"
 
@@ -399,3 +402,107 @@ def test_first_start_creates_admin_with_random_password(make_settings, tmp_path,
     assert [u["username"] for u in users.list_users(make_engine(settings.database_url))] == [
         "admin"
     ]
+
+
+# Issue 15 item 5: odd numbers in every parameter are a 4xx, never a 500.
+ODD_NUMBERS = ["²", "٣", "1²", "٣٣", "0", "-1", "+5", " 7", "1e3", "0x10", "1_000", "9" * 19,
+               "9" * 20, "9" * 5000, "1" * 400 + "h", "²h", "99999999999999999w",
+               "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "nan", "inf",
+               "\x00", "9" * 18]  # fmt: skip
+
+
+def test_odd_numbers_in_every_parameter_are_4xx(app_env):
+    settings, _, base, ids = app_env
+    b = Browser(base)
+    b.login()
+    token = users.create_token(make_engine(settings.database_url), "admin", "odd")
+    api = requests.Session()
+    api.headers["Authorization"] = f"Bearer {token}"
+    failures = []
+    for odd in ODD_NUMBERS:
+        for key in ("since", "until", "page", "per_page", "after_id"):
+            for path in ("/api/v1/anomalies", "/api/v1/labels", "/api/v1/metrics"):
+                r = api.get(base + path, params={key: odd})
+                if r.status_code not in (200, 400):
+                    failures.append((path, key, odd[:30], r.status_code))
+            r = b.get(b.url("/anomalies"), params={key: odd})
+            if r.status_code != 200:
+                failures.append(("/anomalies", key, odd[:30], r.status_code))
+        for key in ("from", "until"):
+            r = api.get(base + "/api/v1/metrics/web.latency", params={key: odd})
+            if r.status_code not in (200, 400):
+                failures.append(("/api/v1/metrics/web.latency", key, odd[:30], r.status_code))
+        for path in (f"/api/v1/anomalies/{odd}", f"/api/v1/profiles/{odd}",
+                     f"/api/v1/profiles/{odd}/series"):  # fmt: skip
+            r = api.get(base + path)
+            if not 400 <= r.status_code < 500:
+                failures.append((path[:40], "path", odd[:30], r.status_code))
+        r = b.get(b.url(f"/anomaly/{odd}"))
+        if not 400 <= r.status_code < 500:
+            failures.append(("/anomaly/", "path", odd[:30], r.status_code))
+    assert failures == []
+    assert api.get(base + f"/api/v1/anomalies/{ids['a0']}").status_code == 200
+
+
+# Issue 15 item 6: names the database takes for "oper1" are one throttle key.
+SAME_USER_SPELLINGS = ["oper1 ", "oper1  ", " oper1", "oper1\t", "oper1\n", "\toper1 "]
+OTHER_SPELLINGS = ["OPER1", "oper1\u00a0x", "oper\u0131"]  # never log in as oper1
+
+
+def test_a_user_name_with_spaces_is_the_same_throttle_key(make_settings, tmp_path, db_url):
+    settings = webapp_settings(make_settings, tmp_path, SKYLINE__DATABASE__URL=db_url,
+                               SKYLINE__WEBAPP__LOGIN_MAX_FAILURES="3",
+                               SKYLINE__WEBAPP__LOGIN_WINDOW="600")  # fmt: skip
+    assert settings.database_url == db_url
+    engine = make_engine(settings.database_url)
+    password = "oper1's long password"
+    with running_webapp(settings) as (daemon, base):
+        users.add_user(engine, "oper1", password, "operator")
+        for spelling in OTHER_SPELLINGS:
+            assert Browser(base).login(spelling, password).status_code == 401, spelling
+        assert Browser(base).login(" oper1 ", password).status_code == 302
+        daemon.redis.delete(*daemon.redis.scan_iter(daemon.keys.login_attempts("*", "*", "*")))
+        if time.time() % 600 > 570:  # counts are per fixed window: start in a fresh one
+            time.sleep(600 - time.time() % 600 + 0.1)
+        b = Browser(base)
+        for _ in range(3):
+            assert b.login("oper1", "guess").status_code == 401
+        for spelling in SAME_USER_SPELLINGS:
+            r = Browser(base).login(spelling, password)
+            assert r.status_code == 429, (spelling, r.status_code)
+
+
+# Issue 15 item 7: a value the database cannot compare is the request's fault (4xx).
+UNCOMPARABLE = ["café", "*é*", "метрика", "☃?"]
+
+
+def test_a_filter_the_database_refuses_is_400_not_503(make_settings, tmp_path, db_url):
+    settings = webapp_settings(make_settings, tmp_path, SKYLINE__DATABASE__URL=db_url)
+    with running_webapp(settings) as (daemon, base):
+        seed(settings, daemon.store)
+        token = users.create_token(make_engine(settings.database_url), "admin", "t")
+        auth = {"Authorization": f"Bearer {token}"}
+        b = Browser(base)
+        b.login()
+        for value in UNCOMPARABLE:
+            r = requests.get(base + "/api/v1/anomalies", params={"metric": value}, headers=auth)
+            assert r.status_code in (200, 400), (value, r.status_code)
+            assert b.get(b.url("/anomalies"), params={"metric": value}).status_code in (200, 400)
+        assert requests.get(base + "/api/v1/anomalies", headers=auth).json()["total"] == 5
+
+
+def test_odd_mute_durations_are_400(app_env):
+    settings, _, base, _ = app_env
+    token = users.create_token(make_engine(settings.database_url), "admin", "mutes")
+    api = requests.Session()
+    api.headers["Authorization"] = f"Bearer {token}"
+    odd = [*ODD_NUMBERS, "99999999999999999999w", "9" * 20, 10**20, -5, 0, None, [], "1y"]
+    statuses = {}
+    for duration in odd:
+        r = api.post(base + "/api/v1/mutes", json={"pattern": "web.odd", "duration": duration})
+        statuses[str(duration)[:30]] = r.status_code
+    assert {k: v for k, v in statuses.items() if v not in (201, 400)} == {}
+    assert statuses["99999999999999999999w"] == 400 and statuses[str(10**20)[:30]] == 400
+    assert api.get(base + "/api/v1/mutes").status_code == 200
+    good = api.post(base + "/api/v1/mutes", json={"pattern": "web.ok", "duration": "2h"})
+    assert good.status_code == 201

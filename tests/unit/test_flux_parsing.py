@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 
 import pytest
 
@@ -61,6 +62,31 @@ def test_statsd_limits_distinct_names() -> None:
     assert {n for n, _, _ in agg.flush(0, 1)} == {"stats.a", "stats_counts.a", "stats.b",
                                                   "stats_counts.b"}  # fmt: skip
     assert counters.peek()["statsd.dropped.too_many_metrics"] == 1
+
+
+# Issue 15 item 3: timer values a float can hold but whose squares or sums it cannot.
+HOSTILE_TIMERS = [
+    b"huge:1e155|ms:0|ms",
+    b"huge:1e154|ms:-1e154|ms",
+    b"huge:1.7e308|ms:-1.7e308|ms:1.7e308|ms",
+    b"huge:-1e200|ms:1e-300|ms",
+    b"huge:1e308|ms:1e308|ms|@0.001",
+]
+
+
+@pytest.mark.parametrize("packet", HOSTILE_TIMERS)
+def test_a_hostile_timer_loses_no_other_aggregate(packet: bytes) -> None:
+    samples, bad = parse_packet(packet + b"\nhits:3|c\nu:a|s\nt:10|ms:20|ms\ng:5|g")
+    assert not bad
+    agg = Aggregator(Counters(), [90], 100, 3600)
+    agg.add(samples, now=1000)
+    out = {name: v for name, _, v in agg.flush(1000, 10)}
+    assert out["stats_counts.hits"] == 3 and out["stats.sets.u.count"] == 1
+    assert out["stats.timers.t.mean"] == 15 and out["stats.gauges.g"] == 5
+    huge = {k: v for k, v in out.items() if k.startswith("stats.timers.huge.")}
+    assert math.isfinite(huge["stats.timers.huge.std"])
+    assert math.isfinite(huge["stats.timers.huge.mean"])
+    assert math.isfinite(huge["stats.timers.huge.mean_90"])
 
 
 def test_timer_stats_percentile() -> None:

@@ -251,3 +251,46 @@ def test_parse_lines_matches_parse_line_on_hand_picked(lines):
 )
 def test_parse_lines_matches_parse_line_on_random(lines):
     assert normalise(parse_lines(lines)) == normalise(slow_parse_lines(lines))
+
+
+# --- memory bounds (issue 15, item 4) ---------------------------------------------------
+def _intake():
+    import logging
+
+    from skyline.daemon import Counters
+    from skyline.horizon.buffer import PointBuffer
+    from skyline.horizon.intake import Intake
+
+    counters = Counters()
+    buffer = PointBuffer(batch_points=1000, batch_interval=1.0, high=10**6, low=10**5,
+                         limit=2 * 10**6, counters=counters)  # fmt: skip
+    return Intake(buffer=buffer, counters=counters, name_filter=NameFilter(), max_age=86400,
+                  max_future=60, log=logging.getLogger("test"), clock=lambda: 1.7e9)  # fmt: skip
+
+
+HOSTILE_NAMES = [
+    lambda i: f"{i:07d}" + "x" * (1 << 20),  # too long
+    lambda i: f"{i:07d}" + "!" * (1 << 20),  # too long and bad characters
+    lambda i: f"{i:07d} bad " * 100,  # bad characters, short enough to be remembered
+]
+
+
+@pytest.mark.parametrize("make_name", HOSTILE_NAMES)
+def test_unique_rejected_names_do_not_grow_memory(make_name):
+    import gc
+    import tracemalloc
+
+    intake = _intake()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(40):
+            intake.items([(make_name(i), 1.7e9, 1.0)])
+        for i in range(6000):  # more short rejects than the reject cache keeps
+            intake.items([(make_name(i)[:900], 1.7e9, 1.0)])
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 8 * (1 << 20), f"intake kept {grown} bytes for rejected names"
+    assert intake.items([("good.name", 1.7e9, 1.0)]) == 1
