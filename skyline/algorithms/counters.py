@@ -54,7 +54,8 @@ class CounterAware:
         deciding = ok & (mode == UNDECIDED)
         self._observe(state, deciding, v)
         counter = ok & (mode == COUNTER)
-        delta = v - prev
+        with np.errstate(over="ignore", invalid="ignore"):
+            delta = v - prev
         feed_v = np.where(counter, delta, v)
         feed = ok & (mode != UNDECIDED) & ~(counter & ~(delta >= 0.0))
         feed_t = np.where(feed, t, np.nan)

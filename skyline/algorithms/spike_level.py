@@ -247,16 +247,19 @@ class SpikeLevel:
         ok = np.isfinite(t) & np.isfinite(v) & (t > lay.view(state, "last_ts"))
         vv = np.where(ok, v, 0.0)
         tt = np.where(ok, t, 0.0)
-        f = self._features(state, tt, vv)
-        raw = self._raw_score(state, f)
-        scores_win = _win(lay, state, "scores")
-        if p.repeat_window > 0:
-            prev = np.nanmax(np.where(np.isnan(scores_win), -np.inf, scores_win), axis=1)
-            repeat = (raw > 0.0) & (prev >= raw)
-            score = np.where(repeat, raw * p.repeat_damping, raw)
-        else:
-            score = raw
-        self._learn(state, ok, vv, tt, f, raw)
+        # values near the float limits overflow to inf in sums and differences; every
+        # feature maps non-finite intermediates to a defined score, so no warnings
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            f = self._features(state, tt, vv)
+            raw = self._raw_score(state, f)
+            scores_win = _win(lay, state, "scores")
+            if p.repeat_window > 0:
+                prev = np.nanmax(np.where(np.isnan(scores_win), -np.inf, scores_win), axis=1)
+                repeat = (raw > 0.0) & (prev >= raw)
+                score = np.where(repeat, raw * p.repeat_damping, raw)
+            else:
+                score = raw
+            self._learn(state, ok, vv, tt, f, raw)
         return np.where(ok, score, np.nan)
 
     def _learn(self, state: np.ndarray, ok: np.ndarray, v: np.ndarray, t: np.ndarray,
