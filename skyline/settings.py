@@ -220,6 +220,14 @@ class AnalyzerSection(LoopSection):
         gt=0,
         le=1,
     )
+    state_cache_mb: int = key(
+        256,
+        "mode = default: memory for the detector states this analyzer saved last (about "
+        "7.5 KB a metric), so a pass reads only their 24-byte headers back from Redis; "
+        "0 reads every state whole.",
+        "MB",
+        ge=0,
+    )
     algorithms: list[str] = key(
         list(DEFAULT_ENSEMBLE),
         "The ensemble, in the order run (an early exit skips the rest once consensus is "

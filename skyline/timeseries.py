@@ -259,12 +259,8 @@ class TimeSeriesStore:
                     payload.append(redis_raw.get(key))
                     n_replies += 1
                 else:  # the tail, THEN the head: a rewrite always changes the head
-                    payload.append(
-                        redis_raw.command(b"GETRANGE", key, b"%d" % cursor.offset, b"-1")
-                    )
-                    payload.append(
-                        redis_raw.command(b"GETRANGE", key, b"0", b"%d" % (HEAD_SIZE - 1))
-                    )
+                    payload.append(redis_raw.getrange(key, cursor.offset, -1))
+                    payload.append(redis_raw.getrange(key, 0, HEAD_SIZE - 1))
                     n_replies += 2
             replies = iter(
                 _raise_errors(redis_raw.execute(self.redis, b"".join(payload), n_replies))

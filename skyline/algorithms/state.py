@@ -26,6 +26,7 @@ MAGIC = b"SKD1"
 # readable whatever the version, so a state of an older version can be rebuilt up to
 # the point it had reached and the points after it judged.
 _HEADER = struct.Struct("<4sIIId")
+HEADER_SIZE = _HEADER.size  # 24
 
 
 @dataclass(frozen=True)
@@ -70,16 +71,21 @@ class StateLayout:
         return np.dtype([("magic", "S4"), ("crc", "<u4"), ("version", "<u4"), ("width", "<u4"),
                          ("last_ts", "<f8"), ("row", "<f8", (self.width,))])  # fmt: skip
 
-    def pack_rows(self, state: np.ndarray) -> list[bytes]:
-        """One bytes object per row: header + the row's float64 values.  The layout
-        must have a ``last_ts`` field (copied into the header)."""
+    def pack(self, state: np.ndarray) -> memoryview:
+        """Every row packed (header + the row's float64 values), back to back: row i
+        is bytes ``[i * nbytes, (i + 1) * nbytes)``.  The layout must have a
+        ``last_ts`` field (copied into the header)."""
         magic, crc, version, width = self._ident()
         rec = np.empty(len(state), dtype=self._record())
         rec["magic"], rec["crc"], rec["version"], rec["width"] = magic, crc, version, width
         rec["last_ts"] = self.view(state, "last_ts")
         rec["row"] = state
-        buf, size = rec.tobytes(), self.nbytes
-        return [buf[i : i + size] for i in range(0, len(buf), size)]
+        return memoryview(rec).cast("B")
+
+    def pack_rows(self, state: np.ndarray) -> list[bytes]:
+        """One bytes object per row (see ``pack``)."""
+        buf, size = self.pack(state), self.nbytes
+        return [bytes(buf[i : i + size]) for i in range(0, len(buf), size)]
 
     def unpack_rows(
         self, blobs: Sequence[bytes | None], fresh: np.ndarray

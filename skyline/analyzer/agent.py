@@ -67,7 +67,7 @@ class Analyzer(Daemon):
         if cfg.mode == "default":
             ttl = 2 * max(self.settings.skyline.full_duration, 86400)
             self.detect = DetectorPass(self.redis, self.keys, self.store, make_detector(),
-                                       cfg.threshold, ttl)  # fmt: skip
+                                       cfg.threshold, ttl, cfg.state_cache_mb << 20)  # fmt: skip
 
     def run_once(self) -> None:
         """Arrivals first, then the next slice of the sweep in progress (if any)."""

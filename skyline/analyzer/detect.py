@@ -30,7 +30,7 @@ import numpy as np
 import redis
 
 from skyline import redis_raw
-from skyline.algorithms.state import last_learned
+from skyline.algorithms.state import HEADER_SIZE, last_learned
 from skyline.algorithms.stepping import VectorDetector, default_vector_detector, score_points
 from skyline.redis_keys import RedisKeys
 from skyline.timeseries import RECORD, Cursor, TimeSeriesStore
@@ -61,7 +61,8 @@ class DetectorPass:
     """Judges the new points of metrics; keeps read cursors between passes."""
 
     def __init__(self, redis_client: redis.Redis, keys: RedisKeys, store: TimeSeriesStore,
-                 detector: VectorDetector, threshold: float, state_ttl: int) -> None:  # fmt: skip
+                 detector: VectorDetector, threshold: float, state_ttl: int,
+                 cache_bytes: int = 0) -> None:  # fmt: skip
         self.redis = redis_client
         self.keys = keys
         self.store = store
@@ -70,6 +71,7 @@ class DetectorPass:
         self.state_ttl = int(state_ttl)
         self.cursors: dict[str, Cursor] = {}
         self.counts = PassCounts()
+        self.cache = StateCache(cache_bytes)
 
     def run(self, metrics: Sequence[str]) -> list[Detection]:
         """Judge the new points of ``metrics``; detections in (metric, time) order."""
@@ -79,21 +81,16 @@ class DetectorPass:
         return found
 
     def _run_chunk(self, metrics: list[str]) -> list[Detection]:
-        blobs = self._load(metrics)
-        lay = self.detector.layout
-        state, restored = lay.unpack_rows(blobs, self.detector.new_state(len(metrics)))
-        last_ts = lay.view(state, "last_ts").copy()
+        state, restored, old_last = self._load(metrics)
+        last_ts = self.detector.layout.view(state, "last_ts").copy()
         silent_until = np.full(len(metrics), -np.inf)
-        for i, ok in enumerate(restored.tolist()):
-            if ok:
-                continue
+        for i in np.flatnonzero(~restored).tolist():
             self.cursors.pop(metrics[i], None)
-            old = last_learned(blobs[i])
-            if old is None:
+            if np.isnan(old_last[i]):
                 self.counts.new_states += 1
             else:
                 self.counts.rebuilt_states += 1
-                silent_until[i] = old
+                silent_until[i] = old_last[i]
         owner, t, v = self._new_points(metrics, last_ts)
         bounds = np.searchsorted(owner, np.arange(len(metrics) + 1))
         split = [slice(bounds[i], bounds[i + 1]) for i in range(len(metrics))]
@@ -106,27 +103,54 @@ class DetectorPass:
         hits = np.flatnonzero(judged & (score >= self.threshold)).tolist()
         return [Detection(metrics[owner[j]], int(t[j]), float(v[j]), float(score[j])) for j in hits]
 
-    def _load(self, metrics: list[str]) -> list[bytes | None]:
-        """Each metric's packed state (single-key GETs in one raw RESP payload)."""
-        key = self.keys.detector_state
-        payload = b"".join([redis_raw.get(key(m).encode()) for m in metrics])
-        replies = redis_raw.execute(self.redis, payload, len(metrics))
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        return [r if isinstance(r, bytes) else None for r in replies]
+    def _load(self, metrics: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The metrics' states, which were restored, and for the others the last
+        timestamp a state of another version had judged (NaN: no state at all).
+
+        A state this process saved last comes from its cache when the header in
+        Redis (GETRANGE of 24 bytes) is still the one it saved; the others are read
+        whole.  Single-key commands in raw RESP payloads."""
+        key, lay = self.keys.detector_state, self.detector.layout
+        cached = [self.cache.get(m) for m in metrics]
+        payload = b"".join([redis_raw.getrange(key(m).encode(), 0, HEADER_SIZE - 1) if c
+                            else redis_raw.get(key(m).encode())
+                            for m, c in zip(metrics, cached, strict=True)])  # fmt: skip
+        replies = _checked(redis_raw.execute(self.redis, payload, len(metrics)))
+        blobs: list[bytes | None] = [None] * len(metrics)
+        hit: list[int] = []
+        stale: list[int] = []
+        for i, (reply, c) in enumerate(zip(replies, cached, strict=True)):
+            if c is None:
+                blobs[i] = reply if isinstance(reply, bytes) else None
+            elif reply == c[0]:
+                hit.append(i)
+            else:  # changed or gone since this process saved it
+                stale.append(i)
+                self.cache.drop(metrics[i])
+        if stale:
+            payload = b"".join([redis_raw.get(key(metrics[i]).encode()) for i in stale])
+            for i, reply in zip(stale, _checked(redis_raw.execute(self.redis, payload, len(stale))),
+                                strict=True):  # fmt: skip
+                blobs[i] = reply if isinstance(reply, bytes) else None
+        state, restored = lay.unpack_rows(blobs, self.detector.new_state(len(metrics)))
+        for i in hit:
+            state[i] = cached[i][1]  # type: ignore[index]
+        restored[hit] = True
+        old_last = np.array([np.nan if b is None or (x := last_learned(b)) is None else x
+                             for b in blobs])  # fmt: skip
+        return state, restored, old_last
 
     def _save(self, metrics: list[str], rows: np.ndarray) -> None:
         if not metrics:
             return
-        key, ttl = self.keys.detector_state, self.state_ttl
-        blobs = self.detector.layout.pack_rows(rows)
-        payload = b"".join(
-            [redis_raw.set_ex(key(m).encode(), b, ttl) for m, b in zip(metrics, blobs, strict=True)]
-        )
-        for reply in redis_raw.execute(self.redis, payload, len(metrics)):
-            if isinstance(reply, Exception):
-                raise reply
+        lay = self.detector.layout
+        packed = lay.pack(rows)
+        keys = [self.keys.detector_state(m).encode() for m in metrics]
+        payload = redis_raw.set_ex_many(keys, packed, lay.nbytes, self.state_ttl)
+        _checked(redis_raw.execute(self.redis, payload, len(metrics)))
+        size = lay.nbytes
+        for i, metric in enumerate(metrics):
+            self.cache.put(metric, bytes(packed[i * size : i * size + HEADER_SIZE]), rows[i])
 
     def _new_points(
         self, metrics: list[str], last_ts: np.ndarray
@@ -158,3 +182,40 @@ class DetectorPass:
         """Keep read cursors only for ``metrics`` (the store's metrics at a sweep)."""
         for metric in [m for m in self.cursors if m not in metrics]:
             del self.cursors[metric]
+            self.cache.drop(metric)
+
+
+def _checked(replies: list[object]) -> list[object]:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
+class StateCache:
+    """The states this process saved last (packed header and row), up to ``limit``
+    bytes, the oldest saved dropped first; 0 disables it.  A cached row is used only
+    while the header in Redis is still the one saved here, so another writer or a
+    deletion is noticed."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = int(limit)
+        self.size = 0
+        self._rows: dict[str, tuple[bytes, np.ndarray]] = {}
+
+    def get(self, metric: str) -> tuple[bytes, np.ndarray] | None:
+        return self._rows.get(metric)
+
+    def put(self, metric: str, header: bytes, row: np.ndarray) -> None:
+        if self.limit <= 0:
+            return
+        self.drop(metric)
+        self._rows[metric] = (header, row.copy())
+        self.size += len(header) + row.nbytes
+        while self.size > self.limit and self._rows:
+            self.drop(next(iter(self._rows)))
+
+    def drop(self, metric: str) -> None:
+        entry = self._rows.pop(metric, None)
+        if entry is not None:
+            self.size -= len(entry[0]) + entry[1].nbytes

@@ -74,7 +74,7 @@ def timed(daemon: Analyzer, names: list[str]) -> tuple[float, int]:
 def run(client: redis.Redis, a: argparse.Namespace) -> dict:
     client.flushdb()
     total = a.history + a.rounds + a.batch
-    t, v = synthetic(a.metrics, total)
+    t, v = synthetic(a.metrics, total, now=1_700_000_000)
     names = [f"bench.metric.{i}" for i in range(a.metrics)]
     out: dict = {"metrics": a.metrics, "history": a.history}
     with tempfile.TemporaryDirectory() as var_dir:
