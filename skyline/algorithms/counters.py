@@ -1,14 +1,16 @@
 """Counters for streaming detectors: a monotonic counter is judged on its increase.
 
 ``CounterAware(detector)`` is itself a vectorised streaming detector.  It watches
-a metric's first ``decide_after`` points without judging them (the ensemble also
-needs ``min_tolerable_length`` points before it judges anything) and decides once,
-with the rule of ``skyline.analyzer.analysis.is_counter``: never negative, rising on
-at least half of the steps, falling at most once per hundred.  A counter's points
-are then given to the inner detector as the non-negative derivative (a step across
-a reset is not judged: it would be a giant false drop); any other metric's points
-are given as they are.  The decision is part of the state, so it survives restarts.
-Points seen while deciding, and reset steps, score ``NEUTRAL_SCORE``.
+a metric's first ``decide_after`` points, giving them to the inner detector to
+learn but reporting them neutral (the ensemble also needs ``min_tolerable_length``
+points before it judges anything), and decides once, with the rule of
+``skyline.analyzer.analysis.is_counter``: never negative, rising on at least half
+of the steps, falling at most once per hundred.  A gauge goes on as it was (so a
+gauge is judged exactly as by the inner detector alone, after the first
+``decide_after`` points).  A counter's inner state starts again, and its points
+are given as the non-negative increase; a step across a reset is not learned (it
+would be a giant false drop) and scores neutral.  The decision is part of the
+state, so it survives restarts.
 """
 
 from __future__ import annotations
@@ -53,17 +55,19 @@ class CounterAware:
         mode, prev = lay.view(state, "cw_mode"), lay.view(state, "cw_prev")
         deciding = ok & (mode == UNDECIDED)
         self._observe(state, deciding, v)
+        became_counter = deciding & (mode == COUNTER)
+        if became_counter.any():  # it learned raw values so far: start again on increases
+            inner[became_counter] = self.inner.new_state(int(became_counter.sum()))
         counter = ok & (mode == COUNTER)
         with np.errstate(over="ignore", invalid="ignore"):
             delta = v - prev
-        feed_v = np.where(counter, delta, v)
-        feed = ok & (mode != UNDECIDED) & ~(counter & ~(delta >= 0.0))
+        feed = ok & ~(counter & ~(delta >= 0.0))  # a reset step is not learned
         feed_t = np.where(feed, t, np.nan)
-        scores = self.inner.step(inner, feed_t, feed_v)
-        last[:] = np.where(ok, t, last)  # reset steps and deciding points are seen too
+        scores = self.inner.step(inner, feed_t, np.where(counter, delta, v))
+        last[:] = np.where(ok, t, last)  # reset steps are seen too
         prev[:] = np.where(ok, v, prev)
         # points seen while deciding, and reset steps, are judged: neutral
-        return np.where(feed, scores, np.where(ok, NEUTRAL_SCORE, np.nan))
+        return np.where(feed & ~deciding, scores, np.where(ok, NEUTRAL_SCORE, np.nan))
 
     def _observe(self, state: np.ndarray, rows: np.ndarray, v: np.ndarray) -> None:
         """Count rises and falls of undecided rows; decide at ``decide_after``."""

@@ -143,38 +143,39 @@ def test_hostile_points_are_not_judged_and_leave_the_state_alone():
 
 
 def test_warm_up_is_neutral():
+    """The first 100 points decide counter or gauge and are never flagged."""
     det = default_vector_detector()
-    v = np.full(150, 3.0)
-    v[120] = 1e9
-    scores = score_points(det, det.new_state(1), [T0 + STEP * np.arange(150)], [v])[0]
+    v = np.full(100, 3.0)
+    v[80] = 1e9
+    scores = score_points(det, det.new_state(1), [T0 + STEP * np.arange(100)], [v])[0]
     assert set(scores.tolist()) == {NEUTRAL_SCORE}
 
 
 def slow_counter_aware(ts, vs, decide_after: int = 100) -> list[float]:
-    """CounterAware's twin: decide once from the first points, then feed the raw
-    value or the non-negative increase to a plain SpikeLevel, one point at a time."""
+    """CounterAware's twin, one point at a time: a plain SpikeLevel learns the raw
+    values while the first points decide (reported neutral); a counter then starts
+    a fresh SpikeLevel on the non-negative increases."""
     inner = StreamAdapter(SpikeLevel())
     out, seen, prev, mode = [], [], None, None
     for t, v in zip(ts.tolist(), vs.tolist(), strict=True):
-        if mode is None:
+        deciding = mode is None
+        if deciding:
             seen.append(v)
             if len(seen) >= decide_after:
                 d = np.diff(seen)
                 rising, falling = int((d > 0).sum()), int((d < 0).sum())
                 mode = ("counter" if min(seen) >= 0 and rising >= len(d) // 2
                         and falling <= max(1, len(d) // 100) else "gauge")  # fmt: skip
-            if mode is None:
-                out.append(NEUTRAL_SCORE)
-                prev = v
-                continue
+                if mode == "counter":
+                    inner = StreamAdapter(SpikeLevel())
         x = v - prev if mode == "counter" else v
         prev = v
         if mode == "counter" and x < 0:
             out.append(NEUTRAL_SCORE)
             continue
         s = inner.detector.step(inner.state.copy(), np.array([t]), np.array([x]))[0]
-        out.append(s)
         inner.learn_one(t, x)
+        out.append(NEUTRAL_SCORE if deciding else s)
     return out
 
 
@@ -193,5 +194,10 @@ def test_counter_aware_equals_its_slow_twin(kind):
     det = CounterAware(SpikeLevel())
     got = score_points(det, det.new_state(1), [t], [v])[0]
     np.testing.assert_array_equal(got, np.array(slow_counter_aware(t, v)))
-    mode = det.layout.view(det.new_state(1), "cw_mode")
-    assert mode.tolist() == [0.0]
+    state = det.new_state(1)
+    score_points(det, state, [t], [v])
+    assert det.layout.view(state, "cw_mode").tolist() == [1.0 if kind == "gauge" else 2.0]
+    if kind == "gauge":  # after the deciding points, exactly the inner detector's scores
+        inner = SpikeLevel()
+        plain = score_points(inner, inner.new_state(1), [t], [v])[0]
+        np.testing.assert_array_equal(got[100:], plain[100:])
