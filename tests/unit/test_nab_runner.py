@@ -180,3 +180,16 @@ def test_without_a_detector_it_runs_the_analyzers_detector_and_threshold(
 def _two(corpus: Path):
     s = runner.read_series(corpus, "catB/two.csv")
     return s.timestamps, s.values
+
+
+def test_variant_selection_tool(corpus: Path, capsys) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "utils"))
+    try:
+        import nab_select
+    finally:
+        sys.path.pop(0)
+    assert nab_select.main(["--data", str(corpus), "{}", "{'burn_in': 10}"]) == 0
+    out = capsys.readouterr().out
+    assert "{'burn_in': 10}: width" in out and "selection CV standard" in out
+    with pytest.raises(SystemExit):
+        nab_select.main(["--data", str(corpus), "[1, 2]"])
