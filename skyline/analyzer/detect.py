@@ -3,8 +3,10 @@ streaming detector, its state kept in Redis between passes and across restarts.
 
 One pass over a set of metrics:
 
-1. load each metric's state (one GET per key, pipelined; no command spans two
-   metrics, so this works on Redis Cluster);
+1. load each metric's state (one GET per key in one raw payload; no command spans
+   two metrics, so this works on Redis Cluster).  A state this process saved last
+   is kept in memory (``StateCache``) and only its 24-byte header is read back, to
+   check that nobody else changed or deleted it;
 2. read the points that arrived since the last pass (byte cursors kept in memory;
    after a restart, a rewritten series or a missing state, the whole series), sorted,
    de-duplicated, and only those after the last point the state has judged;
@@ -17,8 +19,8 @@ State rebuilds: a metric without a state is new to the detector, and every store
 point is judged (the detector's warm-up keeps the first ones neutral), exactly as
 ``skyline nab run`` judges a file.  A state of another version or parameter set is
 rebuilt from the stored series: points up to the last one it had judged are learned
-silently, later ones are judged.  No Redis, events or settings reading beyond
-the arguments given here.
+silently, later ones are judged.  Settings come as arguments; events are the
+caller's (``skyline.analyzer.agent``).
 """
 
 from __future__ import annotations
