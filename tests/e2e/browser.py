@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-import pytest
+from tests.peers import require
 
 CHROMIUM = (
     os.environ.get("SKYLINE_CHROMIUM")
@@ -33,12 +33,14 @@ INK = """(sel) => {
 
 def sync_api():
     """Playwright's sync API, or the test is skipped saying what is missing."""
-    api = pytest.importorskip(
-        "playwright.sync_api",
-        reason="Playwright for Python is not installed (pip install playwright)",
-    )
+    try:
+        import playwright.sync_api as api
+    except ImportError:
+        require("playwright", "Playwright for Python is not installed (pip install playwright)")
     if CHROMIUM is None:
-        pytest.skip("no chromium binary (apt-get install chromium, or set SKYLINE_CHROMIUM)")
+        require(
+            "chromium", "no chromium binary (apt-get install chromium, or set SKYLINE_CHROMIUM)"
+        )
     return api
 
 

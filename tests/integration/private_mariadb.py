@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import free_port
+from tests.peers import require
 
 MARIADBD = shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin:/usr/bin")
 INSTALL_DB = shutil.which("mariadb-install-db")
@@ -85,7 +86,10 @@ class PrivateMariaDB:
 @pytest.fixture
 def private_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateMariaDB]:
     if not (MARIADBD and INSTALL_DB):
-        pytest.skip("mariadbd and mariadb-install-db are needed (apt-get install mariadb-server)")
+        require(
+            "mariadbd",
+            "mariadbd and mariadb-install-db are needed (apt-get install mariadb-server)",
+        )
     root = tmp_path_factory.mktemp("mariadb")
     server = PrivateMariaDB(root)
     try:

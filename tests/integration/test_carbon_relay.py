@@ -34,6 +34,7 @@ from tests.integration.horizon_fixtures import (
     running_horizon,
     wait_for_points,
 )
+from tests.peers import require
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -86,7 +87,7 @@ def _clean_env() -> dict[str, str]:
 def carbon_relay_bin() -> str:
     path, reason = _find_carbon_relay()
     if path is None:
-        pytest.skip(reason)
+        require("carbon-relay", reason)
     return path
 
 

@@ -16,6 +16,7 @@ import snappy
 from skyline.flux.prometheus import WriteRequest
 from tests.conftest import free_port, wait_for
 from tests.integration.test_flux_http import Flx, running_flux, start_flux
+from tests.peers import require
 
 PATH = "/flux/prometheus/write"
 PB = {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
@@ -159,9 +160,9 @@ class _Exporter(BaseHTTPRequestHandler):
 PROMETHEUS = shutil.which("prometheus")
 
 
-@pytest.mark.skipif(PROMETHEUS is None, reason="Debian's prometheus is not installed "
-                    "(apt-get install prometheus)")  # fmt: skip
 def test_real_prometheus_remote_write(flux: Flx, tmp_path: Path) -> None:
+    if PROMETHEUS is None:
+        require("prometheus", "Debian's prometheus is not installed (apt-get install prometheus)")
     exporter = ThreadingHTTPServer(("127.0.0.1", 0), _Exporter)
     threading.Thread(target=exporter.serve_forever, daemon=True).start()
     port = exporter.server_address[1]

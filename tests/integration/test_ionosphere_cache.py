@@ -34,6 +34,7 @@ from skyline.settings import IonosphereSection
 from skyline.timeseries import TimeSeriesStore
 from tests.conftest import free_port, wait_for
 from tests.integration import conftest_db
+from tests.peers import require
 
 db_url = conftest_db.db_url
 mysql_url = conftest_db.mysql_url
@@ -50,7 +51,7 @@ def day(seed: int = 0, n: int = 1440) -> np.ndarray:
 def memcached():
     binary = shutil.which("memcached") or "/usr/bin/memcached"
     if not os.path.exists(binary):
-        pytest.skip("memcached is not installed (apt-get install memcached)")
+        require("memcached", "not installed (apt-get install memcached)")
     port = free_port()
     root = ["-u", "root"] if os.geteuid() == 0 else []  # memcached refuses root otherwise
     proc = subprocess.Popen([binary, "-p", str(port), "-U", "0", "-l", "127.0.0.1", *root])

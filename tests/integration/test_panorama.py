@@ -3,7 +3,6 @@ repeats counted, and nothing lost while SQL is down."""
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
@@ -90,8 +89,6 @@ def test_malformed_entries_are_dropped_and_good_ones_kept(settings, redis_client
 @pytest.mark.mysql
 def test_nothing_is_lost_while_sql_is_down(make_settings, tmp_path, mysql_url, redis_client):
     """MariaDB behind a TCP forwarder the test stops (SQL down) and starts again."""
-    if not os.environ.get("SKYLINE_TEST_MYSQL_URL"):
-        pytest.skip("set SKYLINE_TEST_MYSQL_URL")
     migrate.upgrade(mysql_url)
     target = make_url(mysql_url)
     port = free_port()

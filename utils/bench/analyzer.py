@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--mode", choices=("classic", "default"), default="classic")
     p.add_argument("--earthgecko", metavar="DIR", help="earthgecko Skyline's skyline/analyzer")
     p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--redis-url", default=None, help="e.g. redis://127.0.0.1:6379/12 (DB 12)")
+    p.add_argument("--redis-url", default=None, help="its DB 12 is FLUSHED (default: embedded)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     load = os.getloadavg()[0]

@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--history", type=int, default=400, help="points before the timed rounds")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--batch", type=int, default=10, help="late points per metric, last round")
-    p.add_argument("--redis-url", default=None, help="e.g. redis://127.0.0.1:6379/12 (DB 12)")
+    p.add_argument("--redis-url", default=None, help="its DB 12 is FLUSHED (default: embedded)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     out = with_redis(a.redis_url, lambda c: run(c, a))

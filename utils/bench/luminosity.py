@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--points", type=int, default=1440)
     p.add_argument("--step", type=int, default=60, help="resolution of every metric, s")
     p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--redis-url", default=None, help="e.g. redis://127.0.0.1:6379/12 (DB 12)")
+    p.add_argument("--redis-url", default=None, help="its DB 12 is FLUSHED (default: embedded)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     out: dict[str, float] = {"metrics": a.metrics, "points": a.points}
