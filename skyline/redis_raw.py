@@ -82,3 +82,13 @@ def execute(client: redis.Redis, payload: bytes | bytearray, replies: int) -> li
         raise
     finally:
         pool.release(conn)
+
+
+def execute_checked(client: redis.Redis, payload: bytes | bytearray, replies: int) -> list[object]:
+    """``execute`` for reads and writes that must all succeed: the first error reply
+    is raised."""
+    out = execute(client, payload, replies)
+    for reply in out:
+        if isinstance(reply, Exception):
+            raise reply
+    return out

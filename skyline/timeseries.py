@@ -262,9 +262,7 @@ class TimeSeriesStore:
                     payload.append(redis_raw.getrange(key, cursor.offset, -1))
                     payload.append(redis_raw.getrange(key, 0, HEAD_SIZE - 1))
                     n_replies += 2
-            replies = iter(
-                _raise_errors(redis_raw.execute(self.redis, b"".join(payload), n_replies))
-            )
+            replies = iter(redis_raw.execute_checked(self.redis, b"".join(payload), n_replies))
             got: dict[str, tuple[np.ndarray, Cursor, bool]] = {}
             for metric in chunk:
                 cursor = cursors[metric]
@@ -459,13 +457,6 @@ class TimeSeriesStore:
                 pipe.getrange(self.keys.series(metric), -size, -1)
             out.update(zip(chunk, to_series_many(pipe.execute()), strict=True))
         return out
-
-
-def _raise_errors(replies: list[object]) -> list[object]:
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
-    return replies
 
 
 def _whole(raw: bytes | None) -> tuple[np.ndarray, Cursor, bool]:

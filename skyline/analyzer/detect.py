@@ -117,7 +117,7 @@ class DetectorPass:
         payload = b"".join([redis_raw.getrange(key(m).encode(), 0, HEADER_SIZE - 1) if c
                             else redis_raw.get(key(m).encode())
                             for m, c in zip(metrics, cached, strict=True)])  # fmt: skip
-        replies = _checked(redis_raw.execute(self.redis, payload, len(metrics)))
+        replies = redis_raw.execute_checked(self.redis, payload, len(metrics))
         blobs: list[bytes | None] = [None] * len(metrics)
         hit: list[int] = []
         stale: list[int] = []
@@ -131,7 +131,7 @@ class DetectorPass:
                 self.cache.drop(metrics[i])
         if stale:
             payload = b"".join([redis_raw.get(key(metrics[i]).encode()) for i in stale])
-            for i, reply in zip(stale, _checked(redis_raw.execute(self.redis, payload, len(stale))),
+            for i, reply in zip(stale, redis_raw.execute_checked(self.redis, payload, len(stale)),
                                 strict=True):  # fmt: skip
                 blobs[i] = reply if isinstance(reply, bytes) else None
         state, restored = lay.unpack_rows(blobs, self.detector.new_state(len(metrics)))
@@ -149,7 +149,7 @@ class DetectorPass:
         packed = lay.pack(rows)
         keys = [self.keys.detector_state(m).encode() for m in metrics]
         payload = redis_raw.set_ex_many(keys, packed, lay.nbytes, self.state_ttl)
-        _checked(redis_raw.execute(self.redis, payload, len(metrics)))
+        redis_raw.execute_checked(self.redis, payload, len(metrics))
         size = lay.nbytes
         for i, metric in enumerate(metrics):
             self.cache.put(metric, bytes(packed[i * size : i * size + HEADER_SIZE]), rows[i])
@@ -185,13 +185,6 @@ class DetectorPass:
         for metric in [m for m in self.cursors if m not in metrics]:
             del self.cursors[metric]
             self.cache.drop(metric)
-
-
-def _checked(replies: list[object]) -> list[object]:
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
-    return replies
 
 
 class StateCache:
