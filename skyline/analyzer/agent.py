@@ -134,21 +134,19 @@ class Analyzer(Daemon):
         events = [self._detection_event(d, history.get(d.metric), now) for d in found]
         publish_custom_counts(self.customs, self.counters, self.log)
         self._emit(events)
-        c = self.counters
-        c.inc(f"{kind}_passes")
-        c.inc("total_analyzed", len(metrics))
-        c.inc("total_anomalies", len(events))
+        self._count_pass(kind, len(metrics), len(events), time.monotonic() - t0)
         for name, value in vars(self.detect.counts).items():
-            c.inc(f"detector.{name}", value - before[name])
-        c.gauge(f"{kind}_run_time", round(time.monotonic() - t0, 4))
+            self.counters.inc(f"detector.{name}", value - before[name])
         return events
 
     def _detection_event(self, d: Detection, series: Series | None, now: float) -> AnomalyEvent:
+        """The detector's verdict first, then the ensemble's votes on the series up to
+        the flagged point (when it is stored) as evidence."""
         assert self.detect is not None
         name = self.detect.detector.name
         run: tuple[str, ...] = (name,)
         triggered: tuple[str, ...] = (name,)
-        scores = {name: round(d.score, 6)}
+        scores = {name: d.score}
         if series is not None and len(series):
             upto = series.timestamps <= d.timestamp
             part = Series(series.timestamps[upto], series.values[upto])
@@ -157,32 +155,27 @@ class Analyzer(Daemon):
             v = verdicts[d.metric]
             run += tuple(v.run)
             triggered += tuple(v.triggered)
-            scores.update({k: round(float(x), 6) for k, x in v.scores.items()})
-        return AnomalyEvent(
-            metric=d.metric,
-            timestamp=d.timestamp,
-            value=d.value,
-            source="analyzer",
-            algorithms_run=run,
-            triggered=triggered,
-            scores=scores,
-            full_duration=self.settings.skyline.full_duration,
-            detected_at=now,
-            host=self.settings.host_name,
-        )
+            scores.update(v.scores)
+        return self._new_event(d.metric, d.timestamp, d.value, run, triggered, scores, now)
 
     def _is_new_anomaly(self, metric: str, verdict: Verdict) -> bool:
         return bool(verdict.anomalous) and verdict.timestamp > self.emitted.get(metric, 0)
 
     def _event(self, metric: str, verdict: Verdict, now: float) -> AnomalyEvent:
+        return self._new_event(metric, verdict.timestamp, verdict.value, tuple(verdict.run),
+                               tuple(verdict.triggered), verdict.scores, now)  # fmt: skip
+
+    def _new_event(self, metric: str, timestamp: float, value: float, run: tuple[str, ...],
+                   triggered: tuple[str, ...], scores: Mapping[str, float],
+                   now: float) -> AnomalyEvent:  # fmt: skip
         return AnomalyEvent(
             metric=metric,
-            timestamp=int(verdict.timestamp),
-            value=float(verdict.value),
+            timestamp=int(timestamp),
+            value=float(value),
             source="analyzer",
-            algorithms_run=tuple(verdict.run),
-            triggered=tuple(verdict.triggered),
-            scores={k: round(float(v), 6) for k, v in verdict.scores.items()},
+            algorithms_run=run,
+            triggered=triggered,
+            scores={k: round(float(v), 6) for k, v in scores.items()},
             full_duration=self.settings.skyline.full_duration,
             detected_at=now,
             host=self.settings.host_name,
@@ -191,13 +184,18 @@ class Analyzer(Daemon):
     def _count(self, kind: str, verdicts: Mapping[str, Verdict], counters: int, anomalies: int,
                elapsed: float) -> None:  # fmt: skip
         c = self.counters
-        c.inc(f"{kind}_passes")
-        c.inc("total_analyzed", len(verdicts))
-        c.inc("total_anomalies", anomalies)
+        self._count_pass(kind, len(verdicts), anomalies, elapsed)
         c.inc("counters_analysed", counters)
         skips, triggered = verdict_counts(verdicts)
         for skip, n in skips.items():
             c.inc(f"exceptions.{skip}", n)
         for algorithm, n in triggered.items():
             c.inc(f"anomaly_breakdown.{algorithm}", n)
+
+    def _count_pass(self, kind: str, analysed: int, anomalies: int, elapsed: float) -> None:
+        """What every pass counts, in either mode."""
+        c = self.counters
+        c.inc(f"{kind}_passes")
+        c.inc("total_analyzed", analysed)
+        c.inc("total_anomalies", anomalies)
         c.gauge(f"{kind}_run_time", round(elapsed, 4))
