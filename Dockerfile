@@ -19,5 +19,5 @@ ENV PATH=/opt/skyline/.venv/bin:$PATH \
     OPENBLAS_NUM_THREADS=1 \
     SKYLINE__SKYLINE__VAR_DIR=/opt/skyline/var
 VOLUME ["/opt/skyline/var"]
-# The service's command names the daemon, e.g. `python -m skyline.thunder --foreground`.
+# The service's command names the daemon, e.g. `python -m skyline.runtime thunder --foreground`.
 CMD ["skyline", "status"]

@@ -23,8 +23,8 @@ import redis
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from skyline.redis_conn import _server_binary  # noqa: E402
 from skyline.settings import Settings, load_settings  # noqa: E402
+from skyline.store.connection import _server_binary  # noqa: E402
 
 REDIS_ENV = "SKYLINE_TEST_REDIS_URL"
 # DB 0 is left alone; 14 and 15 are left for manual use (relevant with SKYLINE_TEST_REDIS_URL).

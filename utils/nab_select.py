@@ -6,7 +6,7 @@ Every variant runs over the whole corpus through ``score_points`` (all files in
 lockstep, as the analyzer steps metrics); printed per variant: the state width,
 the CPU time of ``score_points``, in-sample scores and thresholds and the
 threshold-only CV score for the three profiles.  With more than one variant, the
-selection CV (``skyline.nab.crossval.report``: variant and threshold chosen without
+selection CV (``skyline.analysis.nab.crossval.report``: variant and threshold chosen without
 the held-out category) closes the output.
 
     python utils/nab_select.py --data ../shared/nab/data "{}" "{'burn_in': 300}"
@@ -30,9 +30,9 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from skyline.algorithms.spike_level import SpikeLevel, SpikeLevelParams  # noqa: E402
-from skyline.algorithms.stepping import score_points  # noqa: E402
-from skyline.nab import crossval, runner, scoring  # noqa: E402
+from skyline.analysis.algorithms.spike_level import SpikeLevel, SpikeLevelParams  # noqa: E402
+from skyline.analysis.algorithms.stepping import score_points  # noqa: E402
+from skyline.analysis.nab import crossval, runner, scoring  # noqa: E402
 
 
 def cases_for(params: dict, series: list, windows: dict) -> tuple[list, int, float]:

@@ -85,7 +85,7 @@ def mysql_outage(code: int) -> bool:
 def _classify_mysql_error(context: ExceptionContext) -> DBAPIError | None:
     """Turn an OperationalError caused by the statement's data (error 1267, a collation
     mismatch on a non-ASCII filter) into a DataError, so that it is not taken for an
-    outage (``skyline.daemon.OUTAGES``) and retried for ever."""
+    outage (``skyline.runtime.daemon.OUTAGES``) and retried for ever."""
     exc = context.sqlalchemy_exception
     if not isinstance(exc, OperationalError) or context.is_disconnect:
         return None

@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from skyline.db.models import AnomalyVerdict, Metric
-from skyline.events import failed_channels
+from skyline.events.anomaly import failed_channels
 
 
 def get_or_create_metric(db: Session, name: str) -> Metric:

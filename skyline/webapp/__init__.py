@@ -5,4 +5,6 @@ API tokens, roles), ``csrf``, ``pages`` (Now, Anomalies, Anomaly, Metrics,
 Status), ``api`` (/api/v1), ``openapi`` (its document), ``queries`` (the reads),
 ``users`` (passwords, tokens, first administrator), ``server``/``agent``/``wsgi``
 (the daemon and gunicorn).  See docs/webapp.md.
+
+May import: anything in ``skyline`` except ``skyline.cli``.
 """

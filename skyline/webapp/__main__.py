@@ -1,6 +1,6 @@
 import sys
 
-from skyline.daemon import main
+from skyline.runtime.daemon import main
 from skyline.webapp.agent import Webapp
 
 sys.exit(main(Webapp))

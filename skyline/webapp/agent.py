@@ -9,8 +9,8 @@ heartbeat and counters come from the Daemon base.
 
 from __future__ import annotations
 
-from skyline.daemon import Daemon
-from skyline.http_serving import GunicornServer, ThreadedServer
+from skyline.runtime.daemon import Daemon
+from skyline.runtime.http_serving import GunicornServer, ThreadedServer
 from skyline.webapp import users
 from skyline.webapp.context import Context
 from skyline.webapp.server import bind, gunicorn_server, threaded_server

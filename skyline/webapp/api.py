@@ -15,7 +15,7 @@ from flask import Blueprint, Response, abort, g, jsonify, request, url_for
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from skyline.alerters import mutes
+from skyline.alerting import mutes
 from skyline.db.models import LABELS, AlertMute, Label
 from skyline.webapp import openapi, queries
 from skyline.webapp.auth import ctx, require

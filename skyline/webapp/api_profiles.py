@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, g, jsonify, request
 
-from skyline.ionosphere import profiles
+from skyline.analysis.ionosphere import profiles
 from skyline.webapp import queries, training
 from skyline.webapp.api import json_body
 from skyline.webapp.auth import ctx, require

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
-from skyline.daemon import OUTAGES
+from skyline.runtime.daemon import OUTAGES
 from skyline.webapp import auth, csrf, users
 from skyline.webapp.context import Context
 

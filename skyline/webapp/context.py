@@ -8,10 +8,10 @@ import redis
 from sqlalchemy import Engine
 
 from skyline.db import make_engine
-from skyline.redis_conn import connect
-from skyline.redis_keys import RedisKeys
 from skyline.settings import Settings
-from skyline.timeseries import TimeSeriesStore
+from skyline.store.connection import connect
+from skyline.store.keys import RedisKeys
+from skyline.store.timeseries import TimeSeriesStore
 
 
 @dataclass

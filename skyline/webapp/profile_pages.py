@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
-from skyline.ionosphere import profiles
+from skyline.analysis.ionosphere import profiles
 from skyline.webapp import queries, training
 from skyline.webapp.auth import ctx, require
 

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from skyline.daemons import built
 from skyline.db.models import (
     LABELS,
     AlertLog,
@@ -28,7 +27,8 @@ from skyline.db.models import (
     User,
 )
 from skyline.db.repo import delivery_failures
-from skyline.events import verdict_text
+from skyline.events.anomaly import verdict_text
+from skyline.runtime.daemons import built
 from skyline.webapp.context import Context
 
 MAX_PAGE_SIZE = 1000

@@ -10,7 +10,12 @@ from __future__ import annotations
 import logging
 import socket
 
-from skyline.http_serving import GunicornOptions, GunicornServer, ThreadedServer, bind_listener
+from skyline.runtime.http_serving import (
+    GunicornOptions,
+    GunicornServer,
+    ThreadedServer,
+    bind_listener,
+)
 from skyline.settings import Settings
 from skyline.webapp.app import create_app
 from skyline.webapp.context import Context

@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import redis
 
-from skyline.redis_keys import RedisKeys
-from skyline.redis_window import incr_window, window_start
+from skyline.store.keys import RedisKeys
+from skyline.store.window import incr_window, window_start
 
 ADDRESS_FACTOR = 4
 

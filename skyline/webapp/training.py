@@ -10,9 +10,9 @@ from flask import abort
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from skyline.analysis.ionosphere import profiles
+from skyline.analysis.ionosphere.profiles import ProfileError
 from skyline.db.models import Anomaly, FeaturesProfile, ProfileMatch
-from skyline.ionosphere import profiles
-from skyline.ionosphere.profiles import ProfileError
 from skyline.webapp.context import Context
 
 TRAINING_LOCK_TTL = 120  # s; longer than any feature extraction

@@ -6,7 +6,7 @@ import os
 
 from flask import Flask
 
-from skyline.daemon import setup_logging
+from skyline.runtime.daemon import setup_logging
 from skyline.settings import load_settings
 from skyline.webapp.app import create_app
 from skyline.webapp.context import make_context

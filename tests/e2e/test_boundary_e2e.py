@@ -14,11 +14,11 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from skyline.alerters.agent import Alerters
-from skyline.boundary.agent import Boundary
+from skyline.alerting.agent import Alerters
+from skyline.analysis.boundary.agent import Boundary
 from skyline.db import make_engine
 from skyline.db.models import AlertLog, Anomaly
-from skyline.panorama.agent import Panorama
+from skyline.events.panorama.agent import Panorama
 from tests.conftest import wait_for
 from tests.integration import conftest_db
 from tests.integration.fake_services import fake_slack

@@ -24,13 +24,13 @@ from pymemcache.client.base import Client as MemcacheClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from skyline.alerters.agent import Alerters
-from skyline.analyzer.agent import Analyzer
+from skyline.alerting.agent import Alerters
+from skyline.analysis.analyzer.agent import Analyzer
+from skyline.analysis.ionosphere.agent import Ionosphere
 from skyline.db import make_engine
 from skyline.db.models import Anomaly, ProfileMatch
-from skyline.events import event_id
-from skyline.ionosphere.agent import Ionosphere
-from skyline.panorama.agent import Panorama
+from skyline.events.anomaly import event_id
+from skyline.events.panorama.agent import Panorama
 from skyline.webapp.agent import Webapp
 from tests.conftest import free_port, wait_for
 from tests.e2e.browser import login, new_page, shot

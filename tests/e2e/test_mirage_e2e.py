@@ -13,13 +13,13 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from skyline.alerters.agent import Alerters
-from skyline.analyzer.agent import Analyzer
+from skyline.alerting.agent import Alerters
+from skyline.analysis.analyzer.agent import Analyzer
+from skyline.analysis.mirage.agent import Mirage
 from skyline.db import make_engine
 from skyline.db.models import Anomaly
-from skyline.events import read_all
-from skyline.mirage.agent import Mirage
-from skyline.panorama.agent import Panorama
+from skyline.events.anomaly import read_all
+from skyline.events.panorama.agent import Panorama
 from skyline.webapp import users
 from skyline.webapp.agent import Webapp
 from tests.conftest import free_port, wait_for

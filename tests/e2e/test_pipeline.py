@@ -11,11 +11,11 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from skyline.alerters.agent import Alerters
-from skyline.analyzer.agent import Analyzer
+from skyline.alerting.agent import Alerters
+from skyline.analysis.analyzer.agent import Analyzer
 from skyline.db import make_engine
 from skyline.db.models import Anomaly
-from skyline.panorama.agent import Panorama
+from skyline.events.panorama.agent import Panorama
 from tests.conftest import wait_for
 from tests.integration import conftest_db
 from tests.integration.fake_services import fake_slack
@@ -93,7 +93,7 @@ expiration = 3600
 
 
 def _verdicts(analyzer):
-    from skyline.events import VerdictEvent
+    from skyline.events.anomaly import VerdictEvent
 
     return [
         VerdictEvent.from_fields(f)

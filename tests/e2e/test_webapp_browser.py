@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from skyline.db import make_engine
 from skyline.db.models import Anomaly, Metric
-from skyline.events import event_id
+from skyline.events.anomaly import event_id
 from tests.e2e.browser import INK, ROOT
 from tests.e2e.browser import login as _login
 from tests.e2e.browser import new_page as _page
@@ -116,7 +116,7 @@ def _set_verdict(settings, metric: str, verdict: str) -> None:
 
 
 def _skyline(env: dict[str, str], *args: str, timeout: float = 90) -> str:
-    proc = subprocess.run([sys.executable, "-m", "skyline.cli", *args], env=env, cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "skyline.cli.main", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)  # fmt: skip
     assert proc.returncode == 0, f"skyline {' '.join(args)}: {proc.stdout}{proc.stderr}"
     return proc.stdout
@@ -138,7 +138,7 @@ def test_make_run_shows_the_demo_anomaly_within_two_minutes(browser, tmp_path, s
         _skyline(env, "config", "check")
         _skyline(env, "db", "upgrade")
         _skyline(env, "start", "all", "--pick-free-ports")
-        demo = subprocess.run([sys.executable, "-m", "skyline.demo", "--background"], env=env,
+        demo = subprocess.run([sys.executable, "-m", "skyline.cli.demo", "--background"], env=env,
                               cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
         assert demo.returncode == 0, demo.stderr
         assert "password:" in demo.stdout and "/now" in demo.stdout
@@ -165,7 +165,7 @@ def test_make_run_shows_the_demo_anomaly_within_two_minutes(browser, tmp_path, s
         context.close()
         assert elapsed < 120 and not problems, (elapsed, problems)
     finally:
-        subprocess.run([sys.executable, "-m", "skyline.demo", "--stop"], env=env, cwd=ROOT,
+        subprocess.run([sys.executable, "-m", "skyline.cli.demo", "--stop"], env=env, cwd=ROOT,
                        capture_output=True, timeout=30)  # fmt: skip
-        subprocess.run([sys.executable, "-m", "skyline.cli", "stop", "all"], env=env, cwd=ROOT,
+        subprocess.run([sys.executable, "-m", "skyline.cli.main", "stop", "all"], env=env, cwd=ROOT,
                        capture_output=True, timeout=120)  # fmt: skip

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from skyline.horizon.agent import Horizon
+from skyline.ingest.horizon.agent import Horizon
 from skyline.settings import Settings
 from tests.conftest import free_port, wait_for
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from skyline.daemon import Daemon
 from skyline.db import migrate
-from skyline.events import AnomalyEvent
+from skyline.events.anomaly import AnomalyEvent
+from skyline.runtime.daemon import Daemon
 from skyline.settings import Settings
 from tests.conftest import wait_for
 

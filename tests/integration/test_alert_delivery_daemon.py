@@ -15,13 +15,13 @@ import time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from skyline.alerters.agent import Alerters
-from skyline.cli_pipeline import cmd_anomalies
+from skyline.alerting.agent import Alerters
+from skyline.cli.pipeline import cmd_anomalies
 from skyline.db import make_engine
 from skyline.db.models import Anomaly
-from skyline.events import publish, read_all
-from skyline.panorama.agent import Panorama
-from skyline.redis_keys import RedisKeys
+from skyline.events.anomaly import publish, read_all
+from skyline.events.panorama.agent import Panorama
+from skyline.store.keys import RedisKeys
 from skyline.webapp.agent import Webapp
 from tests.conftest import free_port, wait_for
 from tests.integration import test_alerting
@@ -117,7 +117,7 @@ def _spawn_alerters(settings, tmp_path) -> subprocess.Popen:
            "SKYLINE__REDIS__URL": settings.redis.url,
            "SKYLINE__DATABASE__URL": settings.database_url,
            "SKYLINE__ALERTERS__INTERVAL": "0.2", "SKYLINE__ALERTERS__GRAPH": "false", **FAST}  # fmt: skip
-    return subprocess.Popen([sys.executable, "-m", "skyline.alerters"], env=env,
+    return subprocess.Popen([sys.executable, "-m", "skyline.alerting"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
 

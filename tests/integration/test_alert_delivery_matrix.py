@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 import pytest
 from pydantic import SecretStr
 
-from skyline.alerters.base import Alert
-from skyline.alerters.channels import make_channel
-from skyline.alerters.delivery import ChannelWorker, Job
-from skyline.alerters.pending import Delivery
-from skyline.alerters.retry import RetryPolicy
-from skyline.redis_keys import RedisKeys
-from skyline.settings_alerting import (
+from skyline.alerting.base import Alert
+from skyline.alerting.channels import make_channel
+from skyline.alerting.delivery import ChannelWorker, Job
+from skyline.alerting.pending import Delivery
+from skyline.alerting.retry import RetryPolicy
+from skyline.settings.alerting import (
     AlertersSection,
     PagerDutyChannel,
     SlackChannel,
@@ -31,6 +30,7 @@ from skyline.settings_alerting import (
     SyslogChannel,
     WebhookChannel,
 )
+from skyline.store.keys import RedisKeys
 from tests.conftest import wait_for
 from tests.integration.fake_outages import FailingSmtp, FakeSyslogTcp
 from tests.integration.fake_services import FakeHttp, fake_pagerduty, fake_slack

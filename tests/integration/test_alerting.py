@@ -13,14 +13,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from skyline.alerters import mutes
-from skyline.alerters.agent import Alerters
-from skyline.alerters.base import Alert, MemoryProgress
-from skyline.alerters.pagerduty import PagerDuty
+from skyline.alerting import mutes
+from skyline.alerting.agent import Alerters
+from skyline.alerting.base import Alert, MemoryProgress
+from skyline.alerting.pagerduty import PagerDuty
 from skyline.db import make_engine
 from skyline.db.models import AlertLog
-from skyline.events import VerdictEvent, publish
-from skyline.streams import StreamConsumer
+from skyline.events.anomaly import VerdictEvent, publish
+from skyline.events.streams import StreamConsumer
 from tests.conftest import wait_for
 from tests.integration import conftest_db
 from tests.integration.fake_services import (
@@ -298,7 +298,7 @@ def test_malformed_stream_entries_are_dropped(settings_for, redis_client):
 
 
 def test_pagerduty_resolve(services):
-    from skyline.settings_alerting import PagerDutyChannel
+    from skyline.settings.alerting import PagerDutyChannel
 
     pd = PagerDuty(
         PagerDutyChannel(routing_key="K" * 32, url=f"{services['pagerduty'].url}/v2/enqueue"), 2
@@ -315,8 +315,8 @@ def test_pagerduty_resolve(services):
 def test_slack_incoming_webhook(services):
     from pydantic import SecretStr
 
-    from skyline.alerters.slack import Slack
-    from skyline.settings_alerting import SlackChannel
+    from skyline.alerting.slack import Slack
+    from skyline.settings.alerting import SlackChannel
 
     hook_url = f"{services['slack'].url}/hooks/T0/B0/secret"
     Slack(SlackChannel(webhook_url=SecretStr(hook_url)), 2).send(

@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from skyline.analyzer.agent import Analyzer
-from skyline.analyzer.analysis import is_counter, non_negative_derivative
-from skyline.events import AnomalyEvent, event_id, read_all
-from skyline.timeseries import Series
+from skyline.analysis.analyzer.agent import Analyzer
+from skyline.analysis.analyzer.analysis import is_counter, non_negative_derivative
+from skyline.events.anomaly import AnomalyEvent, event_id, read_all
+from skyline.store.timeseries import Series
 from tests.conftest import wait_for
 from tests.integration.horizon_fixtures import horizon_env, running_horizon, send_tcp
 

@@ -17,16 +17,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skyline.algorithms.spike_level import SpikeLevel
-from skyline.algorithms.state import last_learned
-from skyline.algorithms.stepping import score_points
-from skyline.analyzer.agent import Analyzer
-from skyline.analyzer.detect import DetectorPass, make_detector
-from skyline.events import read_all
-from skyline.nab import cli as nab_cli
-from skyline.redis_keys import RedisKeys
+from skyline.analysis.algorithms.spike_level import SpikeLevel
+from skyline.analysis.algorithms.state import last_learned
+from skyline.analysis.algorithms.stepping import score_points
+from skyline.analysis.analyzer.agent import Analyzer
+from skyline.analysis.analyzer.detect import DetectorPass, make_detector
+from skyline.analysis.nab import cli as nab_cli
+from skyline.events.anomaly import read_all
 from skyline.settings import AnalyzerSection
-from skyline.timeseries import TimeSeriesStore
+from skyline.store.keys import RedisKeys
+from skyline.store.timeseries import TimeSeriesStore
 from tests.conftest import wait_for
 from tests.integration.horizon_fixtures import horizon_env, running_horizon, send_tcp
 
@@ -185,7 +185,7 @@ def test_state_of_another_version_is_rebuilt_silently_up_to_its_last_point(
 
 
 def test_state_is_deleted_with_the_series(make_settings, redis_client):
-    from skyline.horizon.agent import Horizon
+    from skyline.ingest.horizon.agent import Horizon
 
     horizon = Horizon(make_settings())
     keys = horizon.keys

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import redis
 
-from skyline.boundary import breaches
-from skyline.boundary.agent import Boundary
-from skyline.boundary.rates import limit_for, over_limit
-from skyline.events import VerdictEvent, read_all
-from skyline.redis_keys import RedisKeys
-from skyline.settings_alerting import ChannelLimit
+from skyline.analysis.boundary import breaches
+from skyline.analysis.boundary.agent import Boundary
+from skyline.analysis.boundary.rates import limit_for, over_limit
+from skyline.events.anomaly import VerdictEvent, read_all
+from skyline.settings.alerting import ChannelLimit
+from skyline.store.keys import RedisKeys
 from tests.conftest import wait_for
 from tests.integration.pipeline_fixtures import running
 

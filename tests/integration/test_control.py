@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from skyline.control import ON_DEMAND
-from skyline.daemons import DAEMONS, is_built
+from skyline.runtime.control import ON_DEMAND
+from skyline.runtime.daemons import DAEMONS, is_built
 from tests.conftest import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def skyline(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "skyline.cli", *args],
+        [sys.executable, "-m", "skyline.cli.main", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -55,11 +55,11 @@ def workdir(tmp_path):
     env["SKYLINE__FLUX__PORT"] = str(free_port())
     env["SKYLINE__FLUX__STATSD_PORT"] = str(free_port())
     env["SKYLINE__WEBAPP__PORT"] = str(free_port())
-    upgraded = subprocess.run([sys.executable, "-m", "skyline.cli", "db", "upgrade"], cwd=tmp_path,
+    upgraded = subprocess.run([sys.executable, "-m", "skyline.cli.main", "db", "upgrade"], cwd=tmp_path,
                               env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert upgraded.returncode == 0, upgraded.stderr
     yield tmp_path, env
-    subprocess.run([sys.executable, "-m", "skyline.cli", "stop", "all"], cwd=tmp_path, env=env,
+    subprocess.run([sys.executable, "-m", "skyline.cli.main", "stop", "all"], cwd=tmp_path, env=env,
                    capture_output=True, timeout=60)  # fmt: skip
 
 
@@ -160,8 +160,8 @@ def test_metrics_list_and_get_json(workdir):
     cwd, env = workdir
     assert skyline(cwd, "start", "thunder", env=env).returncode == 0
     sock = cwd / "var" / "redis" / "redis.sock"
-    from skyline.redis_keys import RedisKeys
-    from skyline.timeseries import TimeSeriesStore
+    from skyline.store.keys import RedisKeys
+    from skyline.store.timeseries import TimeSeriesStore
 
     store = TimeSeriesStore(redis.Redis(unix_socket_path=str(sock)), RedisKeys())
     now = int(time.time())

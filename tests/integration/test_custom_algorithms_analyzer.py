@@ -10,11 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skyline.analyzer.agent import Analyzer
-from skyline.analyzer.analysis import EnsembleOptions, analyse, load_customs, publish_custom_counts
-from skyline.daemon import Counters, StartupError
-from skyline.events import read_all
-from skyline.timeseries import to_series
+from skyline.analysis.analyzer.agent import Analyzer
+from skyline.analysis.analyzer.analysis import (
+    EnsembleOptions,
+    analyse,
+    load_customs,
+    publish_custom_counts,
+)
+from skyline.events.anomaly import read_all
+from skyline.runtime.daemon import Counters, StartupError
+from skyline.store.timeseries import to_series
 from tests.conftest import wait_for
 
 STEP = 60
@@ -116,7 +121,7 @@ def test_the_analyzer_daemon_runs_custom_algorithms(make_settings, tmp_path, red
     try:
         wait_for(lambda: daemon.counters.peek().get("sweep_runs"))
         if getattr(daemon, "customs", None) is None:
-            pytest.skip("skyline/analyzer/agent.py does not load custom algorithms yet")
+            pytest.skip("skyline/analysis/analyzer/agent.py does not load custom algorithms yet")
         end = int(time.time()) - STEP
         seed(daemon.store, [f"calm.{i}" for i in range(10)], end)
         seed(daemon.store, ["shop.orders"], end, last=160.0)

@@ -10,7 +10,7 @@ import pytest
 import redis
 import sqlalchemy
 
-from skyline.daemon import Backoff, Counters, Daemon
+from skyline.runtime.daemon import Backoff, Counters, Daemon
 from tests.conftest import wait_for
 
 

@@ -12,11 +12,11 @@ import requests
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from skyline.alerters.agent import Alerters
+from skyline.alerting.agent import Alerters
 from skyline.db import make_engine, migrate
 from skyline.db.models import Anomaly
-from skyline.events import publish
-from skyline.panorama.agent import Panorama
+from skyline.events.anomaly import publish
+from skyline.events.panorama.agent import Panorama
 from skyline.webapp import users
 from tests.conftest import wait_for
 from tests.integration import private_mariadb as mariadb_fixtures

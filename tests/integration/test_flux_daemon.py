@@ -13,9 +13,9 @@ import pytest
 import requests
 import statsd
 
-from skyline import control
 from skyline.db import make_engine, migrate
-from skyline.flux.keys import add_key
+from skyline.ingest.flux.keys import add_key
+from skyline.runtime import control
 from tests.conftest import wait_for
 from tests.integration.test_flux_http import Flx, flux_env, running_flux, start_flux
 
@@ -93,7 +93,7 @@ def test_taken_port_is_one_line_naming_the_key(make_settings) -> None:
         env["SKYLINE__FLUX__PORT"] = str(taken.getsockname()[1])
         env.update({"SKYLINE__SKYLINE__VAR_DIR": str(settings.var_path),
                     "SKYLINE__REDIS__URL": settings.redis.url})  # fmt: skip
-        proc = subprocess.run([sys.executable, "-m", "skyline.flux"], env={**os.environ, **env},
+        proc = subprocess.run([sys.executable, "-m", "skyline.ingest.flux"], env={**os.environ, **env},
                               capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
@@ -117,9 +117,9 @@ def test_skyline_start_flux_runs_gunicorn(make_settings, monkeypatch) -> None:
         r = requests.get(f"{url}/flux/metric_data", params={"metric": "g", "timestamp": ts,
                          "value": 7}, headers={"key": key}, timeout=10)  # fmt: skip
         assert r.status_code == 204, r.text
-        from skyline.redis_conn import connect
-        from skyline.redis_keys import RedisKeys
-        from skyline.timeseries import TimeSeriesStore
+        from skyline.store.connection import connect
+        from skyline.store.keys import RedisKeys
+        from skyline.store.timeseries import TimeSeriesStore
 
         store = TimeSeriesStore(connect(settings), RedisKeys(settings.redis.prefix))
         assert store.read("gu.g").pairs() == [[ts, 7.0]]

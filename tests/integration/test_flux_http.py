@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from skyline.db import make_engine, migrate
-from skyline.flux.agent import Flux
-from skyline.flux.keys import add_key, revoke_key
+from skyline.ingest.flux.agent import Flux
+from skyline.ingest.flux.keys import add_key, revoke_key
 from skyline.settings import Settings
 from tests.conftest import free_port, wait_for
 
@@ -237,7 +237,7 @@ def test_telegraf_json_and_influx_line_protocol(flux: Flx) -> None:
 def test_cli_keys_add_list_revoke(make_settings, capsys) -> None:
     import argparse
 
-    from skyline.flux import cli
+    from skyline.ingest.flux import cli
 
     settings = make_settings()
     migrate.upgrade(settings.database_url)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import snappy
 
-from skyline.flux.prometheus import WriteRequest
+from skyline.ingest.flux.prometheus import WriteRequest
 from tests.conftest import free_port, wait_for
 from tests.integration.test_flux_http import Flx, running_flux, start_flux
 from tests.peers import require

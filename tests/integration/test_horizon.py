@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skyline.timeseries import to_series
+from skyline.store.timeseries import to_series
 from tests.conftest import wait_for
 from tests.integration.horizon_fixtures import (
     carbon_frame,
@@ -304,7 +304,7 @@ def test_port_taken_is_one_line_naming_the_key(make_settings):
     holder.listen()
     try:
         env = horizon_env(SKYLINE__HORIZON__PICKLE_PORT=str(holder.getsockname()[1]))
-        from skyline.horizon.agent import Horizon
+        from skyline.ingest.horizon.agent import Horizon
 
         daemon = Horizon(make_settings(**env))
         assert daemon.run() == 1
@@ -374,7 +374,7 @@ UNSAFE_PAYLOADS = [
 
 
 def test_a_flood_of_unsafe_pickles_cannot_flood_the_log(horizon, caplog):
-    from skyline.horizon.intake import LOG_PER_REASON_PER_MINUTE
+    from skyline.ingest.horizon.intake import LOG_PER_REASON_PER_MINUTE
 
     t = now()
     frames = b"".join(struct.pack("!L", len(p)) + p for p in UNSAFE_PAYLOADS * 50)

@@ -12,17 +12,17 @@ import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from skyline.db import make_engine
-from skyline.db.models import FeaturesProfile, ProfileFeature, ProfileMatch
-from skyline.events import AnomalyEvent, publish
-from skyline.ionosphere.agent import Ionosphere
-from skyline.ionosphere.profiles import (
+from skyline.analysis.ionosphere.agent import Ionosphere
+from skyline.analysis.ionosphere.profiles import (
     create_profile,
     delete_profile,
     matches_for_anomaly,
     set_enabled,
     training_window,
 )
+from skyline.db import make_engine
+from skyline.db.models import FeaturesProfile, ProfileFeature, ProfileMatch
+from skyline.events.anomaly import AnomalyEvent, publish
 from tests.conftest import wait_for
 from tests.integration import conftest_db
 from tests.integration.pipeline_fixtures import anomaly, pipeline_settings, running

@@ -15,11 +15,9 @@ import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from skyline.db import make_engine, upgrade
-from skyline.db.models import FeaturesProfile, Metric, ProfileSeries
-from skyline.ionosphere.cache import ProfileCache
-from skyline.ionosphere.profile_data import CorruptProfile, load_data
-from skyline.ionosphere.profiles import (
+from skyline.analysis.ionosphere.cache import ProfileCache
+from skyline.analysis.ionosphere.profile_data import CorruptProfile, load_data
+from skyline.analysis.ionosphere.profiles import (
     ProfileError,
     create_profile,
     delete_profile,
@@ -29,9 +27,11 @@ from skyline.ionosphere.profiles import (
     training_window,
     validate_profile,
 )
-from skyline.redis_keys import RedisKeys
+from skyline.db import make_engine, upgrade
+from skyline.db.models import FeaturesProfile, Metric, ProfileSeries
 from skyline.settings import IonosphereSection
-from skyline.timeseries import TimeSeriesStore
+from skyline.store.keys import RedisKeys
+from skyline.store.timeseries import TimeSeriesStore
 from tests.conftest import free_port, wait_for
 from tests.integration import conftest_db
 from tests.peers import require

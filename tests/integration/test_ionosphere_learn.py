@@ -1,5 +1,5 @@
 """Learning on real SQL (SQLite and MariaDB) and Redis, with the real history source
-(``store_history``: skyline/rollups.py over the raw store): a learn profile grows
+(``store_history``: skyline/store/rollups.py over the raw store): a learn profile grows
 generation-1 children from later unmatched anomalies within
 max_percent_diff_from_origin, never beyond max_generations; a learnt profile is of
 the anomaly's raw window and matches a later window; a longer-duration profile is
@@ -14,6 +14,12 @@ import sqlalchemy.exc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from skyline.analysis.ionosphere import learn
+from skyline.analysis.ionosphere.check import check
+from skyline.analysis.ionosphere.learn import Learner, limits, save_windows, store_history
+from skyline.analysis.ionosphere.profile_data import load_data, load_metas
+from skyline.analysis.ionosphere.profiles import create_profile
+from skyline.analysis.ionosphere.window import history_window, raw_window
 from skyline.db import make_engine, migrate
 from skyline.db.models import (
     Anomaly,
@@ -23,15 +29,9 @@ from skyline.db.models import (
     ProfileMatch,
 )
 from skyline.db.repo import get_or_create_metric
-from skyline.ionosphere import learn
-from skyline.ionosphere.check import check
-from skyline.ionosphere.learn import Learner, limits, save_windows, store_history
-from skyline.ionosphere.profile_data import load_data, load_metas
-from skyline.ionosphere.profiles import create_profile
-from skyline.ionosphere.window import history_window, raw_window
-from skyline.redis_keys import RedisKeys
-from skyline.rollups import Rollups
-from skyline.timeseries import TimeSeriesStore
+from skyline.store.keys import RedisKeys
+from skyline.store.rollups import Rollups
+from skyline.store.timeseries import TimeSeriesStore
 from tests.integration import conftest_db
 
 db_url = conftest_db.db_url

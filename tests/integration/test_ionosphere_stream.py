@@ -20,14 +20,14 @@ import sqlalchemy.exc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from skyline.analysis.ionosphere.agent import Ionosphere
+from skyline.analysis.ionosphere.learn import store_history
+from skyline.analysis.ionosphere.profiles import create_profile, training_window
+from skyline.analysis.ionosphere.window import history_window
 from skyline.db import make_engine
 from skyline.db.models import Anomaly, FeaturesProfile, LearnEvaluated, LearnWindow
 from skyline.db.repo import get_or_create_metric
-from skyline.events import AnomalyEvent, publish
-from skyline.ionosphere.agent import Ionosphere
-from skyline.ionosphere.learn import store_history
-from skyline.ionosphere.profiles import create_profile, training_window
-from skyline.ionosphere.window import history_window
+from skyline.events.anomaly import AnomalyEvent, publish
 from tests.conftest import wait_for
 from tests.integration import conftest_db
 from tests.integration.pipeline_fixtures import anomaly, pipeline_settings, running

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from skyline.redis_conn import EmbeddedRedis
-from skyline.redis_keys import RedisKeys
+from skyline.store.connection import EmbeddedRedis
+from skyline.store.keys import RedisKeys
 from skyline.webapp.throttle import LoginThrottle
 
 

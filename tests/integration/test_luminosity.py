@@ -12,15 +12,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from skyline.analysis.luminosity import agent
+from skyline.analysis.luminosity.agent import Luminosity, correlate_anomaly, read_lookback
+from skyline.analysis.luminosity.correlate import Params, correlate, lookback_start, window_of
 from skyline.db import make_engine
 from skyline.db.models import Anomaly, Correlation, Metric
-from skyline.events import publish
-from skyline.luminosity import agent
-from skyline.luminosity.agent import Luminosity, correlate_anomaly, read_lookback
-from skyline.luminosity.correlate import Params, correlate, lookback_start, window_of
-from skyline.panorama.agent import Panorama
-from skyline.redis_keys import RedisKeys
-from skyline.timeseries import TimeSeriesStore
+from skyline.events.anomaly import publish
+from skyline.events.panorama.agent import Panorama
+from skyline.store.keys import RedisKeys
+from skyline.store.timeseries import TimeSeriesStore
 from tests.conftest import wait_for
 from tests.integration import conftest_db
 from tests.integration.pipeline_fixtures import anomaly, pipeline_settings, running

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import redis
 
-from skyline.analyzer.agent import Analyzer
-from skyline.events import AnomalyEvent, VerdictEvent
-from skyline.mirage.agent import Mirage
-from skyline.rollups import Rollups
-from skyline.timeseries import TimeSeriesStore
+from skyline.analysis.analyzer.agent import Analyzer
+from skyline.analysis.mirage.agent import Mirage
+from skyline.events.anomaly import AnomalyEvent, VerdictEvent
+from skyline.store.rollups import Rollups
+from skyline.store.timeseries import TimeSeriesStore
 from tests.conftest import wait_for
 from tests.integration.pipeline_fixtures import anomaly, pipeline_settings, running
 
@@ -176,7 +176,7 @@ def test_an_outage_mid_check_leaves_it_pending_and_it_is_judged_later(settings, 
 
 
 def test_horizons_roomba_folds_rollups_and_deletes_them_with_inactive_metrics(settings):
-    from skyline.horizon.agent import Horizon
+    from skyline.ingest.horizon.agent import Horizon
 
     now = bucket_end()
     horizon = Horizon(settings, clock=lambda: float(now))
@@ -198,7 +198,7 @@ def test_horizons_roomba_folds_rollups_and_deletes_them_with_inactive_metrics(se
 
 
 def test_a_failing_rollup_pass_is_counted_and_the_trim_still_runs(settings, monkeypatch):
-    from skyline.horizon.agent import Horizon
+    from skyline.ingest.horizon.agent import Horizon
 
     now = bucket_end()
     horizon = Horizon(settings, clock=lambda: float(now))
@@ -217,7 +217,7 @@ def test_a_failing_rollup_pass_is_counted_and_the_trim_still_runs(settings, monk
 
 
 def test_roomba_folds_only_the_metrics_a_mirage_rule_matches(settings):
-    from skyline.horizon.agent import Horizon
+    from skyline.ingest.horizon.agent import Horizon
 
     now = bucket_end()
     horizon = Horizon(settings, clock=lambda: float(now))

@@ -19,12 +19,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from skyline.daemon import Counters
-from skyline.mirage.agent import Mirage
-from skyline.mirage.history import HistorySource
-from skyline.mirage.remote import promql
-from skyline.rollups import downsample
-from skyline.timeseries import TimeSeriesStore
+from skyline.analysis.mirage.agent import Mirage
+from skyline.analysis.mirage.history import HistorySource
+from skyline.analysis.mirage.remote import promql
+from skyline.runtime.daemon import Counters
+from skyline.store.rollups import downsample
+from skyline.store.timeseries import TimeSeriesStore
 from tests.conftest import wait_for
 from tests.integration.pipeline_fixtures import anomaly, pipeline_settings, running
 from tests.integration.test_mirage import (
@@ -302,7 +302,7 @@ def test_checks_run_concurrently_bounded_by_workers_and_max_inflight(make_settin
 
 
 def _keys(settings):
-    from skyline.redis_keys import RedisKeys
+    from skyline.store.keys import RedisKeys
 
     return RedisKeys(settings.redis.prefix)
 

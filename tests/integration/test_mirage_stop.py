@@ -1,4 +1,4 @@
-"""``python -m skyline.mirage`` stopped by SIGTERM (as ``skyline stop`` does) while a
+"""``python -m skyline.analysis.mirage`` stopped by SIGTERM (as ``skyline stop`` does) while a
 history fetch hangs: the process exits by itself, well before its 60 s read timeout
 would end the fetch -- the interpreter joins the check pool's threads at exit, so a
 fetch the stop did not cut would hold it (and ``skyline stop`` would SIGKILL it after
@@ -14,8 +14,8 @@ import threading
 
 import pytest
 
-from skyline.redis_keys import RedisKeys
-from skyline.streams import StreamConsumer
+from skyline.events.streams import StreamConsumer
+from skyline.store.keys import RedisKeys
 from tests.conftest import wait_for
 from tests.integration.pipeline_fixtures import anomaly, pipeline_settings
 from tests.integration.test_mirage import CONF
@@ -41,7 +41,7 @@ def test_sigterm_during_a_hung_fetch_exits_and_leaves_the_check_pending(make_set
                 "SKYLINE__SKYLINE__RETRY_BACKOFF_MAX": "0.3"})  # fmt: skip
     server.hold = threading.Event()  # the request is read, never answered
     keys = RedisKeys(settings.redis.prefix)
-    proc = subprocess.Popen([sys.executable, "-m", "skyline.mirage"], env={**os.environ, **env},
+    proc = subprocess.Popen([sys.executable, "-m", "skyline.analysis.mirage"], env={**os.environ, **env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
     client = redis_client
     try:

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from skyline.db import make_engine, migrate
 from skyline.db.models import Anomaly, AnomalyVerdict
-from skyline.events import VerdictEvent, publish, publish_verdict
-from skyline.panorama.agent import Panorama
+from skyline.events.anomaly import VerdictEvent, publish, publish_verdict
+from skyline.events.panorama.agent import Panorama
 from tests.conftest import free_port, wait_for
 from tests.integration import conftest_db
 from tests.integration.pipeline_fixtures import anomaly, pipeline_settings, running

@@ -7,9 +7,9 @@ import threading
 import numpy as np
 import pytest
 
-from skyline.datapoint import Reject, Window
-from skyline.redis_keys import RedisKeys
-from skyline.timeseries import Cursor, TimeSeriesStore, decode, encode, to_series
+from skyline.ingest.datapoint import Reject, Window
+from skyline.store.keys import RedisKeys
+from skyline.store.timeseries import Cursor, TimeSeriesStore, decode, encode, to_series
 
 NOW = 1_800_000_000.0
 DAY = 86400
@@ -199,7 +199,7 @@ def test_read_since_many_equals_read_since_on_random_appends_and_rewrites(redis_
     """Random appends, trims (rewrites), deletes and re-creations between reads: the
     batched reader (small chunks, so several pipelines) yields exactly what
     read_since does, metric by metric, cursor by cursor."""
-    import skyline.timeseries as ts_mod
+    import skyline.store.timeseries as ts_mod
 
     rng = np.random.default_rng(seed)
     store = TimeSeriesStore(redis_client, RedisKeys("t:"))
@@ -254,7 +254,7 @@ def test_read_tails_are_the_whole_reads_last_points(redis_client, seed, monkeypa
     values: a timestamp's last write is in the tail) and every one of them newer than
     all the records before the tail, so, when those are older than the tail, exactly
     the whole read's last points.  Small chunks: several pipelines."""
-    import skyline.timeseries as ts_mod
+    import skyline.store.timeseries as ts_mod
 
     monkeypatch.setattr(ts_mod, "READ_CHUNK", 4)
     rng = np.random.default_rng(seed)

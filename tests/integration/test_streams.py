@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from skyline.streams import StreamConsumer
+from skyline.events.streams import StreamConsumer
 
 
 def test_pending_entries_trimmed_from_the_stream_are_acknowledged(redis_client):

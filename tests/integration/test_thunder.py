@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from skyline.events import read_all
-from skyline.thunder.watch import Thunder
+from skyline.alerting.thunder.watch import Thunder
+from skyline.events.anomaly import read_all
 from tests.integration.pipeline_fixtures import running
 
 

@@ -10,11 +10,11 @@ from contextlib import ExitStack
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from skyline.analyzer.agent import Analyzer
+from skyline.analysis.analyzer.agent import Analyzer
+from skyline.cli.demo import Demo, demo_metrics
 from skyline.db import make_engine
 from skyline.db.models import Anomaly, Metric
-from skyline.demo import Demo, demo_metrics
-from skyline.panorama.agent import Panorama
+from skyline.events.panorama.agent import Panorama
 from tests.conftest import wait_for
 from tests.integration.horizon_fixtures import horizon_env, running_horizon
 from tests.integration.pipeline_fixtures import pipeline_settings, running

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from skyline.db import make_engine
 from skyline.db.models import AlertLog, Anomaly, AnomalyVerdict, Metric, User
-from skyline.events import event_id
+from skyline.events.anomaly import event_id
 from skyline.settings import Settings
-from skyline.timeseries import TimeSeriesStore
+from skyline.store.timeseries import TimeSeriesStore
 from skyline.webapp import users
 from skyline.webapp.agent import Webapp
 from tests.conftest import free_port

@@ -8,11 +8,11 @@ import smtplib
 import pytest
 from pydantic import SecretStr
 
-from skyline.alerters.base import DeliveryError, PermanentError
-from skyline.alerters.retry import RetryPolicy, channel_deadline, http_error, retry_after
-from skyline.alerters.smtp import _by_code
-from skyline.events import failed_channels, verdict_text
-from skyline.settings_alerting import AlertersSection, SlackChannel, WebhookChannel
+from skyline.alerting.base import DeliveryError, PermanentError
+from skyline.alerting.retry import RetryPolicy, channel_deadline, http_error, retry_after
+from skyline.alerting.smtp import _by_code
+from skyline.events.anomaly import failed_channels, verdict_text
+from skyline.settings.alerting import AlertersSection, SlackChannel, WebhookChannel
 
 
 @pytest.mark.parametrize(("status", "transient"), [(500, True), (502, True), (503, True),

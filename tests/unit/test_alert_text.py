@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from skyline.alerters.base import Alert
-from skyline.events import AnomalyEvent
+from skyline.alerting.base import Alert
+from skyline.events.anomaly import AnomalyEvent
 
 
 def _alert(**kw) -> Alert:

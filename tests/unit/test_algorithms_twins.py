@@ -18,7 +18,7 @@ import pytest
 from scipy import stats
 from statsmodels.tsa.stattools import adfuller
 
-from skyline.algorithms import (
+from skyline.analysis.algorithms import (
     Context,
     first_hour_average,
     grubbs,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skyline.algorithms import (
+from skyline.analysis.algorithms import (
     CLASSIC_ORDER,
     ETSY_ORDER,
     run_ensemble,

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import redis
 
-from skyline.redis_conn import EmbeddedRedis
-from skyline.timeseries import encode, header
+from skyline.store.connection import EmbeddedRedis
+from skyline.store.timeseries import encode, header
 
 BENCH = Path(__file__).resolve().parents[2] / "utils" / "bench" / "store.py"
 TINY = ["--metrics", "50", "--points", "100", "--seconds", "0.05", "--reps", "2"]

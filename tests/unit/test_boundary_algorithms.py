@@ -10,7 +10,7 @@ import statistics
 import numpy as np
 import pytest
 
-from skyline.boundary.algorithms import (
+from skyline.analysis.boundary.algorithms import (
     Judgement,
     below_min_average,
     detect_drop_off_cliff,

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skyline.boundary.rules import alert_key, boundary_route, effective_rules
-from skyline.boundary.tail import Tail
-from skyline.events import AnomalyEvent
-from skyline.redis_keys import RedisKeys
+from skyline.analysis.boundary.rules import alert_key, boundary_route, effective_rules
+from skyline.analysis.boundary.tail import Tail
+from skyline.events.anomaly import AnomalyEvent
 from skyline.settings import SettingsError, load_settings
-from skyline.timeseries import RECORD
+from skyline.store.keys import RedisKeys
+from skyline.store.timeseries import RECORD
 
 OK = 'pattern = "a.b"\nalgorithm = "greater_than"\n'
 

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from skyline.algorithms.classic_stream import EnsembleStreamDetector, votes_in_favour
-from skyline.algorithms.ensemble import run_ensemble
-from skyline.algorithms.streaming import DETECTORS, NEUTRAL_SCORE, make_detector
+from skyline.analysis.algorithms.classic_stream import EnsembleStreamDetector, votes_in_favour
+from skyline.analysis.algorithms.ensemble import run_ensemble
+from skyline.analysis.algorithms.streaming import DETECTORS, NEUTRAL_SCORE, make_detector
 
 STEP = 300.0
 T0 = 1_420_070_400.0

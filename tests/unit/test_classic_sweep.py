@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from skyline.algorithms import CLASSIC_ORDER, run_ensemble
-from skyline.analyzer.analysis import (
+from skyline.analysis.algorithms import CLASSIC_ORDER, run_ensemble
+from skyline.analysis.analyzer.analysis import (
     EnsembleOptions,
     VerdictMap,
     analyse,
@@ -24,7 +24,7 @@ from skyline.analyzer.analysis import (
     non_negative_derivative,
     verdict_counts,
 )
-from skyline.timeseries import (
+from skyline.store.timeseries import (
     ChunkRow,
     DecodeArena,
     Series,

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skyline.cli import build_parser
-from skyline.crucible import cli as crucible_cli
-from skyline.crucible.report import read_csv
+from skyline.analysis.crucible import cli as crucible_cli
+from skyline.analysis.crucible.report import read_csv
+from skyline.cli.main import build_parser
 from skyline.settings import load_settings
 
 NAB = Path("/work/shared/nab/data/realTraffic/speed_7578.csv")
@@ -153,9 +153,9 @@ def test_custom_algorithms_are_in_the_report(tmp_path):
 
 
 def test_a_metric_from_redis(tmp_path, make_settings, redis_client):
-    from skyline.redis_conn import connect
-    from skyline.redis_keys import RedisKeys
-    from skyline.timeseries import TimeSeriesStore
+    from skyline.store.connection import connect
+    from skyline.store.keys import RedisKeys
+    from skyline.store.timeseries import TimeSeriesStore
 
     settings = make_settings()
     store = TimeSeriesStore(connect(settings), RedisKeys(settings.redis.prefix))
@@ -173,6 +173,6 @@ def test_a_metric_from_redis(tmp_path, make_settings, redis_client):
 
 def test_the_cli_parser_accepts_the_contract():
     if "crucible" not in build_parser()._subparsers._group_actions[0].choices:  # type: ignore[union-attr]
-        pytest.skip("skyline/cli.py does not register crucible yet")
+        pytest.skip("skyline/cli/main.py does not register crucible yet")
     args = build_parser().parse_args(["crucible", "x.csv", "--out", "d", "--mode", "classic"])
     assert args.source == "x.csv" and args.mode == "classic"

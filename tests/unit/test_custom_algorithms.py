@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skyline.algorithms import run_ensemble
-from skyline.algorithms.custom import (
+from skyline.analysis.algorithms import run_ensemble
+from skyline.analysis.algorithms.custom import (
     CustomAlgorithmError,
     CustomRunner,
     run_many_with_custom,
     run_with_custom,
 )
 from skyline.settings import SettingsError, load_settings
-from skyline.settings_algorithms import CustomAlgorithm
-from skyline.timeseries import Series
+from skyline.settings.algorithms import CustomAlgorithm
+from skyline.store.timeseries import Series
 
 NOW = 1_700_000_000
 ALGOS = """

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from skyline.algorithms.streaming import DETECTORS, NEUTRAL_SCORE, Detector, make_detector
+from skyline.analysis.algorithms.streaming import DETECTORS, NEUTRAL_SCORE, Detector, make_detector
 
 STEP = 300.0  # 5-minute data
 T0 = 1_420_070_400.0  # 2015-01-01 00:00 UTC

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import skyline.algorithms.classic as classic
-from skyline.algorithms import (
+import skyline.analysis.algorithms.classic as classic
+from skyline.analysis.algorithms import (
     CLASSIC_ORDER,
     Skip,
     check_skip,
@@ -15,7 +15,7 @@ from skyline.algorithms import (
     run_ensemble,
     stop_early,
 )
-from skyline.timeseries import Series
+from skyline.store.timeseries import Series
 
 NOW = 1_700_000_000
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from skyline.events import AnomalyEvent, VerdictEvent
+from skyline.events.anomaly import AnomalyEvent, VerdictEvent
 
 GOOD = AnomalyEvent("web.latency", 1_700_000_000, 900.0, "analyzer", ("grubbs",), ("grubbs",),
                     {"grubbs": 4.2})  # fmt: skip

@@ -9,11 +9,11 @@ import math
 
 import pytest
 
-from skyline.daemon import Counters
-from skyline.flux.influx import graphite_name, parse_line
-from skyline.flux.keys import KEY_RE, generate_key, hash_key
-from skyline.flux.limits import HttpError, decode_body, gunzip, read_body
-from skyline.flux.statsd import Aggregator, clean_name, parse_packet, timer_stats
+from skyline.ingest.flux.influx import graphite_name, parse_line
+from skyline.ingest.flux.keys import KEY_RE, generate_key, hash_key
+from skyline.ingest.flux.limits import HttpError, decode_body, gunzip, read_body
+from skyline.ingest.flux.statsd import Aggregator, clean_name, parse_packet, timer_stats
+from skyline.runtime.daemon import Counters
 
 STATSD_BAD = [
     (b"nocolon", "no_value"),

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skyline.horizon.parsing import (
+from skyline.ingest.horizon.parsing import (
     FrameSplitter,
     FrameTooLarge,
     LineSplitter,
@@ -20,8 +20,8 @@ from skyline.horizon.parsing import (
     parse_lines,
     pickle_items,
 )
-from skyline.horizon.unpickler import UnsafePickle, loads
-from skyline.name_filter import NameFilter
+from skyline.ingest.horizon.unpickler import UnsafePickle, loads
+from skyline.ingest.name_filter import NameFilter
 
 
 def frame(obj: object, protocol: int = 2) -> bytes:
@@ -257,9 +257,9 @@ def test_parse_lines_matches_parse_line_on_random(lines):
 def _intake():
     import logging
 
-    from skyline.daemon import Counters
-    from skyline.horizon.buffer import PointBuffer
-    from skyline.horizon.intake import Intake
+    from skyline.ingest.horizon.buffer import PointBuffer
+    from skyline.ingest.horizon.intake import Intake
+    from skyline.runtime.daemon import Counters
 
     counters = Counters()
     buffer = PointBuffer(batch_points=1000, batch_interval=1.0, high=10**6, low=10**5,

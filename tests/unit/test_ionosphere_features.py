@@ -10,10 +10,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from skyline.analysis.ionosphere.feature_ids import FEATURE_IDS
+from skyline.analysis.ionosphere.features import (
+    FeaturesError,
+    extract,
+    feature_names,
+    sync_features,
+)
 from skyline.db import make_engine, upgrade
 from skyline.db.models import Feature
-from skyline.ionosphere.feature_ids import FEATURE_IDS
-from skyline.ionosphere.features import FeaturesError, extract, feature_names, sync_features
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "ionosphere_feature_ids.json"
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from skyline.ionosphere.matching import (
+from skyline.analysis.ionosphere.matching import (
     Mass,
     features_compare,
     mass_distances,

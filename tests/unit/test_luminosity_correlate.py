@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skyline.luminol_compat import correlator, install
-from skyline.luminosity.correlate import (
+from skyline.analysis.luminosity.correlate import (
     Params,
     clean,
     correlate,
@@ -22,6 +21,7 @@ from skyline.luminosity.correlate import (
     is_flat,
     resample,
 )
+from tests.luminol_compat import correlator, install
 
 STEP = 60
 T0 = 1_700_000_000
@@ -189,7 +189,7 @@ def test_the_compat_module_makes_luminol_work_on_numpy_2():
 
 
 def test_settings_map_to_params_and_reject_min_points_above_window(tmp_path):
-    from skyline.luminosity.agent import params_of
+    from skyline.analysis.luminosity.agent import params_of
     from skyline.settings import SettingsError, load_settings
 
     conf = tmp_path / "skyline.conf"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skyline.mirage.judge import JudgeOptions, judge, similar_daily_peaks
-from skyline.mirage.remote import promql
+from skyline.analysis.mirage.judge import JudgeOptions, judge, similar_daily_peaks
+from skyline.analysis.mirage.remote import promql
 from skyline.settings import Settings
-from skyline.timeseries import Series
+from skyline.store.timeseries import Series
 
 RES = 600
 DAY = 86400

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from skyline.algorithms import streaming
-from skyline.nab import runner
+from skyline.analysis.algorithms import streaming
+from skyline.analysis.nab import runner
 
 ROWS = {
     "catA/one.csv": [("2015-01-01 00:00:00", "1"), ("2015-01-01 00:05:00", "2.5"),
@@ -115,14 +115,14 @@ def test_cli_run_and_score_end_to_end(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "results"
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     repo = Path(__file__).resolve().parents[2]
-    run = [sys.executable, "-m", "skyline.nab", "run", "--data", str(corpus), "--out", str(out)]
+    run = [sys.executable, "-m", "skyline.analysis.nab", "run", "--data", str(corpus), "--out", str(out)]
     for det in ("null", "spike_level"):
         subprocess.run([*run, "--detector", det, "--jobs", "2"], check=True, cwd=repo, env=env)
         assert (out / det / "catB" / f"{det}_two.csv").exists()
     report_path = tmp_path / "null.json"
     labels = corpus.parent / "labels" / "combined_windows.json"
     subprocess.run(
-        [sys.executable, "-m", "skyline.nab", "score", "--results", str(out), "--labels",
+        [sys.executable, "-m", "skyline.analysis.nab", "score", "--results", str(out), "--labels",
          str(labels), "--data", str(corpus), "--detector", "null", "--out", str(report_path)],
         check=True, cwd=repo, env=env, capture_output=True,
     )  # fmt: skip
@@ -139,7 +139,7 @@ def test_cli_run_and_score_end_to_end(corpus: Path, tmp_path: Path) -> None:
 
 
 def test_unknown_detector_is_bad_usage(corpus: Path, tmp_path: Path) -> None:
-    from skyline.nab.cli import main
+    from skyline.analysis.nab.cli import main
 
     code = main(["run", "--data", str(corpus), "--out", str(tmp_path), "--detector", "nope"])
     assert code == 2
@@ -148,7 +148,7 @@ def test_unknown_detector_is_bad_usage(corpus: Path, tmp_path: Path) -> None:
 def test_without_a_detector_it_runs_the_analyzers_detector_and_threshold(
     corpus: Path, tmp_path: Path
 ) -> None:
-    from skyline.nab.cli import main
+    from skyline.analysis.nab.cli import main
 
     conf = tmp_path / "skyline.conf"
     conf.write_text("[analyzer]\nthreshold = 0.42\n")

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from skyline.nab import scoring
+from skyline.analysis.nab import scoring
 
 STD = scoring.PROFILES["standard"]
 N = 100  # rows; probation = 15

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skyline.redis_keys import RedisKeys
-from skyline.rollups import Rollups, fold
-from skyline.timeseries import Series, TimeSeriesStore
+from skyline.store.keys import RedisKeys
+from skyline.store.rollups import Rollups, fold
+from skyline.store.timeseries import Series, TimeSeriesStore
 
 RES = 600
 LAG = 60
@@ -243,8 +243,8 @@ channel = "smtp"
     ],
 )
 def test_rollup_scope(tmp_path, env, want):
-    from skyline.rollups import RollupScope
     from skyline.settings import load_settings
+    from skyline.store.rollups import RollupScope
 
     conf = tmp_path / "skyline.conf"
     conf.write_text(SCOPE_CONF)
@@ -256,8 +256,8 @@ def test_rollup_scope(tmp_path, env, want):
 
 
 def test_auto_scope_without_any_mirage_rule_is_empty(tmp_path):
-    from skyline.rollups import RollupScope
     from skyline.settings import load_settings
+    from skyline.store.rollups import RollupScope
 
     conf = tmp_path / "skyline.conf"
     conf.write_text('[[alerts]]\npattern = "web"\nchannel = "smtp"\n')

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from skyline import settings_doc
-from skyline.cli import main as cli
+from skyline.cli.main import main as cli
 from skyline.settings import SECTIONS, Settings, SettingsError, load_settings, redacted
+from skyline.settings import doc as settings_doc
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -204,7 +204,7 @@ def test_shipped_conf_is_the_generated_template():
 def test_configuration_doc_is_generated():
     doc = (ROOT / "docs" / "configuration.md").read_text()
     assert doc == settings_doc.render_markdown(), (
-        "regenerate: python -m skyline.settings_doc > docs/configuration.md"
+        "regenerate: python -m skyline.settings.doc > docs/configuration.md"
     )
 
 
@@ -234,14 +234,14 @@ def test_cli_config_check_and_show(tmp_path, capsys):
 def test_default_analyzer_algorithms_are_the_classic_order():
     """The settings default repeats the list rather than import the algorithms (settings
     load before any heavy module); this keeps the two equal."""
-    from skyline.algorithms import CLASSIC_ORDER
+    from skyline.analysis.algorithms import CLASSIC_ORDER
 
     assert load_settings(env={}).analyzer.algorithms == list(CLASSIC_ORDER)
 
 
 def test_default_ensemble_is_the_algorithm_librarys_order():
-    from skyline.algorithms import CLASSIC_ORDER
-    from skyline.settings_base import DEFAULT_ENSEMBLE
+    from skyline.analysis.algorithms import CLASSIC_ORDER
+    from skyline.settings.base import DEFAULT_ENSEMBLE
 
     assert DEFAULT_ENSEMBLE == CLASSIC_ORDER
     assert Settings().analyzer.algorithms == Settings().mirage.algorithms == list(CLASSIC_ORDER)

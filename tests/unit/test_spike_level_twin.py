@@ -2,7 +2,7 @@
 
 ``Twin`` is the same algorithm written point by point for one series with plain
 Python (lists, deques, ``statistics.median``, a dict of closed time-of-day bins),
-following the module docstring of ``skyline.algorithms.spike_level`` rather than
+following the module docstring of ``skyline.analysis.algorithms.spike_level`` rather than
 its numpy code.  The vectorised ``step`` (one series per state row, all rows in
 lockstep) must give the same scores to ~1e-9.
 """
@@ -16,9 +16,9 @@ from collections import deque
 import numpy as np
 import pytest
 
-from skyline.algorithms.spike_level import BIG_Z, SpikeLevel, SpikeLevelParams
-from skyline.algorithms.stepping import score_points
-from skyline.algorithms.streaming import NEUTRAL_SCORE
+from skyline.analysis.algorithms.spike_level import BIG_Z, SpikeLevel, SpikeLevelParams
+from skyline.analysis.algorithms.stepping import score_points
+from skyline.analysis.algorithms.streaming import NEUTRAL_SCORE
 
 DAY = 86400.0
 NAN = math.nan

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from skyline.settings_alerting import AlertRule
-from skyline.thunder.channels import (
+from skyline.alerting.thunder.channels import (
     EXPIRATION,
     channel_failing_event,
     failing_channel,
     remaining_channels,
 )
+from skyline.settings.alerting import AlertRule
 
 RULES = [
     AlertRule(pattern="web", channel="slack", expiration=600),

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skyline.timeseries import (
+from skyline.store.timeseries import (
     RECORD_SIZE,
     decode,
     encode,

@@ -10,17 +10,21 @@ import statistics
 import numpy as np
 import pytest
 
-from skyline.algorithms.counters import CounterAware
-from skyline.algorithms.spike_level import SpikeLevel
-from skyline.algorithms.state import (
+from skyline.analysis.algorithms.counters import CounterAware
+from skyline.analysis.algorithms.spike_level import SpikeLevel
+from skyline.analysis.algorithms.state import (
     StateLayout,
     last_learned,
     nan_count_rows,
     nan_median_rows,
     shift_in,
 )
-from skyline.algorithms.stepping import StreamAdapter, default_vector_detector, score_points
-from skyline.algorithms.streaming import NEUTRAL_SCORE
+from skyline.analysis.algorithms.stepping import (
+    StreamAdapter,
+    default_vector_detector,
+    score_points,
+)
+from skyline.analysis.algorithms.streaming import NEUTRAL_SCORE
 
 T0 = 1_700_000_000.0
 STEP = 60.0

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from skyline import cli_users
+from skyline.cli import users as cli_users
 from skyline.db import make_engine, migrate
 from skyline.settings import load_settings
 from skyline.webapp import users

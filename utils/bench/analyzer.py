@@ -16,7 +16,7 @@ Timed (best of ``--reps``, every job timed once per rep in turn):
   per-verdict counting -- everything the daemon does per pass;
 * ``read_many`` and ``analyse`` alone, over the same slices (where the time goes);
 * the baseline, on the first ``--per-series`` metrics, read from the same Redis:
-  with ``--earthgecko DIR`` (a checkout of earthgecko Skyline's ``skyline/analyzer``
+  with ``--earthgecko DIR`` (a checkout of earthgecko Skyline's ``skyline/analysis/analyzer``
   directory, which this repository does not contain) its ``run_selected_algorithm``
   on each series, as ``[(timestamp, value), ...]`` after our counter conversion;
   without it our per-series ``run_ensemble`` (one series at a time, the same
@@ -57,16 +57,16 @@ import numpy as np  # noqa: E402
 import redis  # noqa: E402
 from benchkit import with_redis  # noqa: E402
 
-from skyline.algorithms import run_ensemble  # noqa: E402
-from skyline.analyzer.agent import SWEEP_SLICE, Analyzer  # noqa: E402
-from skyline.analyzer.analysis import (  # noqa: E402
+from skyline.analysis.algorithms import run_ensemble  # noqa: E402
+from skyline.analysis.analyzer.agent import SWEEP_SLICE, Analyzer  # noqa: E402
+from skyline.analysis.analyzer.analysis import (  # noqa: E402
     EnsembleOptions,
     analyse,
     is_counter,
     non_negative_derivative,
 )
 from skyline.settings import Settings, load_settings  # noqa: E402
-from skyline.timeseries import TimeSeriesStore  # noqa: E402
+from skyline.store.timeseries import TimeSeriesStore  # noqa: E402
 
 STEP = 60
 SHAPES = ("noise", "seasonal", "trend", "counter", "walk")
@@ -175,11 +175,11 @@ def own_baseline(store: TimeSeriesStore, names: list[str], now: float, opts: Ens
 
 def load_earthgecko(directory: str) -> Callable[..., Any]:
     """``run_selected_algorithm`` from a checkout of earthgecko Skyline's
-    ``skyline/analyzer`` directory (its own ``settings`` module is found beside it)."""
+    ``skyline/analysis/analyzer`` directory (its own ``settings`` module is found beside it)."""
     where = Path(directory).resolve()
     if not (where / "algorithms.py").is_file():
         raise SystemExit(f"--earthgecko {directory}: no algorithms.py there; give the "
-                         "skyline/analyzer directory of an earthgecko Skyline checkout")  # fmt: skip
+                         "skyline/analysis/analyzer directory of an earthgecko Skyline checkout")  # fmt: skip
     for path in (where.parent, where):
         sys.path.insert(0, str(path))
     module = importlib.import_module("algorithms")
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--points", type=int, default=1440)
     p.add_argument("--per-series", type=int, default=1000, help="metrics the baseline times")
     p.add_argument("--mode", choices=("classic", "default"), default="classic")
-    p.add_argument("--earthgecko", metavar="DIR", help="earthgecko Skyline's skyline/analyzer")
+    p.add_argument("--earthgecko", metavar="DIR", help="earthgecko Skyline's skyline/analysis/analyzer")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--redis-url", default=None, help="its DB 12 is FLUSHED (default: embedded)")
     p.add_argument("--json", action="store_true")

@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 import redis
 
-from skyline.analyzer.agent import SWEEP_SLICE
-from skyline.events import AnomalyEvent
-from skyline.redis_keys import RedisKeys
-from skyline.timeseries import TimeSeriesStore
+from skyline.analysis.analyzer.agent import SWEEP_SLICE
+from skyline.events.anomaly import AnomalyEvent
+from skyline.store.keys import RedisKeys
+from skyline.store.timeseries import TimeSeriesStore
 
 STEP = 60
 
@@ -91,13 +91,13 @@ def main(argv: list[str] | None = None) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="skyline-bench-latency-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKYLINE")}
     env["SKYLINE__REDIS__EMBEDDED_PERSIST"] = "false"
-    cli = [sys.executable, "-m", "skyline.cli"]
+    cli = [sys.executable, "-m", "skyline.cli.main"]
     try:
         subprocess.run(
             cli + ["db", "upgrade"], cwd=workdir, env=env, check=True, capture_output=True
         )
         rng = np.random.default_rng(42)
-        from skyline.redis_conn import EmbeddedRedis
+        from skyline.store.connection import EmbeddedRedis
 
         server = EmbeddedRedis(workdir / "var", persist=False)
         server.start()

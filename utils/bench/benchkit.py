@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import redis
 
-from skyline.redis_conn import EmbeddedRedis
+from skyline.store.connection import EmbeddedRedis
 
 
 def best(fn: Callable[[], object], reps: int) -> float:

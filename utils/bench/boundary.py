@@ -37,9 +37,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import redis  # noqa: E402
 
-from skyline.boundary.agent import Boundary  # noqa: E402
-from skyline.redis_conn import EmbeddedRedis  # noqa: E402
+from skyline.analysis.boundary.agent import Boundary  # noqa: E402
 from skyline.settings import load_settings  # noqa: E402
+from skyline.store.connection import EmbeddedRedis  # noqa: E402
 
 RULES = """
 [[boundary]]

@@ -43,7 +43,7 @@ import redis  # noqa: E402
 from analyzer import STEP, synthetic  # noqa: E402
 from benchkit import with_redis  # noqa: E402
 
-from skyline.analyzer.agent import Analyzer  # noqa: E402
+from skyline.analysis.analyzer.agent import Analyzer  # noqa: E402
 from skyline.settings import load_settings  # noqa: E402
 
 

@@ -3,7 +3,7 @@
 
 Measured on one seeded 1,440-point series (a day at 60 s: daily sine, noise, level):
 
-* ``extract_ms``: ``skyline.ionosphere.features.extract`` (tsfresh's calculators
+* ``extract_ms``: ``skyline.analysis.ionosphere.features.extract`` (tsfresh's calculators
   called directly on a numpy array), median of ``--reps`` runs after one warm-up;
 * ``tsfresh_pandas_ms``: the same feature set through ``tsfresh.extract_features``
   (long DataFrame, n_jobs=0, no progress bar), median of 3 runs;
@@ -29,11 +29,11 @@ import warnings
 
 import numpy as np
 
-from skyline.ionosphere.check import check
-from skyline.ionosphere.feature_spec import PARAMETERISED, SIMPLE
-from skyline.ionosphere.features import extract
-from skyline.ionosphere.matching import Mass, features_compare, motif_compare, stack_series
-from skyline.ionosphere.profile_data import ProfileData, ProfileMeta, feature_vector
+from skyline.analysis.ionosphere.check import check
+from skyline.analysis.ionosphere.feature_spec import PARAMETERISED, SIMPLE
+from skyline.analysis.ionosphere.features import extract
+from skyline.analysis.ionosphere.matching import Mass, features_compare, motif_compare, stack_series
+from skyline.analysis.ionosphere.profile_data import ProfileData, ProfileMeta, feature_vector
 from skyline.settings import IonosphereSection
 
 

@@ -2,7 +2,7 @@
 against the flux daemon running gunicorn on this machine.
 
 Starts a private redis-server, SQLite under a temporary var_dir, the flux daemon
-(``python -m skyline.flux``, gunicorn, ``--workers`` gthread workers) on free ports,
+(``python -m skyline.ingest.flux``, gunicorn, ``--workers`` gthread workers) on free ports,
 then sends pre-built requests from ``--clients`` keep-alive connections for
 ``--seconds`` per protocol.  ``--json``: the last line is one JSON object.
 
@@ -29,10 +29,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import snappy  # noqa: E402
 
 from skyline.db import make_engine, migrate  # noqa: E402
-from skyline.flux.keys import add_key  # noqa: E402
-from skyline.flux.prometheus import WriteRequest  # noqa: E402
-from skyline.redis_conn import _server_binary  # noqa: E402
+from skyline.ingest.flux.keys import add_key  # noqa: E402
+from skyline.ingest.flux.prometheus import WriteRequest  # noqa: E402
 from skyline.settings import load_settings  # noqa: E402
+from skyline.store.connection import _server_binary  # noqa: E402
 
 
 def free_port() -> int:
@@ -129,7 +129,7 @@ def main() -> int:
     settings = load_settings(None, env=env)
     migrate.upgrade(settings.database_url)
     _, key = add_key(make_engine(settings.database_url), "")
-    flux = subprocess.Popen([sys.executable, "-m", "skyline.flux"], env=env)
+    flux = subprocess.Popen([sys.executable, "-m", "skyline.ingest.flux"], env=env)
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -124,7 +124,7 @@ def start_horizon(workdir: Path, args) -> tuple[dict[str, int], dict[str, str]]:
     for extra in args.set or []:
         k, v = extra.split("=", 1)
         env[k] = v
-    subprocess.run([sys.executable, "-m", "skyline.cli", "start", "horizon"], cwd=workdir, env=env,
+    subprocess.run([sys.executable, "-m", "skyline.cli.main", "start", "horizon"], cwd=workdir, env=env,
                    check=True)  # fmt: skip
     return ports, env
 
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
             )
         results["horizon_cpu_s"] = round(sum(horizon.cpu_times()[:2]), 1)
     finally:
-        subprocess.run([sys.executable, "-m", "skyline.cli", "stop", "all"], cwd=workdir, env=env,
+        subprocess.run([sys.executable, "-m", "skyline.cli.main", "stop", "all"], cwd=workdir, env=env,
                        capture_output=True)  # fmt: skip
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json:

@@ -13,7 +13,7 @@ Timed, best of ``--reps``:
 * ``read_whole``: ``TimeSeriesStore.read_many`` of every metric (MGET + decode of each
   whole series), what luminosity read before, for comparison;
 * ``correlate_only``: resampling + cross-correlation of the windows already in memory;
-* ``total``: ``skyline.luminosity.agent.correlate_anomaly`` — read + correlate, what
+* ``total``: ``skyline.analysis.luminosity.agent.correlate_anomaly`` — read + correlate, what
   the daemon does per anomaly (SQL writes, at most ``max_correlations`` rows, excluded).
 
 One process, one thread (``OPENBLAS_NUM_THREADS=1``).  Redis: an embedded server in a
@@ -42,15 +42,20 @@ import numpy as np  # noqa: E402
 import redis  # noqa: E402
 from benchkit import best, with_redis  # noqa: E402
 
-from skyline.luminosity.agent import (  # noqa: E402
+from skyline.analysis.luminosity.agent import (  # noqa: E402
     READ_CHUNK,
     correlate_anomaly,
     read_lookback,
     tail_records,
 )
-from skyline.luminosity.correlate import Params, correlate_window, lookback_start, window_of  # noqa: E402
-from skyline.redis_keys import RedisKeys  # noqa: E402
-from skyline.timeseries import TimeSeriesStore  # noqa: E402
+from skyline.analysis.luminosity.correlate import (  # noqa: E402
+    Params,
+    correlate_window,
+    lookback_start,
+    window_of,
+)
+from skyline.store.keys import RedisKeys  # noqa: E402
+from skyline.store.timeseries import TimeSeriesStore  # noqa: E402
 
 NOW = 1_700_000_000
 ANCHOR = "bench.anchor"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Rollup benchmark: horizon's rollup pass (skyline.rollups) over many metrics.
+"""Rollup benchmark: horizon's rollup pass (skyline.store.rollups) over many metrics.
 
 Writes ``--metrics`` series of ``--points`` minutely points (seeded), then times:
 
@@ -40,10 +40,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import redis  # noqa: E402
 
-from skyline.redis_conn import EmbeddedRedis  # noqa: E402
-from skyline.redis_keys import RedisKeys  # noqa: E402
-from skyline.rollups import Rollups, encode  # noqa: E402
-from skyline.timeseries import TimeSeriesStore  # noqa: E402
+from skyline.store.connection import EmbeddedRedis  # noqa: E402
+from skyline.store.keys import RedisKeys  # noqa: E402
+from skyline.store.rollups import Rollups, encode  # noqa: E402
+from skyline.store.timeseries import TimeSeriesStore  # noqa: E402
 
 PREFIX = "skybench:"
 RES = 600

@@ -3,7 +3,7 @@
 
 Both formats hold the same seeded data in one Redis string per metric:
 
-* records: ``skyline.timeseries`` -- 12-byte ``<uint32 ts, float64 value>`` records,
+* records: ``skyline.store.timeseries`` -- 12-byte ``<uint32 ts, float64 value>`` records,
   led by a header record (as roomba leaves a series), decoded with
   ``decode`` + ``prepare`` (the store's real read path);
 * msgpack: the reference system's concatenated ``packb((ts, value))`` pairs,
@@ -15,7 +15,7 @@ trip, sent as one RESP payload -- records through ``TimeSeriesStore.append_batch
 and through a redis-py pipeline); MGET-only, MGET + decode and decode-only
 throughput; records only: ``append_grouped``, ``read_many``, pipelined GETs (what a
 Redis Cluster client must do) and incremental reads with ``read_since``.  Rows
-marked "proposed" time code that is not in ``skyline.timeseries`` (a bulk decode of
+marked "proposed" time code that is not in ``skyline.store.timeseries`` (a bulk decode of
 an MGET chunk, batched incremental reads) to size possible changes.  Each read row
 also reports client and Redis CPU time and page faults per metric.
 
@@ -57,10 +57,10 @@ import redis  # noqa: E402
 from redis.backoff import NoBackoff  # noqa: E402
 from redis.retry import Retry  # noqa: E402
 
-from skyline import redis_raw  # noqa: E402
-from skyline.redis_conn import EmbeddedRedis  # noqa: E402
-from skyline.redis_keys import RedisKeys  # noqa: E402
-from skyline.timeseries import (  # noqa: E402
+from skyline.store import raw as redis_raw  # noqa: E402
+from skyline.store.connection import EmbeddedRedis  # noqa: E402
+from skyline.store.keys import RedisKeys  # noqa: E402
+from skyline.store.timeseries import (  # noqa: E402
     HEAD_SIZE,
     RECORD,
     RECORD_SIZE,
@@ -76,7 +76,7 @@ from skyline.timeseries import (  # noqa: E402
 
 PREFIX = "skybench:"
 STEP = 60
-CHUNK = 500  # keys per MGET, as skyline.timeseries.MGET_CHUNK
+CHUNK = 500  # keys per MGET, as skyline.store.timeseries.MGET_CHUNK
 APPEND_BATCH = 5000  # datapoints per pipeline round trip
 DECODE_SAMPLE = 2000  # series held in memory for decode-only and read_many
 TARGET_READ = 60_000  # project target: metrics/s read+decode of 1,440 points, one core
@@ -137,7 +137,7 @@ def decode_msgpack(buf: bytes) -> tuple[np.ndarray, np.ndarray]:
 DECODERS = {"records": decode_records, "msgpack": decode_msgpack}
 
 
-# Proposed changes (not in skyline.timeseries) -------------------------------------------
+# Proposed changes (not in skyline.store.timeseries) -------------------------------------------
 # The bulk decoder the bench once proposed is now the store's real read path.
 proposed_decode_many = to_series_many
 
@@ -312,7 +312,7 @@ def append_step(
     The input is what a parser hands over: Python lists of names, timestamps and
     values; encoding is timed.  mode:
 
-    * "raw": the whole batch as one RESP payload (``skyline.redis_raw``).  records:
+    * "raw": the whole batch as one RESP payload (``skyline.store.raw``).  records:
       ``TimeSeriesStore.append_batch`` (numpy-encoded batch; announce/changed off, so
       only APPENDs), the store's ingest path; msgpack: ``packb`` per point.
     * "pipeline": a redis-py pipeline; records: ``encode_small`` per metric (what
@@ -593,7 +593,7 @@ def table(res: dict[str, dict], args: argparse.Namespace, env: dict[str, object]
         ),
         ("TimeSeriesStore.read_since metrics/s, 1 new pt", rec["incremental"].wall, None),
         *_read_rows(f"pipelined GET x{args.chunk} + decode metrics/s", rec["get_decode"], None),
-        ("records, proposed (not in skyline.timeseries):", 0.0, None),
+        ("records, proposed (not in skyline.store.timeseries):", 0.0, None),
         ("bulk decode only metrics/s", rec["bulk_decode"].wall, None),
         *_read_rows("MGET + bulk decode metrics/s", rec["bulk_read_decode"], None),
         ("batched read_since metrics/s, 1 new pt", rec["incremental_batched"].wall, None),

@@ -1,1 +1,0 @@
-"""Alerters: deliver alerts on Slack, PagerDuty, email, webhooks and syslog."""

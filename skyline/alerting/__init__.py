@@ -1,0 +1,9 @@
+"""Alerting: deliver alerts on Slack, PagerDuty, email, webhooks and syslog; watch Skyline's own health.
+
+Owns the alerters daemon (``agent.py``): its delivery with retries
+(``delivery.py``, ``retry.py``, ``pending.py``), mutes and the alert log, the
+channels, and ``thunder``, which turns a daemon's missing heartbeat into an alert.
+
+May import: ``skyline.settings``, ``skyline.store``, ``skyline.db``, ``skyline.runtime``,
+``skyline.events``.
+"""

@@ -1,0 +1,138 @@
+"""Slack channel: with a bot token, chat.postMessage and then the graph uploaded into
+the message's thread (files_upload_v2); with only an incoming-webhook URL, the message
+alone.
+
+The two steps are retried separately: the message's ``ts`` is saved once it is posted,
+so a failed graph upload is retried without posting the message again.  Errors follow
+the one retry policy (skyline.alerting.retry): the HTTP status decides first (any 5xx
+and 429 are retried whatever the body says), then Slack's ``error`` field (its transient
+errors are retried, the rest are permanent); an HTTP 200 whose body is not Slack's JSON
+is retried, since it did not come from Slack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web import SlackResponse
+from slack_sdk.webhook import WebhookClient
+
+from skyline.alerting.base import Alert, DeliveryError, PermanentError, Progress
+from skyline.alerting.retry import http_error, is_transient_status, retry_after
+from skyline.settings.alerting import SlackChannel
+
+RETRYABLE_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable",
+                    "request_timeout", "team_added_to_org"}  # fmt: skip
+NOT_JSON = "Received a response in a non-JSON format"  # slack_sdk's error for a non-JSON body
+
+
+def text(alert: Alert) -> str:
+    e = alert.event
+    return (f":rotating_light: *Anomaly* `{e.metric}` = {e.value!r} at {alert.when}\n"
+            f"Triggered {len(e.triggered)} of {len(e.algorithms_run)}: {', '.join(e.triggered)}\n"
+            f"<{alert.link}|View in Skyline>")  # fmt: skip
+
+
+def classify(exc: SlackApiError) -> DeliveryError:
+    """A Slack Web API failure as a retryable DeliveryError or a PermanentError."""
+    resp = exc.response
+    status = int(getattr(resp, "status_code", 0) or 0)
+    data = resp.data if resp is not None and isinstance(resp.data, dict) else {}
+    error = str(data.get("error", "") or "")
+    headers = dict(resp.headers) if resp is not None and resp.headers else {}
+    if is_transient_status(status):
+        return DeliveryError(f"Slack HTTP {status}: {error[:200]}", retry_after(headers))
+    if not error or error.startswith(NOT_JSON):
+        return DeliveryError(f"Slack HTTP {status}: a body that is not Slack's JSON: {error[:160]}")
+    if error in RETRYABLE_ERRORS:
+        return DeliveryError(f"Slack API error: {error}", retry_after(headers))
+    return PermanentError(f"Slack API error: {error} (HTTP {status})"[:300])
+
+
+def _call(what: str, fn: Callable[[], SlackResponse]) -> SlackResponse:
+    try:
+        return fn()
+    except SlackApiError as exc:
+        raise classify(exc) from None
+    except (SlackClientError, OSError) as exc:
+        raise DeliveryError(f"Slack {what}: {type(exc).__name__}: {exc}"[:300]) from None
+
+
+class Slack:
+    name = "slack"
+
+    def __init__(self, config: SlackChannel, timeout: float) -> None:
+        self.config = config
+        self.timeout = timeout
+
+    def send(self, alert: Alert, progress: Progress) -> str | None:
+        token = self.config.token.get_secret_value()
+        if token:
+            return self._post_with_token(token, alert, progress)
+        if self.config.webhook_url.get_secret_value():
+            self._post_webhook(alert)
+        else:
+            raise PermanentError("[alerters.slack] needs a token or a webhook_url")
+        return None
+
+    def _client(self, token: str) -> WebClient:
+        # retry_handlers=[]: our retry policy is the only one, so one attempt is one request
+        return WebClient(token=token, base_url=self.config.base_url, timeout=self.timeout,  # type: ignore[arg-type]
+                         retry_handlers=[])  # fmt: skip
+
+    def _post_with_token(self, token: str, alert: Alert, progress: Progress) -> str | None:
+        client = self._client(token)
+        ts = progress.get("message_ts")
+        if ts is None:
+            resp = _call("chat.postMessage", lambda: client.chat_postMessage(
+                channel=self.config.channel, text=text(alert)))  # fmt: skip
+            ts = str(resp.get("ts") or "")
+            if not ts:
+                raise DeliveryError("Slack chat.postMessage: ok without a ts")
+            progress.save("message_ts", ts)
+            progress.save("channel_id", str(resp.get("channel") or ""))
+        if alert.graph_png and progress.get("graph") is None:
+            return self._upload_graph(client, alert, progress, ts)
+        return None
+
+    def _upload_graph(
+        self, client: WebClient, alert: Alert, progress: Progress, ts: str
+    ) -> str | None:
+        """The graph into the message's thread.  A permanent failure here does not undo
+        the message: the alert is delivered, and the note says the graph is missing."""
+        channel = progress.get("channel_id") or self._channel_id(client)
+        try:
+            resp = _call("files_upload_v2", lambda: client.files_upload_v2(
+                channel=channel, content=alert.graph_png, filename="anomaly.png",
+                title=alert.event.metric[:200], thread_ts=ts))  # fmt: skip
+        except PermanentError as exc:
+            progress.save("graph", "failed")
+            return f"message posted; graph not attached: {exc}"[:300]
+        file = resp.get("file")
+        progress.save(
+            "graph", str(file.get("id", "uploaded")) if isinstance(file, dict) else "uploaded"
+        )
+        return None
+
+    def _channel_id(self, client: WebClient) -> str:
+        """files_upload_v2 wants a channel id; a name is looked up once."""
+        channel = self.config.channel
+        if not channel.startswith("#"):
+            return channel
+        if not hasattr(self, "_cached_id"):
+            found = _call("conversations.list", lambda: client.conversations_list(limit=1000))
+            ids = {f"#{c['name']}": c["id"] for c in found.get("channels", [])}
+            self._cached_id = ids.get(channel, channel)
+        return self._cached_id
+
+    def _post_webhook(self, alert: Alert) -> None:
+        hook = WebhookClient(self.config.webhook_url.get_secret_value(), timeout=self.timeout,  # type: ignore[arg-type]
+                             retry_handlers=[])  # fmt: skip
+        try:
+            resp = hook.send(text=text(alert))
+        except (SlackClientError, OSError) as exc:
+            raise DeliveryError(f"Slack webhook: {type(exc).__name__}: {exc}"[:300]) from None
+        if not 200 <= resp.status_code < 300:
+            raise http_error("Slack webhook", resp.status_code, resp.body or "", resp.headers)

@@ -1,0 +1,69 @@
+"""Thunder's heartbeat watch.
+
+Every run it reads the heartbeat of each built daemon and publishes, as its own
+counters, how many are alive and each one's heartbeat age.  A daemon whose
+heartbeat disappears after being seen is logged as DOWN once (and UP again when
+it returns), and the DOWN is raised through the alert pipeline as an event of the
+metric ``skyline.thunder.<daemon>.down``: panorama records it, and an [[alerts]]
+rule matching ``skyline.thunder`` pages someone.
+"""
+
+from __future__ import annotations
+
+import json
+
+from skyline.events.anomaly import AnomalyEvent
+from skyline.events.routing import Heartbeats, forward
+from skyline.runtime.daemon import Daemon
+from skyline.runtime.daemons import built
+
+
+class Thunder(Daemon):
+    name = "thunder"
+
+    def setup(self) -> None:
+        self.seen: dict[str, bool] = {}
+
+    def run_once(self) -> None:
+        watched = [d for d in built() if d != self.name]
+        pipe = self.redis.pipeline(transaction=False)
+        for daemon in watched:
+            pipe.get(self.keys.heartbeat(daemon))
+        now = self.clock()
+        alive = 0
+        for daemon, raw in zip(watched, pipe.execute(), strict=True):
+            beat = json.loads(raw) if raw else None
+            if beat:
+                alive += 1
+                self.counters.gauge(f"{daemon}.heartbeat_age", round(now - beat["ts"], 3))
+            self._transition(daemon, beat is not None)
+        self.counters.gauge("daemons_alive", alive)
+        self.counters.gauge("daemons_down", sum(1 for up in self.seen.values() if not up))
+
+    def _transition(self, daemon: str, up: bool) -> None:
+        before = self.seen.get(daemon)
+        if up and before is False:
+            self.log.info("%s is UP again", daemon)
+        elif not up and before:
+            self.log.warning("%s is DOWN: no heartbeat", daemon)
+            self.counters.inc("down_events")
+            self.raise_down(daemon)
+        if up or before is not None:
+            self.seen[daemon] = up
+
+    def raise_down(self, daemon: str) -> None:
+        now = self.clock()
+        event = AnomalyEvent(
+            metric=f"skyline.thunder.{daemon}.down",
+            timestamp=int(now),
+            value=1.0,
+            source="thunder",
+            algorithms_run=("heartbeat",),
+            triggered=("heartbeat",),
+            full_duration=self.settings.skyline.heartbeat_ttl,
+            detected_at=now,
+            host=self.settings.host_name,
+        )
+        pipe = self.redis.pipeline(transaction=False)
+        forward(pipe, self.keys, self.settings, event, Heartbeats(self.redis, self.keys))
+        pipe.execute()

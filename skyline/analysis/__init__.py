@@ -1,0 +1,11 @@
+"""Deciding what is anomalous: the algorithms and the daemons that run them.
+
+``algorithms`` holds the detectors (the streaming default and the classic
+ensemble); ``analyzer`` judges every metric, ``mirage`` confirms over a longer
+window, ``boundary`` checks hard limits, ``ionosphere`` matches trained profiles,
+``luminosity`` correlates, ``crucible`` reports on one series and ``nab`` scores
+the detector on the Numenta Anomaly Benchmark through the analyzer's own code.
+
+May import: ``skyline.settings``, ``skyline.store``, ``skyline.db``, ``skyline.runtime``,
+``skyline.events``.
+"""

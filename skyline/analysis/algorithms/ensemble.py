@@ -1,0 +1,178 @@
+"""The consensus ensemble over one series (reference §4.3 steps 2, 5 and 7).
+
+``run_ensemble`` prepares the input if needed, applies the skip checks, runs the
+algorithms in order with the optimised early exit, and decides by consensus.
+``mode="classic"`` reproduces the reference decision (an error/None vote counts
+towards "anomalous"); ``mode="default"`` only counts True votes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from skyline.analysis.algorithms.classic import FALSE, KERNELS, NONE, TRUE, Context, run_kernel
+from skyline.analysis.algorithms.exceptions import check_skip
+from skyline.analysis.algorithms.prepare import Block, as_series
+
+__all__ = [
+    "CLASSIC_ORDER",
+    "ETSY_ORDER",
+    "Verdict",
+    "decide",
+    "run_ensemble",
+    "stop_early",
+]
+
+# earthgecko's optimised default settings.ALGORITHMS order (cheap / frequent first)
+CLASSIC_ORDER: tuple[str, ...] = (
+    "histogram_bins",
+    "first_hour_average",
+    "stddev_from_average",
+    "grubbs",
+    "ks_test",
+    "mean_subtraction_cumulation",
+    "median_absolute_deviation",
+    "stddev_from_moving_average",
+    "least_squares",
+)
+# Etsy's original order (also earthgecko's MIRAGE_ALGORITHMS)
+ETSY_ORDER: tuple[str, ...] = (
+    "first_hour_average",
+    "mean_subtraction_cumulation",
+    "stddev_from_average",
+    "stddev_from_moving_average",
+    "least_squares",
+    "grubbs",
+    "histogram_bins",
+    "median_absolute_deviation",
+    "ks_test",
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The ensemble's decision on one series.
+
+    ``anomalous`` is None when ``skip`` applied.  ``run`` lists the algorithms that
+    ran (in order; early exit leaves the rest out), ``votes``/``scores`` hold their
+    results, ``triggered`` those that voted True.  ``value``/``timestamp`` are the
+    last point (None for an empty series).
+    """
+
+    anomalous: bool | None
+    skip: str | None = None
+    run: tuple[str, ...] = ()
+    triggered: tuple[str, ...] = ()
+    scores: dict[str, float] = field(default_factory=dict)
+    votes: dict[str, bool | None] = field(default_factory=dict)
+    value: float | None = None
+    timestamp: int | None = None
+
+
+def stop_early(n_false: int, n_none: int, n_algorithms: int, consensus: int, mode: str) -> bool:
+    """True once the remaining algorithms cannot change the outcome.
+
+    classic (reference step 5): count(False) >= len(algorithms) - consensus + 1.
+    default: None never counts as anomalous, so None votes count with the Falses.
+    """
+    against = n_false if mode == "classic" else n_false + n_none
+    return against >= n_algorithms - consensus + 1
+
+
+def decide(votes: Sequence[bool | None], n_algorithms: int, consensus: int, mode: str) -> bool:
+    """The consensus decision (reference step 7).
+
+    classic: algorithms not run count as None; all None -> not anomalous; else
+    anomalous iff count(False) <= len(algorithms) - consensus (so None votes help).
+    default: anomalous iff count(True) >= consensus.
+    """
+    n_true = sum(1 for v in votes if v is True)
+    if mode != "classic":
+        return n_true >= consensus
+    n_false = sum(1 for v in votes if v is False)
+    if n_true == 0 and n_false == 0:
+        return False
+    return n_false <= n_algorithms - consensus
+
+
+def _check_args(algorithms: Sequence[str], consensus: int, mode: str) -> None:
+    unknown = [a for a in algorithms if a not in KERNELS]
+    if unknown:
+        raise ValueError(f"unknown algorithms: {unknown}")
+    if consensus < 1:
+        raise ValueError("consensus must be >= 1")
+    Context(mode=mode)  # validates mode
+
+
+def run_ensemble(
+    series: Any,
+    *,
+    now: float,
+    consensus: int = 6,
+    algorithms: Sequence[str] = CLASSIC_ORDER,
+    mode: str = "default",
+    early_exit: bool = True,
+    min_length: int = 100,
+    stale_period: float = 500,
+    max_boredom: int = 100,
+    boredom_set_size: int = 1,
+    full_duration: int = 86400,
+) -> Verdict:
+    """Skip checks, then the algorithms in order with early exit, then consensus.
+
+    ``series`` is a prepared ``Series`` (or any ``(timestamps, values)`` pair, which
+    is prepared first).  Algorithm errors become None votes; nothing escapes except
+    ``ValueError`` for bad arguments (unknown algorithm, consensus < 1, bad mode).
+    """
+    algorithms = tuple(algorithms)
+    _check_args(algorithms, consensus, mode)
+    try:
+        s = as_series(series)
+    except (TypeError, ValueError, IndexError):
+        s = as_series(((), ()))
+    value = float(s.values[-1]) if len(s) else None
+    ts = int(s.timestamps[-1]) if len(s) else None
+    skip = check_skip(
+        s,
+        now,
+        min_length=min_length,
+        stale_period=stale_period,
+        max_boredom=max_boredom,
+        boredom_set_size=boredom_set_size,
+        mode=mode,
+    )
+    if skip is not None:
+        return Verdict(None, skip.value, value=value, timestamp=ts)
+    ctx = Context(mode=mode, now=now, full_duration=full_duration)
+    block = Block.of(s)
+    votes: dict[str, bool | None] = {}
+    scores: dict[str, float] = {}
+    n_false = n_none = 0
+    for name in algorithms:
+        vote, score = _run_one(name, block, ctx)
+        votes[name], scores[name] = vote, score
+        n_false += vote is False
+        n_none += vote is None
+        if early_exit and stop_early(n_false, n_none, len(algorithms), consensus, mode):
+            break
+    return Verdict(
+        anomalous=decide(list(votes.values()), len(algorithms), consensus, mode),
+        run=tuple(votes),
+        triggered=tuple(n for n, v in votes.items() if v is True),
+        scores=scores,
+        votes=votes,
+        value=value,
+        timestamp=ts,
+    )
+
+
+def _run_one(name: str, block: Block, ctx: Context) -> tuple[bool | None, float]:
+    try:
+        votes, scores = run_kernel(name, block, ctx)
+    except Exception:  # noqa: BLE001 - an algorithm error is a None vote, as in the reference
+        return None, 0.0
+    v = int(votes[0])
+    score = float(scores[0])
+    return {TRUE: True, FALSE: False, NONE: None}[v], score

@@ -1,0 +1,116 @@
+"""Drive a vectorised streaming detector over many series, point by point.
+
+``score_points`` is the one loop the analyzer and ``skyline nab run`` share: each
+metric brings the points it has not yet been judged on (in timestamp order), and
+step j advances every metric that still has a j-th point, all of them in one
+numpy call.  A metric that receives a batch (a backfill, a late relay flush) has
+every point judged, in order, exactly as if they had arrived one at a time.
+
+``StreamAdapter`` wraps the same detector as a one-series ``learn_one`` /
+``score_one`` detector (``skyline.analysis.algorithms.streaming.Detector``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from skyline.analysis.algorithms.state import StateLayout
+from skyline.analysis.algorithms.streaming import NEUTRAL_SCORE
+
+
+class VectorDetector(Protocol):
+    """A streaming detector whose state for M metrics is one ``(M, D)`` array."""
+
+    name: str
+    layout: StateLayout
+
+    def new_state(self, m: int) -> np.ndarray: ...
+
+    def step(self, state: np.ndarray, t: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Score one point per row, then learn it (NaN: the point was not judged)."""
+        ...
+
+
+def score_points(
+    detector: VectorDetector,
+    state: np.ndarray,
+    timestamps: Sequence[np.ndarray],
+    values: Sequence[np.ndarray],
+) -> list[np.ndarray]:
+    """Scores of every given point, row ``i`` of ``state`` taking ``timestamps[i]``
+    and ``values[i]`` in order; ``state`` is advanced in place.  A point the
+    detector does not judge (non-finite, or not after the row's last timestamp)
+    scores NaN."""
+    m = len(timestamps)
+    lengths = np.array([len(t) for t in timestamps], dtype=np.int64)
+    if len(values) != m or any(len(v) != n for v, n in zip(values, lengths.tolist(), strict=True)):
+        raise ValueError("score_points: every series needs as many values as timestamps")
+    if m == 0 or lengths.max(initial=0) == 0:
+        return [np.full(int(n), np.nan) for n in lengths]
+    longest = int(lengths.max())
+    t_mat = _padded(timestamps, lengths, longest)
+    v_mat = _padded(values, lengths, longest)
+    s_mat = np.full((m, longest), np.nan)
+    order = np.argsort(-lengths, kind="stable")  # rows with more points first
+    sorted_len = lengths[order]
+    for j in range(longest):
+        k = int(np.searchsorted(-sorted_len, -j, side="left"))  # rows with > j points
+        if k == m:
+            s_mat[:, j] = detector.step(state, t_mat[:, j], v_mat[:, j])
+            continue
+        rows = order[:k]
+        sub = state[rows]
+        s_mat[rows, j] = detector.step(sub, t_mat[rows, j], v_mat[rows, j])
+        state[rows] = sub
+    return [s_mat[i, : lengths[i]].copy() for i in range(m)]
+
+
+def _padded(arrays: Sequence[np.ndarray], lengths: np.ndarray, width: int) -> np.ndarray:
+    mat = np.full((len(arrays), width), np.nan)
+    for i, a in enumerate(arrays):
+        mat[i, : lengths[i]] = a
+    return mat
+
+
+def default_vector_detector() -> VectorDetector:
+    """The detector ``[analyzer] mode = "default"`` runs and ``skyline nab run`` scores
+    by default: SpikeLevel, judging counters on their increase."""
+    from skyline.analysis.algorithms.counters import CounterAware
+    from skyline.analysis.algorithms.spike_level import SpikeLevel
+
+    return CounterAware(SpikeLevel())
+
+
+class StreamAdapter:
+    """One series' ``learn_one``/``score_one`` view of a vectorised detector.
+
+    ``score_one`` runs the detector's ``step`` on a copy of the state (so scoring
+    never changes it) and ``learn_one`` of the same point keeps that copy; the
+    scores are exactly those of ``score_points``.
+    """
+
+    def __init__(self, detector: VectorDetector) -> None:
+        self.detector = detector
+        self.state = detector.new_state(1)
+        self._pending: tuple[float, float, float, np.ndarray] | None = None
+
+    def _stepped(self, timestamp: float, value: float) -> tuple[float, np.ndarray]:
+        p = self._pending
+        same_value = p is not None and (p[1] == value or (p[1] != p[1] and value != value))
+        if p is not None and p[0] == timestamp and same_value:
+            return p[2], p[3]
+        state = self.state.copy()
+        score = float(self.detector.step(state, np.array([timestamp]), np.array([value]))[0])
+        self._pending = (timestamp, value, score, state)
+        return score, state
+
+    def score_one(self, timestamp: float, value: float) -> float:
+        score = self._stepped(timestamp, value)[0]
+        return NEUTRAL_SCORE if score != score else score
+
+    def learn_one(self, timestamp: float, value: float) -> None:
+        self.state = self._stepped(timestamp, value)[1]
+        self._pending = None

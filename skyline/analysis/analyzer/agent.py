@@ -1,0 +1,201 @@
+"""The analyzer daemon: every metric judged on arrival and in sweeps.
+
+``[analyzer] mode = "default"``: the streaming detector judges every new point, in
+order, with its state in Redis (``skyline.analysis.analyzer.detect``); for a point it flags,
+the ensemble's votes on the series up to that point are attached as evidence.
+``mode = "classic"``: the three-sigma ensemble decides on each metric's series.
+
+Every ``arrival_interval`` it takes the metrics horizon announced in the changed
+set (SPOP) and analyses them, so an anomaly is on the stream a fraction of a second
+after its datapoint is stored; every ``interval`` it sweeps all metrics (which also
+catches metrics that went stale), a slice per run after the arrivals, so a sweep
+never holds up analysis on arrival.  Anomalies are handed on by ``skyline.events.routing``.  A detection is emitted once per (metric,
+timestamp) however many passes see it.  Per-run self-metrics: total_analyzed,
+total_anomalies, anomaly_breakdown.<algorithm>, exceptions.<kind>, counters,
+run_time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from skyline.analysis.algorithms import ALGORITHMS, Verdict
+from skyline.analysis.analyzer.analysis import (
+    EnsembleOptions,
+    analyse,
+    anomalous_verdicts,
+    load_customs,
+    publish_custom_counts,
+    verdict_counts,
+)
+from skyline.analysis.analyzer.detect import Detection, DetectorPass, make_detector
+from skyline.events.anomaly import AnomalyEvent
+from skyline.events.routing import Heartbeats, forward
+from skyline.ingest.name_filter import NameFilter
+from skyline.runtime.daemon import Daemon, StartupError
+from skyline.store.timeseries import Series
+
+POP_BATCH = 5000
+MAX_POP_PER_RUN = 50000
+SWEEP_SLICE = 1000  # metrics a sweep analyses per run, so arrivals never wait long
+
+
+class Analyzer(Daemon):
+    name = "analyzer"
+
+    @property
+    def interval(self) -> float:
+        return self.settings.analyzer.arrival_interval
+
+    def setup(self) -> None:
+        cfg = self.settings.analyzer
+        unknown = [a for a in cfg.algorithms if a not in ALGORITHMS]
+        if unknown:
+            raise StartupError(
+                f"[analyzer] algorithms: unknown algorithm {unknown[0]!r}; "
+                f"known: {', '.join(sorted(ALGORITHMS))}"
+            )
+        self.options = EnsembleOptions.from_settings(cfg)
+        self.customs = load_customs(self.settings, "analyzer")
+        self.filter = NameFilter(cfg.skip, cfg.do_not_skip)
+        self.emitted: dict[str, int] = {}  # metric -> timestamp of the last anomaly emitted
+        self.next_sweep = 0.0
+        self.sweep_todo: list[str] = []  # the rest of the sweep in progress
+        self.heartbeats = Heartbeats(self.redis, self.keys)
+        self.detect: DetectorPass | None = None
+        if cfg.mode == "default":
+            ttl = 2 * max(self.settings.skyline.full_duration, 86400)
+            self.detect = DetectorPass(self.redis, self.keys, self.store, make_detector(),
+                                       cfg.threshold, ttl, cfg.state_cache_mb << 20)  # fmt: skip
+
+    def run_once(self) -> None:
+        """Arrivals first, then the next slice of the sweep in progress (if any)."""
+        changed = self.pop_changed()
+        if changed:
+            self.analyse_metrics(changed, "arrival")
+        if not self.sweep_todo and time.monotonic() >= self.next_sweep:
+            self.next_sweep = time.monotonic() + self.settings.analyzer.interval
+            self.sweep_todo = self.store.metrics()
+            self.counters.inc("sweep_runs")
+            if self.detect is not None:
+                self.detect.retain(set(self.sweep_todo))
+        if self.sweep_todo:
+            part, self.sweep_todo = self.sweep_todo[:SWEEP_SLICE], self.sweep_todo[SWEEP_SLICE:]
+            self.analyse_metrics(part, "sweep")
+
+    def pop_changed(self) -> list[str]:
+        names: list[str] = []
+        key = self.keys.changed()
+        while len(names) < MAX_POP_PER_RUN:
+            popped = self.redis.spop(key, POP_BATCH)
+            if not popped:
+                break
+            names += [m.decode() for m in popped]
+        return names
+
+    def analyse_metrics(self, metrics: list[str], kind: str) -> list[AnomalyEvent]:
+        t0 = time.monotonic()
+        metrics = [m for m in metrics if not self.filter.skipped(m)]
+        if self.detect is not None:
+            return self._detect_metrics(metrics, kind, t0)
+        series = {m: s for m, s in self.store.read_many(metrics).items() if len(s)}
+        now = self.clock()
+        verdicts, counters = analyse(
+            series, now, self.options, self.settings.analyzer.detect_counters, self.customs
+        )
+        publish_custom_counts(self.customs, self.counters, self.log)
+        found = anomalous_verdicts(verdicts).items()  # no Verdict built for the others
+        events = [self._event(m, v, now) for m, v in found if self._is_new_anomaly(m, v)]
+        self._emit(events)
+        self._count(kind, verdicts, len(counters), len(events), time.monotonic() - t0)
+        return events
+
+    def _emit(self, events: list[AnomalyEvent]) -> None:
+        if not events:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for event in events:
+            forward(pipe, self.keys, self.settings, event, self.heartbeats)
+        pipe.execute()
+        for event in events:
+            self.emitted[event.metric] = event.timestamp
+            self.log.info("anomaly: %s = %r at %d (%s)", event.metric, event.value,
+                          event.timestamp, ", ".join(event.triggered))  # fmt: skip
+
+    def _detect_metrics(self, metrics: list[str], kind: str, t0: float) -> list[AnomalyEvent]:
+        """Default mode: the detector judges the new points; flagged points get the
+        ensemble's votes on the series up to them as evidence."""
+        assert self.detect is not None
+        before = vars(self.detect.counts).copy()
+        found = [d for d in self.detect.run(metrics) if d.timestamp > self.emitted.get(d.metric, 0)]
+        now = self.clock()
+        history = self.store.read_many(sorted({d.metric for d in found})) if found else {}
+        events = [self._detection_event(d, history.get(d.metric), now) for d in found]
+        publish_custom_counts(self.customs, self.counters, self.log)
+        self._emit(events)
+        self._count_pass(kind, len(metrics), len(events), time.monotonic() - t0)
+        for name, value in vars(self.detect.counts).items():
+            self.counters.inc(f"detector.{name}", value - before[name])
+        return events
+
+    def _detection_event(self, d: Detection, series: Series | None, now: float) -> AnomalyEvent:
+        """The detector's verdict first, then the ensemble's votes on the series up to
+        the flagged point (when it is stored) as evidence."""
+        assert self.detect is not None
+        name = self.detect.detector.name
+        run: tuple[str, ...] = (name,)
+        triggered: tuple[str, ...] = (name,)
+        scores = {name: d.score}
+        if series is not None and len(series):
+            upto = series.timestamps <= d.timestamp
+            part = Series(series.timestamps[upto], series.values[upto])
+            verdicts, _ = analyse({d.metric: part}, float(d.timestamp), self.options,
+                                  self.settings.analyzer.detect_counters, self.customs)  # fmt: skip
+            v = verdicts[d.metric]
+            run += tuple(v.run)
+            triggered += tuple(v.triggered)
+            scores.update(v.scores)
+        return self._new_event(d.metric, d.timestamp, d.value, run, triggered, scores, now)
+
+    def _is_new_anomaly(self, metric: str, verdict: Verdict) -> bool:
+        return bool(verdict.anomalous) and verdict.timestamp > self.emitted.get(metric, 0)
+
+    def _event(self, metric: str, verdict: Verdict, now: float) -> AnomalyEvent:
+        return self._new_event(metric, verdict.timestamp, verdict.value, tuple(verdict.run),
+                               tuple(verdict.triggered), verdict.scores, now)  # fmt: skip
+
+    def _new_event(self, metric: str, timestamp: float, value: float, run: tuple[str, ...],
+                   triggered: tuple[str, ...], scores: Mapping[str, float],
+                   now: float) -> AnomalyEvent:  # fmt: skip
+        return AnomalyEvent(
+            metric=metric,
+            timestamp=int(timestamp),
+            value=float(value),
+            source="analyzer",
+            algorithms_run=run,
+            triggered=triggered,
+            scores={k: round(float(v), 6) for k, v in scores.items()},
+            full_duration=self.settings.skyline.full_duration,
+            detected_at=now,
+            host=self.settings.host_name,
+        )
+
+    def _count(self, kind: str, verdicts: Mapping[str, Verdict], counters: int, anomalies: int,
+               elapsed: float) -> None:  # fmt: skip
+        c = self.counters
+        self._count_pass(kind, len(verdicts), anomalies, elapsed)
+        c.inc("counters_analysed", counters)
+        skips, triggered = verdict_counts(verdicts)
+        for skip, n in skips.items():
+            c.inc(f"exceptions.{skip}", n)
+        for algorithm, n in triggered.items():
+            c.inc(f"anomaly_breakdown.{algorithm}", n)
+
+    def _count_pass(self, kind: str, analysed: int, anomalies: int, elapsed: float) -> None:
+        """What every pass counts, in either mode."""
+        c = self.counters
+        c.inc(f"{kind}_passes")
+        c.inc("total_analyzed", analysed)
+        c.inc("total_anomalies", anomalies)
+        c.gauge(f"{kind}_run_time", round(elapsed, 4))

@@ -1,0 +1,404 @@
+"""One analysis pass over a set of series: counters made derivatives, then the ensemble.
+
+Series that ``TimeSeriesStore.read_many`` decoded as rows of one 2-D arena
+(``ChunkRow``) are evaluated as that block, without copying them: counters are
+detected on the whole block (``counter_rows``), their derivatives taken on the block
+(``derivative_rows``), and the batch ensemble runs on the rows.  Other series of
+equal length are stacked into a block and checked as ``as_series`` would; the rest go
+one at a time.  Every path gives exactly the per-series verdicts (tested).  The
+verdicts come back as a ``VerdictMap``: batch results stay arrays, and a ``Verdict``
+object is built only when asked for.  Metrics that custom algorithms
+(``[[custom_algorithms]]``) apply to go through
+``skyline.analysis.algorithms.custom.run_many_with_custom`` instead.  No Redis here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import ItemsView, Iterator, Mapping, Sequence, ValuesView
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from skyline.analysis.algorithms import BatchResult, Verdict, run_ensemble_batch, run_ensemble_many
+from skyline.analysis.algorithms.classic import TRUE
+from skyline.analysis.algorithms.custom import (
+    CustomAlgorithmError,
+    CustomRunner,
+    run_many_with_custom,
+)
+from skyline.runtime.daemon import StartupError
+from skyline.settings import AnalyzerSection, Settings
+from skyline.store.timeseries import Series
+
+MIN_BATCH = 8  # smaller groups of equal-length series are evaluated one by one
+
+
+@dataclass(frozen=True)
+class EnsembleOptions:
+    """The ensemble's arguments, taken once from the settings."""
+
+    mode: str
+    algorithms: tuple[str, ...]
+    consensus: int
+    min_length: int
+    stale_period: int
+    max_boredom: int
+    boredom_set_size: int
+
+    @classmethod
+    def from_settings(cls, cfg: AnalyzerSection) -> EnsembleOptions:
+        return cls(cfg.mode, tuple(cfg.algorithms), cfg.consensus, cfg.min_tolerable_length,
+                   cfg.stale_period, cfg.max_tolerable_boredom, cfg.boredom_set_size)  # fmt: skip
+
+    def kwargs(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "algorithms": self.algorithms,
+            "consensus": self.consensus,
+            "min_length": self.min_length,
+            "stale_period": self.stale_period,
+            "max_boredom": self.max_boredom,
+            "boredom_set_size": self.boredom_set_size,
+        }
+
+
+def is_counter(series: Series) -> bool:
+    """A monotonic counter: non-negative, mostly rising, falling only at rare resets."""
+    v = series.values
+    if len(v) < 3 or v.min() < 0:
+        return False
+    d = np.diff(v)
+    rising, falling = int((d > 0).sum()), int((d < 0).sum())
+    return rising >= len(d) // 2 and falling <= max(1, len(d) // 100)
+
+
+def counter_rows(values_2d: np.ndarray) -> np.ndarray:
+    """``is_counter`` of every row of a 2-D array, as one boolean array."""
+    m, n = values_2d.shape
+    if n < 3:
+        return np.zeros(m, bool)
+    d = np.diff(values_2d, axis=1)
+    rising, falling = (d > 0).sum(axis=1), (d < 0).sum(axis=1)
+    counter = ~(values_2d.min(axis=1) < 0)  # a NaN minimum does not exclude, as in is_counter
+    return counter & (rising >= (n - 1) // 2) & (falling <= max(1, (n - 1) // 100))
+
+
+def non_negative_derivative(series: Series) -> Series:
+    """Per-step increase of a counter; a step across a reset (a fall) is dropped."""
+    d = np.diff(series.values)
+    keep = d >= 0
+    return Series(series.timestamps[1:][keep], d[keep])
+
+
+def derivative_rows(
+    t2d: np.ndarray, v2d: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``non_negative_derivative`` of every row, as ``(rows, timestamps_2d, values_2d)``
+    groups: the rows that dropped the same number of falls share a length."""
+    d = np.diff(v2d, axis=1)
+    keep = d >= 0
+    kept = keep.sum(axis=1)
+    out = []
+    for length in np.unique(kept).tolist():
+        rows = np.flatnonzero(kept == length)
+        if length == d.shape[1]:
+            out.append((rows, t2d[rows, 1:], d[rows]))
+            continue
+        k, shape = keep[rows], (len(rows), length)
+        out.append((rows, t2d[rows, 1:][k].reshape(shape), d[rows][k].reshape(shape)))
+    return out
+
+
+class VerdictMap(Mapping[str, Verdict]):
+    """The verdicts of one pass by metric name, in the order the series were given.
+
+    Rows evaluated in batch keep their ``BatchResult`` arrays; a ``Verdict`` is built
+    when one is looked up (all of them at the first lookup or iteration over values).
+    ``anomalies()`` and ``counts()`` answer without building one per metric.
+    """
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+        self._parts: list[tuple[np.ndarray, BatchResult]] = []
+        self._single: dict[int, Verdict] = {}
+        self._all: list[Verdict] | None = None
+        self._index: dict[str, int] | None = None
+
+    def add_batch(self, idx: np.ndarray, res: BatchResult) -> None:
+        """Result row ``r`` of ``res`` is the verdict of ``names[idx[r]]``."""
+        self._parts.append((idx, res))
+
+    def add(self, i: int, verdict: Verdict) -> None:
+        self._single[i] = verdict
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._positions()
+
+    def __getitem__(self, name: str) -> Verdict:
+        return self._built()[self._positions()[name]]
+
+    def values(self) -> ValuesView[Verdict]:
+        return _Values(self)
+
+    def items(self) -> ItemsView[str, Verdict]:
+        return _Items(self)
+
+    def _positions(self) -> dict[str, int]:
+        if self._index is None:
+            self._index = {name: i for i, name in enumerate(self.names)}
+        return self._index
+
+    def _built(self) -> list[Verdict]:
+        if self._all is None:
+            built: list[Any] = [None] * len(self.names)
+            for idx, res in self._parts:
+                for i, verdict in zip(idx.tolist(), res.verdicts(), strict=True):
+                    built[i] = verdict
+            for i, verdict in self._single.items():
+                built[i] = verdict
+            self._all = built
+        return self._all
+
+    def anomalies(self) -> dict[str, Verdict]:
+        """The anomalous verdicts only, in input order."""
+        found = [(i, v) for i, v in self._single.items() if v.anomalous]
+        for idx, res in self._parts:
+            rows = np.flatnonzero(res.anomalous == 1).tolist()
+            found += zip(idx[rows].tolist(), res.verdicts(rows), strict=True)
+        return {self.names[i]: v for i, v in sorted(found, key=lambda p: p[0])}
+
+    def counts(self) -> tuple[Counter[str], Counter[str]]:
+        """How many verdicts had each skip reason, and how many triggered each
+        algorithm (anomalous or not): what the daemon counts over every verdict."""
+        skips: Counter[str] = Counter(v.skip for v in self._single.values() if v.skip)
+        triggered: Counter[str] = Counter(a for v in self._single.values() for a in v.triggered)
+        for _, res in self._parts:
+            skips.update(s for s in res.skip if s is not None)
+            n = (res.votes == TRUE).sum(axis=0).tolist()
+            triggered.update({a: c for a, c in zip(res.algorithms, n, strict=True) if c})
+        return skips, triggered
+
+
+def anomalous_verdicts(verdicts: Mapping[str, Verdict]) -> dict[str, Verdict]:
+    """The anomalous verdicts of a pass (of ``analyse``'s result, whichever mapping it
+    is), without building the others' when it is a ``VerdictMap``."""
+    if isinstance(verdicts, VerdictMap):
+        return verdicts.anomalies()
+    return {name: v for name, v in verdicts.items() if v.anomalous}
+
+
+def verdict_counts(verdicts: Mapping[str, Verdict]) -> tuple[Counter[str], Counter[str]]:
+    """How many verdicts had each skip reason and how many triggered each algorithm
+    (``VerdictMap.counts()`` for any mapping of verdicts)."""
+    if isinstance(verdicts, VerdictMap):
+        return verdicts.counts()
+    skips = Counter(v.skip for v in verdicts.values() if v.skip)
+    return skips, Counter(a for v in verdicts.values() for a in v.triggered)
+
+
+class _Values(ValuesView[Verdict]):
+    """A ``VerdictMap``'s values, iterated from its list rather than key by key."""
+
+    _mapping: VerdictMap
+
+    def __iter__(self) -> Iterator[Verdict]:
+        return iter(self._mapping._built())
+
+
+class _Items(ItemsView[str, Verdict]):
+    _mapping: VerdictMap
+
+    def __iter__(self) -> Iterator[tuple[str, Verdict]]:
+        return zip(self._mapping.names, self._mapping._built(), strict=True)
+
+
+def load_customs(settings: Settings, app: str = "analyzer") -> CustomRunner | None:
+    """The custom algorithms configured for ``app``, loaded into their worker process;
+    None when there are none.  A table that cannot be used is a ``StartupError``."""
+    if not any(app in c.use_with for c in settings.custom_algorithms):
+        return None
+    try:
+        return CustomRunner(settings.custom_algorithms, app)
+    except CustomAlgorithmError as exc:
+        raise StartupError(str(exc)) from None
+
+
+def analyse(
+    series: Mapping[str, Series],
+    now: float,
+    options: EnsembleOptions,
+    detect_counters: bool,
+    customs: CustomRunner | None = None,
+) -> tuple[Mapping[str, Verdict], set[str]]:
+    """Verdicts for every series (a ``VerdictMap``, or a dict with ``customs``), and
+    the names analysed as counters.  ``customs`` adds the custom algorithms to the
+    metrics they apply to; their timeouts and errors are in ``customs.take_counts()``,
+    never raised."""
+    if not customs:
+        return _classic_pass(series, now, options, detect_counters)
+    counters: set[str] = set()
+    by_name = {}
+    for name, s in series.items():
+        if detect_counters and is_counter(s):
+            counters.add(name)
+            s = non_negative_derivative(s)
+        by_name[name] = s
+    found = run_many_with_custom(by_name, now=now, runner=customs, **options.kwargs())
+    return found, counters
+
+
+@dataclass
+class _Block:
+    """Series ``idx`` (positions in the pass) are rows ``rows`` of ``t2d``/``v2d``;
+    ``checked`` when every row is known prepared (sorted, unique, finite)."""
+
+    t2d: np.ndarray
+    v2d: np.ndarray
+    rows: np.ndarray
+    idx: np.ndarray
+    checked: bool
+
+
+def _classic_pass(
+    series: Mapping[str, Series], now: float, options: EnsembleOptions, detect_counters: bool
+) -> tuple[VerdictMap, set[str]]:
+    names = list(series)
+    out = VerdictMap(names)
+    counters: set[str] = set()
+    blocks, loose = _blocks(list(series.values()))
+    kw = options.kwargs()
+    for b in blocks:
+        if not b.checked:
+            ok = _prepared_rows(b.t2d, b.v2d)
+            loose += b.idx[~ok].tolist()
+            b.rows, b.idx = b.rows[ok], b.idx[ok]
+        counter = _counters(b.v2d, b.rows) if detect_counters else None
+        if counter is None or not counter.any():
+            out.add_batch(b.idx, run_ensemble_batch(b.t2d, b.v2d, rows=b.rows, now=now,
+                                                    validate=False, **kw))  # fmt: skip
+            continue
+        plain = ~counter
+        if plain.any():
+            out.add_batch(b.idx[plain], run_ensemble_batch(b.t2d, b.v2d, rows=b.rows[plain],
+                                                           now=now, validate=False, **kw))  # fmt: skip
+        rows, idx = b.rows[counter], b.idx[counter]
+        counters.update(names[i] for i in idx.tolist())
+        for sub, t_d, v_d in derivative_rows(_take(b.t2d, rows), _take(b.v2d, rows)):
+            out.add_batch(idx[sub], run_ensemble_batch(t_d, v_d, now=now, validate=False, **kw))
+    seq = list(series.values())
+    prepared = []
+    for i in loose:  # one by one, exactly as before the block path
+        s = seq[i]
+        if detect_counters and is_counter(s):
+            counters.add(names[i])
+            s = non_negative_derivative(s)
+        prepared.append(s)
+    for i, verdict in zip(loose, run_ensemble_many(prepared, now=now, **kw), strict=True):
+        out.add(i, verdict)
+    return out, counters
+
+
+def _blocks(seq: Sequence[Series]) -> tuple[list[_Block], list[int]]:
+    """Blocks of the series: the ``ChunkRow`` rows of each decode arena (checked when
+    decoded), then other int64/float64 series stacked by length (at least
+    ``MIN_BATCH`` of one length; not yet checked).  The positions left over."""
+    chunks: dict[int, tuple[np.ndarray, list[int], list[int]]] = {}
+    by_len: dict[int, list[int]] = {}
+    loose: list[int] = []
+    for i, s in enumerate(seq):
+        arena = _arena_of(s)
+        if arena is not None:
+            entry = chunks.get(id(arena))
+            if entry is None:
+                entry = chunks[id(arena)] = (arena, [], [])
+            entry[1].append(s.row)  # type: ignore[attr-defined]
+            entry[2].append(i)
+        elif _plain_arrays(s):
+            by_len.setdefault(len(s[1]), []).append(i)
+        else:
+            loose.append(i)
+    blocks = []
+    for arena, rows, idx in chunks.values():
+        if len(idx) >= MIN_BATCH:
+            t2d, v2d = arena[0], arena[1].view(np.float64)
+            blocks.append(_Block(t2d, v2d, np.array(rows), np.array(idx), True))
+        else:
+            loose += idx
+    for length, idx in by_len.items():
+        if length and len(idx) >= MIN_BATCH:
+            t2d = np.stack([seq[i][0] for i in idx])
+            v2d = np.stack([seq[i][1] for i in idx])
+            blocks.append(_Block(t2d, v2d, np.arange(len(idx)), np.array(idx), False))
+        else:
+            loose += idx
+    return blocks, loose
+
+
+def _arena_of(s: Any) -> np.ndarray | None:
+    """The decode arena a ``ChunkRow`` is a row of (None for any other series)."""
+    if getattr(s, "row", None) is None:
+        return None
+    arena = s.values.base
+    if arena is None or s.timestamps.base is not arena or arena.ndim != 3:
+        return None
+    return arena if arena.shape[2] == len(s.values) and 0 <= s.row < arena.shape[1] else None
+
+
+def _plain_arrays(s: Any) -> bool:
+    t, v = s[0], s[1]
+    return (
+        isinstance(t, np.ndarray)
+        and isinstance(v, np.ndarray)
+        and t.dtype == np.int64
+        and v.dtype == np.float64
+        and t.ndim == 1
+        and t.shape == v.shape
+    )
+
+
+def _prepared_rows(t2d: np.ndarray, v2d: np.ndarray) -> np.ndarray:
+    """Rows that ``as_series`` would take as they are: strictly increasing, finite."""
+    ok = np.isfinite(v2d).all(axis=1)
+    if t2d.shape[1] > 1:
+        ok &= (t2d[:, 1:] > t2d[:, :-1]).all(axis=1)
+    return ok
+
+
+def _counters(v2d: np.ndarray, rows: np.ndarray, step: int = 256) -> np.ndarray:
+    """``counter_rows`` of ``v2d[rows]``, ``step`` rows at a time (views where the rows
+    are consecutive), so its temporaries stay small and their memory is reused."""
+    out = np.empty(len(rows), bool)
+    for a in range(0, len(rows), step):
+        part = rows[a : a + step]
+        lo, hi = int(part[0]), int(part[-1]) + 1
+        out[a : a + step] = counter_rows(v2d[lo:hi] if hi - lo == len(part) else v2d[part])
+    return out
+
+
+def _take(a: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``a[rows]``, without a copy when ``rows`` is every row in order."""
+    if len(rows) == len(a) and np.array_equal(rows, np.arange(len(a))):
+        return a
+    return a[rows]
+
+
+def publish_custom_counts(customs: CustomRunner | None, counters: Any, log: Any) -> None:
+    """Move the custom algorithms' counts (calls, timeouts, errors, skipped per
+    algorithm, worker_restarts) to the daemon's counters as ``custom_algorithms.*``;
+    timeouts and errors are also logged as one warning."""
+    if not customs:
+        return
+    counts = customs.take_counts()
+    for name, n in counts.items():
+        counters.inc(f"custom_algorithms.{name}", n)
+    bad = {k: n for k, n in counts.items() if k.split(".")[0] in ("timeouts", "errors")}
+    if bad:
+        log.warning("custom algorithms: %s", ", ".join(f"{k}={n}" for k, n in sorted(bad.items())))

@@ -1,0 +1,220 @@
+"""The analyzer's default mode: every new point of every metric judged by the
+streaming detector, its state kept in Redis between passes and across restarts.
+
+One pass over a set of metrics:
+
+1. load each metric's state (one GET per key in one raw payload; no command spans
+   two metrics, so this works on Redis Cluster).  A state this process saved last
+   is kept in memory (``StateCache``) and only its 24-byte header is read back, to
+   check that nobody else changed or deleted it;
+2. read the points that arrived since the last pass (byte cursors kept in memory;
+   after a restart, a rewritten series or a missing state, the whole series), sorted,
+   de-duplicated, and only those after the last point the state has judged;
+3. step them through the detector in timestamp order (``score_points``: a metric
+   that received a batch has every point judged, in order);
+4. save the states that moved (SET with a TTL) and return the points whose score
+   reached ``[analyzer] threshold``.
+
+State rebuilds: a metric without a state is new to the detector, and every stored
+point is judged (the detector's warm-up keeps the first ones neutral), exactly as
+``skyline nab run`` judges a file.  A state of another version or parameter set is
+rebuilt from the stored series: points up to the last one it had judged are learned
+silently, later ones are judged.  Settings come as arguments; events are the
+caller's (``skyline.analysis.analyzer.agent``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import redis
+
+from skyline.analysis.algorithms.state import HEADER_SIZE, last_learned
+from skyline.analysis.algorithms.stepping import (
+    VectorDetector,
+    default_vector_detector,
+    score_points,
+)
+from skyline.store import raw as redis_raw
+from skyline.store.keys import RedisKeys
+from skyline.store.timeseries import RECORD, Cursor, TimeSeriesStore
+
+STATE_CHUNK = 1000  # state keys per pipeline
+
+
+@dataclass(frozen=True)
+class Detection:
+    metric: str
+    timestamp: int
+    value: float
+    score: float
+
+
+@dataclass
+class PassCounts:
+    judged: int = 0
+    late: int = 0  # points at or before the last judged timestamp: not judged
+    new_states: int = 0
+    rebuilt_states: int = 0
+
+
+make_detector = default_vector_detector
+
+
+class DetectorPass:
+    """Judges the new points of metrics; keeps read cursors between passes."""
+
+    def __init__(self, redis_client: redis.Redis, keys: RedisKeys, store: TimeSeriesStore,
+                 detector: VectorDetector, threshold: float, state_ttl: int,
+                 cache_bytes: int = 0) -> None:  # fmt: skip
+        self.redis = redis_client
+        self.keys = keys
+        self.store = store
+        self.detector = detector
+        self.threshold = threshold
+        self.state_ttl = int(state_ttl)
+        self.cursors: dict[str, Cursor] = {}
+        self.counts = PassCounts()
+        self.cache = StateCache(cache_bytes)
+
+    def run(self, metrics: Sequence[str]) -> list[Detection]:
+        """Judge the new points of ``metrics``; detections in (metric, time) order."""
+        found: list[Detection] = []
+        for i in range(0, len(metrics), STATE_CHUNK):
+            found += self._run_chunk(list(metrics[i : i + STATE_CHUNK]))
+        return found
+
+    def _run_chunk(self, metrics: list[str]) -> list[Detection]:
+        state, restored, old_last = self._load(metrics)
+        last_ts = self.detector.layout.view(state, "last_ts").copy()
+        silent_until = np.full(len(metrics), -np.inf)
+        for i in np.flatnonzero(~restored).tolist():
+            self.cursors.pop(metrics[i], None)
+            if np.isnan(old_last[i]):
+                self.counts.new_states += 1
+            else:
+                self.counts.rebuilt_states += 1
+                silent_until[i] = old_last[i]
+        owner, t, v = self._new_points(metrics, last_ts)
+        bounds = np.searchsorted(owner, np.arange(len(metrics) + 1))
+        split = [slice(bounds[i], bounds[i + 1]) for i in range(len(metrics))]
+        scores = score_points(self.detector, state, [t[s] for s in split], [v[s] for s in split])
+        score = np.concatenate(scores) if scores else np.zeros(0)
+        moved = np.flatnonzero(np.diff(bounds) > 0)
+        self._save([metrics[i] for i in moved.tolist()], state[moved])
+        judged = t > silent_until[owner]
+        self.counts.judged += int(judged.sum())
+        hits = np.flatnonzero(judged & (score >= self.threshold)).tolist()
+        return [Detection(metrics[owner[j]], int(t[j]), float(v[j]), float(score[j])) for j in hits]
+
+    def _load(self, metrics: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The metrics' states, which were restored, and for the others the last
+        timestamp a state of another version had judged (NaN: no state at all).
+
+        A state this process saved last comes from its cache when the header in
+        Redis (GETRANGE of 24 bytes) is still the one it saved; the others are read
+        whole.  Single-key commands in raw RESP payloads."""
+        key, lay = self.keys.detector_state, self.detector.layout
+        cached = [self.cache.get(m) for m in metrics]
+        payload = b"".join([redis_raw.getrange(key(m).encode(), 0, HEADER_SIZE - 1) if c
+                            else redis_raw.get(key(m).encode())
+                            for m, c in zip(metrics, cached, strict=True)])  # fmt: skip
+        replies = redis_raw.execute_checked(self.redis, payload, len(metrics))
+        blobs: list[bytes | None] = [None] * len(metrics)
+        hit: list[int] = []
+        stale: list[int] = []
+        for i, (reply, c) in enumerate(zip(replies, cached, strict=True)):
+            if c is None:
+                blobs[i] = reply if isinstance(reply, bytes) else None
+            elif reply == c[0]:
+                hit.append(i)
+            else:  # changed or gone since this process saved it
+                stale.append(i)
+                self.cache.drop(metrics[i])
+        if stale:
+            payload = b"".join([redis_raw.get(key(metrics[i]).encode()) for i in stale])
+            for i, reply in zip(stale, redis_raw.execute_checked(self.redis, payload, len(stale)),
+                                strict=True):  # fmt: skip
+                blobs[i] = reply if isinstance(reply, bytes) else None
+        state, restored = lay.unpack_rows(blobs, self.detector.new_state(len(metrics)))
+        for i in hit:
+            state[i] = cached[i][1]  # type: ignore[index]
+        restored[hit] = True
+        old_last = np.array([np.nan if b is None or (x := last_learned(b)) is None else x
+                             for b in blobs])  # fmt: skip
+        return state, restored, old_last
+
+    def _save(self, metrics: list[str], rows: np.ndarray) -> None:
+        if not metrics:
+            return
+        lay = self.detector.layout
+        packed = lay.pack(rows)
+        keys = [self.keys.detector_state(m).encode() for m in metrics]
+        payload = redis_raw.set_ex_many(keys, packed, lay.nbytes, self.state_ttl)
+        redis_raw.execute_checked(self.redis, payload, len(metrics))
+        size = lay.nbytes
+        for i, metric in enumerate(metrics):
+            self.cache.put(metric, bytes(packed[i * size : i * size + HEADER_SIZE]), rows[i])
+
+    def _new_points(
+        self, metrics: list[str], last_ts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The points after each metric's ``last_ts``, sorted by metric (its index in
+        ``metrics``) then time, one value per timestamp (the last written): arrays
+        ``(owner, t, v)``.  One sort for the whole chunk."""
+        cursors = {m: self.cursors.get(m) for m in metrics}
+        recs, whole = [], np.zeros(len(metrics), dtype=bool)
+        for i, (metric, rec, cursor, is_whole) in enumerate(self.store.read_since_many(cursors)):
+            self.cursors[metric] = cursor
+            recs.append(rec)
+            whole[i] = is_whole
+        counts = np.array([len(r) for r in recs], dtype=np.int64)
+        owner = np.repeat(np.arange(len(metrics)), counts)
+        allrec = np.frombuffer(b"".join([r.tobytes() for r in recs]), RECORD)
+        t = allrec["t"].astype(np.int64)
+        v = allrec["v"].astype(np.float64)
+        order = np.lexsort((t, owner))  # stable: the last-written of a timestamp is last
+        owner, t, v = owner[order], t[order], v[order]
+        last_of_ts = np.ones(len(t), dtype=bool)
+        last_of_ts[:-1] = (t[1:] != t[:-1]) | (owner[1:] != owner[:-1])
+        fresh = t > last_ts[owner]
+        self.counts.late += int((~fresh & last_of_ts & ~whole[owner]).sum())
+        keep = last_of_ts & fresh & np.isfinite(v)
+        return owner[keep], t[keep], v[keep]
+
+    def retain(self, metrics: set[str]) -> None:
+        """Keep read cursors only for ``metrics`` (the store's metrics at a sweep)."""
+        for metric in [m for m in self.cursors if m not in metrics]:
+            del self.cursors[metric]
+            self.cache.drop(metric)
+
+
+class StateCache:
+    """The states this process saved last (packed header and row), up to ``limit``
+    bytes, the oldest saved dropped first; 0 disables it.  A cached row is used only
+    while the header in Redis is still the one saved here, so another writer or a
+    deletion is noticed."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = int(limit)
+        self.size = 0
+        self._rows: dict[str, tuple[bytes, np.ndarray]] = {}
+
+    def get(self, metric: str) -> tuple[bytes, np.ndarray] | None:
+        return self._rows.get(metric)
+
+    def put(self, metric: str, header: bytes, row: np.ndarray) -> None:
+        if self.limit <= 0:
+            return
+        self.drop(metric)
+        self._rows[metric] = (header, row.copy())
+        self.size += len(header) + row.nbytes
+        while self.size > self.limit and self._rows:
+            self.drop(next(iter(self._rows)))
+
+    def drop(self, metric: str) -> None:
+        entry = self._rows.pop(metric, None)
+        if entry is not None:
+            self.size -= len(entry[0]) + entry[1].nbytes

@@ -1,0 +1,120 @@
+"""``skyline alerts ...`` and ``skyline anomalies ...``: the alert pipeline from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from skyline.settings import Settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    alerts = sub.add_parser("alerts", help="mute, unmute, list mutes, resolve PagerDuty incidents")
+    a = alerts.add_subparsers(dest="action", required=True)
+    m = a.add_parser("mute", help="no alerts for metrics matching PATTERN for a while")
+    m.add_argument("pattern")
+    m.add_argument("--for", dest="duration", required=True, help="e.g. 90s, 30m, 2h, 1d")
+    m.add_argument("--reason")
+    u = a.add_parser("unmute")
+    u.add_argument("pattern")
+    ls = a.add_parser("mutes", help="active mutes")
+    ls.add_argument("--json", action="store_true")
+    r = a.add_parser("resolve", help="resolve the PagerDuty incident of METRIC")
+    r.add_argument("metric")
+    an = sub.add_parser("anomalies", help="recorded anomalies")
+    an_sub = an.add_subparsers(dest="action", required=True)
+    al = an_sub.add_parser("list")
+    al.add_argument("--since", type=int, default=0, metavar="TS")
+    al.add_argument("--metric", help="only this metric")
+    al.add_argument("--limit", type=int, default=1000)
+    al.add_argument("--json", action="store_true")
+
+
+def _engine(settings: Settings):
+    from skyline.db import make_engine, migrate
+
+    engine = make_engine(
+        settings.database_url, settings.database.connect_timeout, settings.database.io_timeout
+    )
+    migrate.check_current(engine)
+    return engine
+
+
+def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    from skyline.alerting import mutes
+
+    if args.action == "resolve":
+        from skyline.alerting.pagerduty import PagerDuty
+
+        PagerDuty(settings.alerters.pagerduty, settings.alerters.timeout).resolve(args.metric)
+        print(f"resolved skyline:{args.metric} on PagerDuty")
+        return 0
+    engine = _engine(settings)
+    if args.action == "mute":
+        try:
+            seconds = mutes.parse_duration(args.duration)
+        except ValueError as exc:
+            print(f"skyline: {exc}", file=sys.stderr)
+            return 2
+        until = mutes.mute(engine, args.pattern, seconds, args.reason)
+        print(f"muted {args.pattern!r} until {until}")
+    elif args.action == "unmute":
+        print(f"removed {mutes.unmute(engine, args.pattern)} mute(s) of {args.pattern!r}")
+    else:
+        rows = [
+            {"pattern": m.pattern, "until": m.until, "reason": m.reason}
+            for m in mutes.active(engine)
+        ]
+        print(
+            json.dumps(rows)
+            if args.json
+            else "\n".join(f"{r['pattern']}\tuntil {r['until']}" for r in rows)
+        )
+    return 0
+
+
+def cmd_anomalies(args: argparse.Namespace, settings: Settings) -> int:
+    from skyline.db.models import Anomaly, Metric
+    from skyline.db.repo import delivery_failures
+    from skyline.events.anomaly import verdict_text
+
+    query = (
+        select(Anomaly, Metric.name)
+        .join(Metric, Anomaly.metric_id == Metric.id)
+        .where(Anomaly.timestamp >= args.since)
+        .order_by(Anomaly.timestamp.desc())
+        .limit(args.limit)
+    )
+    if args.metric:
+        query = query.where(Metric.name == args.metric)
+    with Session(_engine(settings)) as db:
+        found = db.execute(query).all()
+        failed = delivery_failures(db, [a.id for a, _ in found])
+        rows = [
+            {
+                "id": a.id,
+                "event_id": a.event_id,
+                "metric": name,
+                "timestamp": a.timestamp,
+                "value": a.value,
+                "source": a.source,
+                "triggered_algorithms": a.triggered_algorithms,
+                "algorithms_run": a.algorithms_run,
+                "verdict": a.verdict,
+                "failed_channels": failed.get(a.id, []),
+                "verdict_text": verdict_text(a.verdict, failed.get(a.id, [])),
+            }  # fmt: skip
+            for a, name in found
+        ]
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for r in rows:
+            print(
+                f"{r['id']}\t{r['timestamp']}\t{r['metric']}\t{r['value']!r}\t{r['verdict_text']}"
+            )
+    return 0

@@ -1,0 +1,150 @@
+"""``skyline users add|list|passwd|role|token`` and ``skyline demo``.
+
+Passwords are read from the terminal (asked twice), from the first line of stdin
+with ``--password-stdin``, or generated with ``--generate`` (printed once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+
+from skyline.db.models import ROLES
+from skyline.settings import Settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    users = sub.add_parser("users", help="web UI and API users, passwords and API tokens")
+    u = users.add_subparsers(dest="action", required=True)
+    add = u.add_parser("add", help="create a user")
+    add.add_argument("username")
+    add.add_argument("--role", choices=ROLES, default="viewer")
+    _password_options(add)
+    ls = u.add_parser("list", help="users, their roles and number of live tokens")
+    ls.add_argument("--json", action="store_true")
+    pw = u.add_parser("passwd", help="set a user's password (ends the user's sessions)")
+    pw.add_argument("username")
+    _password_options(pw)
+    role = u.add_parser("role", help="change a user's role, or disable/enable the account")
+    role.add_argument("username")
+    role.add_argument("role", choices=(*ROLES, "disabled", "enabled"))
+    tok = u.add_parser("token", help="create an API token for a program (printed once)")
+    tok.add_argument("username")
+    tok.add_argument("--name", default="api", help="what the token is for")
+    tok.add_argument("--list", action="store_true", help="list the user's tokens instead")
+    tok.add_argument("--revoke", type=int, metavar="ID", help="revoke token ID instead")
+    tok.add_argument("--json", action="store_true")
+
+    from skyline.cli import demo
+
+    dp = sub.add_parser("demo", help="feed synthetic metrics with anomalies through horizon")
+    demo.add_arguments(dp)
+
+
+def _password_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    g.add_argument(
+        "--generate", action="store_true", help="generate a random password and print it"
+    )
+
+
+def _password(args: argparse.Namespace) -> tuple[str, bool]:
+    """(password, generated)."""
+    from skyline.webapp.users import random_password
+
+    if args.generate:
+        return random_password(), True
+    if args.password_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n"), False
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        raise ValueError("the two passwords differ")
+    return first, False
+
+
+def _engine(settings: Settings):
+    from skyline.db import make_engine, migrate
+
+    engine = make_engine(
+        settings.database_url, settings.database.connect_timeout, settings.database.io_timeout
+    )
+    migrate.check_current(engine)
+    return engine
+
+
+def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+    from skyline.db import SchemaOutOfDate
+    from skyline.webapp import users
+
+    try:
+        return _users(args, settings, _engine(settings))
+    except (users.UserError, ValueError, SchemaOutOfDate) as exc:
+        print(f"skyline users: {exc}", file=sys.stderr)
+        return 1
+
+
+def _users(args: argparse.Namespace, settings: Settings, engine) -> int:  # noqa: ANN001
+    from skyline.webapp import users
+
+    if args.action == "add":
+        password, generated = _password(args)
+        users.add_user(engine, args.username, password, args.role)
+        print(
+            f"created {args.username} ({args.role})"
+            + (f" with password {password}" if generated else "")
+        )
+    elif args.action == "passwd":
+        password, generated = _password(args)
+        users.set_password(engine, args.username, password)
+        users.forget_admin_password(settings, args.username)
+        print(f"password of {args.username} changed" + (f" to {password}" if generated else ""))
+    elif args.action == "list":
+        rows = users.list_users(engine)
+        if args.json:
+            print(json.dumps(rows))
+        for r in rows if not args.json else ():
+            state = " (disabled)" if r["disabled"] else ""
+            print(f"{r['username']:<24} {r['role']:<9} tokens={r['tokens']}{state}")
+    elif args.action == "role":
+        if args.role in ("disabled", "enabled"):
+            users.set_disabled(engine, args.username, args.role == "disabled")
+        else:
+            users.set_role(engine, args.username, args.role)
+        print(f"{args.username}: {args.role}")
+    else:
+        return _tokens(args, engine)
+    return 0
+
+
+def _tokens(args: argparse.Namespace, engine) -> int:  # noqa: ANN001
+    from skyline.webapp import users
+
+    if args.list:
+        rows = users.list_tokens(engine, args.username)
+        print(json.dumps(rows) if args.json else "\n".join(
+            f"{r['id']}\t{r['name']}\t{'revoked' if r['revoked'] else 'active'}" for r in rows))  # fmt: skip
+        return 0
+    if args.revoke is not None:
+        if not users.revoke_token(engine, args.username, args.revoke):
+            print(
+                f"skyline users: {args.username} has no active token {args.revoke}", file=sys.stderr
+            )
+            return 1
+        print(f"revoked token {args.revoke} of {args.username}")
+        return 0
+    token = users.create_token(engine, args.username, args.name)
+    if args.json:
+        print(json.dumps({"token": token}))
+    else:
+        print(token)
+        print("Send it as 'Authorization: Bearer <token>'; it is not shown again.", file=sys.stderr)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from skyline.cli import demo
+
+    return demo.run(args, args.config)

@@ -1,0 +1,141 @@
+"""Panorama: every anomaly and every verdict about it, durably in SQL.
+
+Reads the anomalies and verdicts streams in the ``panorama`` consumer group and
+acknowledges an entry only after its row is committed.  While SQL is down nothing is
+acknowledged: entries wait in the stream and are re-read once SQL answers, so
+nothing is lost.  Idempotent by event id (``anomalies.event_id`` is unique): an
+entry seen twice is stored once.  A detection of a metric by the same daemon within
+``[panorama] expiry`` of the last one stored is a repeat: counted, not stored.
+An entry the database refuses because of its data (``DataError``: a non-ASCII
+metric name against the ASCII column, a value out of range) is dead-lettered:
+counted (``dead_letters``), logged with the entry, acknowledged; it never blocks
+the stream.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm import Session
+
+from skyline.db.models import Anomaly, AnomalyVerdict
+from skyline.db.repo import get_or_create_metric
+from skyline.events.anomaly import AnomalyEvent, VerdictEvent
+from skyline.events.streams import StreamConsumer, consumer_name
+from skyline.ingest.datapoint import printable
+from skyline.runtime.daemon import Daemon
+
+REPEAT_TTL = 86400
+MAX_VERDICT_DELIVERIES = 5  # a verdict whose anomaly never appears is dropped after this
+
+
+class Panorama(Daemon):
+    name = "panorama"
+    interval = 0.0  # type: ignore[assignment]  # run_once blocks on the streams instead
+
+    def setup(self) -> None:
+        self.engine: Engine = self.open_database()
+        cfg = self.settings.panorama
+        self.consumer = StreamConsumer(
+            self.redis,
+            [self.keys.anomalies_stream(), self.keys.verdicts_stream()],
+            "panorama",
+            consumer_name(self.name),
+            claim_idle_ms=cfg.claim_idle * 1000,
+        )
+        self.consumer.ensure_groups()
+
+    def run_once(self) -> None:
+        try:
+            entries = self.consumer.read(block_ms=int(self.settings.panorama.interval * 1000))
+            # anomalies before verdicts, so a verdict finds its anomaly in the same batch
+            entries.sort(key=lambda e: e[0] != self.keys.anomalies_stream())
+            for stream, entry_id, fields in entries:
+                if self._store(stream, entry_id, fields):
+                    self.consumer.ack(stream, entry_id)
+        except Exception:
+            self.consumer.recover()
+            raise
+        self.counters.gauge("pending", self.consumer.pending_count())
+
+    def _store(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> bool:
+        """Persist one entry; True when it may be acknowledged."""
+        try:
+            if stream == self.keys.anomalies_stream():
+                return self.store_anomaly(AnomalyEvent.from_fields(fields))
+            return self.store_verdict(VerdictEvent.from_fields(fields), stream, entry_id)
+        except ValueError as exc:
+            self.counters.inc("malformed_entries")
+            self.log.warning("dropping malformed entry %s on %s: %s", entry_id, stream, exc)
+            return True
+        except DataError as exc:  # the entry's data, not an outage: retrying cannot help
+            self.counters.inc("dead_letters")
+            self.log.warning(
+                "dead-lettering entry %s on %s: the database refused its data (%s): %s",
+                entry_id, stream, printable(exc.orig, 200), printable(fields, 400),
+            )  # fmt: skip
+            return True
+
+    def store_anomaly(self, event: AnomalyEvent) -> bool:
+        with Session(self.engine) as db:
+            if db.scalar(select(Anomaly.id).where(Anomaly.event_id == event.id)) is not None:
+                self.counters.inc("duplicates")
+                return True
+            metric = get_or_create_metric(db, event.metric)
+            if self._is_repeat(db, metric.id, event):
+                self.redis.set(self.keys.panorama_repeat(event.id), 1, ex=REPEAT_TTL)
+                self.counters.inc("repeats")
+                return True
+            db.add(Anomaly(
+                event_id=event.id, metric_id=metric.id, timestamp=event.timestamp,
+                value=event.value, full_duration=event.full_duration, source=event.source,
+                host=event.host, algorithms_run=list(event.algorithms_run),
+                triggered_algorithms=list(event.triggered), scores=event.scores,
+                verdict="anomalous",
+            ))  # fmt: skip
+            try:
+                db.commit()
+            except IntegrityError:  # stored meanwhile by another panorama
+                db.rollback()
+                self.counters.inc("duplicates")
+                return True
+        self.counters.inc("anomalies_stored")
+        return True
+
+    def _is_repeat(self, db: Session, metric_id: int, event: AnomalyEvent) -> bool:
+        expiry = self.settings.panorama.expiry
+        if not expiry:
+            return False
+        last = db.scalar(
+            select(Anomaly.timestamp)
+            .where(Anomaly.metric_id == metric_id, Anomaly.source == event.source)
+            .order_by(Anomaly.timestamp.desc())
+            .limit(1)
+        )
+        return last is not None and 0 <= event.timestamp - last < expiry
+
+    def store_verdict(self, verdict: VerdictEvent, stream: str, entry_id: bytes) -> bool:
+        with Session(self.engine) as db:
+            anomaly = db.scalars(
+                select(Anomaly).where(Anomaly.event_id == verdict.event_id)
+            ).first()
+            if anomaly is None:
+                return self._orphan_verdict(verdict, stream, entry_id)
+            db.add(AnomalyVerdict(anomaly_id=anomaly.id, stage=verdict.stage, verdict=verdict.verdict,
+                                  reason=verdict.reason or None, detail=verdict.detail or None))  # fmt: skip
+            anomaly.verdict = verdict.verdict
+            db.commit()
+        self.counters.inc("verdicts_stored")
+        return True
+
+    def _orphan_verdict(self, verdict: VerdictEvent, stream: str, entry_id: bytes) -> bool:
+        """A verdict whose anomaly is not stored: a repeat (drop it) or not yet stored
+        (leave it pending; it is retried after claim_idle, and dropped after a few tries)."""
+        if self.redis.exists(self.keys.panorama_repeat(verdict.event_id)):
+            self.counters.inc("verdicts_of_repeats")
+            return True
+        if self.consumer.deliveries(stream, entry_id) >= MAX_VERDICT_DELIVERIES:
+            self.counters.inc("verdicts_orphaned")
+            self.log.warning("dropping verdict for unknown anomaly %s", verdict.event_id)
+            return True
+        return False

@@ -1,0 +1,132 @@
+"""Where an anomaly goes after a stage has judged it, decided by that stage.
+
+Every detection is published on the anomalies stream (panorama records it).  Then,
+if an [[alerts]] rule matches the metric, the anomaly walks the design's pipeline
+
+    analyzer -> mirage (rule has mirage hours) -> ionosphere (metric has profiles)
+             -> alerts stream -> alerters
+
+skipping each stage that does not apply.  A stage with no live heartbeat is skipped
+too (the design's rule: an anomaly never vanishes because a downstream stage is
+down), and the skip is written in the verdict's reason.  Boundary anomalies carry
+their own channels (the [[boundary]] rules) and go straight to the alerts stream.
+
+Each decision is also published as a verdict event, which panorama adds to the
+anomaly's verdict trail.  The event keeps its id through every stage, so the whole
+trail belongs to one anomaly.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+import redis
+
+from skyline.events.anomaly import AnomalyEvent, VerdictEvent, publish, publish_verdict
+from skyline.events.rules import route
+from skyline.settings import Settings
+from skyline.store.keys import RedisKeys
+
+# The stages after detection, in pipeline order.
+MIRAGE, IONOSPHERE, ALERTERS = "mirage", "ionosphere", "alerters"
+
+
+class Downstream(Protocol):
+    """What routing asks about the rest of the pipeline."""
+
+    def alive(self, daemon: str) -> bool: ...
+
+    def has_profiles(self, metric: str) -> bool: ...
+
+
+def forward(
+    pipe: redis.client.Pipeline,
+    keys: RedisKeys,
+    settings: Settings,
+    event: AnomalyEvent,
+    downstream: Downstream,
+) -> VerdictEvent:
+    """A new detection: publish it and queue its first hand-off on ``pipe``."""
+    publish(pipe, keys, event, settings.analyzer.stream_maxlen)
+    if event.source == "boundary":
+        return _send(pipe, keys, settings, event, event.source, ALERTERS, "sent_to_alerters",
+                     "boundary rules name their own channels", {})  # fmt: skip
+    return onward(pipe, keys, settings, event, event.source, downstream)
+
+
+def onward(
+    pipe: redis.client.Pipeline,
+    keys: RedisKeys,
+    settings: Settings,
+    event: AnomalyEvent,
+    stage: str,
+    downstream: Downstream,
+    reason: str = "",
+) -> VerdictEvent:
+    """``stage`` found ``event`` anomalous: queue it for the next stage that applies."""
+    r = route(settings.alerts, event.metric)
+    channels = {"channels": [c for c, _, _ in r.channels]}
+    if not r.alerting:
+        return _send(pipe, keys, settings, event, stage, None, "no_alert_rule",
+                     "no [[alerts]] rule matches the metric", channels)  # fmt: skip
+    skipped: list[str] = []
+    if stage == "analyzer" and r.mirage_hours:
+        if downstream.alive(MIRAGE):
+            why = f"mirage re-checks it over {r.mirage_hours} h"
+            return _send(pipe, keys, settings, event, stage, MIRAGE, "sent_to_mirage",
+                         _join(reason, why), channels)  # fmt: skip
+        skipped.append("mirage is not running")
+    if stage in ("analyzer", MIRAGE) and downstream.has_profiles(event.metric):
+        if downstream.alive(IONOSPHERE):
+            why = "the metric has features profiles"
+            return _send(pipe, keys, settings, event, stage, IONOSPHERE, "sent_to_ionosphere",
+                         _join(reason, why, *skipped), channels)  # fmt: skip
+        skipped.append("ionosphere is not running")
+    if skipped:
+        skipped[-1] += ": alerted directly"
+    return _send(pipe, keys, settings, event, stage, ALERTERS, "sent_to_alerters",
+                 _join(reason, *skipped), channels)  # fmt: skip
+
+
+def _send(pipe: redis.client.Pipeline, keys: RedisKeys, settings: Settings, event: AnomalyEvent,
+          stage: str, to: str | None, verdict: str, reason: str, detail: dict) -> VerdictEvent:  # fmt: skip
+    maxlen = settings.analyzer.stream_maxlen
+    if to is not None:
+        publish(pipe, keys, event, maxlen, stream=_STREAMS[to](keys))
+    v = VerdictEvent(event.id, event.metric, event.timestamp, stage, verdict, reason, detail,
+                     time.time())  # fmt: skip
+    publish_verdict(pipe, keys, v, maxlen)
+    return v
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+_STREAMS = {
+    MIRAGE: RedisKeys.mirage_stream,
+    IONOSPHERE: RedisKeys.ionosphere_stream,
+    ALERTERS: RedisKeys.alerts_stream,
+}
+
+
+class Heartbeats:
+    """The live ``Downstream``: which daemons have a live heartbeat (asked at most once
+    per ``ttl`` seconds) and which metrics have enabled features profiles (the
+    ionosphere metrics set, kept by whoever creates, enables or disables a profile)."""
+
+    def __init__(self, client: redis.Redis, keys: RedisKeys, ttl: float = 1.0) -> None:
+        self.redis, self.keys, self.ttl = client, keys, ttl
+        self._cache: dict[str, tuple[float, bool]] = {}
+
+    def alive(self, daemon: str) -> bool:
+        now = time.monotonic()
+        hit = self._cache.get(daemon)
+        if hit is None or now - hit[0] > self.ttl:
+            hit = (now, bool(self.redis.exists(self.keys.heartbeat(daemon))))
+            self._cache[daemon] = hit
+        return hit[1]
+
+    def has_profiles(self, metric: str) -> bool:
+        return bool(self.redis.sismember(self.keys.ionosphere_metrics(), metric))

@@ -1,0 +1,93 @@
+"""Writer threads: sealed batches from the buffer into the store, one round trip each.
+
+The store groups a batch per metric with numpy, so a metric with several datapoints
+in the batch gets one APPEND; the names written are added to the analyzer's changed
+set in the same round trip.  A writer adds a name to the metrics set at most once a
+minute (roomba removes dead ones; a returning name is added again within a minute).  While Redis is unreachable a writer keeps its batch and retries with
+backoff (the buffer fills, listeners pause, TCP pushes back on senders); nothing
+taken from the buffer is dropped, except at shutdown after ``stop_timeout``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from skyline.ingest.horizon.buffer import Batch, PointBuffer
+from skyline.runtime.daemon import OUTAGES, Backoff, Counters
+from skyline.store.timeseries import TimeSeriesStore
+
+log = logging.getLogger("skyline.horizon")
+ANNOUNCE_EVERY = 60.0  # seconds a writer trusts that a name is in the metrics set
+
+
+class Writer(threading.Thread):
+    def __init__(
+        self,
+        buffer: PointBuffer,
+        store: TimeSeriesStore,
+        counters: Counters,
+        backoff_max: float,
+        index: int = 0,
+    ) -> None:
+        super().__init__(name=f"horizon-writer-{index}", daemon=True)
+        self.buffer = buffer
+        self.store = store
+        self.counters = counters
+        self.backoff = Backoff(backoff_max)
+        self.stopping = threading.Event()
+        self.deadline = float("inf")
+        self._announced: set[int] = set()  # ids added to the metrics set recently
+        self._announced_names: list[str] | None = None  # the name table those ids index
+        self._announced_at = 0.0
+
+    def run(self) -> None:
+        while True:
+            batch = self.buffer.get(timeout=0.1)
+            if batch is None:
+                if self.stopping.is_set() and self.buffer.empty():
+                    return
+                continue
+            self._write(batch)
+
+    def _write(self, batch: Batch) -> None:
+        now = time.monotonic()
+        if now - self._announced_at > ANNOUNCE_EVERY:
+            self._announced, self._announced_at = set(), now
+        fresh = (
+            not self._announced.issuperset(batch.ids) or batch.names is not self._announced_names
+        )
+        while True:
+            try:
+                written = self.store.append_batch(
+                    batch.ids, batch.timestamps, batch.values, batch.names,
+                    changed=True, announce=fresh,
+                )  # fmt: skip
+            except OUTAGES as exc:
+                if time.monotonic() > self.deadline:
+                    self.counters.inc("dropped.shutdown", len(batch))
+                    log.error(
+                        "stop: Redis unreachable, %d datapoints not written (%s)", len(batch), exc
+                    )
+                    break
+                delay = self.backoff.next()
+                self.counters.inc("write_retries")
+                log.warning("writing to Redis failed (%s); retrying in %.1fs", exc, delay)
+                time.sleep(delay)
+                continue
+            self.backoff.reset()
+            if fresh:
+                if batch.names is not self._announced_names:
+                    self._announced, self._announced_names = set(), batch.names
+                self._announced.update(batch.ids)
+            self.counters.inc("datapoints_written", written)
+            self.counters.inc("redis_round_trips")
+            break
+        self.buffer.done(len(batch))
+
+    def stop(self, timeout: float) -> None:
+        """Write what is queued (for at most ``timeout`` seconds), then end."""
+        self.deadline = time.monotonic() + timeout
+        self.stopping.set()
+        self.join(timeout + 5)

@@ -1,7 +1,0 @@
-"""``python -m skyline.nab run|score ...`` — the same as ``skyline nab run|score ...``."""
-
-import sys
-
-from skyline.nab.cli import main
-
-sys.exit(main(sys.argv[1:]))

@@ -1,6 +1,0 @@
-import sys
-
-from skyline.daemon import main
-from skyline.panorama.agent import Panorama
-
-sys.exit(main(Panorama))

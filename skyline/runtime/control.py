@@ -1,0 +1,258 @@
+"""Starting, stopping and inspecting daemons: pid files under ``var_dir/run``.
+
+Used by ``skyline start|stop|restart|status`` and the ``bin/<daemon>.d`` scripts.
+A daemon runs as ``python -m <its module>`` (``skyline.runtime.daemons``) in its own session, its stdout and
+stderr going to ``var_dir/log/<name>.out`` (the daemon's own log is
+``var_dir/log/<name>.log``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import redis
+
+from skyline.runtime.daemons import DAEMONS, is_built, module
+from skyline.settings import Settings
+from skyline.store.connection import connect, embedded
+from skyline.store.keys import RedisKeys
+
+# Parts of the design that run as commands rather than daemons in this version.
+ON_DEMAND = {"crucible": "skyline crucible FILE.csv|METRIC --out DIR"}
+
+
+class ControlError(RuntimeError):
+    """A start/stop that did not do what was asked; the message says why."""
+
+
+@dataclass
+class Status:
+    name: str
+    state: str  # running | stopped | dead | not_built | on_demand (a command, not a daemon)
+    pid: int | None = None
+    heartbeat_age: float | None = None
+    runs: int | None = None
+
+
+def _live_pid(settings: Settings, name: str) -> int | None:
+    """The pid in the daemon's pid file if that process is alive and is that daemon."""
+    try:
+        pid = int(settings.pid_path(name).read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    return pid if module(name).encode() in cmdline else None
+
+
+def _heartbeat(client: redis.Redis | None, keys: RedisKeys, name: str) -> dict | None:
+    if client is None:
+        return None
+    try:
+        raw = client.get(keys.heartbeat(name))
+    except (redis.ConnectionError, redis.TimeoutError):
+        return None
+    return json.loads(raw) if raw else None
+
+
+def _client(settings: Settings) -> redis.Redis | None:
+    """A Redis client if Redis is up; never starts the embedded server."""
+    if settings.redis_embedded and not embedded(settings).running():
+        return None
+    return connect(settings, start_embedded=False)
+
+
+def status(settings: Settings, names: list[str]) -> list[Status]:
+    client = _client(settings)
+    keys = RedisKeys(settings.redis.prefix)
+    out = []
+    for name in names:
+        if name in ON_DEMAND:
+            out.append(Status(name, "on_demand"))
+            continue
+        if not is_built(name):
+            out.append(Status(name, "not_built"))
+            continue
+        pid = _live_pid(settings, name)
+        beat = _heartbeat(client, keys, name)
+        age = round(time.time() - beat["ts"], 3) if beat else None
+        state = "running" if pid else ("dead" if settings.pid_path(name).exists() else "stopped")
+        out.append(Status(name, state, pid, age, beat["runs"] if beat else None))
+    return out
+
+
+def status_json(statuses: list[Status]) -> str:
+    return json.dumps({"daemons": [asdict(s) for s in statuses]})
+
+
+def start(settings: Settings, name: str, conf_path: str | None, wait: float = 20.0) -> int:
+    """Start one daemon; returns its pid.  Raises ControlError with the reason."""
+    if name not in DAEMONS:
+        raise ControlError(f"unknown daemon '{name}'; daemons are: {', '.join(DAEMONS)}")
+    if name in ON_DEMAND:
+        raise ControlError(f"{name} runs on demand, not as a daemon: {ON_DEMAND[name]}")
+    if not is_built(name):
+        raise ControlError(f"{name} is not built yet in this version of Skyline")
+    pid = _live_pid(settings, name)
+    if pid:
+        return pid
+    if settings.redis_embedded:
+        embedded(settings).start()
+    for sub in ("run", "log"):
+        (settings.var_path / sub).mkdir(parents=True, exist_ok=True)
+    env = {**port_overrides(settings), **os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    if conf_path:
+        env["SKYLINE_CONF"] = str(Path(conf_path).resolve())
+    out_path = settings.var_path / "log" / f"{name}.out"
+    with open(out_path, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module(name)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    settings.pid_path(name).write_text(f"{proc.pid}\n")
+    _wait_started(settings, name, proc, out_path, wait)
+    return proc.pid
+
+
+def _wait_started(
+    settings: Settings, name: str, proc: subprocess.Popen, out: Path, wait: float
+) -> None:
+    """Wait for the first heartbeat; fail with the daemon's last words if it died."""
+    keys = RedisKeys(settings.redis.prefix)
+    client = _client(settings)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            settings.pid_path(name).unlink(missing_ok=True)
+            raise ControlError(
+                f"{name} exited at start (status {proc.returncode}): {_last_line(out)}"
+            )
+        if _heartbeat(client, keys, name):
+            return
+        time.sleep(0.1)
+    # Alive but no heartbeat yet (e.g. waiting for SQL): leave it running, say so.
+    print(f"{name}: started (pid {proc.pid}) but no heartbeat yet; see {out}", file=sys.stderr)
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "(no output)"
+    return lines[-1][:300] if lines else "(no output)"
+
+
+def stop(settings: Settings, name: str, timeout: float = 15.0) -> bool:
+    """SIGTERM the daemon, SIGKILL after ``timeout``; True if one was running."""
+    pid = _live_pid(settings, name)
+    if not pid:
+        settings.pid_path(name).unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    if _alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+    settings.pid_path(name).unlink(missing_ok=True)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie child of ours counts as gone
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def stop_all(settings: Settings) -> list[str]:
+    """Stop every daemon (web UI first), then the embedded Redis; names stopped."""
+    stopped = [name for name in reversed(DAEMONS) if is_built(name) and stop(settings, name)]
+    _ports_file(settings).unlink(missing_ok=True)
+    if settings.redis_embedded and embedded(settings).stop():
+        stopped.append("redis (embedded)")
+    return stopped
+
+
+# Listener ports of each daemon: (section, key, socket type).
+LISTENER_PORTS: dict[str, list[tuple[str, str, int]]] = {
+    "horizon": [
+        ("horizon", "line_port", socket.SOCK_STREAM),
+        ("horizon", "pickle_port", socket.SOCK_STREAM),
+        ("horizon", "udp_port", socket.SOCK_DGRAM),
+    ],
+    "flux": [("flux", "port", socket.SOCK_STREAM), ("flux", "statsd_port", socket.SOCK_DGRAM)],
+    "webapp": [("webapp", "port", socket.SOCK_STREAM)],
+}
+
+
+def _ports_file(settings: Settings) -> Path:
+    return settings.var_path / "run" / "ports.env"
+
+
+def port_overrides(settings: Settings) -> dict[str, str]:
+    """Ports moved by ``pick_free_ports`` (``var/run/ports.env``), as env overrides."""
+    try:
+        lines = _ports_file(settings).read_text().splitlines()
+    except OSError:
+        return {}
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def _bindable(host: str, port: int, kind: int) -> bool:
+    with socket.socket(socket.AF_INET, kind) as s:
+        if kind == socket.SOCK_STREAM:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port(host: str, preferred: int, kind: int) -> int:
+    if preferred <= 65535 and _bindable(host, preferred, kind):
+        return preferred
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def pick_free_ports(settings: Settings) -> list[str]:
+    """Move every taken listener port of the built daemons to a free one (port + 10000
+    when free), record the moves in ``var/run/ports.env`` and describe them."""
+    moves = port_overrides(settings)
+    said = []
+    for daemon, ports in LISTENER_PORTS.items():
+        if not is_built(daemon) or _live_pid(settings, daemon):
+            continue
+        for section, key, kind in ports:
+            env_key = f"SKYLINE__{section.upper()}__{key.upper()}"
+            if env_key in os.environ:
+                continue  # the operator chose this port explicitly
+            cfg = getattr(settings, section)
+            port = int(moves.get(env_key, getattr(cfg, key)))
+            if _bindable(cfg.bind, port, kind):
+                continue
+            new = _free_port(cfg.bind, port + 10000, kind)
+            moves[env_key] = str(new)
+            said.append(f"[{section}] {key} {port} is taken: using {new} ({env_key}={new})")
+    if moves:
+        _ports_file(settings).parent.mkdir(parents=True, exist_ok=True)
+        _ports_file(settings).write_text("".join(f"{k}={v}\n" for k, v in sorted(moves.items())))
+    return said

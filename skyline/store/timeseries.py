@@ -1,0 +1,464 @@
+"""The time-series store: the recent window of every metric in Redis.
+
+Format (chosen by measurement, see docs/storage.md): one Redis string per
+metric holding fixed-width 12-byte records ``<uint32 timestamp, float64
+value>`` little-endian, decoded with ``numpy.frombuffer``.  Writers only ever
+``APPEND``, so a write is one command however many points it carries.  Roomba
+(``trim_many``) rewrites a series sorted, de-duplicated (last write wins) and
+trimmed, led by a header record ``(0, rewrite count)``; the rewrite is a
+single-key Lua script that keeps any bytes appended since it read the series,
+so no write is ever lost to a trim.
+
+Incremental reads (``read_since``) fetch only the bytes past a cursor.  The
+reader asks, in one pipeline, for the tail and *then* the first two records;
+because a rewrite is atomic and always changes those first 24 bytes, a changed
+head means the tail may be stale and the series is read whole instead.
+``read_since_many`` does the same for many metrics, a pipeline per chunk.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import redis
+
+from skyline.ingest.datapoint import Reject, Window, check_point
+from skyline.store import raw as redis_raw
+from skyline.store.codec import (  # noqa: F401  (re-exported: the store's record format)
+    ARENA_ROWS,
+    HEAD_SIZE,
+    RECORD,
+    RECORD_SIZE,
+    ChunkRow,
+    DecodeArena,
+    Series,
+    decode,
+    encode,
+    encode_small,
+    header,
+    prepare,
+    sort_dedupe,
+    to_series,
+    to_series_many,
+)
+from skyline.store.keys import RedisKeys
+
+MGET_CHUNK = 200  # keys per MGET: measured best with 100-200 (docs/storage.md)
+READ_CHUNK = 500  # metrics per pipeline of read_since_many
+CHANGED_TTL = 86400  # the changed set expires if no analyzer ever drains it
+
+_REWRITE_LUA = """
+local len = redis.call('STRLEN', KEYS[1])
+local expected = tonumber(ARGV[1])
+if len < expected then return -1 end
+local tail = ''
+if len > expected then tail = redis.call('GETRANGE', KEYS[1], expected, -1) end
+local body = ARGV[2] .. tail
+if string.len(body) == 0 then redis.call('DEL', KEYS[1]) return 0 end
+redis.call('SET', KEYS[1], body)
+return 1
+"""
+
+_DELETE_IF_UNCHANGED_LUA = """
+if redis.call('STRLEN', KEYS[1]) == tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where an incremental reader stopped: byte offset and the first 24 bytes then."""
+
+    offset: int = 0
+    head: bytes = b""
+
+
+@dataclass
+class AppendResult:
+    written: int
+    rejected: list[tuple[object, Reject]]
+
+
+class TimeSeriesStore:
+    """Append, read, list, trim and delete metric series; Redis is the only state."""
+
+    def __init__(self, client: redis.Redis, keys: RedisKeys,
+                 companions: Callable[[str], Sequence[str]] | None = None) -> None:  # fmt: skip
+        """``companions(metric)`` names keys that belong to a metric and are deleted
+        with its series (``delete``, ``trim_many``), e.g. its rollup."""
+        self.redis = client
+        self.keys = keys
+        self.companions = companions
+        self._rewrite = client.register_script(_REWRITE_LUA)
+        self._delete_if_unchanged = client.register_script(_DELETE_IF_UNCHANGED_LUA)
+
+    # Writing ------------------------------------------------------------------------
+    def append(
+        self,
+        points: Iterable[tuple[str, float, float]],
+        *,
+        now: float | None = None,
+        window: Window | None = None,
+    ) -> AppendResult:
+        """Append ``(metric, timestamp, value)`` points in one round trip.
+
+        With ``now`` given, every point is validated against ``window`` first and
+        invalid ones are returned as rejects (never written); without it the caller
+        vouches that the points were validated already (the ingest hot path).
+        """
+        grouped: dict[str, tuple[list[float], list[float]]] = {}
+        rejected: list[tuple[object, Reject]] = []
+        win = window or Window()
+        for name, ts, value in points:
+            if now is not None:
+                reason, ts_ok, value_ok = check_point(name, ts, value, now, win)
+                if reason:
+                    rejected.append(((name, ts, value), reason))
+                    continue
+                ts, value = ts_ok, value_ok
+            entry = grouped.get(name)
+            if entry is None:
+                entry = grouped[name] = ([], [])
+            entry[0].append(ts)
+            entry[1].append(value)
+        written = self.append_grouped(grouped)
+        return AppendResult(written, rejected)
+
+    def append_grouped(
+        self, grouped: dict[str, tuple[list[float], list[float]]], *, changed: bool = False
+    ) -> int:
+        """Append pre-validated points already grouped per metric, in one round trip.
+
+        With ``changed`` the names are also added to the changed set, from which the
+        analyzer learns which metrics have new data.
+        """
+        if not grouped:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        n = 0
+        series = self.keys.series
+        for name, (ts, vs) in grouped.items():
+            pipe.append(series(name), encode_small(ts, vs))
+            n += len(ts)
+        pipe.sadd(self.keys.metrics(), *grouped)
+        if changed:
+            pipe.sadd(self.keys.changed(), *grouped)
+            pipe.expire(self.keys.changed(), CHANGED_TTL)
+        pipe.execute()
+        return n
+
+    def append_batch(
+        self,
+        ids: Sequence[int] | np.ndarray,
+        timestamps: Sequence[float] | np.ndarray,
+        values: Sequence[float] | np.ndarray,
+        names: Sequence[str],
+        *,
+        changed: bool = False,
+        announce: bool = True,
+    ) -> int:
+        """Append a batch of pre-validated points given as metric ids into ``names``.
+
+        The batch is grouped and encoded with numpy (one sort, one ``tobytes``); each
+        metric gets one APPEND of its slice, all in one round trip.  ``announce``
+        adds the names to the metrics set (a caller that knows they are there may
+        skip it); ``changed`` adds them to the analyzer's changed set.
+        """
+        n = len(ids)
+        if not n:
+            return 0
+        id_arr = np.asarray(ids, dtype=np.int64)
+        order = np.argsort(id_arr, kind="stable")
+        rec = np.empty(n, RECORD)
+        rec["t"] = np.asarray(timestamps, dtype=np.float64)[order]
+        rec["v"] = np.asarray(values, dtype=np.float64)[order]
+        buf = memoryview(rec.tobytes())
+        sorted_ids = id_arr[order]
+        starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
+        ends = np.append(starts[1:], n) * RECORD_SIZE
+        batch_names = [names[i] for i in sorted_ids[starts].tolist()]
+        series = self.keys.series
+        commands = [
+            redis_raw.append(series(name).encode(), buf[start:end])
+            for name, start, end in zip(
+                batch_names, (starts * RECORD_SIZE).tolist(), ends.tolist(), strict=True
+            )
+        ]
+        encoded = [name.encode() for name in batch_names]
+        if announce:
+            commands.append(redis_raw.command(b"SADD", self.keys.metrics().encode(), *encoded))
+        if changed:
+            key = self.keys.changed().encode()
+            commands.append(redis_raw.command(b"SADD", key, *encoded))
+            commands.append(redis_raw.command(b"EXPIRE", key, b"%d" % CHANGED_TTL))
+        replies = redis_raw.execute(self.redis, b"".join(commands), len(commands))
+        errors = [r for r in replies if isinstance(r, redis.ResponseError)]
+        if errors:
+            raise errors[0]
+        return n
+
+    # Reading ------------------------------------------------------------------------
+    def metrics(self) -> list[str]:
+        return sorted(m.decode() for m in self.redis.smembers(self.keys.metrics()))
+
+    def read_raw(self, metric: str) -> bytes:
+        return self.redis.get(self.keys.series(metric)) or b""
+
+    def read(self, metric: str) -> Series:
+        return to_series(self.read_raw(metric))
+
+    def _mget_chunks(
+        self, metrics: Sequence[str]
+    ) -> Iterator[tuple[Sequence[str], list[bytes | None]]]:
+        """(metrics, raw values) one MGET of ``MGET_CHUNK`` keys at a time."""
+        for i in range(0, len(metrics), MGET_CHUNK):
+            chunk = metrics[i : i + MGET_CHUNK]
+            yield chunk, self.redis.mget([self.keys.series(m) for m in chunk])
+
+    def read_raw_many(self, metrics: Sequence[str]) -> list[bytes | None]:
+        return [raw for _, raws in self._mget_chunks(metrics) for raw in raws]
+
+    def read_many(self, metrics: Sequence[str]) -> dict[str, Series]:
+        """Prepared series of many metrics, read and decoded one MGET chunk at a time."""
+        out: dict[str, Series] = {}
+        arena = DecodeArena(min(len(metrics), ARENA_ROWS))
+        for chunk, raws in self._mget_chunks(metrics):
+            out.update(zip(chunk, to_series_many(raws, arena), strict=True))
+        return out
+
+    def read_since(self, metric: str, cursor: Cursor | None) -> tuple[np.ndarray, Cursor, bool]:
+        """Records that arrived after ``cursor``.
+
+        Returns ``(records, new_cursor, whole)``: ``whole`` is True when the series was
+        rewritten or replaced since the cursor (or there was none), and ``records`` is
+        then the entire series rather than only the new part.
+        """
+        _, rec, new, whole = next(self.read_since_many({metric: cursor}))
+        return rec, new, whole
+
+    def read_since_many(
+        self, cursors: Mapping[str, Cursor | None]
+    ) -> Iterator[tuple[str, np.ndarray, Cursor, bool]]:
+        """``read_since`` for many metrics: yields ``(metric, records, new_cursor,
+        whole)`` in the order of ``cursors``, one pipeline per ``READ_CHUNK`` metrics
+        (an idle pass costs a round trip per chunk, not per metric), then one more
+        pipeline of GETs for the chunk's series found rewritten, read whole."""
+        names = list(cursors)
+        for i in range(0, len(names), READ_CHUNK):
+            chunk = names[i : i + READ_CHUNK]
+            payload, n_replies = [], 0
+            for metric in chunk:  # one raw RESP payload: redis-py packs ~4x slower
+                cursor, key = cursors[metric], self.keys.series(metric).encode()
+                if cursor is None or not cursor.head:
+                    payload.append(redis_raw.get(key))
+                    n_replies += 1
+                else:  # the tail, THEN the head: a rewrite always changes the head
+                    payload.append(redis_raw.getrange(key, cursor.offset, -1))
+                    payload.append(redis_raw.getrange(key, 0, HEAD_SIZE - 1))
+                    n_replies += 2
+            replies = iter(redis_raw.execute_checked(self.redis, b"".join(payload), n_replies))
+            got: dict[str, tuple[np.ndarray, Cursor, bool]] = {}
+            for metric in chunk:
+                cursor = cursors[metric]
+                if cursor is None or not cursor.head:
+                    got[metric] = _whole(next(replies))
+                    continue
+                tail, head = next(replies) or b"", next(replies) or b""
+                if head == cursor.head:
+                    usable = len(tail) - len(tail) % RECORD_SIZE
+                    rec = np.frombuffer(tail, RECORD, count=usable // RECORD_SIZE)
+                    got[metric] = rec, Cursor(cursor.offset + usable, head), False
+            stale = [m for m in chunk if m not in got]
+            if stale:  # single-key GETs, not an MGET: no command spans two metrics
+                pipe = self.redis.pipeline(transaction=False)
+                for metric in stale:
+                    pipe.get(self.keys.series(metric))
+                for metric, raw in zip(stale, pipe.execute(), strict=True):
+                    got[metric] = _whole(raw)
+            for metric in chunk:
+                yield metric, *got[metric]
+
+    # Trimming -----------------------------------------------------------------------
+    def trim_many(
+        self,
+        metrics: Sequence[str],
+        now: float,
+        keep_seconds: int,
+        grace: int,
+        inactive_after: int,
+        max_bytes: int = 4 << 20,
+        companions: Callable[[str], Sequence[str]] | None = None,
+    ) -> Counter[str]:
+        """Trim, sort and de-duplicate series; delete inactive ones (and the keys
+        ``companions(metric)`` -- default: the store's -- names with them, e.g. the
+        metric's rollup, each by its own DEL after the series').
+
+        A cheap first pass reads only each series' first record, last record and
+        length; a series is read whole only when its first record is more than
+        ``grace`` seconds past the ``keep_seconds`` window, its last record is older
+        than ``inactive_after``, or it is larger than ``max_bytes``.  Then it is
+        rewritten (or deleted), so a minutely metric is rewritten about once per grace
+        period and readers rarely have to re-read whole.  Returns counts of outcomes:
+        kept, rewritten, deleted, missing, raced.
+        """
+        outcome: Counter[str] = Counter()
+        companions = companions or self.companions
+        for i in range(0, len(metrics), MGET_CHUNK):
+            chunk = metrics[i : i + MGET_CHUNK]
+            due = self._due_for_trim(
+                chunk, now - keep_seconds - grace, now - inactive_after, max_bytes
+            )
+            outcome["kept"] += len(chunk) - len(due)
+            if not due:
+                continue
+            pipe = self.redis.pipeline(transaction=False)
+            actions: list[tuple[str, str]] = []
+            for metric, raw in zip(due, self.read_raw_many(due), strict=True):
+                action = self._plan_trim(
+                    pipe, metric, raw or b"", now, keep_seconds, grace, inactive_after
+                )
+                actions.append((metric, action))
+            results = pipe.execute() if len(pipe) else []
+            gone: list[str] = []
+            outcome.update(self._settle(actions, iter(results), gone))
+            if companions and gone:
+                self._delete_companions(gone, companions)
+        return +outcome
+
+    def _delete_companions(
+        self, gone: list[str], companions: Callable[[str], Sequence[str]]
+    ) -> None:
+        """Delete the keys that belong to metrics whose series is gone (one single-key
+        DEL each: the keys of one metric need not share a Redis Cluster slot)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for metric in gone:
+            for key in companions(metric):
+                pipe.delete(key)
+        pipe.execute()
+
+    def _due_for_trim(
+        self, metrics: Sequence[str], oldest_ok: float, newest_ok: float, max_bytes: int
+    ) -> list[str]:
+        pipe = self.redis.pipeline(transaction=False)
+        for metric in metrics:
+            key = self.keys.series(metric)
+            pipe.getrange(key, 0, HEAD_SIZE - 1)
+            pipe.getrange(key, -RECORD_SIZE, -1)
+            pipe.strlen(key)
+        replies = pipe.execute()
+        due = []
+        for n, metric in enumerate(metrics):
+            head, last, size = replies[3 * n : 3 * n + 3]
+            first, _ = decode(head)
+            last_rec = np.frombuffer(last, RECORD) if len(last) == RECORD_SIZE else None
+            if (
+                not len(first)
+                or last_rec is None
+                or first["t"][0] < oldest_ok
+                or last_rec["t"][0] < newest_ok
+                or size > max_bytes
+            ):
+                due.append(metric)
+        return due
+
+    def _plan_trim(
+        self,
+        pipe: redis.client.Pipeline,
+        metric: str,
+        raw: bytes,
+        now: float,
+        keep_seconds: int,
+        grace: int,
+        inactive_after: int,
+    ) -> str:
+        key = self.keys.series(metric)
+        if not raw:
+            pipe.srem(self.keys.metrics(), metric)
+            return "missing"
+        rec, rewrites = decode(raw)
+        series = prepare(rec)
+        if not len(series) or series.timestamps[-1] < now - inactive_after:
+            pipe.srem(self.keys.metrics(), metric)
+            self._delete_if_unchanged(keys=[key], args=[len(raw)], client=pipe)
+            return "delete"
+        cutoff = now - keep_seconds
+        messy = len(rec) - len(series) > max(10, len(series) // 10)
+        if series.timestamps[0] >= cutoff - grace and not messy:
+            return "kept"
+        keep = series.timestamps >= cutoff
+        body = header(rewrites + 1) + encode(series.timestamps[keep], series.values[keep])
+        self._rewrite(keys=[key], args=[len(raw), body], client=pipe)
+        return "rewrite"
+
+    def _settle(self, actions: list[tuple[str, str]], results: Iterable[object],
+                gone: list[str]) -> Counter[str]:  # fmt: skip
+        """Count what the pipeline did; ``gone`` gets the metrics whose series is gone."""
+        outcome: Counter[str] = Counter()
+        readd: list[str] = []
+        for metric, action in actions:
+            if action == "kept":
+                outcome["kept"] += 1
+            elif action == "missing":
+                next(results)
+                outcome["missing"] += 1
+                gone.append(metric)
+            elif action == "delete":
+                next(results)  # SREM
+                if next(results) == 1:
+                    outcome["deleted"] += 1
+                    gone.append(metric)
+                else:  # new data arrived meanwhile: keep the metric listed
+                    readd.append(metric)
+                    outcome["raced"] += 1
+            else:
+                outcome["rewritten" if next(results) == 1 else "raced"] += 1
+        if readd:
+            self.redis.sadd(self.keys.metrics(), *readd)
+        return outcome
+
+    def delete(self, metric: str) -> None:
+        """Delete the series, and the store's companion keys of the metric (one
+        single-key DEL each)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.srem(self.keys.metrics(), metric)
+        pipe.delete(self.keys.series(metric))
+        for key in self.companions(metric) if self.companions else ():
+            pipe.delete(key)
+        pipe.execute()
+
+    def read_tails(self, metrics: Sequence[str], records: int) -> dict[str, Series]:
+        """The recent end of many series: each metric's last ``records`` records (a
+        whole series when shorter), prepared like every other read (a rewrite's header
+        dropped, sorted, de-duplicated last write wins, non-finite dropped).
+
+        One single-key ``GETRANGE key -(records*12) -1`` per metric, pipelined
+        ``READ_CHUNK`` at a time, decoded a chunk at a time (``to_series_many``).
+        Records are fixed-width and every writer appends whole ones, so the tail
+        starts on a record.  Every point returned is the whole series' (a
+        timestamp's last write is always in the tail), and every point of the whole
+        series newer than all the records before the tail is returned: for a series
+        appended in time order, its last points.  A point appended out of order
+        before the tail's records is not seen, so a caller that needs the points from
+        some time on checks that the tail reaches back past it."""
+        if records < 1:
+            raise ValueError(f"records must be at least 1, not {records}")
+        size = records * RECORD_SIZE
+        out: dict[str, Series] = {}
+        for i in range(0, len(metrics), READ_CHUNK):
+            chunk = metrics[i : i + READ_CHUNK]
+            pipe = self.redis.pipeline(transaction=False)
+            for metric in chunk:
+                pipe.getrange(self.keys.series(metric), -size, -1)
+            out.update(zip(chunk, to_series_many(pipe.execute()), strict=True))
+        return out
+
+
+def _whole(raw: bytes | None) -> tuple[np.ndarray, Cursor, bool]:
+    raw = raw or b""
+    return decode(raw)[0], Cursor(len(raw), raw[:HEAD_SIZE]), True
