@@ -115,7 +115,16 @@ def test_cli_run_and_score_end_to_end(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "results"
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     repo = Path(__file__).resolve().parents[2]
-    run = [sys.executable, "-m", "skyline.analysis.nab", "run", "--data", str(corpus), "--out", str(out)]
+    run = [
+        sys.executable,
+        "-m",
+        "skyline.analysis.nab",
+        "run",
+        "--data",
+        str(corpus),
+        "--out",
+        str(out),
+    ]
     for det in ("null", "spike_level"):
         subprocess.run([*run, "--detector", det, "--jobs", "2"], check=True, cwd=repo, env=env)
         assert (out / det / "catB" / f"{det}_two.csv").exists()

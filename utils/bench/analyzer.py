@@ -288,7 +288,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--points", type=int, default=1440)
     p.add_argument("--per-series", type=int, default=1000, help="metrics the baseline times")
     p.add_argument("--mode", choices=("classic", "default"), default="classic")
-    p.add_argument("--earthgecko", metavar="DIR", help="earthgecko Skyline's skyline/analysis/analyzer")
+    p.add_argument(
+        "--earthgecko", metavar="DIR", help="earthgecko Skyline's skyline/analysis/analyzer"
+    )
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--redis-url", default=None, help="its DB 12 is FLUSHED (default: embedded)")
     p.add_argument("--json", action="store_true")
