@@ -28,18 +28,18 @@ from sqlalchemy import Engine
 from skyline.alerting.alert_log import AlertLogWriter
 from skyline.alerting.base import Alert
 from skyline.alerting.channels import make_channel, wants_graph
+from skyline.alerting.dedupe import alert_key
 from skyline.alerting.delivery import ChannelWorker, Job
 from skyline.alerting.graph import render_png
 from skyline.alerting.mutes import Mutes
 from skyline.alerting.pending import Delivery
+from skyline.alerting.rate_limits import rate_limited
 from skyline.alerting.retry import RetryPolicy, channel_deadline
 from skyline.alerting.thunder.channels import (
     channel_failing_event,
     failing_channel,
     remaining_channels,
 )
-from skyline.analysis.boundary.rates import rate_limited
-from skyline.analysis.boundary.rules import alert_key, boundary_route
 from skyline.events.anomaly import (
     AnomalyEvent,
     VerdictEvent,
@@ -47,6 +47,7 @@ from skyline.events.anomaly import (
     publish,
     publish_verdict,
 )
+from skyline.events.boundary_rules import boundary_route
 from skyline.events.rules import Route, route
 from skyline.events.streams import StreamConsumer, consumer_name
 from skyline.runtime.daemon import OUTAGES, Daemon

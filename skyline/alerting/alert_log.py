@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 
 from skyline.db.models import AlertLog, Anomaly
 from skyline.db.repo import get_or_create_metric
-from skyline.ingest.datapoint import printable
 from skyline.runtime.daemon import OUTAGES, Counters
+from skyline.store.datapoint import printable
 from skyline.store.keys import RedisKeys
 
 OUTBOX_LIMIT = 100_000

@@ -6,6 +6,10 @@ window, ``boundary`` checks hard limits, ``ionosphere`` matches trained profiles
 ``luminosity`` correlates, ``crucible`` reports on one series and ``nab`` scores
 the detector on the Numenta Anomaly Benchmark through the analyzer's own code.
 
+Inside: every folder may import ``skyline.analysis.algorithms``; the daemons' folders
+do not import each other (what two of them share belongs in ``algorithms`` or in a
+lower layer).
+
 May import: ``skyline.settings``, ``skyline.store``, ``skyline.db``, ``skyline.runtime``,
 ``skyline.events``.
 """

@@ -79,8 +79,8 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_anomalies(args: argparse.Namespace, settings: Settings) -> int:
     from skyline.db.models import Anomaly, Metric
-    from skyline.db.repo import delivery_failures
     from skyline.events.anomaly import verdict_text
+    from skyline.events.panorama.trail import delivery_failures
 
     query = (
         select(Anomaly, Metric.name)

@@ -1,8 +1,11 @@
 """Getting metrics in: horizon (Graphite pickle/line, UDP) and flux (HTTP, StatsD, Prometheus, Influx).
 
-Owns the validation of one datapoint shared by every ingest path
-(``datapoint.py``) and the skip lists (``name_filter.py``).  Everything received
-ends in the store through ``skyline.store``.
+Every path validates a datapoint with ``skyline.store.datapoint`` and applies the
+skip lists of ``skyline.store.name_filter``; everything received ends in the store
+through ``skyline.store``.  Horizon also decides which metrics keep rollups
+(``horizon/rollup_scope.py``).
+
+Inside: ``flux`` and ``horizon`` do not import each other.
 
 May import: ``skyline.settings``, ``skyline.store``, ``skyline.db``, ``skyline.runtime``,
 ``skyline.events``.

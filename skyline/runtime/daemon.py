@@ -40,10 +40,10 @@ from sqlalchemy import Engine
 
 from skyline.db.engine import DatabaseUnavailable, wait_for_db
 from skyline.db.migrate import SchemaOutOfDate, check_current
-from skyline.runtime.memory import keep_freed_memory
 from skyline.settings import Settings, SettingsError, load_settings
 from skyline.store.connection import connect
 from skyline.store.keys import RedisKeys
+from skyline.store.memory import keep_freed_memory
 from skyline.store.timeseries import TimeSeriesStore
 
 OUTAGES: tuple[type[BaseException], ...] = (

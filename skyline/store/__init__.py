@@ -2,8 +2,11 @@
 
 Owns every Redis key template (``keys.py``), the series encoding (``codec.py``),
 reading and appending series (``timeseries.py``), the raw RESP fast path
-(``raw.py``), the rollups mirage and ionosphere read (``rollups.py``) and the
-connection, embedded or remote (``connection.py``).
+(``raw.py``), the rollups mirage and ionosphere read (``rollups.py``), the
+connection, embedded or remote (``connection.py``), and the allocator tuning for
+reading series (``memory.py``).  What a stored datapoint may be - its validation
+(``datapoint.py``) and the skip lists of metric names (``name_filter.py``) - is
+here because the store checks every point it appends and every layer above reads it.
 
 May import: ``skyline.settings``.
 """

@@ -20,8 +20,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from skyline.runtime.memory import MALLOC_ENV
 from skyline.settings import Settings
+from skyline.store.memory import MALLOC_ENV
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class EmbeddedRedis:
             if self.running():
                 return False
             self.socket.unlink(missing_ok=True)
-            env = {**os.environ, **MALLOC_ENV}  # see skyline.runtime.memory
+            env = {**os.environ, **MALLOC_ENV}  # see skyline.store.memory
             subprocess.run(
                 [_server_binary(), *self._arguments()], check=True, timeout=timeout, env=env
             )

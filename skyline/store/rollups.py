@@ -27,7 +27,8 @@ newer than the rollup's last record straight from the raw series:
   left behind by a change of ``rollup_resolution``) expires when all its records
   would have been trimmed anyway.
 
-Which metrics have rollups is ``[mirage] rollups`` (``RollupScope``): by default
+Which metrics have rollups is ``[mirage] rollups``
+(``skyline.ingest.horizon.rollup_scope.RollupScope``): by default
 only those an [[alerts]] rule with ``mirage_hours`` matches, and none while mirage
 reads a remote history (graphite_url, prometheus_url).
 
@@ -43,8 +44,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from skyline.events.rules import route
-from skyline.settings import Settings
 from skyline.store.keys import RedisKeys
 from skyline.store.timeseries import (
     MGET_CHUNK,
@@ -236,36 +235,6 @@ class Rollups:
         pipe.get(self.keys.series(metric))
         roll, raw = pipe.execute()
         return merge(decode(roll), to_series(raw), start, end, self.resolution)
-
-
-class RollupScope:
-    """Which metrics get rollups (``[mirage] rollups``): ``on`` every metric, ``off``
-    none, ``auto`` those an [[alerts]] rule with ``mirage_hours`` matches, unless
-    mirage reads a remote history.  The per-name decision is cached."""
-
-    def __init__(self, settings: Settings) -> None:
-        cfg = settings.mirage
-        remote = bool(cfg.graphite_url or cfg.prometheus_url)
-        mirage_rules = any(rule.mirage_hours for rule in settings.alerts)
-        self.rules = settings.alerts
-        self.every = cfg.rollups == "on"
-        self.some = cfg.rollups == "auto" and mirage_rules and not remote
-        self._cache: dict[str, bool] = {}
-
-    @property
-    def enabled(self) -> bool:
-        return self.every or self.some
-
-    def select(self, metrics: Sequence[str]) -> list[str]:
-        """The ``metrics`` that get rollups; the cache keeps only these names."""
-        if self.every or not self.some:
-            return list(metrics) if self.every else []
-        old, cache = self._cache, {}
-        for m in metrics:
-            hit = old.get(m)
-            cache[m] = bool(route(self.rules, m).mirage_hours) if hit is None else hit
-        self._cache = cache
-        return [m for m in metrics if cache[m]]
 
 
 def merge(older: Series, raw: Series, start: int, end: int, resolution: int) -> Series:

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 import redis
 
-from skyline.ingest.datapoint import Reject, Window, check_point
 from skyline.store import raw as redis_raw
 from skyline.store.codec import (  # noqa: F401  (re-exported: the store's record format)
     ARENA_ROWS,
@@ -44,6 +43,7 @@ from skyline.store.codec import (  # noqa: F401  (re-exported: the store's recor
     to_series,
     to_series_many,
 )
+from skyline.store.datapoint import Reject, Window, check_point
 from skyline.store.keys import RedisKeys
 
 MGET_CHUNK = 200  # keys per MGET: measured best with 100-200 (docs/storage.md)

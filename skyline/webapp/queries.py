@@ -26,8 +26,8 @@ from skyline.db.models import (
     ProfileMatch,
     User,
 )
-from skyline.db.repo import delivery_failures
 from skyline.events.anomaly import verdict_text
+from skyline.events.panorama.trail import delivery_failures
 from skyline.runtime.daemons import built
 from skyline.webapp.context import Context
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import redis
 
+from skyline.alerting.rate_limits import limit_for, over_limit
 from skyline.analysis.boundary import breaches
 from skyline.analysis.boundary.agent import Boundary
-from skyline.analysis.boundary.rates import limit_for, over_limit
 from skyline.events.anomaly import VerdictEvent, read_all
 from skyline.settings.alerting import ChannelLimit
 from skyline.store.keys import RedisKeys

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from skyline.ingest.datapoint import Reject, Window
+from skyline.store.datapoint import Reject, Window
 from skyline.store.keys import RedisKeys
 from skyline.store.timeseries import Cursor, TimeSeriesStore, decode, encode, to_series
 

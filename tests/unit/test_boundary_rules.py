@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skyline.analysis.boundary.rules import alert_key, boundary_route, effective_rules
+from skyline.alerting.dedupe import alert_key
 from skyline.analysis.boundary.tail import Tail
 from skyline.events.anomaly import AnomalyEvent
+from skyline.events.boundary_rules import boundary_route, effective_rules
 from skyline.settings import SettingsError, load_settings
 from skyline.store.keys import RedisKeys
 from skyline.store.timeseries import RECORD

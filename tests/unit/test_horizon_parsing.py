@@ -21,7 +21,7 @@ from skyline.ingest.horizon.parsing import (
     pickle_items,
 )
 from skyline.ingest.horizon.unpickler import UnsafePickle, loads
-from skyline.ingest.name_filter import NameFilter
+from skyline.store.name_filter import NameFilter
 
 
 def frame(obj: object, protocol: int = 2) -> bytes:

@@ -10,7 +10,7 @@ import platform
 
 import pytest
 
-from skyline.runtime.memory import keep_freed_memory
+from skyline.store.memory import keep_freed_memory
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")

@@ -243,8 +243,8 @@ channel = "smtp"
     ],
 )
 def test_rollup_scope(tmp_path, env, want):
+    from skyline.ingest.horizon.rollup_scope import RollupScope
     from skyline.settings import load_settings
-    from skyline.store.rollups import RollupScope
 
     conf = tmp_path / "skyline.conf"
     conf.write_text(SCOPE_CONF)
@@ -256,8 +256,8 @@ def test_rollup_scope(tmp_path, env, want):
 
 
 def test_auto_scope_without_any_mirage_rule_is_empty(tmp_path):
+    from skyline.ingest.horizon.rollup_scope import RollupScope
     from skyline.settings import load_settings
-    from skyline.store.rollups import RollupScope
 
     conf = tmp_path / "skyline.conf"
     conf.write_text('[[alerts]]\npattern = "web"\nchannel = "smtp"\n')

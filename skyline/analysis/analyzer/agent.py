@@ -32,8 +32,8 @@ from skyline.analysis.analyzer.analysis import (
 from skyline.analysis.analyzer.detect import Detection, DetectorPass, make_detector
 from skyline.events.anomaly import AnomalyEvent
 from skyline.events.routing import Heartbeats, forward
-from skyline.ingest.name_filter import NameFilter
 from skyline.runtime.daemon import Daemon, StartupError
+from skyline.store.name_filter import NameFilter
 from skyline.store.timeseries import Series
 
 POP_BATCH = 5000

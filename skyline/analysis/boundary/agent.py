@@ -7,7 +7,7 @@ metrics some rule applies to (re-read from the ``metrics`` set every
 each run reads only the bytes appended to those series since its last read
 (``TimeSeriesStore.read_since_many``: ``read_since`` for all of them in one
 pipeline).  Each new datapoint is judged once by each of the
-metric's effective rules (``skyline.analysis.boundary.rules``); metrics no rule matches are
+metric's effective rules (``skyline.events.boundary_rules``); metrics no rule matches are
 never read.  See docs/boundary.md for the trade-offs.
 
 A breach adds one to the (rule, metric) count in Redis; a point that does not breach
@@ -33,9 +33,9 @@ import redis
 
 from skyline.analysis.boundary import breaches
 from skyline.analysis.boundary.algorithms import judge
-from skyline.analysis.boundary.rules import Applied, effective_rules
 from skyline.analysis.boundary.tail import Tail
 from skyline.events.anomaly import AnomalyEvent
+from skyline.events.boundary_rules import Applied, effective_rules
 from skyline.events.routing import Heartbeats, forward
 from skyline.runtime.daemon import OUTAGES, Daemon
 from skyline.store.timeseries import Cursor

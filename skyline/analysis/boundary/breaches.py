@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import redis
 
-from skyline.analysis.boundary.rules import Applied
+from skyline.events.boundary_rules import Applied
 from skyline.store.keys import RedisKeys
 
 MIN_TTL = 3600

@@ -22,8 +22,8 @@ from skyline.db.models import Anomaly, AnomalyVerdict
 from skyline.db.repo import get_or_create_metric
 from skyline.events.anomaly import AnomalyEvent, VerdictEvent
 from skyline.events.streams import StreamConsumer, consumer_name
-from skyline.ingest.datapoint import printable
 from skyline.runtime.daemon import Daemon
+from skyline.store.datapoint import printable
 
 REPEAT_TTL = 86400
 MAX_VERDICT_DELIVERIES = 5  # a verdict whose anomaly never appears is dropped after this

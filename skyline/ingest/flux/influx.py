@@ -15,10 +15,10 @@ import re
 
 from flask import Flask, Response, request
 
-from skyline.ingest.datapoint import to_float
 from skyline.ingest.flux.app import Context, prefixed
 from skyline.ingest.flux.limits import HttpError, check_count
 from skyline.ingest.flux.writer import Points, Rejects
+from skyline.store.datapoint import to_float
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9+\-%_=:]")
 PRECISION = {

@@ -25,7 +25,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from skyline.db.models import FluxKey
-from skyline.ingest.datapoint import check_name
+from skyline.store.datapoint import check_name
 
 KEY_RE = re.compile(r"[A-Za-z0-9]{32}")
 _ALPHABET = string.ascii_letters + string.digits

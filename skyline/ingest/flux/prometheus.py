@@ -29,11 +29,11 @@ from flask import Flask, Response, request
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
-from skyline.ingest.datapoint import MAX_NAME_LENGTH, NAME_RE, Reject
 from skyline.ingest.flux.app import Context, json_response
 from skyline.ingest.flux.influx import clean
 from skyline.ingest.flux.limits import HttpError, check_count, read_body
 from skyline.ingest.flux.writer import Points, Rejects
+from skyline.store.datapoint import MAX_NAME_LENGTH, NAME_RE, Reject
 
 _VALUE_UNSAFE = re.compile(r"[^A-Za-z0-9+\-%_:]")
 CLEAN_CACHE_LIMIT = 50_000

@@ -30,8 +30,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from skyline.ingest.datapoint import printable
 from skyline.runtime.daemon import Counters
+from skyline.store.datapoint import printable
 
 log = logging.getLogger("skyline.flux")
 _SPACES = re.compile(r"\s+")

@@ -19,8 +19,8 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 
-from skyline.ingest.datapoint import Reject, Window, check_point, printable
 from skyline.runtime.daemon import Backoff, Counters
+from skyline.store.datapoint import Reject, Window, check_point, printable
 from skyline.store.timeseries import TimeSeriesStore
 
 log = logging.getLogger("skyline.flux")

@@ -17,10 +17,11 @@ from functools import cached_property
 from skyline.ingest.horizon.buffer import PointBuffer
 from skyline.ingest.horizon.intake import Intake
 from skyline.ingest.horizon.listeners import Listeners
+from skyline.ingest.horizon.rollup_scope import RollupScope
 from skyline.ingest.horizon.writer import Writer
-from skyline.ingest.name_filter import NameFilter
 from skyline.runtime.daemon import Daemon
-from skyline.store.rollups import Rollups, RollupScope
+from skyline.store.name_filter import NameFilter
+from skyline.store.rollups import Rollups
 
 STOP_TIMEOUT = 10.0  # seconds writers keep trying to flush at stop while Redis is down
 

@@ -13,11 +13,11 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from skyline.ingest.datapoint import MAX_NAME_LENGTH, Reject, check_name, printable
 from skyline.ingest.horizon.buffer import PointBuffer
 from skyline.ingest.horizon.parsing import Item, Malformed
-from skyline.ingest.name_filter import NameFilter
 from skyline.runtime.daemon import Counters
+from skyline.store.datapoint import MAX_NAME_LENGTH, Reject, check_name, printable
+from skyline.store.name_filter import NameFilter
 
 MAX_FLOAT = 1.7976931348623157e308
 SKIP = "skip"  # name-cache verdict: valid but on the skip list

@@ -16,7 +16,6 @@ import logging
 import threading
 from collections.abc import Callable
 
-from skyline.ingest.datapoint import printable
 from skyline.ingest.horizon.intake import Intake
 from skyline.ingest.horizon.parsing import (
     FrameSplitter,
@@ -29,6 +28,7 @@ from skyline.ingest.horizon.parsing import (
 )
 from skyline.runtime.daemon import StartupError
 from skyline.settings import HorizonSection
+from skyline.store.datapoint import printable
 
 log = logging.getLogger("skyline.horizon")
 

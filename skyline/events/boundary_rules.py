@@ -13,7 +13,9 @@ table means in Skyline.)
 
 A boundary alert's channels are those of the metric's effective rule of each
 algorithm in ``event.triggered``, each with that rule's expiry as the dedupe
-expiration; its dedupe key includes the algorithm(s) (``alert_key``).
+expiration; its dedupe key includes the algorithm(s) (``skyline.alerting.dedupe``).
+
+Here, below both, because the boundary daemon and the alerters both read it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from dataclasses import dataclass
 from skyline.events.anomaly import AnomalyEvent
 from skyline.events.rules import Route, matches
 from skyline.settings import BoundaryRule, Settings
-from skyline.store.keys import RedisKeys
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,3 @@ def boundary_route(settings: Settings, event: AnomalyEvent) -> Route:
         for channel in rule.channels:
             channels.setdefault(channel, (channel, rule.expiry, rule.pattern))
     return Route(tuple(channels.values()), None)
-
-
-def alert_key(keys: RedisKeys, channel: str, event: AnomalyEvent) -> str:
-    """The alerters' dedupe key: per channel and metric, and for boundary alerts per
-    algorithm too (so a greater_than and a less_than alert of one metric do not
-    suppress each other)."""
-    if event.source == "boundary":
-        return keys.boundary_alert_sent(channel, "+".join(sorted(event.triggered)), event.metric)
-    return keys.alert_sent(channel, event.metric)

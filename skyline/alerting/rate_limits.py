@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import redis
 
-from skyline.analysis.boundary.rules import alert_key
+from skyline.alerting.dedupe import alert_key
 from skyline.events.anomaly import AnomalyEvent
 from skyline.settings import Settings
 from skyline.settings.alerting import ChannelLimit
