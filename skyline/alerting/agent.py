@@ -49,8 +49,8 @@ from skyline.events.anomaly import (
 )
 from skyline.events.boundary_rules import boundary_route
 from skyline.events.rules import Route, route
-from skyline.events.streams import StreamConsumer, consumer_name
-from skyline.runtime.daemon import OUTAGES, Daemon
+from skyline.events.stream_daemon import StreamDaemon
+from skyline.runtime.daemon import OUTAGES
 
 MAX_INFLIGHT = 1000
 
@@ -63,16 +63,14 @@ class Inflight:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-class Alerters(Daemon):
+class Alerters(StreamDaemon):
     name = "alerters"
-    interval = 0.0  # type: ignore[assignment]  # run_once blocks on the stream instead
 
-    def setup(self) -> None:
+    def streams(self) -> list[str]:
+        return [self.keys.alerts_stream()]
+
+    def prepare(self) -> None:
         self.engine: Engine = self.open_database()
-        cfg = self.settings.alerters
-        self.consumer = StreamConsumer(self.redis, [self.keys.alerts_stream()], "alerters",
-                                       consumer_name(self.name), claim_idle_ms=cfg.claim_idle * 1000)  # fmt: skip
-        self.consumer.ensure_groups()
         self.mutes = Mutes(self.engine)
         self.alert_log = AlertLogWriter(self.engine, self.redis, self.keys, self.counters,
                                         self.log)  # fmt: skip
@@ -89,14 +87,11 @@ class Alerters(Daemon):
         if len(self.inflight) >= MAX_INFLIGHT:
             self.stop_event.wait(0.1)
             return
-        block = int(self.settings.alerters.interval * 1000) if not self.inflight else 100
-        try:
+        block = self.block_ms if not self.inflight else 100
+        with self.recovering():
             for stream, entry_id, fields in self.consumer.read(block, held=self.inflight):
                 if (stream, entry_id) not in self.inflight:
                     self.handle(stream, entry_id, fields)
-        except Exception:
-            self.consumer.recover()
-            raise
         self.counters.gauge("inflight", len(self.inflight))
 
     def handle(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> None:

@@ -51,13 +51,12 @@ from skyline.analysis.ionosphere.window import HistoryFn, Window, window_for
 from skyline.db.models import Anomaly, FeaturesProfile, Metric, ProfileMatch
 from skyline.events import routing
 from skyline.events.anomaly import AnomalyEvent, VerdictEvent, publish_verdict
-from skyline.events.streams import StreamConsumer, consumer_name
-from skyline.runtime.daemon import OUTAGES, Daemon
+from skyline.events.stream_daemon import StreamDaemon
+from skyline.runtime.daemon import OUTAGES
 
 
-class Ionosphere(Daemon):
+class Ionosphere(StreamDaemon):
     name = "ionosphere"
-    interval = 0.0  # type: ignore[assignment]  # run_once blocks on the stream instead
 
     def __init__(self, *args, history: HistoryFn | None = None,  # type: ignore[no-untyped-def]
                  history_resolution: int | None = None, **kwargs) -> None:  # fmt: skip
@@ -65,7 +64,10 @@ class Ionosphere(Daemon):
         self.history = history
         self.history_resolution = history_resolution or rollup_resolution(self.settings)
 
-    def setup(self) -> None:
+    def streams(self) -> list[str]:
+        return [self.keys.ionosphere_stream()]
+
+    def prepare(self) -> None:
         self.engine: Engine = self.open_database()
         cfg = self.settings.ionosphere
         sync_features(self.engine)
@@ -80,9 +82,6 @@ class Ionosphere(Daemon):
                                self.counters.inc, store=self.store,
                                history_resolution=self.history_resolution)  # fmt: skip
         self._last_maintenance = self._last_learn = time.monotonic()
-        self.consumer = StreamConsumer(self.redis, [self.keys.ionosphere_stream()], "ionosphere",
-                                       consumer_name(self.name), claim_idle_ms=cfg.claim_idle * 1000)  # fmt: skip
-        self.consumer.ensure_groups()
 
     def _check_learning_window(self) -> None:
         """Warn when the rollups cannot hold the default learning window whole: then
@@ -124,13 +123,9 @@ class Ionosphere(Daemon):
         return len(missing) + len(extra)
 
     def run_once(self) -> None:
-        try:
-            block = int(self.settings.ionosphere.interval * 1000)
-            for stream, entry_id, fields in self.consumer.read(block_ms=block):
+        with self.recovering():
+            for stream, entry_id, fields in self.consumer.read(self.block_ms):
                 self.process(stream, entry_id, fields)
-        except Exception:
-            self.consumer.recover()
-            raise
         self._maintenance()
 
     def process(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> None:

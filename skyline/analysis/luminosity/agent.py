@@ -39,8 +39,8 @@ from skyline.db.models import Anomaly, Correlation
 from skyline.db.repo import get_or_create_metric
 from skyline.events.anomaly import AnomalyEvent
 from skyline.events.rules import matches, route
-from skyline.events.streams import StreamConsumer, consumer_name
-from skyline.runtime.daemon import OUTAGES, Daemon
+from skyline.events.stream_daemon import StreamDaemon
+from skyline.runtime.daemon import OUTAGES
 from skyline.settings.luminosity import LuminositySection
 from skyline.store.timeseries import Series, TimeSeriesStore
 
@@ -133,34 +133,24 @@ def _own_tail(s: Series, base: int, asked: int) -> int:
     return 1 << (n - 1).bit_length()
 
 
-class Luminosity(Daemon):
+class Luminosity(StreamDaemon):
     name = "luminosity"
-    interval = 0.0  # type: ignore[assignment]  # run_once blocks on the stream instead
+    read_count = 10
 
-    def setup(self) -> None:
+    def streams(self) -> list[str]:
+        return [self.keys.anomalies_stream()]
+
+    def prepare(self) -> None:
         self.engine: Engine = self.open_database()
-        cfg = self.settings.luminosity
-        self.params = params_of(cfg)
-        self.consumer = StreamConsumer(
-            self.redis,
-            [self.keys.anomalies_stream()],
-            "luminosity",
-            consumer_name(self.name),
-            claim_idle_ms=cfg.claim_idle * 1000,
-            count=10,
-        )
-        self.consumer.ensure_groups()
+        self.params = params_of(self.settings.luminosity)
 
     def run_once(self) -> None:
-        try:
-            entries = self.consumer.read(block_ms=int(self.settings.luminosity.interval * 1000))
+        with self.recovering():
+            entries = self.consumer.read(self.block_ms)
             for stream, entry_id, fields in entries:
                 if self.stop_event.is_set():
                     break  # left pending: re-read after a restart or claimed by another
                 self.process(stream, entry_id, fields)
-        except Exception:
-            self.consumer.recover()
-            raise
         self.counters.gauge("pending", self.consumer.pending_count())
 
     def process(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> None:

@@ -40,8 +40,8 @@ from skyline.analysis.mirage.judge import Judgement, JudgeOptions, judge
 from skyline.events.anomaly import AnomalyEvent, VerdictEvent, publish_verdict
 from skyline.events.routing import MIRAGE, Heartbeats, onward
 from skyline.events.rules import route
-from skyline.events.streams import StreamConsumer, consumer_name
-from skyline.runtime.daemon import OUTAGES, Daemon, StartupError
+from skyline.events.stream_daemon import StreamDaemon
+from skyline.runtime.daemon import OUTAGES, StartupError
 
 Key = tuple[str, bytes]
 
@@ -50,11 +50,13 @@ class Abandoned(Exception):
     """A check still running when mirage stopped: it publishes nothing, stays pending."""
 
 
-class Mirage(Daemon):
+class Mirage(StreamDaemon):
     name = "mirage"
-    interval = 0.0  # type: ignore[assignment]  # run_once blocks on the stream instead
 
-    def setup(self) -> None:
+    def streams(self) -> list[str]:
+        return [self.keys.mirage_stream()]
+
+    def prepare(self) -> None:
         cfg = self.settings.mirage
         unknown = [a for a in cfg.algorithms if a not in ALGORITHMS]
         if unknown:
@@ -65,9 +67,6 @@ class Mirage(Daemon):
         self.heartbeats = Heartbeats(self.redis, self.keys)
         self.pool = ThreadPoolExecutor(cfg.workers, thread_name_prefix="mirage-check")
         self.inflight: dict[Key, Future[None]] = {}
-        self.consumer = StreamConsumer(self.redis, [self.keys.mirage_stream()], "mirage",
-                                       consumer_name(self.name), claim_idle_ms=cfg.claim_idle * 1000)  # fmt: skip
-        self.consumer.ensure_groups()
 
     def run_once(self) -> None:
         self.settle()
@@ -76,19 +75,11 @@ class Mirage(Daemon):
             self.stop_event.wait(0.05)
             return
         self.consumer.count = room
-        block = int(self.settings.mirage.interval * 1000) if not self.inflight else 50
-        try:
-            entries = self.consumer.read(block_ms=block)
-        except Exception:
-            self.consumer.recover()
-            raise
+        entries = self.read(self.block_ms if not self.inflight else 50)
         fresh = [e for e in entries if (e[0], e[1]) not in self.inflight]
-        try:
+        with self.recovering(OUTAGES):  # an expired check not yet passed on: re-read it
             for stream, entry_id, fields in fresh:
                 self.handle(stream, entry_id, fields)
-        except OUTAGES:
-            self.consumer.recover()  # an expired check not yet passed on: re-read it
-            raise
         if entries and not fresh:  # only our own in-flight checks came back: wait for them
             self.stop_event.wait(0.05)
         self.counters.gauge("inflight", len(self.inflight))

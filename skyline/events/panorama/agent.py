@@ -21,41 +21,30 @@ from sqlalchemy.orm import Session
 from skyline.db.models import Anomaly, AnomalyVerdict
 from skyline.db.repo import get_or_create_metric
 from skyline.events.anomaly import AnomalyEvent, VerdictEvent
-from skyline.events.streams import StreamConsumer, consumer_name
-from skyline.runtime.daemon import Daemon
+from skyline.events.stream_daemon import StreamDaemon
 from skyline.store.datapoint import printable
 
 REPEAT_TTL = 86400
 MAX_VERDICT_DELIVERIES = 5  # a verdict whose anomaly never appears is dropped after this
 
 
-class Panorama(Daemon):
+class Panorama(StreamDaemon):
     name = "panorama"
-    interval = 0.0  # type: ignore[assignment]  # run_once blocks on the streams instead
 
-    def setup(self) -> None:
+    def streams(self) -> list[str]:
+        return [self.keys.anomalies_stream(), self.keys.verdicts_stream()]
+
+    def prepare(self) -> None:
         self.engine: Engine = self.open_database()
-        cfg = self.settings.panorama
-        self.consumer = StreamConsumer(
-            self.redis,
-            [self.keys.anomalies_stream(), self.keys.verdicts_stream()],
-            "panorama",
-            consumer_name(self.name),
-            claim_idle_ms=cfg.claim_idle * 1000,
-        )
-        self.consumer.ensure_groups()
 
     def run_once(self) -> None:
-        try:
-            entries = self.consumer.read(block_ms=int(self.settings.panorama.interval * 1000))
+        with self.recovering():
+            entries = self.consumer.read(self.block_ms)
             # anomalies before verdicts, so a verdict finds its anomaly in the same batch
             entries.sort(key=lambda e: e[0] != self.keys.anomalies_stream())
             for stream, entry_id, fields in entries:
                 if self._store(stream, entry_id, fields):
                     self.consumer.ack(stream, entry_id)
-        except Exception:
-            self.consumer.recover()
-            raise
         self.counters.gauge("pending", self.consumer.pending_count())
 
     def _store(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> bool:
