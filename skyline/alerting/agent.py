@@ -95,12 +95,8 @@ class Alerters(StreamDaemon):
         self.counters.gauge("inflight", len(self.inflight))
 
     def handle(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
-        try:
-            event = AnomalyEvent.from_fields(fields)
-        except ValueError as exc:
-            self.counters.inc("malformed_entries")
-            self.log.warning("dropping malformed alert %s: %s", entry_id, exc)
-            self.consumer.ack(stream, entry_id)
+        event = self.event_of(stream, entry_id, fields)
+        if event is None:
             return
         state = Inflight(event, 0)
         muted_by = self.mutes.muted_by(event.metric)

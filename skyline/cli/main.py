@@ -104,22 +104,18 @@ def cmd_config(args: argparse.Namespace, settings: Settings | None) -> int:
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
-    from skyline.db import make_engine, migrate
+    from skyline.db import engine_for, migrate
 
     if args.action == "upgrade":
         migrate.upgrade(settings.database_url)
         from skyline.analysis.ionosphere.features import sync_features
 
-        engine = make_engine(
-            settings.database_url, settings.database.connect_timeout, settings.database.io_timeout
-        )
+        engine = engine_for(settings)
         added = sync_features(engine)  # ionosphere's stable feature ids
         engine.dispose()
         print(f"database at revision {migrate.head_revision()} ({added} features added)")
         return 0
-    engine = make_engine(
-        settings.database_url, settings.database.connect_timeout, settings.database.io_timeout
-    )
+    engine = engine_for(settings)
     current = migrate.current_revision(engine)
     print(f"current {current or 'none'}, head {migrate.head_revision()}")
     return 0 if current == migrate.head_revision() else 1

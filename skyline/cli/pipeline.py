@@ -34,18 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     al.add_argument("--json", action="store_true")
 
 
-def _engine(settings: Settings):
-    from skyline.db import make_engine, migrate
-
-    engine = make_engine(
-        settings.database_url, settings.database.connect_timeout, settings.database.io_timeout
-    )
-    migrate.check_current(engine)
-    return engine
-
-
 def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     from skyline.alerting import mutes
+    from skyline.db import current_engine
 
     if args.action == "resolve":
         from skyline.alerting.pagerduty import PagerDuty
@@ -53,7 +44,7 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
         PagerDuty(settings.alerters.pagerduty, settings.alerters.timeout).resolve(args.metric)
         print(f"resolved skyline:{args.metric} on PagerDuty")
         return 0
-    engine = _engine(settings)
+    engine = current_engine(settings)
     if args.action == "mute":
         try:
             seconds = mutes.parse_duration(args.duration)
@@ -78,6 +69,7 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_anomalies(args: argparse.Namespace, settings: Settings) -> int:
+    from skyline.db import current_engine
     from skyline.db.models import Anomaly, Metric
     from skyline.events.anomaly import verdict_text
     from skyline.events.panorama.trail import delivery_failures
@@ -91,7 +83,7 @@ def cmd_anomalies(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.metric:
         query = query.where(Metric.name == args.metric)
-    with Session(_engine(settings)) as db:
+    with Session(current_engine(settings)) as db:
         found = db.execute(query).all()
         failed = delivery_failures(db, [a.id for a, _ in found])
         rows = [

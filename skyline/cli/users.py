@@ -65,22 +65,12 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
     return first, False
 
 
-def _engine(settings: Settings):
-    from skyline.db import make_engine, migrate
-
-    engine = make_engine(
-        settings.database_url, settings.database.connect_timeout, settings.database.io_timeout
-    )
-    migrate.check_current(engine)
-    return engine
-
-
 def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
-    from skyline.db import SchemaOutOfDate
+    from skyline.db import SchemaOutOfDate, current_engine
     from skyline.webapp import users
 
     try:
-        return _users(args, settings, _engine(settings))
+        return _users(args, settings, current_engine(settings))
     except (users.UserError, ValueError, SchemaOutOfDate) as exc:
         print(f"skyline users: {exc}", file=sys.stderr)
         return 1

@@ -5,10 +5,11 @@
 May import: ``skyline.settings``.
 """
 
-from skyline.db.engine import DatabaseUnavailable, make_engine, wait_for_db
+from skyline.db.engine import DatabaseUnavailable, engine_for, make_engine, wait_for_db
 from skyline.db.migrate import (
     SchemaOutOfDate,
     check_current,
+    current_engine,
     current_revision,
     head_revision,
     schema_diff,
@@ -56,8 +57,10 @@ __all__ = [
     "SchemaOutOfDate",
     "User",
     "check_current",
+    "current_engine",
     "current_revision",
     "head_revision",
+    "engine_for",
     "make_engine",
     "now",
     "schema_diff",

@@ -17,6 +17,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
+from skyline.settings import Settings
+
 BACKOFF_START = 0.5
 #: Recycle MySQL connections well before the server's wait_timeout (8 h) drops them.
 MYSQL_POOL_RECYCLE = 1800
@@ -131,6 +133,14 @@ def make_engine(url: str, connect_timeout: int = 10, io_timeout: int = IO_TIMEOU
     raise ValueError(
         f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
         "use sqlite:///PATH or mysql+pymysql://USER:PASSWORD@HOST/DB"
+    )
+
+
+def engine_for(settings: Settings) -> Engine:
+    """``make_engine`` for the configured database (``database_url`` and ``[database]``
+    timeouts); does not connect."""
+    return make_engine(
+        settings.database_url, settings.database.connect_timeout, settings.database.io_timeout
     )
 
 

@@ -18,8 +18,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
-from skyline.db.engine import make_engine
+from skyline.db.engine import engine_for, make_engine
 from skyline.db.models import Base
+from skyline.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -77,6 +78,13 @@ def check_current(engine: Engine) -> None:
             f"database schema is at {at} but this Skyline expects revision {expected}: "
             "run `skyline db upgrade`"
         )
+
+
+def current_engine(settings: Settings) -> Engine:
+    """An engine for the configured database; ``SchemaOutOfDate`` unless it is at head."""
+    engine = engine_for(settings)
+    check_current(engine)
+    return engine
 
 
 def schema_diff(engine: Engine) -> list[Any]:

@@ -9,6 +9,17 @@ from sqlalchemy.orm import Session
 from skyline.db.models import Metric
 
 
+def commit_unless_stored(db: Session) -> bool:
+    """Commit rows whose unique key another process may be writing too (the same
+    event consumed twice, two learners); False, rolled back, when it did first."""
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        return False
+    return True
+
+
 def get_or_create_metric(db: Session, name: str) -> Metric:
     """The metric row for ``name``, inserted if missing (safe against a concurrent insert)."""
     metric = db.scalar(select(Metric).where(Metric.name == name))

@@ -53,9 +53,7 @@ class AnomalyEvent:
     def from_fields(cls, fields: dict[bytes, bytes]) -> AnomalyEvent:
         """Parse a stream entry; raises ValueError for an entry that is not one of ours."""
         try:
-            body = json.loads(fields[b"event"])
-            if not isinstance(body, dict):
-                raise TypeError(f"a JSON {type(body).__name__}, not an object")
+            body = _json_object(fields[b"event"])
             body.pop("schema", None)
             body["algorithms_run"] = tuple(body["algorithms_run"])
             body["triggered"] = tuple(body["triggered"])
@@ -66,6 +64,14 @@ class AnomalyEvent:
         if problem:
             raise ValueError(f"not an anomaly event: {problem}")
         return event
+
+
+def _json_object(raw: bytes) -> dict:
+    """A stream entry's JSON body; TypeError when it is not an object."""
+    body = json.loads(raw)
+    if not isinstance(body, dict):
+        raise TypeError(f"a JSON {type(body).__name__}, not an object")
+    return body
 
 
 def _bad_field(e: AnomalyEvent) -> str:
@@ -104,9 +110,7 @@ class VerdictEvent:
     @classmethod
     def from_fields(cls, fields: dict[bytes, bytes]) -> VerdictEvent:
         try:
-            body = json.loads(fields[b"verdict"])
-            if not isinstance(body, dict):
-                raise TypeError(f"a JSON {type(body).__name__}, not an object")
+            body = _json_object(fields[b"verdict"])
             verdict = cls(**body)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a verdict event: {exc}") from None

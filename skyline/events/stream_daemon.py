@@ -15,7 +15,8 @@ holds what they share:
   other is logged as a bug and the loop carries on), after the consumer is told
   that its next read must start with its own pending entries, so nothing read
   but not acknowledged is skipped.  An entry is acknowledged (``consumer.ack``)
-  only by the subclass, once its effect is durable.
+  only by the subclass, once its effect is durable; a malformed entry is dropped
+  (``event_of``: counted, logged, acknowledged), since reading it again cannot help.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Container, Iterator
 from contextlib import contextmanager
 from typing import ClassVar, Protocol
 
+from skyline.events.anomaly import AnomalyEvent
 from skyline.events.streams import StreamConsumer, consumer_name
 from skyline.runtime.daemon import Daemon
 
@@ -92,3 +94,16 @@ class StreamDaemon(Daemon):
         (default ``block_ms``), under ``recovering``."""
         with self.recovering():
             return self.consumer.read(self.block_ms if block_ms is None else block_ms, held)
+
+    def event_of(
+        self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]
+    ) -> AnomalyEvent | None:
+        """The entry's anomaly event; None for a malformed entry, which is counted
+        (``malformed_entries``), logged and acknowledged."""
+        try:
+            return AnomalyEvent.from_fields(fields)
+        except ValueError as exc:
+            self.counters.inc("malformed_entries")
+            self.log.warning("dropping malformed entry %s on %s: %s", entry_id, stream, exc)
+            self.consumer.ack(stream, entry_id)
+            return None

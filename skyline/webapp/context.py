@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import redis
 from sqlalchemy import Engine
 
-from skyline.db import make_engine
+from skyline.db import engine_for
 from skyline.settings import Settings
 from skyline.store.connection import connect
 from skyline.store.keys import RedisKeys
@@ -28,7 +28,5 @@ def make_context(
 ) -> Context:
     keys = RedisKeys(settings.redis.prefix)
     client = client if client is not None else connect(settings, start_embedded=False)
-    engine = engine or make_engine(
-        settings.database_url, settings.database.connect_timeout, settings.database.io_timeout
-    )
+    engine = engine or engine_for(settings)
     return Context(settings, engine, client, keys, TimeSeriesStore(client, keys))

@@ -55,7 +55,6 @@ from typing import Any
 import numpy as np
 import redis
 from sqlalchemy import Engine, delete, exists, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from skyline.analysis.ionosphere.features import Features, FeaturesError, extract
@@ -72,6 +71,7 @@ from skyline.db.models import (
     Metric,
     ProfileMatch,
 )
+from skyline.db.repo import commit_unless_stored
 from skyline.runtime.daemon import OUTAGES
 from skyline.store.keys import RedisKeys
 from skyline.store.timeseries import TimeSeriesStore
@@ -149,10 +149,7 @@ def store_origin(engine: Engine, profile_id: int, duration: int, feats: Features
         db.add_all(LearnOriginFeature(profile_id=profile_id, duration=int(duration),
                                       feature_id=int(i), value=float(v))
                    for i, v in zip(feats.ids, feats.values, strict=True))  # fmt: skip
-        try:
-            db.commit()
-        except IntegrityError:
-            db.rollback()
+        if not commit_unless_stored(db):
             log.info("origin features of profile %d were stored by another process", profile_id)
 
 
@@ -251,10 +248,7 @@ class Learner:
     def _mark(self, anomaly_id: int, ts: int) -> None:
         with Session(self.engine) as db:
             db.add(LearnEvaluated(anomaly_id=anomaly_id, anomaly_timestamp=ts))
-            try:
-                db.commit()
-            except IntegrityError:  # another ionosphere process evaluated it too
-                db.rollback()
+            if not commit_unless_stored(db):  # another ionosphere process evaluated it too
                 log.info("anomaly %d was already marked evaluated", anomaly_id)
 
     def _candidates(

@@ -24,7 +24,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from skyline.analysis.luminosity.correlate import (
@@ -36,7 +35,7 @@ from skyline.analysis.luminosity.correlate import (
     window_of,
 )
 from skyline.db.models import Anomaly, Correlation
-from skyline.db.repo import get_or_create_metric
+from skyline.db.repo import commit_unless_stored, get_or_create_metric
 from skyline.events.anomaly import AnomalyEvent
 from skyline.events.rules import matches, route
 from skyline.events.stream_daemon import StreamDaemon
@@ -266,10 +265,7 @@ class Luminosity(StreamDaemon):
                     anomaly_id=anomaly_id, metric_id=metric.id, coefficient=c.coefficient,
                     shifted=c.shift_seconds, shifted_coefficient=c.shifted_coefficient,
                 ))  # fmt: skip
-            try:
-                db.commit()
-            except IntegrityError:  # stored meanwhile by another luminosity
-                db.rollback()
+            if not commit_unless_stored(db):  # stored meanwhile by another luminosity
                 self.counters.inc("duplicates")
                 return
         self.counters.inc("correlations", len(outcome.correlations))

@@ -104,12 +104,8 @@ class Mirage(StreamDaemon):
             raise outage
 
     def handle(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
-        try:
-            event = AnomalyEvent.from_fields(fields)
-        except ValueError as exc:
-            self.counters.inc("malformed_entries")
-            self.log.warning("dropping malformed check %s: %s", entry_id, exc)
-            self.consumer.ack(stream, entry_id)
+        event = self.event_of(stream, entry_id, fields)
+        if event is None:
             return
         queued = int(entry_id.split(b"-")[0]) / 1000
         age = self.clock() - queued

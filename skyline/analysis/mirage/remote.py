@@ -60,6 +60,19 @@ def _series(pairs: list[tuple[float, float]]) -> Series:
     return sort_dedupe(t, v)
 
 
+def _points(points: object, ts_at: int, not_a_list: str, not_a_pair: str) -> Series:
+    """The series of a reply's list of two-element points, the timestamp at index
+    ``ts_at`` of each (graphite: ``[value, ts]``, prometheus: ``[ts, "value"]``)."""
+    if not isinstance(points, list) or len(points) > MAX_POINTS:
+        raise FetchError(not_a_list)
+    pairs = []
+    for p in points:
+        if not isinstance(p, list) or len(p) != 2:
+            raise FetchError(not_a_pair)
+        pairs.append((_number(p[ts_at]), _number(p[1 - ts_at])))
+    return _series(pairs)
+
+
 def _number(x: object) -> float:
     """A value as sent: a number, a numeric string, or null/"NaN" (-> NaN, skipped)."""
     if x is None:
@@ -80,15 +93,9 @@ def fetch_graphite(base: str, metric: str, start: int, end: int, opts: RemoteOpt
     body = get_json(url, params, opts)
     if not isinstance(body, list) or not body or not isinstance(body[0], dict):
         raise FetchError("graphite: expected a non-empty list of targets")
-    points = body[0].get("datapoints")
-    if not isinstance(points, list) or len(points) > MAX_POINTS:
-        raise FetchError("graphite: target without a datapoints list")
-    pairs = []
-    for p in points:
-        if not isinstance(p, list) or len(p) != 2:
-            raise FetchError("graphite: a datapoint is not [value, timestamp]")
-        pairs.append((_number(p[1]), _number(p[0])))
-    return _series(pairs)
+    return _points(body[0].get("datapoints"), 1,
+                   "graphite: target without a datapoints list",
+                   "graphite: a datapoint is not [value, timestamp]")  # fmt: skip
 
 
 def fetch_prometheus(
@@ -106,12 +113,6 @@ def fetch_prometheus(
     result = data.get("result")
     if not isinstance(result, list) or not result or not isinstance(result[0], dict):
         raise FetchError("prometheus: no series for the query")
-    values = result[0].get("values")
-    if not isinstance(values, list) or len(values) > MAX_POINTS:
-        raise FetchError("prometheus: series without a values list")
-    pairs = []
-    for p in values:
-        if not isinstance(p, list) or len(p) != 2:
-            raise FetchError("prometheus: a sample is not [timestamp, value]")
-        pairs.append((_number(p[0]), _number(p[1])))
-    return _series(pairs)
+    return _points(result[0].get("values"), 0,
+                   "prometheus: series without a values list",
+                   "prometheus: a sample is not [timestamp, value]")  # fmt: skip

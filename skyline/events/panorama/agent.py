@@ -15,11 +15,11 @@ the stream.
 from __future__ import annotations
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from skyline.db.models import Anomaly, AnomalyVerdict
-from skyline.db.repo import get_or_create_metric
+from skyline.db.repo import commit_unless_stored, get_or_create_metric
 from skyline.events.anomaly import AnomalyEvent, VerdictEvent
 from skyline.events.stream_daemon import StreamDaemon
 from skyline.store.datapoint import printable
@@ -82,10 +82,7 @@ class Panorama(StreamDaemon):
                 triggered_algorithms=list(event.triggered), scores=event.scores,
                 verdict="anomalous",
             ))  # fmt: skip
-            try:
-                db.commit()
-            except IntegrityError:  # stored meanwhile by another panorama
-                db.rollback()
+            if not commit_unless_stored(db):  # stored meanwhile by another panorama
                 self.counters.inc("duplicates")
                 return True
         self.counters.inc("anomalies_stored")

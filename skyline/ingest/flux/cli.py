@@ -36,14 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run ``skyline flux ...``; 0 done, 1 failed."""
-    from skyline.db import SchemaOutOfDate, check_current, make_engine
+    from skyline.db import SchemaOutOfDate, current_engine
     from skyline.ingest.flux import keys
 
-    engine = make_engine(
-        settings.database_url, settings.database.connect_timeout, settings.database.io_timeout
-    )
     try:
-        check_current(engine)
+        engine = current_engine(settings)
     except SchemaOutOfDate as exc:
         print(f"skyline: {exc}", file=sys.stderr)
         return 1

@@ -6,7 +6,7 @@ import os
 
 from flask import Flask
 
-from skyline.db import make_engine
+from skyline.db import engine_for
 from skyline.ingest.flux.app import create_app
 from skyline.ingest.flux.server import CounterPusher, make_context
 from skyline.runtime.daemon import Counters, setup_logging
@@ -21,9 +21,7 @@ def build() -> Flask:
     setup_logging(settings, "flux")
     counters = Counters()
     client = connect(settings, start_embedded=False)
-    engine = make_engine(
-        settings.database_url, settings.database.connect_timeout, settings.database.io_timeout
-    )
+    engine = engine_for(settings)
     ctx, _ = make_context(settings, client, counters, engine)
     CounterPusher(client, RedisKeys(settings.redis.prefix), counters).start()
     return create_app(ctx)
