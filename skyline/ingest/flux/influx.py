@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from flask import Flask, Response, request
 
 from skyline.ingest.datapoint import to_float
+from skyline.ingest.flux import deadline
 from skyline.ingest.flux.app import Context, prefixed
 from skyline.ingest.flux.limits import HttpError, check_count
 from skyline.ingest.flux.writer import Points, Rejects
@@ -151,6 +152,7 @@ def line_points(
     now = ctx.ingest.clock()
     n = 0
     for lineno, line in enumerate(_lines(body), 1):
+        deadline.check(lineno - 1)
         if line is None:
             rejects.add("malformed.not_utf8", f"line {lineno}", "")
             continue
@@ -193,6 +195,7 @@ def telegraf_points(
         sum(len(f) for f in fields_in if isinstance(f, dict)), ctx.config.max_metrics_per_request
     )
     for i, m in enumerate(metrics):
+        deadline.check(i)
         if not isinstance(m, dict):
             rejects.add("not_an_object", i)
             continue
