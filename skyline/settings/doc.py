@@ -16,6 +16,7 @@ from pydantic.fields import FieldInfo
 
 from skyline.settings import SECTIONS, AlertRule, BoundaryRule, Settings
 from skyline.settings.algorithms import CustomAlgorithm
+from skyline.settings.thunder import DataHealthRule
 
 RULE_EXAMPLES = {
     "alerts": [
@@ -32,6 +33,10 @@ RULE_EXAMPLES = {
             "channels": ["pagerduty"],
         }
     ],
+    "data_health": [
+        {"namespace": "stats.payments", "stale_after": 300, "min_fraction": 0.8},
+        {"namespace": "re:^host\\.db[0-9]+\\.", "name": "db_hosts", "stale_after": 900},
+    ],
     "custom_algorithms": [
         {
             "name": "level_shift",
@@ -47,6 +52,7 @@ RULE_MODELS: dict[str, type[BaseModel]] = {
     "alerts": AlertRule,
     "boundary": BoundaryRule,
     "custom_algorithms": CustomAlgorithm,
+    "data_health": DataHealthRule,
 }
 
 

@@ -46,6 +46,7 @@ from skyline.settings.ingest import FluxSection, HorizonSection
 from skyline.settings.ionosphere import IonosphereSection
 from skyline.settings.luminosity import LuminositySection
 from skyline.settings.mirage import MirageSection
+from skyline.settings.thunder import DataHealthRule, ThunderSection, check_before_roomba
 
 __all__ = [
     "AlertRule",
@@ -270,12 +271,6 @@ class CrucibleSection(LoopSection):
     """Deep per-series analysis on demand."""
 
 
-class ThunderSection(LoopSection):
-    """Self-monitoring of the daemons."""
-
-    interval: float = key(15.0, "Seconds between two checks of the daemons' heartbeats.", "s", gt=0)
-
-
 class Settings(Section):
     """All of Skyline's settings; built only by ``load_settings``."""
 
@@ -299,6 +294,14 @@ class Settings(Section):
     custom_algorithms: list[CustomAlgorithm] = key(
         [], "Custom algorithms, one [[custom_algorithms]] table each."
     )
+    data_health: list[DataHealthRule] = key(
+        [], "Namespaces whose silence thunder reports, one [[data_health]] table each."
+    )
+
+    @model_validator(mode="after")
+    def _silence_reported_before_roomba(self) -> Settings:
+        check_before_roomba(self.thunder, self.data_health, self.skyline.metrics_inactive_after)
+        return self
 
     # Derived values -----------------------------------------------------------------
     @property
