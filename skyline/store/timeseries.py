@@ -212,12 +212,8 @@ class TimeSeriesStore:
         not yet sorted in by roomba), read as roomba reads it; metrics without a series
         are left out."""
         out: dict[str, int] = {}
-        for i in range(0, len(metrics), MGET_CHUNK):
-            chunk = metrics[i : i + MGET_CHUNK]
-            pipe = self.redis.pipeline(transaction=False)
-            for metric in chunk:
-                pipe.getrange(self.keys.series(metric), -RECORD_SIZE, -1)
-            for metric, last in zip(chunk, pipe.execute(), strict=True):
+        for chunk, tails in self._tails(metrics, RECORD_SIZE, MGET_CHUNK):
+            for metric, last in zip(chunk, tails, strict=True):
                 if len(last) == RECORD_SIZE:
                     ts = int(np.frombuffer(last, RECORD)["t"][0])
                     if ts:  # 0: a header record, a series with no point
@@ -465,15 +461,22 @@ class TimeSeriesStore:
         some time on checks that the tail reaches back past it."""
         if records < 1:
             raise ValueError(f"records must be at least 1, not {records}")
-        size = records * RECORD_SIZE
         out: dict[str, Series] = {}
-        for i in range(0, len(metrics), READ_CHUNK):
-            chunk = metrics[i : i + READ_CHUNK]
+        for chunk, tails in self._tails(metrics, records * RECORD_SIZE, READ_CHUNK):
+            out.update(zip(chunk, to_series_many(tails), strict=True))
+        return out
+
+    def _tails(
+        self, metrics: Sequence[str], nbytes: int, per_pipeline: int
+    ) -> Iterator[tuple[Sequence[str], list[bytes]]]:
+        """The last ``nbytes`` of each metric's series (GETRANGE), in chunks of
+        ``per_pipeline`` metrics: (the chunk, its tails)."""
+        for i in range(0, len(metrics), per_pipeline):
+            chunk = metrics[i : i + per_pipeline]
             pipe = self.redis.pipeline(transaction=False)
             for metric in chunk:
-                pipe.getrange(self.keys.series(metric), -size, -1)
-            out.update(zip(chunk, to_series_many(pipe.execute()), strict=True))
-        return out
+                pipe.getrange(self.keys.series(metric), -nbytes, -1)
+            yield chunk, pipe.execute()
 
 
 def _whole(raw: bytes | None) -> tuple[np.ndarray, Cursor, bool]:
