@@ -42,6 +42,7 @@ class StreamDaemon(Daemon):
     ``prepare`` (instead of ``setup``) and ``flush``."""
 
     read_count: ClassVar[int] = 100  # entries per read
+    consumer: StreamConsumer  # set by ``setup``
 
     @property
     def interval(self) -> float:
