@@ -405,8 +405,12 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[tuple[str, 
 
 
 def _describe(exc: ValidationError, source: str, overridden: dict[tuple[str, str], str]) -> str:
-    """Turn the first validation error into one line: where, the bad value, the fix."""
-    err = exc.errors()[0]
+    """Every validation error, one line each: where, the bad value, the fix.  (Checks
+    across keys run once every key is valid, so they show up after those are fixed.)"""
+    return "\n".join(_describe_one(err, source, overridden) for err in exc.errors())
+
+
+def _describe_one(err: Any, source: str, overridden: dict[tuple[str, str], str]) -> str:
     loc = [str(p) for p in err["loc"]]
     where = _where(loc, overridden)
     value = err.get("input")
