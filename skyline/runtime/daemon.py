@@ -37,6 +37,7 @@ from typing import ClassVar
 
 import redis
 import sqlalchemy.exc
+from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy import Engine
 
 from skyline.db.engine import DatabaseUnavailable, wait_for_db
@@ -108,20 +109,33 @@ class Counters:
             return out
 
 
+def log_formatter(settings: Settings) -> logging.Formatter:
+    """``[skyline] log_format``: text lines, or JSON lines (python-json-logger)."""
+    if settings.skyline.log_format == "json":
+        return JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level"},
+        )
+    return logging.Formatter(LOG_FORMAT)
+
+
 def setup_logging(settings: Settings, name: str, stream: bool = False) -> Path:
-    """Log to ``var_dir/log/<name>.log`` (WatchedFileHandler, so logrotate works)."""
+    """Log to ``var_dir/log/<name>.log`` (WatchedFileHandler, so logrotate works) and/or
+    stderr, as ``[skyline] log_to`` says; ``stream`` (--foreground) adds stderr."""
     log_dir = settings.var_path / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / f"{name}.log"
     root = logging.getLogger()
     root.handlers.clear()
-    handler: logging.Handler = logging.handlers.WatchedFileHandler(path)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    root.addHandler(handler)
-    if stream:
-        console = logging.StreamHandler(sys.stderr)
-        console.setFormatter(logging.Formatter(LOG_FORMAT))
-        root.addHandler(console)
+    formatter = log_formatter(settings)
+    handlers: list[logging.Handler] = []
+    if settings.skyline.log_to in ("file", "both"):
+        handlers.append(logging.handlers.WatchedFileHandler(path))
+    if stream or settings.skyline.log_to in ("stderr", "both"):
+        handlers.append(logging.StreamHandler(sys.stderr))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
     root.setLevel(settings.skyline.log_level)
     return path
 

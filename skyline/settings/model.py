@@ -77,6 +77,16 @@ class SkylineSection(Section):
     )
     host: str = key("", "Host name used in self-metric names; empty means the short hostname.")
     log_level: LogLevel = key("INFO", "Log level of every daemon: DEBUG, INFO, WARNING or ERROR.")
+    log_format: Literal["text", "json"] = key(
+        "text",
+        "text: one line per record; json: one JSON object per line (time, level, name, "
+        "process, message, exc_info) for a log shipper.",
+    )
+    log_to: Literal["file", "stderr", "both"] = key(
+        "file",
+        "Where daemons log: var/log/<daemon>.log, stderr (containers, journald) or both. "
+        "--foreground adds stderr.",
+    )
     full_duration: int = key(
         86400, "How much recent history of every metric is kept in Redis.", "s", ge=600
     )

@@ -55,3 +55,27 @@ def test_sighup_reloads_rules_reopens_the_log_and_survives_a_bad_file(
     finally:
         proc.terminate()
         assert proc.wait(20) == 0
+
+
+def test_json_lines_on_stderr_for_containers(make_settings, tmp_path, redis_client) -> None:
+    """[skyline] log_format = "json", log_to = "stderr": one JSON object per line, and
+    no log file (issue 15 item 12)."""
+    import json
+
+    settings = make_settings(SKYLINE__THUNDER__INTERVAL="0.1")
+    env = {**os.environ, "SKYLINE__SKYLINE__VAR_DIR": str(settings.var_path),
+           "SKYLINE__REDIS__URL": settings.redis.url, "SKYLINE__SKYLINE__LOG_FORMAT": "json",
+           "SKYLINE__SKYLINE__LOG_TO": "stderr"}  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "skyline.runtime", "thunder"], env=env,
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        wait_for(lambda: redis_client.exists(RedisKeys().heartbeat("thunder")), timeout=60)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    records = [json.loads(line) for line in err.splitlines() if line.strip()]
+    assert records and {"time", "level", "name", "process", "message"} <= set(records[0])
+    assert any(r["message"].startswith("starting") for r in records)
+    assert any(r["message"].startswith("stopped after") for r in records)
+    assert not (settings.var_path / "log" / "thunder.log").exists()
