@@ -20,7 +20,8 @@ COPY skyline ./skyline
 RUN pip install --no-deps . && skyline config check
 
 FROM ${BASE}
-RUN useradd --create-home --home-dir /opt/skyline skyline
+RUN useradd --create-home --home-dir /opt/skyline skyline \
+    && install -d -o skyline -g skyline /opt/skyline/var
 COPY --from=build /opt/skyline/.venv /opt/skyline/.venv
 WORKDIR /opt/skyline
 COPY --chown=skyline:skyline bin ./bin

@@ -108,6 +108,7 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     from skyline.db import make_engine, migrate
 
     if args.action == "upgrade":
+        settings.var_path.mkdir(parents=True, exist_ok=True)  # SQLite's default file is there
         migrate.upgrade(settings.database_url)
         from skyline.analysis.ionosphere.features import sync_features
 
