@@ -32,13 +32,14 @@ from skyline.settings.alerting import (
 )
 from skyline.settings.algorithms import CustomAlgorithm
 from skyline.settings.base import (
-    DEFAULT_ENSEMBLE,
+    AlgorithmList,
     ListenerSection,
     LogLevel,
     LoopSection,
     Port,
     Section,
     SettingsError,
+    algorithms_key,
     check_consensus,
     key,
 )
@@ -228,10 +229,9 @@ class AnalyzerSection(LoopSection):
         "MB",
         ge=0,
     )
-    algorithms: list[str] = key(
-        list(DEFAULT_ENSEMBLE),
+    algorithms: AlgorithmList = algorithms_key(
         "The ensemble, in the order run (an early exit skips the rest once consensus is "
-        "out of reach).",
+        "out of reach)."
     )
     consensus: int = key(6, "How many algorithms must agree for an anomaly.", "", ge=1)
     min_tolerable_length: int = key(
@@ -451,9 +451,10 @@ def _suggest(loc: list[str]) -> str:
 def _default_hint(loc: list[str]) -> str:
     model = _model_at(loc[:1]) if len(loc) >= 2 else None
     field = model.model_fields.get(loc[-1]) if model else None
-    if field is None or field.is_required() or isinstance(field.default, SecretStr):
+    if field is None or field.is_required():
         return ""
-    return f"; the default is {field.default!r}"
+    default = field.get_default(call_default_factory=True)  # the algorithms: a factory
+    return "" if isinstance(default, SecretStr) else f"; the default is {default!r}"
 
 
 def _resolve_paths(settings: Settings) -> Settings:
