@@ -7,7 +7,8 @@ folder, so adding an algorithm is adding one file (docs/extending.md, "Adding an
 algorithm").  ``position`` places it in the default ensemble (``default_order()``,
 the default of ``[analyzer] algorithms``); modules whose name starts with ``_``
 (``_base``: the contract and the registry; ``_shared``: the kernels' helpers) define
-no algorithm.  The registered ``Algorithm`` is also the per-series function:
+no algorithm; the kernels' helpers (``sigma_test``, ``judge``, ``ratio``) are
+re-exported here for new algorithms.  The registered ``Algorithm`` is also the per-series function:
 ``from skyline.analysis.algorithms.classic.grubbs import grubbs; grubbs(series, ctx)``.
 
 ``Context.mode`` selects ``"classic"`` (reproduce the reference verdicts, quirks
@@ -27,12 +28,14 @@ from skyline.analysis.algorithms.classic._base import (
     Context,
     Kernel,
     Result,
+    Votes,
     algorithm,
     default_order,
     etsy_order,
     evaluate,
     run_kernel,
 )
+from skyline.analysis.algorithms.classic._shared import judge, ratio, sigma_test
 
 __all__ = [
     "ALGORITHMS",
@@ -45,9 +48,13 @@ __all__ = [
     "Context",
     "Kernel",
     "Result",
+    "Votes",
     "algorithm",
     "default_order",
     "etsy_order",
     "evaluate",
+    "judge",
+    "ratio",
     "run_kernel",
+    "sigma_test",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "Context",
     "Kernel",
     "Result",
+    "Votes",
     "algorithm",
     "default_order",
     "etsy_order",
@@ -40,7 +41,8 @@ __all__ = [
 
 MODES = ("classic", "default")
 TRUE, FALSE, NONE = 1, 0, -1
-Kernel = Callable[[Block, "Context"], tuple[np.ndarray, np.ndarray]]
+Votes = tuple[np.ndarray, np.ndarray]  # a kernel's (votes, scores), one of each per row
+Kernel = Callable[[Block, "Context"], Votes]
 _VOTE = {TRUE: True, FALSE: False, NONE: None}
 
 
@@ -118,7 +120,7 @@ def etsy_order() -> tuple[str, ...]:
     return tuple(n for _, n in sorted(ranked))
 
 
-def run_kernel(name: str, block: Block, ctx: Context) -> tuple[np.ndarray, np.ndarray]:
+def run_kernel(name: str, block: Block, ctx: Context) -> Votes:
     kernel = ALGORITHMS.get(name).kernel
     with np.errstate(all="ignore"):
         return kernel(block, ctx)

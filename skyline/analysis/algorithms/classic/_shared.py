@@ -13,6 +13,7 @@ from skyline.analysis.algorithms.classic._base import (
     NONE,
     TRUE,
     Context,
+    Votes,
     algorithm,
 )
 from skyline.analysis.algorithms.prepare import Block
@@ -29,8 +30,6 @@ __all__ = [
     "ratio",
     "sigma_test",
 ]
-
-Votes = tuple[np.ndarray, np.ndarray]
 
 
 def ratio(diff: np.ndarray, limit: np.ndarray) -> np.ndarray:
