@@ -126,3 +126,10 @@ def test_registry_by_package_and_duplicates():
     with pytest.raises(DuplicateExtension, match="grubbs"):
         ALGORITHMS.add("grubbs", ALGORITHMS.get("histogram_bins"))
     assert ALGORITHMS.get("grubbs").name == "grubbs"
+
+
+def test_the_extending_doc_shows_the_fixture_file_as_it_is():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "extending.md").read_text()
+    section = doc.split("## Adding an algorithm", 1)[1].split("\n## ", 1)[0]
+    shown = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert shown == (FIXTURES / "range_breakout.py").read_text()
