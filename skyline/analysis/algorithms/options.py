@@ -10,7 +10,7 @@ again.  Only ``now`` is an argument of its own: it changes with every call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from skyline.analysis.algorithms.classic import ALGORITHMS, Context, default_order
@@ -74,10 +74,6 @@ class EnsembleOptions:
         """The options of an ``[analyzer]``-like section."""
         return cls(cfg.mode, tuple(cfg.algorithms), cfg.consensus, cfg.min_tolerable_length,
                    cfg.stale_period, cfg.max_tolerable_boredom, cfg.boredom_set_size)  # fmt: skip
-
-    def kwargs(self) -> dict[str, Any]:
-        """The options as keyword arguments (for a caller that spreads them)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def context(self, now: float | None) -> Context:
         """The algorithms' context for a pass at ``now``."""
