@@ -9,6 +9,8 @@ folder again forgets it.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -133,3 +135,11 @@ def test_the_extending_doc_shows_the_fixture_file_as_it_is():
     section = doc.split("## Adding an algorithm", 1)[1].split("\n## ", 1)[0]
     shown = section.split("```python\n", 1)[1].split("```", 1)[0]
     assert shown == (FIXTURES / "range_breakout.py").read_text()
+
+
+def test_mirage_does_not_import_the_analyzer():
+    """Mirage takes the counter rule from the series preparation, not from the analyzer."""
+    code = ("import sys, skyline.analysis.mirage.agent; "
+            "print(sorted(m for m in sys.modules if m.startswith('skyline.analysis.analyzer')))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
