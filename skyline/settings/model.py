@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 
 from skyline.settings.alerting import (
     AlertersSection,
@@ -284,8 +284,9 @@ class Settings(Section):
     database: DatabaseSection = DatabaseSection()
     horizon: HorizonSection = HorizonSection()
     flux: FluxSection = FluxSection()
-    analyzer: AnalyzerSection = AnalyzerSection()
-    mirage: MirageSection = MirageSection()
+    # built when needed: their algorithm lists' defaults ask the registry (not at import)
+    analyzer: AnalyzerSection = Field(default_factory=AnalyzerSection)
+    mirage: MirageSection = Field(default_factory=MirageSection)
     ionosphere: IonosphereSection = IonosphereSection()
     boundary_daemon: BoundaryDaemonSection = BoundaryDaemonSection()
     panorama: PanoramaSection = PanoramaSection()
