@@ -17,6 +17,7 @@ from pydantic.fields import FieldInfo
 from skyline.registry import Registry
 from skyline.settings import SECTIONS, AlertRule, BoundaryRule, Settings
 from skyline.settings.algorithms import CustomAlgorithm
+from skyline.settings.thunder import DataHealthRule
 
 RULE_EXAMPLES = {
     "alerts": [
@@ -33,6 +34,10 @@ RULE_EXAMPLES = {
             "channels": ["pagerduty"],
         }
     ],
+    "data_health": [
+        {"namespace": "stats.payments", "stale_after": 300, "min_fraction": 0.8},
+        {"namespace": "re:^host\\.db[0-9]+\\.", "name": "db_hosts", "stale_after": 900},
+    ],
     "custom_algorithms": [
         {
             "name": "level_shift",
@@ -48,6 +53,7 @@ RULE_MODELS: dict[str, type[BaseModel]] = {
     "alerts": AlertRule,
     "boundary": BoundaryRule,
     "custom_algorithms": CustomAlgorithm,
+    "data_health": DataHealthRule,
 }
 
 

@@ -259,3 +259,16 @@ def test_an_unknown_algorithm_is_refused_naming_the_known_ones(section):
            f"SKYLINE__{section}__CONSENSUS": "1"}  # fmt: skip
     with pytest.raises(SettingsError, match=r"unknown algorithm 'nonsense'; known: .*grubbs"):
         load_settings(env=env)
+
+
+def test_every_settings_error_is_reported_not_only_the_first(tmp_path):
+    """Issue 15 item 12: an operator fixing a file should see all its problems at once."""
+    conf = tmp_path / "skyline.conf"
+    conf.write_text('[horizon]\nline_port = 0\nmax_age = "soon"\n[analyzer]\nbogus = 1\n')
+    with pytest.raises(SettingsError) as err:
+        load_settings(conf, env={"SKYLINE__FLUX__PORT": "99999"})
+    lines = str(err.value).splitlines()
+    assert len(lines) == 4, lines
+    text = str(err.value)
+    for fragment in ("line_port", "max_age", "bogus", "SKYLINE__FLUX__PORT"):
+        assert fragment in text, fragment
