@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 
 from skyline.settings.alerting import (
     AlertersSection,
@@ -32,13 +32,14 @@ from skyline.settings.alerting import (
 )
 from skyline.settings.algorithms import CustomAlgorithm
 from skyline.settings.base import (
-    DEFAULT_ENSEMBLE,
+    AlgorithmList,
     ListenerSection,
     LogLevel,
     LoopSection,
     Port,
     Section,
     SettingsError,
+    algorithms_key,
     check_consensus,
     key,
 )
@@ -239,10 +240,9 @@ class AnalyzerSection(LoopSection):
         "MB",
         ge=0,
     )
-    algorithms: list[str] = key(
-        list(DEFAULT_ENSEMBLE),
+    algorithms: AlgorithmList = algorithms_key(
         "The ensemble, in the order run (an early exit skips the rest once consensus is "
-        "out of reach).",
+        "out of reach)."
     )
     consensus: int = key(6, "How many algorithms must agree for an anomaly.", "", ge=1)
     min_tolerable_length: int = key(
@@ -289,8 +289,9 @@ class Settings(Section):
     database: DatabaseSection = DatabaseSection()
     horizon: HorizonSection = HorizonSection()
     flux: FluxSection = FluxSection()
-    analyzer: AnalyzerSection = AnalyzerSection()
-    mirage: MirageSection = MirageSection()
+    # built when needed: their algorithm lists' defaults ask the registry (not at import)
+    analyzer: AnalyzerSection = Field(default_factory=AnalyzerSection)
+    mirage: MirageSection = Field(default_factory=MirageSection)
     ionosphere: IonosphereSection = IonosphereSection()
     boundary_daemon: BoundaryDaemonSection = BoundaryDaemonSection()
     panorama: PanoramaSection = PanoramaSection()
@@ -468,9 +469,10 @@ def _suggest(loc: list[str]) -> str:
 def _default_hint(loc: list[str]) -> str:
     model = _model_at(loc[:1]) if len(loc) >= 2 else None
     field = model.model_fields.get(loc[-1]) if model else None
-    if field is None or field.is_required() or isinstance(field.default, SecretStr):
+    if field is None or field.is_required():
         return ""
-    return f"; the default is {field.default!r}"
+    default = field.get_default(call_default_factory=True)  # the algorithms: a factory
+    return "" if isinstance(default, SecretStr) else f"; the default is {default!r}"
 
 
 def _resolve_paths(settings: Settings) -> Settings:
