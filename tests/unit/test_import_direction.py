@@ -34,13 +34,6 @@ LAYERS: list[tuple[str, ...]] = [
 ALWAYS = frozenset(LAYERS[0])
 PACKAGES = [p for layer in LAYERS[1:] for p in layer]
 
-# Edges another change removes; each names why it is still here.
-ALLOWED_FOR_NOW: set[tuple[str, str]] = {
-    # is_counter / non_negative_derivative move to skyline.analysis.algorithms.prepare
-    # in the change that owns the algorithms (issue 14); remove this entry then.
-    ("skyline.analysis.mirage.agent", "skyline.analysis.analyzer.analysis"),
-}
-
 
 @dataclass(frozen=True)
 class Edge:
@@ -110,11 +103,9 @@ def may_import(package: str) -> set[str]:
     """The packages ``package`` may import, from its ``May import:`` line."""
     text = paragraph(docstring(package), "May import:")
     assert text is not None, f"{package}'s docstring has no 'May import:' line"
-    if text.startswith("nothing else from"):
-        return set()
     if text.startswith("anything in ``skyline``"):
         return set(PACKAGES) - names(text.partition("except")[2]) - {package}
-    listed = names(text)
+    listed = names(text) - ALWAYS  # "nothing else from ``skyline``" lists none
     unknown = listed - set(PACKAGES)
     assert not unknown, f"{package}: 'May import:' names unknown packages {unknown}"
     return listed
@@ -156,9 +147,7 @@ def against_layers(found: list[Edge]) -> list[str]:
     return [
         str(e)
         for e in found
-        if top(e.source) in allowed
-        and top(e.target) not in allowed[top(e.source)]
-        and (e.source, e.target) not in ALLOWED_FOR_NOW
+        if top(e.source) in allowed and top(e.target) not in allowed[top(e.source)]
     ]
 
 
@@ -169,9 +158,7 @@ def sideways(found: list[Edge]) -> list[str]:
         if package not in PACKAGES or top(e.target) != package:
             continue
         src, dst = folder(e.source, package), folder(e.target, package)
-        if src is None or dst is None or src == dst or dst in shared_inside(package):
-            continue
-        if (e.source, e.target) not in ALLOWED_FOR_NOW:
+        if src is not None and dst not in (None, src) and dst not in shared_inside(package):
             bad.append(str(e))
     return bad
 
@@ -189,12 +176,6 @@ def test_lowest_layer_imports_nothing_from_skyline():
 def test_folders_do_not_import_their_siblings():
     bad = sideways(edges())
     assert not bad, "sideways imports between folders of one package:\n" + "\n".join(bad)
-
-
-def test_allowlist_is_still_needed():
-    """An allowlisted edge that no longer exists must be removed from the list."""
-    present = {(e.source, e.target) for e in edges()}
-    assert present >= ALLOWED_FOR_NOW, ALLOWED_FOR_NOW - present
 
 
 @pytest.mark.parametrize(

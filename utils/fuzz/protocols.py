@@ -18,6 +18,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cramjam
 import requests
@@ -51,13 +52,18 @@ class Ledger:
     """The good points of one protocol: where each is expected, and the check."""
 
     def __init__(self, proto: str, stored_prefix: str = "", metrics: int = GOOD_METRICS,
-                 age: int = 3000) -> None:  # fmt: skip
+                 age: int = 3000, live: bool = False) -> None:  # fmt: skip
         self.proto = proto
         self.stored_prefix = stored_prefix
         self.metrics = metrics
         # The first point is this old: inside the path's max_age (3600 s by default), with
         # room for n / metrics later timestamps.
         self.t0 = int(time.time()) - age
+        # live: each timestamp is ``age`` seconds before the moment it is sent (a path
+        # with a short max_age, however long the run), kept increasing per metric.
+        self.live = live
+        self.age = age
+        self.last: dict[str, int] = {}
         self.count = 0
         self.expected: dict[str, dict[int, float]] = defaultdict(dict)
         self.context: dict[int, str] = {}  # good point number -> what was sent with it
@@ -68,6 +74,9 @@ class Ledger:
         self.count += 1
         name = f"good.{self.proto}.m{i % self.metrics}"
         ts = self.t0 + i // self.metrics
+        if self.live:
+            ts = max(int(time.time()) - self.age, self.last.get(name, 0) + 1)
+            self.last[name] = ts
         value = float(i) + 0.5
         self.expected[self.stored_prefix + name][ts] = value
         self.context[i] = self.current
@@ -169,6 +178,12 @@ def fuzz_pickle(stack: Stack, n: int, seed_: int) -> tuple[Outcome, Ledger]:
             side = _Conn(stack.ports["pickle"])
             side.send(framing)
             side.close()
+        if len(frame) - 4 > stack.settings.horizon.max_pickle_frame:
+            # A frame over the limit closes its connection (documented): alone, then good.
+            side = _Conn(stack.ports["pickle"])
+            side.send(frame)
+            side.close()
+            frame = b""
         if not conn.send(frame + good_frame()):
             out.responses["send_failed"] += 1
 
@@ -192,13 +207,26 @@ def fuzz_udp(stack: Stack, n: int, seed_: int) -> tuple[Outcome, Ledger]:
         except OSError:
             out.responses["too_big_to_send"] += 1
         sock.sendto(f"{name} {value!r} {ts}\n".encode(), addr)
-        if ledger.count % 200 == 0:
+        if ledger.count % 50 == 0:
             time.sleep(0.01)  # UDP has no flow control: stay within the socket buffer
 
+    drops = udp_drops(stack.ports["udp"])
     out.inputs = drive(hostile.udp(), n, seed_, send, ledger)
     sock.close()
+    out.responses["kernel_drops"] = udp_drops(stack.ports["udp"]) - drops
     out.good_sent = ledger.count
     return out, ledger
+
+
+def udp_drops(port: int) -> int:
+    """Datagrams the kernel dropped for the UDP socket bound to ``port`` (its receive
+    buffer was full): lost before any Skyline code saw them."""
+    total = 0
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port:
+            total += int(fields[-1])
+    return total
 
 
 # -- flux -------------------------------------------------------------------------------------
@@ -281,8 +309,8 @@ def fuzz_influx(stack: Stack, n: int, seed_: int) -> tuple[Outcome, Ledger]:
 
 def fuzz_remote_write(stack: Stack, n: int, seed_: int) -> tuple[Outcome, Ledger]:
     out = Outcome()
-    # [flux] prometheus_max_age is 300 s: many metrics, so 20,000 points fit in 100 s.
-    ledger = Ledger("rw", f"{KEY_NAMESPACE}.", metrics=250, age=200)
+    # [flux] prometheus_max_age is 300 s: timestamps follow the clock.
+    ledger = Ledger("rw", f"{KEY_NAMESPACE}.", metrics=250, age=100, live=True)
     http = _Http(stack, out)
     headers = {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
                "X-Prometheus-Remote-Write-Version": "0.1.0"}  # fmt: skip
@@ -335,11 +363,13 @@ def fuzz_statsd(stack: Stack, n: int, seed_: int) -> tuple[Outcome, Ledger]:
         except OSError:
             out.responses["too_big_to_send"] += 1
         sock.sendto(f"{name}:1|c".encode(), addr)
-        if ledger.count % 200 == 0:
+        if ledger.count % 50 == 0:
             time.sleep(0.01)
 
+    drops = udp_drops(stack.ports["statsd"])
     out.inputs = drive(hostile.statsd(), n, seed_, send, ledger)
     sock.close()
+    out.responses["kernel_drops"] = udp_drops(stack.ports["statsd"]) - drops
     out.good_sent = ledger.count
     return out, ledger
 

@@ -27,6 +27,10 @@ class Thunder(Daemon):
         self.data_health = DataHealth(self.settings, self.redis, self.keys, self.raise_event)
         self._next_data_check = 0.0
 
+    def reloaded(self) -> None:
+        """New [[data_health]] rules (SIGHUP); what was reported stays in Redis."""
+        self.data_health = DataHealth(self.settings, self.redis, self.keys, self.raise_event)
+
     def run_once(self) -> None:
         self.watch_heartbeats()
         if self.clock() >= self._next_data_check:
