@@ -31,7 +31,7 @@ MAX_VERDICT_DELIVERIES = 5  # a verdict whose anomaly never appears is dropped a
 
 class Panorama(Daemon):
     name = "panorama"
-    interval = 0.0  # type: ignore[assignment]  # run_once blocks on the streams instead
+    interval = 0.0  # run_once blocks on the streams instead
 
     def setup(self) -> None:
         self.engine: Engine = self.open_database()
