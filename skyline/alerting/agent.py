@@ -22,7 +22,9 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
+from redis.typing import StreamIdT
 from sqlalchemy import Engine
 
 from skyline.alerting.alert_log import AlertLogWriter
@@ -64,7 +66,7 @@ class Inflight:
 
 class Alerters(Daemon):
     name = "alerters"
-    interval = 0.0  # type: ignore[assignment]  # run_once blocks on the stream instead
+    interval = 0.0  # run_once blocks on the stream instead
 
     def setup(self) -> None:
         self.engine: Engine = self.open_database()
@@ -171,7 +173,7 @@ class Alerters(Daemon):
         if not self.inflight or now - self.touched_at < self.settings.alerters.claim_idle / 3:
             return
         self.touched_at = now
-        by_stream: dict[str, list[bytes]] = {}
+        by_stream: dict[str, list[StreamIdT]] = {}
         for stream, entry_id in self.inflight:
             by_stream.setdefault(stream, []).append(entry_id)
         for stream, ids in by_stream.items():
@@ -184,7 +186,7 @@ class Alerters(Daemon):
             return "deliver"
         if not expiration:
             return "deliver"
-        held = (self.redis.get(key) or b"").decode()
+        held = (cast(bytes | None, self.redis.get(key)) or b"").decode()  # binary client
         if held == event.id:
             return "deliver"  # our own claim: a re-delivery after a crash
         if held == f"{event.id}|sent":

@@ -144,7 +144,7 @@ def run_ensemble_batch(
     """
     algorithms = tuple(algorithms)
     _check_args(algorithms, consensus, mode)
-    opts = dict(
+    opts: dict[str, Any] = dict(
         now=now,
         consensus=consensus,
         algorithms=algorithms,

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +79,7 @@ class EnsembleStreamDetector:
         self.mode = mode
         self.window = int(window)
         self.algorithms = tuple(algorithms)
-        self.options = dict(
+        self.options: dict[str, Any] = dict(
             consensus=consensus,
             algorithms=self.algorithms,
             mode=mode,

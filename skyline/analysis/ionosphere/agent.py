@@ -57,9 +57,9 @@ from skyline.runtime.daemon import OUTAGES, Daemon
 
 class Ionosphere(Daemon):
     name = "ionosphere"
-    interval = 0.0  # type: ignore[assignment]  # run_once blocks on the stream instead
+    interval = 0.0  # run_once blocks on the stream instead
 
-    def __init__(self, *args, history: HistoryFn | None = None,  # type: ignore[no-untyped-def]
+    def __init__(self, *args, history: HistoryFn | None = None,
                  history_resolution: int | None = None, **kwargs) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
         self.history = history

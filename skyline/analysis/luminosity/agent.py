@@ -135,7 +135,7 @@ def _own_tail(s: Series, base: int, asked: int) -> int:
 
 class Luminosity(Daemon):
     name = "luminosity"
-    interval = 0.0  # type: ignore[assignment]  # run_once blocks on the stream instead
+    interval = 0.0  # run_once blocks on the stream instead
 
     def setup(self) -> None:
         self.engine: Engine = self.open_database()

@@ -52,7 +52,7 @@ class Abandoned(Exception):
 
 class Mirage(Daemon):
     name = "mirage"
-    interval = 0.0  # type: ignore[assignment]  # run_once blocks on the stream instead
+    interval = 0.0  # run_once blocks on the stream instead
 
     def setup(self) -> None:
         cfg = self.settings.mirage
