@@ -1,5 +1,5 @@
 # One image for every Skyline daemon; docker-compose.yml runs one container per daemon.
-# It uses the same install steps as `make run` (make install: a .venv from requirements.txt).
+# It uses the same install steps as `make run` (make install: the package into a .venv, pinned by requirements.txt).
 FROM python:3.11-slim
 
 RUN apt-get update \
