@@ -4,7 +4,15 @@ Owns the TOML loader, the environment overrides and one section model per daemon
 (``model.py`` assembles them); ``doc.py`` generates ``etc/skyline.conf`` and
 ``docs/configuration.md`` from the models.
 
-May import: nothing else from ``skyline``.
+Extension names (the ``[analyzer]`` / ``[mirage]`` algorithms) are not spelled here:
+the default ensemble and the check of a configured list ask the algorithm registry
+(``skyline.registry``), found by its package name (``base.ALGORITHM_PACKAGE``) through
+``Registry.of`` when a value is checked, a default made or the docs rendered -- never at
+import time, and without a static import of ``skyline.analysis`` (the algorithm modules
+are light: their scipy/statsmodels imports wait for the first computation).
+
+May import: ``skyline.registry`` (which imports nothing from ``skyline``); nothing else
+from ``skyline``.
 """
 
 from skyline.settings.model import (  # re-exported section models

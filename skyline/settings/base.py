@@ -6,29 +6,54 @@ can use them without importing the whole schema.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from skyline.registry import Registry
 
 Port = int
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
-# The three-sigma ensemble in earthgecko's optimised order (cheap, often-decisive
-# first): the default of [analyzer] and [mirage] algorithms.  It equals
-# skyline.algorithms.CLASSIC_ORDER (a test keeps them equal); it is spelled here so
-# that loading settings does not import the numeric libraries.
-DEFAULT_ENSEMBLE: tuple[str, ...] = (
-    "histogram_bins",
-    "first_hour_average",
-    "stddev_from_average",
-    "grubbs",
-    "ks_test",
-    "mean_subtraction_cumulation",
-    "median_absolute_deviation",
-    "stddev_from_moving_average",
-    "least_squares",
-)
+# The algorithms are extensions (skyline.registry): the modules of this package register
+# themselves.  Settings may not import skyline.analysis, so they find the registry by
+# package name when a value is checked or a default made, never at import time.
+ALGORITHM_PACKAGE = "skyline.analysis.algorithms.classic"
+
+
+def algorithm_registry() -> Registry[Any]:
+    """The algorithm registry, loaded (imports the algorithm modules on first use)."""
+    return Registry.of(ALGORITHM_PACKAGE).load()
+
+
+def default_algorithms() -> list[str]:
+    """The default ensemble: the registered algorithms that have a position, in order."""
+    return algorithm_registry().defaults()
+
+
+def check_algorithms(names: list[str]) -> list[str]:
+    """Every name must be a registered algorithm."""
+    registry = algorithm_registry()
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        known = ", ".join(sorted(registry.names()))
+        raise ValueError(f"unknown algorithm {unknown[0]!r}; known: {known}")
+    return names
+
+
+# An ensemble's algorithms, in the order run: checked against the registry.
+AlgorithmList = Annotated[list[str], AfterValidator(check_algorithms)]
+
+
+def algorithms_key(doc: str) -> Any:
+    """Declare an ``AlgorithmList`` setting: the default ensemble by default, and the
+    docs list the known algorithms (``choices``: the registry's package)."""
+    return Field(
+        default_factory=default_algorithms,
+        description=doc,
+        json_schema_extra={"unit": "", "choices": ALGORITHM_PACKAGE},
+    )
 
 
 def check_consensus(consensus: int, algorithms: list[str]) -> None:

@@ -14,8 +14,10 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
+from skyline.registry import Registry
 from skyline.settings import SECTIONS, AlertRule, BoundaryRule, Settings
 from skyline.settings.algorithms import CustomAlgorithm
+from skyline.settings.thunder import DataHealthRule
 
 RULE_EXAMPLES = {
     "alerts": [
@@ -32,6 +34,10 @@ RULE_EXAMPLES = {
             "channels": ["pagerduty"],
         }
     ],
+    "data_health": [
+        {"namespace": "stats.payments", "stale_after": 300, "min_fraction": 0.8},
+        {"namespace": "re:^host\\.db[0-9]+\\.", "name": "db_hosts", "stale_after": 900},
+    ],
     "custom_algorithms": [
         {
             "name": "level_shift",
@@ -47,6 +53,7 @@ RULE_MODELS: dict[str, type[BaseModel]] = {
     "alerts": AlertRule,
     "boundary": BoundaryRule,
     "custom_algorithms": CustomAlgorithm,
+    "data_health": DataHealthRule,
 }
 
 
@@ -71,10 +78,25 @@ def _unit(field: FieldInfo) -> str:
     return str(extra.get("unit", "")) if isinstance(extra, dict) else ""
 
 
+def _description(field: FieldInfo) -> str:
+    """The field's doc, plus the names it may take when they are extensions (``choices``:
+    the package of their registry, asked now, so an added extension is listed)."""
+    extra = field.json_schema_extra
+    package = extra.get("choices") if isinstance(extra, dict) else None
+    if not isinstance(package, str):
+        return field.description or ""
+    names = ", ".join(sorted(Registry.of(package).names()))
+    return f"{field.description} Known: {names}."
+
+
+def _default(field: FieldInfo) -> Any:
+    return field.get_default(call_default_factory=True)
+
+
 def _doc_line(field: FieldInfo) -> str:
     unit = _unit(field)
     suffix = f" Unit: {unit}." if unit and unit not in ("path", "port") else ""
-    return f"{field.description}{suffix}"
+    return f"{_description(field)}{suffix}"
 
 
 def _tables(name: str, model: type[BaseModel]) -> list[tuple[str, type[BaseModel]]]:
@@ -104,7 +126,8 @@ def _plain_fields(model: type[BaseModel]) -> list[tuple[str, FieldInfo]]:
 def _default_text(field: FieldInfo) -> str:
     if field.is_required():
         return "required"
-    return f"default {toml_value(field.default)}" if field.default is not None else "default none"
+    default = _default(field)
+    return f"default {toml_value(default)}" if default is not None else "default none"
 
 
 def _commented_model(model: type[BaseModel]) -> list[str]:
@@ -123,7 +146,7 @@ def render_template() -> str:
         for table, sub in _tables(section, model):
             out += ["", f"[{table}]", f"# {' '.join((sub.__doc__ or '').split())}"]
             for name, field in _plain_fields(sub):
-                out += [f"# {_doc_line(field)}", f"{name} = {toml_value(field.default)}"]
+                out += [f"# {_doc_line(field)}", f"{name} = {toml_value(_default(field))}"]
             for name, field in sub.model_fields.items():
                 values = _model_values(field)
                 if values is not None:
@@ -173,7 +196,7 @@ def _markdown_table(title: str, model: type[BaseModel]) -> list[str]:
     for name, field in _plain_fields(model):
         default = _default_text(field).removeprefix("default ")
         default = default if default in ("required", "none") else f"`{default}`"
-        out.append(f"| `{name}` | {default} | {_unit(field)} | {field.description} |")
+        out.append(f"| `{name}` | {default} | {_unit(field)} | {_description(field)} |")
     return out
 
 

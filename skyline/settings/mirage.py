@@ -7,7 +7,13 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from skyline.settings.base import DEFAULT_ENSEMBLE, LoopSection, check_consensus, key
+from skyline.settings.base import (
+    AlgorithmList,
+    LoopSection,
+    algorithms_key,
+    check_consensus,
+    key,
+)
 
 FETCH_BACKOFF = 0.2  # s: the wait before a history fetch's try n (n = 1, 2...) is n x this
 
@@ -39,8 +45,8 @@ class MirageSection(LoopSection):
     mode: Literal["default", "classic"] = key(
         "default", "Ensemble mode, as [analyzer] mode (see docs/algorithms.md)."
     )
-    algorithms: list[str] = key(
-        list(DEFAULT_ENSEMBLE), "The ensemble run on the long window, in the order run."
+    algorithms: AlgorithmList = algorithms_key(
+        "The ensemble run on the long window, in the order run."
     )
     consensus: int = key(6, "How many algorithms must agree to confirm the anomaly.", "", ge=1)
     min_points: int = key(

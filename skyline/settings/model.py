@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 
 from skyline.settings.alerting import (
     AlertersSection,
@@ -32,13 +32,14 @@ from skyline.settings.alerting import (
 )
 from skyline.settings.algorithms import CustomAlgorithm
 from skyline.settings.base import (
-    DEFAULT_ENSEMBLE,
+    AlgorithmList,
     ListenerSection,
     LogLevel,
     LoopSection,
     Port,
     Section,
     SettingsError,
+    algorithms_key,
     check_consensus,
     key,
 )
@@ -46,6 +47,7 @@ from skyline.settings.ingest import FluxSection, HorizonSection
 from skyline.settings.ionosphere import IonosphereSection
 from skyline.settings.luminosity import LuminositySection
 from skyline.settings.mirage import MirageSection
+from skyline.settings.thunder import DataHealthRule, ThunderSection, check_before_roomba
 
 __all__ = [
     "AlertRule",
@@ -76,6 +78,16 @@ class SkylineSection(Section):
     )
     host: str = key("", "Host name used in self-metric names; empty means the short hostname.")
     log_level: LogLevel = key("INFO", "Log level of every daemon: DEBUG, INFO, WARNING or ERROR.")
+    log_format: Literal["text", "json"] = key(
+        "text",
+        "text: one line per record; json: one JSON object per line (time, level, name, "
+        "process, message, exc_info) for a log shipper.",
+    )
+    log_to: Literal["file", "stderr", "both"] = key(
+        "file",
+        "Where daemons log: var/log/<daemon>.log, stderr (containers, journald) or both. "
+        "--foreground adds stderr.",
+    )
     full_duration: int = key(
         86400, "How much recent history of every metric is kept in Redis.", "s", ge=600
     )
@@ -228,10 +240,9 @@ class AnalyzerSection(LoopSection):
         "MB",
         ge=0,
     )
-    algorithms: list[str] = key(
-        list(DEFAULT_ENSEMBLE),
+    algorithms: AlgorithmList = algorithms_key(
         "The ensemble, in the order run (an early exit skips the rest once consensus is "
-        "out of reach).",
+        "out of reach)."
     )
     consensus: int = key(6, "How many algorithms must agree for an anomaly.", "", ge=1)
     min_tolerable_length: int = key(
@@ -270,12 +281,6 @@ class CrucibleSection(LoopSection):
     """Deep per-series analysis on demand."""
 
 
-class ThunderSection(LoopSection):
-    """Self-monitoring of the daemons."""
-
-    interval: float = key(15.0, "Seconds between two checks of the daemons' heartbeats.", "s", gt=0)
-
-
 class Settings(Section):
     """All of Skyline's settings; built only by ``load_settings``."""
 
@@ -284,8 +289,9 @@ class Settings(Section):
     database: DatabaseSection = DatabaseSection()
     horizon: HorizonSection = HorizonSection()
     flux: FluxSection = FluxSection()
-    analyzer: AnalyzerSection = AnalyzerSection()
-    mirage: MirageSection = MirageSection()
+    # built when needed: their algorithm lists' defaults ask the registry (not at import)
+    analyzer: AnalyzerSection = Field(default_factory=AnalyzerSection)
+    mirage: MirageSection = Field(default_factory=MirageSection)
     ionosphere: IonosphereSection = IonosphereSection()
     boundary_daemon: BoundaryDaemonSection = BoundaryDaemonSection()
     panorama: PanoramaSection = PanoramaSection()
@@ -299,6 +305,14 @@ class Settings(Section):
     custom_algorithms: list[CustomAlgorithm] = key(
         [], "Custom algorithms, one [[custom_algorithms]] table each."
     )
+    data_health: list[DataHealthRule] = key(
+        [], "Namespaces whose silence thunder reports, one [[data_health]] table each."
+    )
+
+    @model_validator(mode="after")
+    def _silence_reported_before_roomba(self) -> Settings:
+        check_before_roomba(self.thunder, self.data_health, self.skyline.metrics_inactive_after)
+        return self
 
     # Derived values -----------------------------------------------------------------
     @property
@@ -402,8 +416,12 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[tuple[str, 
 
 
 def _describe(exc: ValidationError, source: str, overridden: dict[tuple[str, str], str]) -> str:
-    """Turn the first validation error into one line: where, the bad value, the fix."""
-    err = exc.errors()[0]
+    """Every validation error, one line each: where, the bad value, the fix.  (Checks
+    across keys run once every key is valid, so they show up after those are fixed.)"""
+    return "\n".join(_describe_one(err, source, overridden) for err in exc.errors())
+
+
+def _describe_one(err: Any, source: str, overridden: dict[tuple[str, str], str]) -> str:
     loc = [str(p) for p in err["loc"]]
     where = _where(loc, overridden)
     value = err.get("input")
@@ -451,9 +469,10 @@ def _suggest(loc: list[str]) -> str:
 def _default_hint(loc: list[str]) -> str:
     model = _model_at(loc[:1]) if len(loc) >= 2 else None
     field = model.model_fields.get(loc[-1]) if model else None
-    if field is None or field.is_required() or isinstance(field.default, SecretStr):
+    if field is None or field.is_required():
         return ""
-    return f"; the default is {field.default!r}"
+    default = field.get_default(call_default_factory=True)  # the algorithms: a factory
+    return "" if isinstance(default, SecretStr) else f"; the default is {default!r}"
 
 
 def _resolve_paths(settings: Settings) -> Settings:

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from skyline.analysis.algorithms import EnsembleOptions
 from skyline.analysis.analyzer.agent import Analyzer
 from skyline.analysis.analyzer.analysis import (
-    EnsembleOptions,
     analyse,
     load_customs,
     publish_custom_counts,

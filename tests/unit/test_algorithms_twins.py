@@ -18,19 +18,21 @@ import pytest
 from scipy import stats
 from statsmodels.tsa.stattools import adfuller
 
-from skyline.analysis.algorithms import (
-    Context,
-    first_hour_average,
-    grubbs,
-    histogram_bins,
-    ks_test,
-    least_squares,
+from skyline.analysis.algorithms import Context, prepare_arrays, tail_avg
+from skyline.analysis.algorithms.classic.first_hour_average import first_hour_average
+from skyline.analysis.algorithms.classic.grubbs import grubbs
+from skyline.analysis.algorithms.classic.histogram_bins import histogram_bins
+from skyline.analysis.algorithms.classic.ks_test import ks_test
+from skyline.analysis.algorithms.classic.least_squares import least_squares
+from skyline.analysis.algorithms.classic.mean_subtraction_cumulation import (
     mean_subtraction_cumulation,
+)
+from skyline.analysis.algorithms.classic.median_absolute_deviation import (
     median_absolute_deviation,
-    prepare_arrays,
-    stddev_from_average,
+)
+from skyline.analysis.algorithms.classic.stddev_from_average import stddev_from_average
+from skyline.analysis.algorithms.classic.stddev_from_moving_average import (
     stddev_from_moving_average,
-    tail_avg,
 )
 
 NOW = 1_700_000_000

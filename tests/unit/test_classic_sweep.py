@@ -12,16 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from skyline.analysis.algorithms import CLASSIC_ORDER, run_ensemble
-from skyline.analysis.analyzer.analysis import (
-    EnsembleOptions,
-    VerdictMap,
-    analyse,
-    anomalous_verdicts,
+from skyline.analysis.algorithms import CLASSIC_ORDER, EnsembleOptions, run_ensemble
+from skyline.analysis.algorithms.prepare import (
     counter_rows,
     derivative_rows,
     is_counter,
     non_negative_derivative,
+)
+from skyline.analysis.analyzer.analysis import (
+    VerdictMap,
+    analyse,
+    anomalous_verdicts,
     verdict_counts,
 )
 from skyline.store.timeseries import (
@@ -195,7 +196,7 @@ def one_by_one(series: dict[str, Series], opts: EnsembleOptions):
         if is_counter(s):
             counters.add(name)
             s = non_negative_derivative(s)
-        verdicts[name] = run_ensemble(s, now=NOW, **opts.kwargs())
+        verdicts[name] = run_ensemble(s, now=NOW, options=opts)
     return verdicts, counters
 
 
@@ -235,7 +236,7 @@ def test_analyse_without_counter_detection_and_the_mapping_protocol():
     got, counters = analyse(series, NOW, opts, False)
     assert counters == set()
     for name, s in series.items():
-        assert_same_verdict(got[name], run_ensemble(s, now=NOW, **opts.kwargs()), name)
+        assert_same_verdict(got[name], run_ensemble(s, now=NOW, options=opts), name)
     assert "chunk.0" in got and "nope" not in got and got.get("nope") is None
     with pytest.raises(KeyError):
         got["nope"]

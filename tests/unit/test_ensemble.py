@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import skyline.analysis.algorithms.classic as classic
 from skyline.analysis.algorithms import (
+    ALGORITHMS,
     CLASSIC_ORDER,
     Skip,
     check_skip,
@@ -46,7 +46,7 @@ def fake_votes(monkeypatch):
             def kernel(block, ctx, vote=vote):
                 return np.full(block.m, vote, np.int8), np.full(block.m, float(vote))
 
-            monkeypatch.setitem(classic.KERNELS, name, kernel)
+            monkeypatch.setattr(ALGORITHMS.get(name), "kernel", kernel)
 
     return install
 
@@ -195,6 +195,6 @@ def test_algorithm_error_is_a_none_vote(fake_votes, monkeypatch):
     def boom(block, ctx):
         raise RuntimeError("broken")
 
-    monkeypatch.setitem(classic.KERNELS, "grubbs", boom)
+    monkeypatch.setattr(ALGORITHMS.get("grubbs"), "kernel", boom)
     v = run_ensemble(noisy(spike=100), now=NOW, mode="classic", early_exit=False)
     assert v.votes["grubbs"] is None and v.scores["grubbs"] == 0.0

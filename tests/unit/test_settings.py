@@ -231,17 +231,44 @@ def test_cli_config_check_and_show(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "pickle_port" in err
 
 
-def test_default_analyzer_algorithms_are_the_classic_order():
-    """The settings default repeats the list rather than import the algorithms (settings
-    load before any heavy module); this keeps the two equal."""
+REFERENCE_ORDER = [  # earthgecko's optimised settings.ALGORITHMS
+    "histogram_bins",
+    "first_hour_average",
+    "stddev_from_average",
+    "grubbs",
+    "ks_test",
+    "mean_subtraction_cumulation",
+    "median_absolute_deviation",
+    "stddev_from_moving_average",
+    "least_squares",
+]
+
+
+def test_default_algorithms_are_the_registered_positions_in_the_reference_order():
+    """The default ensemble comes from the algorithm registry (each module's position);
+    the positions must give the reference's order, for the settings and the library."""
     from skyline.analysis.algorithms import CLASSIC_ORDER
 
-    assert load_settings(env={}).analyzer.algorithms == list(CLASSIC_ORDER)
+    assert Settings().analyzer.algorithms == Settings().mirage.algorithms == REFERENCE_ORDER
+    assert load_settings(env={}).analyzer.algorithms == list(CLASSIC_ORDER) == REFERENCE_ORDER
 
 
-def test_default_ensemble_is_the_algorithm_librarys_order():
-    from skyline.analysis.algorithms import CLASSIC_ORDER
-    from skyline.settings.base import DEFAULT_ENSEMBLE
+@pytest.mark.parametrize("section", ["ANALYZER", "MIRAGE"])
+def test_an_unknown_algorithm_is_refused_naming_the_known_ones(section):
+    env = {f"SKYLINE__{section}__ALGORITHMS": '["grubbs", "nonsense"]',
+           f"SKYLINE__{section}__CONSENSUS": "1"}  # fmt: skip
+    with pytest.raises(SettingsError, match=r"unknown algorithm 'nonsense'; known: .*grubbs"):
+        load_settings(env=env)
 
-    assert DEFAULT_ENSEMBLE == CLASSIC_ORDER
-    assert Settings().analyzer.algorithms == Settings().mirage.algorithms == list(CLASSIC_ORDER)
+
+def test_every_settings_error_is_reported_not_only_the_first(tmp_path):
+    """Issue 15 item 12: an operator fixing a file should see all its problems at once."""
+    conf = tmp_path / "skyline.conf"
+    conf.write_text('[horizon]\nline_port = 0\nmax_age = "soon"\n[analyzer]\nbogus = 1\n')
+    with pytest.raises(SettingsError) as err:
+        load_settings(conf, env={"SKYLINE__FLUX__PORT": "99999"})
+    lines = str(err.value).splitlines()
+    assert len(lines) == 4, lines
+    text = str(err.value)
+    for fragment in ("line_port", "max_age", "bogus", "SKYLINE__FLUX__PORT"):
+        assert fragment in text, fragment

@@ -57,14 +57,14 @@ import numpy as np  # noqa: E402
 import redis  # noqa: E402
 from benchkit import with_redis  # noqa: E402
 
-from skyline.analysis.algorithms import run_ensemble  # noqa: E402
-from skyline.analysis.analyzer.agent import SWEEP_SLICE, Analyzer  # noqa: E402
-from skyline.analysis.analyzer.analysis import (  # noqa: E402
+from skyline.analysis.algorithms import (  # noqa: E402
     EnsembleOptions,
-    analyse,
     is_counter,
     non_negative_derivative,
+    run_ensemble,
 )
+from skyline.analysis.analyzer.agent import SWEEP_SLICE, Analyzer  # noqa: E402
+from skyline.analysis.analyzer.analysis import analyse  # noqa: E402
 from skyline.settings import Settings, load_settings  # noqa: E402
 from skyline.store.timeseries import TimeSeriesStore  # noqa: E402
 
@@ -167,7 +167,7 @@ def own_baseline(store: TimeSeriesStore, names: list[str], now: float, opts: Ens
         for s in store.read_many(names).values():
             if detect and is_counter(s):
                 s = non_negative_derivative(s)
-            anomalous += bool(run_ensemble(s, now=now, **opts.kwargs()).anomalous)
+            anomalous += bool(run_ensemble(s, now=now, options=opts).anomalous)
         return anomalous
 
     return run

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from skyline.analysis.algorithms.classic import FALSE, NONE, TRUE, Context, run_kernel
-from skyline.analysis.algorithms.ensemble import CLASSIC_ORDER, Verdict, _check_args, run_ensemble
+from skyline.analysis.algorithms.ensemble import Verdict, run_ensemble
 from skyline.analysis.algorithms.exceptions import Skip, distinct_counts, is_boring
+from skyline.analysis.algorithms.options import EnsembleOptions
 from skyline.analysis.algorithms.prepare import Block, as_series
 from skyline.store.timeseries import Series
 
@@ -122,40 +123,22 @@ def run_ensemble_batch(
     values_2d: Any,
     *,
     now: float,
-    consensus: int = 6,
-    algorithms: Sequence[str] = CLASSIC_ORDER,
-    mode: str = "default",
-    early_exit: bool = True,
-    min_length: int = 100,
-    stale_period: float = 500,
-    max_boredom: int = 100,
-    boredom_set_size: int = 1,
-    full_duration: int = 86400,
+    options: EnsembleOptions | None = None,
     chunk_rows: int = 256,
     validate: bool = True,
     rows: Any = None,
+    **changes: Any,
 ) -> BatchResult:
-    """Evaluate each row as ``run_ensemble`` would; rows are metrics.
+    """Evaluate each row as ``run_ensemble`` would (same ``options`` and ``changes``);
+    rows are metrics.
 
     With ``validate`` (default) rows that are not sorted/unique/finite go through
     ``run_ensemble`` individually; pass ``validate=False`` only for rows you know
     are prepared.  ``rows`` (indices) evaluates only those rows, result row ``r``
     being input row ``rows[r]``, without first copying them out of the matrices.
     """
-    algorithms = tuple(algorithms)
-    _check_args(algorithms, consensus, mode)
-    opts: dict[str, Any] = dict(
-        now=now,
-        consensus=consensus,
-        algorithms=algorithms,
-        mode=mode,
-        early_exit=early_exit,
-        min_length=min_length,
-        stale_period=stale_period,
-        max_boredom=max_boredom,
-        boredom_set_size=boredom_set_size,
-        full_duration=full_duration,
-    )
+    opts = EnsembleOptions.of(options, **changes)
+    algorithms = opts.algorithms
     t, v = _as_2d(timestamps_2d, values_2d)
     sel = np.arange(len(v)) if rows is None else np.asarray(rows, np.int64).reshape(-1)
     m, n, k = len(sel), v.shape[1], len(algorithms)
@@ -170,9 +153,9 @@ def run_ensemble_batch(
     )
     good = _valid_rows(t[sel], v[sel]) if validate and n and m else np.ones(m, bool)
     for i in np.flatnonzero(~good):
-        _fill(res, int(i), run_ensemble((t[sel[i]], v[sel[i]]), **opts))
-    active = _apply_skips(res, t, v, sel, good, opts)
-    ctx = Context(mode=mode, now=now, full_duration=full_duration)
+        _fill(res, int(i), run_ensemble((t[sel[i]], v[sel[i]]), now=now, options=opts))
+    active = _apply_skips(res, t, v, sel, good, now, opts)
+    ctx = opts.context(now)
     for start in range(0, len(active), chunk_rows):
         chunk = active[start : start + chunk_rows]
         _run_chunk(res, chunk, _block(t, v, sel[chunk]), ctx, opts)
@@ -208,22 +191,22 @@ def _valid_rows(t: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def _apply_skips(res: BatchResult, t: np.ndarray, v: np.ndarray, sel: np.ndarray,
-                 good: np.ndarray, opts: dict[str, Any]) -> np.ndarray:  # fmt: skip
+                 good: np.ndarray, now: float, opts: EnsembleOptions) -> np.ndarray:  # fmt: skip
     """Record each row's skip (rows ``sel`` of ``t``/``v``); the rows left to run."""
     n = v.shape[1]
     skip = np.full(len(good), None, object)
     if n == 0:
         skip[:] = Skip.EmptyTimeseries.value
-    elif n < opts["min_length"]:
+    elif n < opts.min_length:
         skip[:] = Skip.TooShort.value
     else:
-        stale = opts["now"] - t[sel, -1].astype(np.float64) > opts["stale_period"]
+        stale = now - t[sel, -1].astype(np.float64) > opts.stale_period
         skip[stale] = Skip.Stale.value
         rest = np.flatnonzero(~stale & good)
-        last = opts["max_boredom"]
+        last = opts.max_boredom
         tail = v[:, -last:] if last > 0 else v
         distinct = distinct_counts(tail[sel[rest]], last)
-        boring = is_boring(distinct, opts["boredom_set_size"], opts["mode"])
+        boring = is_boring(distinct, opts.boredom_set_size, opts.mode)
         skip[rest[boring]] = Skip.Boring.value
     rows = np.flatnonzero(good)
     for i in rows:
@@ -231,9 +214,10 @@ def _apply_skips(res: BatchResult, t: np.ndarray, v: np.ndarray, sel: np.ndarray
     return rows[np.array([skip[i] is None for i in rows], bool)] if len(rows) else rows
 
 
-def _run_chunk(res: BatchResult, rows: np.ndarray, block: Block, ctx: Context, opts) -> None:
+def _run_chunk(res: BatchResult, rows: np.ndarray, block: Block, ctx: Context,
+               opts: EnsembleOptions) -> None:  # fmt: skip
     k = len(res.algorithms)
-    consensus, mode = opts["consensus"], opts["mode"]
+    consensus, mode = opts.consensus, opts.mode
     pos = np.arange(len(rows))  # chunk position of each block row
     live = np.ones(len(rows), bool)  # block rows still undecided
     n_false = np.zeros(len(rows), np.int64)
@@ -250,7 +234,7 @@ def _run_chunk(res: BatchResult, rows: np.ndarray, block: Block, ctx: Context, o
         res.scores[rows[p], j] = scores[live]
         n_false[p] += votes[live] == FALSE
         n_none[p] += votes[live] == NONE
-        if opts["early_exit"]:
+        if opts.early_exit:
             against = n_false[pos] if mode == "classic" else n_false[pos] + n_none[pos]
             live &= against < k - consensus + 1
     ran = res.votes[rows]
@@ -295,11 +279,17 @@ def _fill(res: BatchResult, i: int, verdict: Verdict) -> None:
 
 
 def run_ensemble_many(
-    series: Sequence[Any], *, now: float, min_batch: int = 8, **options: Any
+    series: Sequence[Any],
+    *,
+    now: float,
+    options: EnsembleOptions | None = None,
+    min_batch: int = 8,
+    **changes: Any,
 ) -> list[Verdict]:
     """Verdicts for series of any lengths: equal-length groups of at least
-    ``min_batch`` series are batched, the rest run one by one.  ``options`` are
-    those of ``run_ensemble``."""
+    ``min_batch`` series are batched, the rest run one by one.  ``options`` and
+    ``changes`` are those of ``run_ensemble``."""
+    opts = EnsembleOptions.of(options, **changes)
     prepared: list[Series] = []
     for s in series:
         try:
@@ -313,11 +303,11 @@ def run_ensemble_many(
     for length, idx in by_len.items():
         if length == 0 or len(idx) < min_batch:
             for i in idx:
-                out[i] = run_ensemble(prepared[i], now=now, **options)
+                out[i] = run_ensemble(prepared[i], now=now, options=opts)
             continue
         t = np.stack([prepared[i].timestamps for i in idx])
         v = np.stack([prepared[i].values for i in idx])
-        res = run_ensemble_batch(t, v, now=now, validate=False, **options)
+        res = run_ensemble_batch(t, v, now=now, options=opts, validate=False)
         for r, i in enumerate(idx):
             out[i] = res.verdict(r)
     return [o for o in out if o is not None]

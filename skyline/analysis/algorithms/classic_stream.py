@@ -36,11 +36,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from skyline.analysis.algorithms.ensemble import CLASSIC_ORDER, Verdict, run_ensemble
+from skyline.analysis.algorithms.options import EnsembleOptions
 from skyline.analysis.algorithms.streaming import NEUTRAL_SCORE
 
 __all__ = ["EnsembleStreamDetector", "votes_in_favour"]
@@ -79,10 +79,10 @@ class EnsembleStreamDetector:
         self.mode = mode
         self.window = int(window)
         self.algorithms = tuple(algorithms)
-        self.options: dict[str, Any] = dict(
-            consensus=consensus,
-            algorithms=self.algorithms,
+        self.options = EnsembleOptions(
             mode=mode,
+            algorithms=self.algorithms,
+            consensus=consensus,
             min_length=min_length,
             max_boredom=max_boredom,
             boredom_set_size=boredom_set_size,
@@ -117,9 +117,9 @@ class EnsembleStreamDetector:
         return run_ensemble(
             (t.copy(), v.copy()),
             now=float(timestamp),
+            options=self.options,
             early_exit=early_exit,
             full_duration=self._full_duration(t),
-            **self.options,
         )
 
     # -- Detector interface ------------------------------------------------------

@@ -4,7 +4,7 @@
 a metric's first ``decide_after`` points, giving them to the inner detector to
 learn but reporting them neutral (the ensemble also needs ``min_tolerable_length``
 points before it judges anything), and decides once, with the rule of
-``skyline.analysis.analyzer.analysis.is_counter``: never negative, rising on at least half
+``skyline.analysis.algorithms.prepare.is_counter``: never negative, rising on at least half
 of the steps, falling at most once per hundred.  A gauge goes on as it was (so a
 gauge is judged exactly as by the inner detector alone, after the first
 ``decide_after`` points).  A counter's inner state starts again, and its points

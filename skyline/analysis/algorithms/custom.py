@@ -61,8 +61,9 @@ import numpy as np
 
 from skyline.analysis.algorithms import custom_worker as cw
 from skyline.analysis.algorithms.batch import run_ensemble_many
-from skyline.analysis.algorithms.classic import KERNELS
+from skyline.analysis.algorithms.classic import ALGORITHMS
 from skyline.analysis.algorithms.ensemble import Verdict, decide
+from skyline.analysis.algorithms.options import EnsembleOptions
 from skyline.events.rules import matches
 from skyline.settings.algorithms import CustomAlgorithm
 from skyline.store.timeseries import Series
@@ -105,8 +106,8 @@ def _where(i: int, c: CustomAlgorithm) -> str:
 def _check_config(customs: Sequence[CustomAlgorithm]) -> None:
     seen: set[str] = set()
     for i, c in enumerate(customs):
-        if c.name in KERNELS or c.name in seen:
-            what = "a three-sigma algorithm" if c.name in KERNELS else "used by an earlier table"
+        if c.name in ALGORITHMS or c.name in seen:
+            what = "a three-sigma algorithm" if c.name in ALGORITHMS else "used by an earlier table"
             raise CustomAlgorithmError(f"{_where(i, c)}: the name is {what}; rename it")
         seen.add(c.name)
         if not Path(c.source).is_file():
@@ -281,24 +282,22 @@ class CustomRunner:
 
 
 # Consensus -------------------------------------------------------------------------
-def _ensemble_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    return {**options, "early_exit": False}
-
-
 def run_many_with_custom(
     series: Mapping[str, Series],
     *,
     now: float,
     runner: CustomRunner | None,
     use_names: bool = True,
-    **options: Any,
+    options: EnsembleOptions | None = None,
+    **changes: Any,
 ) -> dict[str, Verdict]:
     """Verdicts of the ensemble plus the custom algorithms that apply to each metric.
 
-    ``options`` are those of ``run_ensemble``.  Metrics that no custom algorithm
+    ``options`` and ``changes`` are those of ``run_ensemble``.  Metrics that no custom algorithm
     applies to take the plain (early-exit, batched) path.  ``use_names=False`` runs
     every algorithm of the runner on every series (crucible on a file).
     """
+    opts = EnsembleOptions.of(options, **changes)
     names = list(series)
 
     def applicable(m: str) -> tuple[CustomAlgorithm, ...]:
@@ -306,12 +305,13 @@ def run_many_with_custom(
 
     plain = [m for m in names if not applicable(m)]
     custom = [m for m in names if applicable(m)]
-    out = dict(zip(plain, run_ensemble_many([series[m] for m in plain], now=now, **options),
+    out = dict(zip(plain, run_ensemble_many([series[m] for m in plain], now=now, options=opts),
                    strict=True))  # fmt: skip
     if custom:
         assert runner is not None
-        base = run_ensemble_many([series[m] for m in custom], now=now, **_ensemble_options(options))
-        mode, consensus = options.get("mode", "default"), options.get("consensus", 6)
+        base = run_ensemble_many([series[m] for m in custom], now=now,
+                                 options=replace(opts, early_exit=False))  # fmt: skip
+        mode, consensus = opts.mode, opts.consensus
         state = {m: _State.of(v) for m, v in zip(custom, base, strict=True) if v.skip is None}
         out.update({m: v for m, v in zip(custom, base, strict=True) if v.skip is not None})
         for c in runner.ordered():
@@ -328,14 +328,15 @@ def run_many_with_custom(
 
 def run_with_custom(
     series: Series, *, now: float, runner: CustomRunner | None, metric: str | None = None,
-    **options: Any,
+    options: EnsembleOptions | None = None, **changes: Any,
 ) -> Verdict:  # fmt: skip
     """``run_many_with_custom`` for one series; ``metric`` None runs every algorithm
     of the runner (no namespace to match)."""
     key = metric if metric is not None else ""
     return run_many_with_custom(
-        {key: series}, now=now, runner=runner, use_names=metric is not None, **options
-    )[key]
+        {key: series}, now=now, runner=runner, use_names=metric is not None,
+        options=options, **changes,
+    )[key]  # fmt: skip
 
 
 @dataclass

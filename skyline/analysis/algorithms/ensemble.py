@@ -12,8 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from skyline.analysis.algorithms.classic import FALSE, KERNELS, NONE, TRUE, Context, run_kernel
+from skyline.analysis.algorithms.classic import (
+    FALSE,
+    NONE,
+    TRUE,
+    Context,
+    default_order,
+    etsy_order,
+    run_kernel,
+)
 from skyline.analysis.algorithms.exceptions import check_skip
+from skyline.analysis.algorithms.options import EnsembleOptions
 from skyline.analysis.algorithms.prepare import Block, as_series
 
 __all__ = [
@@ -25,30 +34,11 @@ __all__ = [
     "stop_early",
 ]
 
-# earthgecko's optimised default settings.ALGORITHMS order (cheap / frequent first)
-CLASSIC_ORDER: tuple[str, ...] = (
-    "histogram_bins",
-    "first_hour_average",
-    "stddev_from_average",
-    "grubbs",
-    "ks_test",
-    "mean_subtraction_cumulation",
-    "median_absolute_deviation",
-    "stddev_from_moving_average",
-    "least_squares",
-)
+# earthgecko's optimised default settings.ALGORITHMS order (cheap / frequent first): the
+# default ensemble, from each algorithm's registered position
+CLASSIC_ORDER: tuple[str, ...] = default_order()
 # Etsy's original order (also earthgecko's MIRAGE_ALGORITHMS)
-ETSY_ORDER: tuple[str, ...] = (
-    "first_hour_average",
-    "mean_subtraction_cumulation",
-    "stddev_from_average",
-    "stddev_from_moving_average",
-    "least_squares",
-    "grubbs",
-    "histogram_bins",
-    "median_absolute_deviation",
-    "ks_test",
-)
+ETSY_ORDER: tuple[str, ...] = etsy_order()
 
 
 @dataclass(frozen=True)
@@ -97,37 +87,19 @@ def decide(votes: Sequence[bool | None], n_algorithms: int, consensus: int, mode
     return n_false <= n_algorithms - consensus
 
 
-def _check_args(algorithms: Sequence[str], consensus: int, mode: str) -> None:
-    unknown = [a for a in algorithms if a not in KERNELS]
-    if unknown:
-        raise ValueError(f"unknown algorithms: {unknown}")
-    if consensus < 1:
-        raise ValueError("consensus must be >= 1")
-    Context(mode=mode)  # validates mode
-
-
 def run_ensemble(
-    series: Any,
-    *,
-    now: float,
-    consensus: int = 6,
-    algorithms: Sequence[str] = CLASSIC_ORDER,
-    mode: str = "default",
-    early_exit: bool = True,
-    min_length: int = 100,
-    stale_period: float = 500,
-    max_boredom: int = 100,
-    boredom_set_size: int = 1,
-    full_duration: int = 86400,
+    series: Any, *, now: float, options: EnsembleOptions | None = None, **changes: Any
 ) -> Verdict:
     """Skip checks, then the algorithms in order with early exit, then consensus.
 
     ``series`` is a prepared ``Series`` (or any ``(timestamps, values)`` pair, which
-    is prepared first).  Algorithm errors become None votes; nothing escapes except
-    ``ValueError`` for bad arguments (unknown algorithm, consensus < 1, bad mode).
+    is prepared first).  ``options`` (default: the defaults) with ``changes``
+    (``mode="classic"``...) say how to judge.  Algorithm errors become None votes;
+    nothing escapes except ``ValueError`` for bad options (unknown algorithm,
+    consensus < 1, bad mode) and ``TypeError`` for an unknown option.
     """
-    algorithms = tuple(algorithms)
-    _check_args(algorithms, consensus, mode)
+    opts = EnsembleOptions.of(options, **changes)
+    algorithms, consensus, mode = opts.algorithms, opts.consensus, opts.mode
     try:
         s = as_series(series)
     except (TypeError, ValueError, IndexError):
@@ -137,15 +109,15 @@ def run_ensemble(
     skip = check_skip(
         s,
         now,
-        min_length=min_length,
-        stale_period=stale_period,
-        max_boredom=max_boredom,
-        boredom_set_size=boredom_set_size,
+        min_length=opts.min_length,
+        stale_period=opts.stale_period,
+        max_boredom=opts.max_boredom,
+        boredom_set_size=opts.boredom_set_size,
         mode=mode,
     )
     if skip is not None:
         return Verdict(None, skip.value, value=value, timestamp=ts)
-    ctx = Context(mode=mode, now=now, full_duration=full_duration)
+    ctx = opts.context(now)
     block = Block.of(s)
     votes: dict[str, bool | None] = {}
     scores: dict[str, float] = {}
@@ -155,7 +127,7 @@ def run_ensemble(
         votes[name], scores[name] = vote, score
         n_false += vote is False
         n_none += vote is None
-        if early_exit and stop_early(n_false, n_none, len(algorithms), consensus, mode):
+        if opts.early_exit and stop_early(n_false, n_none, len(algorithms), consensus, mode):
             break
     return Verdict(
         anomalous=decide(list(votes.values()), len(algorithms), consensus, mode),

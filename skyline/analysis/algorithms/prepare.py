@@ -10,6 +10,10 @@ algorithm is written once, over a block: a single series is a block of one row,
 a batch is a block of many.  Because each statistic is a reduction along a row
 (``axis=1``), a row gives bit-identical results alone or inside a batch, which is
 what lets the batch path promise exactly the per-series verdicts.
+
+A monotonic counter is analysed as its non-negative derivative (``is_counter``,
+``non_negative_derivative``; the same rule over the rows of a block: ``counter_rows``,
+``derivative_rows``), by the analyzer and by mirage alike.
 """
 
 from __future__ import annotations
@@ -21,7 +25,15 @@ import numpy as np
 
 from skyline.store.timeseries import Series, sort_dedupe
 
-__all__ = ["Block", "prepare_arrays", "tail_avg"]
+__all__ = [
+    "Block",
+    "counter_rows",
+    "derivative_rows",
+    "is_counter",
+    "non_negative_derivative",
+    "prepare_arrays",
+    "tail_avg",
+]
 
 
 def prepare_arrays(
@@ -168,3 +180,51 @@ def row_search(t: np.ndarray, x: np.ndarray, side: str = "left") -> np.ndarray:
         stay = open_ & ~go_right
         lo = np.where(go_right, mid + 1, lo)
         hi = np.where(stay, mid, hi)
+
+
+# Counters ---------------------------------------------------------------------------
+def is_counter(series: Series) -> bool:
+    """A monotonic counter: non-negative, mostly rising, falling only at rare resets."""
+    v = series.values
+    if len(v) < 3 or v.min() < 0:
+        return False
+    d = np.diff(v)
+    rising, falling = int((d > 0).sum()), int((d < 0).sum())
+    return rising >= len(d) // 2 and falling <= max(1, len(d) // 100)
+
+
+def counter_rows(values_2d: np.ndarray) -> np.ndarray:
+    """``is_counter`` of every row of a 2-D array, as one boolean array."""
+    m, n = values_2d.shape
+    if n < 3:
+        return np.zeros(m, bool)
+    d = np.diff(values_2d, axis=1)
+    rising, falling = (d > 0).sum(axis=1), (d < 0).sum(axis=1)
+    counter = ~(values_2d.min(axis=1) < 0)  # a NaN minimum does not exclude, as in is_counter
+    return counter & (rising >= (n - 1) // 2) & (falling <= max(1, (n - 1) // 100))
+
+
+def non_negative_derivative(series: Series) -> Series:
+    """Per-step increase of a counter; a step across a reset (a fall) is dropped."""
+    d = np.diff(series.values)
+    keep = d >= 0
+    return Series(series.timestamps[1:][keep], d[keep])
+
+
+def derivative_rows(
+    t2d: np.ndarray, v2d: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``non_negative_derivative`` of every row, as ``(rows, timestamps_2d, values_2d)``
+    groups: the rows that dropped the same number of falls share a length."""
+    d = np.diff(v2d, axis=1)
+    keep = d >= 0
+    kept = keep.sum(axis=1)
+    out = []
+    for length in np.unique(kept).tolist():
+        rows = np.flatnonzero(kept == length)
+        if length == d.shape[1]:
+            out.append((rows, t2d[rows, 1:], d[rows]))
+            continue
+        k, shape = keep[rows], (len(rows), length)
+        out.append((rows, t2d[rows, 1:][k].reshape(shape), d[rows][k].reshape(shape)))
+    return out

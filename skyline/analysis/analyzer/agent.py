@@ -21,9 +21,8 @@ import time
 from collections.abc import Mapping
 from typing import cast
 
-from skyline.analysis.algorithms import ALGORITHMS, Verdict
+from skyline.analysis.algorithms import EnsembleOptions, Verdict
 from skyline.analysis.analyzer.analysis import (
-    EnsembleOptions,
     analyse,
     anomalous_verdicts,
     load_customs,
@@ -34,7 +33,7 @@ from skyline.analysis.analyzer.detect import Detection, DetectorPass, make_detec
 from skyline.events.anomaly import AnomalyEvent
 from skyline.events.routing import Heartbeats, forward
 from skyline.ingest.name_filter import NameFilter
-from skyline.runtime.daemon import Daemon, StartupError
+from skyline.runtime.daemon import Daemon
 from skyline.store.timeseries import Series
 
 POP_BATCH = 5000
@@ -50,13 +49,7 @@ class Analyzer(Daemon):
         return self.settings.analyzer.arrival_interval
 
     def setup(self) -> None:
-        cfg = self.settings.analyzer
-        unknown = [a for a in cfg.algorithms if a not in ALGORITHMS]
-        if unknown:
-            raise StartupError(
-                f"[analyzer] algorithms: unknown algorithm {unknown[0]!r}; "
-                f"known: {', '.join(sorted(ALGORITHMS))}"
-            )
+        cfg = self.settings.analyzer  # its algorithms are known: the settings checked them
         self.options = EnsembleOptions.from_settings(cfg)
         self.customs = load_customs(self.settings, "analyzer")
         self.filter = NameFilter(cfg.skip, cfg.do_not_skip)

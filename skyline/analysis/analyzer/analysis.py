@@ -21,94 +21,30 @@ from typing import Any
 
 import numpy as np
 
-from skyline.analysis.algorithms import BatchResult, Verdict, run_ensemble_batch, run_ensemble_many
+from skyline.analysis.algorithms import (
+    BatchResult,
+    EnsembleOptions,
+    Verdict,
+    run_ensemble_batch,
+    run_ensemble_many,
+)
 from skyline.analysis.algorithms.classic import TRUE
 from skyline.analysis.algorithms.custom import (
     CustomAlgorithmError,
     CustomRunner,
     run_many_with_custom,
 )
+from skyline.analysis.algorithms.prepare import (
+    counter_rows,
+    derivative_rows,
+    is_counter,
+    non_negative_derivative,
+)
 from skyline.runtime.daemon import StartupError
-from skyline.settings import AnalyzerSection, Settings
+from skyline.settings import Settings
 from skyline.store.timeseries import Series
 
 MIN_BATCH = 8  # smaller groups of equal-length series are evaluated one by one
-
-
-@dataclass(frozen=True)
-class EnsembleOptions:
-    """The ensemble's arguments, taken once from the settings."""
-
-    mode: str
-    algorithms: tuple[str, ...]
-    consensus: int
-    min_length: int
-    stale_period: int
-    max_boredom: int
-    boredom_set_size: int
-
-    @classmethod
-    def from_settings(cls, cfg: AnalyzerSection) -> EnsembleOptions:
-        return cls(cfg.mode, tuple(cfg.algorithms), cfg.consensus, cfg.min_tolerable_length,
-                   cfg.stale_period, cfg.max_tolerable_boredom, cfg.boredom_set_size)  # fmt: skip
-
-    def kwargs(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "algorithms": self.algorithms,
-            "consensus": self.consensus,
-            "min_length": self.min_length,
-            "stale_period": self.stale_period,
-            "max_boredom": self.max_boredom,
-            "boredom_set_size": self.boredom_set_size,
-        }
-
-
-def is_counter(series: Series) -> bool:
-    """A monotonic counter: non-negative, mostly rising, falling only at rare resets."""
-    v = series.values
-    if len(v) < 3 or v.min() < 0:
-        return False
-    d = np.diff(v)
-    rising, falling = int((d > 0).sum()), int((d < 0).sum())
-    return rising >= len(d) // 2 and falling <= max(1, len(d) // 100)
-
-
-def counter_rows(values_2d: np.ndarray) -> np.ndarray:
-    """``is_counter`` of every row of a 2-D array, as one boolean array."""
-    m, n = values_2d.shape
-    if n < 3:
-        return np.zeros(m, bool)
-    d = np.diff(values_2d, axis=1)
-    rising, falling = (d > 0).sum(axis=1), (d < 0).sum(axis=1)
-    counter = ~(values_2d.min(axis=1) < 0)  # a NaN minimum does not exclude, as in is_counter
-    return counter & (rising >= (n - 1) // 2) & (falling <= max(1, (n - 1) // 100))
-
-
-def non_negative_derivative(series: Series) -> Series:
-    """Per-step increase of a counter; a step across a reset (a fall) is dropped."""
-    d = np.diff(series.values)
-    keep = d >= 0
-    return Series(series.timestamps[1:][keep], d[keep])
-
-
-def derivative_rows(
-    t2d: np.ndarray, v2d: np.ndarray
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """``non_negative_derivative`` of every row, as ``(rows, timestamps_2d, values_2d)``
-    groups: the rows that dropped the same number of falls share a length."""
-    d = np.diff(v2d, axis=1)
-    keep = d >= 0
-    kept = keep.sum(axis=1)
-    out = []
-    for length in np.unique(kept).tolist():
-        rows = np.flatnonzero(kept == length)
-        if length == d.shape[1]:
-            out.append((rows, t2d[rows, 1:], d[rows]))
-            continue
-        k, shape = keep[rows], (len(rows), length)
-        out.append((rows, t2d[rows, 1:][k].reshape(shape), d[rows][k].reshape(shape)))
-    return out
 
 
 class VerdictMap(Mapping[str, Verdict]):
@@ -251,7 +187,7 @@ def analyse(
             counters.add(name)
             s = non_negative_derivative(s)
         by_name[name] = s
-    found = run_many_with_custom(by_name, now=now, runner=customs, **options.kwargs())
+    found = run_many_with_custom(by_name, now=now, runner=customs, options=options)
     return found, counters
 
 
@@ -274,7 +210,6 @@ def _classic_pass(
     out = VerdictMap(names)
     counters: set[str] = set()
     blocks, loose = _blocks(list(series.values()))
-    kw = options.kwargs()
     for b in blocks:
         if not b.checked:
             ok = _prepared_rows(b.t2d, b.v2d)
@@ -283,16 +218,18 @@ def _classic_pass(
         counter = _counters(b.v2d, b.rows) if detect_counters else None
         if counter is None or not counter.any():
             out.add_batch(b.idx, run_ensemble_batch(b.t2d, b.v2d, rows=b.rows, now=now,
-                                                    validate=False, **kw))  # fmt: skip
+                                                    options=options, validate=False))  # fmt: skip
             continue
         plain = ~counter
         if plain.any():
             out.add_batch(b.idx[plain], run_ensemble_batch(b.t2d, b.v2d, rows=b.rows[plain],
-                                                           now=now, validate=False, **kw))  # fmt: skip
+                                                           now=now, options=options,
+                                                           validate=False))  # fmt: skip
         rows, idx = b.rows[counter], b.idx[counter]
         counters.update(names[i] for i in idx.tolist())
         for sub, t_d, v_d in derivative_rows(_take(b.t2d, rows), _take(b.v2d, rows)):
-            out.add_batch(idx[sub], run_ensemble_batch(t_d, v_d, now=now, validate=False, **kw))
+            out.add_batch(idx[sub], run_ensemble_batch(t_d, v_d, now=now, options=options,
+                                                       validate=False))  # fmt: skip
     seq = list(series.values())
     prepared = []
     for i in loose:  # one by one, exactly as before the block path
@@ -301,7 +238,8 @@ def _classic_pass(
             counters.add(names[i])
             s = non_negative_derivative(s)
         prepared.append(s)
-    for i, verdict in zip(loose, run_ensemble_many(prepared, now=now, **kw), strict=True):
+    for i, verdict in zip(loose, run_ensemble_many(prepared, now=now, options=options),
+                          strict=True):  # fmt: skip
         out.add(i, verdict)
     return out, counters
 

@@ -59,17 +59,25 @@ class Hit:
 
 class Boundary(Daemon):
     name = "boundary"
+    watched: dict[str, Watched]
+    matching: dict[str, list[Applied]]  # metric name -> its effective rules
 
     @property
     def interval(self) -> float:
         return self.settings.boundary_daemon.interval
 
+    def reloaded(self) -> None:
+        """New [[boundary]] rules (SIGHUP): every metric is matched again."""
+        self.rules = list(self.settings.boundary)
+        self.matching, self.watched = {}, {}  # every metric is read afresh under the new rules
+        self.next_refresh = 0.0
+
     def setup(self) -> None:
         self.cfg = self.settings.boundary_daemon
         self.rules = list(self.settings.boundary)
         self.heartbeats = Heartbeats(self.redis, self.keys)
-        self.watched: dict[str, Watched] = {}
-        self.matching: dict[str, list[Applied]] = {}  # metric name -> its effective rules
+        self.watched = {}
+        self.matching = {}
         self.next_refresh = 0.0
         if not self.rules:
             self.log.warning("no [[boundary]] rules configured: nothing to watch")

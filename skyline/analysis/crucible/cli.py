@@ -11,10 +11,12 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import redis
 
+from skyline.analysis.algorithms import EnsembleOptions
 from skyline.analysis.algorithms.custom import CustomAlgorithmError, CustomRunner
 from skyline.analysis.crucible.plot import write_plot
 from skyline.analysis.crucible.report import (
@@ -91,17 +93,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         report = analyse_series(
             data,
-            mode=args.mode or cfg.mode,
-            consensus=consensus,
-            algorithms=list(cfg.algorithms),
-            options={
-                "min_length": cfg.min_tolerable_length,
-                "max_boredom": cfg.max_tolerable_boredom,
-                "boredom_set_size": cfg.boredom_set_size,
-            },  # fmt: skip
+            options=replace(
+                EnsembleOptions.from_settings(cfg),
+                mode=args.mode or cfg.mode,
+                consensus=consensus,
+                full_duration=settings.skyline.full_duration,
+            ),
             runner=runner or None,
             metric=None if data.kind == "csv" else data.source,
-            full_duration=settings.skyline.full_duration,
             window=args.window,
             walk=not args.no_walk,
             max_points=max(1, args.max_points),

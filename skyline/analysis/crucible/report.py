@@ -18,7 +18,7 @@ import csv
 import math
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from skyline import __version__
 from skyline.analysis.algorithms.classic import Context, evaluate
 from skyline.analysis.algorithms.custom import CustomRunner, run_many_with_custom
+from skyline.analysis.algorithms.options import EnsembleOptions
 from skyline.analysis.algorithms.prepare import prepare_arrays
 from skyline.store.timeseries import Series
 
@@ -189,14 +190,14 @@ def default_window(series: Series, full_duration: int, min_length: int) -> int:
 def walk_forward(
     series: Series,
     *,
-    options: dict[str, Any],
+    options: EnsembleOptions,
     runner: CustomRunner | None,
     window: int,
     max_points: int = MAX_POINTS,
 ) -> dict[str, Any]:
     """Judge every point (or every ``step``-th) as the newest; see the module doc."""
     t, v = series.timestamps, series.values
-    n, first = len(series), max(1, options.get("min_length", 100)) - 1
+    n, first = len(series), max(1, options.min_length) - 1
     idx = np.arange(first, n)
     step = max(1, math.ceil(len(idx) / max_points)) if len(idx) else 1
     idx = idx[::step]
@@ -207,7 +208,8 @@ def walk_forward(
     for start in range(0, len(idx), CHUNK_ROWS):
         chunk = idx[start : start + CHUNK_ROWS]
         windows = _windows(t, v, chunk, window, end)
-        found = run_many_with_custom(windows, now=end, runner=runner, use_names=False, **options)
+        found = run_many_with_custom(windows, now=end, runner=runner, use_names=False,
+                                     options=options)  # fmt: skip
         for key, verdict in found.items():
             i = int(key)
             if verdict.skip:
@@ -245,30 +247,26 @@ def _windows(t: np.ndarray, v: np.ndarray, idx: np.ndarray, window: int, end: in
 def analyse_series(
     data: SeriesInput,
     *,
-    mode: str,
-    consensus: int,
-    algorithms: list[str],
-    options: dict[str, Any],
+    options: EnsembleOptions,
     runner: CustomRunner | None,
     metric: str | None = None,
-    full_duration: int = 86400,
     window: int | None = None,
     walk: bool = True,
     max_points: int = MAX_POINTS,
 ) -> dict[str, Any]:
-    """The crucible report of one series.  ``options`` are run_ensemble's skip options
-    (min_length, max_boredom, boredom_set_size); ``metric`` None runs every custom
-    algorithm (a file has no namespace)."""
+    """The crucible report of one series under the ensemble ``options`` (run without
+    early exit, so every algorithm votes); ``metric`` None runs every custom algorithm
+    (a file has no namespace)."""
     started = time.perf_counter()
     series = data.series
     now = float(series.timestamps[-1])
-    opts = {**options, "mode": mode, "consensus": consensus, "algorithms": tuple(algorithms),
-            "full_duration": full_duration, "early_exit": False}  # fmt: skip
+    opts = replace(options, early_exit=False)
+    mode, consensus, algorithms = opts.mode, opts.consensus, list(opts.algorithms)
     key = metric if metric is not None else ""  # a metric's name is matched to namespaces
     found = run_many_with_custom({key: series}, now=now, runner=runner,
-                                 use_names=metric is not None, **opts)  # fmt: skip
+                                 use_names=metric is not None, options=opts)  # fmt: skip
     verdict = found[key]
-    ctx = Context(mode=mode, now=now, full_duration=full_duration)
+    ctx = opts.context(now)
     customs = [c.name for c in runner.customs] if runner else []
     report: dict[str, Any] = {
         "skyline_version": __version__,
@@ -280,7 +278,7 @@ def analyse_series(
         "custom_algorithms": customs,
         "algorithms_run": list(verdict.run),
         "now": int(now),
-        "algorithms": _per_algorithm(series, verdict, list(algorithms), ctx),
+        "algorithms": _per_algorithm(series, verdict, algorithms, ctx),
         "ensemble": _verdict_json(verdict, consensus),
     }
     for name in customs:
@@ -292,8 +290,8 @@ def analyse_series(
                                           "not_run": True}  # fmt: skip
     t_last = time.perf_counter()
     if walk:
-        w = window or default_window(series, full_duration, options.get("min_length", 100))
-        report["walk"] = walk_forward(series, options=opts | {"early_exit": not runner},
+        w = window or default_window(series, opts.full_duration, opts.min_length)
+        report["walk"] = walk_forward(series, options=replace(opts, early_exit=not runner),
                                       runner=runner, window=w, max_points=max_points)  # fmt: skip
     t_walk = time.perf_counter()
     if runner:

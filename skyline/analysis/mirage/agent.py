@@ -32,8 +32,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor, wait
 
-from skyline.analysis.algorithms import ALGORITHMS
-from skyline.analysis.analyzer.analysis import is_counter, non_negative_derivative
+from skyline.analysis.algorithms.prepare import is_counter, non_negative_derivative
 from skyline.analysis.mirage.fetch import Stopped
 from skyline.analysis.mirage.history import HistorySource
 from skyline.analysis.mirage.judge import Judgement, JudgeOptions, judge
@@ -41,7 +40,7 @@ from skyline.events.anomaly import AnomalyEvent, VerdictEvent, publish_verdict
 from skyline.events.routing import MIRAGE, Heartbeats, onward
 from skyline.events.rules import route
 from skyline.events.streams import StreamConsumer, consumer_name
-from skyline.runtime.daemon import OUTAGES, Daemon, StartupError
+from skyline.runtime.daemon import OUTAGES, Daemon
 
 Key = tuple[str, bytes]
 
@@ -55,11 +54,7 @@ class Mirage(Daemon):
     interval = 0.0  # run_once blocks on the stream instead
 
     def setup(self) -> None:
-        cfg = self.settings.mirage
-        unknown = [a for a in cfg.algorithms if a not in ALGORITHMS]
-        if unknown:
-            raise StartupError(f"[mirage] algorithms: unknown algorithm {unknown[0]!r}; "
-                               f"known: {', '.join(sorted(ALGORITHMS))}")  # fmt: skip
+        cfg = self.settings.mirage  # its algorithms are known: the settings checked them
         self.options = JudgeOptions.from_settings(self.settings)
         self.history = HistorySource(self.store, self.settings, self.counters)
         self.heartbeats = Heartbeats(self.redis, self.keys)

@@ -19,11 +19,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from skyline.analysis.algorithms import run_ensemble
+from skyline.analysis.algorithms import EnsembleOptions, run_ensemble
 from skyline.settings import Settings
 from skyline.store.timeseries import Series
 
@@ -39,23 +39,26 @@ class Judgement:
 
 @dataclass(frozen=True)
 class JudgeOptions:
-    algorithms: tuple[str, ...]
-    consensus: int
-    mode: str
+    """``ensemble``: the ensemble's options ([mirage] algorithms, consensus, mode and
+    min_points; the analyzer's boredom rules); the window sets stale_period and
+    full_duration per check."""
+
+    ensemble: EnsembleOptions
     min_points: int
     min_coverage: float
     daily_peaks: int
     tolerance: float
     peak_window: int
-    max_boredom: int
-    boredom_set_size: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JudgeOptions:
         m, a = settings.mirage, settings.analyzer
-        return cls(tuple(m.algorithms), m.consensus, m.mode, m.min_points, m.min_coverage,
-                   m.daily_peaks, m.daily_peak_tolerance, m.daily_peak_window,
-                   a.max_tolerable_boredom, a.boredom_set_size)  # fmt: skip
+        ensemble = EnsembleOptions(mode=m.mode, algorithms=tuple(m.algorithms),
+                                   consensus=m.consensus, min_length=m.min_points,
+                                   max_boredom=a.max_tolerable_boredom,
+                                   boredom_set_size=a.boredom_set_size)  # fmt: skip
+        return cls(ensemble, m.min_points, m.min_coverage, m.daily_peaks,
+                   m.daily_peak_tolerance, m.daily_peak_window)  # fmt: skip
 
 
 def judge(series: Series, hours: int, resolution: int, opts: JudgeOptions) -> Judgement:
@@ -68,20 +71,10 @@ def judge(series: Series, hours: int, resolution: int, opts: JudgeOptions) -> Ju
     if n < max(opts.min_points, opts.min_coverage * expected, 3):
         return Judgement(False, f"insufficient history: {n} of {expected} buckets over "
                          f"{hours} h; alerted unconfirmed", detail)  # fmt: skip
-    verdict = run_ensemble(
-        series,
-        now=float(series.timestamps[-1]),
-        consensus=opts.consensus,
-        algorithms=opts.algorithms,
-        mode=opts.mode,
-        min_length=opts.min_points,
-        stale_period=window,
-        max_boredom=opts.max_boredom,
-        boredom_set_size=opts.boredom_set_size,
-        full_duration=window,
-    )
+    ensemble = replace(opts.ensemble, stale_period=window, full_duration=window)
+    verdict = run_ensemble(series, now=float(series.timestamps[-1]), options=ensemble)
     detail["triggered"] = list(verdict.triggered)
-    votes = f"{len(verdict.triggered)}/{len(opts.algorithms)} algorithms"
+    votes = f"{len(verdict.triggered)}/{len(ensemble.algorithms)} algorithms"
     where = f"over {hours} h at {resolution} s"
     if verdict.skip is not None:
         return Judgement(False, f"could not judge {where} ({verdict.skip}); alerted", detail)
