@@ -17,7 +17,7 @@ COPY requirements.txt ./
 RUN pip install -r requirements.txt
 COPY pyproject.toml setup.py README.md ./
 COPY skyline ./skyline
-RUN pip install --no-deps . && skyline config check
+RUN pip install -c requirements.txt . && pip check && skyline config check
 
 FROM ${BASE}
 RUN useradd --create-home --home-dir /opt/skyline skyline \

@@ -1,23 +1,25 @@
 # The two commands of the README:
 #   make run   - create .venv, install, start Skyline on embedded defaults
 #   make test  - install the test tools and run the test suite
-# and make stop, make lint.
+# and make stop, make lint (ruff), make typecheck (mypy).
+# Installs resolve the package's own dependencies (pyproject.toml) under the pins of
+# requirements*.txt used as constraints: a package the code imports but pyproject.toml
+# does not declare is missing from .venv, as it would be after `pip install skyline`.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: install install-test run stop status test lint format
+.PHONY: install install-test run stop status test lint typecheck format
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements.txt
-	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m pip install -q -c requirements.txt -e .
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
-	$(BIN)/python -m pip install -q -r requirements-test.txt
+	$(BIN)/python -m pip install -q -c requirements-test.txt -e ".[test]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -43,6 +45,9 @@ test: install-test
 lint: install-test
 	$(BIN)/ruff check skyline tests utils
 	$(BIN)/ruff format --check skyline tests utils
+
+typecheck: install-test
+	$(BIN)/mypy
 
 format: install-test
 	$(BIN)/ruff format skyline tests utils

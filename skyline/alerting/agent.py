@@ -22,7 +22,9 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
+from redis.typing import StreamIdT
 from sqlalchemy import Engine
 
 from skyline.alerting.alert_log import AlertLogWriter
@@ -163,7 +165,7 @@ class Alerters(StreamDaemon):
         if not self.inflight or now - self.touched_at < self.settings.alerters.claim_idle / 3:
             return
         self.touched_at = now
-        by_stream: dict[str, list[bytes]] = {}
+        by_stream: dict[str, list[StreamIdT]] = {}
         for stream, entry_id in self.inflight:
             by_stream.setdefault(stream, []).append(entry_id)
         for stream, ids in by_stream.items():
@@ -176,7 +178,7 @@ class Alerters(StreamDaemon):
             return "deliver"
         if not expiration:
             return "deliver"
-        held = (self.redis.get(key) or b"").decode()
+        held = (cast(bytes | None, self.redis.get(key)) or b"").decode()  # binary client
         if held == event.id:
             return "deliver"  # our own claim: a re-delivery after a crash
         if held == f"{event.id}|sent":

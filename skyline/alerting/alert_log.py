@@ -86,7 +86,7 @@ class AlertLogWriter:
                 break
             except (ValueError, KeyError, TypeError) as exc:  # not a row: nothing to retry
                 self._dead_letter(raw, exc)
-            self.redis.lrem(self.outbox, 1, raw)
+            self.redis.lrem(self.outbox, 1, raw)  # type: ignore[arg-type]  # redis-py says str; bytes go as is
         if written:
             self.counters.inc("alert_log.replayed", written)
         return written

@@ -19,13 +19,14 @@ def render_png(series: Series, metric: str, anomaly_ts: int, anomaly_value: floa
 
     fig = Figure(figsize=(8, 3), dpi=100)
     ax = fig.add_subplot()
-    when = [dt.datetime.fromtimestamp(int(t), dt.UTC) for t in series.timestamps]
+    # object arrays of UTC datetimes: matplotlib's date units convert them
+    when = np.array([dt.datetime.fromtimestamp(int(t), dt.UTC) for t in series.timestamps])
     ax.plot(when, series.values, color="#1f77b4", linewidth=0.8, label=metric[:60])
     if len(series.values) > 1:
         mean, std = float(np.mean(series.values)), float(np.std(series.values))
         ax.axhline(mean, color="grey", linewidth=0.6, linestyle="--", label="mean")
         ax.axhspan(mean - 3 * std, mean + 3 * std, color="grey", alpha=0.12, label="3 sigma")
-    ax.scatter([dt.datetime.fromtimestamp(anomaly_ts, dt.UTC)], [anomaly_value], color="red",
+    ax.scatter(np.array([dt.datetime.fromtimestamp(anomaly_ts, dt.UTC)]), [anomaly_value], color="red",
                zorder=5, s=30, label="anomaly")  # fmt: skip
     ax.set_title(metric[:90], fontsize=9)
     ax.legend(fontsize=7, loc="upper left")

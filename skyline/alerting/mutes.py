@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any, cast
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import CursorResult, Engine, delete, select
 from sqlalchemy.orm import Session
 
 from skyline.db.models import AlertMute
@@ -48,7 +49,9 @@ def mute(engine: Engine, pattern: str, seconds: int, reason: str | None = None,
 
 def unmute(engine: Engine, pattern: str) -> int:
     with Session(engine) as db:
-        n = db.execute(delete(AlertMute).where(AlertMute.pattern == pattern)).rowcount
+        n = cast(
+            CursorResult[Any], db.execute(delete(AlertMute).where(AlertMute.pattern == pattern))
+        ).rowcount
         db.commit()
     return n
 

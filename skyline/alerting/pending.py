@@ -14,6 +14,7 @@ TTL), so two alerters never work on the same delivery at the same time.
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
 import redis
 
@@ -47,7 +48,7 @@ class Delivery:
         return self
 
     def reload(self) -> None:
-        self._load(self.redis.hgetall(self.key))
+        self._load(cast(dict[bytes, bytes], self.redis.hgetall(self.key)))  # binary client
 
     def _load(self, raw: dict[bytes, bytes]) -> None:
         self.fields = {k.decode(): v.decode() for k, v in raw.items()}

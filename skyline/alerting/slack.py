@@ -125,7 +125,8 @@ class Slack:
             return channel
         if not hasattr(self, "_cached_id"):
             found = _call("conversations.list", lambda: client.conversations_list(limit=1000))
-            ids = {f"#{c['name']}": c["id"] for c in found.get("channels", [])}
+            channels: list[dict[str, str]] = found.get("channels", [])
+            ids = {f"#{c['name']}": c["id"] for c in channels}
             self._cached_id = ids.get(channel, channel)
         return self._cached_id
 

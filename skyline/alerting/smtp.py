@@ -14,6 +14,7 @@ import html
 import smtplib
 from email.message import EmailMessage
 from email.utils import make_msgid
+from typing import cast
 
 from skyline.alerting.base import Alert, DeliveryError, PermanentError, Progress
 from skyline.settings.alerting import SmtpChannel
@@ -45,7 +46,7 @@ def build_message(alert: Alert, sender: str, recipients: list[str]) -> EmailMess
         subtype="html",
     )
     if alert.graph_png:
-        msg.get_payload()[1].add_related(
+        cast(EmailMessage, msg.get_payload(1)).add_related(
             alert.graph_png, "image", "png", cid=cid, filename="graph.png"
         )
     return msg

@@ -95,7 +95,7 @@ def _classify_mysql_error(context: ExceptionContext) -> DBAPIError | None:
     code = args[0] if args and isinstance(args[0], int) else 0
     if mysql_outage(code):
         return None
-    return DataError(exc.statement, exc.params, context.original_exception)  # type: ignore[arg-type]
+    return DataError(exc.statement, exc.params, context.original_exception)
 
 
 def _mysql_engine(url: URL, connect_timeout: int, io_timeout: int) -> Engine:

@@ -47,7 +47,7 @@ NAMING_CONVENTION = {
 
 #: Table options on MySQL/MariaDB.  Binary collation gives the same
 #: (case-sensitive) comparisons as SQLite.
-MYSQL_TABLE_OPTIONS: dict[str, str] = {
+MYSQL_TABLE_OPTIONS: dict[str, Any] = {
     "mysql_engine": "InnoDB",
     "mysql_charset": "utf8mb4",
     "mysql_collate": "utf8mb4_bin",

@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any, cast
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 from skyline.store.keys import RedisKeys
 
@@ -45,7 +47,7 @@ class AnomalyEvent:
         characters) and the same for the same detection, however often it is emitted."""
         return event_id(self.source, self.metric, self.timestamp)
 
-    def to_fields(self) -> dict[str, str]:
+    def to_fields(self) -> dict[FieldT, EncodableT]:
         body = asdict(self)
         body["schema"] = SCHEMA
         return {"id": self.id, "event": json.dumps(body, separators=(",", ":"))}
@@ -104,10 +106,10 @@ class VerdictEvent:
     stage: str  # analyzer, mirage, ionosphere, alerters, ...
     verdict: str  # e.g. sent_to_alerters, no_alert_rule, alerted, suppressed, muted, failed
     reason: str = ""
-    detail: dict = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
     at: float = 0.0
 
-    def to_fields(self) -> dict[str, str]:
+    def to_fields(self) -> dict[FieldT, EncodableT]:
         return {"id": self.event_id, "verdict": json.dumps(asdict(self), separators=(",", ":"))}
 
     @classmethod
@@ -130,7 +132,7 @@ def publish(client: redis.Redis | redis.client.Pipeline, keys: RedisKeys, event:
     )
 
 
-def failed_channels(detail: dict | None) -> list[str]:
+def failed_channels(detail: dict[str, Any] | None) -> list[str]:
     """The channels an alerters verdict's detail records as failed."""
     channels = (detail or {}).get("channels") or {}
     if not isinstance(channels, dict):
@@ -155,4 +157,5 @@ def publish_verdict(client: redis.Redis | redis.client.Pipeline, keys: RedisKeys
 
 def read_all(client: redis.Redis, keys: RedisKeys) -> list[AnomalyEvent]:
     """Every event on the anomalies stream, oldest first (for tests and tools)."""
-    return [AnomalyEvent.from_fields(f) for _, f in client.xrange(keys.anomalies_stream())]
+    entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(keys.anomalies_stream()))
+    return [AnomalyEvent.from_fields(f) for _, f in entries]  # binary client

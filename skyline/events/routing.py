@@ -19,7 +19,7 @@ trail belongs to one anomaly.
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 
@@ -90,7 +90,7 @@ def onward(
 
 
 def _send(pipe: redis.client.Pipeline, keys: RedisKeys, settings: Settings, event: AnomalyEvent,
-          stage: str, to: str | None, verdict: str, reason: str, detail: dict) -> VerdictEvent:  # fmt: skip
+          stage: str, to: str | None, verdict: str, reason: str, detail: dict[str, Any]) -> VerdictEvent:  # fmt: skip
     maxlen = settings.analyzer.stream_maxlen
     if to is not None:
         publish(pipe, keys, event, maxlen, stream=_STREAMS[to](keys))

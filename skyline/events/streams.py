@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Container, Sequence
+from typing import cast
 
 import redis
 
@@ -97,14 +98,17 @@ class StreamConsumer:
     def _xread(
         self, start: str, block_ms: int | None
     ) -> list[tuple[str, bytes, dict[bytes, bytes]]]:
-        reply = self.redis.xreadgroup(
-            self.group,
-            self.consumer,
-            {s: start for s in self.streams},
-            count=self.count,
-            block=block_ms,
+        reply = cast(
+            list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None,  # binary client
+            self.redis.xreadgroup(
+                self.group,
+                self.consumer,
+                {s: start for s in self.streams},
+                count=self.count,
+                block=block_ms,
+            ),
         )
-        out = []
+        out: list[tuple[str, bytes, dict[bytes, bytes]]] = []
         for stream, entries in reply or []:
             name = stream.decode() if isinstance(stream, bytes) else stream
             out += [(name, entry_id, fields) for entry_id, fields in entries if fields]

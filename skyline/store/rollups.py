@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
@@ -165,7 +166,7 @@ class Rollups:
         return +out
 
     def _roll_chunk(self, chunk: Sequence[str], cutoff: float, grace: int, lag: int,
-                    ttl_ms: int) -> Counter:  # fmt: skip
+                    ttl_ms: int) -> Counter[str]:  # fmt: skip
         out: Counter[str] = Counter()
         pipe = self.redis.pipeline(transaction=False)
         for metric in chunk:
@@ -223,7 +224,7 @@ class Rollups:
 
     # Reading ------------------------------------------------------------------------
     def read(self, metric: str) -> Series:
-        return decode(self.redis.get(self.key(metric)))
+        return decode(cast(bytes | None, self.redis.get(self.key(metric))))  # binary client
 
     def history(self, metric: str, start: int, end: int) -> Series:
         """``metric`` in buckets of the resolution over ``[start, end]``: the rollup

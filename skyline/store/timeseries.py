@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import redis
@@ -205,7 +206,8 @@ class TimeSeriesStore:
 
     # Reading ------------------------------------------------------------------------
     def metrics(self) -> list[str]:
-        return sorted(m.decode() for m in self.redis.smembers(self.keys.metrics()))
+        members = cast(set[bytes], self.redis.smembers(self.keys.metrics()))  # binary client
+        return sorted(m.decode() for m in members)
 
     def last_timestamps(self, metrics: Sequence[str]) -> dict[str, int]:
         """Each metric's last record's timestamp (its newest point but for a late one
@@ -221,7 +223,7 @@ class TimeSeriesStore:
         return out
 
     def read_raw(self, metric: str) -> bytes:
-        return self.redis.get(self.keys.series(metric)) or b""
+        return cast(bytes | None, self.redis.get(self.keys.series(metric))) or b""
 
     def read(self, metric: str) -> Series:
         return to_series(self.read_raw(metric))
@@ -232,7 +234,8 @@ class TimeSeriesStore:
         """(metrics, raw values) one MGET of ``MGET_CHUNK`` keys at a time."""
         for i in range(0, len(metrics), MGET_CHUNK):
             chunk = metrics[i : i + MGET_CHUNK]
-            yield chunk, self.redis.mget([self.keys.series(m) for m in chunk])
+            raws = self.redis.mget([self.keys.series(m) for m in chunk])
+            yield chunk, cast(list[bytes | None], raws)  # binary client
 
     def read_raw_many(self, metrics: Sequence[str]) -> list[bytes | None]:
         return [raw for _, raws in self._mget_chunks(metrics) for raw in raws]
@@ -409,7 +412,7 @@ class TimeSeriesStore:
         self._rewrite(keys=[key], args=[len(raw), body], client=pipe)
         return "rewrite"
 
-    def _settle(self, actions: list[tuple[str, str]], results: Iterable[object],
+    def _settle(self, actions: list[tuple[str, str]], results: Iterator[object],
                 gone: list[str]) -> Counter[str]:  # fmt: skip
         """Count what the pipeline did; ``gone`` gets the metrics whose series is gone."""
         outcome: Counter[str] = Counter()

@@ -18,7 +18,7 @@ from skyline.webapp.server import bind, gunicorn_server, threaded_server
 
 class Webapp(Daemon):
     name = "webapp"
-    interval = 2.0  # type: ignore[assignment]
+    interval = 2.0
 
     def setup(self) -> None:
         cfg = self.settings.webapp

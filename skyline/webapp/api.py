@@ -9,10 +9,10 @@ keeps that document equal to the URL map.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, Response, abort, g, jsonify, request, url_for
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.orm import Session
 
 from skyline.alerting import mutes
@@ -28,7 +28,8 @@ def page_body(rows: list[Any], total: int, page: int, per_page: int) -> dict[str
     nxt = None
     if page < last:
         args = {**request.args.to_dict(), "page": page + 1}
-        nxt = url_for(request.endpoint or "", **(request.view_args or {}), **args)
+        values: dict[str, Any] = {**(request.view_args or {}), **args}
+        nxt = url_for(request.endpoint or "", **values)
     return {"data": rows, "page": page, "per_page": per_page, "total": total, "pages": last,
             "next": nxt}  # fmt: skip
 
@@ -165,6 +166,7 @@ def add_mute() -> Any:
             select(AlertMute).where(AlertMute.pattern == pattern, AlertMute.until == until)
             .order_by(AlertMute.id.desc())
         ).first()  # fmt: skip
+        assert row is not None  # mute() has just written it
         return jsonify(_mute_dict(row)), 201
 
 
@@ -172,7 +174,9 @@ def add_mute() -> Any:
 @require("operator")
 def delete_mute(mute_id: int) -> Any:
     with Session(ctx().engine) as db:
-        n = db.execute(delete(AlertMute).where(AlertMute.id == mute_id)).rowcount
+        n = cast(
+            CursorResult[Any], db.execute(delete(AlertMute).where(AlertMute.id == mute_id))
+        ).rowcount
         db.commit()
     if not n:
         abort(404, description="no such mute")

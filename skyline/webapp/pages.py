@@ -110,7 +110,9 @@ def status() -> Any:
 def channel_counters(daemons: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per alert channel: sent, retried and failed attempts (the alerters' counters
     ``channel.<name>.<what>``) in the last counters interval."""
-    counters = next((d["counters"] for d in daemons if d["name"] == "alerters"), {})
+    counters: dict[str, float] = next(
+        (d["counters"] for d in daemons if d["name"] == "alerters"), {}
+    )
     out: dict[str, dict[str, float]] = {}
     for name, value in counters.items():
         if not name.startswith("channel."):

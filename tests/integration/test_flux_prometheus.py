@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import snappy
+from cramjam import snappy
 
 from skyline.ingest.flux.prometheus import WriteRequest
 from tests.conftest import free_port, wait_for
@@ -34,6 +34,11 @@ def write_request(series: list[tuple[dict[str, str], list[tuple[float, int]]]]) 
     return req.SerializeToString()
 
 
+def compress(data: bytes) -> bytes:
+    """Snappy block format, as Prometheus sends it."""
+    return bytes(snappy.compress_raw(data))
+
+
 @pytest.fixture
 def flux(make_settings):
     settings, key, engine = start_flux(
@@ -52,7 +57,7 @@ def test_remote_write_name_mapping_and_buckets(flux: Flx) -> None:
         ({"__name__": "latency_bucket", "le": "0.5"}, [(1.0, ms)]),
         ({"__name__": "up"}, [(float("nan"), ms)]),
     ])  # fmt: skip
-    r = flux.post(PATH, data=snappy.compress(body), headers={**PB, "X-Tenant-Id": "team.a"})
+    r = flux.post(PATH, data=compress(body), headers={**PB, "X-Tenant-Id": "team.a"})
     assert r.status_code == 204, r.text
     name = "tenant.team_a.http_requests_total.instance=10_0_0_1:9100.job=api.path=_v1_x_y"
     assert flux.series(name) == [[ms // 1000 - 1, 5.0], [ms // 1000, 6.0]]
@@ -65,7 +70,7 @@ def test_old_samples_are_400_but_the_valid_ones_are_stored(flux: Flx) -> None:
     ms = int(time.time()) * 1000
     body = write_request([({"__name__": "fresh"}, [(1.0, ms)]),
                           ({"__name__": "replayed"}, [(2.0, ms - 3_600_000)])])  # fmt: skip
-    r = flux.post(PATH, data=snappy.compress(body), headers=PB)
+    r = flux.post(PATH, data=compress(body), headers=PB)
     assert r.status_code == 400 and r.json()["reason"] == "samples_too_old"
     assert r.json()["accepted"] == 1
     assert flux.series("tenant.fresh") == [[ms // 1000, 1.0]]
@@ -79,15 +84,15 @@ def test_hostile_remote_write(flux: Flx) -> None:
                           ({"__name__": "narrow"}, [(1.0, ms)])])  # fmt: skip
     bad_name = write_request([({"__name__": "x" * 2000}, [(1.0, ms)])])
     cases = [
-        ("truncated protobuf", snappy.compress(good[:-3]), PB, 400, "bad_protobuf"),
-        ("garbage protobuf", snappy.compress(b"\xff" * 50), PB, 400, "bad_protobuf"),
+        ("truncated protobuf", compress(good[:-3]), PB, 400, "bad_protobuf"),
+        ("garbage protobuf", compress(b"\xff" * 50), PB, 400, "bad_protobuf"),
         ("not snappy", good, PB, 400, "bad_snappy"),
-        ("corrupt snappy", snappy.compress(good)[:-4], PB, 400, "bad_snappy"),
-        ("snappy bomb", snappy.compress(b"\x00" * 1_000_000), PB, 413, "decompressed_too_large"),
+        ("corrupt snappy", compress(good)[:-4], PB, 400, "bad_snappy"),
+        ("snappy bomb", compress(b"\x00" * 1_000_000), PB, 413, "decompressed_too_large"),
         ("json body", b"{}", {**PB, "Content-Type": "application/json"}, 415, "unsupported_content_type"),
         ("gzip encoding", good, {**PB, "Content-Encoding": "gzip"}, 415, "unsupported_encoding"),
-        ("too many labels", snappy.compress(many), PB, 207, None),
-        ("name too long", snappy.compress(bad_name), PB, 400, "invalid_datapoints"),
+        ("too many labels", compress(many), PB, 207, None),
+        ("name too long", compress(bad_name), PB, 400, "invalid_datapoints"),
     ]  # fmt: skip
     for what, data, headers, status, reason in cases:
         r = flux.post(PATH, data=data, headers=headers)
@@ -95,12 +100,12 @@ def test_hostile_remote_write(flux: Flx) -> None:
         if reason:
             assert r.json()["reason"] == reason, what
     assert flux.series("tenant.narrow") and not flux.series("tenant.wide")
-    r = flux.post(PATH, data=snappy.compress(good), headers=PB)
+    r = flux.post(PATH, data=compress(good), headers=PB)
     assert r.status_code == 204 and flux.series("tenant.g.a=b")
-    r = flux.post(PATH, data=snappy.compress(good), headers=PB, key=False)
+    r = flux.post(PATH, data=compress(good), headers=PB, key=False)
     assert r.status_code == 401
     bearer = {**PB, "Authorization": f"Bearer {flux.key}"}
-    assert flux.post(PATH, data=snappy.compress(good), headers=bearer, key=False).status_code == 204
+    assert flux.post(PATH, data=compress(good), headers=bearer, key=False).status_code == 204
 
 
 # Issue 15 item 4: label values that are unique and long must not be remembered.
@@ -118,21 +123,21 @@ def test_unique_long_label_values_do_not_grow_memory(flux: Flx, make_value) -> N
 
     ms = int(time.time()) * 1000
     good = write_request([({"__name__": "g", "a": "b"}, [(1.0, ms)])])
-    flux.post(PATH, data=snappy.compress(good), headers=PB)  # warm up the worker
+    flux.post(PATH, data=compress(good), headers=PB)  # warm up the worker
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
         for r in range(10):
             series = [({"__name__": "m", "v": make_value(r * 300 + i)}, [(1.0, ms)])
                       for i in range(300)]  # fmt: skip
-            resp = flux.post(PATH, data=snappy.compress(write_request(series)), headers=PB)
+            resp = flux.post(PATH, data=compress(write_request(series)), headers=PB)
             assert resp.status_code in (204, 400), resp.text
         gc.collect()
         grown = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
     assert grown < 2 * (1 << 20), f"the worker kept {grown} bytes of label values"
-    assert flux.post(PATH, data=snappy.compress(good), headers=PB).status_code == 204
+    assert flux.post(PATH, data=compress(good), headers=PB).status_code == 204
 
 
 class _Exporter(BaseHTTPRequestHandler):

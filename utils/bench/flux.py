@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import snappy  # noqa: E402
+from cramjam import snappy  # noqa: E402
 
 from skyline.db import make_engine, migrate  # noqa: E402
 from skyline.ingest.flux.keys import add_key  # noqa: E402
@@ -72,7 +72,7 @@ def remote_write_bodies(n_bodies: int, batch: int, metrics: int) -> list[bytes]:
                          ("job", "node"), ("shard", str(m // 100))):  # fmt: skip
                 ts.labels.add(name=k, value=v)
             ts.samples.add(value=float(i), timestamp=ms)
-        out.append(snappy.compress(req.SerializeToString()))
+        out.append(bytes(snappy.compress_raw(req.SerializeToString())))
     return out
 
 

@@ -28,8 +28,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 from skyline.events.anomaly import AnomalyEvent
 from skyline.settings import Settings
@@ -100,7 +102,10 @@ class DataHealth:
         metrics = self.store.metrics()
         last = self.store.last_timestamps(metrics)
         known = {
-            k.decode(): int(v) for k, v in self.redis.hgetall(self.keys.thunder_stale()).items()
+            k.decode(): int(v)
+            for k, v in cast(
+                dict[bytes, bytes], self.redis.hgetall(self.keys.thunder_stale())
+            ).items()
         }
         by_rule: list[tuple[list[str], list[str]]] = [([], []) for _ in self.rules]
         for metric, ts in last.items():
@@ -109,7 +114,7 @@ class DataHealth:
                 stale, fresh = by_rule[i]
                 (stale if ts < now - self.rules[i].rule.stale_after else fresh).append(metric)
         events: list[AnomalyEvent] = []
-        newly: dict[str, int] = {}
+        newly: dict[FieldT, EncodableT] = {}
         for i, state in enumerate(self.rules):
             stale, fresh = by_rule[i]
             state.stale, state.fresh = len(stale), len(fresh)

@@ -29,9 +29,8 @@ import os
 import pickle
 import signal
 import struct
-import sys
 import time
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 MAX_CONSECUTIVE_TIMEOUTS = 3
 HEADER = struct.Struct(">I")
@@ -47,7 +46,7 @@ class CallTimeout(BaseException):
     """Raised in a call that outlived its time limit."""
 
 
-def write_frame(out: BinaryIO, obj: Any) -> None:
+def write_frame(out: IO[bytes], obj: Any) -> None:
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     out.write(HEADER.pack(len(data)) + data)
     out.flush()
@@ -157,4 +156,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -10,6 +10,7 @@ again.  Only ``now`` is an argument of its own: it changes with every call.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -20,15 +21,23 @@ __all__ = ["EnsembleOptions", "EnsembleSettings"]
 
 class EnsembleSettings(Protocol):
     """The settings section the options are built from (``[analyzer]``); a protocol so
-    that this package imports no settings."""
+    that this package imports no settings.  Read-only members: a section whose ``mode``
+    is a ``Literal`` of the modes still matches."""
 
-    mode: str
-    algorithms: list[str]
-    consensus: int
-    min_tolerable_length: int
-    stale_period: int
-    max_tolerable_boredom: int
-    boredom_set_size: int
+    @property
+    def mode(self) -> str: ...
+    @property
+    def algorithms(self) -> Sequence[str]: ...
+    @property
+    def consensus(self) -> int: ...
+    @property
+    def min_tolerable_length(self) -> int: ...
+    @property
+    def stale_period(self) -> int: ...
+    @property
+    def max_tolerable_boredom(self) -> int: ...
+    @property
+    def boredom_set_size(self) -> int: ...
 
 
 @dataclass(frozen=True)

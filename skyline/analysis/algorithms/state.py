@@ -80,7 +80,7 @@ class StateLayout:
         rec["magic"], rec["crc"], rec["version"], rec["width"] = magic, crc, version, width
         rec["last_ts"] = self.view(state, "last_ts")
         rec["row"] = state
-        return memoryview(rec).cast("B")
+        return rec.data.cast("B")
 
     def pack_rows(self, state: np.ndarray) -> list[bytes]:
         """One bytes object per row (see ``pack``)."""
@@ -98,7 +98,7 @@ class StateLayout:
         out = fresh.copy()
         if not sized.any():
             return out, sized
-        rec = np.frombuffer(b"".join(b for b, s in zip(blobs, sized, strict=True) if s),
+        rec = np.frombuffer(b"".join(b for b, s in zip(blobs, sized, strict=True) if s and b),
                             dtype=self._record())  # fmt: skip
         magic, crc, version, width = self._ident()
         same = ((rec["magic"] == magic) & (rec["crc"] == crc) & (rec["version"] == version)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from typing import cast
 
 from skyline.analysis.algorithms import EnsembleOptions, Verdict
 from skyline.analysis.analyzer.analysis import (
@@ -81,7 +82,7 @@ class Analyzer(Daemon):
         names: list[str] = []
         key = self.keys.changed()
         while len(names) < MAX_POP_PER_RUN:
-            popped = self.redis.spop(key, POP_BATCH)
+            popped = cast(list[bytes] | None, self.redis.spop(key, POP_BATCH))  # binary client
             if not popped:
                 break
             names += [m.decode() for m in popped]
@@ -152,9 +153,11 @@ class Analyzer(Daemon):
         return self._new_event(d.metric, d.timestamp, d.value, run, triggered, scores, now)
 
     def _is_new_anomaly(self, metric: str, verdict: Verdict) -> bool:
-        return bool(verdict.anomalous) and verdict.timestamp > self.emitted.get(metric, 0)
+        ts = verdict.timestamp
+        return bool(verdict.anomalous) and ts is not None and ts > self.emitted.get(metric, 0)
 
     def _event(self, metric: str, verdict: Verdict, now: float) -> AnomalyEvent:
+        assert verdict.timestamp is not None and verdict.value is not None  # anomalous
         return self._new_event(metric, verdict.timestamp, verdict.value, tuple(verdict.run),
                                tuple(verdict.triggered), verdict.scores, now)  # fmt: skip
 

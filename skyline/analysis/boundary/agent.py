@@ -59,6 +59,8 @@ class Hit:
 
 class Boundary(Daemon):
     name = "boundary"
+    watched: dict[str, Watched]
+    matching: dict[str, list[Applied]]  # metric name -> its effective rules
 
     @property
     def interval(self) -> float:
@@ -74,8 +76,8 @@ class Boundary(Daemon):
         self.cfg = self.settings.boundary_daemon
         self.rules = list(self.settings.boundary)
         self.heartbeats = Heartbeats(self.redis, self.keys)
-        self.watched: dict[str, Watched] = {}
-        self.matching: dict[str, list[Applied]] = {}  # metric name -> its effective rules
+        self.watched = {}
+        self.matching = {}
         self.next_refresh = 0.0
         if not self.rules:
             self.log.warning("no [[boundary]] rules configured: nothing to watch")

@@ -19,8 +19,9 @@ import numpy as np  # noqa: E402
 from skyline.store.timeseries import Series  # noqa: E402
 
 
-def _dates(timestamps: np.ndarray) -> list[datetime]:
-    return [datetime.fromtimestamp(int(t), UTC) for t in timestamps]
+def _dates(timestamps: np.ndarray) -> np.ndarray:
+    """UTC datetimes (an object array: matplotlib's date units convert it)."""
+    return np.array([datetime.fromtimestamp(int(t), UTC) for t in timestamps], dtype=object)
 
 
 def write_plot(series: Series, report: dict[str, Any], path: str | Path) -> Path:

@@ -58,7 +58,7 @@ from skyline.runtime.daemon import OUTAGES
 class Ionosphere(StreamDaemon):
     name = "ionosphere"
 
-    def __init__(self, *args, history: HistoryFn | None = None,  # type: ignore[no-untyped-def]
+    def __init__(self, *args, history: HistoryFn | None = None,
                  history_resolution: int | None = None, **kwargs) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
         self.history = history

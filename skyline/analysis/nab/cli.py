@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +79,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
     windows = runner.load_windows(args.labels)
     cases = [scoring.prepare(s.name, s.timestamps, sc, windows.get(s.name, []))
              for s, sc in zip(series, scores, strict=True)]  # fmt: skip
-    report = {"detector": name, "threshold": threshold, "files": len(cases),
+    report: dict[str, Any] = {"detector": name, "threshold": threshold, "files": len(cases),
               "windows": sum(c.n_windows for c in cases),
               "profiles": crossval.report({name: cases}, name, threshold)}  # fmt: skip
     for pname, profile in scoring.PROFILES.items():

@@ -42,7 +42,8 @@ class Series:
 def to_unix(stamps: Iterable[str]) -> np.ndarray:
     """Unix seconds of ``YYYY-MM-DD HH:MM:SS[.ffffff]`` strings read as UTC."""
     idx = pd.to_datetime(pd.Series(list(stamps), dtype=object), format="ISO8601", utc=True)
-    return (idx.astype("int64") / 1e9).to_numpy(dtype=float)
+    # by elapsed time, not int64 ticks: pandas 3 may pick microsecond resolution
+    return ((idx - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(dtype=float)
 
 
 def corpus_files(data_dir: Path) -> list[str]:

@@ -28,7 +28,7 @@ from skyline.runtime.http_serving import GunicornServer, ThreadedServer
 
 class Flux(Daemon):
     name = "flux"
-    interval = 1.0  # type: ignore[assignment]
+    interval = 1.0
 
     def setup(self) -> None:
         cfg = self.settings.flux

@@ -24,7 +24,6 @@ import math
 import re
 
 import cramjam
-import snappy
 from flask import Flask, Response, request
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
@@ -86,8 +85,8 @@ def decompress(raw: bytes, max_bytes: int) -> bytes:
             f"the limit of {max_bytes} bytes", limit=max_bytes,
         )  # fmt: skip
     try:
-        return bytes(snappy.uncompress(raw))
-    except (snappy.UncompressError, cramjam.DecompressionError, ValueError) as exc:
+        return bytes(cramjam.snappy.decompress_raw(raw))
+    except (cramjam.DecompressionError, ValueError) as exc:
         raise HttpError(400, "bad_snappy", f"snappy data is corrupt: {exc}"[:200]) from None
 
 

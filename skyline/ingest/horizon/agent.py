@@ -28,7 +28,7 @@ STOP_TIMEOUT = 10.0  # seconds writers keep trying to flush at stop while Redis 
 
 class Horizon(Daemon):
     name = "horizon"
-    interval = 1.0  # type: ignore[assignment]
+    interval = 1.0
 
     def setup(self) -> None:
         cfg = self.settings.horizon

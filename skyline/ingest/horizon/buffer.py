@@ -49,8 +49,8 @@ class PointBuffer:
         self.high, self.low, self.limit = high, low, limit
         self.counters = counters
         self.clock = clock
-        self.on_pause: Callable[[], None] = lambda: None
-        self.on_resume: Callable[[], None] = lambda: None
+        self.on_pause: Callable[[], object] = lambda: None
+        self.on_resume: Callable[[], object] = lambda: None
         self.paused = False
         self._open = Batch()
         self._sealed: queue.SimpleQueue[Batch] = queue.SimpleQueue()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import cast
 
 from skyline.ingest.horizon.buffer import PointBuffer
 from skyline.ingest.horizon.parsing import Item, Malformed
@@ -63,15 +64,16 @@ class Intake:
         for name, ts, value in items:
             verdict = verdicts.get(name, _UNSEEN) if type(name) is str else Reject.NAME_CHARSET
             if verdict is _UNSEEN:
+                name = cast(str, name)  # only a str name is looked up
                 verdict = self._rejected.get(name) or self._check_name(name)
             if type(verdict) is not int:
-                self._drop(verdict, name)
+                self._drop(cast(Reject, verdict), name)
                 continue
             try:
                 if type(value) is bool or type(ts) is bool:
                     raise TypeError
-                v = float(value)
-                t = float(ts)
+                v = float(value)  # type: ignore[arg-type]  # any object: errors caught below
+                t = float(ts)  # type: ignore[arg-type]
             except (TypeError, ValueError, OverflowError):
                 # OverflowError: an int beyond float range (a pickle can carry 10**400).
                 self._drop(_number_reason(value, ts), (name, ts, value))

@@ -15,6 +15,7 @@ import errno
 import logging
 import threading
 from collections.abc import Callable
+from functools import partial
 
 from skyline.ingest.horizon.intake import Intake
 from skyline.ingest.horizon.parsing import (
@@ -154,7 +155,7 @@ class Listeners:
             port = getattr(self.config, key)
             try:
                 server = await self.loop.create_server(
-                    lambda p=protocol: p(self), bind, port, reuse_address=True, backlog=1024
+                    partial(protocol, self), bind, port, reuse_address=True, backlog=1024
                 )
             except OSError as exc:
                 raise StartupError(_bind_error(exc, bind, port, key)) from None

@@ -102,7 +102,7 @@ def algorithm(
     module-level name then holds the ``Algorithm`` (a per-series function)."""
 
     def make(kernel: Kernel) -> Algorithm:
-        name = kernel.__name__  # type: ignore[attr-defined]
+        name = kernel.__name__
         entry = Algorithm(name, kernel, position, etsy_position)
         return ALGORITHMS.add(name, entry, position=position, module=kernel.__module__)
 
