@@ -48,7 +48,7 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     from skyline.alerting import mutes
 
     if args.action == "resolve":
-        from skyline.alerting.pagerduty import PagerDuty
+        from skyline.alerting.channels.pagerduty import PagerDuty
 
         PagerDuty(settings.alerters.pagerduty, settings.alerters.timeout).resolve(args.metric)
         print(f"resolved skyline:{args.metric} on PagerDuty")

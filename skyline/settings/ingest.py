@@ -93,7 +93,7 @@ class FluxSection(ListenerSection):
     port: Port = key(
         8000, "HTTP port of the flux API (paths under /flux/).", "port", ge=1, le=65535
     )
-    statsd_port: Port = key(8125, "StatsD, UDP.", "port", ge=1, le=65535)
+    statsd_port: Port = key(8125, "StatsD, UDP.", "port", socket="udp", ge=1, le=65535)
     http_server: Literal["gunicorn", "threaded"] = key(
         "gunicorn",
         "What serves the HTTP API: gunicorn worker processes (production) or a threaded "
