@@ -102,7 +102,10 @@ def build_alerters_section() -> type[AlertersBase]:
         else:
             fields[spec.table_name] = (spec.settings, spec.settings())
     return create_model(  # type: ignore[no-any-return,call-overload]
-        "AlertersSection", __base__=AlertersBase, __module__=__name__, __doc__=AlertersBase.__doc__,
+        "AlertersSection",
+        __base__=AlertersBase,
+        __module__=__name__,
+        __doc__=AlertersBase.__doc__,
         **fields,
     )
 
