@@ -364,6 +364,8 @@ def rebuild() -> None:
         __doc__=_BUILT_SETTINGS.__doc__,
         alerters=(alerters, alerters()),
         horizon=(horizon, horizon()),
+        # default channel limits as the channels of now register them
+        boundary_daemon=(BoundaryDaemonSection, BoundaryDaemonSection()),
     )
     SECTIONS = _sections(Settings)
     package.AlertersSection, package.HorizonSection = alerters, horizon  # type: ignore[misc]
