@@ -178,7 +178,9 @@ class BoundaryDaemonSection(LoopSection):
         ge=60,
     )
     channel_limits: dict[str, ChannelLimit] = key(
-        default_channel_limits(), _limits_doc(), validate_default=True  # today's channels
+        default_channel_limits(),
+        _limits_doc(),
+        validate_default=True,  # today's channels
     )
 
     @field_validator("channel_limits", mode="before")
