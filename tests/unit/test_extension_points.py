@@ -74,3 +74,10 @@ def test_make_channel_builds_from_the_registry():
     missing = make_channel("webhook-dev", cfg)
     assert type(missing).__name__ == "Unconfigured" and "[alerters.webhooks.dev]" in missing.reason
     assert wants_graph("slack") and wants_graph("a@b.c") and not wants_graph("webhook-ops")
+
+
+@pytest.mark.parametrize("example", ["channels/logfile.py", "protocols/json_lines.py"])
+def test_docs_show_the_worked_examples_the_tests_use(example):
+    root = Path(__file__).resolve().parents[2]
+    source = (root / "tests" / "fixtures" / "extensions" / example).read_text().rstrip()
+    assert f"```python\n{source}\n```" in (root / "docs" / "extending.md").read_text()
