@@ -71,3 +71,12 @@ def check_channel(channel: str) -> str:
     if any(spec.matches(channel) for spec in channels()):
         return channel
     raise ValueError(f"unknown channel {channel!r}: use {channel_forms()}")
+
+
+def counted_as(channel: str) -> str:
+    """The name a rule's channel is counted under: the channel's own name for a name
+    that only means it (an email address: ``smtp``), else the rule's name as given."""
+    for spec in channels():
+        if spec.matches(channel):
+            return channel if spec.named else spec.name
+    return channel
