@@ -96,6 +96,9 @@ def build_alerters_section() -> type[AlertersBase]:
     ``[alerters.<table>.NAME]`` (one per instance) for a named channel (webhooks)."""
     fields: dict[str, Any] = {}
     for spec in channels():
+        if spec.table_name in AlertersBase.model_fields or spec.table_name in fields:
+            raise ValueError(f"alert channel {spec.name!r}: [alerters] already has a "
+                             f"{spec.table_name!r} key; give the channel another table")  # fmt: skip
         if spec.named:
             doc = f"Named {spec.table_name}: [alerters.{spec.table_name}.NAME]."
             fields[spec.table_name] = (dict[str, spec.settings], key({}, doc))  # type: ignore[name-defined]

@@ -86,13 +86,15 @@ class HorizonBase(ListenerSection):
 
 def build_horizon_section() -> type[HorizonBase]:
     """[horizon] with the port key of every registered ingest protocol (``line_port``...)."""
-    ports: dict[str, Any] = {
-        spec.port_key: (
+    ports: dict[str, Any] = {}
+    for spec in sorted(protocols(), key=lambda spec: spec.default_port):
+        if spec.port_key in HorizonBase.model_fields or spec.port_key in ports:
+            raise ValueError(f"ingest protocol {spec.name!r}: [horizon] already has a "
+                             f"{spec.port_key!r} key; give the protocol another port key")  # fmt: skip
+        ports[spec.port_key] = (
             Port,
             key(spec.default_port, spec.doc, "port", socket=spec.transport, ge=1, le=65535),
         )
-        for spec in sorted(protocols(), key=lambda spec: spec.default_port)
-    }
     return create_model(  # type: ignore[no-any-return,call-overload]
         "HorizonSection",
         __base__=HorizonBase,
