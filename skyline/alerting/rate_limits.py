@@ -4,7 +4,8 @@
 channel in each fixed window of ``period`` seconds.  The count lives in Redis
 (``boundary:rate:<channel>:<window start>``, INCR with a TTL of two windows), so
 every alerter process shares it and a restart does not reset it.  An email-address
-channel counts under ``smtp``; a channel not listed is not limited.
+channel counts under ``smtp`` (the name its channel registers); a channel not listed
+is not limited.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from skyline.alerting.dedupe import alert_key
 from skyline.events.anomaly import AnomalyEvent
 from skyline.settings import Settings
 from skyline.settings.alerting import ChannelLimit
+from skyline.settings.extensions import counted_as
 from skyline.store.keys import RedisKeys
 from skyline.store.window import incr_window, window_start
 
 
 def limit_for(limits: dict[str, ChannelLimit], channel: str) -> tuple[str, ChannelLimit | None]:
     """The name the channel is counted under, and its limit (None: unlimited)."""
-    name = "smtp" if "@" in channel else channel
+    name = counted_as(channel)
     return name, limits.get(name)
 
 

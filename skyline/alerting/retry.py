@@ -16,9 +16,12 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from skyline.alerting.base import DeliveryError, PermanentError
-from skyline.settings.alerting import AlertersSection
+
+if TYPE_CHECKING:  # channels import this module while the settings are being built
+    from skyline.settings.alerting import AlertersSection
 
 
 def is_transient_status(status: int) -> bool:
@@ -83,12 +86,9 @@ class RetryPolicy:
 
 def channel_deadline(cfg: AlertersSection, channel: str) -> float:
     """The give-up deadline of a channel: its own ``give_up_after``, else [alerters]'s."""
-    own = 0.0
-    if channel == "smtp" or "@" in channel:
-        own = cfg.smtp.give_up_after
-    elif channel in ("slack", "pagerduty", "syslog"):
-        own = getattr(cfg, channel).give_up_after
-    elif channel.startswith("webhook-"):
-        hook = cfg.webhooks.get(channel.removeprefix("webhook-"))
-        own = hook.give_up_after if hook is not None else 0.0
+    from skyline.alerting.channels import find  # the channels import this module
+
+    spec = find(channel)
+    config = spec.config(cfg, channel) if spec is not None else None
+    own = float(getattr(config, "give_up_after", 0.0) or 0.0)
     return own or cfg.give_up_after

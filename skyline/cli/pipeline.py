@@ -39,7 +39,7 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     from skyline.db import current_engine
 
     if args.action == "resolve":
-        from skyline.alerting.pagerduty import PagerDuty
+        from skyline.alerting.channels.pagerduty import PagerDuty
 
         PagerDuty(settings.alerters.pagerduty, settings.alerters.timeout).resolve(args.metric)
         print(f"resolved skyline:{args.metric} on PagerDuty")

@@ -206,16 +206,23 @@ def stop_all(settings: Settings) -> list[str]:
     return stopped
 
 
-# Listener ports of each daemon: (section, key, socket type).
-LISTENER_PORTS: dict[str, list[tuple[str, str, int]]] = {
-    "horizon": [
-        ("horizon", "line_port", socket.SOCK_STREAM),
-        ("horizon", "pickle_port", socket.SOCK_STREAM),
-        ("horizon", "udp_port", socket.SOCK_DGRAM),
-    ],
-    "flux": [("flux", "port", socket.SOCK_STREAM), ("flux", "statsd_port", socket.SOCK_DGRAM)],
-    "webapp": [("webapp", "port", socket.SOCK_STREAM)],
-}
+# The daemons that listen; each one's settings section has its name.
+LISTENERS = ("horizon", "flux", "webapp")
+
+
+def listener_ports(settings: Settings) -> dict[str, list[tuple[str, str, int]]]:
+    """Listener ports of each daemon as (section, key, socket type): every key of its
+    section whose unit is ``port`` (horizon's come from its registered protocols)."""
+    out: dict[str, list[tuple[str, str, int]]] = {}
+    for daemon in LISTENERS:
+        fields = type(getattr(settings, daemon)).model_fields
+        out[daemon] = []
+        for name, field in fields.items():
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            if extra.get("unit") == "port":
+                kind = socket.SOCK_DGRAM if extra.get("socket") == "udp" else socket.SOCK_STREAM
+                out[daemon].append((daemon, name, kind))
+    return out
 
 
 def _ports_file(settings: Settings) -> Path:
@@ -256,7 +263,7 @@ def pick_free_ports(settings: Settings) -> list[str]:
     when free), record the moves in ``var/run/ports.env`` and describe them."""
     moves = port_overrides(settings)
     said = []
-    for daemon, ports in LISTENER_PORTS.items():
+    for daemon, ports in listener_ports(settings).items():
         if not is_built(daemon) or _live_pid(settings, daemon):
             continue
         for section, key, kind in ports:

@@ -11,6 +11,13 @@ the default ensemble and the check of a configured list ask the algorithm regist
 import time, and without a static import of ``skyline.analysis`` (the algorithm modules
 are light: their scipy/statsmodels imports wait for the first computation).
 
+The extension points that declare their own settings are discovered by package name
+with ``importlib`` (``extensions.py``), not imported: the alert channels of
+skyline.alerting.channels make the ``[alerters.<channel>]`` tables and the channel names
+rules accept, and horizon's protocols (skyline.ingest.horizon.protocols) make its
+``[horizon]`` port keys.  Those modules import only ``skyline.settings.base`` from here.
+``model.rebuild()`` builds the models again after a registry changed (tests).
+
 May import: ``skyline.registry`` (which imports nothing from ``skyline``); nothing else
 from ``skyline``.
 """

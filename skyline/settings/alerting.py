@@ -1,14 +1,19 @@
 """Settings of the alert pipeline: panorama, the alerters and their channels, and the
-``[[alerts]]`` and ``[[boundary]]`` rule tables."""
+``[[alerts]]`` and ``[[boundary]]`` rule tables.
+
+Each channel's table (``[alerters.smtp]``, ``[alerters.webhooks.NAME]``...) is the
+settings model its module in ``skyline.alerting.channels`` registers; rule channel
+names are checked against those channels (see ``skyline.settings.extensions``)."""
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import SecretStr, ValidationInfo, field_validator
+from pydantic import ValidationInfo, create_model, field_validator
 
 from skyline.settings.base import LoopSection, Section, key
+from skyline.settings.extensions import channels, check_channel
 
 
 class PanoramaSection(LoopSection):
@@ -36,75 +41,7 @@ class PanoramaSection(LoopSection):
     )
 
 
-def _give_up_after() -> float:
-    return key(  # type: ignore[no-any-return]
-        0.0,
-        "Keep retrying a failed alert on this channel this long; 0: [alerters] give_up_after.",
-        "s",
-        ge=0,
-    )
-
-
-class SmtpChannel(Section):
-    """Email alerts: [alerters.smtp]."""
-
-    host: str = key("", "SMTP server; empty disables email alerts.")
-    port: int = key(25, "SMTP port (587 for STARTTLS, 465 for SSL).", "port", ge=1, le=65535)
-    security: Literal["none", "starttls", "ssl"] = key("none", "Transport security.")
-    user: str = key("", "Login user; empty for no authentication.")
-    password: SecretStr = key(SecretStr(""), "Login password. Secret.")
-    sender: str = key("skyline@localhost", "From address.")
-    recipients: list[str] = key([], "To addresses.")
-    give_up_after: float = _give_up_after()
-
-
-class SlackChannel(Section):
-    """Slack alerts: [alerters.slack]. A bot token posts with chat.postMessage and uploads
-    the graph; without one, the incoming webhook gets the message."""
-
-    webhook_url: SecretStr = key(SecretStr(""), "Incoming-webhook URL. Secret.")
-    token: SecretStr = key(SecretStr(""), "Bot token (xoxb-...). Secret.")
-    channel: str = key("#skyline", "Channel for chat.postMessage and the graph upload.")
-    base_url: str = key("https://slack.com/api/", "Slack Web API base URL.")
-    give_up_after: float = _give_up_after()
-
-
-class PagerDutyChannel(Section):
-    """PagerDuty Events API v2: [alerters.pagerduty]."""
-
-    routing_key: SecretStr = key(SecretStr(""), "Integration (routing) key. Secret.")
-    url: str = key("https://events.pagerduty.com/v2/enqueue", "Events API v2 endpoint.")
-    severity: Literal["critical", "error", "warning", "info"] = key("error", "Event severity.")
-    give_up_after: float = _give_up_after()
-
-
-class SyslogChannel(Section):
-    """syslog alerts: [alerters.syslog]."""
-
-    address: str = key("/dev/log", "A unix socket path, or host:port (UDP or TCP, see transport).")
-    transport: Literal["udp", "tcp"] = key(
-        "udp",
-        "For a host:port address: udp (fire and forget: no failure is seen) or tcp "
-        "(newline-framed; a refused or hung connection is retried).",
-    )
-    facility: str = key("local4", "Syslog facility.")
-    ident: str = key("skyline", "Program name in each message.")
-    give_up_after: float = _give_up_after()
-
-
-class WebhookChannel(Section):
-    """One HTTP webhook: [alerters.webhooks.NAME], used by the channel webhook-NAME."""
-
-    url: str = key(..., "Where the JSON payload is POSTed (see docs/alerts.md).")
-    secret: SecretStr = key(
-        SecretStr(""),
-        "Signs each body: header X-Skyline-Signature: sha256=<HMAC-SHA256 hex>. Secret.",
-    )
-    headers: dict[str, str] = key({}, "Extra HTTP headers.")
-    give_up_after: float = _give_up_after()
-
-
-class AlertersSection(LoopSection):
+class AlertersBase(LoopSection):
     """Delivery of alerts."""
 
     interval: float = key(
@@ -152,11 +89,31 @@ class AlertersSection(LoopSection):
         ge=1,
     )
     graph: bool = key(True, "Attach a PNG graph of the metric's window to email and Slack alerts.")
-    smtp: SmtpChannel = SmtpChannel()
-    slack: SlackChannel = SlackChannel()
-    pagerduty: PagerDutyChannel = PagerDutyChannel()
-    syslog: SyslogChannel = SyslogChannel()
-    webhooks: dict[str, WebhookChannel] = key({}, "Named webhooks: [alerters.webhooks.NAME].")
+
+
+def build_alerters_section() -> type[AlertersBase]:
+    """[alerters] with one table per registered channel: ``[alerters.<name>]``, or
+    ``[alerters.<table>.NAME]`` (one per instance) for a named channel (webhooks)."""
+    fields: dict[str, Any] = {}
+    for spec in channels():
+        if spec.table_name in AlertersBase.model_fields or spec.table_name in fields:
+            raise ValueError(f"alert channel {spec.name!r}: [alerters] already has a "
+                             f"{spec.table_name!r} key; give the channel another table")  # fmt: skip
+        if spec.named:
+            doc = f"Named {spec.table_name}: [alerters.{spec.table_name}.NAME]."
+            fields[spec.table_name] = (dict[str, spec.settings], key({}, doc))  # type: ignore[name-defined]
+        else:
+            fields[spec.table_name] = (spec.settings, spec.settings())
+    return create_model(  # type: ignore[no-any-return,call-overload]
+        "AlertersSection",
+        __base__=AlertersBase,
+        __module__=__name__,
+        __doc__=AlertersBase.__doc__,
+        **fields,
+    )
+
+
+AlertersSection = build_alerters_section()
 
 
 class AlertRule(Section):
@@ -167,6 +124,11 @@ class AlertRule(Section):
     expiration: int = key(3600, "At most one alert per metric and channel in this time.", "s", ge=0)
     mirage_hours: int | None = key(None, "Hours of history mirage re-checks over.", "h", ge=1)
 
+    @field_validator("channel")
+    @classmethod
+    def _known_channel(cls, value: str) -> str:
+        return check_channel(value)
+
 
 class ChannelLimit(Section):
     """A per-channel rate limit of boundary alerts: [boundary_daemon.channel_limits.NAME]."""
@@ -175,12 +137,22 @@ class ChannelLimit(Section):
     period: int = key(..., "... per this many seconds (a fixed window).", "s", ge=1)
 
 
-# Skyline's BOUNDARY_ALERTER_OPTS: alerter_limit per alerter_expiration_time.
-DEFAULT_CHANNEL_LIMITS = {
-    "smtp": ChannelLimit(limit=100, period=60),
-    "pagerduty": ChannelLimit(limit=15, period=1800),
-    "slack": ChannelLimit(limit=30, period=1800),
-}
+def default_channel_limits() -> dict[str, ChannelLimit]:
+    """Each channel's default boundary rate limit (Skyline's BOUNDARY_ALERTER_OPTS:
+    alerter_limit per alerter_expiration_time), as its module registers it."""
+    return {spec.name: ChannelLimit(limit=spec.boundary_limit[0], period=spec.boundary_limit[1])
+            for spec in channels() if spec.boundary_limit}  # fmt: skip
+
+
+def _limits_doc() -> str:
+    defaults = ", ".join(f"{name} {lim.limit} per {lim.period} s"
+                         for name, lim in default_channel_limits().items())  # fmt: skip
+    return (
+        "Rate limits of boundary alerts per channel (Skyline's BOUNDARY_ALERTER_OPTS); "
+        "alerts past the limit are dropped with the outcome rate_limited. Defaults: "
+        f"{defaults or 'none'} (smtp's also for email-address channels); a channel not "
+        "listed is not limited. A table for a channel replaces that channel's default only."
+    )
 
 
 class BoundaryDaemonSection(LoopSection):
@@ -209,12 +181,9 @@ class BoundaryDaemonSection(LoopSection):
         ge=60,
     )
     channel_limits: dict[str, ChannelLimit] = key(
-        DEFAULT_CHANNEL_LIMITS,
-        "Rate limits of boundary alerts per channel (Skyline's BOUNDARY_ALERTER_OPTS); "
-        "alerts past the limit are dropped with the outcome rate_limited. Defaults: smtp "
-        "100 per 60 s (also for email-address channels), pagerduty 15 per 1800 s, slack 30 "
-        "per 1800 s; a channel not listed is not limited. A table for a channel replaces "
-        "that channel's default only.",
+        default_channel_limits(),
+        _limits_doc(),
+        validate_default=True,  # today's channels
     )
 
     @field_validator("channel_limits", mode="before")
@@ -222,10 +191,7 @@ class BoundaryDaemonSection(LoopSection):
     def _over_defaults(cls, value: object) -> object:
         if not isinstance(value, dict):
             return value  # let the type check say what is wrong
-        return {**DEFAULT_CHANNEL_LIMITS, **value}
-
-
-_CHANNEL = re.compile(r"^(smtp|slack|pagerduty|syslog|webhook-[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+)$")
+        return {**default_channel_limits(), **value}
 
 
 def _check_regex(what: str, pattern: str) -> str:
@@ -288,13 +254,7 @@ class BoundaryRule(Section):
     @field_validator("channels")
     @classmethod
     def _known_channels(cls, value: list[str]) -> list[str]:
-        for channel in value:
-            if not _CHANNEL.match(channel):
-                raise ValueError(
-                    f"unknown channel {channel!r}: use smtp, slack, pagerduty, syslog, "
-                    "webhook-NAME or an email address"
-                )
-        return value
+        return [check_channel(channel) for channel in value]
 
     @field_validator("min_average_seconds")
     @classmethod

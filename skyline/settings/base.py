@@ -69,9 +69,23 @@ class SettingsError(ValueError):
     """An invalid settings file or value; ``str()`` is one line naming the fix."""
 
 
-def key(default: Any, doc: str, unit: str = "", **constraints: Any) -> Any:
-    """Declare a setting with its documentation (``unit`` is shown in the docs)."""
-    return Field(default, description=doc, json_schema_extra={"unit": unit}, **constraints)
+def key(default: Any, doc: str, unit: str = "", *, socket: str = "", **constraints: Any) -> Any:
+    """Declare a setting with its documentation (``unit`` is shown in the docs).
+
+    A listening port (unit ``port``) of a daemon names its socket type, ``tcp`` (the
+    default) or ``udp``: ``skyline start --pick-free-ports`` moves it when it is taken."""
+    extra = {"unit": unit, "socket": socket} if socket else {"unit": unit}
+    return Field(default, description=doc, json_schema_extra=extra, **constraints)  # type: ignore[arg-type]
+
+
+def give_up_after() -> float:
+    """The ``give_up_after`` key every alert channel's table has."""
+    return key(  # type: ignore[no-any-return]
+        0.0,
+        "Keep retrying a failed alert on this channel this long; 0: [alerters] give_up_after.",
+        "s",
+        ge=0,
+    )
 
 
 class Section(BaseModel):

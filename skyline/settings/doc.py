@@ -15,7 +15,8 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
 from skyline.registry import Registry
-from skyline.settings import SECTIONS, AlertRule, BoundaryRule, Settings
+from skyline.settings import AlertRule, BoundaryRule, Settings
+from skyline.settings import model as schema
 from skyline.settings.algorithms import CustomAlgorithm
 from skyline.settings.thunder import DataHealthRule
 
@@ -142,8 +143,8 @@ def render_template() -> str:
         "# Environment variables SKYLINE__<SECTION>__<KEY> override any key,",
         "# e.g. SKYLINE__HORIZON__PICKLE_PORT=12024 (deeper tables: SKYLINE__ALERTERS__SLACK__TOKEN).",
     ]
-    for section, model in SECTIONS.items():
-        for table, sub in _tables(section, model):
+    for section, section_model in schema.SECTIONS.items():
+        for table, sub in _tables(section, section_model):
             out += ["", f"[{table}]", f"# {' '.join((sub.__doc__ or '').split())}"]
             for name, field in _plain_fields(sub):
                 out += [f"# {_doc_line(field)}", f"{name} = {toml_value(_default(field))}"]
@@ -181,8 +182,8 @@ def _toml_table(table: str, model: type[BaseModel], data: dict[str, Any]) -> lis
 def render_toml(settings: Settings, data: dict[str, Any]) -> str:
     """``data`` (e.g. ``settings.redacted``) as TOML, sections in schema order."""
     out: list[str] = []
-    for section, model in SECTIONS.items():
-        out += _toml_table(section, model, data[section])
+    for section, section_model in schema.SECTIONS.items():
+        out += _toml_table(section, section_model, data[section])
     for name in RULE_MODELS:
         for rule in data[name]:
             out += [f"[[{name}]]"]
@@ -223,8 +224,8 @@ def render_markdown() -> str:
         "",
         "This page is generated from `skyline/settings/model.py` by `python -m skyline.settings.doc`.",
     ]
-    for section, model in SECTIONS.items():
-        for table, sub in _tables(section, model):
+    for section, section_model in schema.SECTIONS.items():
+        for table, sub in _tables(section, section_model):
             out += _markdown_table(f"`[{table}]`", sub)
             for name, field in sub.model_fields.items():
                 if (values := _model_values(field)) is not None:

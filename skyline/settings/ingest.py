@@ -1,24 +1,21 @@
-"""Settings of the ingest daemons: horizon (Graphite, UDP) and flux (HTTP, StatsD)."""
+"""Settings of the ingest daemons: horizon (Graphite, UDP) and flux (HTTP, StatsD).
+
+Horizon's port keys are declared by its protocols (``skyline.ingest.horizon.protocols``,
+discovered by package name, see ``skyline.settings.extensions``)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import model_validator
+from pydantic import create_model, model_validator
 
 from skyline.settings.base import ListenerSection, Port, key
+from skyline.settings.extensions import protocols
 
 
-class HorizonSection(ListenerSection):
+class HorizonBase(ListenerSection):
     """Graphite ingest listeners and roomba (trimming)."""
 
-    line_port: Port = key(2023, "Graphite plaintext protocol, TCP.", "port", ge=1, le=65535)
-    pickle_port: Port = key(
-        2024, "Graphite pickle protocol (carbon-relay), TCP.", "port", ge=1, le=65535
-    )
-    udp_port: Port = key(
-        2025, "UDP: msgpack [name, [ts, value]] or plaintext lines.", "port", ge=1, le=65535
-    )
     max_age: int = key(
         3600, "Datapoints older than this (by their timestamp) are rejected.", "s", ge=1
     )
@@ -70,7 +67,7 @@ class HorizonSection(ListenerSection):
     roomba_interval: int = key(60, "How often roomba trims the stored series.", "s", ge=1)
 
     @model_validator(mode="after")
-    def _watermarks_ordered(self) -> HorizonSection:
+    def _watermarks_ordered(self) -> HorizonBase:
         if not self.queue_low < self.queue_high <= self.queue_limit:
             raise ValueError(
                 f"need queue_low < queue_high <= queue_limit, got {self.queue_low}, "
@@ -87,13 +84,36 @@ class HorizonSection(ListenerSection):
     )
 
 
+def build_horizon_section() -> type[HorizonBase]:
+    """[horizon] with the port key of every registered ingest protocol (``line_port``...)."""
+    ports: dict[str, Any] = {}
+    for spec in sorted(protocols(), key=lambda spec: spec.default_port):
+        if spec.port_key in HorizonBase.model_fields or spec.port_key in ports:
+            raise ValueError(f"ingest protocol {spec.name!r}: [horizon] already has a "
+                             f"{spec.port_key!r} key; give the protocol another port key")  # fmt: skip
+        ports[spec.port_key] = (
+            Port,
+            key(spec.default_port, spec.doc, "port", socket=spec.transport, ge=1, le=65535),
+        )
+    return create_model(  # type: ignore[no-any-return,call-overload]
+        "HorizonSection",
+        __base__=HorizonBase,
+        __module__=__name__,
+        __doc__=HorizonBase.__doc__,
+        **ports,
+    )
+
+
+HorizonSection = build_horizon_section()
+
+
 class FluxSection(ListenerSection):
     """HTTP, Prometheus remote_write and StatsD ingest."""
 
     port: Port = key(
         8000, "HTTP port of the flux API (paths under /flux/).", "port", ge=1, le=65535
     )
-    statsd_port: Port = key(8125, "StatsD, UDP.", "port", ge=1, le=65535)
+    statsd_port: Port = key(8125, "StatsD, UDP.", "port", socket="udp", ge=1, le=65535)
     http_server: Literal["gunicorn", "threaded"] = key(
         "gunicorn",
         "What serves the HTTP API: gunicorn worker processes (production) or a threaded "

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, create_model, model_validator
 
 from skyline.settings.alerting import (
     AlertersSection,
@@ -336,11 +336,54 @@ class Settings(Section):
         return self.database.url or f"sqlite:///{self.var_path / 'skyline.db'}"
 
 
-SECTIONS: dict[str, type[Section]] = {
-    name: field.annotation
-    for name, field in Settings.model_fields.items()
-    if isinstance(field.annotation, type) and issubclass(field.annotation, Section)
-}
+def _sections(settings: type[Settings]) -> dict[str, type[Section]]:
+    return {
+        name: field.annotation
+        for name, field in settings.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, Section)
+    }
+
+
+SECTIONS: dict[str, type[Section]] = _sections(Settings)
+
+_BUILT_SETTINGS = Settings
+# What ``rebuild`` replaces: (module, attribute); a test restores them afterwards.
+REBUILT = (
+    ("skyline.settings.alerting", "AlertersSection"),
+    ("skyline.settings.ingest", "HorizonSection"),
+    ("skyline.settings.model", "Settings"),
+    ("skyline.settings.model", "SECTIONS"),
+    ("skyline.settings", "AlertersSection"),
+    ("skyline.settings", "HorizonSection"),
+    ("skyline.settings", "Settings"),
+    ("skyline.settings", "SECTIONS"),
+)
+
+
+def rebuild() -> None:
+    """Build ``[alerters]``, ``[horizon]`` and ``Settings`` again from the extension
+    registries: for a test that added a channel or protocol after the settings were
+    built (``Registry.reload``).  A running Skyline never needs it: the registries are
+    complete when the settings are first imported."""
+    global Settings, SECTIONS
+    import skyline.settings as package
+    from skyline.settings import alerting, ingest
+
+    alerters, horizon = alerting.build_alerters_section(), ingest.build_horizon_section()
+    alerting.AlertersSection, ingest.HorizonSection = alerters, horizon  # type: ignore[misc]
+    Settings = create_model(  # type: ignore[misc,call-overload]
+        "Settings",
+        __base__=_BUILT_SETTINGS,
+        __module__=__name__,
+        __doc__=_BUILT_SETTINGS.__doc__,
+        alerters=(alerters, alerters()),
+        horizon=(horizon, horizon()),
+        # default channel limits as the channels of now register them
+        boundary_daemon=(BoundaryDaemonSection, BoundaryDaemonSection()),
+    )
+    SECTIONS = _sections(Settings)
+    package.AlertersSection, package.HorizonSection = alerters, horizon  # type: ignore[misc]
+    package.Settings, package.SECTIONS = Settings, SECTIONS  # type: ignore[misc]
 
 
 def load_settings(

@@ -19,17 +19,15 @@ from pydantic import SecretStr
 
 from skyline.alerting.base import Alert
 from skyline.alerting.channels import make_channel
+from skyline.alerting.channels.pagerduty import PagerDutyChannel
+from skyline.alerting.channels.slack import SlackChannel
+from skyline.alerting.channels.smtp import SmtpChannel
+from skyline.alerting.channels.syslog import SyslogChannel
+from skyline.alerting.channels.webhook import WebhookChannel
 from skyline.alerting.delivery import ChannelWorker, Job
 from skyline.alerting.pending import Delivery
 from skyline.alerting.retry import RetryPolicy
-from skyline.settings.alerting import (
-    AlertersSection,
-    PagerDutyChannel,
-    SlackChannel,
-    SmtpChannel,
-    SyslogChannel,
-    WebhookChannel,
-)
+from skyline.settings.alerting import AlertersSection
 from skyline.store.keys import RedisKeys
 from tests.conftest import wait_for
 from tests.integration.fake_outages import FailingSmtp, FakeSyslogTcp

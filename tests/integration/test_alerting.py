@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from skyline.alerting import mutes
 from skyline.alerting.agent import Alerters
 from skyline.alerting.base import Alert, MemoryProgress
-from skyline.alerting.pagerduty import PagerDuty
+from skyline.alerting.channels.pagerduty import PagerDuty
 from skyline.db import make_engine
 from skyline.db.models import AlertLog
 from skyline.events.anomaly import VerdictEvent, publish
@@ -298,7 +298,7 @@ def test_malformed_stream_entries_are_dropped(settings_for, redis_client):
 
 
 def test_pagerduty_resolve(services):
-    from skyline.settings.alerting import PagerDutyChannel
+    from skyline.alerting.channels.pagerduty import PagerDutyChannel
 
     pd = PagerDuty(
         PagerDutyChannel(routing_key="K" * 32, url=f"{services['pagerduty'].url}/v2/enqueue"), 2
@@ -315,8 +315,7 @@ def test_pagerduty_resolve(services):
 def test_slack_incoming_webhook(services):
     from pydantic import SecretStr
 
-    from skyline.alerting.slack import Slack
-    from skyline.settings.alerting import SlackChannel
+    from skyline.alerting.channels.slack import Slack, SlackChannel
 
     hook_url = f"{services['slack'].url}/hooks/T0/B0/secret"
     Slack(SlackChannel(webhook_url=SecretStr(hook_url)), 2).send(

@@ -9,10 +9,12 @@ import pytest
 from pydantic import SecretStr
 
 from skyline.alerting.base import DeliveryError, PermanentError
+from skyline.alerting.channels.slack import SlackChannel
+from skyline.alerting.channels.smtp import _by_code
+from skyline.alerting.channels.webhook import WebhookChannel
 from skyline.alerting.retry import RetryPolicy, channel_deadline, http_error, retry_after
-from skyline.alerting.smtp import _by_code
 from skyline.events.anomaly import failed_channels, verdict_text
-from skyline.settings.alerting import AlertersSection, SlackChannel, WebhookChannel
+from skyline.settings.alerting import AlertersSection
 
 
 @pytest.mark.parametrize(("status", "transient"), [(500, True), (502, True), (503, True),

@@ -10,16 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skyline.ingest.horizon.parsing import (
+from skyline.ingest.horizon.parsing import Malformed
+from skyline.ingest.horizon.protocols.carbon_pickle import (
     FrameSplitter,
     FrameTooLarge,
-    LineSplitter,
-    Malformed,
-    datagram_items,
-    parse_line,
-    parse_lines,
     pickle_items,
 )
+from skyline.ingest.horizon.protocols.line import LineSplitter, parse_line, parse_lines
+from skyline.ingest.horizon.protocols.udp import datagram_items
 from skyline.ingest.horizon.unpickler import UnsafePickle, loads
 from skyline.store.name_filter import NameFilter
 

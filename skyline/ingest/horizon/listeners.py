@@ -1,5 +1,6 @@
-"""Horizon's sockets: Graphite line (TCP), Graphite pickle (TCP) and UDP, on one
-asyncio event loop in its own thread, serving any number of concurrent clients.
+"""Horizon's sockets: every protocol registered in ``skyline.ingest.horizon.protocols``
+(Graphite line and pickle over TCP, UDP, ...), on one asyncio event loop in its own
+thread, serving any number of concurrent clients.
 
 Each protocol turns bytes into items and hands them to ``Intake``.  Bad input is
 counted and dropped and the connection kept, except for a pickle frame whose length
@@ -15,111 +16,17 @@ import errno
 import logging
 import threading
 from collections.abc import Callable
-from functools import partial
 
 from skyline.ingest.horizon.intake import Intake
-from skyline.ingest.horizon.parsing import (
-    FrameSplitter,
-    FrameTooLarge,
-    LineSplitter,
-    Malformed,
-    datagram_items,
-    parse_lines,
-    pickle_items,
-)
+from skyline.ingest.horizon.protocols import ProtocolSpec, by_port
 from skyline.runtime.daemon import StartupError
 from skyline.settings import HorizonSection
-from skyline.store.datapoint import printable
 
 log = logging.getLogger("skyline.horizon")
 
 
-class _Tcp(asyncio.Protocol):
-    def __init__(self, hub: Listeners) -> None:
-        self.hub = hub
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        if not self.hub.register(transport):
-            transport.abort()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.transport is not None:
-            self.hub.unregister(self.transport)
-
-
-class LineProtocol(_Tcp):
-    def __init__(self, hub: Listeners) -> None:
-        super().__init__(hub)
-        self.splitter = LineSplitter(hub.config.max_line_length)
-
-    def data_received(self, data: bytes) -> None:
-        lines, too_long = self.splitter.feed(data)
-        intake = self.hub.intake
-        if too_long:
-            intake.malformed_input(Malformed.LINE_TOO_LONG, data[:120], too_long)
-        items, bad = parse_lines(lines)
-        for line, reason in bad:
-            intake.malformed_input(reason, line)
-        if items:
-            intake.items(items)
-
-
-class PickleProtocol(_Tcp):
-    def __init__(self, hub: Listeners) -> None:
-        super().__init__(hub)
-        self.splitter = FrameSplitter(hub.config.max_pickle_frame)
-
-    def data_received(self, data: bytes) -> None:
-        intake = self.hub.intake
-        try:
-            for frame in self.splitter.feed(data):
-                intake.counters.inc("pickle_frames")
-                items, bad, refused = pickle_items(frame)
-                if refused is Malformed.PICKLE_UNSAFE:  # rate-limited like every reject
-                    intake.malformed_input(
-                        refused, f"from {self._peer()}: {frame[:60]!r}", level=logging.WARNING
-                    )
-                elif refused:
-                    intake.malformed_input(refused, frame)
-                if bad:
-                    intake.malformed_input(Malformed.PICKLE_SHAPE, frame, bad)
-                if items:
-                    intake.items(items)
-        except FrameTooLarge as exc:
-            intake.malformed_input(Malformed.FRAME_TOO_LARGE, data[:16])
-            log.warning("closing %s: %s (cap %d)", self._peer(), exc, self.splitter.max_frame)
-            if self.transport is not None:
-                self.transport.abort()
-
-    def _peer(self) -> str:
-        peer = self.transport.get_extra_info("peername") if self.transport else None
-        return printable(peer)
-
-
-class UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, hub: Listeners) -> None:
-        self.hub = hub
-
-    def datagram_received(self, data: bytes, addr: object) -> None:
-        intake = self.hub.intake
-        items, bad, refused = datagram_items(data, self.hub.config.max_line_length)
-        if refused:
-            intake.malformed_input(refused, data)
-        if bad:
-            intake.malformed_input(Malformed.LINE_FIELDS, data, bad)
-        if items:
-            intake.items(items)
-        if self.hub.intake.buffer.paused:
-            intake.counters.inc("udp_received_while_paused", len(items))
-
-
 class Listeners:
     """Owns the event loop thread, the servers and the set of open connections."""
-
-    PORTS = (("line_port", LineProtocol), ("pickle_port", PickleProtocol))
 
     def __init__(self, config: HorizonSection, intake: Intake) -> None:
         self.config = config
@@ -127,7 +34,7 @@ class Listeners:
         self.loop = asyncio.new_event_loop()
         self.transports: set[asyncio.Transport] = set()
         self.servers: list[asyncio.AbstractServer] = []
-        self.udp: asyncio.DatagramTransport | None = None
+        self.datagrams: list[asyncio.DatagramTransport] = []
         self.ports: dict[str, int] = {}
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="horizon-listeners", daemon=True
@@ -150,24 +57,32 @@ class Listeners:
         return asyncio.run_coroutine_threadsafe(coro_fn(), self.loop).result(30)  # type: ignore[arg-type]
 
     async def _bind_all(self) -> None:
+        """Every registered protocol on its ``[horizon]`` port key."""
         bind = self.config.bind
-        for key, protocol in self.PORTS:
-            port = getattr(self.config, key)
+        for spec in by_port():
+            port = getattr(self.config, spec.port_key)
             try:
-                server = await self.loop.create_server(
-                    partial(protocol, self), bind, port, reuse_address=True, backlog=1024
-                )
+                self.ports[spec.port_key] = await self._bind(spec, bind, port)
             except OSError as exc:
-                raise StartupError(_bind_error(exc, bind, port, key)) from None
-            self.servers.append(server)
-            self.ports[key] = server.sockets[0].getsockname()[1]
-        try:
-            self.udp, _ = await self.loop.create_datagram_endpoint(
-                lambda: UdpProtocol(self), local_addr=(bind, self.config.udp_port)
+                raise StartupError(_bind_error(exc, bind, port, spec.port_key)) from None
+
+    async def _bind(self, spec: ProtocolSpec, bind: str, port: int) -> int:
+        """Serve ``spec`` on ``port``; returns the port bound (port 0 picks one)."""
+        if spec.transport == "udp":
+            transport, _ = await self.loop.create_datagram_endpoint(
+                lambda: spec.factory(self), local_addr=(bind, port)
             )
-        except OSError as exc:
-            raise StartupError(_bind_error(exc, bind, self.config.udp_port, "udp_port")) from None
-        self.ports["udp_port"] = self.udp.get_extra_info("sockname")[1]
+            self.datagrams.append(transport)
+            return int(transport.get_extra_info("sockname")[1])
+        server = await self.loop.create_server(
+            lambda: spec.factory(self),  # type: ignore[arg-type,return-value]
+            bind,
+            port,
+            reuse_address=True,
+            backlog=1024,
+        )
+        self.servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
 
     def _tick(self) -> None:
         """Seal due batches and report gauges, on the loop, several times a second."""
@@ -185,8 +100,8 @@ class Listeners:
                 server.close()
             for transport in list(self.transports):
                 transport.close()
-            if self.udp is not None:
-                self.udp.close()
+            for datagram in self.datagrams:
+                datagram.close()
             await asyncio.sleep(0)
             self.intake.buffer.seal()
 

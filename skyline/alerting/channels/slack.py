@@ -14,18 +14,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pydantic import SecretStr
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookClient
 
 from skyline.alerting.base import Alert, DeliveryError, PermanentError, Progress
+from skyline.alerting.channels import ChannelSpec, register
 from skyline.alerting.retry import http_error, is_transient_status, retry_after
-from skyline.settings.alerting import SlackChannel
+from skyline.settings.base import Section, give_up_after, key
 
 RETRYABLE_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable",
                     "request_timeout", "team_added_to_org"}  # fmt: skip
 NOT_JSON = "Received a response in a non-JSON format"  # slack_sdk's error for a non-JSON body
+
+
+class SlackChannel(Section):
+    """Slack alerts: [alerters.slack]. A bot token posts with chat.postMessage and uploads
+    the graph; without one, the incoming webhook gets the message."""
+
+    webhook_url: SecretStr = key(SecretStr(""), "Incoming-webhook URL. Secret.")
+    token: SecretStr = key(SecretStr(""), "Bot token (xoxb-...). Secret.")
+    channel: str = key("#skyline", "Channel for chat.postMessage and the graph upload.")
+    base_url: str = key("https://slack.com/api/", "Slack Web API base URL.")
+    give_up_after: float = give_up_after()
 
 
 def text(alert: Alert) -> str:
@@ -139,3 +152,9 @@ class Slack:
             raise DeliveryError(f"Slack webhook: {type(exc).__name__}: {exc}"[:300]) from None
         if not 200 <= resp.status_code < 300:
             raise http_error("Slack webhook", resp.status_code, resp.body or "", resp.headers)
+
+
+register(ChannelSpec(
+    "slack", SlackChannel, lambda name, config, timeout: Slack(config, timeout),
+    graph=True, boundary_limit=(30, 1800),
+))  # fmt: skip

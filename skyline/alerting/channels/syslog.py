@@ -12,11 +12,27 @@ from __future__ import annotations
 
 import logging.handlers
 import socket
+from typing import Literal
 
 from skyline.alerting.base import Alert, DeliveryError, Progress
-from skyline.settings.alerting import SyslogChannel
+from skyline.alerting.channels import ChannelSpec, register
+from skyline.settings.base import Section, give_up_after, key
 
 WARNING = 4
+
+
+class SyslogChannel(Section):
+    """syslog alerts: [alerters.syslog]."""
+
+    address: str = key("/dev/log", "A unix socket path, or host:port (UDP or TCP, see transport).")
+    transport: Literal["udp", "tcp"] = key(
+        "udp",
+        "For a host:port address: udp (fire and forget: no failure is seen) or tcp "
+        "(newline-framed; a refused or hung connection is retried).",
+    )
+    facility: str = key("local4", "Syslog facility.")
+    ident: str = key("skyline", "Program name in each message.")
+    give_up_after: float = give_up_after()
 
 
 class Syslog:
@@ -52,3 +68,8 @@ class Syslog:
             raise DeliveryError(
                 f"syslog {self.config.address}: {type(exc).__name__}: {exc}"
             ) from None
+
+
+register(ChannelSpec(
+    "syslog", SyslogChannel, lambda name, config, timeout: Syslog(config, timeout)
+))  # fmt: skip

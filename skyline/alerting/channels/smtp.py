@@ -14,10 +14,26 @@ import html
 import smtplib
 from email.message import EmailMessage
 from email.utils import make_msgid
-from typing import cast
+from typing import Literal, cast
+
+from pydantic import SecretStr
 
 from skyline.alerting.base import Alert, DeliveryError, PermanentError, Progress
-from skyline.settings.alerting import SmtpChannel
+from skyline.alerting.channels import ChannelSpec, register
+from skyline.settings.base import Section, give_up_after, key
+
+
+class SmtpChannel(Section):
+    """Email alerts: [alerters.smtp]."""
+
+    host: str = key("", "SMTP server; empty disables email alerts.")
+    port: int = key(25, "SMTP port (587 for STARTTLS, 465 for SSL).", "port", ge=1, le=65535)
+    security: Literal["none", "starttls", "ssl"] = key("none", "Transport security.")
+    user: str = key("", "Login user; empty for no authentication.")
+    password: SecretStr = key(SecretStr(""), "Login password. Secret.")
+    sender: str = key("skyline@localhost", "From address.")
+    recipients: list[str] = key([], "To addresses.")
+    give_up_after: float = give_up_after()
 
 
 def build_message(alert: Alert, sender: str, recipients: list[str]) -> EmailMessage:
@@ -97,3 +113,9 @@ def _by_code(code: int, text: str) -> DeliveryError:
     if 400 <= code < 500:
         return DeliveryError(f"SMTP {text}"[:300])
     return PermanentError(f"SMTP {text}"[:300])
+
+
+register(ChannelSpec(
+    "smtp", SmtpChannel, lambda name, config, timeout: Smtp(name, config, timeout),
+    also=r"[^@\s]+@[^@\s]+", also_doc="an email address", graph=True, boundary_limit=(100, 60),
+))  # fmt: skip

@@ -11,10 +11,23 @@ PagerDuty; the dedup_key makes the repeat harmless).
 from __future__ import annotations
 
 import json
+from typing import Literal
+
+from pydantic import SecretStr
 
 from skyline.alerting.base import Alert, DeliveryError, PermanentError, Progress
+from skyline.alerting.channels import ChannelSpec, register
 from skyline.alerting.http import post_json
-from skyline.settings.alerting import PagerDutyChannel
+from skyline.settings.base import Section, give_up_after, key
+
+
+class PagerDutyChannel(Section):
+    """PagerDuty Events API v2: [alerters.pagerduty]."""
+
+    routing_key: SecretStr = key(SecretStr(""), "Integration (routing) key. Secret.")
+    url: str = key("https://events.pagerduty.com/v2/enqueue", "Events API v2 endpoint.")
+    severity: Literal["critical", "error", "warning", "info"] = key("error", "Event severity.")
+    give_up_after: float = give_up_after()
 
 
 def dedup_key(metric: str) -> str:
@@ -70,3 +83,9 @@ class PagerDuty:
 
     def resolve(self, metric: str) -> None:
         self._post({"event_action": "resolve", "dedup_key": dedup_key(metric)})
+
+
+register(ChannelSpec(
+    "pagerduty", PagerDutyChannel, lambda name, config, timeout: PagerDuty(config, timeout),
+    boundary_limit=(15, 1800),
+))  # fmt: skip

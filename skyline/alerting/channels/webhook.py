@@ -13,9 +13,24 @@ import hashlib
 import hmac
 import json
 
+from pydantic import SecretStr
+
 from skyline.alerting.base import Alert, Progress
+from skyline.alerting.channels import ChannelSpec, register
 from skyline.alerting.http import post_json
-from skyline.settings.alerting import WebhookChannel
+from skyline.settings.base import Section, give_up_after, key
+
+
+class WebhookChannel(Section):
+    """One HTTP webhook: [alerters.webhooks.NAME], used by the channel webhook-NAME."""
+
+    url: str = key(..., "Where the JSON payload is POSTed (see docs/alerts.md).")
+    secret: SecretStr = key(
+        SecretStr(""),
+        "Signs each body: header X-Skyline-Signature: sha256=<HMAC-SHA256 hex>. Secret.",
+    )
+    headers: dict[str, str] = key({}, "Extra HTTP headers.")
+    give_up_after: float = give_up_after()
 
 
 def payload(alert: Alert) -> dict:
@@ -61,3 +76,9 @@ class Webhook:
         if secret:
             headers["X-Skyline-Signature"] = signature(secret, body)
         post_json(self.config.url, body, headers, self.timeout)
+
+
+register(ChannelSpec(
+    "webhook", WebhookChannel, lambda name, config, timeout: Webhook(name, config, timeout),
+    table="webhooks", named=True,
+))  # fmt: skip
