@@ -46,6 +46,7 @@ from skyline.settings.ingest import FluxSection, HorizonSection
 from skyline.settings.ionosphere import IonosphereSection
 from skyline.settings.luminosity import LuminositySection
 from skyline.settings.mirage import MirageSection
+from skyline.settings.vista import VistaSource
 
 __all__ = [
     "AlertRule",
@@ -299,6 +300,15 @@ class Settings(Section):
     custom_algorithms: list[CustomAlgorithm] = key(
         [], "Custom algorithms, one [[custom_algorithms]] table each."
     )
+    vista: list[VistaSource] = key([], "Pulled sources, one [[vista]] table each (docs/vista.md).")
+
+    @model_validator(mode="after")
+    def _vista_names_unique(self) -> Settings:
+        names = [source.name for source in self.vista]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"[[vista]] name {dupes[0]!r} is used twice; names must be unique")
+        return self
 
     # Derived values -----------------------------------------------------------------
     @property
@@ -437,6 +447,8 @@ def _model_at(loc: list[str]) -> type[BaseModel] | None:
         return AlertRule
     if loc[0] == "boundary":
         return BoundaryRule
+    if loc[0] == "vista":
+        return VistaSource
     return None
 
 
