@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import requests
@@ -53,6 +53,7 @@ class Prometheus(Source):
     kind = "prometheus"
     Options = PromOptions
     overlap = 120.0  # a scrape lands after its timestamp; VictoriaMetrics hides the last 30 s
+    extra_params: ClassVar[dict[str, str]] = {}
 
     def __init__(self, cfg: VistaSource, options: Any) -> None:
         super().__init__(cfg, options)
@@ -78,7 +79,8 @@ class Prometheus(Source):
                 raise SourceError("timeout", f"no complete answer within {self.cfg.timeout:g}s")
             doc = get_json(
                 self.session, "GET", self.url, timeout=left, max_bytes=max_bytes(self.cfg),
-                params={"query": self.cfg.query, "start": t, "end": chunk_end, "step": step},
+                params={"query": self.cfg.query, "start": t, "end": chunk_end, "step": step,
+                        **self.extra_params},
             )  # fmt: skip
             for name, ts, vs in self._parse(doc):
                 total += len(ts)
@@ -124,3 +126,5 @@ class VictoriaMetrics(Prometheus):
     """VictoriaMetrics answers the same query_range API."""
 
     kind = "victoriametrics"
+    # its response cache would hide points that arrived late (backfilled, caught up)
+    extra_params: ClassVar[dict[str, str]] = {"nocache": "1"}
