@@ -45,9 +45,7 @@ class VistaSource(Section):
         "to the window asked), experiment names separated by commas (mlflow).",
     )
     interval: float = key(60.0, "Seconds between two pulls of the source.", "s", gt=0)
-    step: int = key(
-        60, "Resolution asked of Prometheus, VictoriaMetrics and Graphite.", "s", ge=1
-    )
+    step: int = key(60, "Resolution asked of Prometheus, VictoriaMetrics and Graphite.", "s", ge=1)
     metric: str = key(
         "{name}",
         "Template of the Skyline metric name; {name} is the name the source gives each "

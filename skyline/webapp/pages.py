@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from skyline.db.models import LABELS, VERDICTS
+from skyline.ingest.vista import status as vista_status
 from skyline.webapp import queries, training
 from skyline.webapp.auth import ctx, require
 
@@ -103,7 +104,7 @@ def status() -> Any:
     return render_template(
         "status.html", daemons=daemons, streams=dict(zip(streams, lengths, strict=True)),
         metrics=n_metrics, interval=interval, highlights=highlights(daemons, interval),
-        channels=channel_counters(daemons),
+        channels=channel_counters(daemons), sources=vista_status.read(c.redis, c.keys),
     )  # fmt: skip
 
 

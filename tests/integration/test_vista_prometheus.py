@@ -68,7 +68,9 @@ def vm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def vm_import(vm: Server, lines: list[str]) -> None:
-    r = requests.post(f"{vm.url}/api/v1/import/prometheus", data="\n".join(lines) + "\n", timeout=30)
+    r = requests.post(
+        f"{vm.url}/api/v1/import/prometheus", data="\n".join(lines) + "\n", timeout=30
+    )
     r.raise_for_status()
     requests.get(f"{vm.url}/internal/force_flush", timeout=30).raise_for_status()
 
@@ -81,7 +83,9 @@ def vm_source(vm: Server, name: str, query: str, **extra: object) -> dict[str, o
 def test_backfill_30_days_reaches_mirage(vm: Server, make_settings, tmp_path: Path) -> None:
     now = int(time.time()) // 600 * 600
     start = now - 30 * DAY
-    lines = [f'bf_orders{{shop="a"}} {100 + (t // 600) % 7} {t * 1000}' for t in range(start, now, 600)]
+    lines = [
+        f'bf_orders{{shop="a"}} {100 + (t // 600) % 7} {t * 1000}' for t in range(start, now, 600)
+    ]
     vm_import(vm, lines)
     conf = vista_conf(tmp_path / "s.conf",
                       vm_source(vm, "bf", 'bf_orders{shop="a"}', step=600, backfill_days=30.0))  # fmt: skip
@@ -139,7 +143,9 @@ class _Bad(BaseHTTPRequestHandler):
         if "hang" in q:
             time.sleep(5)
         if "huge" in q:
-            body = b'{"status":"success","data":{"resultType":"matrix","result":[' + b"0" * 5_000_000
+            body = (
+                b'{"status":"success","data":{"resultType":"matrix","result":[' + b"0" * 5_000_000
+            )
         elif "malformed" in q:
             body = b'{"status":"success","data":{"resultType":"vector","result":[]}}'
         else:
@@ -162,7 +168,11 @@ def test_bad_answers_fail_cleanly(vm: Server, make_settings, tmp_path: Path) -> 
     url = f"http://127.0.0.1:{bad.server_address[1]}"
     conf = vista_conf(
         tmp_path / "s.conf",
-        vm_source(vm, "err", "sum(", ),
+        vm_source(
+            vm,
+            "err",
+            "sum(",
+        ),
         {"name": "mal", "kind": "prometheus", "url": url, "query": "malformed"},
         {"name": "notjson", "kind": "prometheus", "url": url, "query": "x"},
         {"name": "hang", "kind": "prometheus", "url": url, "query": "hang", "timeout": 1.0},
@@ -185,7 +195,7 @@ class _Exporter(BaseHTTPRequestHandler):
     value = 1.0
 
     def do_GET(self) -> None:  # noqa: N802
-        body = f"vista_temp{{room=\"lab\"}} {self.value}\n".encode()
+        body = f'vista_temp{{room="lab"}} {self.value}\n'.encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; version=0.0.4")
         self.send_header("Content-Length", str(len(body)))

@@ -16,7 +16,9 @@ from skyline.ingest.vista.sources import SourceError
 from tests.integration.vista_fixtures import Harness, vista_conf
 from tests.peers import require
 
-PG_URL = os.environ.get("SKYLINE_TEST_PG_URL", "postgresql+pg8000://postgres@127.0.0.1:5432/postgres")
+PG_URL = os.environ.get(
+    "SKYLINE_TEST_PG_URL", "postgresql+pg8000://postgres@127.0.0.1:5432/postgres"
+)
 NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC
 
 
@@ -110,7 +112,9 @@ def test_outage_then_catch_up(db, make_settings, tmp_path: Path) -> None:
     insert(url, table, [(NOW - 30, "orders", 1.0)])
     h.pull("shop", NOW)
     # the source is away for 10 minutes: pulls fail, rows keep arriving in the table
-    broken = h.settings.vista[0].model_copy(update={"url": "postgresql+pg8000://nobody@127.0.0.1:1/x"})
+    broken = h.settings.vista[0].model_copy(
+        update={"url": "postgresql+pg8000://nobody@127.0.0.1:1/x"}
+    )
     from skyline.ingest.vista.sources import build
 
     down = build(broken)
@@ -131,7 +135,9 @@ def test_outage_then_catch_up(db, make_settings, tmp_path: Path) -> None:
 def test_time_zone_is_explicit(db, make_settings, tmp_path: Path) -> None:
     url, table = db
     # the table holds naive local times of New York; the option says so
-    conf = vista_conf(tmp_path / "s.conf", source(url, table, options={"timezone": "America/New_York"}))
+    conf = vista_conf(
+        tmp_path / "s.conf", source(url, table, options={"timezone": "America/New_York"})
+    )
     h = Harness(make_settings(conf))
     local = dt.datetime.fromtimestamp(NOW - 30, dt.UTC).astimezone(
         __import__("zoneinfo").ZoneInfo("America/New_York")

@@ -56,7 +56,10 @@ class Harness:
         return len(self.store.read_raw(metric)) // 12
 
     def status(self) -> dict[str, Any]:
-        return {k.decode(): json.loads(v) for k, v in self.redis.hgetall(self.keys.vista_status()).items()}
+        return {
+            k.decode(): json.loads(v)
+            for k, v in self.redis.hgetall(self.keys.vista_status()).items()
+        }
 
     def close(self) -> None:
         for s in self.sources.values():

@@ -175,7 +175,9 @@ def get_json(
         doc = json.loads(raw)
     except ValueError:
         if status >= 400:
-            raise SourceError("query", f"HTTP {status}: {_short(raw.decode('utf-8', 'replace'))}")
+            raise SourceError(
+                "query", f"HTTP {status}: {_short(raw.decode('utf-8', 'replace'))}"
+            ) from None
         raise SourceError("malformed", f"HTTP {status}: response is not JSON") from None
     if status >= 400:
         detail = doc.get("error") or doc.get("message") if isinstance(doc, dict) else None

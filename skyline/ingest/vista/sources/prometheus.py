@@ -41,7 +41,9 @@ class PromOptions(BaseModel):
 
 def series_name(labels: dict[str, str], drop: set[str]) -> str:
     name = labels.get("__name__", "")
-    parts = sorted((k, safe_name(v)) for k, v in labels.items() if k != "__name__" and k not in drop and v)
+    parts = sorted(
+        (k, safe_name(v)) for k, v in labels.items() if k != "__name__" and k not in drop and v
+    )
     body = ".".join(f"{k}={v}" for k, v in parts)
     if name and body:
         return f"{name}.{body}"
@@ -90,7 +92,8 @@ class Prometheus(Source):
                 entry[1].append(vs)
             t = chunk_end + step
         return [
-            PulledSeries(name, np.concatenate(ts), np.concatenate(vs)) for name, (ts, vs) in out.items()
+            PulledSeries(name, np.concatenate(ts), np.concatenate(vs))
+            for name, (ts, vs) in out.items()
         ]
 
     def _parse(self, doc: Any) -> list[tuple[str, np.ndarray, np.ndarray]]:

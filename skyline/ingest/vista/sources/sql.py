@@ -97,7 +97,9 @@ class Sql(Source):
     def _limit_time(self, conn: sa.Connection) -> None:
         ms = int(self.cfg.timeout * 1000)
         if self.dialect == "postgresql":
-            conn.execute(sa.text("SELECT set_config('statement_timeout', :v, false)"), {"v": str(ms)})
+            conn.execute(
+                sa.text("SELECT set_config('statement_timeout', :v, false)"), {"v": str(ms)}
+            )
         elif self.dialect in ("mysql", "mariadb"):
             if "mariadb" in str(conn.execute(sa.text("SELECT VERSION()")).scalar()).lower():
                 conn.execute(sa.text("SET SESSION max_statement_time = :v"), {"v": ms / 1000})
