@@ -9,17 +9,12 @@ and stores only what the store lacks, then leaves the cursor where it was or lat
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime as dt
 import json
 import sys
 import time
-from pathlib import Path
 
-import numpy as np
-
+from skyline.ingest.vista.importer import import_points, read_csv
 from skyline.ingest.vista.pull import pull
-from skyline.ingest.vista.route import deliver
 from skyline.ingest.vista.sources import SourceError, build
 from skyline.settings import Settings
 from skyline.store.connection import connect
@@ -82,49 +77,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(timestamps, values) of a CSV ``timestamp,value`` (a header row is skipped)."""
-    ts: list[float] = []
-    vs: list[float] = []
-    with path.open(newline="") as fh:
-        for n, row in enumerate(csv.reader(fh), 1):
-            if not row or row[0].startswith("#"):
-                continue
-            if len(row) < 2:
-                raise ValueError(f"{path}:{n}: expected timestamp,value")
-            try:
-                t = _time(row[0].strip())
-                v = float(row[1])
-            except ValueError:
-                if n == 1:
-                    continue  # a header
-                raise ValueError(f"{path}:{n}: not a timestamp,value row: {row[:2]}") from None
-            ts.append(t)
-            vs.append(v)
-            if len(ts) > MAX_IMPORT_POINTS:
-                raise ValueError(f"{path}: more than {MAX_IMPORT_POINTS} rows")
-    return np.asarray(ts, dtype=np.float64), np.asarray(vs, dtype=np.float64)
-
-
-def _time(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        t = dt.datetime.fromisoformat(text)
-        return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
-
-
 def run_import(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        t, v = read_csv(Path(args.file))
+        with open(args.file, newline="") as fh:
+            t, v = read_csv(fh, args.file)
     except (OSError, ValueError) as exc:
         print(f"skyline: import: {exc}", file=sys.stderr)
         return 1
-    store = _store(settings)
-    have = store.read(args.metric).timestamps
-    fresh = ~np.isin(np.floor(t).astype(np.int64), have.astype(np.int64))  # never twice
-    d = deliver(store, settings, {args.metric: (t[fresh], v[fresh])}, time.time())
-    out = {"metric": args.metric, "rows": len(t), "live": d.live, "rolled_up": d.rolled,
-           "already_stored": int((~fresh).sum()), "rejected": dict(d.rejected)}  # fmt: skip
+    try:
+        out = import_points(_store(settings), settings, args.metric, t, v, time.time())
+    except ValueError as exc:
+        print(f"skyline: import: {exc}", file=sys.stderr)
+        return 1
     print(json.dumps(out) if args.json else " ".join(f"{k}={v}" for k, v in out.items()))
-    return 0 if not d.rejected else 1
+    return 0 if not out["rejected"] else 1
