@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -52,6 +52,8 @@ class SqlOptions(BaseModel):
 class Sql(Source):
     kind = "sql"
     Options = SqlOptions
+    # a row is often written a little after its ts: re-ask 5 minutes, keep what is new
+    overlap: ClassVar[float] = 300.0
 
     def __init__(self, cfg: VistaSource, options: Any) -> None:
         super().__init__(cfg, options)
