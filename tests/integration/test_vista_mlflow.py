@@ -5,6 +5,7 @@ pins conflict with Skyline's, so it cannot live in the test venv."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -43,8 +44,8 @@ import sys, mlflow
 from mlflow.tracking import MlflowClient
 client = MlflowClient(sys.argv[1])
 t0 = int(sys.argv[3])
-for i in range(10, 15):
-    client.log_metric(sys.argv[2], "auc", 0.5 + i / 100, timestamp=(t0 + 60 * i) * 1000, step=i)
+for i in range(1, 6):
+    client.log_metric(sys.argv[2], "auc", 0.9, timestamp=(t0 + 10 * i) * 1000, step=9 + i)
 """
 
 
@@ -73,9 +74,13 @@ def mlflow_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         wait_for(up, timeout=120, interval=0.5)
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(20)
+    finally:  # the server and the workers it started: its own process group
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(20)
 
 
 def _client(script: str, *args: str) -> str:
@@ -83,7 +88,8 @@ def _client(script: str, *args: str) -> str:
     out = subprocess.run([str(MLFLOW_PYTHON), "-c", script, *args], capture_output=True,
                          text=True, timeout=120, env=env)  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
-    return out.stdout.strip()
+    lines = out.stdout.strip().splitlines()  # mlflow prints links to the runs too
+    return lines[-1] if lines else ""
 
 
 def test_mlflow_runs_finished_and_running(mlflow_url: str, make_settings, tmp_path: Path) -> None:
@@ -102,10 +108,12 @@ def test_mlflow_runs_finished_and_running(mlflow_url: str, make_settings, tmp_pa
     assert loss.values[-1] == pytest.approx(1 / 20)
     assert len(h.store.read("ml.churn.running.auc")) == 10
     # the running run logs more: only the new points are stored
-    _client(MORE, mlflow_url, run_id, str(t0))
+    _client(MORE, mlflow_url, run_id, str(now))  # logged at the current time
     r = h.pull("ml", now + 60)
     assert r.new == 5
     auc = h.store.read("ml.churn.running.auc")
-    assert auc.timestamps.tolist() == [t0 + 60 * i for i in range(15)]
+    assert auc.timestamps.tolist() == [t0 + 60 * i for i in range(10)] + [
+        now + 10 * i for i in range(1, 6)
+    ]
     assert h.raw_count("ml.churn.running.auc") == 15
     h.close()
