@@ -67,6 +67,8 @@ class Alert:
 
     def summary(self) -> str:
         e = self.event
+        if e.note:
+            return f"{e.metric} at {self.when}: {e.note}"
         if e.source == "boundary":
             return f"{e.metric} = {e.value!r} at {self.when}; " + "; ".join(
                 _boundary_reason(a, e.scores) for a in e.triggered

@@ -30,6 +30,8 @@ NOT_JSON = "Received a response in a non-JSON format"  # slack_sdk's error for a
 
 def text(alert: Alert) -> str:
     e = alert.event
+    if e.note:
+        return f":rotating_light: `{e.metric}` at {alert.when}\n{e.note}\n<{alert.link}|View in Skyline>"
     return (f":rotating_light: *Anomaly* `{e.metric}` = {e.value!r} at {alert.when}\n"
             f"Triggered {len(e.triggered)} of {len(e.algorithms_run)}: {', '.join(e.triggered)}\n"
             f"<{alert.link}|View in Skyline>")  # fmt: skip

@@ -37,6 +37,8 @@ def payload(alert: Alert) -> dict:
                 "link": alert.link,
                 "channel": alert.channel,
                 "rule": alert.rule_pattern,
+                "note": e.note,
+                "summary": alert.summary(),
             }
         },
     }

@@ -1,6 +1,7 @@
 """The ``skyline`` command.  Every ``--json`` output is one JSON document on stdout.
 
-Exit status: 0 done, 1 the operation failed, 2 bad usage or invalid settings.
+Exit status: 0 done, 1 the operation failed, 2 bad usage or invalid settings;
+``status``: 3 when a daemon asked about is not running.
 """
 
 from __future__ import annotations
@@ -74,14 +75,14 @@ def cmd_restart(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    statuses = control.status(settings, _targets(args.names))
+    statuses = control.status(settings, _targets(args.names), heartbeat=args.heartbeat)
     if args.json:
         print(control.status_json(statuses))
-        return 0
+        return control.exit_status(statuses)
     for s in statuses:
         age = f"{s.heartbeat_age:.1f}s" if s.heartbeat_age is not None else "-"
-        print(f"{s.name:<11} {s.state:<10} pid={s.pid or '-':<8} heartbeat_age={age}")
-    return 0
+        print(f"{s.name:<11} {s.state:<12} pid={s.pid or '-':<8} heartbeat_age={age}")
+    return control.exit_status(statuses)
 
 
 def cmd_config(args: argparse.Namespace, settings: Settings | None) -> int:
@@ -167,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=helptext)
         sp.add_argument("names", nargs="*", metavar="all|NAME")
         sp.add_argument("--json", action="store_true")
+        if name == "status":
+            sp.add_argument(
+                "--heartbeat",
+                action="store_true",
+                help="judge by the heartbeat in Redis alone (containers, other machines); "
+                "exit 3 if a daemon has none",
+            )
         if name in ("start", "restart"):
             sp.add_argument(
                 "--pick-free-ports",

@@ -37,6 +37,7 @@ class AnomalyEvent:
     full_duration: int = 86400
     detected_at: float = 0.0
     host: str = ""
+    note: str = ""  # what a human should read first, when the numbers do not say it
 
     @property
     def id(self) -> str:
@@ -80,6 +81,8 @@ def _bad_field(e: AnomalyEvent) -> str:
         return "value must be a number"
     if not all(isinstance(a, str) for a in (*e.algorithms_run, *e.triggered)):
         return "algorithm names must be strings"
+    if not isinstance(e.note, str):
+        return "note must be a string"
     if not isinstance(e.scores, dict) or not isinstance(e.full_duration, int):
         return "scores must be an object and full_duration an integer"
     return ""

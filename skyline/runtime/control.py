@@ -69,7 +69,10 @@ def _client(settings: Settings) -> redis.Redis | None:
     return connect(settings, start_embedded=False)
 
 
-def status(settings: Settings, names: list[str]) -> list[Status]:
+def status(settings: Settings, names: list[str], heartbeat: bool = False) -> list[Status]:
+    """Each daemon's state.  By default from its pid file (this machine's daemons);
+    with ``heartbeat`` from its heartbeat in Redis alone (``alive`` or ``no_heartbeat``),
+    which is what a container or another machine can see."""
     client = _client(settings)
     keys = RedisKeys(settings.redis.prefix)
     out = []
@@ -80,12 +83,25 @@ def status(settings: Settings, names: list[str]) -> list[Status]:
         if not is_built(name):
             out.append(Status(name, "not_built"))
             continue
-        pid = _live_pid(settings, name)
         beat = _heartbeat(client, keys, name)
         age = round(time.time() - beat["ts"], 3) if beat else None
+        if heartbeat:
+            out.append(Status(name, "alive" if beat else "no_heartbeat", None, age,
+                              beat["runs"] if beat else None))  # fmt: skip
+            continue
+        pid = _live_pid(settings, name)
         state = "running" if pid else ("dead" if settings.pid_path(name).exists() else "stopped")
         out.append(Status(name, state, pid, age, beat["runs"] if beat else None))
     return out
+
+
+NOT_RUNNING = 3  # LSB init-script status: program is not running
+
+
+def exit_status(statuses: list[Status]) -> int:
+    """0 when every daemon asked about runs (or is not a daemon here), else 3."""
+    bad = [s for s in statuses if s.state in ("stopped", "dead", "no_heartbeat")]
+    return NOT_RUNNING if bad else 0
 
 
 def status_json(statuses: list[Status]) -> str:

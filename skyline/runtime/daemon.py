@@ -3,8 +3,9 @@
 A daemon subclasses ``Daemon`` and writes ``run_once`` (one pass of its work);
 ``Daemon.run`` supplies the rest: the loop and its cadence, a heartbeat key with
 a TTL, counters published as ordinary metrics ``skyline.<daemon>.<host>.<name>``,
-graceful stop on SIGTERM/SIGINT (``flush`` is called before exit), and the one
-exception policy below.
+graceful stop on SIGTERM/SIGINT (``flush`` is called before exit), SIGHUP to
+reopen logs and reload the rule tables (``reload.py``), systemd's notify protocol
+(``systemd.py``), and the one exception policy below.
 
 Exception policy (the only place it is decided):
 - Redis or SQL unreachable (``OUTAGES``): log one warning, count ``outages``,
@@ -36,10 +37,12 @@ from typing import ClassVar
 
 import redis
 import sqlalchemy.exc
+from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy import Engine
 
 from skyline.db.engine import DatabaseUnavailable, wait_for_db
 from skyline.db.migrate import SchemaOutOfDate, check_current
+from skyline.runtime import reload, systemd
 from skyline.runtime.memory import keep_freed_memory
 from skyline.settings import Settings, SettingsError, load_settings
 from skyline.store.connection import connect
@@ -106,20 +109,33 @@ class Counters:
             return out
 
 
+def log_formatter(settings: Settings) -> logging.Formatter:
+    """``[skyline] log_format``: text lines, or JSON lines (python-json-logger)."""
+    if settings.skyline.log_format == "json":
+        return JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level"},
+        )
+    return logging.Formatter(LOG_FORMAT)
+
+
 def setup_logging(settings: Settings, name: str, stream: bool = False) -> Path:
-    """Log to ``var_dir/log/<name>.log`` (WatchedFileHandler, so logrotate works)."""
+    """Log to ``var_dir/log/<name>.log`` (WatchedFileHandler, so logrotate works) and/or
+    stderr, as ``[skyline] log_to`` says; ``stream`` (--foreground) adds stderr."""
     log_dir = settings.var_path / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / f"{name}.log"
     root = logging.getLogger()
     root.handlers.clear()
-    handler: logging.Handler = logging.handlers.WatchedFileHandler(path)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    root.addHandler(handler)
-    if stream:
-        console = logging.StreamHandler(sys.stderr)
-        console.setFormatter(logging.Formatter(LOG_FORMAT))
-        root.addHandler(console)
+    formatter = log_formatter(settings)
+    handlers: list[logging.Handler] = []
+    if settings.skyline.log_to in ("file", "both"):
+        handlers.append(logging.handlers.WatchedFileHandler(path))
+    if stream or settings.skyline.log_to in ("stderr", "both"):
+        handlers.append(logging.StreamHandler(sys.stderr))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
     root.setLevel(settings.skyline.log_level)
     return path
 
@@ -140,6 +156,7 @@ class Daemon:
         self.clock = clock
         self.log = logging.getLogger(f"skyline.{self.name}")
         self.stop_event = threading.Event()
+        self.reload_requested = threading.Event()
         self.counters = Counters()
         self.keys = RedisKeys(settings.redis.prefix)
         self.redis = redis_client if redis_client is not None else connect(settings)
@@ -188,6 +205,29 @@ class Daemon:
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
+        signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
+
+    def reloaded(self) -> None:
+        """Called after a SIGHUP changed ``self.settings``: rebuild what was derived
+        from the rule tables at setup."""
+
+    def _reload(self) -> None:
+        self.reload_requested.clear()
+        reload.reopen_logs()
+        outcome = reload.reloaded(self.settings)
+        if outcome is None:
+            self.counters.inc("reload_failed")
+            return
+        self.settings, restart = outcome
+        logging.getLogger().setLevel(self.settings.skyline.log_level)
+        self.reloaded()
+        self.counters.inc("reloads")
+        self.log.info(
+            "SIGHUP: reloaded %d alert, %d boundary and %d data_health rules, log level %s%s",
+            len(self.settings.alerts), len(self.settings.boundary),
+            len(self.settings.data_health), self.settings.skyline.log_level,
+            f"; changed, applied at the next restart: {', '.join(restart)}" if restart else "",
+        )  # fmt: skip
 
     def run(self) -> int:
         """Run until stopped; returns the process exit status."""
@@ -199,8 +239,11 @@ class Daemon:
             self.log.error("cannot start: %s", exc)
             print(f"skyline {self.name}: {exc}", file=sys.stderr)
             return 1
+        systemd.notify("READY=1")
         while not self.stop_event.is_set():
             t0 = time.monotonic()
+            if self.reload_requested.is_set():
+                self._reload()
             if not self._retry(self._one_pass, "run"):
                 break
             self.stop_event.wait(max(0.0, self.interval - (time.monotonic() - t0)))
@@ -242,6 +285,7 @@ class Daemon:
         return False
 
     def _shutdown(self) -> None:
+        systemd.notify("STOPPING=1")
         self.log.info("stopping: flushing")
         try:
             self.flush()
@@ -264,6 +308,7 @@ class Daemon:
         self.redis.set(
             self.keys.heartbeat(self.name), json.dumps(beat), ex=self.settings.skyline.heartbeat_ttl
         )
+        systemd.notify("WATCHDOG=1")  # alive as far as systemd knows: the heartbeat is written
 
     def metric_name(self, counter: str) -> str:
         return f"skyline.{self.name}.{self.settings.host_name}.{counter}"

@@ -16,6 +16,7 @@ from pydantic.fields import FieldInfo
 
 from skyline.settings import SECTIONS, AlertRule, BoundaryRule, Settings
 from skyline.settings.algorithms import CustomAlgorithm
+from skyline.settings.thunder import DataHealthRule
 from skyline.settings.vista import VistaSource
 
 RULE_EXAMPLES = {
@@ -32,6 +33,10 @@ RULE_EXAMPLES = {
             "alert_threshold": 3,
             "channels": ["pagerduty"],
         }
+    ],
+    "data_health": [
+        {"namespace": "stats.payments", "stale_after": 300, "min_fraction": 0.8},
+        {"namespace": "re:^host\\.db[0-9]+\\.", "name": "db_hosts", "stale_after": 900},
     ],
     "custom_algorithms": [
         {
@@ -62,6 +67,7 @@ RULE_MODELS: dict[str, type[BaseModel]] = {
     "boundary": BoundaryRule,
     "custom_algorithms": CustomAlgorithm,
     "vista": VistaSource,
+    "data_health": DataHealthRule,
 }
 
 

@@ -130,6 +130,13 @@ class FluxSection(ListenerSection):
         "bytes",
         ge=1024,
     )
+    request_time_limit: float = key(
+        30.0,
+        "A request still parsing after this long is refused with 503 (nothing of it stored; "
+        "the client retries); a gunicorn worker whose request runs twice as long is replaced.",
+        "s",
+        gt=0,
+    )
     max_metrics_per_request: int = key(
         50000, "Most datapoints (or samples, or fields) in one request; more is 413.", "points",
         ge=1,

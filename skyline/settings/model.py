@@ -46,6 +46,7 @@ from skyline.settings.ingest import FluxSection, HorizonSection
 from skyline.settings.ionosphere import IonosphereSection
 from skyline.settings.luminosity import LuminositySection
 from skyline.settings.mirage import MirageSection
+from skyline.settings.thunder import DataHealthRule, ThunderSection, check_before_roomba
 from skyline.settings.vista import VistaSource
 
 __all__ = [
@@ -77,6 +78,16 @@ class SkylineSection(Section):
     )
     host: str = key("", "Host name used in self-metric names; empty means the short hostname.")
     log_level: LogLevel = key("INFO", "Log level of every daemon: DEBUG, INFO, WARNING or ERROR.")
+    log_format: Literal["text", "json"] = key(
+        "text",
+        "text: one line per record; json: one JSON object per line (time, level, name, "
+        "process, message, exc_info) for a log shipper.",
+    )
+    log_to: Literal["file", "stderr", "both"] = key(
+        "file",
+        "Where daemons log: var/log/<daemon>.log, stderr (containers, journald) or both. "
+        "--foreground adds stderr.",
+    )
     full_duration: int = key(
         86400, "How much recent history of every metric is kept in Redis.", "s", ge=600
     )
@@ -271,12 +282,6 @@ class CrucibleSection(LoopSection):
     """Deep per-series analysis on demand."""
 
 
-class ThunderSection(LoopSection):
-    """Self-monitoring of the daemons."""
-
-    interval: float = key(15.0, "Seconds between two checks of the daemons' heartbeats.", "s", gt=0)
-
-
 class Settings(Section):
     """All of Skyline's settings; built only by ``load_settings``."""
 
@@ -300,6 +305,10 @@ class Settings(Section):
     custom_algorithms: list[CustomAlgorithm] = key(
         [], "Custom algorithms, one [[custom_algorithms]] table each."
     )
+    data_health: list[DataHealthRule] = key(
+        [], "Namespaces whose silence thunder reports, one [[data_health]] table each."
+    )
+
     vista: list[VistaSource] = key([], "Pulled sources, one [[vista]] table each (docs/vista.md).")
 
     @model_validator(mode="after")
@@ -308,6 +317,11 @@ class Settings(Section):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"[[vista]] name {dupes[0]!r} is used twice; names must be unique")
+        return self
+
+    @model_validator(mode="after")
+    def _silence_reported_before_roomba(self) -> Settings:
+        check_before_roomba(self.thunder, self.data_health, self.skyline.metrics_inactive_after)
         return self
 
     # Derived values -----------------------------------------------------------------
@@ -412,8 +426,12 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[tuple[str, 
 
 
 def _describe(exc: ValidationError, source: str, overridden: dict[tuple[str, str], str]) -> str:
-    """Turn the first validation error into one line: where, the bad value, the fix."""
-    err = exc.errors()[0]
+    """Every validation error, one line each: where, the bad value, the fix.  (Checks
+    across keys run once every key is valid, so they show up after those are fixed.)"""
+    return "\n".join(_describe_one(err, source, overridden) for err in exc.errors())
+
+
+def _describe_one(err: Any, source: str, overridden: dict[tuple[str, str], str]) -> str:
     loc = [str(p) for p in err["loc"]]
     where = _where(loc, overridden)
     value = err.get("input")

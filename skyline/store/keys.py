@@ -195,6 +195,14 @@ KEYS: dict[str, KeySpec] = {
         "Held while the webapp trains a features profile from an anomaly, so a double "
         "click or a retried API call cannot create two profiles of one anomaly.",
     ),
+    "thunder_stale": KeySpec(
+        "thunder:stale",
+        "HASH",
+        "none; a member is removed when its metric arrives again or is deleted",
+        "Metrics thunder found stale (no datapoint for their [[thunder.data]] rule's "
+        "stale_after): metric -> timestamp of its newest datapoint.  A metric is reported "
+        "once when it goes stale, not again until it has come back.",
+    ),
     "heartbeat": KeySpec(
         "heartbeat:{daemon}",
         "STRING",
@@ -303,6 +311,9 @@ class RedisKeys:
 
     def training_lock(self, anomaly_id: int) -> str:
         return f"{self.prefix}ionosphere:training:{anomaly_id}"
+
+    def thunder_stale(self) -> str:
+        return f"{self.prefix}thunder:stale"
 
     def heartbeat(self, daemon: str) -> str:
         return f"{self.prefix}heartbeat:{daemon}"

@@ -207,6 +207,23 @@ class TimeSeriesStore:
     def metrics(self) -> list[str]:
         return sorted(m.decode() for m in self.redis.smembers(self.keys.metrics()))
 
+    def last_timestamps(self, metrics: Sequence[str]) -> dict[str, int]:
+        """Each metric's last record's timestamp (its newest point but for a late one
+        not yet sorted in by roomba), read as roomba reads it; metrics without a series
+        are left out."""
+        out: dict[str, int] = {}
+        for i in range(0, len(metrics), MGET_CHUNK):
+            chunk = metrics[i : i + MGET_CHUNK]
+            pipe = self.redis.pipeline(transaction=False)
+            for metric in chunk:
+                pipe.getrange(self.keys.series(metric), -RECORD_SIZE, -1)
+            for metric, last in zip(chunk, pipe.execute(), strict=True):
+                if len(last) == RECORD_SIZE:
+                    ts = int(np.frombuffer(last, RECORD)["t"][0])
+                    if ts:  # 0: a header record, a series with no point
+                        out[metric] = ts
+        return out
+
     def read_raw(self, metric: str) -> bytes:
         return self.redis.get(self.keys.series(metric)) or b""
 

@@ -65,10 +65,12 @@ def workdir(tmp_path):
                    capture_output=True, timeout=60)  # fmt: skip
 
 
-def status(cwd: Path, env: dict) -> dict[str, dict]:
-    out = skyline(cwd, "status", "--json", env=env)
-    assert out.returncode == 0, out.stderr
-    return {d["name"]: d for d in json.loads(out.stdout)["daemons"]}
+def status(cwd: Path, env: dict, *names: str) -> dict[str, dict]:
+    out = skyline(cwd, "status", "--json", *names, env=env)
+    daemons = {d["name"]: d for d in json.loads(out.stdout)["daemons"]}
+    running = all(d["state"] not in ("stopped", "dead") for d in daemons.values())
+    assert out.returncode == (0 if running else 3), (out.returncode, out.stderr)
+    return daemons
 
 
 def test_start_all_status_and_stop_all_on_embedded_defaults(workdir):
@@ -81,6 +83,8 @@ def test_start_all_status_and_stop_all_on_embedded_defaults(workdir):
     thunder = daemons["thunder"]
     assert thunder["state"] == "running" and thunder["pid"] and alive(thunder["pid"])
     assert thunder["heartbeat_age"] is not None and thunder["heartbeat_age"] < 5
+    beat = skyline(cwd, "status", "thunder", "--heartbeat", "--json", env=env)
+    assert beat.returncode == 0 and json.loads(beat.stdout)["daemons"][0]["state"] == "alive"
     for name, d in daemons.items():
         if name in ON_DEMAND:
             assert d["state"] == "on_demand"
@@ -98,6 +102,10 @@ def test_start_all_status_and_stop_all_on_embedded_defaults(workdir):
     wait_for(lambda: not alive(thunder["pid"]) and not alive(redis_pid), timeout=10)
     assert not (cwd / "var" / "run" / "thunder.pid").exists()
     assert status(cwd, env)["thunder"]["state"] == "stopped"
+    stopped = skyline(cwd, "status", "thunder", env=env)
+    assert stopped.returncode == 3, "status of a stopped daemon exits 3 (LSB), as bin/X.d status"
+    beat = skyline(cwd, "status", "thunder", "--heartbeat", env=env)
+    assert beat.returncode == 3 and "no_heartbeat" in beat.stdout
     log = (cwd / "var" / "log" / "thunder.log").read_text()
     assert "stopping: flushing" in log and "stopped after" in log
 

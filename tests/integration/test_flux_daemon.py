@@ -3,6 +3,7 @@ started by ``skyline start flux`` (bin/flux.d), a taken port, Redis going away."
 
 from __future__ import annotations
 
+import gzip
 import os
 import socket
 import subprocess
@@ -17,7 +18,7 @@ from skyline.db import make_engine, migrate
 from skyline.ingest.flux.keys import add_key
 from skyline.runtime import control
 from tests.conftest import wait_for
-from tests.integration.test_flux_http import Flx, flux_env, running_flux, start_flux
+from tests.integration.test_flux_http import Flx, flux_env, now, running_flux, start_flux
 
 
 def test_statsd_with_a_real_client(make_settings) -> None:
@@ -133,5 +134,54 @@ def test_skyline_start_flux_runs_gunicorn(make_settings, monkeypatch) -> None:
 def _status(url: str) -> int | None:
     try:
         return requests.get(f"{url}/flux/metric_data?status=true", timeout=2).status_code
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):  # not up yet (a slow, loaded machine)
         return None
+
+
+def test_a_request_past_its_time_limit_is_503_and_stores_nothing(make_settings) -> None:
+    """The soft limit: parsing loops look at the clock (skyline.ingest.flux.deadline).
+    A limit of a microsecond is past at the first look."""
+    settings, key, _ = start_flux(make_settings, SKYLINE__FLUX__REQUEST_TIME_LIMIT="0.000001")
+    with running_flux(settings) as daemon:
+        flux = Flx(daemon, key, None)
+        metrics = [{"metric": f"slow.{i}", "timestamp": now(), "value": i} for i in range(300)]
+        r = flux.post("/flux/metric_data_post", {"metrics": metrics})
+        assert r.status_code == 503 and r.json()["reason"] == "time_limit", r.text
+        assert int(r.headers["Retry-After"]) >= 1
+        lines = "\n".join(f"slow_i{i} v=1 {now()}" for i in range(10)).encode()
+        r = flux.post("/flux/influx/write?precision=s", data=lines)
+        assert r.status_code == 503 and r.json()["reason"] == "time_limit", r.text
+        assert not [m for m in flux.daemon.store.metrics() if m.startswith("tenant.slow")]
+        assert flux.daemon.counters.peek()["refused.time_limit"] == 2
+
+
+def test_a_gunicorn_worker_stuck_past_twice_the_limit_is_replaced(
+    make_settings, monkeypatch
+) -> None:
+    """The hard limit: json.loads of a 16 MB body cannot look at a clock; the worker's
+    watchdog ends it at twice the limit, gunicorn starts another, and flux answers again."""
+    env = flux_env(SKYLINE__FLUX__HTTP_SERVER="gunicorn", SKYLINE__FLUX__WORKERS="1",
+                   SKYLINE__FLUX__THREADS="2", SKYLINE__FLUX__REQUEST_TIME_LIMIT="0.05")  # fmt: skip
+    settings = make_settings(**env)
+    for k, v in {**env, "SKYLINE__SKYLINE__VAR_DIR": str(settings.var_path),
+                 "SKYLINE__REDIS__URL": settings.redis.url}.items():  # fmt: skip
+        monkeypatch.setenv(k, v)
+    migrate.upgrade(settings.database_url)
+    _, key = add_key(make_engine(settings.database_url), "gu")
+    control.start(settings, "flux", None)
+    url = f"http://127.0.0.1:{env['SKYLINE__FLUX__PORT']}"
+    try:
+        wait_for(lambda: _status(url) == 204, timeout=30)
+        big = b'{"metrics": [' + b",".join([b"[1.5, 2.5, 3.5]"] * 800_000) + b"]}"
+        body = gzip.compress(big)
+        with pytest.raises(requests.ConnectionError):
+            requests.post(f"{url}/flux/metric_data_post", data=body, timeout=60,
+                          headers={"key": key, "Content-Encoding": "gzip"})  # fmt: skip
+        wait_for(lambda: _status(url) == 204, timeout=30)  # a fresh worker answers
+        log = (settings.var_path / "log" / "flux.log").read_text()
+        assert "over twice [flux] request_time_limit" in log
+        r = requests.get(f"{url}/flux/metric_data", params={"metric": "after", "timestamp":
+                         int(time.time()), "value": 1}, headers={"key": key}, timeout=10)  # fmt: skip
+        assert r.status_code == 204, r.text
+    finally:
+        assert control.stop(settings, "flux")

@@ -171,7 +171,7 @@ HOSTILE = [
     ("GET bad value", "get", "/flux/metric_data", {"params": {"metric": "x", "timestamp": "NOW", "value": "1"}}, 400, "invalid_datapoints"),
     ("unknown path", "get", "/flux/nothing", {}, 404, "Not Found"),
     ("influx garbage", "post", "/flux/influx/write", {"data": b"cpu\n,,,\n"}, 400, "invalid_datapoints"),
-    ("influx not utf8", "post", "/flux/influx/write", {"data": b"\xff\xfe"}, 400, "not_utf8"),
+    ("influx not utf8", "post", "/flux/influx/write", {"data": b"\xff\xfe"}, 400, "invalid_datapoints"),
 ]  # fmt: skip
 
 
@@ -339,3 +339,17 @@ def test_overlong_influx_lines_are_refused_unparsed(flux: Flx) -> None:
     assert r.json()["reasons"] == {"malformed.line_too_long": len(LONG_INFLUX_LINES)}
     assert flux.series("tenant.before.v") == [[t, 1.0]]
     assert flux.series("tenant.after.v") == [[t, 2.0]]
+
+
+def test_a_line_that_is_not_utf8_costs_only_itself(flux: Flx) -> None:
+    """Found by utils/fuzz: one undecodable line used to refuse the whole body with 400,
+    losing the good lines around it.  Lines are split on "\\n" only (a \\x1d inside a
+    line is not a line break, as str.splitlines would have it)."""
+    t = now()
+    body = f"before v=1 {t}\n".encode() + b"\xef\x84 v=3\n" + f"after\x1dx v=2 {t}".encode()
+    r = flux.post("/flux/influx/write?precision=s", data=body)
+    assert r.status_code == 207, r.text
+    assert r.json()["reasons"] == {"malformed.not_utf8": 1}
+    assert r.json()["errors"][0]["index"] == "line 2"
+    assert flux.series("tenant.before.v") == [[t, 1.0]]
+    assert flux.series("tenant.after_x.v") == [[t, 2.0]]

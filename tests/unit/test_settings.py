@@ -245,3 +245,16 @@ def test_default_ensemble_is_the_algorithm_librarys_order():
 
     assert DEFAULT_ENSEMBLE == CLASSIC_ORDER
     assert Settings().analyzer.algorithms == Settings().mirage.algorithms == list(CLASSIC_ORDER)
+
+
+def test_every_settings_error_is_reported_not_only_the_first(tmp_path):
+    """Issue 15 item 12: an operator fixing a file should see all its problems at once."""
+    conf = tmp_path / "skyline.conf"
+    conf.write_text('[horizon]\nline_port = 0\nmax_age = "soon"\n[analyzer]\nbogus = 1\n')
+    with pytest.raises(SettingsError) as err:
+        load_settings(conf, env={"SKYLINE__FLUX__PORT": "99999"})
+    lines = str(err.value).splitlines()
+    assert len(lines) == 4, lines
+    text = str(err.value)
+    for fragment in ("line_port", "max_age", "bogus", "SKYLINE__FLUX__PORT"):
+        assert fragment in text, fragment

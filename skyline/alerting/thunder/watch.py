@@ -1,4 +1,4 @@
-"""Thunder's heartbeat watch.
+"""Thunder's heartbeat watch, and the data health check (``data_health.py``).
 
 Every run it reads the heartbeat of each built daemon and publishes, as its own
 counters, how many are alive and each one's heartbeat age.  A daemon whose
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 
+from skyline.alerting.thunder.data_health import DataHealth
 from skyline.events.anomaly import AnomalyEvent
 from skyline.events.routing import Heartbeats, forward
 from skyline.runtime.daemon import Daemon
@@ -23,8 +24,23 @@ class Thunder(Daemon):
 
     def setup(self) -> None:
         self.seen: dict[str, bool] = {}
+        self.data_health = DataHealth(self.settings, self.redis, self.keys, self.raise_event)
+        self._next_data_check = 0.0
+
+    def reloaded(self) -> None:
+        """New [[data_health]] rules (SIGHUP); what was reported stays in Redis."""
+        self.data_health = DataHealth(self.settings, self.redis, self.keys, self.raise_event)
 
     def run_once(self) -> None:
+        self.watch_heartbeats()
+        if self.clock() >= self._next_data_check:
+            self._next_data_check = self.clock() + self.settings.thunder.data_interval
+            self.data_health.check(self.clock())
+            for state in self.data_health.rules:
+                self.counters.gauge(f"data.{state.rule.name}.stale", state.stale)
+                self.counters.gauge(f"data.{state.rule.name}.fresh", state.fresh)
+
+    def watch_heartbeats(self) -> None:
         watched = [d for d in built() if d != self.name]
         pipe = self.redis.pipeline(transaction=False)
         for daemon in watched:
@@ -53,17 +69,23 @@ class Thunder(Daemon):
 
     def raise_down(self, daemon: str) -> None:
         now = self.clock()
-        event = AnomalyEvent(
-            metric=f"skyline.thunder.{daemon}.down",
-            timestamp=int(now),
-            value=1.0,
-            source="thunder",
-            algorithms_run=("heartbeat",),
-            triggered=("heartbeat",),
-            full_duration=self.settings.skyline.heartbeat_ttl,
-            detected_at=now,
-            host=self.settings.host_name,
+        self.raise_event(
+            AnomalyEvent(
+                metric=f"skyline.thunder.{daemon}.down",
+                timestamp=int(now),
+                value=1.0,
+                source="thunder",
+                algorithms_run=("heartbeat",),
+                triggered=("heartbeat",),
+                full_duration=self.settings.skyline.heartbeat_ttl,
+                detected_at=now,
+                host=self.settings.host_name,
+                note=f"{daemon} has no heartbeat: it stopped or cannot reach Redis",
+            )
         )
+
+    def raise_event(self, event: AnomalyEvent) -> None:
+        """Into the alert pipeline, as a new detection of thunder's."""
         pipe = self.redis.pipeline(transaction=False)
         forward(pipe, self.keys, self.settings, event, Heartbeats(self.redis, self.keys))
         pipe.execute()

@@ -64,6 +64,12 @@ class Boundary(Daemon):
     def interval(self) -> float:
         return self.settings.boundary_daemon.interval
 
+    def reloaded(self) -> None:
+        """New [[boundary]] rules (SIGHUP): every metric is matched again."""
+        self.rules = list(self.settings.boundary)
+        self.matching, self.watched = {}, {}  # every metric is read afresh under the new rules
+        self.next_refresh = 0.0
+
     def setup(self) -> None:
         self.cfg = self.settings.boundary_daemon
         self.rules = list(self.settings.boundary)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
+from skyline.ingest.flux import deadline
 from skyline.ingest.flux.app import Context, json_response, prefixed, truthy
 from skyline.ingest.flux.influx import telegraf_points
 from skyline.ingest.flux.limits import HttpError
@@ -64,6 +65,7 @@ def _check_all(
     points, rejects = Points(), Rejects()
     now = ctx.ingest.clock()
     for i, item in enumerate(metrics):
+        deadline.check(i)
         if not isinstance(item, dict):
             rejects.add("not_an_object", i)
             continue

@@ -17,6 +17,7 @@ import redis
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from skyline.ingest.flux import deadline
 from skyline.ingest.flux.keys import KeyRing
 from skyline.ingest.flux.limits import HttpError, RateLimiter, check_count, decode_body, read_body
 from skyline.ingest.flux.writer import Ingest, Points, Rejects
@@ -119,10 +120,25 @@ def truthy(value: object) -> bool:
     return value is True or (isinstance(value, str) and value in TRUE)
 
 
-def create_app(ctx: Context) -> Flask:
+def create_app(ctx: Context, watchdog: deadline.Watchdog | None = None) -> Flask:
+    """The app; with ``watchdog`` (gunicorn workers), requests that overrun twice the
+    time limit end the worker (``deadline``)."""
     from skyline.ingest.flux import api, influx, prometheus
 
     app = Flask("skyline.flux")
+
+    @app.before_request
+    def clock_starts() -> None:
+        deadline.start(ctx.config.request_time_limit)
+        if watchdog is not None:
+            watchdog.begin()
+
+    if watchdog is not None:
+
+        @app.teardown_request
+        def clock_stops(exc: BaseException | None) -> None:
+            watchdog.end()
+
     app.config["MAX_CONTENT_LENGTH"] = None  # bodies are capped by read_body
     app.extensions["flux"] = ctx
     api.register(app, ctx)

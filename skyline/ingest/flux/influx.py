@@ -12,10 +12,12 @@ request that also held numbers is answered 207.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from flask import Flask, Response, request
 
 from skyline.ingest.datapoint import to_float
+from skyline.ingest.flux import deadline
 from skyline.ingest.flux.app import Context, prefixed
 from skyline.ingest.flux.limits import HttpError, check_count
 from skyline.ingest.flux.writer import Points, Rejects
@@ -128,13 +130,32 @@ def parse_line(line: str) -> tuple[str, dict[str, str], dict[str, float | None],
     return measurement, tags, fields, ts
 
 
+def _lines(body: bytes) -> Iterator[str | None]:
+    """The body's lines (split on "\\n" only, as the protocol says), each decoded on its
+    own: a line that is not UTF-8 is None, and the lines around it still count."""
+    try:
+        yield from body.decode("utf-8").split("\n")
+        return
+    except UnicodeDecodeError:
+        pass  # the slow path: line by line
+    for raw in body.split(b"\n"):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield None
+
+
 def line_points(
-    ctx: Context, text: str, namespace: str, precision: float
+    ctx: Context, body: bytes, namespace: str, precision: float
 ) -> tuple[Points, Rejects]:
     points, rejects = Points(), Rejects()
     now = ctx.ingest.clock()
     n = 0
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(_lines(body), 1):
+        deadline.check(lineno - 1)
+        if line is None:
+            rejects.add("malformed.not_utf8", f"line {lineno}", "")
+            continue
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -174,6 +195,7 @@ def telegraf_points(
         sum(len(f) for f in fields_in if isinstance(f, dict)), ctx.config.max_metrics_per_request
     )
     for i, m in enumerate(metrics):
+        deadline.check(i)
         if not isinstance(m, dict):
             rejects.add("not_an_object", i)
             continue
@@ -204,10 +226,6 @@ def register(app: Flask, ctx: Context) -> None:
             raise HttpError(400, "bad_precision", "precision must be one of ns, u, ms, s, m, h")
         db = request.args.get("db") or request.args.get("bucket") or ""
         ns = ".".join(p for p in (namespace, clean(db) if db else "") if p)
-        try:
-            text = ctx.body().decode("utf-8")
-        except UnicodeDecodeError:
-            raise HttpError(400, "not_utf8", "line protocol must be UTF-8") from None
-        points, rejects = line_points(ctx, text, ns, precision)
+        points, rejects = line_points(ctx, ctx.body(), ns, precision)
         ctx.admit(key_id, len(points))
         return ctx.finish(points, rejects, test=request.headers.get("x-test-only") == "true")

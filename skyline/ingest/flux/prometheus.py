@@ -30,6 +30,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 from skyline.ingest.datapoint import MAX_NAME_LENGTH, NAME_RE, Reject
+from skyline.ingest.flux import deadline
 from skyline.ingest.flux.app import Context, json_response
 from skyline.ingest.flux.influx import clean
 from skyline.ingest.flux.limits import HttpError, check_count, read_body
@@ -132,7 +133,8 @@ class Mapper:
         add, skip, cache, clean_value = points.add, self.skip, self._clean, self.clean_value
         limit, seen, nan, buckets = cfg.max_metrics_per_request, 0, 0, 0
         fullmatch = NAME_RE.fullmatch
-        for series in req.timeseries:  # type: ignore[attr-defined]
+        for i, series in enumerate(req.timeseries):  # type: ignore[attr-defined]
+            deadline.check(i)
             samples = series.samples
             seen += len(samples)
             check_count(seen, limit)

@@ -8,6 +8,7 @@ from flask import Flask
 
 from skyline.db import make_engine
 from skyline.ingest.flux.app import create_app
+from skyline.ingest.flux.deadline import Watchdog
 from skyline.ingest.flux.server import CounterPusher, make_context
 from skyline.runtime.daemon import Counters, setup_logging
 from skyline.settings import load_settings
@@ -26,7 +27,9 @@ def build() -> Flask:
     )
     ctx, _ = make_context(settings, client, counters, engine)
     CounterPusher(client, RedisKeys(settings.redis.prefix), counters).start()
-    return create_app(ctx)
+    watchdog = Watchdog(settings.flux.request_time_limit, counters)
+    watchdog.start()
+    return create_app(ctx, watchdog)
 
 
 app = build()
