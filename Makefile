@@ -18,8 +18,15 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -q -c requirements.txt -e .
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt $(VENV)-mlflow/.installed
 	$(BIN)/python -m pip install -q -c requirements-test.txt -e ".[test]"
+	touch $@
+
+# vista's MLflow tests run `mlflow server` and MLflow's client from a venv of their own:
+# mlflow's pins conflict with requirements.txt (tests/integration/mlflow_server.py).
+$(VENV)-mlflow/.installed: requirements-mlflow.txt
+	test -x $(VENV)-mlflow/bin/python || $(PYTHON) -m venv $(VENV)-mlflow
+	$(VENV)-mlflow/bin/python -m pip install -q -r requirements-mlflow.txt
 	touch $@
 
 install: $(VENV)/.installed

@@ -17,6 +17,7 @@ from skyline.analysis.nab import cli as nab_cli
 from skyline.cli import pipeline as cli_pipeline
 from skyline.cli import users as cli_users
 from skyline.ingest.flux import cli as flux_cli
+from skyline.ingest.vista import cli as vista_cli
 from skyline.runtime import control
 from skyline.runtime.daemons import DAEMONS, built
 from skyline.settings import Settings, SettingsError, load_settings, redacted
@@ -194,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     mg.add_argument("--json", action="store_true")
     cli_pipeline.register(sub)
     flux_cli.register(sub)
+    vista_cli.register(sub)
     nab_cli.register(sub)
     crucible_cli.register(sub)
     cli_users.register(sub)
@@ -210,6 +212,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "alerts": cli_pipeline.cmd_alerts,
     "anomalies": cli_pipeline.cmd_anomalies,
     "flux": flux_cli.run,
+    "vista": vista_cli.run,
+    "import": vista_cli.run_import,
     "crucible": crucible_cli.run,
     "users": cli_users.cmd_users,
     "demo": cli_users.cmd_demo,

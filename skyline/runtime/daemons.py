@@ -10,6 +10,7 @@ MODULES: dict[str, str] = {
     "thunder": "skyline.alerting.thunder",
     "horizon": "skyline.ingest.horizon",
     "flux": "skyline.ingest.flux",
+    "vista": "skyline.ingest.vista",
     "panorama": "skyline.events.panorama",
     "alerters": "skyline.alerting",
     "analyzer": "skyline.analysis.analyzer",

@@ -19,6 +19,7 @@ from skyline.settings import AlertRule, BoundaryRule, Settings
 from skyline.settings import model as schema
 from skyline.settings.algorithms import CustomAlgorithm
 from skyline.settings.thunder import DataHealthRule
+from skyline.settings.vista import VistaSource
 
 RULE_EXAMPLES = {
     "alerts": [
@@ -49,11 +50,25 @@ RULE_EXAMPLES = {
             "consensus": 1,
         }
     ],
+    "vista": [
+        {
+            "name": "orders",
+            "kind": "sql",
+            "url": "postgresql+psycopg://reader@db.example.com/shop",
+            "password_env": "SHOP_DB_PASSWORD",
+            "query": "SELECT ts, value, name FROM hourly_orders WHERE ts > :start AND ts <= :end",
+            "interval": 300.0,
+            "namespace": "shop",
+            "lookback": 3600,
+            "backfill_days": 30.0,
+        }
+    ],
 }
 RULE_MODELS: dict[str, type[BaseModel]] = {
     "alerts": AlertRule,
     "boundary": BoundaryRule,
     "custom_algorithms": CustomAlgorithm,
+    "vista": VistaSource,
     "data_health": DataHealthRule,
 }
 

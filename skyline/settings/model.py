@@ -48,6 +48,7 @@ from skyline.settings.ionosphere import IonosphereSection
 from skyline.settings.luminosity import LuminositySection
 from skyline.settings.mirage import MirageSection
 from skyline.settings.thunder import DataHealthRule, ThunderSection, check_before_roomba
+from skyline.settings.vista import VistaSource
 
 __all__ = [
     "AlertRule",
@@ -309,6 +310,16 @@ class Settings(Section):
         [], "Namespaces whose silence thunder reports, one [[data_health]] table each."
     )
 
+    vista: list[VistaSource] = key([], "Pulled sources, one [[vista]] table each (docs/vista.md).")
+
+    @model_validator(mode="after")
+    def _vista_names_unique(self) -> Settings:
+        names = [source.name for source in self.vista]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"[[vista]] name {dupes[0]!r} is used twice; names must be unique")
+        return self
+
     @model_validator(mode="after")
     def _silence_reported_before_roomba(self) -> Settings:
         check_before_roomba(self.thunder, self.data_health, self.skyline.metrics_inactive_after)
@@ -498,6 +509,8 @@ def _model_at(loc: list[str]) -> type[BaseModel] | None:
         return AlertRule
     if loc[0] == "boundary":
         return BoundaryRule
+    if loc[0] == "vista":
+        return VistaSource
     return None
 
 

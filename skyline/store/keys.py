@@ -218,6 +218,21 @@ KEYS: dict[str, KeySpec] = {
         "metrics skyline.<daemon>.<host>.<counter>). counters:flux-http collects the "
         "gunicorn workers' counts until the flux daemon takes them.",
     ),
+    "vista_cursor": KeySpec(
+        "vista:cursor:{source}",
+        "HASH",
+        "none; deleted by skyline vista backfill (which re-reads the history)",
+        "Where a vista pull source stopped: field '' the end of the last window answered, "
+        "each other field a metric and the timestamp of its newest point stored ('writing' "
+        "while a pass writes). See skyline/ingest/vista/cursor.py.",
+    ),
+    "vista_status": KeySpec(
+        "vista:status",
+        "HASH",
+        "none; a field per [[vista]] source, rewritten after each pull",
+        "JSON state of each pull source (last success, consecutive failures, errors by "
+        "reason, last error and when) for the Status page and /api/v1/status.",
+    ),
 }
 
 
@@ -305,6 +320,12 @@ class RedisKeys:
 
     def counters(self, daemon: str) -> str:
         return f"{self.prefix}counters:{daemon}"
+
+    def vista_cursor(self, source: str) -> str:
+        return f"{self.prefix}vista:cursor:{source}"
+
+    def vista_status(self) -> str:
+        return f"{self.prefix}vista:status"
 
 
 def render_markdown(prefix: str = "sky:") -> str:

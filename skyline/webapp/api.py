@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from skyline.alerting import mutes
 from skyline.db.models import LABELS, AlertMute, Label
+from skyline.ingest.vista import status as vista_status
 from skyline.webapp import openapi, queries
 from skyline.webapp.auth import ctx, require
 
@@ -134,7 +135,12 @@ def metric(name: str) -> Any:
 
 @bp.route("/status")
 def status() -> Any:
-    return jsonify(daemons=queries.daemon_status(ctx()), time=time.time())
+    c = ctx()
+    return jsonify(
+        daemons=queries.daemon_status(c),
+        sources=vista_status.read(c.redis, c.keys),
+        time=time.time(),
+    )
 
 
 def _mute_dict(m: AlertMute) -> dict[str, Any]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import time
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from skyline.db.models import LABELS, VERDICTS
+from skyline.ingest.vista import importer
+from skyline.ingest.vista import status as vista_status
 from skyline.webapp import queries, training
 from skyline.webapp.auth import ctx, require
 
@@ -85,6 +88,28 @@ def metrics() -> Any:
                            since=int(time.time()) - window, profiles=profiles)  # fmt: skip
 
 
+@bp.route("/metrics/import", methods=["POST"])
+@require("operator")
+def import_csv() -> Any:
+    """The upload form of the Metrics page: a CSV of timestamp,value into one metric, by
+    the route pulled points take (skyline.ingest.vista.importer)."""
+    metric = request.form.get("metric", "").strip()[:1024]
+    upload = request.files.get("file")
+    if upload is None or not metric:
+        abort(400, description="choose a CSV file and name the metric")
+    text = io.TextIOWrapper(upload.stream, encoding="utf-8", errors="replace", newline="")
+    try:
+        t, v = importer.read_csv(text, upload.filename or "upload")
+        c = ctx()
+        out = importer.import_points(c.store, c.settings, metric, t, v, time.time())
+    except ValueError as exc:
+        abort(400, description=str(exc))
+    flash(f"Imported {out['live'] + out['rolled_up']} points into {metric} ({out['live']} in "
+          f"the last day, {out['rolled_up']} older into the rollups, {out['already_stored']} "
+          "already stored).")  # fmt: skip
+    return redirect(url_for("pages.metrics", name=metric))
+
+
 @bp.route("/status")
 def status() -> Any:
     c = ctx()
@@ -103,7 +128,7 @@ def status() -> Any:
     return render_template(
         "status.html", daemons=daemons, streams=dict(zip(streams, lengths, strict=True)),
         metrics=n_metrics, interval=interval, highlights=highlights(daemons, interval),
-        channels=channel_counters(daemons),
+        channels=channel_counters(daemons), sources=vista_status.read(c.redis, c.keys),
     )  # fmt: skip
 
 

@@ -30,7 +30,9 @@ def skyline(cwd: Path, *args: str, env: dict | None = None) -> subprocess.Comple
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=60,
+        # `start all` starts each daemon and waits for its first heartbeat: on a
+        # loaded 2-core machine that is several seconds each, for a dozen daemons
+        timeout=180,
         env={**os.environ, **(env or {})},
     )
 

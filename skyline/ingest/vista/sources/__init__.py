@@ -1,0 +1,202 @@
+"""Pull sources of vista: one module per source kind, each registering itself.
+
+A source kind is a class registered in ``SOURCES`` under its ``kind`` name; it is
+built from its ``[[vista]]`` table (``VistaSource``) and its kind-specific
+``options`` (validated by the class's ``Options`` model), and answers ``fetch(start,
+end)`` with the series it finds in that window.  Adding a kind is adding one module
+here (docs/extending.md, "Adding a pull source").
+
+Every fetch is bounded: a deadline (``cfg.timeout``) and a size (``cfg.max_points``,
+and for HTTP a byte limit derived from it).  A failure is raised as ``SourceError``
+with a short ``reason`` (malformed, query, timeout, too_large, unreachable) that vista
+counts and shows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import requests
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from skyline.registry import Registry
+from skyline.settings.vista import VistaSource
+
+__all__ = [
+    "SOURCES",
+    "NoOptions",
+    "PulledSeries",
+    "Source",
+    "SourceError",
+    "build",
+    "expand_env",
+    "get_json",
+    "safe_name",
+]
+
+BYTES_PER_POINT = 64  # HTTP response bytes allowed per point of max_points (JSON is verbose)
+_UNSAFE = re.compile(r"[^A-Za-z0-9+\-%._/=:]")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class SourceError(RuntimeError):
+    """A fetch failed; ``reason`` is one of malformed, query, timeout, too_large,
+    unreachable (or a kind's own word), the message says what and never holds secrets."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class PulledSeries:
+    """One series of a fetch: the source's name for it, epoch seconds and values."""
+
+    name: str
+    timestamps: np.ndarray
+    values: np.ndarray
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source:
+    """Base of a source kind: subclass, register, implement ``fetch``."""
+
+    kind: ClassVar[str] = ""
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    overlap: ClassVar[float] = 0.0  # seconds each window re-asks (servers that lag)
+
+    def __init__(self, cfg: VistaSource, options: Any) -> None:
+        self.cfg = cfg
+        self.options = options
+
+    def fetch(self, start: float, end: float) -> list[PulledSeries]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections (vista calls it at stop)."""
+
+    # helpers for subclasses ---------------------------------------------------------
+    def deadline(self) -> float:
+        return time.monotonic() + self.cfg.timeout
+
+    def check_size(self, n: int) -> None:
+        if n > self.cfg.max_points:
+            raise SourceError(
+                "too_large",
+                f"more than max_points = {self.cfg.max_points} points in one fetch; narrow "
+                "the query, or raise max_points",
+            )
+
+
+SOURCES: Registry[type[Source]] = Registry("pull source", __name__)
+
+
+def expand_env(text: str, env: dict[str, str] | None = None) -> str:
+    """``${NAME}`` replaced by the environment variable NAME (missing: an error)."""
+    env = dict(os.environ) if env is None else env
+
+    def one(m: re.Match[str]) -> str:
+        if m.group(1) not in env:
+            raise SourceError("config", f"environment variable {m.group(1)} is not set")
+        return env[m.group(1)]
+
+    return _ENV_REF.sub(one, text)
+
+
+def build(cfg: VistaSource) -> Source:
+    """The source of one ``[[vista]]`` table; ``SourceError('config', ...)`` when its kind
+    is unknown or its options are invalid."""
+    try:
+        cls = SOURCES.get(cfg.kind)
+    except KeyError as exc:
+        raise SourceError("config", f"[[vista]] {cfg.name}: {exc}") from None
+    try:
+        options = cls.Options.model_validate(cfg.options)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise SourceError(
+            "config", f"[[vista]] {cfg.name}: options.{where}: {err['msg']}"
+        ) from None
+    return cls(cfg, options)
+
+
+def safe_name(name: str) -> str:
+    """A source's series name made a valid Skyline metric name (unsafe characters -> _)."""
+    return _UNSAFE.sub("_", name)
+
+
+def get_json(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    timeout: float,
+    max_bytes: int,
+    params: dict[str, Any] | None = None,
+    body: Any = None,
+) -> Any:
+    """One HTTP request answered with JSON, within ``timeout`` in all (not per read) and
+    ``max_bytes`` of body; every failure is a ``SourceError``."""
+    deadline = time.monotonic() + timeout
+    try:
+        with session.request(
+            method, url, params=params, json=body, timeout=(min(timeout, 10.0), timeout),
+            stream=True,
+        ) as resp:  # fmt: skip
+            chunks, size = [], 0
+            for chunk in resp.iter_content(65536):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise SourceError(
+                        "too_large", f"response larger than {max_bytes} bytes; narrow the query "
+                        "or raise max_points",
+                    )  # fmt: skip
+                if time.monotonic() > deadline:
+                    raise SourceError("timeout", f"no complete answer within {timeout:g}s")
+                chunks.append(chunk)
+            status = resp.status_code
+    except requests.Timeout:
+        raise SourceError("timeout", f"no answer within {timeout:g}s") from None
+    except requests.RequestException as exc:
+        raise SourceError("unreachable", f"{type(exc).__name__}: {_short(exc)}") from None
+    raw = b"".join(chunks)
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        if status >= 400:
+            raise SourceError(
+                "query", f"HTTP {status}: {_short(raw.decode('utf-8', 'replace'))}"
+            ) from None
+        raise SourceError("malformed", f"HTTP {status}: response is not JSON") from None
+    if status >= 400:
+        detail = doc.get("error") or doc.get("message") if isinstance(doc, dict) else None
+        raise SourceError("query", f"HTTP {status}: {_short(detail or doc)}")
+    return doc
+
+
+def max_bytes(cfg: VistaSource) -> int:
+    return cfg.max_points * BYTES_PER_POINT + (1 << 20)
+
+
+def number(value: Any) -> float:
+    """A value of a response as a float (NaN when it is not one)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return v
+
+
+def _short(value: Any) -> str:
+    return " ".join(str(value).split())[:300]
