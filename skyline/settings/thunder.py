@@ -20,13 +20,14 @@ class ThunderSection(LoopSection):
         gt=0,
     )  # fmt: skip
     stale_after: int = key(
-        3600,
+        -1,
         "A metric that no [[data_health]] rule matches is stale after this long without a "
         "datapoint: reported once (an event of skyline.thunder.data.all.stale), well before "
-        "roomba deletes it at skyline.metrics_inactive_after. 0: only the rules' namespaces "
-        "are watched.",
+        "roomba deletes it at skyline.metrics_inactive_after. -1: automatic, 3600 s or half "
+        "of metrics_inactive_after if that is shorter; 0: only the rules' namespaces are "
+        "watched.",
         "s",
-        ge=0,
+        ge=-1,
     )
     min_fraction: float = key(
         0.5,
@@ -94,11 +95,22 @@ class DataHealthRule(Section):
         return metric == prefix or metric.startswith(prefix + ".")
 
 
+AUTO_STALE_AFTER = 3600
+
+
+def catch_all_stale_after(thunder: ThunderSection, inactive_after: int) -> int:
+    """The catch-all rule's stale_after in seconds (0: off), ``-1`` resolved."""
+    if thunder.stale_after >= 0:
+        return thunder.stale_after
+    return max(1, min(AUTO_STALE_AFTER, int(inactive_after - thunder.data_interval) // 2))
+
+
 def check_before_roomba(
     thunder: ThunderSection, rules: list[DataHealthRule], inactive_after: int
 ) -> None:
     """Every silence must be reported before roomba deletes the silent series."""
-    limits = [("[thunder] stale_after", thunder.stale_after)] if thunder.stale_after else []
+    default = catch_all_stale_after(thunder, inactive_after)
+    limits = [("[thunder] stale_after", default)] if default else []
     limits += [(f"[[data_health]] {r.name} stale_after", r.stale_after) for r in rules]
     for what, stale_after in limits:
         if stale_after + thunder.data_interval >= inactive_after:

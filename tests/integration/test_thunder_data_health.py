@@ -137,6 +137,10 @@ def test_the_catch_all_watches_every_metric_but_skylines_own(make_settings, redi
     [
         ('[[data_health]]\nnamespace = "web"\nstale_after = 90000\n', "metrics_inactive_after"),
         ("[thunder]\nstale_after = 82800\n", "metrics_inactive_after"),
+        (
+            "[skyline]\nmetrics_inactive_after = 600\n[thunder]\nstale_after = 600\n",
+            "metrics_inactive_after",
+        ),
         ('[[data_health]]\nnamespace = "re:^a"\n', "needs a name"),
         ('[[data_health]]\nnamespace = "re:("\nname = "x"\n', "bad regular expression"),
         ('[[data_health]]\nnamespace = "web"\nname = "a b"\n', "name 'a b'"),
@@ -148,3 +152,15 @@ def test_bad_data_health_settings_are_refused(tmp_path, conf: str, problem: str)
     path.write_text(conf)
     with pytest.raises(SettingsError, match=problem):
         load_settings(path, env={})
+
+
+def test_the_automatic_catch_all_fits_a_short_metrics_inactive_after(tmp_path) -> None:
+    """-1 (the default) is 3600 s, or half of metrics_inactive_after when that is shorter,
+    so a short roomba window is accepted and still reported first."""
+    from skyline.settings.thunder import catch_all_stale_after
+
+    path = tmp_path / "skyline.conf"
+    path.write_text("[skyline]\nmetrics_inactive_after = 600\n")
+    settings = load_settings(path, env={})
+    assert catch_all_stale_after(settings.thunder, 600) == 270
+    assert catch_all_stale_after(load_settings(None, env={}).thunder, 82800) == 3600

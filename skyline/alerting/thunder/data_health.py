@@ -35,7 +35,7 @@ from redis.typing import EncodableT, FieldT
 
 from skyline.events.anomaly import AnomalyEvent
 from skyline.settings import Settings
-from skyline.settings.thunder import DataHealthRule
+from skyline.settings.thunder import DataHealthRule, catch_all_stale_after
 from skyline.store.keys import RedisKeys
 from skyline.store.timeseries import TimeSeriesStore
 
@@ -65,10 +65,11 @@ class RuleState:
 
 def catch_all(settings: Settings) -> DataHealthRule | None:
     cfg = settings.thunder
-    if not cfg.stale_after:
+    stale_after = catch_all_stale_after(cfg, settings.skyline.metrics_inactive_after)
+    if not stale_after:
         return None
     # Skyline's own metrics are left to the heartbeat watch (a stopped daemon is DOWN).
-    return DataHealthRule(namespace=r"re:^(?!skyline\.)", name="all", stale_after=cfg.stale_after,
+    return DataHealthRule(namespace=r"re:^(?!skyline\.)", name="all", stale_after=stale_after,
                           min_fraction=cfg.min_fraction)  # fmt: skip
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from skyline.ingest.datapoint import check_name
+from skyline.store.datapoint import check_name
 from skyline.ingest.vista.route import deliver
 from skyline.settings import Settings
 from skyline.store.timeseries import TimeSeriesStore

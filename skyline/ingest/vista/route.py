@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import redis
 
-from skyline.ingest.datapoint import MAX_NAME_LENGTH, MAX_TIMESTAMP, NAME_RE
+from skyline.store.datapoint import MAX_NAME_LENGTH, MAX_TIMESTAMP, NAME_RE
 from skyline.settings import Settings
 from skyline.store.rollups import TRIM_GRACE, decode, downsample, encode
 from skyline.store.timeseries import TimeSeriesStore
