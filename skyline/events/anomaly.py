@@ -69,7 +69,7 @@ class AnomalyEvent:
         return event
 
 
-def _json_object(raw: bytes) -> dict:
+def _json_object(raw: bytes) -> dict[str, Any]:
     """A stream entry's JSON body; TypeError when it is not an object."""
     body = json.loads(raw)
     if not isinstance(body, dict):

@@ -8,7 +8,7 @@ names are checked against those channels (see ``skyline.settings.extensions``)."
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationInfo, create_model, field_validator
 
@@ -104,7 +104,7 @@ def build_alerters_section() -> type[AlertersBase]:
             fields[spec.table_name] = (dict[str, spec.settings], key({}, doc))  # type: ignore[name-defined]
         else:
             fields[spec.table_name] = (spec.settings, spec.settings())
-    return create_model(  # type: ignore[no-any-return,call-overload]
+    return create_model(
         "AlertersSection",
         __base__=AlertersBase,
         __module__=__name__,
@@ -113,7 +113,15 @@ def build_alerters_section() -> type[AlertersBase]:
     )
 
 
-AlertersSection = build_alerters_section()
+if TYPE_CHECKING:
+
+    class AlertersSection(AlertersBase):
+        """What type checkers see: the static keys, and a table per registered channel."""
+
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+    AlertersSection = build_alerters_section()
 
 
 class AlertRule(Section):

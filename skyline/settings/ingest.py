@@ -5,7 +5,7 @@ discovered by package name, see ``skyline.settings.extensions``)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import create_model, model_validator
 
@@ -95,7 +95,7 @@ def build_horizon_section() -> type[HorizonBase]:
             Port,
             key(spec.default_port, spec.doc, "port", socket=spec.transport, ge=1, le=65535),
         )
-    return create_model(  # type: ignore[no-any-return,call-overload]
+    return create_model(
         "HorizonSection",
         __base__=HorizonBase,
         __module__=__name__,
@@ -104,7 +104,15 @@ def build_horizon_section() -> type[HorizonBase]:
     )
 
 
-HorizonSection = build_horizon_section()
+if TYPE_CHECKING:
+
+    class HorizonSection(HorizonBase):
+        """What type checkers see: the static keys, and a port key per protocol."""
+
+        def __getattr__(self, name: str) -> int: ...
+
+else:
+    HorizonSection = build_horizon_section()
 
 
 class FluxSection(ListenerSection):

@@ -381,8 +381,8 @@ def rebuild() -> None:
     from skyline.settings import alerting, ingest
 
     alerters, horizon = alerting.build_alerters_section(), ingest.build_horizon_section()
-    alerting.AlertersSection, ingest.HorizonSection = alerters, horizon  # type: ignore[misc]
-    Settings = create_model(  # type: ignore[misc,call-overload]
+    alerting.AlertersSection, ingest.HorizonSection = alerters, horizon  # type: ignore[misc,assignment]
+    Settings = create_model(  # type: ignore[misc]
         "Settings",
         __base__=_BUILT_SETTINGS,
         __module__=__name__,
@@ -393,7 +393,7 @@ def rebuild() -> None:
         boundary_daemon=(BoundaryDaemonSection, BoundaryDaemonSection()),
     )
     SECTIONS = _sections(Settings)
-    package.AlertersSection, package.HorizonSection = alerters, horizon  # type: ignore[misc]
+    package.AlertersSection, package.HorizonSection = alerters, horizon  # type: ignore[misc,assignment]
     package.Settings, package.SECTIONS = Settings, SECTIONS  # type: ignore[misc]
 
 

@@ -77,7 +77,7 @@ class ChannelSpec:
             found: Section | None = value.get(channel.removeprefix(f"{self.name}-"))
             return found
         assert value is not None
-        return value  # type: ignore[no-any-return]
+        return value
 
 
 CHANNELS: Registry[ChannelSpec] = Registry("alert channel", __name__)

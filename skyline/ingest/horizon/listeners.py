@@ -75,7 +75,7 @@ class Listeners:
             self.datagrams.append(transport)
             return int(transport.get_extra_info("sockname")[1])
         server = await self.loop.create_server(
-            lambda: spec.factory(self),  # type: ignore[arg-type,return-value]
+            lambda: spec.factory(self),
             bind,
             port,
             reuse_address=True,

@@ -36,7 +36,7 @@ FAILING_PREFIX = "skyline.thunder.vista."
 
 class Vista(Daemon):
     name = "vista"
-    interval = 1.0  # type: ignore[assignment]
+    interval = 1.0
 
     def setup(self) -> None:
         SOURCES.load()

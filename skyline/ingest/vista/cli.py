@@ -64,15 +64,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         source = build(cfg.model_copy(update={"timeout": max(cfg.timeout, 300.0)}))
         try:
-            r = pull(source, store, store.redis, settings, now, since=now - args.days * 86400)
+            result = pull(source, store, store.redis, settings, now, since=now - args.days * 86400)
         finally:
             source.close()
     except SourceError as exc:
         print(f"skyline: vista backfill {args.name}: {exc.reason}: {exc}", file=sys.stderr)
         return 1
-    out = {"source": args.name, "metrics": r.metrics, "fetched": r.fetched,
-           "live": r.delivered.live, "rolled_up": r.delivered.rolled,
-           "rollup_buckets": r.delivered.buckets, "rejected": dict(r.delivered.rejected)}  # fmt: skip
+    done = result.delivered
+    out = {"source": args.name, "metrics": result.metrics, "fetched": result.fetched,
+           "live": done.live, "rolled_up": done.rolled, "rollup_buckets": done.buckets,
+           "rejected": dict(done.rejected)}  # fmt: skip
     print(json.dumps(out) if args.json else " ".join(f"{k}={v}" for k, v in out.items()))
     return 0
 

@@ -12,6 +12,7 @@ every candidate point against the store.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 
@@ -32,7 +33,7 @@ def read(client: redis.Redis, keys: RedisKeys, source: str) -> Cursors:
     raw = client.hgetall(keys.vista_cursor(source))
     out = Cursors(None)
     for k, v in raw.items():
-        name = k.decode()
+        name = k.decode() if isinstance(k, bytes) else k
         if name == WINDOW:
             out.window_end = float(v)
         elif name == WRITING:
@@ -52,7 +53,7 @@ def commit(
     """Move the cursors after the points are written (one transaction)."""
     key = keys.vista_cursor(source)
     pipe = client.pipeline(transaction=True)
-    mapping: dict[str, str] = {WINDOW: repr(float(window_end))}
+    mapping: dict[Any, Any] = {WINDOW: repr(float(window_end))}
     mapping.update({m: repr(float(t)) for m, t in newest.items()})
     pipe.hset(key, mapping=mapping)
     pipe.hdel(key, WRITING)

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from skyline.store.datapoint import check_name
 from skyline.ingest.vista.route import deliver
 from skyline.settings import Settings
+from skyline.store.datapoint import check_name
 from skyline.store.timeseries import TimeSeriesStore
 
 MAX_IMPORT_POINTS = 10_000_000

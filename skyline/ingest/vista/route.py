@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import redis
 
-from skyline.store.datapoint import MAX_NAME_LENGTH, MAX_TIMESTAMP, NAME_RE
 from skyline.settings import Settings
+from skyline.store.datapoint import MAX_NAME_LENGTH, MAX_TIMESTAMP, NAME_RE
 from skyline.store.rollups import TRIM_GRACE, decode, downsample, encode
 from skyline.store.timeseries import TimeSeriesStore
 
@@ -107,7 +107,8 @@ def roll_in(
         while True:
             try:
                 pipe.watch(key)
-                have = decode(pipe.get(key))
+                raw = pipe.get(key)
+                have = decode(raw if isinstance(raw, bytes) else None)
                 fresh = ~np.isin(new.timestamps, have.timestamps)
                 if not fresh.any():
                     pipe.reset()

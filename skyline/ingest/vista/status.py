@@ -72,7 +72,7 @@ def read(client: redis.Redis, keys: RedisKeys) -> list[dict[str, Any]]:
         except ValueError:
             continue
         if isinstance(doc, dict):
-            doc["name"] = name.decode()
+            doc["name"] = name.decode() if isinstance(name, bytes) else name
             doc["age"] = round(time.time() - doc["last_ok"], 1) if doc.get("last_ok") else None
             out.append(doc)
     return out

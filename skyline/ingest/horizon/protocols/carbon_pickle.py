@@ -13,10 +13,10 @@ import struct
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from skyline.store.datapoint import printable
 from skyline.ingest.horizon.parsing import Item, Malformed
 from skyline.ingest.horizon.protocols import ProtocolSpec, TcpProtocol, register
 from skyline.ingest.horizon.unpickler import UnsafePickle, loads
+from skyline.store.datapoint import printable
 
 if TYPE_CHECKING:
     from skyline.ingest.horizon.listeners import Listeners
