@@ -33,6 +33,24 @@ def _reachable(url: str) -> bool:
         return False
 
 
+@pytest.fixture(scope="module")
+def pg_database() -> Iterator[str]:
+    """The URL of a throwaway database on the machine's PostgreSQL, dropped afterwards:
+    the tests touch no database they did not create."""
+    if not _reachable(PG_URL):
+        require("postgresql", f"no PostgreSQL at {PG_URL} (set SKYLINE_TEST_PG_URL)")
+    name = f"skyline_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))  # a generated identifier
+    try:
+        yield sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """(SQLAlchemy URL, table) of a fresh table ``(ts, name, value)`` with naive UTC times."""
@@ -40,9 +58,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, st
     if kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'shop.db'}"
     elif kind == "postgresql":
-        url = PG_URL
-        if not _reachable(url):
-            require("postgresql", f"no PostgreSQL at {url} (set SKYLINE_TEST_PG_URL)")
+        url = request.getfixturevalue("pg_database")
     else:
         url = os.environ.get("SKYLINE_TEST_MYSQL_URL", "")
         if not url or not _reachable(url):
