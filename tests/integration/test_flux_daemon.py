@@ -161,7 +161,7 @@ def test_a_gunicorn_worker_stuck_past_twice_the_limit_is_replaced(
     """The hard limit: json.loads of a 16 MB body cannot look at a clock; the worker's
     watchdog ends it at twice the limit, gunicorn starts another, and flux answers again."""
     env = flux_env(SKYLINE__FLUX__HTTP_SERVER="gunicorn", SKYLINE__FLUX__WORKERS="1",
-                   SKYLINE__FLUX__THREADS="2", SKYLINE__FLUX__REQUEST_TIME_LIMIT="0.05")  # fmt: skip
+                   SKYLINE__FLUX__THREADS="2", SKYLINE__FLUX__REQUEST_TIME_LIMIT="0.02")  # fmt: skip
     settings = make_settings(**env)
     for k, v in {**env, "SKYLINE__SKYLINE__VAR_DIR": str(settings.var_path),
                  "SKYLINE__REDIS__URL": settings.redis.url}.items():  # fmt: skip
@@ -174,7 +174,9 @@ def test_a_gunicorn_worker_stuck_past_twice_the_limit_is_replaced(
         wait_for(lambda: _status(url) == 204, timeout=30)
         big = b'{"metrics": [' + b",".join([b"[1.5, 2.5, 3.5]"] * 800_000) + b"]}"
         body = gzip.compress(big)
-        with pytest.raises(requests.ConnectionError):
+        # The worker dies mid-request: the connection drops before, or (on a fast machine,
+        # a race with the soft limit's 503) while, the answer is sent.
+        with pytest.raises((requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
             requests.post(f"{url}/flux/metric_data_post", data=body, timeout=60,
                           headers={"key": key, "Content-Encoding": "gzip"})  # fmt: skip
         wait_for(lambda: _status(url) == 204, timeout=30)  # a fresh worker answers
