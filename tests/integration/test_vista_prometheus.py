@@ -104,7 +104,10 @@ def test_backfill_30_days_reaches_mirage(vm: Server, make_settings, tmp_path: Pa
 
 
 def _has_data(vm: Server, name: str) -> bool:
-    r = requests.get(f"{vm.url}/api/v1/series", params={"match[]": name}, timeout=10)
+    # An explicit range (the points are an hour old) and no cache: the series lookup must
+    # see them as soon as they are indexed.
+    params = {"match[]": name, "start": str(int(time.time()) - 2 * 86400), "nocache": "1"}
+    r = requests.get(f"{vm.url}/api/v1/series", params=params, timeout=10)
     return bool(r.json().get("data"))
 
 
@@ -113,7 +116,7 @@ def test_outage_catch_up_no_loss_no_doubles(vm: Server, make_settings, tmp_path:
     conf = vista_conf(tmp_path / "s.conf", vm_source(vm, "oc", "oc_load", backfill_days=0.05))
     h = Harness(make_settings(conf))
     vm_import(vm, [f"oc_load {i} {(now - 3600 + 60 * i) * 1000}" for i in range(30)])
-    wait_for(lambda: _has_data(vm, "oc_load"), timeout=20)
+    wait_for(lambda: _has_data(vm, "oc_load"), timeout=60)
     first = h.pull("oc", now - 3600 + 60 * 29)
     assert first.new == 30
     vm.stop()  # outage: the next pulls fail
