@@ -195,27 +195,36 @@ def fuzz_pickle(stack: Stack, n: int, seed_: int) -> tuple[Outcome, Ledger]:
     return out, ledger
 
 
-def fuzz_udp(stack: Stack, n: int, seed_: int) -> tuple[Outcome, Ledger]:
-    out, ledger = Outcome(), Ledger("udp")
+def _fuzz_datagrams(stack: Stack, port: str, ledger: Ledger, strategy: st.SearchStrategy,
+                    n: int, seed_: int, good: Callable[[str, int, float], bytes],
+                    ) -> tuple[Outcome, Ledger]:  # fmt: skip
+    """A datagram protocol: each hostile datagram, then a good one, paced (UDP has no flow
+    control: stay within the socket buffer); the kernel's drops are reported."""
+    out = Outcome()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    addr = ("127.0.0.1", stack.ports["udp"])
+    addr = ("127.0.0.1", stack.ports[port])
 
     def send(bad: object) -> None:
-        name, ts, value = ledger.next()
+        datagram = good(*ledger.next())
         try:
             sock.sendto(bad, addr)  # type: ignore[arg-type]
         except OSError:
             out.responses["too_big_to_send"] += 1
-        sock.sendto(f"{name} {value!r} {ts}\n".encode(), addr)
+        sock.sendto(datagram, addr)
         if ledger.count % 50 == 0:
-            time.sleep(0.01)  # UDP has no flow control: stay within the socket buffer
+            time.sleep(0.01)
 
-    drops = udp_drops(stack.ports["udp"])
-    out.inputs = drive(hostile.udp(), n, seed_, send, ledger)
+    drops = udp_drops(stack.ports[port])
+    out.inputs = drive(strategy, n, seed_, send, ledger)
     sock.close()
-    out.responses["kernel_drops"] = udp_drops(stack.ports["udp"]) - drops
+    out.responses["kernel_drops"] = udp_drops(stack.ports[port]) - drops
     out.good_sent = ledger.count
     return out, ledger
+
+
+def fuzz_udp(stack: Stack, n: int, seed_: int) -> tuple[Outcome, Ledger]:
+    return _fuzz_datagrams(stack, "udp", Ledger("udp"), hostile.udp(), n, seed_,
+                           lambda name, ts, value: f"{name} {value!r} {ts}\n".encode())  # fmt: skip
 
 
 def udp_drops(port: int) -> int:
@@ -352,26 +361,8 @@ class StatsdLedger(Ledger):
 
 
 def fuzz_statsd(stack: Stack, n: int, seed_: int) -> tuple[Outcome, Ledger]:
-    out, ledger = Outcome(), StatsdLedger("statsd")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    addr = ("127.0.0.1", stack.ports["statsd"])
-
-    def send(bad: object) -> None:
-        name, _, _ = ledger.next()
-        try:
-            sock.sendto(bad, addr)  # type: ignore[arg-type]
-        except OSError:
-            out.responses["too_big_to_send"] += 1
-        sock.sendto(f"{name}:1|c".encode(), addr)
-        if ledger.count % 50 == 0:
-            time.sleep(0.01)
-
-    drops = udp_drops(stack.ports["statsd"])
-    out.inputs = drive(hostile.statsd(), n, seed_, send, ledger)
-    sock.close()
-    out.responses["kernel_drops"] = udp_drops(stack.ports["statsd"]) - drops
-    out.good_sent = ledger.count
-    return out, ledger
+    return _fuzz_datagrams(stack, "statsd", StatsdLedger("statsd"), hostile.statsd(), n, seed_,
+                           lambda name, ts, value: f"{name}:1|c".encode())  # fmt: skip
 
 
 # -- webapp ------------------------------------------------------------------------------------
