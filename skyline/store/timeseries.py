@@ -209,6 +209,10 @@ class TimeSeriesStore:
         members = cast(set[bytes], self.redis.smembers(self.keys.metrics()))  # binary client
         return sorted(m.decode() for m in members)
 
+    def size(self) -> int:
+        """How many metrics the store holds (SCARD of the names set)."""
+        return int(cast(int, self.redis.scard(self.keys.metrics())))
+
     def last_timestamps(self, metrics: Sequence[str]) -> dict[str, int]:
         """Each metric's last record's timestamp (its newest point but for a late one
         not yet sorted in by roomba), read as roomba reads it; metrics without a series

@@ -18,17 +18,26 @@ from sqlalchemy.orm import Session
 from skyline.alerting import mutes
 from skyline.db.models import LABELS, AlertMute, Label
 from skyline.ingest.vista import status as vista_status
-from skyline.webapp import openapi, queries
+from skyline.webapp import graph_range, openapi, queries
+from skyline.webapp import ranking as ranking_
 from skyline.webapp.auth import ctx, require
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-def page_body(rows: list[Any], total: int, page: int, per_page: int) -> dict[str, Any]:
-    last = max(1, -(-total // per_page))
+def page_body(
+    rows: list[Any], total: int, page: int, per_page: int, cursor: str | None = None
+) -> dict[str, Any]:
+    """``cursor``: the keyset cursor (``before``) of the next page, when the list has one."""
+    try:
+        last = queries.last_page(page, total, per_page)
+    except queries.BadFilter as exc:
+        abort(400, description=str(exc))
     nxt = None
     if page < last:
         args = {**request.args.to_dict(), "page": page + 1}
+        if cursor:
+            args["before"] = cursor
         values: dict[str, Any] = {**(request.view_args or {}), **args}
         nxt = url_for(request.endpoint or "", **values)
     return {"data": rows, "page": page, "per_page": per_page, "total": total, "pages": last,
@@ -64,7 +73,8 @@ def me() -> Any:
 def anomalies() -> Any:
     f = _filters()
     rows, total = queries.list_anomalies(ctx(), f)
-    return jsonify(page_body(rows, total, f.page, f.per_page))
+    cursor = f"{rows[-1]['timestamp']}:{rows[-1]['id']}" if rows else None
+    return jsonify(page_body(rows, total, f.page, f.per_page, cursor))
 
 
 def _anomaly_id(ref: str) -> int:
@@ -130,7 +140,23 @@ def metric(name: str) -> Any:
     data = queries.metric_series(ctx(), name, since, until)
     if not data and not ctx().redis.sismember(ctx().keys.metrics(), name):
         abort(404, description="no such metric")
-    return jsonify(metric=name, data=data)
+    if request.args.get("marks") != "1":
+        return jsonify(metric=name, data=data)
+    lo = since if since is not None else (data[0][0] if data else 0)
+    hi = until if until is not None else queries.MAX_TIME
+    return jsonify(metric=name, data=data, **graph_range.marks(ctx().engine, name, lo, hi))
+
+
+@bp.route("/ranking")
+def ranking() -> Any:
+    now = time.time()
+    try:
+        span = graph_range.graph_range(request.args, int(now) - 6 * 3600, int(now), now)
+        by, limit = ranking_.parse(request.args)
+    except queries.BadFilter as exc:
+        abort(400, description=str(exc))
+    rows = ranking_.rank(ctx(), span.since, span.until, by, limit)
+    return jsonify({"from": span.since, "until": span.until, "by": by, "data": rows})
 
 
 @bp.route("/status")

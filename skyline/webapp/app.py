@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from skyline.runtime.daemon import OUTAGES
-from skyline.webapp import auth, csrf, users
+from skyline.webapp import auth, csrf, graph_range, users
 from skyline.webapp.context import Context
 
 log = logging.getLogger("skyline.webapp")
@@ -75,6 +75,7 @@ def create_app(ctx: Context) -> Flask:
     app.jinja_env.globals.update(csrf_token=csrf.token)
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["ago"] = ago
+    app.jinja_env.filters["iso"] = graph_range.iso
 
     @app.context_processor
     def inject() -> dict[str, Any]:

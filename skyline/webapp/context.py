@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 from sqlalchemy import Engine
@@ -12,6 +12,7 @@ from skyline.settings import Settings
 from skyline.store.connection import connect
 from skyline.store.keys import RedisKeys
 from skyline.store.timeseries import TimeSeriesStore
+from skyline.webapp.metric_names import MetricNames
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Context:
     redis: redis.Redis
     keys: RedisKeys
     store: TimeSeriesStore
+    names: MetricNames = field(default_factory=MetricNames)
 
 
 def make_context(

@@ -34,6 +34,8 @@ ANOMALY_FILTERS = [
     _q("verdict", "pending, anomalous, not_anomalous, alerted, expired"),
     _q("label", "true_positive, false_positive, or none (not labelled)"),
     _q("after_id", "only anomalies with a larger id (for polling)", "integer"),
+    _q("before", "keyset paging: TIMESTAMP:ID of the last row seen; the page starts after it "
+       "(the 'next' link carries it)"),
 ]
 PROFILE_ID = _p("profile_id", "features profile id", "integer")
 REF = _p("ref", "anomaly id, or its event id (analyzer:TIMESTAMP:HASH) as in alert links")
@@ -103,6 +105,21 @@ PATHS: dict[str, dict[str, Any]] = {
                 _p("name", "metric name (may contain '/')"),
                 _q("from", "from this time"),
                 _q("until", "up to this time"),
+                _q("marks", "1: also the metric's anomalies and alert deliveries in the range "
+                   "(what the graphs mark)", "integer"),
+            ],
+        )
+    },
+    "/ranking": {
+        "get": _op(
+            "The metrics most anomalous in a window: by anomalies per stored point (rate) or "
+            "by anomaly count (400 for a bad, reversed or over-400-day range)",
+            _ok("the ranking", "Ranking"),
+            [
+                _q("from", "window start: epoch seconds, ISO 8601 or an age like 6h (default 6h)"),
+                _q("until", "window end, same forms (default now)"),
+                _q("by", "rate (default) or count"),
+                _q("limit", "how many metrics, 1 to 500 (default 50)", "integer"),
             ],
         )
     },
@@ -202,7 +219,16 @@ SCHEMAS: dict[str, Any] = {
     "AnomalyPage": {"allOf": [{"$ref": "#/components/schemas/Page"}, {"type": "object", "properties": {
         "data": {"type": "array", "items": {"$ref": "#/components/schemas/Anomaly"}}}}]},
     "Series": {"type": "object", "properties": {"metric": {"type": "string"}, "data": {
-        "type": "array", "items": {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "number"}]}}}},
+        "type": "array", "items": {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "number"}]}},
+        "anomalies": {"type": "array", "description": "with marks=1", "items": _OBJ},
+        "alerts": {"type": "array", "description": "with marks=1", "items": _OBJ}}},
+    "Ranking": {"type": "object", "properties": {
+        "from": {"type": "integer"}, "until": {"type": "integer"}, "by": {"enum": ["rate", "count"]},
+        "data": {"type": "array", "items": {"type": "object", "properties": {
+            "metric": {"type": "string"}, "anomalies": {"type": "integer"},
+            "points": {"type": ["integer", "null"], "description": "points stored in the window"},
+            "rate": {"type": ["number", "null"], "description": "anomalies / points"},
+            "last": {"type": "integer", "description": "the newest anomaly's time"}}}}}},
     "Status": {"type": "object", "properties": {"daemons": {"type": "array", "items": _OBJ},
                                                 "time": {"type": "number"}}},
     "LabelIn": {"type": "object", "required": ["label"], "properties": {

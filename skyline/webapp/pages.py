@@ -11,7 +11,8 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from skyline.db.models import LABELS, VERDICTS
 from skyline.ingest.vista import importer
 from skyline.ingest.vista import status as vista_status
-from skyline.webapp import queries, training
+from skyline.webapp import graph_range, metric_browser, queries, training
+from skyline.webapp import ranking as ranking_
 from skyline.webapp.auth import ctx, require
 
 bp = Blueprint("pages", __name__)
@@ -41,8 +42,11 @@ def now() -> Any:
 def anomalies() -> Any:
     f = queries.Filters.from_args(request.args, ctx().settings.webapp.page_size)
     rows, total = queries.list_anomalies(ctx(), f)
-    pages = max(1, -(-total // f.per_page))
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    try:
+        pages = queries.last_page(f.page, total, f.per_page)
+    except queries.BadFilter as exc:
+        abort(400, description=str(exc))
+    args = {k: v for k, v in request.args.items() if k not in ("page", "before") and v}
     return render_template(
         "anomalies.html", rows=rows, total=total, f=f, pages=pages, args=args,
         sources=SOURCES, verdicts=VERDICTS, labels=LABELS,
@@ -56,10 +60,11 @@ def anomaly(ref: str) -> Any:
         abort(404, description="no such anomaly")
     detail = queries.anomaly_detail(ctx(), anomaly_id)
     assert detail is not None
-    window = ctx().settings.webapp.graph_window
+    window, at = ctx().settings.webapp.graph_window, detail["timestamp"]
+    span = _range(at - window, at + window // 6, time.time())
     return render_template(
         "anomaly.html", a=detail, trail=queries.trail(detail), labels=LABELS,
-        since=detail["timestamp"] - window, until=detail["timestamp"] + window // 6,
+        span=span, presets=graph_range.presets(at),
     )  # fmt: skip
 
 
@@ -81,11 +86,43 @@ def label(anomaly_id: int) -> Any:
 def metrics() -> Any:
     q = request.args.get("q", "")[:1024]
     name = request.args.get("name", "")[:1024]
-    found, total = queries.search_metrics(ctx(), q) if q or not name else ([], 0)
-    window = ctx().settings.webapp.graph_window
-    profiles = training.metric_profiles(ctx(), name) if name else []
-    return render_template("metrics.html", q=q, name=name, found=found, total=total,
-                           since=int(time.time()) - window, profiles=profiles)  # fmt: skip
+    prefix = request.args.get("prefix", "")[:1024]
+    if prefix and not prefix.endswith("."):
+        prefix += "."
+    now = time.time()
+    if not name:
+        try:
+            page = metric_browser.parse_page(request.args.get("page"))
+            b = metric_browser.browse(ctx(), q, prefix, page, now)
+        except metric_browser.BadPage as exc:
+            abort(400, description=str(exc))
+        return render_template("metrics.html", q=q, name="", b=b)
+    span = _range(int(now) - ctx().settings.webapp.graph_window, int(now), now)
+    profiles = training.metric_profiles(ctx(), name)
+    return render_template("metrics.html", q=q, name=name, span=span,
+                           presets=graph_range.presets(), profiles=profiles)  # fmt: skip
+
+
+def _range(since: int, until: int, now: float) -> graph_range.GraphRange:
+    """The graph's range from the page URL's from/until (400 naming a bad one)."""
+    try:
+        return graph_range.graph_range(request.args, since, until, now)
+    except queries.BadFilter as exc:
+        abort(400, description=str(exc))
+
+
+@bp.route("/ranking")
+def ranking() -> Any:
+    """The metrics most anomalous in a window (from/until, default the last 6 hours)."""
+    now = time.time()
+    span = _range(int(now) - 6 * 3600, int(now), now)
+    try:
+        by, limit = ranking_.parse(request.args)
+    except queries.BadFilter as exc:
+        abort(400, description=str(exc))
+    rows = ranking_.rank(ctx(), span.since, span.until, by, limit)
+    return render_template("ranking.html", rows=rows, span=span, by=by, limit=limit,
+                           presets=graph_range.presets(), orders=ranking_.ORDERS)  # fmt: skip
 
 
 @bp.route("/metrics/import", methods=["POST"])

@@ -4,12 +4,13 @@ enable/disable and validate it.  A metric's profiles are listed on its page in
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from skyline.analysis.ionosphere import profiles
-from skyline.webapp import queries, training
+from skyline.webapp import graph_range, queries, training
 from skyline.webapp.auth import ctx, require
 
 bp = Blueprint("profiles", __name__)
@@ -36,8 +37,14 @@ def train(anomaly_id: int) -> Any:
 def profile(profile_id: int) -> Any:
     p = training.detail_or_404(ctx(), profile_id)
     features = sorted(p["features"].items())
+    at = int(p["anomaly_timestamp"])
+    try:  # the stored window; from/until in the URL zoom into it
+        first = int(p["series"][0][0]) if p["series"] else at - int(p["full_duration"])
+        span = graph_range.graph_range(request.args, first, at + 60, time.time())
+    except queries.BadFilter as exc:
+        abort(400, description=str(exc))
     return render_template(
-        "profile.html", p=p, features=features, top=TOP_FEATURES,
+        "profile.html", p=p, features=features, top=TOP_FEATURES, span=span,
         matches=training.profile_matches(ctx(), profile_id),
         children=[r for r in profiles.list_profiles(ctx().engine, p["metric"])
                   if r["parent_id"] == profile_id],

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from skyline.db.models import (
@@ -103,6 +103,7 @@ class Filters:
     verdict: str = ""
     label: str = ""  # true_positive | false_positive | none | ""
     after_id: int = 0
+    before: tuple[int, int] | None = None  # keyset paging: (timestamp, id) of the last row seen
     page: int = 1
     per_page: int = 50
     errors: list[str] = field(default_factory=list)
@@ -123,9 +124,29 @@ class Filters:
             except BadFilter as exc:
                 f.errors.append(str(exc))
         f.after_id = _positive(args.get("after_id"), 0, "after_id", f.errors, 2**62, low=0)
+        f.before = _cursor(args.get("before"), f.errors)
         f.page = _positive(args.get("page"), 1, "page", f.errors, 10**6)
         f.per_page = _positive(args.get("per_page"), per_page, "per_page", f.errors, MAX_PAGE_SIZE)
         return f
+
+
+def _cursor(value: str | None, errors: list[str]) -> tuple[int, int] | None:
+    if not value:
+        return None
+    ts, _, anomaly_id = value.partition(":")
+    pair = whole_number(ts), whole_number(anomaly_id)
+    if pair[0] is None or pair[1] is None:
+        errors.append("before: TIMESTAMP:ID of the last row seen (the pager's links)")
+        return None
+    return pair[0], pair[1]
+
+
+def last_page(page: int, total: int, per_page: int) -> int:
+    """The number of pages; BadFilter when ``page`` is past the last one."""
+    pages = max(1, -(-total // per_page))
+    if page > pages:
+        raise BadFilter(f"page: {page} is past the last page ({pages})")
+    return pages
 
 
 def _positive(
@@ -145,30 +166,52 @@ def _latest_labels() -> Any:
     return select(Label.anomaly_id, Label.label).join(newest, Label.id == newest.c.id).subquery()
 
 
-def _anomaly_query(f: Filters) -> Select:
-    labels = _latest_labels()
-    q = (
-        select(Anomaly, Metric.name, labels.c.label)
-        .join(Metric, Anomaly.metric_id == Metric.id)
-        .outerjoin(labels, labels.c.anomaly_id == Anomaly.id)
-    )
+def _conditions(f: Filters) -> list[Any]:
+    """The filters as conditions on ``anomalies`` alone (subqueries for the metric name
+    and the label), so that counting and paging need no join."""
+    cond: list[Any] = []
     if f.metric:
-        q = q.where(Metric.name.like(like_pattern(f.metric), escape="\\"))
+        names = select(Metric.id).where(Metric.name.like(like_pattern(f.metric), escape="\\"))
+        cond.append(Anomaly.metric_id.in_(names))
     if f.since is not None:
-        q = q.where(Anomaly.timestamp >= f.since)
+        cond.append(Anomaly.timestamp >= f.since)
     if f.until is not None:
-        q = q.where(Anomaly.timestamp <= f.until)
+        cond.append(Anomaly.timestamp <= f.until)
     if f.source:
-        q = q.where(Anomaly.source == f.source)
+        cond.append(Anomaly.source == f.source)
     if f.after_id:
-        q = q.where(Anomaly.id > f.after_id)
+        cond.append(Anomaly.id > f.after_id)
     if f.verdict:
-        q = q.where(Anomaly.verdict == f.verdict)
+        cond.append(Anomaly.verdict == f.verdict)
     if f.label == "none":
-        q = q.where(labels.c.label.is_(None))
+        cond.append(~select(Label.id).where(Label.anomaly_id == Anomaly.id).exists())
     elif f.label:
-        q = q.where(labels.c.label == f.label)
-    return q
+        latest = _latest_labels()
+        cond.append(Anomaly.id.in_(select(latest.c.anomaly_id).where(latest.c.label == f.label)))
+    return cond
+
+
+def _older_than(before: tuple[int, int]) -> Any:
+    """Keyset paging: rows after (timestamp, id) in newest-first order."""
+    ts, anomaly_id = before
+    # the first term lets the database range-scan the timestamp index
+    return and_(Anomaly.timestamp <= ts, or_(Anomaly.timestamp < ts, Anomaly.id < anomaly_id))
+
+
+def _page_rows(db: Session, cond: list[Any], limit: int, offset: int = 0) -> list[dict[str, Any]]:
+    rows = db.execute(
+        select(Anomaly, Metric.name)
+        .join(Metric, Anomaly.metric_id == Metric.id)
+        .where(*cond)
+        .order_by(Anomaly.timestamp.desc(), Anomaly.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    ids = [a.id for a, _ in rows]
+    newest_last = select(Label.anomaly_id, Label.label).where(Label.anomaly_id.in_(ids))
+    labels = {i: label for i, label in db.execute(newest_last.order_by(Label.id))} if ids else {}
+    failed = delivery_failures(db, ids)
+    return [anomaly_dict(a, name, labels.get(a.id), failed.get(a.id)) for a, name in rows]
 
 
 def anomaly_dict(a: Anomaly, metric: str, label: str | None,
@@ -187,37 +230,26 @@ def anomaly_dict(a: Anomaly, metric: str, label: str | None,
     }  # fmt: skip
 
 
-def _with_failures(db: Session, rows: Any) -> list[dict[str, Any]]:
-    rows = list(rows)
-    failed = delivery_failures(db, [a.id for a, _, _ in rows])
-    return [anomaly_dict(a, name, label, failed.get(a.id)) for a, name, label in rows]
-
-
 def _finite(v: Any) -> Any:
     return v if not isinstance(v, float) or math.isfinite(v) else None
 
 
 def list_anomalies(ctx: Context, f: Filters) -> tuple[list[dict[str, Any]], int]:
-    q = _anomaly_query(f)
+    """A page of anomalies, newest first, and how many match in all.  With ``f.before``
+    (keyset paging) the page starts after that row, whatever ``f.page`` says."""
+    cond = _conditions(f)
     with Session(ctx.engine) as db:
-        total = db.scalar(select(func.count()).select_from(q.subquery())) or 0
-        rows = db.execute(
-            q.order_by(Anomaly.timestamp.desc(), Anomaly.id.desc())
-            .limit(f.per_page)
-            .offset((f.page - 1) * f.per_page)
-        ).all()
-        return _with_failures(db, rows), total
+        total = db.scalar(select(func.count()).select_from(Anomaly).where(*cond)) or 0
+        if f.before is not None:
+            return _page_rows(db, [*cond, _older_than(f.before)], f.per_page), total
+        return _page_rows(db, cond, f.per_page, (f.page - 1) * f.per_page), total
 
 
 def recent_anomalies(
     ctx: Context, since: int, after_id: int = 0, limit: int = 200
 ) -> list[dict[str, Any]]:
-    q = _anomaly_query(Filters(since=since)).where(Anomaly.id > after_id)
     with Session(ctx.engine) as db:
-        rows = db.execute(
-            q.order_by(Anomaly.timestamp.desc(), Anomaly.id.desc()).limit(limit)
-        ).all()
-        return _with_failures(db, rows)
+        return _page_rows(db, _conditions(Filters(since=since, after_id=after_id)), limit)
 
 
 def find_anomaly_id(ctx: Context, ref: str) -> int | None:
@@ -329,12 +361,9 @@ def trail(detail: dict[str, Any]) -> list[dict[str, Any]]:
 
 # Metrics -----------------------------------------------------------------------------
 def search_metrics(ctx: Context, pattern: str, limit: int = 200) -> tuple[list[str], int]:
-    import fnmatch
-
-    names = ctx.store.metrics()
-    if pattern:
-        glob = pattern if any(c in pattern for c in "*?[") else f"*{pattern}*"
-        names = [n for n in names if fnmatch.fnmatchcase(n, glob)]
+    """The metric names ``pattern`` selects (the one filter of the Metrics page, its
+    browser and /api/v1/metrics): the first ``limit`` and how many in all."""
+    names = ctx.names.search(ctx.store, pattern)
     return names[:limit], len(names)
 
 

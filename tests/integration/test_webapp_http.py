@@ -426,7 +426,8 @@ def test_odd_numbers_in_every_parameter_are_4xx(app_env):
                 if r.status_code not in (200, 400):
                     failures.append((path, key, odd[:30], r.status_code))
             r = b.get(b.url("/anomalies"), params={key: odd})
-            if r.status_code != 200:
+            past_end = key == "page" and r.status_code == 400 and "past the last page" in r.text
+            if r.status_code != 200 and not past_end:
                 failures.append(("/anomalies", key, odd[:30], r.status_code))
         for key in ("from", "until"):
             r = api.get(base + "/api/v1/metrics/web.latency", params={key: odd})

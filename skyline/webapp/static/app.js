@@ -30,66 +30,212 @@
     el.appendChild(p);
   }
 
-  // A marker on the anomalous point: a vertical line and a ring.
-  function markPlugin(markTs) {
+  // Markers: the page's own anomaly (focus), the metric's other anomalies and its alert
+  // deliveries: a vertical line each (a ring on an anomaly's value); hovering near one
+  // shows what it is, clicking an anomaly opens it.
+  function markList(el, body) {
+    var out = [];
+    if (el.dataset.mark) {
+      out.push({ ts: Number(el.dataset.mark), value: el.dataset.markValue === "" ? null : Number(el.dataset.markValue),
+                 kind: "focus", text: "this anomaly at " + fmtTime(Number(el.dataset.mark)) });
+    }
+    (body.anomalies || []).forEach(function (a) {
+      if (String(a.timestamp) === el.dataset.mark) return;
+      out.push({ ts: a.timestamp, value: a.value, kind: "anomaly", href: "/anomaly/" + a.id,
+                 text: "anomaly " + a.id + " at " + fmtTime(a.timestamp) + ": " + fmtNum(a.value) +
+                       " (" + a.source + ", " + a.verdict.replace("_", " ") + ")" });
+    });
+    (body.alerts || []).forEach(function (a) {
+      out.push({ ts: a.timestamp, value: null, kind: "alert",
+                 href: a.anomaly_id ? "/anomaly/" + a.anomaly_id : null,
+                 text: "alert " + a.status + " on " + a.channel + " at " + fmtTime(a.timestamp) });
+    });
+    return out;
+  }
+
+  var MARK_STYLE = { focus: ["#c0392b", [6, 4]], anomaly: ["#e67e22", [3, 3]], alert: ["#8e44ad", []] };
+
+  function markPlugin(marks) {
     return {
       hooks: {
         draw: [function (u) {
-          if (!markTs) return;
-          var x = Math.round(u.valToPos(markTs, "x", true));
           var c = u.ctx;
           c.save();
-          c.strokeStyle = "#c0392b";
-          c.lineWidth = 2 * devicePixelRatio;
-          c.setLineDash([6, 4]);
-          c.beginPath();
-          c.moveTo(x, u.bbox.top);
-          c.lineTo(x, u.bbox.top + u.bbox.height);
-          c.stroke();
-          var idx = u.valToIdx(markTs);
-          var v = u.data[1][idx];
-          if (v !== null && v !== undefined) {
-            var y = Math.round(u.valToPos(v, "y", true));
-            c.setLineDash([]);
+          marks.forEach(function (m) {
+            if (m.ts < u.scales.x.min || m.ts > u.scales.x.max) return;
+            var x = Math.round(u.valToPos(m.ts, "x", true));
+            var style = MARK_STYLE[m.kind];
+            c.strokeStyle = style[0];
+            c.fillStyle = style[0];
+            c.lineWidth = (m.kind === "focus" ? 2 : 1.5) * devicePixelRatio;
+            c.setLineDash(style[1]);
             c.beginPath();
-            c.arc(x, y, 7 * devicePixelRatio, 0, 2 * Math.PI);
+            c.moveTo(x, u.bbox.top);
+            c.lineTo(x, u.bbox.top + u.bbox.height);
             c.stroke();
-          }
+            c.setLineDash([]);
+            if (m.kind === "alert") {  // a small triangle at the top
+              var s = 6 * devicePixelRatio;
+              c.beginPath();
+              c.moveTo(x - s, u.bbox.top);
+              c.lineTo(x + s, u.bbox.top);
+              c.lineTo(x, u.bbox.top + s * 1.5);
+              c.fill();
+            } else if (m.value !== null && m.value !== undefined) {
+              var y = Math.round(u.valToPos(m.value, "y", true));
+              c.beginPath();
+              c.arc(x, y, (m.kind === "focus" ? 7 : 5) * devicePixelRatio, 0, 2 * Math.PI);
+              c.stroke();
+            }
+          });
           c.restore();
         }],
       },
     };
   }
 
+  // The mark nearest the cursor, within 6 px, else null.
+  function markAt(u, marks, left) {
+    var best = null, dist = 7;
+    marks.forEach(function (m) {
+      var d = Math.abs(u.valToPos(m.ts, "x") - left);
+      if (d < dist) { best = m; dist = d; }
+    });
+    return best;
+  }
+
+  function hoverMarks(u, el, marks) {
+    var tip = document.createElement("div");
+    tip.className = "chart-tip";
+    tip.hidden = true;
+    u.over.appendChild(tip);
+    var current = null;
+    u.over.addEventListener("mousemove", function (e) {
+      var left = e.clientX - u.over.getBoundingClientRect().left;
+      current = markAt(u, marks, left);
+      tip.hidden = !current;
+      u.over.style.cursor = current && current.href ? "pointer" : "";
+      if (!current) return;
+      tip.textContent = current.text;
+      tip.style.left = Math.min(left + 8, u.over.clientWidth - 260) + "px";
+    });
+    u.over.addEventListener("mouseleave", function () { tip.hidden = true; current = null; });
+    var downX = null;  // a drag (a zoom) is not a click on a marker
+    u.over.addEventListener("mousedown", function (e) { downX = e.clientX; });
+    u.over.addEventListener("click", function (e) {
+      var dragged = downX !== null && Math.abs(e.clientX - downX) > 3;
+      if (current && current.href && !dragged) window.location.href = current.href;
+    });
+  }
+
+  // The y range: a flat or single-point series gets some room around its value.
+  function yRange(u, min, max) {
+    if (min === null || max === null) return [0, 1];
+    if (min === max) {
+      var pad = Math.abs(min) * 0.1 || 1;
+      return [min - pad, max + pad];
+    }
+    return uPlot.rangeNum(min, max, 0.1, true);
+  }
+
+  function seriesUrl(el, range) {
+    var url = new URL(el.dataset.url, window.location.href);
+    if (!el.dataset.static) {
+      url.searchParams.set("from", range.from);
+      url.searchParams.set("until", range.until);
+    }
+    return url.toString();
+  }
+
+  // Put the range into the page URL (a link reproduces the view) and the picker.
+  function showRange(el, range) {
+    var url = new URL(window.location.href);
+    url.searchParams.set("from", range.from);
+    url.searchParams.set("until", range.until);
+    window.history.replaceState(null, "", url.toString());
+    var picker = document.querySelector('.range-picker[data-chart="' + el.id + '"]');
+    if (!picker) return;
+    picker.querySelector("input[name=from]").value = isoTime(range.from);
+    picker.querySelector("input[name=until]").value = isoTime(range.until);
+    picker.querySelector(".range-reset").hidden = false;
+    picker.querySelectorAll(".preset.active").forEach(function (a) { a.classList.remove("active"); });
+  }
+
+  function isoTime(ts) {
+    return new Date(ts * 1000).toISOString().slice(0, 19) + "Z";
+  }
+
+  function columns(data) {
+    return [data.map(function (p) { return p[0]; }), data.map(function (p) { return p[1]; })];
+  }
+
   function drawChart(el) {
-    var markTs = el.dataset.mark ? Number(el.dataset.mark) : null;
+    var small = el.classList.contains("small");
     var height = Number(el.dataset.height || 300);
+    var range = el.dataset.from ? { from: Number(el.dataset.from), until: Number(el.dataset.until) } : null;
     message(el, "loading…");
-    getJSON(el.dataset.url).then(function (body) {
+    getJSON(range ? seriesUrl(el, range) : el.dataset.url).then(function (body) {
       if (!body.data.length) { message(el, "No datapoints stored for this metric in this window."); return; }
-      var xs = body.data.map(function (p) { return p[0]; });
-      var ys = body.data.map(function (p) { return p[1]; });
+      var data = columns(body.data);
+      var marks = small ? [] : markList(el, body);
+      if (!range) {  // a sparkline: the data's own span, with room around a single point
+        var lo = data[0][0], hi = data[0][data[0].length - 1];
+        range = lo === hi ? { from: lo - 300, until: hi + 300 } : { from: lo, until: hi };
+      }
       el.textContent = "";
       var opts = {
         width: Math.max(300, el.clientWidth - 16),
         height: height,
         title: el.dataset.title || body.metric,
-        cursor: { drag: { x: true, y: false } },
-        scales: { x: { time: true } },
-        series: [{}, { label: "value", stroke: "#2457c5", width: 1.5, points: { show: false } }],
-        plugins: [markPlugin(markTs)],
+        cursor: { drag: { x: true, y: false, setScale: false } },
+        scales: { x: { time: true, range: function () { return [range.from, range.until]; } },
+                  y: { range: yRange } },
+        series: [{}, { label: "value", stroke: "#2457c5", width: 1.5,
+                       points: { show: data[0].length < 60, size: 7, fill: "#2457c5" } }],
+        plugins: [markPlugin(marks)],
       };
-      if (el.classList.contains("small")) {  // a sparkline: no title, legend or cursor
+      if (small) {  // a sparkline: no title, legend or cursor
         delete opts.title;
         opts.legend = { show: false };
         opts.cursor = { show: false };
         opts.axes = [{ show: false }, { size: 40 }];
+      } else {
+        opts.hooks = { setSelect: [function (u) {
+          if (u.select.width < 3) return;
+          var from = Math.floor(u.posToVal(u.select.left, "x"));
+          var until = Math.ceil(u.posToVal(u.select.left + u.select.width, "x"));
+          u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+          if (until - from < 2) return;
+          range = { from: from, until: until };
+          showRange(el, range);
+          zoom(el, u, range);
+        }] };
       }
-      var plot = new uPlot(opts, [xs, ys], el);
+      var plot = new uPlot(opts, data, el);
+      el.plot = plot;  // for the browser tests
+      el.dataset.marks = marks.length;
+      el.dataset.points = data[0].length;
+      if (!small) hoverMarks(plot, el, marks);
       el.dataset.drawn = "1";
       window.addEventListener("resize", function () {
         plot.setSize({ width: Math.max(300, el.clientWidth - 16), height: height });
       });
+    }).catch(function (err) { message(el, "Could not load the series: " + err.message); });
+  }
+
+  // Zoomed: a stored series is fetched again for the range (finer than the thinned
+  // wide view); a static one (a profile's window) is only rescaled.
+  function zoom(el, plot, range) {
+    el.dataset.drawn = "0";
+    if (el.dataset.static) {
+      plot.setData(plot.data);
+      el.dataset.drawn = "1";
+      return;
+    }
+    getJSON(seriesUrl(el, range)).then(function (body) {
+      plot.setData(body.data.length ? columns(body.data) : [[], []]);
+      el.dataset.points = body.data.length;
+      el.dataset.drawn = "1";
     }).catch(function (err) { message(el, "Could not load the series: " + err.message); });
   }
 
