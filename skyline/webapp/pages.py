@@ -17,6 +17,7 @@ from skyline.webapp.auth import ctx, require
 
 bp = Blueprint("pages", __name__)
 SOURCES = ("analyzer", "mirage", "boundary", "ionosphere")
+SPARK_RECORDS = 8640  # the ranking's sparklines read at most a day at 10 s of each metric
 
 
 @bp.route("/health")
@@ -121,7 +122,9 @@ def ranking() -> Any:
     except queries.BadFilter as exc:
         abort(400, description=str(exc))
     rows = ranking_.rank(ctx(), span.since, span.until, by, limit)
-    return render_template("ranking.html", rows=rows, span=span, by=by, limit=limit,
+    sparks = metric_browser.sparklines(ctx(), [r["metric"] for r in rows], span.since,
+                                       records=min(span.span // 10, SPARK_RECORDS))  # fmt: skip
+    return render_template("ranking.html", rows=rows, span=span, by=by, limit=limit, sparks=sparks,
                            presets=graph_range.presets(), orders=ranking_.ORDERS)  # fmt: skip
 
 

@@ -31,9 +31,15 @@ def _drawn(page, sel: str) -> None:
     page.wait_for_selector(f"{sel}[data-drawn='1'] canvas", timeout=15000)
 
 
+def _over(page, sel: str) -> dict:
+    """The plotting area's box, scrolled into the viewport (the mouse acts only there)."""
+    page.locator(f"{sel} .u-over").scroll_into_view_if_needed()
+    return page.locator(f"{sel} .u-over").bounding_box()
+
+
 def _drag(page, sel: str, x0: float, x1: float) -> None:
     """Drag across the graph from x0 to x1 (fractions of its width)."""
-    box = page.locator(f"{sel} .u-over").bounding_box()
+    box = _over(page, sel)
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + box["width"] * x0, y)
     page.mouse.down()
@@ -78,7 +84,7 @@ def test_graphs_picker_zoom_markers_single_point(browser, make_settings, tmp_pat
         assert page.get_attribute("#metric-chart", "data-marks") == "4"
         # hovering the alerted anomaly's marker says what it is
         x = page.evaluate(f"() => document.querySelector('#metric-chart').plot.valToPos({ids['spike_ts']}, 'x')")
-        box = page.locator("#metric-chart .u-over").bounding_box()
+        box = _over(page, "#metric-chart")
         page.mouse.move(box["x"] + x, box["y"] + box["height"] / 2)
         tip = page.locator("#metric-chart .chart-tip")
         tip.wait_for(state="visible", timeout=5000)
