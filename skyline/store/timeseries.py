@@ -211,7 +211,7 @@ class TimeSeriesStore:
 
     def size(self) -> int:
         """How many metrics the store holds (SCARD of the names set)."""
-        return int(cast(int, self.redis.scard(self.keys.metrics())))
+        return int(self.redis.scard(self.keys.metrics()))
 
     def last_timestamps(self, metrics: Sequence[str]) -> dict[str, int]:
         """Each metric's last record's timestamp (its newest point but for a late one

@@ -142,7 +142,7 @@ def metric(name: str) -> Any:
         abort(404, description="no such metric")
     if request.args.get("marks") != "1":
         return jsonify(metric=name, data=data)
-    lo = since if since is not None else (data[0][0] if data else 0)
+    lo = since if since is not None else (int(data[0][0]) if data else 0)
     hi = until if until is not None else queries.MAX_TIME
     return jsonify(metric=name, data=data, **graph_range.marks(ctx().engine, name, lo, hi))
 

@@ -46,20 +46,24 @@ def is_self(name: str) -> bool:
 
 
 def level(names: list[str], prefix: str) -> Level:
-    """The children of ``prefix`` (``""`` or ending in '.') among sorted ``names``."""
+    """The children of ``prefix`` (``""`` or ending in '.') among sorted ``names``.
+
+    A sub-namespace's names are contiguous in sorted order (``p.x.`` up to ``p.x/``,
+    '/' being the character after '.'), so each is counted with one bisection: the
+    cost grows with the children shown, not with the names under them."""
     out = Level(prefix)
-    lo = bisect.bisect_left(names, prefix)
-    counts: dict[str, int] = {}
-    for name in names[lo:]:
-        if not name.startswith(prefix):
-            break
-        rest = name[len(prefix) :]
-        head, dot, _ = rest.partition(".")
+    i = bisect.bisect_left(names, prefix)
+    end = bisect.bisect_left(names, prefix[:-1] + "/") if prefix else len(names)
+    while i < end:
+        head, dot, _ = names[i][len(prefix) :].partition(".")
         if dot and head:
-            counts[head] = counts.get(head, 0) + 1
+            j = bisect.bisect_left(names, f"{prefix}{head}/", i, end)
+            out.folders.append((head, j - i))
+            i = j
         else:
-            out.leaves.append(name)
-    out.folders = sorted(counts.items())
+            out.leaves.append(names[i])
+            i += 1
+    out.folders.sort()  # "a-b." sorts before "a." by full name, after it by segment
     return out
 
 
@@ -119,7 +123,11 @@ def polyline(ts: np.ndarray, vs: np.ndarray) -> str:
     t0, t1 = float(ts[0]), float(ts[-1])
     v0, v1 = float(vs.min()), float(vs.max())
     xs = (ts - t0) / (t1 - t0) * SPARK_W if t1 > t0 else np.full(len(ts), SPARK_W / 2)
-    ys = SPARK_H - 2 - (vs - v0) / (v1 - v0) * (SPARK_H - 4) if v1 > v0 else np.full(len(ts), SPARK_H / 2)
+    ys = (
+        SPARK_H - 2 - (vs - v0) / (v1 - v0) * (SPARK_H - 4)
+        if v1 > v0
+        else np.full(len(ts), SPARK_H / 2)
+    )
     if len(ts) == 1:  # a single point: a short flat stroke, so it shows
         return f"{xs[0] - 2:.1f},{ys[0]:.1f} {xs[0] + 2:.1f},{ys[0]:.1f}"
     return " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))

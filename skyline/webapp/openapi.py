@@ -34,8 +34,11 @@ ANOMALY_FILTERS = [
     _q("verdict", "pending, anomalous, not_anomalous, alerted, expired"),
     _q("label", "true_positive, false_positive, or none (not labelled)"),
     _q("after_id", "only anomalies with a larger id (for polling)", "integer"),
-    _q("before", "keyset paging: TIMESTAMP:ID of the last row seen; the page starts after it "
-       "(the 'next' link carries it)"),
+    _q(
+        "before",
+        "keyset paging: TIMESTAMP:ID of the last row seen; the page starts after it "
+        "(the 'next' link carries it)",
+    ),
 ]
 PROFILE_ID = _p("profile_id", "features profile id", "integer")
 REF = _p("ref", "anomaly id, or its event id (analyzer:TIMESTAMP:HASH) as in alert links")
@@ -105,8 +108,12 @@ PATHS: dict[str, dict[str, Any]] = {
                 _p("name", "metric name (may contain '/')"),
                 _q("from", "from this time"),
                 _q("until", "up to this time"),
-                _q("marks", "1: also the metric's anomalies and alert deliveries in the range "
-                   "(what the graphs mark)", "integer"),
+                _q(
+                    "marks",
+                    "1: also the metric's anomalies and alert deliveries in the range "
+                    "(what the graphs mark)",
+                    "integer",
+                ),
             ],
         )
     },

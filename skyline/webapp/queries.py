@@ -199,15 +199,18 @@ def _older_than(before: tuple[int, int]) -> Any:
 
 
 def _page_rows(db: Session, cond: list[Any], limit: int, offset: int = 0) -> list[dict[str, Any]]:
+    """The page's ids first (an offset walks only the timestamp index, not joined
+    rows), then those rows with their metric names, labels and failed deliveries."""
+    newest_first = (Anomaly.timestamp.desc(), Anomaly.id.desc())
+    ids = list(db.scalars(
+        select(Anomaly.id).where(*cond).order_by(*newest_first).limit(limit).offset(offset)
+    ))  # fmt: skip
     rows = db.execute(
         select(Anomaly, Metric.name)
         .join(Metric, Anomaly.metric_id == Metric.id)
-        .where(*cond)
-        .order_by(Anomaly.timestamp.desc(), Anomaly.id.desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    ids = [a.id for a, _ in rows]
+        .where(Anomaly.id.in_(ids))
+        .order_by(*newest_first)
+    ).all() if ids else []  # fmt: skip
     newest_last = select(Label.anomaly_id, Label.label).where(Label.anomaly_id.in_(ids))
     labels = {i: label for i, label in db.execute(newest_last.order_by(Label.id))} if ids else {}
     failed = delivery_failures(db, ids)

@@ -83,7 +83,9 @@ def test_graphs_picker_zoom_markers_single_point(browser, make_settings, tmp_pat
         # markers: 3 anomalies in the default 6 h and the alert of the alerted one
         assert page.get_attribute("#metric-chart", "data-marks") == "4"
         # hovering the alerted anomaly's marker says what it is
-        x = page.evaluate(f"() => document.querySelector('#metric-chart').plot.valToPos({ids['spike_ts']}, 'x')")
+        x = page.evaluate(
+            f"() => document.querySelector('#metric-chart').plot.valToPos({ids['spike_ts']}, 'x')"
+        )
         box = _over(page, "#metric-chart")
         page.mouse.move(box["x"] + x, box["y"] + box["height"] / 2)
         tip = page.locator("#metric-chart .chart-tip")
@@ -92,9 +94,13 @@ def test_graphs_picker_zoom_markers_single_point(browser, make_settings, tmp_pat
         _shot(page, shots / "webapp-metric-markers.png")
         # another anomaly's marker: hover says what it is, a click opens it
         a2_ts = ids["spike_ts"] + 240 - 7200
-        x = page.evaluate(f"() => document.querySelector('#metric-chart').plot.valToPos({a2_ts}, 'x')")
+        x = page.evaluate(
+            f"() => document.querySelector('#metric-chart').plot.valToPos({a2_ts}, 'x')"
+        )
         page.mouse.move(box["x"] + x, box["y"] + box["height"] / 2)
-        page.wait_for_function(f"() => document.querySelector('#metric-chart .chart-tip').textContent.startsWith('anomaly {ids['a2']} ')")
+        page.wait_for_function(
+            f"() => document.querySelector('#metric-chart .chart-tip').textContent.startsWith('anomaly {ids['a2']} ')"
+        )
         assert "(analyzer, not anomalous)" in tip.inner_text()
         page.mouse.click(box["x"] + x, box["y"] + box["height"] / 2)
         page.wait_for_url(f"**/anomaly/{ids['a2']}")
@@ -111,9 +117,9 @@ def test_graphs_picker_zoom_markers_single_point(browser, make_settings, tmp_pat
         _drawn(page, "#metric-chart")
         _zoom_and_reset(page, "#metric-chart")
         # a custom range typed into the picker
-        page.fill('.range-picker input[name=from]', "3h")
-        page.fill('.range-picker input[name=until]', "1h")
-        page.click('.range-picker button[type=submit]')
+        page.fill(".range-picker input[name=from]", "3h")
+        page.fill(".range-picker input[name=until]", "1h")
+        page.click(".range-picker button[type=submit]")
         _drawn(page, "#metric-chart")
         lo, hi = page.evaluate(SCALE, "#metric-chart")
         assert hi - lo == 7200

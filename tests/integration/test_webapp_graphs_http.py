@@ -12,12 +12,25 @@ import requests
 
 from skyline.db import make_engine
 from skyline.webapp import users
+from tests.integration import conftest_db
 from tests.integration.test_webapp_http import Browser, running_webapp, seed, webapp_settings
+
+
+db_url = conftest_db.db_url  # the SQL-heavy tests run on SQLite and on MariaDB
+mysql_url = conftest_db.mysql_url
 
 
 @pytest.fixture
 def env(make_settings, tmp_path):
-    settings = webapp_settings(make_settings, tmp_path)
+    yield from _env(webapp_settings(make_settings, tmp_path))
+
+
+@pytest.fixture
+def env_db(make_settings, tmp_path, db_url):
+    yield from _env(webapp_settings(make_settings, tmp_path, SKYLINE__DATABASE__URL=db_url))
+
+
+def _env(settings):
     with running_webapp(settings) as (daemon, base):
         ids = seed(settings, daemon.store)
         now = float(int(time.time()))
@@ -70,8 +83,8 @@ def test_a_range_in_the_url_reaches_the_graph_and_the_picker(env):
     assert f'data-from="{at - 21600}" data-until="{at + 3600}"' in page.text
 
 
-def test_series_with_marks_has_the_anomalies_and_alerts_in_the_range(env):
-    _, api, base, ids = env
+def test_series_with_marks_has_the_anomalies_and_alerts_in_the_range(env_db):
+    _, api, base, ids = env_db
     body = api.get(base + "/api/v1/metrics/web.latency", params={"from": "1d", "marks": "1"}).json()
     assert [a["id"] for a in body["anomalies"]] == [ids["a3"], ids["a2"], ids["a0"]]  # oldest first
     assert body["anomalies"][-1]["verdict"] == "alerted"
@@ -129,8 +142,8 @@ def test_metric_browser_pages_and_refuses_pages_past_the_end(env):
         assert r.status_code == 400 and reason in r.text, page
 
 
-def test_huge_page_numbers_are_400_with_the_reason(env):
-    b, api, base, _ = env
+def test_huge_page_numbers_are_400_with_the_reason(env_db):
+    b, api, base, _ = env_db
     for path in ("/api/v1/anomalies", "/api/v1/metrics", "/api/v1/labels"):
         r = api.get(base + path, params={"page": "999999"})
         assert r.status_code == 400, path
@@ -139,8 +152,8 @@ def test_huge_page_numbers_are_400_with_the_reason(env):
     assert r.status_code == 400 and "page: 999999 is past the last page (2)" in r.text
 
 
-def test_ranking_by_rate_and_by_count(env):
-    b, api, base, ids = env
+def test_ranking_by_rate_and_by_count(env_db):
+    b, api, base, ids = env_db
     by_count = api.get(base + "/api/v1/ranking", params={"from": "7d", "by": "count"}).json()
     assert [(r["metric"], r["anomalies"]) for r in by_count["data"]][:1] == [("web.latency", 4)]
     by_rate = api.get(base + "/api/v1/ranking", params={"from": "7d"}).json()

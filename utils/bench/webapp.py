@@ -194,7 +194,8 @@ def main() -> None:
         with Session(ctx.engine) as db:
             newest = db.scalar(select(Anomaly.id).order_by(Anomaly.id.desc()).limit(1)) or 1
             newest_first = select(Anomaly.timestamp, Anomaly.id).order_by(
-                Anomaly.timestamp.desc(), Anomaly.id.desc())
+                Anomaly.timestamp.desc(), Anomaly.id.desc()
+            )
             mid = max(1, args.anomalies // 100)  # the cursor ending the page before it
             ts, aid = db.execute(newest_first.offset((mid - 1) * 50 - 1).limit(1)).one()
         server = make_server("127.0.0.1", 0, create_app(ctx), threaded=True)
@@ -205,8 +206,10 @@ def main() -> None:
         finally:
             server.shutdown()
             embedded(settings).stop()
-    print(f"{args.anomalies} anomalies, {len(names)} metrics ({args.points} points each); "
-          f"filled in {fill_s:.0f} s; median of {args.reps} requests")
+    print(
+        f"{args.anomalies} anomalies, {len(names)} metrics ({args.points} points each); "
+        f"filled in {fill_s:.0f} s; median of {args.reps} requests"
+    )
     print(f"{'page':32} {'ms':>8}")
     for label, ms in result.items():
         print(f"{label:32} {ms:8.1f}{'  OVER 300 ms' if ms > 300 else ''}")
