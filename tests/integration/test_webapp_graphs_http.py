@@ -15,7 +15,6 @@ from skyline.webapp import users
 from tests.integration import conftest_db
 from tests.integration.test_webapp_http import Browser, running_webapp, seed, webapp_settings
 
-
 db_url = conftest_db.db_url  # the SQL-heavy tests run on SQLite and on MariaDB
 mysql_url = conftest_db.mysql_url
 
