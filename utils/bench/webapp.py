@@ -122,6 +122,7 @@ def pages(names: list[str], newest_id: int, n_anomalies: int, cursor: str) -> di
         "anomalies middle page (offset)": f"/anomalies?page={mid}",
         "anomalies middle page (keyset)": f"/anomalies?page={mid}&before={cursor}",
         "anomalies metric filter": f"/anomalies?metric={busy}",
+        "anomalies verdict filter, page 100 (offset)": "/anomalies?verdict=alerted&page=100",
         "anomalies label filter": "/anomalies?label=true_positive",
         "anomaly detail": f"/anomaly/{newest_id}",
         "metrics tree root": "/metrics",
