@@ -13,7 +13,14 @@ import requests
 from skyline.db import make_engine
 from skyline.webapp import users
 from tests.integration import conftest_db
-from tests.integration.test_webapp_http import Browser, running_webapp, seed, webapp_settings
+from tests.integration.test_webapp_http import (
+    ODD_NUMBERS,
+    SQL_INJECTIONS,
+    Browser,
+    running_webapp,
+    seed,
+    webapp_settings,
+)
 
 db_url = conftest_db.db_url  # the SQL-heavy tests run on SQLite and on MariaDB
 mysql_url = conftest_db.mysql_url
@@ -185,3 +192,28 @@ def test_ranking_hostile_parameters_are_400(env, params, reason):
     r = api.get(base + "/api/v1/ranking", params=params)
     assert r.status_code == 400 and reason in r.json()["error"]
     assert b.get(b.url("/ranking"), params=params).status_code == 400
+
+
+def test_odd_values_in_every_new_parameter_are_200_or_400(env):
+    b, api, base, ids = env
+    failures = []
+    for odd in [*ODD_NUMBERS, *SQL_INJECTIONS]:
+        for key in ("from", "until", "page", "by", "limit", "prefix", "q", "marks"):
+            for path in (
+                "/metrics",
+                "/metrics?name=web.latency",
+                "/ranking",
+                f"/anomaly/{ids['a0']}",
+            ):
+                r = b.get(b.url(path), params={key: odd})
+                if r.status_code not in (200, 400, 404):
+                    failures.append((path, key, odd[:30], r.status_code))
+            for path in ("/api/v1/ranking", "/api/v1/anomalies"):
+                r = api.get(base + path, params={key: odd, "before": odd})
+                if (
+                    r.status_code not in (200, 400)
+                    or "error" in r.text[:20]
+                    and r.status_code == 200
+                ):
+                    failures.append((path, key, odd[:30], r.status_code))
+    assert failures == []
