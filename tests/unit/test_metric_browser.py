@@ -62,3 +62,14 @@ def test_polyline_of_one_point_and_of_a_flat_series():
     flat = polyline(np.arange(10.0), np.full(10, 3.0))
     assert {p.split(",")[1] for p in flat.split()} == {"14.0"}  # mid-height
     assert polyline(np.array([]), np.array([])) == ""
+
+
+def test_a_thinned_sparkline_keeps_a_spike():
+    import numpy as np
+
+    ts = np.arange(10_000.0)
+    vs = np.zeros(10_000)
+    vs[4321] = 50.0  # one point in 10,000
+    points = polyline(ts, vs).split()
+    assert len(points) <= 120
+    assert min(float(p.split(",")[1]) for p in points) == 2.0  # the top of the box
