@@ -123,7 +123,7 @@ def ranking() -> Any:
         abort(400, description=str(exc))
     rows = ranking_.rank(ctx(), span.since, span.until, by, limit)
     sparks = metric_browser.sparklines(ctx(), [r["metric"] for r in rows], span.since,
-                                       records=min(span.span // 10, SPARK_RECORDS))  # fmt: skip
+                                       records=max(1, min(span.span // 10, SPARK_RECORDS)))  # fmt: skip
     return render_template("ranking.html", rows=rows, span=span, by=by, limit=limit, sparks=sparks,
                            presets=graph_range.presets(), orders=ranking_.ORDERS)  # fmt: skip
 

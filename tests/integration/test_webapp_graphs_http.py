@@ -179,6 +179,9 @@ def test_ranking_by_rate_and_by_count(env_db):
     empty = b.get(b.url("/ranking"), params={"from": str(ids["spike_ts"] - 86400 * 30),
                                             "until": str(ids["spike_ts"] - 86400 * 29)}).text  # fmt: skip
     assert 'id="ranking-empty"' in empty and "pick a wider range" in empty
+    at = ids["spike_ts"]  # a one-second window holding the spike
+    tiny = b.get(b.url("/ranking"), params={"from": str(at), "until": str(at + 1)})
+    assert tiny.status_code == 200 and ">web.latency</a>" in tiny.text
 
 
 @pytest.mark.parametrize("params, reason", [
