@@ -241,6 +241,15 @@ class AnalyzerSection(LoopSection):
         "MB",
         ge=0,
     )
+    state_checkpoint: float = key(
+        300.0,
+        "mode = default: a detector state this analyzer holds in its cache is written back "
+        "to Redis at most this often (spread over passes), and at stop; 0 writes every "
+        "state on every pass.  After a crash the next analyzer re-judges at most this much "
+        "of each metric from the stored series (the same detections, stored once).",
+        "s",
+        ge=0,
+    )
     algorithms: AlgorithmList = algorithms_key(
         "The ensemble, in the order run (an early exit skips the rest once consensus is "
         "out of reach)."
