@@ -311,7 +311,7 @@ def test_states_the_cache_evicts_unsaved_are_saved(redis_client, store_keys):
     store, _ = store_keys
     ts, vs = nab_style(np.random.default_rng(24), 600, 2_000_000_000)
     one = make_detector().layout.nbytes
-    dp = new_pass(redis_client, store_keys, cache_bytes=2 * one + 100, checkpoint=1e9)
+    dp = new_pass(redis_client, store_keys, cache_bytes=2 * one + 200, checkpoint=1e9)
     names = ["a", "b", "c"]
     for m in names[:2]:
         store.append_grouped({m: (ts[:500].tolist(), vs[:500].tolist())})

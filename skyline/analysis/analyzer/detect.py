@@ -160,8 +160,7 @@ class DetectorPass:
         whole.  Single-key commands in raw RESP payloads."""
         key, lay = self.keys.detector_state, self.detector.layout
         cached = [self.cache.get(m) for m in metrics]
-        payload = b"".join([redis_raw.getrange(key(m).encode(), 0, HEADER_SIZE - 1) if c
-                            else redis_raw.get(key(m).encode())
+        payload = b"".join([c[2] if c else redis_raw.get(key(m).encode())
                             for m, c in zip(metrics, cached, strict=True)])  # fmt: skip
         replies = redis_raw.execute_checked(self.redis, payload, len(metrics))
         blobs: list[bytes | None] = [None] * len(metrics)
@@ -180,10 +179,15 @@ class DetectorPass:
             for i, reply in zip(stale, redis_raw.execute_checked(self.redis, payload, len(stale)),
                                 strict=True):  # fmt: skip
                 blobs[i] = reply if isinstance(reply, bytes) else None
-        state, restored = lay.unpack_rows(blobs, self.detector.new_state(len(metrics)))
+        state = np.empty((len(metrics), lay.width))
+        restored = np.zeros(len(metrics), dtype=bool)
         for i in hit:
             state[i] = cached[i][1]  # type: ignore[index]
         restored[hit] = True
+        rest = np.flatnonzero(~restored)
+        if len(rest):  # read whole: restored if of this detector, else fresh
+            rows, ok = lay.unpack_rows([blobs[i] for i in rest], self.detector.new_state(len(rest)))
+            state[rest], restored[rest] = rows, ok
         old_last = np.array([np.nan if b is None or (x := last_learned(b)) is None else x
                              for b in blobs])  # fmt: skip
         return state, restored, old_last
@@ -205,7 +209,7 @@ class DetectorPass:
         evicted: list[tuple[str, np.ndarray]] = []
         for i, metric in enumerate(metrics):
             header = bytes(packed[i * size : i * size + HEADER_SIZE])
-            evicted += self.cache.put(metric, header, rows[i], now)
+            evicted += self.cache.put(metric, keys[i], header, rows[i], now)
         if evicted:
             self._save([m for m, _ in evicted], np.stack([r for _, r in evicted]), cache=False)
 
@@ -245,6 +249,7 @@ class DetectorPass:
 @dataclass
 class _Cached:
     header: bytes  # the header of the state as last saved in Redis
+    check: bytes  # the GETRANGE command that reads that header back
     row: np.ndarray  # the state now: newer than the saved one when ``dirty``
     due: float  # when a dirty row must be saved (monotonic seconds)
     dirty: bool = False
@@ -265,20 +270,22 @@ class StateCache:
         self.size = 0
         self._rows: dict[str, _Cached] = {}
 
-    def get(self, metric: str) -> tuple[bytes, np.ndarray] | None:
+    def get(self, metric: str) -> tuple[bytes, np.ndarray, bytes] | None:
+        """(saved header, row, the command reading the saved header back) or None."""
         entry = self._rows.get(metric)
-        return None if entry is None else (entry.header, entry.row)
+        return None if entry is None else (entry.header, entry.row, entry.check)
 
-    def put(self, metric: str, header: bytes, row: np.ndarray,
+    def put(self, metric: str, key: bytes, header: bytes, row: np.ndarray,
             now: float = 0.0) -> list[tuple[str, np.ndarray]]:  # fmt: skip
-        """Cache ``row`` as just saved with ``header``; returns the dirty states
-        evicted to make room (metric, row)."""
+        """Cache ``row`` as just saved under ``key`` with ``header``; returns the
+        dirty states evicted to make room (metric, row)."""
         if self.limit <= 0:
             return []
         self.drop(metric)
         spread = 0.5 + (zlib.crc32(metric.encode()) % 1000) / 2000.0
-        self._rows[metric] = _Cached(header, row.copy(), now + self.checkpoint * spread)
-        self.size += len(header) + row.nbytes
+        check = redis_raw.getrange(key, 0, len(header) - 1)
+        self._rows[metric] = _Cached(header, check, row.copy(), now + self.checkpoint * spread)
+        self.size += len(header) + len(check) + row.nbytes
         evicted: list[tuple[str, np.ndarray]] = []
         while self.size > self.limit and self._rows:
             oldest = next(iter(self._rows))
@@ -306,4 +313,4 @@ class StateCache:
     def drop(self, metric: str) -> None:
         entry = self._rows.pop(metric, None)
         if entry is not None:
-            self.size -= len(entry.header) + entry.row.nbytes
+            self.size -= len(entry.header) + len(entry.check) + entry.row.nbytes
