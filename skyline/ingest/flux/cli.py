@@ -55,8 +55,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.json:
             print(json.dumps({"id": key_id, "key": key, "namespace": args.namespace}))
         else:
-            print(f"id {key_id}, namespace {args.namespace!r}; the key (shown only now):")
-            print(key)
+            print(key)  # alone on stdout: KEY=$(skyline flux keys add ...) captures just it
+            print(f"flux key id {key_id} for namespace {args.namespace!r}; it is not shown again",
+                  file=sys.stderr)  # fmt: skip
         return 0
     if action == "list":
         rows = keys.list_keys(engine)
