@@ -143,6 +143,9 @@ def test_secrets_alone_on_stdout(workdir):  # noqa: F811
     key = skyline(cwd, "flux", "keys", "add", "--namespace", "team.a", env=env)
     assert key.returncode == 0, key.stderr
     assert re.fullmatch(r"\S+\n", key.stdout) and "not shown again" in key.stderr
+    listed = skyline(cwd, "flux", "keys", "list", env=env).stdout.splitlines()
+    assert listed[0].split() == ["ID", "NAMESPACE", "STATE", "DESCRIPTION"]
+    assert "team.a" in listed[1] and key.stdout.strip() not in "\n".join(listed)
     # users add without a terminal: stdin is not a tty here
     gen = subprocess.run([sys.executable, "-m", "skyline.cli.main", "users", "add", "ann",
                           "--generate"], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
