@@ -348,6 +348,16 @@ class Settings(Section):
         return self.skyline.host or socket.gethostname().split(".")[0]
 
     @property
+    def webapp_base_url(self) -> str:
+        """Where people reach the web UI: ``[webapp] url``, else ``http://<bind>:<port>``
+        (0.0.0.0 read as 127.0.0.1), so a moved port is followed."""
+        cfg = self.webapp
+        if cfg.url:
+            return cfg.url.rstrip("/")
+        host = "127.0.0.1" if cfg.bind in ("0.0.0.0", "") else cfg.bind
+        return f"http://{host}:{cfg.port}"
+
+    @property
     def redis_embedded(self) -> bool:
         return not self.redis.url
 

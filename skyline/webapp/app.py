@@ -47,7 +47,7 @@ class IdConverter(IntegerConverter):
 
 
 def create_app(ctx: Context) -> Flask:
-    from skyline.webapp import api, api_profiles, pages, profile_pages
+    from skyline.webapp import api, api_profiles, grafana, pages, profile_pages, self_metrics
 
     cfg = ctx.settings.webapp
     app = Flask("skyline.webapp", static_folder="static", template_folder="templates")
@@ -71,7 +71,9 @@ def create_app(ctx: Context) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(profile_pages.bp)
     app.register_blueprint(api_profiles.bp)
+    app.register_blueprint(grafana.bp)
     app.before_request(auth.load_user)
+    app.before_request(self_metrics.scrape)  # after load_user: a scrape is authenticated
     app.jinja_env.globals.update(csrf_token=csrf.token)
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["ago"] = ago

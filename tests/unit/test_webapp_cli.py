@@ -46,7 +46,9 @@ def test_users_add_list_passwd_role_token(cli, capsys):
     assert cli("users", "add", "ann", "--password-stdin", stdin="a long password\n") == 1
     assert "exists" in capsys.readouterr().err
     assert cli("users", "add", "bob", "--generate") == 0
-    generated = capsys.readouterr().out.split("with password ")[1].strip()
+    said = capsys.readouterr()
+    generated = said.out.strip()  # the password alone on stdout, the sentence on stderr
+    assert said.out == generated + "\n" and "created bob (viewer)" in said.err
     engine = make_engine(cli.settings.database_url)
     assert users.authenticate(engine, "bob", generated).role == "viewer"
     assert cli("users", "passwd", "bob", stdin="another password\n") == 0
