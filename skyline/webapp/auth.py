@@ -45,7 +45,8 @@ def ctx() -> Context:
 
 
 def is_api() -> bool:
-    return request.path.startswith("/api/")
+    """A request of the JSON API (``/api/docs`` is a page: its visitors log in)."""
+    return request.path.startswith("/api/") and request.path != "/api/docs"
 
 
 def _bearer() -> str | None:

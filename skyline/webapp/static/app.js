@@ -3,10 +3,6 @@
 "use strict";
 
 (function () {
-  function fmtTime(ts) {
-    return new Date(ts * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
-  }
-
   function fmtNum(v) {
     if (v === null || v === undefined) return "-";
     return Number(v.toPrecision(6)).toString();
@@ -17,7 +13,11 @@
     if (poll) headers["X-Skyline-Poll"] = "1";
     return fetch(url, { credentials: "same-origin", headers: headers }).then(function (r) {
       if (r.status === 401) { window.location.reload(); throw new Error("logged out"); }
-      if (!r.ok) throw new Error("HTTP " + r.status);
+      if (!r.ok) {  // say what went wrong: the API's own reason when it gave one
+        return r.json().catch(function () { return {}; }).then(function (body) {
+          throw new Error("HTTP " + r.status + (body.error ? ": " + body.error : ""));
+        });
+      }
       return r.json();
     });
   }
@@ -66,7 +66,7 @@
     var height = Number(el.dataset.height || 300);
     message(el, "loading…");
     getJSON(el.dataset.url).then(function (body) {
-      if (!body.data.length) { message(el, "No datapoints stored for this metric in this window."); return; }
+      if (!body.data.length) { message(el, "No datapoints stored for this metric in this window: the store keeps the last day of what horizon or flux received (and older data as rollups)."); return; }
       var xs = body.data.map(function (p) { return p[0]; });
       var ys = body.data.map(function (p) { return p[1]; });
       el.textContent = "";
@@ -85,12 +85,12 @@
         opts.cursor = { show: false };
         opts.axes = [{ show: false }, { size: 40 }];
       }
-      var plot = new uPlot(opts, [xs, ys], el);
+      var plot = new uPlot(window.SkylineTime.applyTo(opts), [xs, ys], el);
       el.dataset.drawn = "1";
       window.addEventListener("resize", function () {
         plot.setSize({ width: Math.max(300, el.clientWidth - 16), height: height });
       });
-    }).catch(function (err) { message(el, "Could not load the series: " + err.message); });
+    }).catch(function (err) { message(el, "Could not load the series (" + err.message + "); reload the page, or see the webapp log."); });
   }
 
   function cell(tr, text, cls) {
@@ -107,6 +107,7 @@
     a.href = href;
     a.textContent = text;
     td.appendChild(a);
+    return a;
   }
 
   function badge(td, text, cls) {
@@ -120,7 +121,7 @@
     var tr = document.createElement("tr");
     tr.dataset.id = r.id;
     tr.className = "new";
-    link(cell(tr, ""), base + r.id, fmtTime(r.timestamp));
+    link(cell(tr, ""), base + r.id, "").appendChild(window.SkylineTime.element(r.timestamp));
     link(cell(tr, "", "metric"), base + r.id, r.metric);
     cell(tr, fmtNum(r.value), "num");
     cell(tr, r.source);
@@ -188,7 +189,7 @@
         table.dataset.lastId = lastId;
         if (tbody.children.length && empty) empty.hidden = true;
         state.className = "";
-        stamp.textContent = "checked " + new Date().toLocaleTimeString();
+        stamp.textContent = "checked " + window.SkylineTime.format(Date.now() / 1000);
       }).catch(function () { state.className = "stale"; });
     }
     setInterval(poll, 5000);
