@@ -22,7 +22,7 @@ METRIC = "skyline.test_alert"
 class Outcome:
     channel: str
     delivered: bool
-    message: str  # the channel's note or error, or what was sent
+    message: str  # what was sent (or the channel's note), or the channel's error
 
 
 def configured_channels(settings: Settings) -> list[str]:
@@ -57,4 +57,4 @@ def send(settings: Settings, channel: str, sender: str, now: float) -> Outcome:
         return Outcome(channel, False, str(exc)[:500] or type(exc).__name__)
     except OSError as exc:  # a channel that let a socket error through
         return Outcome(channel, False, f"{type(exc).__name__}: {exc}"[:500])
-    return Outcome(channel, True, note or f"delivered: {alert.summary()}")
+    return Outcome(channel, True, note or f"sent {alert.summary()!r}")

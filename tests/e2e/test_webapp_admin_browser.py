@@ -31,6 +31,7 @@ def test_admin_pages_time_format_and_api_docs(browser, make_settings, tmp_path, 
             _empty_states(page, base)
             ids = seed(settings, daemon.store)
             _time_format(page, base, ids["a0"])
+            _profile_and_error(page, base, shots)
             _users_and_tokens(page, base, shots)
             _test_alert(page, base, hook, shots)
             _api_docs(page, base, shots)
@@ -67,6 +68,21 @@ def _time_format(page, base: str, anomaly_id: int) -> None:
     assert ISO.match(value), value
     text = page.inner_text("main")
     assert not re.search(r"\d\s?(AM|PM|am|pm)\b", text), "a 12-hour time without a zone"
+
+
+def _profile_and_error(page, base: str, shots) -> None:
+    """Train the open anomaly as normal: its new profile's page; then a missing anomaly."""
+    page.click("#train-normal")
+    page.wait_for_url("**/profile/*", timeout=60000)
+    assert "None yet" in page.inner_text("#profile-matches")
+    page.wait_for_selector("#profile-chart[data-drawn='1'] canvas", timeout=15000)
+    shot(page, shots / "webapp-profile.png")
+    # in a second tab of the session: its console's "404" is the answer expected here
+    tab = page.context.new_page()
+    assert tab.goto(base + "/anomaly/987654").status == 404
+    assert "No anomaly with the id or event id '987654'" in tab.inner_text("main")
+    shot(tab, shots / "webapp-error.png")
+    tab.close()
 
 
 def _users_and_tokens(page, base: str, shots) -> None:
