@@ -3,6 +3,11 @@
 "use strict";
 
 (function () {
+  // The one time format of the UI (static/time.js): "2026-12-06 17:39:07 UTC".
+  function fmtTime(ts) {
+    return window.SkylineTime.format(ts);
+  }
+
   function fmtNum(v) {
     if (v === null || v === undefined) return "-";
     return Number(v.toPrecision(6)).toString();
@@ -189,7 +194,7 @@
         table.dataset.lastId = lastId;
         if (tbody.children.length && empty) empty.hidden = true;
         state.className = "";
-        stamp.textContent = "checked " + window.SkylineTime.format(Date.now() / 1000);
+        stamp.textContent = "checked " + fmtTime(Date.now() / 1000);
       }).catch(function () { state.className = "stale"; });
     }
     setInterval(poll, 5000);
