@@ -29,6 +29,7 @@ def test_admin_pages_time_format_and_api_docs(browser, make_settings, tmp_path, 
             login(page, base, "admin", ADMIN_PASSWORD)
             page.wait_for_url("**/now")
             _empty_states(page, base)
+            _live_list_says_why_it_is_stale(page, base)
             ids = seed(settings, daemon.store)
             _time_format(page, base, ids["a0"])
             _profile_and_error(page, base, shots)
@@ -50,6 +51,20 @@ def _empty_states(page, base: str) -> None:
     assert "No anomalies match these filters" in page.inner_text("#anomalies-empty")
     page.goto(base + "/metrics?q=nothing.like.this")
     assert "No metric matches" in page.inner_text("#metrics-empty")
+
+
+def _live_list_says_why_it_is_stale(page, base: str) -> None:
+    """The Now page's polling meets an outage (forced: the API answers 503): it says so.
+    In a second tab, whose console's 503 is expected here."""
+    tab = page.context.new_page()
+    reason = "Redis or the database is unavailable; retry shortly."
+    tab.route("**/api/v1/anomalies?*", lambda route: route.fulfill(
+        status=503, content_type="application/json", body=f'{{"error": "{reason}"}}'))  # fmt: skip
+    tab.goto(base + "/now")
+    tab.locator("#live-time", has_text="HTTP 503").wait_for(timeout=15000)
+    assert reason in tab.inner_text("#live-time")
+    assert tab.locator("#live-state.stale").count() == 1
+    tab.close()
 
 
 def _time_format(page, base: str, anomaly_id: int) -> None:

@@ -195,7 +195,10 @@
         if (tbody.children.length && empty) empty.hidden = true;
         state.className = "";
         stamp.textContent = "checked " + fmtTime(Date.now() / 1000);
-      }).catch(function () { state.className = "stale"; });
+      }).catch(function (err) {
+        state.className = "stale";
+        stamp.textContent = "not updated (" + err.message + "); retrying every 5 s";
+      });
     }
     setInterval(poll, 5000);
   }
