@@ -15,22 +15,25 @@ from skyline.db import make_engine
 from skyline.db.models import AuditEntry
 from skyline.webapp import users
 from tests.conftest import free_port
+from tests.integration import conftest_db
 from tests.integration.fake_services import FakeHttp
 from tests.integration.pipeline_fixtures import pipeline_settings
 from tests.integration.test_webapp_http import ADMIN_PASSWORD, Browser, running_webapp
 
 EVIL = '<script>alert("x")</script>'
+db_url = conftest_db.db_url  # the tests of admin_env run on SQLite and on MariaDB
+mysql_url = conftest_db.mysql_url
 
 
-def admin_settings(make_settings, tmp_path, conf: str = ""):
+def admin_settings(make_settings, tmp_path, conf: str = "", **env: str):
     return pipeline_settings(make_settings, tmp_path, conf, **{
         "SKYLINE__WEBAPP__HTTP_SERVER": "threaded", "SKYLINE__WEBAPP__PORT": str(free_port()),
-        "SKYLINE__WEBAPP__ADMIN_PASSWORD": ADMIN_PASSWORD})  # fmt: skip
+        "SKYLINE__WEBAPP__ADMIN_PASSWORD": ADMIN_PASSWORD, **env})  # fmt: skip
 
 
 @pytest.fixture
-def admin_env(make_settings, tmp_path):
-    settings = admin_settings(make_settings, tmp_path)
+def admin_env(make_settings, tmp_path, db_url):
+    settings = admin_settings(make_settings, tmp_path, SKYLINE__DATABASE__URL=db_url)
     with running_webapp(settings) as (_, base):
         yield settings, base
 
