@@ -8,6 +8,7 @@ caller gets the outcome at once, delivered or the channel's own error.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from skyline.alerting.base import Alert, DeliveryError, MemoryProgress
@@ -16,6 +17,7 @@ from skyline.events.anomaly import AnomalyEvent
 from skyline.settings import Settings
 
 METRIC = "skyline.test_alert"
+log = logging.getLogger("skyline.alerters")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ def send(settings: Settings, channel: str, sender: str, now: float) -> Outcome:
         note = make_channel(channel, settings.alerters).send(alert, MemoryProgress())
     except DeliveryError as exc:
         return Outcome(channel, False, str(exc)[:500] or type(exc).__name__)
-    except OSError as exc:  # a channel that let a socket error through
+    except Exception as exc:  # a channel bug must still answer the button, not a bare 500
+        log.exception("test alert on %s failed unexpectedly", channel)
         return Outcome(channel, False, f"{type(exc).__name__}: {exc}"[:500])
     return Outcome(channel, True, note or f"sent {alert.summary()!r}")

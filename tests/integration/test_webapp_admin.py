@@ -275,3 +275,24 @@ def test_api_docs_page_needs_login_and_serves_the_vendored_swagger(admin_env):
     for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', r.text):
         assert requests.get(base + asset).status_code == 200, asset
     assert "/static/vendor/swagger-ui-bundle.js" in r.text
+
+
+def test_a_channel_that_breaks_still_gets_an_answer(make_settings, tmp_path, monkeypatch):
+    """A bug in a channel (forced: its send raises a RuntimeError) is the button's answer,
+    with the exception named, not a bare 500."""
+    from skyline.alerting.channels.webhook import Webhook
+
+    def broken(self, alert, progress):
+        raise RuntimeError("channel bug")
+
+    monkeypatch.setattr(Webhook, "send", broken)
+    hook = fake_hook()
+    try:
+        settings = admin_settings(make_settings, tmp_path, alerts_conf(hook))
+        with running_webapp(settings) as (_, base):
+            b = Browser(base)
+            b.login()
+            r = post(b, "/alerts/test", "/alerts", channel="webhook-ops")
+            assert r.status_code == 200 and "not delivered: RuntimeError: channel bug" in r.text
+    finally:
+        hook.close()
