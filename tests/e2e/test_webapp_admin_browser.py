@@ -140,3 +140,14 @@ def _api_docs(page, base: str, shots) -> None:
     assert page.locator("#swagger-ui .opblock").count() >= 10
     assert page.locator("#swagger-ui .opblock-summary-path", has_text="/anomalies").count() >= 1
     shot(page, shots / "webapp-api-docs.png")
+    # "Try it out" with the login session: a change carries the page's CSRF token
+    op = page.locator("#swagger-ui .opblock-post", has_text="/mutes")
+    op.locator(".opblock-summary").click()
+    op.locator("button.try-out__btn").click()
+    op.locator("textarea.body-param__text").fill(
+        '{"pattern": "swagger.*", "duration": "1h", "reason": "tried out"}'
+    )
+    op.locator("button.execute").click()
+    status = op.locator(".live-responses-table .response .response-col_status").first
+    status.wait_for(timeout=15000)
+    assert status.inner_text().strip().startswith("201"), status.inner_text()
