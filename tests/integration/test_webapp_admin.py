@@ -218,41 +218,49 @@ channel = "webhook-nosuch"
 """
 
 
-def test_a_test_alert_is_delivered_or_says_why_not(make_settings, tmp_path):
+@pytest.fixture
+def alerts_env(make_settings, tmp_path):
+    """The webapp with alert rules on a real webhook receiver, and an admin logged in."""
     hook = fake_hook()
     try:
         settings = admin_settings(make_settings, tmp_path, alerts_conf(hook))
         with running_webapp(settings) as (_, base):
             b = Browser(base)
             b.login()
-            page = b.get(b.url("/alerts")).text
-            for name in ("webhook-ops", "webhook-gone", "webhook-nosuch"):
-                assert f'data-channel="{name}"' in page, name
-            r = post(b, "/alerts/test", "/alerts", channel="webhook-ops")
-            assert r.status_code == 200 and "delivered" in r.text
-            sent = hook.on("/hook")
-            assert len(sent) == 1 and "test alert sent by admin" in sent[0].body.decode()
-            r = post(b, "/alerts/test", "/alerts", channel="webhook-gone")
-            assert r.status_code == 200 and "not delivered" in r.text and "410" in r.text
-            r = post(b, "/alerts/test", "/alerts", channel="webhook-nosuch")
-            assert "not delivered" in r.text and "[alerters.webhooks.nosuch]" in r.text
-            # only configured channels; CSRF; operators only
-            for hostile in ("slack", "webhook-x", EVIL, "", "a" * 5000):
-                r = post(b, "/alerts/test", "/alerts", channel=hostile)
-                assert r.status_code == 400 and "not a configured alert channel" in r.text
-            assert b.post(b.url("/alerts/test"), data={"channel": "webhook-ops"}).status_code == 403
-            users.add_user(make_engine(settings.database_url), "view", "viewer password")
-            v = Browser(base)
-            v.login("view", "viewer password")
-            assert "testing needs the operator role" in v.get(v.url("/alerts")).text
-            r = post(v, "/alerts/test", "/alerts", channel="webhook-ops")
-            assert r.status_code == 403 and "needs the operator role" in r.text
-            assert len(hook.on("/hook")) == 1
-        assert [(a[1], a[2]) for a in audit_rows(settings)] == [
-            ("alert.test", "webhook-ops"), ("alert.test", "webhook-gone"),
-            ("alert.test", "webhook-nosuch")]  # fmt: skip
+            yield settings, hook, b
     finally:
         hook.close()
+
+
+def test_a_test_alert_is_delivered_or_says_why_not(alerts_env):
+    settings, hook, b = alerts_env
+    base = b.base
+    page = b.get(b.url("/alerts")).text
+    for name in ("webhook-ops", "webhook-gone", "webhook-nosuch"):
+        assert f'data-channel="{name}"' in page, name
+    r = post(b, "/alerts/test", "/alerts", channel="webhook-ops")
+    assert r.status_code == 200 and "delivered" in r.text
+    sent = hook.on("/hook")
+    assert len(sent) == 1 and "test alert sent by admin" in sent[0].body.decode()
+    r = post(b, "/alerts/test", "/alerts", channel="webhook-gone")
+    assert r.status_code == 200 and "not delivered" in r.text and "410" in r.text
+    r = post(b, "/alerts/test", "/alerts", channel="webhook-nosuch")
+    assert "not delivered" in r.text and "[alerters.webhooks.nosuch]" in r.text
+    # only configured channels; CSRF; operators only
+    for hostile in ("slack", "webhook-x", EVIL, "", "a" * 5000):
+        r = post(b, "/alerts/test", "/alerts", channel=hostile)
+        assert r.status_code == 400 and "not a configured alert channel" in r.text
+    assert b.post(b.url("/alerts/test"), data={"channel": "webhook-ops"}).status_code == 403
+    users.add_user(make_engine(settings.database_url), "view", "viewer password")
+    v = Browser(base)
+    v.login("view", "viewer password")
+    assert "testing needs the operator role" in v.get(v.url("/alerts")).text
+    r = post(v, "/alerts/test", "/alerts", channel="webhook-ops")
+    assert r.status_code == 403 and "needs the operator role" in r.text
+    assert len(hook.on("/hook")) == 1
+    assert [(a[1], a[2]) for a in audit_rows(settings)] == [
+        ("alert.test", "webhook-ops"), ("alert.test", "webhook-gone"),
+        ("alert.test", "webhook-nosuch")]  # fmt: skip
 
 
 def test_alerts_page_without_rules_says_what_to_do(admin_env):
@@ -277,7 +285,7 @@ def test_api_docs_page_needs_login_and_serves_the_vendored_swagger(admin_env):
     assert "/static/vendor/swagger-ui-bundle.js" in r.text
 
 
-def test_a_channel_that_breaks_still_gets_an_answer(make_settings, tmp_path, monkeypatch):
+def test_a_channel_that_breaks_still_gets_an_answer(alerts_env, monkeypatch):
     """A bug in a channel (forced: its send raises a RuntimeError) is the button's answer,
     with the exception named, not a bare 500."""
     from skyline.alerting.channels.webhook import Webhook
@@ -286,13 +294,6 @@ def test_a_channel_that_breaks_still_gets_an_answer(make_settings, tmp_path, mon
         raise RuntimeError("channel bug")
 
     monkeypatch.setattr(Webhook, "send", broken)
-    hook = fake_hook()
-    try:
-        settings = admin_settings(make_settings, tmp_path, alerts_conf(hook))
-        with running_webapp(settings) as (_, base):
-            b = Browser(base)
-            b.login()
-            r = post(b, "/alerts/test", "/alerts", channel="webhook-ops")
-            assert r.status_code == 200 and "not delivered: RuntimeError: channel bug" in r.text
-    finally:
-        hook.close()
+    _, _, b = alerts_env
+    r = post(b, "/alerts/test", "/alerts", channel="webhook-ops")
+    assert r.status_code == 200 and "not delivered: RuntimeError: channel bug" in r.text
