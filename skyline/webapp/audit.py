@@ -1,5 +1,6 @@
 """The audit log: every change made in the webapp to users, API tokens and alert
-channels (a test alert), one ``audit_log`` row each: who, what, to what, from where.
+channels (a test alert), and by ``skyline users`` to users and tokens, one
+``audit_log`` row each: who, what, to what, from where.
 
 A row never holds a password or a token, only what was done with one.  The Users page
 shows the newest rows; ``recent`` reads them.
@@ -19,15 +20,17 @@ from skyline.webapp.users import Principal
 log = logging.getLogger("skyline.webapp.audit")
 
 
-def record(engine: Engine, actor: Principal, action: str, target: str, detail: str = "",
+def record(engine: Engine, actor: Principal | str, action: str, target: str, detail: str = "",
            address: str | None = None) -> None:  # fmt: skip
-    """Keep one change; also logged (one line), so a log shipper sees it too."""
+    """Keep one change; also logged (one line), so a log shipper sees it too.  ``actor``
+    is the webapp's user, or a name for a change made elsewhere (``cli:root``)."""
+    actor_id, name = (None, actor) if isinstance(actor, str) else (actor.id, actor.username)
     with Session(engine) as db:
-        db.add(AuditEntry(actor_id=actor.id, actor=actor.username[:64], action=action[:64],
+        db.add(AuditEntry(actor_id=actor_id, actor=name[:64], action=action[:64],
                           target=target[:255], detail=detail[:2000] or None,
                           address=(address or "")[:64] or None))  # fmt: skip
         db.commit()
-    log.info("audit: %s %s %s%s", actor.username, action, target[:255],
+    log.info("audit: %s %s %s%s", name, action, target[:255],
              f" ({detail[:200]})" if detail else "")  # fmt: skip
 
 
