@@ -79,10 +79,38 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     from skyline.webapp import users
 
     try:
-        return _users(args, settings, current_engine(settings))
+        engine = current_engine(settings)
+        status = _users(args, settings, engine)
+        if status == 0:
+            _audit(engine, args)
+        return status
     except (users.UserError, ValueError, SchemaOutOfDate) as exc:
         print(f"skyline users: {exc}", file=sys.stderr)
         return 1
+
+
+def _audit(engine, args: argparse.Namespace) -> None:  # noqa: ANN001
+    """The change just made, in the webapp's audit log (actor ``cli:<login name>``)."""
+    from skyline.webapp import audit
+
+    if args.action == "list" or (args.action == "token" and args.list):
+        return  # a read, not a change
+    if args.action == "role" and args.role in ("disabled", "enabled"):
+        action, detail = f"user.{args.role.removesuffix('d')}", ""
+    elif args.action == "token":
+        action = "token.revoke" if args.revoke is not None else "token.create"
+        detail = f"token {args.revoke}" if args.revoke is not None else f"token {args.name!r}"
+    else:
+        action = {"add": "user.create", "passwd": "user.password", "role": "user.role"}[args.action]
+        detail = f"role {args.role}" if args.action in ("add", "role") else ""
+    audit.record(engine, f"cli:{_login_name()}", action, args.username, detail)
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER in a container
+        return "unknown"
 
 
 def _users(args: argparse.Namespace, settings: Settings, engine) -> int:  # noqa: ANN001

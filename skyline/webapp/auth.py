@@ -45,8 +45,10 @@ def ctx() -> Context:
 
 
 def is_api() -> bool:
-    """Requests from programs: token auth, JSON errors."""
-    return request.path.startswith("/api/") or is_scrape()
+    """Requests from programs: token auth, JSON errors (``/api/docs`` is a page: its
+    visitors log in)."""
+    api = request.path.startswith("/api/") and request.path != "/api/docs"
+    return api or is_scrape()
 
 
 SCRAPE_PATH = "/metrics"
