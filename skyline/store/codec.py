@@ -13,6 +13,7 @@ turn a whole MGET chunk into one block of rows.  No Redis here.
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -175,13 +176,36 @@ def to_series(buf: bytes | None) -> Series:
         return Series.empty()
     if is_sealed(buf):
         head = read_header(buf)
-        t, v = unseal(buf, head)
-        tail = records(buf, head.end)
-        if not len(tail):
-            return Series(t, v)  # sealed from a prepared series
-        t = np.concatenate((t, tail["t"].astype(np.int64)))
-        return sort_dedupe(t, np.concatenate((v, tail["v"].astype(np.float64))))
+        m = max(0, len(buf) - head.end) // RECORD_SIZE
+        t, v = unseal(buf, head, m)  # sealed from a prepared series: clean
+        if m and not _put_tail(buf, head.end, head.last, t, v, m):
+            return sort_dedupe(t, v)
+        return Series(t, v)
     return prepare(decode(buf)[0])
+
+
+def _put_tail(buf: bytes, start: int, last: int, t: np.ndarray, v: np.ndarray, m: int) -> bool:
+    """Copy the ``m`` raw records at ``start`` into the ends of ``t`` and ``v``; True
+    when they continue the sealed block cleanly (each newer than the one before,
+    finite).  A few records (the usual tail) are read with ``struct``: cheaper than
+    numpy's field views and checks at that size."""
+    if m > 32:
+        tail = records(buf, start)
+        tt, tv = tail["t"], tail["v"]
+        t[-m:], v[-m:] = tt, tv
+        return bool(tt[0] > last and (tt[1:] > tt[:-1]).all() and np.isfinite(tv).all())
+    packer = _STRUCTS.get(m)
+    if packer is None:
+        packer = _STRUCTS[m] = struct.Struct("<" + "Id" * m)
+    flat = packer.unpack_from(buf, start)
+    ts, vs = flat[0::2], flat[1::2]
+    t[-m:], v[-m:] = ts, vs
+    prev = last
+    for x in ts:
+        if x <= prev:
+            return False
+        prev = x
+    return all(map(math.isfinite, vs))
 
 
 def to_series_many(

@@ -39,6 +39,7 @@ HEADER = struct.Struct("<I4sIIII")
 HEADER_SIZE = HEADER.size  # 24
 BLOCK = struct.Struct("<IIBII")
 REGULAR, COMPRESSED = 0, 1
+MAX_POINTS = 1 << 24  # more in one series is damage (roomba rewrites beyond 4 MiB)
 LEVEL = 4  # pcodec compression level: 4 and 8 differ by 1.5 % in size, 2.7x in time
 
 
@@ -80,6 +81,8 @@ def seal(t: np.ndarray, v: np.ndarray, rewrites: int) -> bytes:
         raise ValueError(f"{n} timestamps but {len(v)} values")
     if not n:
         return HEADER.pack(0, MAGIC, rewrites, 0, 0, 0)
+    if n > MAX_POINTS:
+        raise ValueError(f"{n} points: at most {MAX_POINTS} fit one sealed block")
     t = np.ascontiguousarray(t, np.int64)
     if t[0] < 1 or t[-1] >= 1 << 32 or (n > 1 and not (t[1:] > t[:-1]).all()):
         raise ValueError("timestamps must be strictly increasing and in [1, 2**32)")
@@ -96,38 +99,40 @@ def seal(t: np.ndarray, v: np.ndarray, rewrites: int) -> bytes:
     return HEADER.pack(0, MAGIC, rewrites, len(block), int(t[0]), int(t[-1])) + block
 
 
-def unseal(buf: bytes, header: Header) -> tuple[np.ndarray, np.ndarray]:
-    """The block's int64 timestamps and float64 values."""
+def unseal(buf: bytes, header: Header, extra: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The block's int64 timestamps and float64 values, in arrays with room for
+    ``extra`` more points after them (left uninitialised)."""
     if not header.block:
-        return np.empty(0, np.int64), np.empty(0, np.float64)
+        return np.empty(extra, np.int64), np.empty(extra, np.float64)
     if header.end > len(buf) or header.block < BLOCK.size:
         raise CorruptSeries(f"sealed block of {header.block} bytes in a {len(buf)}-byte value")
-    view = memoryview(buf)[HEADER_SIZE : header.end]
-    crc, n, kind, a, b = BLOCK.unpack_from(view)
-    if zlib.crc32(view[4:]) != crc:
+    crc, n, kind, a, b = BLOCK.unpack_from(buf, HEADER_SIZE)
+    if zlib.crc32(memoryview(buf)[HEADER_SIZE + 4 : header.end]) != crc:
         raise CorruptSeries("sealed block fails its CRC check")
-    pos = BLOCK.size
-    if kind == REGULAR:
-        t = np.arange(n, dtype=np.int64)
-        t *= b
-        t += a
-    elif kind == COMPRESSED and pos + b <= len(view):
-        t = _decompress(view[pos : pos + b], np.int64, n)
+    if n > MAX_POINTS:
+        raise CorruptSeries(f"sealed block claims {n} points")
+    pos = HEADER_SIZE + BLOCK.size
+    if kind == REGULAR and (b or n == 1):
+        step = b or 1
+        t = np.arange(a, a + step * (n + extra), step, dtype=np.int64)
+    elif kind == COMPRESSED and pos + b <= header.end:
+        t = np.empty(n + extra, np.int64)
+        _decompress(buf[pos : pos + b], t[:n])
         pos += b
     else:
         raise CorruptSeries(f"sealed block has timestamp kind {kind} and {b} bytes")
-    v = _decompress(view[pos:], np.float64, n)
-    if n and (t[0] != header.first or t[-1] != header.last):
+    v = np.empty(n + extra, np.float64)
+    _decompress(buf[pos : header.end], v[:n])
+    if n and (t[0] != header.first or t[n - 1] != header.last):
         raise CorruptSeries("sealed block does not match its header's first/last timestamps")
     return t, v
 
 
-def _decompress(data: memoryview, dtype: type, n: int) -> np.ndarray:
-    out: np.ndarray = np.empty(n, dtype)
+def _decompress(data: bytes, out: np.ndarray) -> None:
+    """Fill ``out`` (a contiguous slice) with exactly its length of values."""
     try:
-        progress = standalone.simple_decompress_into(bytes(data), out)
+        progress = standalone.simple_decompress_into(data, out)
     except (RuntimeError, TypeError) as exc:
         raise CorruptSeries(f"sealed block: {exc}") from exc
-    if progress.n_processed != n or not progress.finished:
-        raise CorruptSeries(f"sealed block holds {progress.n_processed} values, not {n}")
-    return out
+    if progress.n_processed != len(out) or not progress.finished:
+        raise CorruptSeries(f"sealed block holds other than {len(out)} values")

@@ -109,6 +109,8 @@ HAND_PICKED = [
     ([(t, float(2**53 + t)) for t in range(1, 100)], []),  # huge integers: no decimal trick
     ([(t * 60 + (t % 3), 1.5 * t) for t in range(1, 500)], []),  # jittered timestamps
     ([(t, -float(t) / 7) for t in range(1, 50)], [(0 + 50, float("nan"))]),  # non-finite raw
+    (REGULAR[:100], [(REGULAR[99][0] + 60 * i, float(i)) for i in range(1, 41)]),  # long tail
+    (REGULAR[:100], [(REGULAR[99][0] + 60 * i, float(i % 7)) for i in range(40, 0, -1)]),
 ]
 
 
