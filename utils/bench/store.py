@@ -622,9 +622,11 @@ def _verify(store: TimeSeriesStore, metrics: list[str], values: list[np.ndarray]
     got = store.read_many(metrics)
     for i, m in enumerate(metrics):
         s = got[m]
-        if not len(s) or not now - 86400 - 660 <= s.timestamps[0] <= now - 86400:
-            return False  # the window, and at most the grace and a pass more
         want_t = np.arange(now - STEP * (len(values[i]) - 1), now + 1, STEP)
+        if not len(s) or not (
+            s.timestamps[0] == want_t[0] or now - 86400 - 660 <= s.timestamps[0] <= now - 86400
+        ):
+            return False  # all, or the window and at most the grace and a pass more
         keep = want_t >= s.timestamps[0]
         if not (np.array_equal(s.timestamps, want_t[keep])
                 and np.array_equal(s.values.view(np.int64), values[i][keep].view(np.int64))):  # fmt: skip
