@@ -428,7 +428,8 @@ class TimeSeriesStore:
             return "delete"
         cutoff = now - keep_seconds
         messy = len(rec) - len(series) > max(10, len(series) // 10)
-        if series.timestamps[0] >= cutoff - grace and not messy and is_sealed(raw) and not damaged:
+        sealed = is_sealed(raw) and read_header(raw).block > 0  # an empty block: due each pass
+        if series.timestamps[0] >= cutoff - grace and not messy and sealed and not damaged:
             return "kept"
         keep = series.timestamps >= cutoff
         body = seal(series.timestamps[keep], series.values[keep], rewrites + 1)

@@ -9,7 +9,7 @@ import pytest
 
 from skyline.store.datapoint import Reject, Window
 from skyline.store.keys import RedisKeys
-from skyline.store.sealed import is_sealed, read_header
+from skyline.store.sealed import is_sealed, read_header, seal
 from skyline.store.timeseries import (
     Cursor,
     TimeSeriesStore,
@@ -383,3 +383,17 @@ def test_steady_state_memory_per_point_after_appends_and_roomba_passes(store, re
         assert s.timestamps[0] <= NOW - DAY and s.timestamps.tolist() == t[keep].tolist()
         assert s.values.tolist() == v[keep].tolist()
         assert is_sealed(store.read_raw(name))
+
+
+def test_a_rewrite_that_kept_nothing_is_sealed_again_once_points_arrive(store, redis_client):
+    """A series whose rewrite kept no point (all were past the window) but that
+    received points after it has an empty block: the next pass seals those points,
+    so it is not read whole on every pass."""
+    key = store.keys.series("m")
+    redis_client.set(key, seal(np.array([], np.int64), np.array([]), 3))
+    redis_client.sadd(store.keys.metrics(), "m")
+    store.append([("m", NOW - 60, 1.0), ("m", NOW, 2.0)])
+    assert store.trim_many(["m"], NOW, DAY, 600, DAY) == {"rewritten": 1}
+    assert read_header(store.read_raw("m")).block > 0
+    assert store.trim_many(["m"], NOW, DAY, 600, DAY) == {"kept": 1}
+    assert store.read("m").values.tolist() == [1.0, 2.0]
