@@ -104,10 +104,11 @@ def unseal(buf: bytes, header: Header, extra: int = 0) -> tuple[np.ndarray, np.n
     ``extra`` more points after them (left uninitialised)."""
     if not header.block:
         return np.empty(extra, np.int64), np.empty(extra, np.float64)
-    if header.end > len(buf) or header.block < BLOCK.size:
+    end = HEADER_SIZE + header.block
+    if end > len(buf) or header.block < BLOCK.size:
         raise CorruptSeries(f"sealed block of {header.block} bytes in a {len(buf)}-byte value")
     crc, n, kind, a, b = BLOCK.unpack_from(buf, HEADER_SIZE)
-    if zlib.crc32(memoryview(buf)[HEADER_SIZE + 4 : header.end]) != crc:
+    if zlib.crc32(memoryview(buf)[HEADER_SIZE + 4 : end]) != crc:
         raise CorruptSeries("sealed block fails its CRC check")
     if n > MAX_POINTS:
         raise CorruptSeries(f"sealed block claims {n} points")
@@ -115,16 +116,18 @@ def unseal(buf: bytes, header: Header, extra: int = 0) -> tuple[np.ndarray, np.n
     if kind == REGULAR and (b or n == 1):
         step = b or 1
         t = np.arange(a, a + step * (n + extra), step, dtype=np.int64)
-    elif kind == COMPRESSED and pos + b <= header.end:
+        first, last = a, a + step * (n - 1)
+    elif kind == COMPRESSED and pos + b <= end:
         t = np.empty(n + extra, np.int64)
-        _decompress(buf[pos : pos + b], t[:n])
+        _decompress(buf[pos : pos + b], t[:n] if extra else t)
         pos += b
+        first, last = int(t[0]), int(t[n - 1])
     else:
         raise CorruptSeries(f"sealed block has timestamp kind {kind} and {b} bytes")
-    v = np.empty(n + extra, np.float64)
-    _decompress(buf[pos : header.end], v[:n])
-    if n and (t[0] != header.first or t[n - 1] != header.last):
+    if first != header.first or last != header.last:
         raise CorruptSeries("sealed block does not match its header's first/last timestamps")
+    v = np.empty(n + extra, np.float64)
+    _decompress(buf[pos:end], v[:n] if extra else v)
     return t, v
 
 
