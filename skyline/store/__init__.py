@@ -1,6 +1,7 @@
 """The live store: time series in Redis, their keys, rollups and the connection.
 
-Owns every Redis key template (``keys.py``), the series encoding (``codec.py``),
+Owns every Redis key template (``keys.py``), the series encoding (``codec.py``) and
+its compressed sealed blocks (``sealed.py``),
 reading and appending series (``timeseries.py``), the raw RESP fast path
 (``raw.py``), the rollups mirage and ionosphere read (``rollups.py``), the
 connection, embedded or remote (``connection.py``), and the allocator tuning for

@@ -1,19 +1,26 @@
-"""The series record format: 12-byte records ``<uint32 timestamp, float64 value>``.
+"""The series format: a sealed block, then 12-byte records ``<uint32 t, float64 v>``.
 
 Encoding and decoding of one metric's Redis string (see ``skyline.store.timeseries`` for
-the store that keeps them, and docs/storage.md for why this format): ``encode`` /
-``decode``, the header record roomba writes, ``prepare`` (sort, de-duplicate with
-the last write winning, drop non-finite values), and the bulk decoders that turn a
-whole MGET chunk into one block of rows.  No Redis here.
+the store that keeps them, and docs/storage.md for why this format).  Writers append
+raw records; roomba's rewrite compresses everything it keeps into a sealed block at
+the front (``skyline.store.sealed``).  Series written before sealed blocks existed
+(records only, perhaps led by the old header record ``(0, rewrites)``) are read the
+same way and sealed by their next rewrite.  Here: ``encode`` / ``decode``,
+``prepare`` (sort, de-duplicate with the last write winning, drop non-finite values),
+``span`` (first and last timestamp from a series' ends), and the bulk decoders that
+turn a whole MGET chunk into one block of rows.  No Redis here.
 """
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
+
+from skyline.store.sealed import CorruptSeries, is_sealed, read_header, unseal
 
 RECORD = np.dtype([("t", "<u4"), ("v", "<f8")])
 RECORD_SIZE = RECORD.itemsize  # 12
@@ -92,19 +99,55 @@ def encode_small(timestamps: list[float], values: list[float]) -> bytes:
 
 
 def header(rewrites: int) -> bytes:
+    """The old format's header record (series written before sealed blocks)."""
     return encode([0], [float(rewrites)])
 
 
-def decode(buf: bytes) -> tuple[np.ndarray, int]:
-    """Raw records (arrival order, header removed) and the rewrite count.
+def records(buf: bytes | memoryview, start: int = 0) -> np.ndarray:
+    """The whole records of ``buf`` from ``start`` on (a trailing partial record, only
+    possible if something else wrote the key, is ignored)."""
+    count = max(0, len(buf) - start) // RECORD_SIZE
+    return np.frombuffer(buf, RECORD, count=count, offset=start) if count else _NO_RECORDS
 
-    A trailing partial record (only possible if something else wrote the key) is ignored.
-    """
-    usable = len(buf) - len(buf) % RECORD_SIZE
-    rec = np.frombuffer(buf, RECORD, count=usable // RECORD_SIZE)
+
+_NO_RECORDS = np.empty(0, RECORD)
+
+
+def decode(buf: bytes) -> tuple[np.ndarray, int]:
+    """Raw records (arrival order, header removed; a sealed block's points first, as
+    records) and the rewrite count.  ``CorruptSeries`` for a damaged sealed block."""
+    if is_sealed(buf):
+        head = read_header(buf)
+        t, v = unseal(buf, head)
+        tail = records(buf, head.end)
+        rec = np.empty(len(t) + len(tail), RECORD)
+        rec["t"][: len(t)], rec["v"][: len(t)] = t, v
+        rec[len(t) :] = tail
+        return rec, head.rewrites
+    rec = records(buf)
     if len(rec) and rec["t"][0] == 0:
         return rec[1:], int(rec["v"][0])
     return rec, 0
+
+
+def span(head: bytes, last: bytes, size: int) -> tuple[int | None, int | None]:
+    """The first and the last (in arrival order) timestamps of a series from its
+    first ``HEAD_SIZE`` bytes, its last ``RECORD_SIZE`` bytes and its length; None
+    where the ends cannot tell (a series with no point, or a sealed one with an empty
+    block, whose first point is in its raw records)."""
+    if is_sealed(head):
+        h = read_header(head)
+        newest = _last_t(last) if size - h.end >= RECORD_SIZE else (h.last or None)
+        return (h.first or None), newest
+    rec, _ = decode(head)
+    return (int(rec["t"][0]) if len(rec) else None), _last_t(last)
+
+
+def _last_t(last: bytes) -> int | None:
+    """The timestamp of a series' last record (None: none, or the old header)."""
+    if len(last) != RECORD_SIZE:
+        return None
+    return int(np.frombuffer(last, RECORD)["t"][0]) or None
 
 
 def prepare(rec: np.ndarray) -> Series:
@@ -128,13 +171,72 @@ def sort_dedupe(t: np.ndarray, v: np.ndarray) -> Series:
 
 
 def to_series(buf: bytes | None) -> Series:
+    """The prepared series of a stored value; ``CorruptSeries`` if it is damaged."""
     if not buf:
         return Series.empty()
+    if is_sealed(buf):
+        head = read_header(buf)
+        m = max(0, len(buf) - head.end) // RECORD_SIZE
+        t, v = unseal(buf, head, m)  # sealed from a prepared series: clean
+        if m and not _put_tail(buf, head.end, head.last, t, v, m):
+            return sort_dedupe(t, v)
+        return Series(t, v)
     return prepare(decode(buf)[0])
 
 
-def to_series_many(bufs: Sequence[bytes | None], arena: DecodeArena | None = None) -> list[Series]:
-    """``to_series`` for a whole MGET chunk with a handful of numpy calls.
+def _put_tail(buf: bytes, start: int, last: int, t: np.ndarray, v: np.ndarray, m: int) -> bool:
+    """Copy the ``m`` raw records at ``start`` into the ends of ``t`` and ``v``; True
+    when they continue the sealed block cleanly (each newer than the one before,
+    finite).  A few records (the usual tail) are read with ``struct``: cheaper than
+    numpy's field views and checks at that size."""
+    if m > 32:
+        tail = records(buf, start)
+        tt, tv = tail["t"], tail["v"]
+        t[-m:], v[-m:] = tt, tv
+        return bool(tt[0] > last and (tt[1:] > tt[:-1]).all() and np.isfinite(tv).all())
+    packer = _STRUCTS.get(m)
+    if packer is None:
+        packer = _STRUCTS[m] = struct.Struct("<" + "Id" * m)
+    flat = packer.unpack_from(buf, start)
+    ts, vs = flat[0::2], flat[1::2]
+    t[-m:], v[-m:] = ts, vs
+    prev = last
+    for x in ts:
+        if x <= prev:
+            return False
+        prev = x
+    return all(map(math.isfinite, vs))
+
+
+def to_series_many(
+    bufs: Sequence[bytes | None],
+    arena: DecodeArena | None = None,
+    errors: list[tuple[int, str]] | None = None,
+) -> list[Series]:
+    """``to_series`` for a whole MGET chunk: sealed values one by one (a damaged one
+    becomes an empty series, its position and the reason appended to ``errors``),
+    the others with ``records_many``."""
+    sealed = [i for i, b in enumerate(bufs) if b and is_sealed(b)]
+    if not sealed:
+        return records_many(bufs, arena)
+    rest = list(bufs)
+    for i in sealed:
+        rest[i] = None
+    out = records_many(rest, arena) if len(sealed) < len(bufs) else [Series.empty()] * len(bufs)
+    for i in sealed:
+        try:
+            out[i] = to_series(bufs[i])
+        except CorruptSeries as exc:
+            out[i] = Series.empty()
+            if errors is None:
+                raise
+            errors.append((i, str(exc)))
+    return out
+
+
+def records_many(bufs: Sequence[bytes | None], arena: DecodeArena | None = None) -> list[Series]:
+    """``to_series`` for a chunk of values without a sealed block, with a handful of
+    numpy calls.
 
     One join, one ``frombuffer`` and one ``astype`` per field for the chunk, and the
     order/finiteness checks vectorised; a clean series is two slices (views) of the

@@ -24,10 +24,11 @@ KEYS: dict[str, KeySpec] = {
         "ts:{metric}",
         "STRING",
         "none; roomba deletes a metric inactive for skyline.metrics_inactive_after",
-        "The recent window of one metric: fixed-width 12-byte records <uint32 timestamp, "
-        "float64 value> (little-endian), appended in arrival order; roomba rewrites it "
-        "sorted, de-duplicated and trimmed, led by a header record (timestamp 0, value = "
-        "rewrite count). See docs/storage.md.",
+        "The recent window of one metric: a sealed block (24-byte header with the rewrite "
+        "count, then the points roomba kept, compressed with pcodec), then fixed-width "
+        "12-byte records <uint32 timestamp, float64 value> (little-endian) appended in "
+        "arrival order; roomba rewrites it sorted, de-duplicated, trimmed and sealed. "
+        "See docs/storage.md.",
     ),
     "metrics": KeySpec(
         "metrics",
@@ -92,9 +93,10 @@ KEYS: dict[str, KeySpec] = {
         "STRING",
         "[mirage] rollup_retention + 1 day, renewed by every append; trimmed to "
         "rollup_retention, deleted with the series",
-        "Down-sampled history of one metric ([mirage] rollups says which): 12-byte records "
-        "<uint32 bucket start, float64 mean> in the series format, one per complete bucket "
-        "of `resolution` seconds, appended as buckets complete. See docs/mirage.md.",
+        "Down-sampled history of one metric ([mirage] rollups says which), in the series "
+        "format: a sealed block, then 12-byte records <uint32 bucket start, float64 mean>, "
+        "one per complete bucket of `resolution` seconds, appended as buckets complete. "
+        "See docs/mirage.md.",
     ),
     "detector_state": KeySpec(
         "detector:{metric}",

@@ -2,18 +2,20 @@
 
 The raw window (``[skyline] full_duration``, 24 h) is too short for mirage, which
 re-judges an anomaly over days.  So each metric also has a rollup: one Redis string
-``rollup:<resolution>:<metric>`` of 12-byte records ``<uint32 bucket start, float64
-mean>`` in the store's record format, strictly increasing, one record per COMPLETE
-bucket ``[start, start + resolution)`` that held data, the record's value being the
-mean of the raw points in that bucket.
+``rollup:<resolution>:<metric>`` in the store's series format (``codec``): a sealed
+block (pcodec, ``skyline.store.sealed``) then 12-byte records ``<uint32 bucket start,
+float64 mean>``, strictly increasing, one per COMPLETE bucket ``[start, start +
+resolution)`` that held data, the value being the mean of the raw points in that
+bucket.  Rollups written before sealed blocks (records only) are read the same way.
 
 Maintenance (``roll_up``, run from horizon's roomba) folds, per metric, the buckets
 newer than the rollup's last record straight from the raw series:
 
-- where it is: ``GETRANGE -12 -1`` (the last record), so a pass is idempotent and a
-  crash between passes loses nothing; the series' own last record (``GETRANGE``
-  again) tells whether a new bucket can be complete, and only then is the series
-  read whole (about half the metrics per pass at a 300 s interval and 600 s buckets);
+- where it is: the rollup's ends (first 24 bytes, last record, length:
+  ``codec.span``), so a pass is idempotent and a crash between passes loses nothing;
+  the series' own ends tell whether a new bucket can be complete, and only then is
+  the series read whole (about half the metrics per pass at a 300 s interval and
+  600 s buckets);
 - a bucket is complete when the raw series already has data at or after the next
   bucket's start plus ``lag`` seconds;
 - a bucket is folded only if the raw series can hold all of it: its start is not
@@ -21,7 +23,9 @@ newer than the rollup's last record straight from the raw series:
 - the new records are appended by a single-key Lua script that appends only if the
   last record is still the one the pass read (two passes at once never duplicate);
 - records older than ``retention`` are dropped once the oldest is ``trim_grace``
-  past it, by a single-key script that cuts the head only if it is unchanged;
+  past it, and a rollup without a sealed block gets one: the kept records are
+  sealed and written by a single-key script that writes only if the first 24 bytes
+  are unchanged (every reseal changes them) and keeps records appended since;
 - both scripts set the key's TTL to ``retention + trim_grace``: a rollup nobody
   appends to any more (its metric deleted, out of ``[mirage] rollups``' scope, or
   left behind by a change of ``rollup_resolution``) expires when all its records
@@ -39,14 +43,18 @@ last day, so late points there are seen anyway.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from typing import cast
 
 import numpy as np
 
+from skyline.store.codec import span
 from skyline.store.keys import RedisKeys
+from skyline.store.sealed import CorruptSeries, is_sealed, read_header, seal
 from skyline.store.timeseries import (
+    HEAD_SIZE,
     MGET_CHUNK,
     RECORD,
     RECORD_SIZE,
@@ -54,6 +62,8 @@ from skyline.store.timeseries import (
     TimeSeriesStore,
     to_series,
 )
+
+log = logging.getLogger(__name__)
 
 TRIM_GRACE = 86400  # the oldest record may be this far past retention before a trim
 
@@ -67,25 +77,32 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 """
 
-_CUT_HEAD_LUA = """
-if redis.call('GETRANGE', KEYS[1], 0, 11) ~= ARGV[1] then return -1 end
-local cut = tonumber(ARGV[2])
-if cut >= redis.call('STRLEN', KEYS[1]) then redis.call('DEL', KEYS[1]) return 0 end
-redis.call('SET', KEYS[1], redis.call('GETRANGE', KEYS[1], cut, -1), 'PX', ARGV[3])
+_RESEAL_LUA = """
+if redis.call('GETRANGE', KEYS[1], 0, 23) ~= ARGV[1] then return -1 end
+local len = redis.call('STRLEN', KEYS[1])
+local expected = tonumber(ARGV[2])
+if len < expected then return -1 end
+local tail = ''
+if len > expected then tail = redis.call('GETRANGE', KEYS[1], expected, -1) end
+local body = ARGV[3] .. tail
+if string.len(body) == 0 then redis.call('DEL', KEYS[1]) return 0 end
+redis.call('SET', KEYS[1], body, 'PX', ARGV[4])
 return 1
 """
 
 
-def decode(buf: bytes | None) -> Series:
-    """A rollup's records as a Series (int64 bucket starts, float64 means)."""
-    if not buf:
+def decode(buf: bytes | None, metric: str = "?") -> Series:
+    """A rollup as a Series (int64 bucket starts, float64 means); a damaged one is
+    logged and read as empty (the next pass appends after it; its reseal drops it)."""
+    try:
+        return to_series(buf)
+    except CorruptSeries as exc:
+        log.error("rollup of %r cannot be read (%s): read as empty", metric, exc)
         return Series.empty()
-    usable = len(buf) - len(buf) % RECORD_SIZE
-    rec = np.frombuffer(buf, RECORD, count=usable // RECORD_SIZE)
-    return Series(rec["t"].astype(np.int64), rec["v"].astype(np.float64))
 
 
 def encode(starts: np.ndarray, means: np.ndarray) -> bytes:
+    """Records to append (a whole rollup may also be records only: sealed later)."""
     rec = np.empty(len(starts), RECORD)
     rec["t"] = starts
     rec["v"] = means
@@ -128,9 +145,14 @@ def fold(series: Series, last: int | None, resolution: int, lag: int) -> Series:
 
 
 def _last_start(tail: bytes | None) -> int | None:
+    """The start of a rollup's last record as read by ``GETRANGE -12 -1``."""
     if not tail or len(tail) != RECORD_SIZE:
         return None
     return int(np.frombuffer(tail, RECORD)["t"][0])
+
+
+def _ends(head: bytes, tail: bytes, size: int) -> tuple[int | None, int | None]:
+    return span(head, tail, size) if size else (None, None)
 
 
 class Rollups:
@@ -142,7 +164,7 @@ class Rollups:
         self.keys: RedisKeys = store.keys
         self.resolution = resolution
         self._append = self.redis.register_script(_APPEND_LUA)
-        self._cut_head = self.redis.register_script(_CUT_HEAD_LUA)
+        self._reseal = self.redis.register_script(_RESEAL_LUA)
 
     def key(self, metric: str) -> str:
         return self.keys.rollup(self.resolution, metric)
@@ -157,7 +179,7 @@ class Rollups:
     ) -> Counter[str]:
         """One pass over ``metrics``: fold complete buckets, trim old records.  Returns
         counts: metrics_read (series read whole), buckets_written, metrics_updated,
-        trimmed, raced."""
+        trimmed, sealed (a rollup without a sealed block given one), raced."""
         out: Counter[str] = Counter()
         ttl_ms = (retention + trim_grace) * 1000
         for i in range(0, len(metrics), MGET_CHUNK):
@@ -170,61 +192,65 @@ class Rollups:
         out: Counter[str] = Counter()
         pipe = self.redis.pipeline(transaction=False)
         for metric in chunk:
-            pipe.getrange(self.key(metric), 0, RECORD_SIZE - 1)
-            pipe.getrange(self.key(metric), -RECORD_SIZE, -1)
-            pipe.getrange(self.keys.series(metric), -RECORD_SIZE, -1)
-        ends = pipe.execute()
+            for key in (self.key(metric), self.keys.series(metric)):
+                pipe.getrange(key, 0, HEAD_SIZE - 1)
+                pipe.getrange(key, -RECORD_SIZE, -1)
+                pipe.strlen(key)
+        r = pipe.execute()
+        rollup = [_ends(*r[k : k + 3]) for k in range(0, len(r), 6)]
+        newest = [_ends(*r[k + 3 : k + 6])[1] for k in range(0, len(r), 6)]
         # read whole only the series whose newest record completes a new bucket
-        ready = [
-            m for n, m in enumerate(chunk) if self._ready(ends[3 * n + 1], ends[3 * n + 2], lag)
-        ]
+        ready = [m for n, m in enumerate(chunk) if self._ready(rollup[n][1], newest[n], lag)]
         raw = self.store.read_many(ready)
         out["metrics_read"] += len(ready)
         pipe = self.redis.pipeline(transaction=False)
-        due: list[tuple[str, bytes]] = []
+        due: list[tuple[str, bool]] = []
         for n, metric in enumerate(chunk):
-            head, tail = ends[3 * n], ends[3 * n + 1]
-            new = (
-                fold(raw[metric], _last_start(tail), self.resolution, lag) if metric in raw else ()
-            )
+            head, tail = r[6 * n], r[6 * n + 1]
+            first, last = rollup[n]
+            new = fold(raw[metric], last, self.resolution, lag) if metric in raw else ()
             if len(new):
                 body = encode(new.timestamps, new.values)  # type: ignore[union-attr]
                 self._append(keys=[self.key(metric)], args=[tail, body, ttl_ms], client=pipe)
                 out["buckets_written"] += len(new)
-            first = _last_start(head)
-            if first is not None and first < cutoff - grace:
-                due.append((metric, head))
+            old = first is not None and first < cutoff - grace
+            if old or (first is not None and not is_sealed(head)):
+                due.append((metric, old))
         for result in pipe.execute():
             out["metrics_updated" if result == 1 else "raced"] += 1
         if due:
             out.update(self._trim(due, cutoff, ttl_ms))
         return out
 
-    def _ready(self, rollup_tail: bytes, series_tail: bytes, lag: int) -> bool:
+    def _ready(self, last: int | None, newest: int | None, lag: int) -> bool:
         """Whether the series' newest record (in arrival order: out-of-order data only
-        delays a fold to a later pass) completes a bucket after the rollup's last."""
-        last, newest = _last_start(rollup_tail), _last_start(series_tail)
+        delays a fold to a later pass) completes a bucket after the rollup's ``last``."""
         if newest is None:
             return False
         return last is None or newest >= last + 2 * self.resolution + lag
 
-    def _trim(self, due: list[tuple[str, bytes]], cutoff: float, ttl_ms: int) -> Counter[str]:
+    def _trim(self, due: list[tuple[str, bool]], cutoff: float, ttl_ms: int) -> Counter[str]:
+        """Reseal the ``due`` rollups (metric, whether old records are to go): the
+        records from ``cutoff`` on, sealed, written if the rollup's head is unchanged."""
         out: Counter[str] = Counter()
         pipe = self.redis.pipeline(transaction=False)
         for metric, _ in due:  # single-key GETs: no command spans two metrics
             pipe.get(self.key(metric))
-        bufs = pipe.execute()
-        for (metric, head), buf in zip(due, bufs, strict=True):
-            starts = decode(buf).timestamps
-            cut = int(np.searchsorted(starts, cutoff)) * RECORD_SIZE
-            self._cut_head(keys=[self.key(metric)], args=[head, cut, ttl_ms], client=pipe)
-        for result in pipe.execute():
-            out["trimmed" if result >= 0 else "raced"] += 1
+        bufs = [b or b"" for b in pipe.execute()]
+        for (metric, _), buf in zip(due, bufs, strict=True):
+            have = decode(buf, metric)
+            keep = have.timestamps >= cutoff
+            rewrites = read_header(buf).rewrites + 1 if is_sealed(buf) else 1
+            body = seal(have.timestamps[keep], have.values[keep], rewrites) if keep.any() else b""
+            args = [buf[:HEAD_SIZE], len(buf), body, ttl_ms]
+            self._reseal(keys=[self.key(metric)], args=args, client=pipe)
+        for (_, old), result in zip(due, pipe.execute(), strict=True):
+            out[("trimmed" if old else "sealed") if result >= 0 else "raced"] += 1
         return out
 
     # Reading ------------------------------------------------------------------------
     def read(self, metric: str) -> Series:
-        return decode(cast(bytes | None, self.redis.get(self.key(metric))))  # binary client
+        return decode(cast(bytes | None, self.redis.get(self.key(metric))), metric)  # binary
 
     def history(self, metric: str, start: int, end: int) -> Series:
         """``metric`` in buckets of the resolution over ``[start, end]``: the rollup
@@ -235,7 +261,15 @@ class Rollups:
         pipe.get(self.key(metric))
         pipe.get(self.keys.series(metric))
         roll, raw = pipe.execute()
-        return merge(decode(roll), to_series(raw), start, end, self.resolution)
+        return merge(decode(roll, metric), _series(metric, raw), start, end, self.resolution)
+
+
+def _series(metric: str, raw: bytes | None) -> Series:
+    try:
+        return to_series(raw)
+    except CorruptSeries as exc:
+        log.error("series %r cannot be read (%s): history without it", metric, exc)
+        return Series.empty()
 
 
 def merge(older: Series, raw: Series, start: int, end: int, resolution: int) -> Series:

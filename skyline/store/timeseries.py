@@ -1,13 +1,13 @@
 """The time-series store: the recent window of every metric in Redis.
 
 Format (chosen by measurement, see docs/storage.md): one Redis string per
-metric holding fixed-width 12-byte records ``<uint32 timestamp, float64
-value>`` little-endian, decoded with ``numpy.frombuffer``.  Writers only ever
-``APPEND``, so a write is one command however many points it carries.  Roomba
-(``trim_many``) rewrites a series sorted, de-duplicated (last write wins) and
-trimmed, led by a header record ``(0, rewrite count)``; the rewrite is a
-single-key Lua script that keeps any bytes appended since it read the series,
-so no write is ever lost to a trim.
+metric: a sealed block (``skyline.store.sealed``: a header with the rewrite count,
+then the older points compressed with pcodec) followed by fixed-width 12-byte
+records ``<uint32 timestamp, float64 value>`` little-endian.  Writers only ever
+``APPEND`` records, so a write is one command however many points it carries.
+Roomba (``trim_many``) rewrites a series sorted, de-duplicated (last write wins),
+trimmed and sealed; the rewrite is a single-key Lua script that keeps any bytes
+appended since it read the series, so no write is ever lost to a trim.
 
 Incremental reads (``read_since``) fetch only the bytes past a cursor.  The
 reader asks, in one pipeline, for the tail and *then* the first two records;
@@ -18,6 +18,7 @@ head means the tail may be stale and the series is read whole instead.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,12 +41,17 @@ from skyline.store.codec import (  # noqa: F401  (re-exported: the store's recor
     encode_small,
     header,
     prepare,
+    records,
     sort_dedupe,
+    span,
     to_series,
     to_series_many,
 )
 from skyline.store.datapoint import Reject, Window, check_point
 from skyline.store.keys import RedisKeys
+from skyline.store.sealed import CorruptSeries, is_sealed, read_header, seal
+
+log = logging.getLogger(__name__)
 
 MGET_CHUNK = 200  # keys per MGET: measured best with 100-200 (docs/storage.md)
 READ_CHUNK = 500  # metrics per pipeline of read_since_many
@@ -218,13 +224,28 @@ class TimeSeriesStore:
         not yet sorted in by roomba), read as roomba reads it; metrics without a series
         are left out."""
         out: dict[str, int] = {}
-        for chunk, tails in self._tails(metrics, RECORD_SIZE, MGET_CHUNK):
-            for metric, last in zip(chunk, tails, strict=True):
-                if len(last) == RECORD_SIZE:
-                    ts = int(np.frombuffer(last, RECORD)["t"][0])
-                    if ts:  # 0: a header record, a series with no point
-                        out[metric] = ts
+        for chunk, spans in self.spans(metrics):
+            out.update((m, s[1]) for m, s in zip(chunk, spans, strict=True) if s[1] is not None)
         return out
+
+    def spans(
+        self, metrics: Sequence[str]
+    ) -> Iterator[tuple[Sequence[str], list[tuple[int | None, int | None, int, bool]]]]:
+        """Per chunk of ``MGET_CHUNK`` metrics, each series' first and last (in arrival
+        order) timestamps, its length and whether it starts with a sealed block, read
+        from its ends (``codec.span``): first ``HEAD_SIZE`` bytes, last record, STRLEN,
+        one pipeline per chunk."""
+        for i in range(0, len(metrics), MGET_CHUNK):
+            chunk = metrics[i : i + MGET_CHUNK]
+            pipe = self.redis.pipeline(transaction=False)
+            for metric in chunk:
+                key = self.keys.series(metric)
+                pipe.getrange(key, 0, HEAD_SIZE - 1)
+                pipe.getrange(key, -RECORD_SIZE, -1)
+                pipe.strlen(key)
+            r = pipe.execute()
+            yield chunk, [(*span(r[k], r[k + 1], r[k + 2]), r[k + 2], is_sealed(r[k]))
+                          for k in range(0, len(r), 3)]  # fmt: skip
 
     def read_raw(self, metric: str) -> bytes:
         return cast(bytes | None, self.redis.get(self.keys.series(metric))) or b""
@@ -249,7 +270,9 @@ class TimeSeriesStore:
         out: dict[str, Series] = {}
         arena = DecodeArena(min(len(metrics), ARENA_ROWS))
         for chunk, raws in self._mget_chunks(metrics):
-            out.update(zip(chunk, to_series_many(raws, arena), strict=True))
+            errors: list[tuple[int, str]] = []
+            out.update(zip(chunk, to_series_many(raws, arena, errors), strict=True))
+            _log_corrupt([(chunk[i], why) for i, why in errors])
         return out
 
     def read_since(self, metric: str, cursor: Cursor | None) -> tuple[np.ndarray, Cursor, bool]:
@@ -287,7 +310,7 @@ class TimeSeriesStore:
             for metric in chunk:
                 cursor = cursors[metric]
                 if cursor is None or not cursor.head:
-                    got[metric] = _whole(next(replies))
+                    got[metric] = _whole(metric, next(replies))
                     continue
                 tail, head = next(replies) or b"", next(replies) or b""
                 if head == cursor.head:
@@ -300,7 +323,7 @@ class TimeSeriesStore:
                 for metric in stale:
                     pipe.get(self.keys.series(metric))
                 for metric, raw in zip(stale, pipe.execute(), strict=True):
-                    got[metric] = _whole(raw)
+                    got[metric] = _whole(metric, raw)
             for metric in chunk:
                 yield metric, *got[metric]
 
@@ -325,7 +348,8 @@ class TimeSeriesStore:
         than ``inactive_after``, or it is larger than ``max_bytes``.  Then it is
         rewritten (or deleted), so a minutely metric is rewritten about once per grace
         period and readers rarely have to re-read whole.  Returns counts of outcomes:
-        kept, rewritten, deleted, missing, raced.
+        kept, rewritten, deleted, missing, raced, corrupt (a sealed block that cannot
+        be read: logged, and the series rewritten with the raw records after it).
         """
         outcome: Counter[str] = Counter()
         companions = companions or self.companions
@@ -365,26 +389,21 @@ class TimeSeriesStore:
     def _due_for_trim(
         self, metrics: Sequence[str], oldest_ok: float, newest_ok: float, max_bytes: int
     ) -> list[str]:
-        pipe = self.redis.pipeline(transaction=False)
-        for metric in metrics:
-            key = self.keys.series(metric)
-            pipe.getrange(key, 0, HEAD_SIZE - 1)
-            pipe.getrange(key, -RECORD_SIZE, -1)
-            pipe.strlen(key)
-        replies = pipe.execute()
+        """The metrics whose series must be read whole: not sealed yet (written by
+        APPEND only, or in the format before sealed blocks), empty, too old at
+        either end, or too large."""
         due = []
-        for n, metric in enumerate(metrics):
-            head, last, size = replies[3 * n : 3 * n + 3]
-            first, _ = decode(head)
-            last_rec = np.frombuffer(last, RECORD) if len(last) == RECORD_SIZE else None
-            if (
-                not len(first)
-                or last_rec is None
-                or first["t"][0] < oldest_ok
-                or last_rec["t"][0] < newest_ok
-                or size > max_bytes
-            ):
-                due.append(metric)
+        for chunk, spans in self.spans(metrics):
+            for metric, (first, last, size, sealed) in zip(chunk, spans, strict=True):
+                if (
+                    not sealed
+                    or first is None
+                    or last is None
+                    or first < oldest_ok
+                    or last < newest_ok
+                    or size > max_bytes
+                ):
+                    due.append(metric)
         return due
 
     def _plan_trim(
@@ -401,7 +420,11 @@ class TimeSeriesStore:
         if not raw:
             pipe.srem(self.keys.metrics(), metric)
             return "missing"
-        rec, rewrites = decode(raw)
+        damaged = False
+        try:
+            rec, rewrites = decode(raw)
+        except CorruptSeries as exc:
+            rec, rewrites, damaged = _salvage(metric, raw, exc)
         series = prepare(rec)
         if not len(series) or series.timestamps[-1] < now - inactive_after:
             pipe.srem(self.keys.metrics(), metric)
@@ -409,12 +432,13 @@ class TimeSeriesStore:
             return "delete"
         cutoff = now - keep_seconds
         messy = len(rec) - len(series) > max(10, len(series) // 10)
-        if series.timestamps[0] >= cutoff - grace and not messy:
+        sealed = is_sealed(raw) and read_header(raw).block > 0  # an empty block: due each pass
+        if series.timestamps[0] >= cutoff - grace and not messy and sealed and not damaged:
             return "kept"
         keep = series.timestamps >= cutoff
-        body = header(rewrites + 1) + encode(series.timestamps[keep], series.values[keep])
+        body = seal(series.timestamps[keep], series.values[keep], rewrites + 1)
         self._rewrite(keys=[key], args=[len(raw), body], client=pipe)
-        return "rewrite"
+        return "corrupt" if damaged else "rewrite"
 
     def _settle(self, actions: list[tuple[str, str]], results: Iterator[object],
                 gone: list[str]) -> Counter[str]:  # fmt: skip
@@ -437,7 +461,9 @@ class TimeSeriesStore:
                     readd.append(metric)
                     outcome["raced"] += 1
             else:
-                outcome["rewritten" if next(results) == 1 else "raced"] += 1
+                done = next(results) == 1
+                outcome["rewritten" if done else "raced"] += 1
+                outcome["corrupt"] += action == "corrupt"
         if readd:
             self.redis.sadd(self.keys.metrics(), *readd)
         return outcome
@@ -454,38 +480,67 @@ class TimeSeriesStore:
 
     def read_tails(self, metrics: Sequence[str], records: int) -> dict[str, Series]:
         """The recent end of many series: each metric's last ``records`` records (a
-        whole series when shorter), prepared like every other read (a rewrite's header
-        dropped, sorted, de-duplicated last write wins, non-finite dropped).
+        whole series when shorter; a sealed block's points count as records, in
+        time order before the raw ones), prepared like every other read (sorted,
+        de-duplicated last write wins, non-finite dropped).
 
-        One single-key ``GETRANGE key -(records*12) -1`` per metric, pipelined
-        ``READ_CHUNK`` at a time, decoded a chunk at a time (``to_series_many``).
-        Records are fixed-width and every writer appends whole ones, so the tail
-        starts on a record.  Every point returned is the whole series' (a
-        timestamp's last write is always in the tail), and every point of the whole
-        series newer than all the records before the tail is returned: for a series
-        appended in time order, its last points.  A point appended out of order
-        before the tail's records is not seen, so a caller that needs the points from
-        some time on checks that the tail reaches back past it."""
+        One single-key ``GETRANGE key -(records*12) -1`` per metric, with the head
+        and STRLEN, pipelined ``READ_CHUNK`` at a time, decoded a chunk at a time
+        (``to_series_many``); a series whose raw records are fewer than asked for
+        and that has a sealed block is read whole (a GET) instead.  Every writer
+        appends whole records, so the tail starts on a record.  Every point returned
+        is the whole series' (a timestamp's last write is always in the tail), and
+        every point of the whole series newer than all the records before the tail
+        is returned: for a series appended in time order, its last points.  A point
+        appended out of order before the tail's records is not seen, so a caller
+        that needs the points from some time on checks that the tail reaches back
+        past it."""
         if records < 1:
             raise ValueError(f"records must be at least 1, not {records}")
+        nbytes = records * RECORD_SIZE
         out: dict[str, Series] = {}
-        for chunk, tails in self._tails(metrics, records * RECORD_SIZE, READ_CHUNK):
+        for i in range(0, len(metrics), READ_CHUNK):
+            chunk = metrics[i : i + READ_CHUNK]
+            pipe = self.redis.pipeline(transaction=False)
+            for metric in chunk:
+                key = self.keys.series(metric)
+                pipe.getrange(key, -nbytes, -1)
+                pipe.getrange(key, 0, HEAD_SIZE - 1)
+                pipe.strlen(key)
+            r = pipe.execute()
+            tails: list[bytes | None] = r[0::3]
+            whole = [n for n, (head, size) in enumerate(zip(r[1::3], r[2::3], strict=True))
+                     if is_sealed(head) and size - read_header(head).end < nbytes]  # fmt: skip
+            if whole:
+                pipe = self.redis.pipeline(transaction=False)
+                for n in whole:
+                    pipe.get(self.keys.series(chunk[n]))
+                for n, raw in zip(whole, pipe.execute(), strict=True):
+                    tails[n] = _whole(chunk[n], raw)[0][-records:].tobytes()
             out.update(zip(chunk, to_series_many(tails), strict=True))
         return out
 
-    def _tails(
-        self, metrics: Sequence[str], nbytes: int, per_pipeline: int
-    ) -> Iterator[tuple[Sequence[str], list[bytes]]]:
-        """The last ``nbytes`` of each metric's series (GETRANGE), in chunks of
-        ``per_pipeline`` metrics: (the chunk, its tails)."""
-        for i in range(0, len(metrics), per_pipeline):
-            chunk = metrics[i : i + per_pipeline]
-            pipe = self.redis.pipeline(transaction=False)
-            for metric in chunk:
-                pipe.getrange(self.keys.series(metric), -nbytes, -1)
-            yield chunk, pipe.execute()
 
-
-def _whole(raw: bytes | None) -> tuple[np.ndarray, Cursor, bool]:
+def _whole(metric: str, raw: bytes | None) -> tuple[np.ndarray, Cursor, bool]:
     raw = raw or b""
-    return decode(raw)[0], Cursor(len(raw), raw[:HEAD_SIZE]), True
+    try:
+        rec = decode(raw)[0]
+    except CorruptSeries as exc:
+        rec = _salvage(metric, raw, exc)[0]
+    return rec, Cursor(len(raw), raw[:HEAD_SIZE]), True
+
+
+def _salvage(metric: str, raw: bytes, exc: CorruptSeries) -> tuple[np.ndarray, int, bool]:
+    """What can be read of a series whose sealed block is damaged: the raw records
+    after it (none if the header itself is wrong), with the rewrite count; logged."""
+    head = read_header(raw)
+    rec = records(raw, head.end) if head.end <= len(raw) else records(b"")
+    log.error("series %r: %s; the sealed block is dropped, %d raw records after it kept",
+              metric, exc, len(rec))  # fmt: skip
+    return rec, head.rewrites, True
+
+
+def _log_corrupt(bad: list[tuple[str, str]]) -> None:
+    for metric, why in bad:
+        log.error("series %r cannot be read (%s): returned empty until roomba rewrites it",
+                  metric, why)  # fmt: skip

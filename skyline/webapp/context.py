@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
@@ -23,6 +25,7 @@ class Context:
     keys: RedisKeys
     store: TimeSeriesStore
     names: MetricNames = field(default_factory=MetricNames)
+    clock: Callable[[], float] = time.time
 
 
 def make_context(

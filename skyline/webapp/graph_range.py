@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -87,8 +86,3 @@ def marks(engine: Any, metric: str, since: int, until: int) -> dict[str, list[di
         "alerts": [{"anomaly_id": i, "timestamp": t, "channel": c, "status": s}
                    for i, t, c, s in reversed(alerts)],
     }  # fmt: skip
-
-
-def iso(ts: int) -> str:
-    """``ts`` as the picker shows it and parse_time reads it back: 2026-12-06T01:00:00Z."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -52,7 +52,8 @@ class BadFilter(ValueError):
 
 
 def parse_time(value: str | None, name: str, now: float | None = None) -> int | None:
-    """Epoch seconds, an ISO date/time (UTC unless it says), or an age such as ``6h``."""
+    """Epoch seconds, an ISO date/time (UTC unless it says; the pages' own format,
+    ``2026-12-06 17:39:07 UTC``, too), or an age such as ``6h``."""
     if value is None or not value.strip():
         return None
     value = value.strip()
@@ -66,7 +67,7 @@ def parse_time(value: str | None, name: str, now: float | None = None) -> int | 
         ts = max(0, int(now - age * _UNITS[value[-1]]))
     else:
         try:
-            parsed = datetime.fromisoformat(value)
+            parsed = datetime.fromisoformat(value.removesuffix(" UTC"))
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=UTC)
             ts = int(parsed.timestamp())

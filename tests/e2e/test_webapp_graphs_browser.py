@@ -60,7 +60,7 @@ def _zoom_and_reset(page, sel: str) -> None:
     assert before[0] + 0.4 * span < lo < hi < before[0] + 0.85 * span, (before, lo, hi)
     assert page.evaluate(SCALE, sel) == [lo, hi]
     assert page.input_value(f'.range-picker[data-chart="{sel[1:]}"] input[name=from]').startswith(
-        time.strftime("%Y-%m-%dT%H:%M", time.gmtime(lo))
+        time.strftime("%Y-%m-%d %H:%M", time.gmtime(lo))
     )
     page.reload()  # a link reproduces the view
     _drawn(page, sel)

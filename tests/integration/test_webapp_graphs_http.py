@@ -78,7 +78,11 @@ def test_a_range_in_the_url_reaches_the_graph_and_the_picker(env):
     page = b.get(b.url("/metrics"), params={"name": "web.latency", "from": "1000", "until": "5000"})
     assert page.status_code == 200
     assert 'data-from="1000" data-until="5000"' in page.text
-    assert 'value="1970-01-01T00:16:40Z"' in page.text  # the custom-range input
+    assert 'value="1970-01-01 00:16:40 UTC"' in page.text  # the custom-range input
+    # the input shows the pages' one time format, and Apply reads it back
+    page = b.get(b.url("/metrics"), params={"name": "web.latency", "from": "1970-01-01 00:16:40 UTC",
+                                            "until": "5000"})  # fmt: skip
+    assert 'data-from="1000" data-until="5000"' in page.text
     assert "Reset zoom</a>" in page.text and "hidden>Reset" not in page.text
     # presets are relative links (a shared link shows the same recent window)
     assert "name=web.latency&amp;from=6h" in page.text

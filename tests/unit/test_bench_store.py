@@ -18,7 +18,8 @@ from skyline.store.connection import EmbeddedRedis
 from skyline.store.timeseries import encode, header
 
 BENCH = Path(__file__).resolve().parents[2] / "utils" / "bench" / "store.py"
-TINY = ["--metrics", "50", "--points", "100", "--seconds", "0.05", "--reps", "2"]
+TINY = ["--metrics", "50", "--points", "100", "--seconds", "0.05", "--reps", "2",
+        "--steady-metrics", "8", "--steady-hours", "1"]  # fmt: skip
 HEADLINE_KEYS = {
     "records_bytes_per_point",
     "msgpack_bytes_per_point",
@@ -86,6 +87,30 @@ def test_tiny_run_prints_one_json_line_of_positive_figures(
     assert figures["records_bytes_per_point"] < figures["msgpack_bytes_per_point"]
     assert not any(line.lstrip().startswith("{") for line in lines[:-1])
     assert lines[0].startswith("Skyline storage benchmark")
+
+
+def test_steady_run_measures_the_sealed_format_after_appends_and_roomba_passes(
+    bench: ModuleType, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A day appended raw and sealed, then two hours of minutely appends with a roomba
+    pass each minute: every series is rewritten again (the window moves past the grace),
+    the data read back is exactly what was appended, and the sizes are consistent."""
+    with tempfile.TemporaryDirectory(prefix="sb-", dir="/tmp") as tmp:
+        monkeypatch.setattr(tempfile, "tempdir", tmp)
+        figures = bench.main(["--only", "steady", "--steady-metrics", "12", "--steady-hours",
+                              "2", "--seconds", "0.05", "--reps", "1", "--json"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "Sealed format, steady state" in out and "records" not in out.split("\n")[0]
+    assert figures["steady_verified_identical"] is True
+    assert figures["steady_rewrites"] >= 12 * 2  # sealed once, then again as the window moves
+    for kind in ("nab", "counter", "gauge", "noise", "realistic"):
+        sealed = figures[f"sealed_bytes_per_point_{kind}"]
+        strlen = figures[f"steady_strlen_bytes_per_point_{kind}"]
+        live = figures[f"steady_live_bytes_per_point_{kind}_mean"]
+        assert 0 < sealed < strlen < live <= figures[f"steady_live_bytes_per_point_{kind}_max"]
+    assert figures["sealed_bytes_per_point_gauge"] < 4 < figures["sealed_bytes_per_point_noise"]
+    assert figures["steady_read_many_metrics_per_s"] > 0
+    assert figures["steady_read_since_many_metrics_per_s"] > 0
 
 
 def test_both_formats_decode_the_seed_to_identical_arrays(

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from skyline.store.keys import RedisKeys
-from skyline.store.rollups import Rollups, fold
+from skyline.store.rollups import Rollups, encode, fold
+from skyline.store.sealed import is_sealed
 from skyline.store.timeseries import Series, TimeSeriesStore
 
 RES = 600
@@ -262,3 +263,30 @@ def test_auto_scope_without_any_mirage_rule_is_empty(tmp_path):
     conf = tmp_path / "skyline.conf"
     conf.write_text('[[alerts]]\npattern = "web"\nchannel = "smtp"\n')
     assert RollupScope(load_settings(conf, env={})).select(["web.x", "shop.a"]) == []
+
+
+def test_rollups_are_sealed_and_old_record_rollups_read_then_sealed(store):
+    """A rollup written as records (by an earlier pass, or before sealed blocks
+    existed) is read as it is and sealed by the next pass, with the same buckets;
+    appends after the block are read with it."""
+    rollups = Rollups(store, RES)
+    ts, vs = gappy(11, 3 * 144, T0, step=RES)
+    feed(store, "m", ts, vs)
+    key = rollups.key("m")
+    old = encode(np.array([T0 - 2 * RES, T0 - RES]), np.array([1.5, -2.25]))
+    store.redis.set(key, old)
+    assert as_dict(rollups.read("m")) == {T0 - 2 * RES: 1.5, T0 - RES: -2.25}
+    now = int(ts[-1])
+    out = rollups.roll_up(["m"], now=now, retention=30 * DAY, lag=LAG)
+    assert out["sealed"] == 1 and is_sealed(store.redis.get(key))
+    want = {T0 - 2 * RES: 1.5, T0 - RES: -2.25} | twin(
+        dict(zip(ts.tolist(), vs.tolist(), strict=True)), RES
+    )
+    complete = (now - LAG) // RES * RES
+    want = {b: v for b, v in want.items() if b < complete and (b < T0 or b >= ts[0])}
+    assert_same(as_dict(rollups.read("m")), want)
+    assert len(store.redis.get(key)) < 12 * len(want)  # means of noise: little to gain
+    feed(store, "m", np.array([now + RES, now + 3 * RES]), np.array([7.0, 8.0]))
+    out = rollups.roll_up(["m"], now=now + 3 * RES, retention=30 * DAY, lag=LAG)
+    assert out["buckets_written"] >= 1 and "sealed" not in out  # appended after the block
+    assert as_dict(rollups.read("m"))[(now + RES) // RES * RES] == 7.0

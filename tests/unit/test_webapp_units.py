@@ -28,6 +28,7 @@ def test_parse_time_forms():
     assert parse_time("1700000000", "since") == 1700000000
     assert parse_time("6h", "since", now=100000) == 100000 - 6 * 3600
     assert parse_time("2026-01-31", "since") == 1769817600
+    assert parse_time("2026-01-31 00:00:00 UTC", "since") == 1769817600  # the pages' format
     assert parse_time("2026-01-31T01:00:00+01:00", "since") == 1769817600
     assert parse_time("", "since") is None
     with pytest.raises(BadFilter, match="since"):

@@ -61,7 +61,14 @@ class Analyzer(Daemon):
         if cfg.mode == "default":
             ttl = 2 * max(self.settings.skyline.full_duration, 86400)
             self.detect = DetectorPass(self.redis, self.keys, self.store, make_detector(),
-                                       cfg.threshold, ttl, cfg.state_cache_mb << 20)  # fmt: skip
+                                       cfg.threshold, ttl, cfg.state_cache_mb << 20,
+                                       cfg.state_checkpoint)  # fmt: skip
+
+    def flush(self) -> None:
+        """At stop: save the detector states learned since their last checkpoint."""
+        if self.detect is not None:
+            saved = self.detect.flush()
+            self.log.info("saved %d detector states", saved)
 
     def run_once(self) -> None:
         """Arrivals first, then the next slice of the sweep in progress (if any)."""

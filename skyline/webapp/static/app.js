@@ -3,8 +3,9 @@
 "use strict";
 
 (function () {
+  // The one time format of the UI (static/time.js): "2026-12-06 17:39:07 UTC".
   function fmtTime(ts) {
-    return new Date(ts * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+    return window.SkylineTime.format(ts);
   }
 
   function fmtNum(v) {
@@ -17,7 +18,11 @@
     if (poll) headers["X-Skyline-Poll"] = "1";
     return fetch(url, { credentials: "same-origin", headers: headers }).then(function (r) {
       if (r.status === 401) { window.location.reload(); throw new Error("logged out"); }
-      if (!r.ok) throw new Error("HTTP " + r.status);
+      if (!r.ok) {  // say what went wrong: the API's own reason when it gave one
+        return r.json().catch(function () { return {}; }).then(function (body) {
+          throw new Error("HTTP " + r.status + (body.error ? ": " + body.error : ""));
+        });
+      }
       return r.json();
     });
   }
@@ -155,14 +160,10 @@
     window.history.replaceState(null, "", url.toString());
     var picker = document.querySelector('.range-picker[data-chart="' + el.id + '"]');
     if (!picker) return;
-    picker.querySelector("input[name=from]").value = isoTime(range.from);
-    picker.querySelector("input[name=until]").value = isoTime(range.until);
+    picker.querySelector("input[name=from]").value = fmtTime(range.from);
+    picker.querySelector("input[name=until]").value = fmtTime(range.until);
     picker.querySelector(".range-reset").hidden = false;
     picker.querySelectorAll(".preset.active").forEach(function (a) { a.classList.remove("active"); });
-  }
-
-  function isoTime(ts) {
-    return new Date(ts * 1000).toISOString().slice(0, 19) + "Z";
   }
 
   function columns(data) {
@@ -175,7 +176,7 @@
     var range = el.dataset.from ? { from: Number(el.dataset.from), until: Number(el.dataset.until) } : null;
     message(el, "loading…");
     getJSON(range ? seriesUrl(el, range) : el.dataset.url).then(function (body) {
-      if (!body.data.length) { message(el, "No datapoints stored for this metric in this window."); return; }
+      if (!body.data.length) { message(el, "No datapoints stored for this metric in this window: the store keeps the last day of what horizon or flux received (and older data as rollups)."); return; }
       var data = columns(body.data);
       var marks = small ? [] : markList(el, body);
       if (!range) {  // a sparkline: the data's own span, with room around a single point
@@ -211,7 +212,7 @@
           zoom(el, u, range);
         }] };
       }
-      var plot = new uPlot(opts, data, el);
+      var plot = new uPlot(window.SkylineTime.applyTo(opts), data, el);
       el.plot = plot;  // for the browser tests
       el.dataset.marks = marks.length;
       el.dataset.points = data[0].length;
@@ -220,7 +221,7 @@
       window.addEventListener("resize", function () {
         plot.setSize({ width: Math.max(300, el.clientWidth - 16), height: height });
       });
-    }).catch(function (err) { message(el, "Could not load the series: " + err.message); });
+    }).catch(function (err) { message(el, "Could not load the series (" + err.message + "); reload the page, or see the webapp log."); });
   }
 
   // Zoomed: a stored series is fetched again for the range (finer than the thinned
@@ -236,7 +237,7 @@
       plot.setData(body.data.length ? columns(body.data) : [[], []]);
       el.dataset.points = body.data.length;
       el.dataset.drawn = "1";
-    }).catch(function (err) { message(el, "Could not load the series: " + err.message); });
+    }).catch(function (err) { message(el, "Could not load the series (" + err.message + "); reload the page, or see the webapp log."); });
   }
 
   function cell(tr, text, cls) {
@@ -253,6 +254,7 @@
     a.href = href;
     a.textContent = text;
     td.appendChild(a);
+    return a;
   }
 
   function badge(td, text, cls) {
@@ -266,7 +268,7 @@
     var tr = document.createElement("tr");
     tr.dataset.id = r.id;
     tr.className = "new";
-    link(cell(tr, ""), base + r.id, fmtTime(r.timestamp));
+    link(cell(tr, ""), base + r.id, "").appendChild(window.SkylineTime.element(r.timestamp));
     link(cell(tr, "", "metric"), base + r.id, r.metric);
     cell(tr, fmtNum(r.value), "num");
     cell(tr, r.source);
@@ -334,8 +336,11 @@
         table.dataset.lastId = lastId;
         if (tbody.children.length && empty) empty.hidden = true;
         state.className = "";
-        stamp.textContent = "checked " + new Date().toLocaleTimeString();
-      }).catch(function () { state.className = "stale"; });
+        stamp.textContent = "checked " + fmtTime(Date.now() / 1000);
+      }).catch(function (err) {
+        state.className = "stale";
+        stamp.textContent = "not updated (" + err.message + "); retrying every 5 s";
+      });
     }
     setInterval(poll, 5000);
   }
