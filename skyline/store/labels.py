@@ -1,0 +1,161 @@
+"""Labelled metrics: a metric is a name plus a label set; its series key is one dotted name.
+
+The store keeps one series per metric under one name (``ts:{metric}``), so a
+labelled series is stored under its *flattened* name, the same one flux has
+always given remote_write series and vista Prometheus pulls::
+
+    [<prefix>.]<__name__>[.<label>=<value>]...     labels sorted by name
+
+with empty labels left out and every character of a value outside
+``A-Za-z0-9+-%_:`` made ``_`` (``instance="127.0.0.1:9100"`` gives
+``instance=127_0_0_1:9100``).  Plain dotted names (Graphite, StatsD, the flux
+JSON API) are untouched: they have no label set, and a selector sees them as
+``{__name__="<the dotted name>"}``.
+
+The flattening loses what the cleaning changed, so the label set itself (the
+values as sent, ``__name__`` without the prefix) is kept beside the series:
+
+- in Redis, the ``labels`` hash (metric -> JSON object), written by the ingest
+  path the first time it sees a metric (HSETNX; a per-process cache makes the
+  repeat free), with the metric added to the ``labels_new`` set;
+- in SQL, the ``metric_labels`` table (one row per metric and label), which
+  panorama fills from ``labels_new`` (``skyline.events.panorama.labels``).
+
+Two label sets that flatten to one name share the series; the first one seen is
+the one kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import cast
+
+import redis
+
+from skyline.settings.selector import Selector
+from skyline.store.keys import RedisKeys
+
+NAME_LABEL = "__name__"
+_VALUE_UNSAFE = re.compile(r"[^A-Za-z0-9+\-%_:]")
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_LABELS = 64  # label pairs kept per metric in the index (a flattened name caps them anyway)
+MAX_VALUE_LENGTH = 1024
+SEEN_LIMIT = 200_000  # metrics a process remembers having registered
+
+
+def clean_value(value: str) -> str:
+    """A label value made name-safe (the flattening's one lossy step)."""
+    return _VALUE_UNSAFE.sub("_", value)
+
+
+def flatten(name: str, labels: Mapping[str, str], prefix: str = "") -> str:
+    """The series name of ``name`` with ``labels`` (``__name__`` among them is ignored)."""
+    parts = sorted(
+        (k, clean_value(v)) for k, v in labels.items() if k != NAME_LABEL and v
+    )
+    metric = prefix + name
+    if parts:
+        body = ".".join(f"{k}={v}" for k, v in parts)
+        metric = f"{metric}.{body}" if name else prefix + body
+    return metric
+
+
+def parsed_labels(metric: str) -> dict[str, str]:
+    """The label set a series name itself shows: the trailing ``label=value`` elements
+    (cleaned values) and the rest as ``__name__``; a plain dotted name gives only
+    ``__name__``.  Used when the index has no entry for the metric."""
+    parts = metric.split(".")
+    labels: dict[str, str] = {}
+    while parts:
+        k, eq, v = parts[-1].partition("=")
+        if not eq or not _LABEL_NAME.fullmatch(k) or k in labels or "=" in v:
+            break
+        labels[k] = v
+        parts.pop()
+    if parts:
+        labels[NAME_LABEL] = ".".join(parts)
+    return labels
+
+
+def label_set(name: str, labels: Mapping[str, str]) -> dict[str, str]:
+    """What the index keeps: non-empty labels (bounded), ``__name__`` first."""
+    out = {NAME_LABEL: name} if name else {}
+    for k in sorted(labels):
+        v = labels[k]
+        if k != NAME_LABEL and v and len(out) < MAX_LABELS:
+            out[k] = v[:MAX_VALUE_LENGTH]
+    return out
+
+
+class LabelIndex:
+    """The ``labels`` hash: each labelled metric's label set, as it was sent."""
+
+    def __init__(self, client: redis.Redis, keys: RedisKeys) -> None:
+        self.redis, self.keys = client, keys
+        self.seen: set[str] = set()
+
+    def register(self, entries: Mapping[str, Mapping[str, str]]) -> int:
+        """Record ``metric -> label set`` for metrics not recorded yet; returns how many
+        were new.  Two round trips per call at most, none for metrics seen before."""
+        fresh = {m: ls for m, ls in entries.items() if m not in self.seen}
+        if not fresh:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        names = list(fresh)
+        for m in names:
+            pipe.hsetnx(self.keys.labels(), m, json.dumps(dict(fresh[m]), separators=(",", ":")))
+        added = [m for m, ok in zip(names, pipe.execute(), strict=True) if ok]
+        if added:
+            self.redis.sadd(self.keys.labels_new(), *added)
+        if len(self.seen) + len(names) > SEEN_LIMIT:
+            self.seen.clear()
+        self.seen.update(names)
+        return len(added)
+
+    def get_many(self, metrics: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Each metric's label set: the index's, else what its name shows."""
+        if not metrics:
+            return {}
+        raw = cast(list[bytes | None], self.redis.hmget(self.keys.labels(), list(metrics)))
+        return {m: _decode(r) or parsed_labels(m) for m, r in zip(metrics, raw, strict=True)}
+
+    def get(self, metric: str) -> dict[str, str]:
+        return self.get_many([metric])[metric]
+
+    def select(self, selector: Selector, metrics: Iterable[str]) -> list[str]:
+        """The metrics (in the order given) whose label set the selector matches."""
+        names = list(metrics)
+        out: list[str] = []
+        for start in range(0, len(names), 5000):
+            chunk = names[start : start + 5000]
+            sets = self.get_many(chunk)
+            out.extend(m for m in chunk if selector.matches(sets[m]))
+        return out
+
+    def take_new(self, count: int) -> list[str]:
+        """Up to ``count`` metrics whose label set is not in SQL yet (popped)."""
+        raw = cast(list[bytes] | None, self.redis.spop(self.keys.labels_new(), count))
+        return [r.decode() if isinstance(r, bytes) else str(r) for r in raw or []]
+
+    def give_back(self, metrics: Sequence[str]) -> None:
+        if metrics:
+            self.redis.sadd(self.keys.labels_new(), *metrics)
+
+    def forget(self, metrics: Sequence[str]) -> None:
+        if metrics:
+            self.redis.hdel(self.keys.labels(), *metrics)
+            self.seen.difference_update(metrics)
+
+
+def _decode(raw: bytes | str | None) -> dict[str, str] | None:
+    if raw is None:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    return {str(k): str(v) for k, v in doc.items()}
