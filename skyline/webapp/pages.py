@@ -57,8 +57,11 @@ def anomaly(ref: str) -> Any:
     detail = queries.anomaly_detail(ctx(), anomaly_id)
     assert detail is not None
     window = ctx().settings.webapp.graph_window
+    metric_labels = label_filter.metric_labels(ctx(), detail["metric"])
+    metric_labels.pop("__name__", None)
     return render_template(
         "anomaly.html", a=detail, trail=queries.trail(detail), labels=LABELS,
+        metric_labels=metric_labels,
         since=detail["timestamp"] - window, until=detail["timestamp"] + window // 6,
     )  # fmt: skip
 
