@@ -236,7 +236,8 @@ KEYS: dict[str, KeySpec] = {
     "labels": KeySpec(
         "labels",
         "HASH",
-        "none; a field per labelled metric (metrics without labels have none)",
+        "none; a field per labelled metric (metrics without labels have none), deleted "
+        "with the metric's series",
         "The label set of each labelled metric as it was sent (JSON object, __name__ "
         "without the flux/vista prefix), keyed by the metric's flattened series name; "
         "written once by flux and vista (HSETNX), read by label selectors. See "

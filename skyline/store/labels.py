@@ -42,7 +42,7 @@ _VALUE_UNSAFE = re.compile(r"[^A-Za-z0-9+\-%_:]")
 _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_LABELS = 64  # label pairs kept per metric in the index (a flattened name caps them anyway)
 MAX_VALUE_LENGTH = 1024
-SEEN_LIMIT = 200_000  # metrics a process remembers having registered
+SEEN_LIMIT = 100_000  # metrics a process remembers having registered (as 64-bit hashes)
 
 
 def clean_value(value: str) -> str:
@@ -94,12 +94,12 @@ class LabelIndex:
 
     def __init__(self, client: redis.Redis, keys: RedisKeys) -> None:
         self.redis, self.keys = client, keys
-        self.seen: set[str] = set()
+        self.seen: set[int] = set()  # hash() of the metrics registered: bounded memory
 
     def register(self, entries: Mapping[str, Mapping[str, str]]) -> int:
         """Record ``metric -> label set`` for metrics not recorded yet; returns how many
         were new.  Two round trips per call at most, none for metrics seen before."""
-        fresh = {m: ls for m, ls in entries.items() if m not in self.seen}
+        fresh = {m: ls for m, ls in entries.items() if hash(m) not in self.seen}
         if not fresh:
             return 0
         pipe = self.redis.pipeline(transaction=False)
@@ -111,7 +111,7 @@ class LabelIndex:
             self.redis.sadd(self.keys.labels_new(), *added)
         if len(self.seen) + len(names) > SEEN_LIMIT:
             self.seen.clear()
-        self.seen.update(names)
+        self.seen.update(map(hash, names))
         return len(added)
 
     def get_many(self, metrics: Sequence[str]) -> dict[str, dict[str, str]]:
@@ -146,7 +146,7 @@ class LabelIndex:
     def forget(self, metrics: Sequence[str]) -> None:
         if metrics:
             self.redis.hdel(self.keys.labels(), *metrics)
-            self.seen.difference_update(metrics)
+            self.seen.difference_update(map(hash, metrics))
 
 
 def _decode(raw: bytes | str | None) -> dict[str, str] | None:

@@ -202,7 +202,7 @@ class Mapper:
                 else:
                     reason = Reject.TIMESTAMP_TOO_OLD if t < lo else Reject.TIMESTAMP_IN_FUTURE
                     rejects.add(reason, None, metric)
-            if stored and metric not in known and metric not in new_sets:
+            if stored and hash(metric) not in known and metric not in new_sets:
                 new_sets[metric] = label_set(name, {**dict(raw), **(extra or {})})
         counters = self.ctx.counters
         counters.inc("prometheus.samples", seen)
