@@ -1,14 +1,16 @@
 """Labelled metrics: a metric is a name plus a label set; its series key is one dotted name.
 
 The store keeps one series per metric under one name (``ts:{metric}``), so a
-labelled series is stored under its *flattened* name, the same one flux has
-always given remote_write series and vista Prometheus pulls::
+labelled series is stored under its *flattened* name, the one flux has always
+given remote_write series (and vista Prometheus pulls and SQL label columns)::
 
     [<prefix>.]<__name__>[.<label>=<value>]...     labels sorted by name
 
 with empty labels left out and every character of a value outside
 ``A-Za-z0-9+-%_:`` made ``_`` (``instance="127.0.0.1:9100"`` gives
-``instance=127_0_0_1:9100``).  Plain dotted names (Graphite, StatsD, the flux
+``instance=127_0_0_1:9100``).  (vista's Prometheus and VictoriaMetrics pulls keep
+their historical names, whose values keep dots: ``instance=127.0.0.1:9100``.)
+Those names are unchanged: existing series, rules and profiles keep working.  Plain dotted names (Graphite, StatsD, the flux
 JSON API) are untouched: they have no label set, and a selector sees them as
 ``{__name__="<the dotted name>"}``.
 
