@@ -54,9 +54,7 @@ def clean_value(value: str) -> str:
 
 def flatten(name: str, labels: Mapping[str, str], prefix: str = "") -> str:
     """The series name of ``name`` with ``labels`` (``__name__`` among them is ignored)."""
-    parts = sorted(
-        (k, clean_value(v)) for k, v in labels.items() if k != NAME_LABEL and v
-    )
+    parts = sorted((k, clean_value(v)) for k, v in labels.items() if k != NAME_LABEL and v)
     metric = prefix + name
     if parts:
         body = ".".join(f"{k}={v}" for k, v in parts)

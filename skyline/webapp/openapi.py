@@ -92,10 +92,15 @@ PATHS: dict[str, dict[str, Any]] = {
         "get": _op(
             "Metric names in the store, sorted",
             _ok("a page of names", "Page"),
-            [_q("q", "name pattern: * ? [] wildcards; without them a substring"),
-             _q("selector", 'label selector, Prometheus syntax: http_requests_total{code=~"5.."}; '
-                "a malformed one is a 400 saying why"),
-             *PAGING],  # fmt: skip
+            [
+                _q("q", "name pattern: * ? [] wildcards; without them a substring"),
+                _q(
+                    "selector",
+                    'label selector, Prometheus syntax: http_requests_total{code=~"5.."}; '
+                    "a malformed one is a 400 saying why",
+                ),
+                *PAGING,
+            ],  # fmt: skip
         )
     },
     "/metrics/{name}": {

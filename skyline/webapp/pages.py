@@ -87,7 +87,9 @@ def metrics() -> Any:
     name = request.args.get("name", "")[:1024]
     try:
         found, total = (
-            label_filter.select_metrics(ctx(), q, selector) if q or selector or not name else ([], 0)
+            label_filter.select_metrics(ctx(), q, selector)
+            if q or selector or not name
+            else ([], 0)
         )
     except queries.BadFilter as exc:
         abort(400, description=str(exc))

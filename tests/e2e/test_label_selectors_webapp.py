@@ -20,8 +20,18 @@ API = "tenant.http_requests_total.code=500.instance=10_0_0_1:80.job=api"
 WEB = "tenant.http_requests_total.code=200.instance=10_0_0_2:80.job=web"
 DOTTED = "web.host1.requests"
 LABELS = {
-    API: {"__name__": "http_requests_total", "code": "500", "instance": "10.0.0.1:80", "job": "api"},
-    WEB: {"__name__": "http_requests_total", "code": "200", "instance": "10.0.0.2:80", "job": "web"},
+    API: {
+        "__name__": "http_requests_total",
+        "code": "500",
+        "instance": "10.0.0.1:80",
+        "job": "api",
+    },
+    WEB: {
+        "__name__": "http_requests_total",
+        "code": "200",
+        "instance": "10.0.0.2:80",
+        "job": "web",
+    },
 }
 
 
@@ -54,7 +64,7 @@ HOSTILE = [
     ('{job="api"', "expected , or }"),
     ('{code=~"5(.."}', "invalid regex for code"),
     ("{}", "empty selector"),
-    ('{job=api}', "expected a quoted value"),
+    ("{job=api}", "expected a quoted value"),
     ('{job="x"}} ; DROP TABLE metrics', "unexpected text after the selector"),
     ('{job="' + "a" * 5000 + '"}', "longer than 4096"),
     ('{job="\x00"}', "NUL character"),

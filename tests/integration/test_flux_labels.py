@@ -15,6 +15,7 @@ import pytest
 from skyline.settings.selector import parse
 from skyline.store.labels import LabelIndex
 from tests.conftest import free_port, wait_for
+from tests.integration import test_flux_prometheus
 from tests.integration.test_flux_http import Flx
 from tests.integration.test_flux_prometheus import (
     PATH,
@@ -22,10 +23,11 @@ from tests.integration.test_flux_prometheus import (
     PROMETHEUS,
     _Exporter,
     compress,
-    flux,  # noqa: F401 (fixture)
     write_request,
 )
 from tests.peers import require
+
+flux = test_flux_prometheus.flux  # the fixture: a running flux with an API key
 
 
 def index(flux: Flx) -> LabelIndex:
@@ -53,7 +55,9 @@ def test_label_sets_are_indexed_as_sent(flux: Flx) -> None:
     assert index(flux).select(sel, metrics) == [api]
     assert len(index(flux).select(parse('{_tenant_id="team.a"}'), metrics)) == 3
     # new label sets wait for panorama to write them to SQL
-    new = {m.decode() for m in flux.daemon.store.redis.smembers(flux.daemon.store.keys.labels_new())}
+    new = {
+        m.decode() for m in flux.daemon.store.redis.smembers(flux.daemon.store.keys.labels_new())
+    }
     assert api in new and len(new) == 3
 
 
@@ -125,9 +129,7 @@ def test_existing_dotted_names_are_unchanged(flux: Flx) -> None:
         {"metric": "web.host1.requests", "timestamp": now, "value": 1.0}]})  # fmt: skip
     assert r.status_code in (200, 204), r.text
     assert flux.daemon.store.metrics() == ["tenant.web.host1.requests"]
-    assert index(flux).get("tenant.web.host1.requests") == {
-        "__name__": "tenant.web.host1.requests"
-    }
+    assert index(flux).get("tenant.web.host1.requests") == {"__name__": "tenant.web.host1.requests"}
     sel = parse("tenant.web.host1.requests")
     assert index(flux).select(sel, flux.daemon.store.metrics()) == ["tenant.web.host1.requests"]
     assert not flux.daemon.store.redis.exists(flux.daemon.store.keys.labels())
@@ -170,12 +172,18 @@ remote_write:
         name = f"tenant.skyline_test_gauge.instance=127_0_0_1:{port}.job=exporter.shard=a"
         assert wait_for(lambda: flux.series(name), timeout=30, interval=0.2)[0][1] == 42.0
         names = flux.daemon.store.metrics()
-        assert index(flux).get(name) == {"__name__": "skyline_test_gauge", "shard": "a",
-                                         "instance": f"127.0.0.1:{port}", "job": "exporter"}
+        assert index(flux).get(name) == {
+            "__name__": "skyline_test_gauge",
+            "shard": "a",
+            "instance": f"127.0.0.1:{port}",
+            "job": "exporter",
+        }
         sel = parse(f'skyline_test_gauge{{instance="127.0.0.1:{port}",job=~"exp.*"}}')
         assert index(flux).select(sel, names) == [name]
         up = parse('up{job="exporter"}')
-        assert index(flux).select(up, names) == [f"tenant.up.instance=127_0_0_1:{port}.job=exporter"]
+        assert index(flux).select(up, names) == [
+            f"tenant.up.instance=127_0_0_1:{port}.job=exporter"
+        ]
         scrape = index(flux).select(parse('{__name__=~"scrape_.*",job="exporter"}'), names)
         assert scrape and all(".scrape_" in n for n in scrape)
     finally:

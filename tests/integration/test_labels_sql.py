@@ -92,7 +92,11 @@ def test_sql_label_columns_make_labelled_metrics(orders, make_settings, tmp_path
     assert r.metrics == 3 and r.delivered.live == 4
     eu = "shop.orders.code=200.region=eu-west_1"
     assert h.series(eu) == [(int(NOW - 120), 5.0), (int(NOW - 60), 6.0)]
-    assert sorted(h.store.metrics()) == [eu, "shop.orders.code=500.region=us", "shop.orders.region=us"]
+    assert sorted(h.store.metrics()) == [
+        eu,
+        "shop.orders.code=500.region=us",
+        "shop.orders.region=us",
+    ]
     index = LabelIndex(h.redis, h.keys)
     assert index.get(eu) == {"__name__": "orders", "code": "200", "region": "eu-west.1"}
     names = h.store.metrics()
@@ -146,7 +150,7 @@ def test_panorama_writes_label_sets_to_sql(db_url: str, redis_client, make_setti
         ("long.l=x", "__name__", "long"),
         ("long.l=x", "l", long_value[:512]),
         ("odd.city=Z_rich", "__name__", "odd"),
-        ("odd.city=Z_rich", "city", "Zürich 🚀 \"quoted\" ,;"),
+        ("odd.city=Z_rich", "city", 'Zürich 🚀 "quoted" ,;'),
     ]
     # the same metric registered again by another process: no second row
     redis_client.sadd(index.keys.labels_new(), "http.code=500.job=api")
@@ -181,4 +185,3 @@ def test_the_panorama_daemon_syncs_label_sets(make_settings, tmp_path, redis_cli
 
         assert wait_for(stored, timeout=20) == [("__name__", "up"), ("job", "api")]
         assert wait_for(lambda: p.counters.peek().get("label_sets_stored")) == 1
-

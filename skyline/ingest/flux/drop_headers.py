@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from skyline.ingest.flux.limits import HttpError
 
@@ -32,13 +31,17 @@ MAX_PATTERN = 256
 MAX_HEADER = 16384
 
 
+class HeaderSource(Protocol):
+    def get(self, key: str) -> str | None: ...
+
+
 @dataclass
 class Drops:
     metrics: list[re.Pattern[str]] = field(default_factory=list)
     labels: dict[str, list[re.Pattern[str]]] = field(default_factory=dict)
 
     @classmethod
-    def from_headers(cls, headers: Mapping[str, str]) -> Drops | None:
+    def from_headers(cls, headers: HeaderSource) -> Drops | None:
         metrics = _json_list(headers.get("dropMetrics"), "dropMetrics")
         labels = _json_list(headers.get("dropLabels"), "dropLabels")
         if not metrics and not labels:

@@ -251,9 +251,7 @@ def register(app: Flask, ctx: Context) -> None:
         req = parse(decompress(raw, ctx.config.max_decompressed_bytes))
         drops = Drops.from_headers(request.headers)
         prefix, extra = tenant_prefix(namespace)
-        points, rejects, _, new_sets = mapper.convert(
-            req, prefix, ctx.ingest.clock(), drops, extra
-        )
+        points, rejects, _, new_sets = mapper.convert(req, prefix, ctx.ingest.clock(), drops, extra)
         ctx.admit(key_id, len(points))
         test = request.headers.get("x-test-only", "").lower() == "true"
         if not test:  # before the points, so whoever reads them finds their labels

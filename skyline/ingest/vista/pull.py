@@ -9,6 +9,7 @@ at most ``max_gap``.  So the gap an outage leaves is asked for on the next pass,
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,7 +86,7 @@ def pull(
 
 
 def labelled(
-    source: Source, pulled: list[PulledSeries], delivered: dict[str, object]
+    source: Source, pulled: list[PulledSeries], delivered: Container[str]
 ) -> dict[str, dict[str, str]]:
     """Metric -> label set of the labelled series among those delivered."""
     out: dict[str, dict[str, str]] = {}

@@ -150,8 +150,12 @@ class Sql(Source):
             entry[0].append(ts)
             entry[1].append(value)
         return [
-            PulledSeries(name, np.asarray(ts, dtype=np.float64), np.asarray(vs, dtype=np.float64),
-                         label_sets.get(name))  # fmt: skip
+            PulledSeries(
+                name,
+                np.asarray(ts, dtype=np.float64),
+                np.asarray(vs, dtype=np.float64),
+                label_sets.get(name),
+            )  # fmt: skip
             for name, (ts, vs) in grouped.items()
         ]
 
