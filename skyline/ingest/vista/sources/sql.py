@@ -5,7 +5,9 @@ query may yield many metrics (one per distinct name; without the column the
 source's one metric is called ``value``).  The columns named in
 ``options.label_columns`` are labels: each distinct label set is its own metric,
 named ``<name>.<label>=<value>...`` (skyline.store.labels; a NULL or empty value
-leaves the label out) and keeping its label set in the label index.  ``:start`` and ``:end`` are bound to the
+leaves the label out) and keeping its label set in the label index.
+``options.missing_ok`` makes a table that does not exist yet answer no rows (the
+demo's source, whose table appears when ``skyline demo`` runs).  ``:start`` and ``:end`` are bound to the
 window asked, so the query should select ``ts > :start AND ts <= :end``.
 
 Time zones are explicit: ``options.time_type`` says whether ``ts`` is a datetime
@@ -51,6 +53,7 @@ class SqlOptions(BaseModel):
     time_type: Literal["datetime", "epoch"] = "datetime"
     timezone: str = Field("UTC", min_length=1)
     label_columns: list[str] = Field(default_factory=list, max_length=32)
+    missing_ok: bool = False  # a table that does not exist (yet) answers no rows
 
 
 @SOURCES.register("sql")
@@ -86,6 +89,8 @@ class Sql(Source):
         except SourceError:
             raise
         except sqlalchemy.exc.SQLAlchemyError as exc:
+            if self.options.missing_ok and _is_missing_table(exc):
+                return []
             if _is_timeout(exc):
                 raise SourceError("timeout", f"query ran past {self.cfg.timeout:g}s") from None
             reason = "unreachable" if isinstance(exc, sqlalchemy.exc.InterfaceError) else "query"
@@ -184,6 +189,17 @@ def _float(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return float("nan")
+
+
+def _is_missing_table(exc: BaseException) -> bool:
+    """SQLite's "no such table", MariaDB's "Table ... doesn't exist", PostgreSQL's
+    "relation ... does not exist"."""
+    text = str(exc).lower()
+    return (
+        "no such table" in text
+        or ("table" in text and "doesn't exist" in text)
+        or ("relation" in text and "does not exist" in text)
+    )
 
 
 def _is_timeout(exc: BaseException) -> bool:
