@@ -37,6 +37,7 @@ METRIC = "orders_per_minute"
 REGIONS = {"eu": 120.0, "us": 80.0}  # mean orders per minute
 ANOMALY_MINUTES = 6
 
+
 def orders(region: str, minute: int, rng: random.Random) -> float:
     """Normal orders in that minute: a daily wave with Poisson-like noise."""
     mean = REGIONS[region] * (1 + 0.4 * math.sin(2 * math.pi * (minute * 60 % 86400) / 86400))

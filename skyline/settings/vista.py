@@ -21,7 +21,6 @@ from pydantic import model_validator
 
 from skyline.settings.base import Section, key
 
-
 DEMO_DB_FILE = "demo-shop.sqlite"
 DEMO_SOURCE: dict[str, Any] = {
     "name": "demo-orders",
