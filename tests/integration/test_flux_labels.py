@@ -190,3 +190,19 @@ remote_write:
         proc.terminate()
         proc.wait(10)
         exporter.shutdown()
+
+
+def test_a_label_set_goes_with_its_series(flux: Flx) -> None:
+    ms = int(time.time()) * 1000
+    body = write_request([({"__name__": "gone", "a": "b"}, [(1.0, ms)]),
+                          ({"__name__": "kept", "a": "b"}, [(1.0, ms)])])  # fmt: skip
+    assert flux.post(PATH, data=compress(body), headers=PB).status_code == 204
+    store = flux.daemon.store
+    assert index(flux).get("tenant.gone.a=b") == {"__name__": "gone", "a": "b"}
+    store.delete("tenant.gone.a=b")
+    assert not store.redis.hexists(store.keys.labels(), "tenant.gone.a=b")
+    # roomba deleting an inactive metric deletes its label set too
+    out = store.trim_many(["tenant.kept.a=b"], now=time.time() + 10 * 86400, keep_seconds=86400,
+                          grace=0, inactive_after=86400, companions=lambda m: [])  # fmt: skip
+    assert out["deleted"] == 1
+    assert store.redis.hlen(store.keys.labels()) == 0
