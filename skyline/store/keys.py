@@ -240,7 +240,7 @@ KEYS: dict[str, KeySpec] = {
         "with the metric's series",
         "The label set of each labelled metric as it was sent (JSON object, __name__ "
         "without the flux/vista prefix), keyed by the metric's flattened series name; "
-        "written once by flux and vista (HSETNX), read by label selectors. See "
+        "written once by flux and vista (HSET of the metrics HMGET did not find), read by label selectors. See "
         "skyline/store/labels.py.",
     ),
     "labels_new": KeySpec(

@@ -18,13 +18,15 @@ The flattening loses what the cleaning changed, so the label set itself (the
 values as sent, ``__name__`` without the prefix) is kept beside the series:
 
 - in Redis, the ``labels`` hash (metric -> JSON object), written by the ingest
-  path the first time it sees a metric (HSETNX; a per-process cache makes the
-  repeat free), with the metric added to the ``labels_new`` set;
+  path the first time it sees a metric (an HMGET, then one HSET of those missing; a
+  per-process cache of name hashes makes the repeat free), with the metric added to
+  the ``labels_new`` set, and deleted with the metric's series (roomba,
+  ``TimeSeriesStore.delete``);
 - in SQL, the ``metric_labels`` table (one row per metric and label), which
   panorama fills from ``labels_new`` (``skyline.events.panorama.labels``).
 
 Two label sets that flatten to one name share the series; the first one seen is
-the one kept.
+the one kept (but for two writers racing on the metric's first point).
 """
 
 from __future__ import annotations
@@ -98,21 +100,29 @@ class LabelIndex:
 
     def register(self, entries: Mapping[str, Mapping[str, str]]) -> int:
         """Record ``metric -> label set`` for metrics not recorded yet; returns how many
-        were new.  Two round trips per call at most, none for metrics seen before."""
+        were new.  Three commands per call at most (HMGET, then HSET and SADD of the
+        missing ones), none for metrics this process registered before.  Two writers
+        racing on one new metric both write it (the same name: the same labels but for
+        what the name's cleaning hides)."""
         fresh = {m: ls for m, ls in entries.items() if hash(m) not in self.seen}
         if not fresh:
             return 0
-        pipe = self.redis.pipeline(transaction=False)
         names = list(fresh)
-        for m in names:
-            pipe.hsetnx(self.keys.labels(), m, json.dumps(dict(fresh[m]), separators=(",", ":")))
-        added = [m for m, ok in zip(names, pipe.execute(), strict=True) if ok]
-        if added:
-            self.redis.sadd(self.keys.labels_new(), *added)
+        have = cast(list[bytes | None], self.redis.hmget(self.keys.labels(), names))
+        missing = {
+            m: json.dumps(dict(fresh[m]), separators=(",", ":"))
+            for m, h in zip(names, have, strict=True)
+            if h is None
+        }
+        if missing:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hset(self.keys.labels(), mapping=missing)  # type: ignore[arg-type]
+            pipe.sadd(self.keys.labels_new(), *missing)
+            pipe.execute()
         if len(self.seen) + len(names) > SEEN_LIMIT:
             self.seen.clear()
         self.seen.update(map(hash, names))
-        return len(added)
+        return len(missing)
 
     def get_many(self, metrics: Sequence[str]) -> dict[str, dict[str, str]]:
         """Each metric's label set: the index's, else what its name shows."""
