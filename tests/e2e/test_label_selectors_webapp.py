@@ -126,3 +126,35 @@ def test_metrics_page_selector_in_chromium(browser, app) -> None:
     assert "expected a metric name or {" in page.inner_text("body")
     context.close()
     assert not [p for p in problems if "400" not in p], problems
+
+
+def test_anomaly_page_shows_the_labels(app) -> None:
+    from sqlalchemy.orm import Session
+
+    from skyline.db.models import Anomaly, Metric
+    from skyline.events.anomaly import event_id
+    from tests.integration.test_webapp_http import Browser
+
+    settings, _, base = app
+    now = int(time.time())
+    ids = {}
+    with Session(make_engine(settings.database_url)) as db:
+        for name in (API, DOTTED):
+            m = Metric(name=name)
+            db.add(m)
+            db.flush()
+            a = Anomaly(metric_id=m.id, timestamp=now, value=9.0, full_duration=86400,
+                        source="analyzer", algorithms_run=["grubbs"], triggered_algorithms=["grubbs"],
+                        scores={}, verdict="alerted", event_id=event_id("analyzer", name, now))  # fmt: skip
+            db.add(a)
+            db.flush()
+            ids[name] = a.id
+        db.commit()
+    b = Browser(base)
+    assert b.login().status_code == 302
+    page = b.get(f"{base}/anomaly/{ids[API]}").text
+    assert 'id="anomaly-labels"' in page
+    for k, v in LABELS[API].items():
+        if k != "__name__":
+            assert f'<code>{k}="{v}"</code>' in page, page
+    assert 'id="anomaly-labels"' not in b.get(f"{base}/anomaly/{ids[DOTTED]}").text
