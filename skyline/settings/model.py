@@ -48,7 +48,7 @@ from skyline.settings.ionosphere import IonosphereSection
 from skyline.settings.luminosity import LuminositySection
 from skyline.settings.mirage import MirageSection
 from skyline.settings.thunder import DataHealthRule, ThunderSection, check_before_roomba
-from skyline.settings.vista import VistaSource
+from skyline.settings.vista import DEMO_SOURCE, VistaSource
 
 __all__ = [
     "AlertRule",
@@ -319,7 +319,12 @@ class Settings(Section):
         [], "Namespaces whose silence thunder reports, one [[data_health]] table each."
     )
 
-    vista: list[VistaSource] = key([], "Pulled sources, one [[vista]] table each (docs/vista.md).")
+    vista: list[VistaSource] = key(
+        [VistaSource.model_validate(DEMO_SOURCE)],
+        "Pulled sources, one [[vista]] table each (docs/vista.md). The default is the "
+        "demo's source (demo-orders: the SQLite table skyline demo fills; no rows until "
+        "it runs); any [[vista]] table in the file replaces it.",
+    )
 
     @model_validator(mode="after")
     def _vista_names_unique(self) -> Settings:
@@ -555,7 +560,9 @@ def _resolve_paths(settings: Settings) -> Settings:
     if not var_dir.is_absolute():
         var_dir = Path.cwd() / var_dir
     skyline = settings.skyline.model_copy(update={"var_dir": str(var_dir)})
-    return settings.model_copy(update={"skyline": skyline})
+    vista = [s.model_copy(update={"url": s.url.replace("{var_dir}", str(var_dir))})
+             for s in settings.vista]  # fmt: skip
+    return settings.model_copy(update={"skyline": skyline, "vista": vista})
 
 
 def redacted(settings: Settings) -> dict[str, Any]:

@@ -235,6 +235,22 @@ KEYS: dict[str, KeySpec] = {
         "JSON state of each pull source (last success, consecutive failures, errors by "
         "reason, last error and when) for the Status page and /api/v1/status.",
     ),
+    "labels": KeySpec(
+        "labels",
+        "HASH",
+        "none; a field per labelled metric (metrics without labels have none), deleted "
+        "with the metric's series",
+        "The label set of each labelled metric as it was sent (JSON object, __name__ "
+        "without the flux/vista prefix), keyed by the metric's flattened series name; "
+        "written once by flux and vista (HSET of the metrics HMGET did not find), read by label selectors. See "
+        "skyline/store/labels.py.",
+    ),
+    "labels_new": KeySpec(
+        "labels:new",
+        "SET",
+        "none; panorama pops members as it writes them to SQL",
+        "Labelled metrics whose label set is not yet in the metric_labels SQL table.",
+    ),
 }
 
 
@@ -328,6 +344,12 @@ class RedisKeys:
 
     def vista_status(self) -> str:
         return f"{self.prefix}vista:status"
+
+    def labels(self) -> str:
+        return f"{self.prefix}labels"
+
+    def labels_new(self) -> str:
+        return f"{self.prefix}labels:new"
 
 
 def render_markdown(prefix: str = "sky:") -> str:

@@ -380,6 +380,7 @@ class TimeSeriesStore:
         for metric in gone:
             for key in companions(metric):
                 pipe.delete(key)
+        pipe.hdel(self.keys.labels(), *gone)  # their label sets (skyline.store.labels)
         pipe.execute()
 
     def _due_for_trim(
@@ -472,6 +473,7 @@ class TimeSeriesStore:
         pipe.delete(self.keys.series(metric))
         for key in self.companions(metric) if self.companions else ():
             pipe.delete(key)
+        pipe.hdel(self.keys.labels(), metric)
         pipe.execute()
 
     def read_tails(self, metrics: Sequence[str], records: int) -> dict[str, Series]:

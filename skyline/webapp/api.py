@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from skyline.alerting import mutes
 from skyline.db.models import LABELS, AlertMute, Label
 from skyline.ingest.vista import status as vista_status
-from skyline.webapp import openapi, queries
+from skyline.webapp import label_filter, openapi, queries
 from skyline.webapp.auth import ctx, require
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -125,7 +125,12 @@ def labels() -> Any:
 @bp.route("/metrics")
 def metrics() -> Any:
     f = _filters()
-    names, total = queries.search_metrics(ctx(), request.args.get("q", "")[:1024], limit=10**9)
+    try:
+        names, total = label_filter.select_metrics(
+            ctx(), request.args.get("q", "")[:1024], request.args.get("selector", ""), limit=10**9
+        )
+    except queries.BadFilter as exc:
+        abort(400, description=str(exc))
     start = (f.page - 1) * f.per_page
     return jsonify(page_body(names[start : start + f.per_page], total, f.page, f.per_page))
 
@@ -140,7 +145,7 @@ def metric(name: str) -> Any:
     data = queries.metric_series(ctx(), name, since, until)
     if not data and not ctx().redis.sismember(ctx().keys.metrics(), name):
         abort(404, description="no such metric")
-    return jsonify(metric=name, data=data)
+    return jsonify(metric=name, labels=label_filter.metric_labels(ctx(), name), data=data)
 
 
 @bp.route("/status")

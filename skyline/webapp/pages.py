@@ -11,7 +11,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from skyline.db.models import LABELS, VERDICTS
 from skyline.ingest.vista import importer
 from skyline.ingest.vista import status as vista_status
-from skyline.webapp import formats, queries, training
+from skyline.webapp import formats, label_filter, queries, training
 from skyline.webapp.auth import ctx, require
 
 bp = Blueprint("pages", __name__)
@@ -58,8 +58,11 @@ def anomaly(ref: str) -> Any:
     detail = queries.anomaly_detail(ctx(), anomaly_id)
     assert detail is not None
     window = ctx().settings.webapp.graph_window
+    metric_labels = label_filter.metric_labels(ctx(), detail["metric"])
+    metric_labels.pop("__name__", None)
     return render_template(
         "anomaly.html", a=detail, trail=queries.trail(detail), labels=LABELS,
+        metric_labels=metric_labels,
         since=detail["timestamp"] - window, until=detail["timestamp"] + window // 6,
     )  # fmt: skip
 
@@ -81,11 +84,21 @@ def label(anomaly_id: int) -> Any:
 @bp.route("/metrics")
 def metrics() -> Any:
     q = request.args.get("q", "")[:1024]
+    selector = request.args.get("selector", "")[:4097]
     name = request.args.get("name", "")[:1024]
-    found, total = queries.search_metrics(ctx(), q) if q or not name else ([], 0)
+    try:
+        found, total = (
+            label_filter.select_metrics(ctx(), q, selector)
+            if q or selector or not name
+            else ([], 0)
+        )
+    except queries.BadFilter as exc:
+        abort(400, description=str(exc))
     window = ctx().settings.webapp.graph_window
     profiles = training.metric_profiles(ctx(), name) if name else []
-    return render_template("metrics.html", q=q, name=name, found=found, total=total,
+    labels = label_filter.metric_labels(ctx(), name) if name else {}
+    return render_template("metrics.html", q=q, selector=selector, name=name, labels=labels,
+                           found=found, total=total,
                            since=int(time.time()) - window, profiles=profiles)  # fmt: skip
 
 

@@ -157,7 +157,7 @@ class Mirage(StreamDaemon):
                       event.metric, event.timestamp, hours, judgement.reason)  # fmt: skip
 
     def _judge(self, event: AnomalyEvent) -> tuple[int, Judgement]:
-        hours = route(self.settings.alerts, event.metric).mirage_hours
+        hours = route(self.settings.alerts, event.metric, event.labels).mirage_hours
         if not hours:
             return 0, Judgement(False, "the metric's alert rule has no mirage_hours any more")
         res = self.history.resolution
