@@ -82,6 +82,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     for s in statuses:
         age = f"{s.heartbeat_age:.1f}s" if s.heartbeat_age is not None else "-"
         print(f"{s.name:<11} {s.state:<12} pid={s.pid or '-':<8} heartbeat_age={age}")
+        for m in s.members:
+            print("  " + control.member_line(m))
     return control.exit_status(statuses)
 
 

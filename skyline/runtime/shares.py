@@ -1,0 +1,78 @@
+"""Which member of a daemon kind owns which metric: rendezvous (highest random
+weight) hashing over the live members.
+
+Every metric goes to the member whose ``mix(hash(metric) ^ hash(member))`` is
+highest.  Each member sees the same live list (``skyline.runtime.membership``), so
+they agree without talking to each other; when a member joins it takes about 1/N of
+every other member's metrics, and when one leaves only its own metrics move (each
+to the member that scored second for it).  ``utils/bench/shards.py`` compares this
+with a consistent-hash ring and jump hash and checks balance and movement on one
+million names (docs/scaling.md).
+
+Hashes are 64-bit BLAKE2b of the UTF-8 name (stable across processes, machines and
+Python versions, unlike ``hash()``), mixed with SplitMix64's finaliser in numpy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def name_hash(name: str) -> int:
+    """A stable 64-bit hash of a metric or member name."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little")
+
+
+def name_hashes(names: Iterable[str]) -> np.ndarray:
+    """``name_hash`` of each name, as uint64."""
+    return np.fromiter((name_hash(n) for n in names), dtype=np.uint64)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: every input bit flips about half the output bits."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * _M1
+        x = (x ^ (x >> np.uint64(27))) * _M2
+    out: np.ndarray = x ^ (x >> np.uint64(31))
+    return out
+
+
+def owner_index(metric_hashes: np.ndarray, member_hashes: np.ndarray) -> np.ndarray:
+    """For each metric hash, the position in ``member_hashes`` of its owner (int64);
+    -1 for every metric when there are no members."""
+    if len(member_hashes) == 0:
+        return np.full(len(metric_hashes), -1, dtype=np.int64)
+    best = np.zeros(len(metric_hashes), dtype=np.uint64)
+    owner = np.zeros(len(metric_hashes), dtype=np.int64)
+    for i, m in enumerate(member_hashes.tolist()):
+        score = _mix(metric_hashes ^ np.uint64(m))
+        better = score > best
+        best[better] = score[better]
+        owner[better] = i
+    return owner
+
+
+class Shares:
+    """The assignment for one list of live members (ids); ``owner_of`` and ``mine``
+    answer for metric names."""
+
+    def __init__(self, members: Sequence[str]) -> None:
+        self.members = sorted(members)
+        self._hashes = name_hashes(self.members)
+
+    def owners(self, metrics: Sequence[str]) -> list[str]:
+        """The owning member id of each metric ('' when there are no members)."""
+        idx = owner_index(name_hashes(metrics), self._hashes).tolist()
+        return [self.members[i] if i >= 0 else "" for i in idx]
+
+    def mine(self, me: str, metrics: Sequence[str]) -> list[str]:
+        """The metrics of ``metrics`` that ``me`` owns, in their order."""
+        if self.members == [me]:
+            return list(metrics)
+        return [m for m, o in zip(metrics, self.owners(metrics), strict=True) if o == me]

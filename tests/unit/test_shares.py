@@ -1,0 +1,113 @@
+"""Rendezvous assignment (skyline/runtime/shares.py) and a small run of the shard
+simulation (utils/bench/shards.py): balance and movement, not time."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from skyline.runtime.shares import Shares, name_hash, name_hashes, owner_index
+
+BENCH = Path(__file__).resolve().parents[2] / "utils" / "bench" / "shards.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_shards", BENCH)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_shards"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_name_hash_is_stable_across_processes() -> None:
+    # BLAKE2b-64 of the UTF-8 name, little-endian: the same on every machine
+    assert name_hash("a.b.c") == int.from_bytes(
+        __import__("hashlib").blake2b(b"a.b.c", digest_size=8).digest(), "little"
+    )
+    assert name_hash("a.b.c") != name_hash("a.b.d")
+
+
+def test_owner_is_the_highest_score_reference_twin() -> None:
+    """owner_index against a slow pure-Python twin of the same rule."""
+    mask = (1 << 64) - 1
+
+    def mix(x: int) -> int:
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+        return x ^ (x >> 31)
+
+    metrics = [f"m.{i}" for i in range(300)]
+    members = ["a-1-x", "b-2-y", "c-3-z"]
+    got = owner_index(name_hashes(metrics), name_hashes(members)).tolist()
+    want = [max(range(3), key=lambda j: mix(name_hash(m) ^ name_hash(members[j])))
+            for m in metrics]  # fmt: skip
+    assert got == want
+
+
+def test_shares_agree_whatever_the_order_of_the_member_list() -> None:
+    metrics = [f"m.{i}" for i in range(2000)]
+    a = Shares(["x", "y", "z"]).owners(metrics)
+    b = Shares(["z", "x", "y"]).owners(metrics)
+    assert a == b
+    assert set(a) == {"x", "y", "z"}
+    mine = Shares(["x", "y", "z"]).mine("y", metrics)
+    assert mine == [m for m, o in zip(metrics, a, strict=True) if o == "y"]
+
+
+def test_a_leaving_member_moves_only_its_own_metrics() -> None:
+    metrics = [f"m.{i}" for i in range(5000)]
+    before = Shares(["p", "q", "r", "s"]).owners(metrics)
+    after = Shares(["p", "q", "s"]).owners(metrics)
+    moved = [(b, a) for b, a in zip(before, after, strict=True) if b != a]
+    assert moved and all(b == "r" for b, _ in moved)
+    assert {a for _, a in moved} == {"p", "q", "s"}
+
+
+def test_no_members_owns_nothing() -> None:
+    assert Shares([]).owners(["a", "b"]) == ["", ""]
+    assert Shares([]).mine("x", ["a"]) == []
+    assert owner_index(np.zeros(3, dtype=np.uint64), np.zeros(0, dtype=np.uint64)).tolist() == [
+        -1,
+        -1,
+        -1,
+    ]
+
+
+def test_simulation_small_meets_the_targets_for_rendezvous(bench: ModuleType) -> None:
+    result = bench.run(60_000, 2, 8, 160, seed=18)
+    r = result["methods"]["rendezvous"]
+    assert r["meets_targets"], r
+    assert r["max_balance"] <= 0.05
+    assert r["max_move_excess"] <= 0.02
+    steps = r["steps"]
+    assert [s["members"] for s in steps][:7] == list(range(2, 9))
+    assert steps[-1]["members"] == 2 and len(steps) == 13  # 6 joins, 6 leaves
+    for s in steps[1:]:
+        assert s["moved"] > 0  # every change moves something, about 1/N
+    # jump hash over a sorted list moves far more than 1/N when a member in the
+    # middle leaves: the simulation can tell the methods apart
+    assert not result["methods"]["jump"]["meets_targets"]
+    assert result["methods"]["jump"]["max_move_excess"] > 0.1
+
+
+def test_simulation_cli_prints_a_table_and_json(bench: ModuleType, capsys) -> None:
+    assert bench.main(["--metrics", "20000", "--min", "2", "--max", "4", "--json"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    head = json.loads(out[-1])
+    assert head["metrics"] == 20000
+    assert head["rendezvous_meets_targets"] is True
+    assert {"ring160_max_balance", "jump_max_move_excess"} <= set(head)
+    assert any(line.startswith("rendezvous") for line in out)
+
+
+def test_simulation_rejects_bad_bounds(bench: ModuleType) -> None:
+    with pytest.raises(SystemExit):
+        bench.main(["--min", "5", "--max", "3"])
