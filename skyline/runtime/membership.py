@@ -27,6 +27,7 @@ from typing import Any
 
 import redis
 
+from skyline.runtime.shares import Shares
 from skyline.store.keys import RedisKeys
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,12 @@ class Membership:
         if gone:
             self.redis.hdel(self.key, *gone)
         return live, expired
+
+    def live_shares(self) -> Shares:
+        """The assignment over the live members of this kind, this one always among
+        them (it is running)."""
+        live, _ = self.look()
+        return Shares(sorted({m.id for m in live} | {self.id}))
 
 
 def member_rows(

@@ -34,7 +34,7 @@ def name_hashes(names: Iterable[str]) -> np.ndarray:
     return np.fromiter((name_hash(n) for n in names), dtype=np.uint64)
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
+def mix(x: np.ndarray) -> np.ndarray:
     """SplitMix64's finaliser: every input bit flips about half the output bits."""
     with np.errstate(over="ignore"):
         x = (x ^ (x >> np.uint64(30))) * _M1
@@ -51,7 +51,7 @@ def owner_index(metric_hashes: np.ndarray, member_hashes: np.ndarray) -> np.ndar
     best = np.zeros(len(metric_hashes), dtype=np.uint64)
     owner = np.zeros(len(metric_hashes), dtype=np.int64)
     for i, m in enumerate(member_hashes.tolist()):
-        score = _mix(metric_hashes ^ np.uint64(m))
+        score = mix(metric_hashes ^ np.uint64(m))
         better = score > best
         best[better] = score[better]
         owner[better] = i

@@ -111,3 +111,10 @@ def test_simulation_cli_prints_a_table_and_json(bench: ModuleType, capsys) -> No
 def test_simulation_rejects_bad_bounds(bench: ModuleType) -> None:
     with pytest.raises(SystemExit):
         bench.main(["--min", "5", "--max", "3"])
+
+
+def test_incremental_rendezvous_equals_a_full_recomputation(bench: ModuleType) -> None:
+    hashes = name_hashes(bench.metric_names(20_000, 3))
+    tracker = bench.Rendezvous()
+    for members in bench.schedule(2, 7, seed=3):
+        assert np.array_equal(tracker(hashes, members), bench.rendezvous(hashes, members))

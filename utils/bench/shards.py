@@ -40,7 +40,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from skyline.runtime.shares import name_hashes, owner_index  # noqa: E402
+from skyline.runtime.shares import mix, name_hash, name_hashes, owner_index  # noqa: E402
 
 BALANCE_TARGET = 0.05
 MOVE_EXCESS_TARGET = 0.02
@@ -60,6 +60,42 @@ def metric_names(n: int, seed: int) -> list[str]:
 def rendezvous(metric_hashes: np.ndarray, members: Sequence[str]) -> np.ndarray:
     """Skyline's assignment: owner positions in ``sorted(members)``."""
     return owner_index(metric_hashes, name_hashes(sorted(members)))
+
+
+class Rendezvous:
+    """``rendezvous`` kept up to date change by change: a join scores the newcomer
+    once against the best score so far, a leave re-scores only the leaver's metrics
+    (the same owners as a full recomputation; tests/unit/test_shares.py checks)."""
+
+    def __init__(self) -> None:
+        self.members: list[str] = []
+        self.codes: dict[str, int] = {}  # member -> code in ``owner``
+        self.best = np.zeros(0, dtype=np.uint64)
+        self.owner = np.zeros(0, dtype=np.int64)
+
+    def _code(self, member: str) -> int:
+        return self.codes.setdefault(member, len(self.codes))
+
+    def __call__(self, metric_hashes: np.ndarray, members: Sequence[str]) -> np.ndarray:
+        new = sorted(members)
+        if not self.members or len(self.owner) != len(metric_hashes):
+            self.members = []
+            self.best = np.zeros(len(metric_hashes), dtype=np.uint64)
+            self.owner = np.full(len(metric_hashes), -1, dtype=np.int64)
+        for m in sorted(set(new) - set(self.members)):
+            score = mix(metric_hashes ^ np.uint64(name_hash(m)))
+            better = score > self.best
+            self.best[better], self.owner[better] = score[better], self._code(m)
+        for m in sorted(set(self.members) - set(new)):
+            idx = np.flatnonzero(self.owner == self.codes[m])
+            pos = rendezvous(metric_hashes[idx], new)
+            self.owner[idx] = np.array([self._code(x) for x in new])[pos]
+            hashes = name_hashes(new)[pos]
+            self.best[idx] = mix(metric_hashes[idx] ^ hashes)
+        self.members = new
+        to_pos = np.full(len(self.codes), -1, dtype=np.int64)
+        to_pos[[self.codes[m] for m in new]] = np.arange(len(new))
+        return to_pos[self.owner]
 
 
 def ring(vnodes: int) -> Assign:
@@ -96,7 +132,7 @@ def jump(metric_hashes: np.ndarray, members: Sequence[str]) -> np.ndarray:
 
 
 def methods(vnodes: int) -> dict[str, Assign]:
-    return {"rendezvous": rendezvous, f"ring{vnodes}": ring(vnodes), "jump": jump}
+    return {"rendezvous": Rendezvous(), f"ring{vnodes}": ring(vnodes), "jump": jump}
 
 
 def schedule(lo: int, hi: int, seed: int) -> list[list[str]]:
