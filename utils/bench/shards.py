@@ -40,7 +40,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from skyline.runtime.shares import mix, name_hash, name_hashes, owner_index  # noqa: E402
+from skyline.runtime.shares import Shares, mix, name_hash, name_hashes, owner_index  # noqa: E402
 
 BALANCE_TARGET = 0.05
 MOVE_EXCESS_TARGET = 0.02
@@ -159,22 +159,22 @@ class Step:
 def simulate(assign: Assign, metric_hashes: np.ndarray, states: list[list[str]]) -> list[Step]:
     steps: list[Step] = []
     prev: np.ndarray | None = None
-    prev_members: list[str] = []
+    prev_n = 0
     m = len(metric_hashes)
+    codes: dict[str, int] = {}  # member -> a code that stays the same across states
     for members in states:
         ordered = sorted(members)
-        owner = np.array(ordered)[assign(metric_hashes, ordered)]
-        counts = np.unique(owner, return_counts=True)[1]
+        code = np.array([codes.setdefault(x, len(codes)) for x in ordered], dtype=np.int64)
+        owner = code[assign(metric_hashes, ordered)]
+        counts = np.bincount(owner, minlength=len(codes))[code]
         balance = float(np.abs(counts / (m / len(ordered)) - 1).max())
-        if len(counts) < len(ordered):  # a member with nothing at all
-            balance = max(balance, 1.0)
         if prev is None:
             steps.append(Step(len(ordered), "start", balance, 0.0, 0.0))
         else:
-            change = "join" if len(ordered) > len(prev_members) else "leave"
-            n = max(len(ordered), len(prev_members))
+            change = "join" if len(ordered) > prev_n else "leave"
+            n = max(len(ordered), prev_n)
             steps.append(Step(len(ordered), change, balance, float((owner != prev).mean()), 1 / n))
-        prev, prev_members = owner, ordered
+        prev, prev_n = owner, len(ordered)
     return steps
 
 
@@ -188,6 +188,18 @@ def summary(steps: list[Step]) -> dict[str, float | bool]:
     }
 
 
+def lookup_rate(names: Sequence[str], members: int, reps: int = 3) -> float:
+    """Names per second through ``Shares.owners`` (hash + score: what an analyzer
+    pays per popped name to route it) with ``members`` members; best of ``reps``."""
+    shares = Shares([f"analyzer-{i:02d}" for i in range(members)])
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        shares.owners(names)
+        best = min(best, time.perf_counter() - t0)
+    return len(names) / best
+
+
 def run(n_metrics: int, lo: int, hi: int, vnodes: int, seed: int) -> dict[str, object]:
     t0 = time.perf_counter()
     hashes = name_hashes(metric_names(n_metrics, seed))
@@ -199,8 +211,10 @@ def run(n_metrics: int, lo: int, hi: int, vnodes: int, seed: int) -> dict[str, o
         steps = simulate(assign, hashes, states)
         results[name] = {**summary(steps), "seconds": round(time.perf_counter() - t0, 2),
                          "steps": [asdict(s) for s in steps]}  # fmt: skip
+    sample = metric_names(min(n_metrics, 50_000), seed + 2)
+    rates = {f"owners_per_s_{n}": round(lookup_rate(sample, n)) for n in (lo, 3, hi)}
     return {"metrics": n_metrics, "min": lo, "max": hi, "changes": len(states) - 1,
-            "hash_seconds": round(hash_s, 2), "methods": results}  # fmt: skip
+            "hash_seconds": round(hash_s, 2), **rates, "methods": results}  # fmt: skip
 
 
 def table(result: dict[str, object]) -> str:
@@ -209,6 +223,9 @@ def table(result: dict[str, object]) -> str:
     lines = [f"{result['metrics']:,} metrics, members {result['min']}..{result['max']}..."
              f"{result['min']}, {result['changes']} changes; targets: balance <= "
              f"{BALANCE_TARGET:.0%}, moved <= 1/N + {MOVE_EXCESS_TARGET:.0%}", "",
+             "owner lookups (hash + score, names/s): " + ", ".join(
+                 f"{k.rsplit('_', 1)[1]} members {v:,}" for k, v in result.items()
+                 if k.startswith("owners_per_s_")), "",
              f"{'method':<12} {'max balance':>12} {'max moved-1/N':>14} {'meets':>6} {'s':>7}"]  # fmt: skip
     for name, r in methods_.items():
         lines.append(f"{name:<12} {r['max_balance']:>12.2%} {r['max_move_excess']:>14.2%} "
@@ -239,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         assert isinstance(methods_, dict)
         head = {f"{name}_{k}": v for name, r in methods_.items() for k, v in r.items()
                 if k in ("max_balance", "max_move_excess", "meets_targets")}  # fmt: skip
-        print(json.dumps({"metrics": result["metrics"], **head}))
+        rates = {k: v for k, v in result.items() if k.startswith("owners_per_s_")}
+        print(json.dumps({"metrics": result["metrics"], **rates, **head}))
     return 0 if result["methods"]["rendezvous"]["meets_targets"] else 1  # type: ignore[index]
 
 
