@@ -108,7 +108,7 @@ class Analyzer(Daemon):
             return
         everything = self.store.metrics()
         mine = self.sharding.mine(everything)
-        gained = self.sharding.acquired(old, everything) if old is not None else []
+        gained = self.sharding.acquired(old, mine) if old is not None else []
         if died:
             first = set(gained)
             self.sweep_todo = gained + [m for m in mine if m not in first]

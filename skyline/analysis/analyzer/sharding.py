@@ -72,13 +72,12 @@ class Sharding:
     def mine(self, metrics: Sequence[str]) -> list[str]:
         return self.shares.mine(self.me, metrics)
 
-    def acquired(self, old: Shares, metrics: Sequence[str]) -> list[str]:
-        """Of ``metrics``, those this member owns now and did not own under ``old``."""
-        now = self.mine(metrics)
-        if not now or old.members == [self.me]:
+    def acquired(self, old: Shares, mine: Sequence[str]) -> list[str]:
+        """Of ``mine`` (this member's metrics now), those it did not own under ``old``."""
+        if not mine or old.members == [self.me]:
             return []
-        before = set(old.mine(self.me, now))
-        return [m for m in now if m not in before]
+        before = set(old.mine(self.me, mine))
+        return [m for m in mine if m not in before]
 
     def route(self, names: Sequence[str]) -> list[str]:
         """The names this member owns; each other name is added to its owner's set."""
