@@ -86,6 +86,22 @@ def read_members(
     return sorted(out, key=lambda m: m.id), bad
 
 
+def look(
+    client: redis.Redis, keys: RedisKeys, kind: str, now: float, lease: float
+) -> tuple[list[Member], list[Member], int]:
+    """(live, expired) members of ``kind`` at ``now``, and how many fields were not
+    member records.  Members expired for more than one more ``lease`` are removed
+    from the hash (reported here a last time), and so is every malformed field."""
+    everyone, bad = read_members(client, keys, kind)
+    live = [m for m in everyone if m.live(now)]
+    expired = [m for m in everyone if not m.live(now)]
+    gone: list[bytes | str] = [m.id for m in expired if m.until + lease < now]
+    gone += bad
+    if gone:
+        client.hdel(keys.members(kind), *gone)
+    return live, expired, len(bad)
+
+
 class Membership:
     """This process as a member of ``kind``."""
 
@@ -117,17 +133,9 @@ class Membership:
         self.redis.hdel(self.key, self.id)
 
     def look(self) -> tuple[list[Member], list[Member]]:
-        """(live, expired) members now; expired ones older than one more lease are
-        removed from the hash, and so is any field that is not a member record."""
-        now = self.clock()
-        everyone, bad = read_members(self.redis, self.keys, self.kind)
-        self.malformed += len(bad)
-        live = [m for m in everyone if m.live(now)]
-        expired = [m for m in everyone if not m.live(now)]
-        gone: list[bytes | str] = [m.id for m in expired if m.until + self.lease < now]
-        gone += bad
-        if gone:
-            self.redis.hdel(self.key, *gone)
+        """(live, expired) members now (``look``)."""
+        live, expired, bad = look(self.redis, self.keys, self.kind, self.clock(), self.lease)
+        self.malformed += bad
         return live, expired
 
     def live_shares(self) -> Shares:
