@@ -12,6 +12,7 @@ import pytest
 
 from skyline.analysis.algorithms.state import last_learned
 from skyline.analysis.analyzer.agent import Analyzer
+from skyline.runtime.shares import Shares
 
 N_METRICS = 40
 T0 = 1_700_000_000
@@ -129,8 +130,6 @@ def test_a_killed_analyzers_share_is_taken_over_in_one_pass_after_its_lease(
 
 def owned_before(b: Analyzer, a: Analyzer) -> set[str]:
     """b's metrics while a was live."""
-    from skyline.runtime.shares import Shares
-
     return set(Shares([a.membership.id, b.membership.id]).mine(b.membership.id, NAMES))
 
 
