@@ -303,9 +303,9 @@ class Daemon:
         systemd.notify("STOPPING=1")
         self.log.info("stopping: flushing")
         try:
+            self.leave()
             self.flush()
             self.publish_counters()
-            self.membership.leave()
             self.redis.delete(self.keys.heartbeat(self.name))
         except OUTAGES as exc:
             self.log.warning("stop: could not flush everything (%s)", _one_line(exc))
@@ -325,6 +325,11 @@ class Daemon:
             self.keys.heartbeat(self.name), json.dumps(beat), ex=self.settings.skyline.heartbeat_ttl
         )
         systemd.notify("WATCHDOG=1")  # alive as far as systemd knows: the heartbeat is written
+
+    def leave(self) -> None:
+        """At stop, before ``flush``: stop being a member of this daemon's kind, so
+        the others take over its share at once (a subclass hands back what it holds)."""
+        self.membership.leave()
 
     def renew_membership(self) -> None:
         self.membership.renew({"runs": self.runs, **self.member_info()})

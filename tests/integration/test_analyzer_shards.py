@@ -141,7 +141,7 @@ def test_a_clean_stop_leaves_and_hands_pending_names_back(make_analyzer) -> None
     last = write(a, 201, changed=True)
     b._one_pass()  # routes a's names to a's set
     assert b.redis.scard(b.keys.member_changed(a.membership.id)) == len(owned(a))
-    a.flush()  # SIGTERM: leave, hand back
+    a.leave()  # SIGTERM: leave, hand back
     assert not a.redis.exists(a.keys.member_changed(a.membership.id))
     assert [m.id for m in b.membership.look()[0]] == [b.membership.id]
     b._one_pass()

@@ -129,10 +129,10 @@ class Analyzer(Daemon):
                            "total": total, "share": round(mine / total, 4) if total else None}  # fmt: skip
         self.counters.gauge("shard.metrics", mine)
 
-    def flush(self) -> None:
+    def leave(self) -> None:
         """A clean stop: leave first, so nobody routes to this member any more, then
         hand the names routed to it back to the changed set."""
-        self.membership.leave()
+        super().leave()
         given = self.sharding.give_back()
         if given:
             self.log.info("stop: %d routed metric names handed back to the changed set", given)
