@@ -1,7 +1,7 @@
 -- Skyline SQL schema for MySQL/MariaDB (InnoDB, utf8mb4).
 -- GENERATED from skyline/db/models.py by `python -m skyline.db.ddl > sql/skyline.sql`:
 -- do not edit by hand.  Times are UTC epoch seconds (BIGINT).
--- A database created from this file is at migration revision 0004;
+-- A database created from this file is at migration revision 0005;
 -- `skyline db upgrade` creates the same schema in an empty database.
 
 CREATE TABLE features (
@@ -96,6 +96,21 @@ CREATE TABLE api_tokens (
 	CONSTRAINT uq_api_tokens_token_hash UNIQUE (token_hash)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
 CREATE INDEX ix_api_tokens_user_id ON api_tokens (user_id);
+
+CREATE TABLE audit_log (
+	id INTEGER NOT NULL AUTO_INCREMENT,
+	created_at BIGINT NOT NULL,
+	actor_id INTEGER,
+	actor VARCHAR(64) NOT NULL,
+	action VARCHAR(64) NOT NULL,
+	target VARCHAR(255) NOT NULL,
+	detail TEXT,
+	address VARCHAR(64),
+	CONSTRAINT pk_audit_log PRIMARY KEY (id),
+	CONSTRAINT fk_audit_log_actor_id_users FOREIGN KEY(actor_id) REFERENCES users (id) ON DELETE SET NULL
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
+CREATE INDEX ix_audit_log_actor_id ON audit_log (actor_id);
+CREATE INDEX ix_audit_log_created_at ON audit_log (created_at);
 
 CREATE TABLE learn_windows (
 	event_id VARCHAR(128) NOT NULL,
@@ -282,4 +297,4 @@ CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL,
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
-INSERT INTO alembic_version (version_num) VALUES ('0004');
+INSERT INTO alembic_version (version_num) VALUES ('0005');

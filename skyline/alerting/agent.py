@@ -186,7 +186,8 @@ class Alerters(StreamDaemon):
         return "suppressed"
 
     def _alert(self, event: AnomalyEvent, channel: str, pattern: str, expiration: int) -> Alert:
-        link = f"{self.settings.alerters.webapp_url.rstrip('/')}/anomaly/{event.id}"
+        base = self.settings.alerters.webapp_url.rstrip("/") or self.settings.webapp_base_url
+        link = f"{base}/anomaly/{event.id}"
         png = self._graph(event) if wants_graph(channel) and self.settings.alerters.graph else None
         return Alert(event, channel, pattern, expiration, link, png)
 

@@ -218,11 +218,7 @@ def effective_settings(config: str | None) -> Settings:
 
 
 def webapp_url(settings: Settings) -> str:
-    cfg = settings.webapp
-    if cfg.url:
-        return cfg.url.rstrip("/")
-    host = "127.0.0.1" if cfg.bind in ("0.0.0.0", "") else cfg.bind
-    return f"http://{host}:{cfg.port}"
+    return settings.webapp_base_url
 
 
 def login_hint(settings: Settings) -> str:

@@ -1,7 +1,12 @@
 """The ``skyline`` command.  Every ``--json`` output is one JSON document on stdout.
 
-Exit status: 0 done, 1 the operation failed, 2 bad usage or invalid settings;
-``status``: 3 when a daemon asked about is not running.
+Exit status: 0 done, 1 the operation failed, 2 bad usage or invalid settings,
+141 stdout was closed early (``skyline ... | head``: no traceback, the rest is dropped).
+``status`` follows the LSB init-script codes: 0 running, 1 dead with a pid file left,
+3 not running, 4 unknown (a command rather than a daemon, or the settings are invalid).
+
+Plain output is for people (a header, ISO times with the zone, rounded numbers, see
+``skyline.cli.output``); ``--json`` output is exact and meant for programs.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from skyline.analysis.crucible import cli as crucible_cli
 from skyline.analysis.nab import cli as nab_cli
 from skyline.cli import pipeline as cli_pipeline
 from skyline.cli import users as cli_users
+from skyline.cli.output import closed_pipe_safe, iso, num, seconds, table
 from skyline.ingest.flux import cli as flux_cli
 from skyline.ingest.vista import cli as vista_cli
 from skyline.runtime import control
@@ -54,6 +60,10 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{name}: running (pid {pid})")
         except control.ControlError as exc:
             code = _fail(str(exc))
+    rows = control.port_table(settings)
+    if rows and (everything or args.pick_free_ports):
+        print("\nlistening (var/run/ports.env):")
+        print(table(["daemon", "setting", "port", "proto", "note"], rows))
     return code
 
 
@@ -79,11 +89,12 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(control.status_json(statuses))
         return control.exit_status(statuses)
-    for s in statuses:
-        age = f"{s.heartbeat_age:.1f}s" if s.heartbeat_age is not None else "-"
-        print(f"{s.name:<11} {s.state:<12} pid={s.pid or '-':<8} heartbeat_age={age}")
+    rows = [[s.name, s.state, s.pid or "-", seconds(s.heartbeat_age), num(s.runs)]
+            for s in statuses]  # fmt: skip
+    print(table(["daemon", "state", "pid", "heartbeat age", "runs"], rows))
+    for s in statuses:  # every live process of each daemon, on any host, and its share
         for m in s.members:
-            print("  " + control.member_line(m))
+            print(f"{s.name:<11} " + control.member_line(m))
     return control.exit_status(statuses)
 
 
@@ -146,7 +157,10 @@ def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     ]
     if not pairs and args.name not in store.metrics():
         return _fail(f"no metric named {args.name!r}")
-    print(json.dumps(pairs) if args.json else "\n".join(f"{t} {v!r}" for t, v in pairs))
+    if args.json:
+        print(json.dumps(pairs))
+    else:
+        print(table(["time", "value"], [[iso(t), num(v)] for t, v in pairs]))
     return 0
 
 
@@ -223,6 +237,10 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    return closed_pipe_safe(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "nab":  # needs no settings
         return nab_cli.main(args)
@@ -234,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_config(args, settings)
         return COMMANDS[args.command](args, settings)
     except SettingsError as exc:
-        return _fail(str(exc), 2)
+        # LSB: a status that cannot be determined is "unknown" (4), not "bad usage"
+        return _fail(str(exc), control.STATUS_UNKNOWN if args.command == "status" else 2)
 
 
 if __name__ == "__main__":

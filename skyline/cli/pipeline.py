@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from skyline.cli.output import iso, num, table
 from skyline.settings import Settings
 
 
@@ -23,8 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     u.add_argument("pattern")
     ls = a.add_parser("mutes", help="active mutes")
     ls.add_argument("--json", action="store_true")
-    r = a.add_parser("resolve", help="resolve the PagerDuty incident of METRIC")
-    r.add_argument("metric")
+    r = a.add_parser("resolve", help="mark an anomaly resolved (its PagerDuty incident too), "
+                     "or resolve the PagerDuty incident of METRIC")  # fmt: skip
+    which = r.add_mutually_exclusive_group(required=True)
+    which.add_argument("metric", nargs="?")
+    which.add_argument("--anomaly", type=int, metavar="ID", help="the anomaly's id")
+    r.add_argument("--json", action="store_true")
     an = sub.add_parser("anomalies", help="recorded anomalies")
     an_sub = an.add_subparsers(dest="action", required=True)
     al = an_sub.add_parser("list")
@@ -38,13 +44,15 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     from skyline.alerting import mutes
     from skyline.db import current_engine
 
-    if args.action == "resolve":
+    if args.action == "resolve" and args.anomaly is None:
         from skyline.alerting.channels.pagerduty import PagerDuty
 
         PagerDuty(settings.alerters.pagerduty, settings.alerters.timeout).resolve(args.metric)
         print(f"resolved skyline:{args.metric} on PagerDuty")
         return 0
     engine = current_engine(settings)
+    if args.action == "resolve":
+        return _resolve_anomaly(args, settings, engine)
     if args.action == "mute":
         try:
             seconds = mutes.parse_duration(args.duration)
@@ -52,20 +60,40 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
             print(f"skyline: {exc}", file=sys.stderr)
             return 2
         until = mutes.mute(engine, args.pattern, seconds, args.reason)
-        print(f"muted {args.pattern!r} until {until}")
+        print(f"muted {args.pattern!r} until {iso(until)}")
     elif args.action == "unmute":
         print(f"removed {mutes.unmute(engine, args.pattern)} mute(s) of {args.pattern!r}")
     else:
-        rows = [
-            {"pattern": m.pattern, "until": m.until, "reason": m.reason}
-            for m in mutes.active(engine)
-        ]
-        print(
-            json.dumps(rows)
-            if args.json
-            else "\n".join(f"{r['pattern']}\tuntil {r['until']}" for r in rows)
-        )
+        active = mutes.active(engine)
+        if args.json:
+            print(json.dumps([{"pattern": m.pattern, "until": m.until, "reason": m.reason}
+                              for m in active]))  # fmt: skip
+        elif active:
+            print(table(["pattern", "until", "reason"],
+                        [[m.pattern, iso(m.until), m.reason or ""] for m in active]))  # fmt: skip
+        else:
+            print("no active mutes", file=sys.stderr)
     return 0
+
+
+def _resolve_anomaly(args: argparse.Namespace, settings: Settings, engine) -> int:  # noqa: ANN001
+    import getpass
+
+    from skyline.alerting.resolve import NoSuchAnomaly, resolve_anomaly
+
+    try:
+        outcomes = resolve_anomaly(settings, engine, args.anomaly, f"{getpass.getuser()} (cli)")
+    except NoSuchAnomaly as exc:
+        print(f"skyline: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"anomaly_id": args.anomaly, "channels": outcomes}))
+    else:
+        print(f"anomaly {args.anomaly} resolved")
+        if outcomes:
+            print(table(["channel", "incident"], sorted(outcomes.items())))
+    failed = any(v != "resolved" for v in outcomes.values())
+    return 1 if failed else 0
 
 
 def cmd_anomalies(args: argparse.Namespace, settings: Settings) -> int:
@@ -104,9 +132,11 @@ def cmd_anomalies(args: argparse.Namespace, settings: Settings) -> int:
         ]
     if args.json:
         print(json.dumps(rows))
+    elif rows:
+        print(table(["id", "time", "metric", "value", "verdict"],
+                    [[r["id"], iso(cast(int, r["timestamp"])), r["metric"],
+                      num(cast(float, r["value"])), r["verdict_text"]] for r in rows]))  # fmt: skip
     else:
-        for r in rows:
-            print(
-                f"{r['id']}\t{r['timestamp']}\t{r['metric']}\t{r['value']!r}\t{r['verdict_text']}"
-            )
+        print("no anomalies recorded" + (f" since {iso(args.since)}" if args.since else ""),
+              file=sys.stderr)  # fmt: skip
     return 0

@@ -1,7 +1,9 @@
 """``skyline users add|list|passwd|role|token`` and ``skyline demo``.
 
 Passwords are read from the terminal (asked twice), from the first line of stdin
-with ``--password-stdin``, or generated with ``--generate`` (printed once).
+with ``--password-stdin`` (also when stdin is not a terminal), or generated with
+``--generate``.  A generated password or a new API token is the only thing printed on
+stdout (``PW=$(skyline users add ann --generate)``); what it is goes to stderr.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import getpass
 import json
 import sys
 
+from skyline.cli.output import table
 from skyline.db.models import ROLES
 from skyline.settings import Settings
 
@@ -58,7 +61,13 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
     if args.generate:
         return random_password(), True
     if args.password_stdin or not sys.stdin.isatty():
-        return sys.stdin.readline().rstrip("\r\n"), False
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise ValueError(
+                'no password on stdin: pipe one (echo "$PW" | skyline users ... '
+                "--password-stdin) or use --generate"
+            )
+        return line, False
     first = getpass.getpass("Password: ")
     if getpass.getpass("Again: ") != first:
         raise ValueError("the two passwords differ")
@@ -70,10 +79,38 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     from skyline.webapp import users
 
     try:
-        return _users(args, settings, current_engine(settings))
+        engine = current_engine(settings)
+        status = _users(args, settings, engine)
+        if status == 0:
+            _audit(engine, args)
+        return status
     except (users.UserError, ValueError, SchemaOutOfDate) as exc:
         print(f"skyline users: {exc}", file=sys.stderr)
         return 1
+
+
+def _audit(engine, args: argparse.Namespace) -> None:  # noqa: ANN001
+    """The change just made, in the webapp's audit log (actor ``cli:<login name>``)."""
+    from skyline.webapp import audit
+
+    if args.action == "list" or (args.action == "token" and args.list):
+        return  # a read, not a change
+    if args.action == "role" and args.role in ("disabled", "enabled"):
+        action, detail = f"user.{args.role.removesuffix('d')}", ""
+    elif args.action == "token":
+        action = "token.revoke" if args.revoke is not None else "token.create"
+        detail = f"token {args.revoke}" if args.revoke is not None else f"token {args.name!r}"
+    else:
+        action = {"add": "user.create", "passwd": "user.password", "role": "user.role"}[args.action]
+        detail = f"role {args.role}" if args.action in ("add", "role") else ""
+    audit.record(engine, f"cli:{_login_name()}", action, args.username, detail)
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER in a container
+        return "unknown"
 
 
 def _users(args: argparse.Namespace, settings: Settings, engine) -> int:  # noqa: ANN001
@@ -82,22 +119,20 @@ def _users(args: argparse.Namespace, settings: Settings, engine) -> int:  # noqa
     if args.action == "add":
         password, generated = _password(args)
         users.add_user(engine, args.username, password, args.role)
-        print(
-            f"created {args.username} ({args.role})"
-            + (f" with password {password}" if generated else "")
-        )
+        _done(f"created {args.username} ({args.role})", password if generated else None)
     elif args.action == "passwd":
         password, generated = _password(args)
         users.set_password(engine, args.username, password)
         users.forget_admin_password(settings, args.username)
-        print(f"password of {args.username} changed" + (f" to {password}" if generated else ""))
+        _done(f"password of {args.username} changed", password if generated else None)
     elif args.action == "list":
         rows = users.list_users(engine)
         if args.json:
             print(json.dumps(rows))
-        for r in rows if not args.json else ():
-            state = " (disabled)" if r["disabled"] else ""
-            print(f"{r['username']:<24} {r['role']:<9} tokens={r['tokens']}{state}")
+        else:
+            print(table(["user", "role", "tokens", "state"],
+                        [[r["username"], r["role"], r["tokens"],
+                          "disabled" if r["disabled"] else "enabled"] for r in rows]))  # fmt: skip
     elif args.action == "role":
         if args.role in ("disabled", "enabled"):
             users.set_disabled(engine, args.username, args.role == "disabled")
@@ -109,13 +144,22 @@ def _users(args: argparse.Namespace, settings: Settings, engine) -> int:  # noqa
     return 0
 
 
+def _done(message: str, secret: str | None) -> None:
+    """The message, or with a secret: the secret alone on stdout, the message on stderr."""
+    if secret is None:
+        print(message)
+        return
+    print(secret)
+    print(f"{message}; the generated password above is not shown again", file=sys.stderr)
+
+
 def _tokens(args: argparse.Namespace, engine) -> int:  # noqa: ANN001
     from skyline.webapp import users
 
     if args.list:
         rows = users.list_tokens(engine, args.username)
-        print(json.dumps(rows) if args.json else "\n".join(
-            f"{r['id']}\t{r['name']}\t{'revoked' if r['revoked'] else 'active'}" for r in rows))  # fmt: skip
+        print(json.dumps(rows) if args.json else table(["id", "name", "state"], [
+            [r["id"], r["name"], "revoked" if r["revoked"] else "active"] for r in rows]))  # fmt: skip
         return 0
     if args.revoke is not None:
         if not users.revoke_token(engine, args.username, args.revoke):

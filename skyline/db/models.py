@@ -183,6 +183,23 @@ class User(Base):
     disabled: Mapped[bool] = _flag(False)
 
 
+class AuditEntry(Base):
+    """One change an administrator or operator made in the webapp (a user, a token, a test
+    alert): who, what, to what, from where.  Never holds a password or a token."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = _table_args()
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now, index=True)
+    actor_id: Mapped[int | None] = _fk("users.id", ondelete="SET NULL")
+    actor: Mapped[str] = mapped_column(String(64))  # the name, kept if the user goes
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(255))
+    detail: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(String(64))
+
+
 class Label(Base):
     """An operator's judgement of an anomaly (the newest one counts)."""
 

@@ -111,13 +111,25 @@ def status(settings: Settings, names: list[str], heartbeat: bool = False) -> lis
     return out
 
 
-NOT_RUNNING = 3  # LSB init-script status: program is not running
+# LSB init-script status codes (``bin/<daemon>.d status``, ``skyline status``).
+RUNNING = 0
+DEAD = 1  # program is dead and its pid file exists
+NOT_RUNNING = 3
+STATUS_UNKNOWN = 4
 
 
 def exit_status(statuses: list[Status]) -> int:
-    """0 when every daemon asked about runs (or is not a daemon here), else 3."""
-    bad = [s for s in statuses if s.state in ("stopped", "dead", "no_heartbeat")]
-    return NOT_RUNNING if bad else 0
+    """The LSB status code of the daemons asked about: 1 if one is dead with its pid file
+    left, else 3 if one is not running, else 4 if none of them is a daemon here (a
+    command such as crucible, or not built), else 0."""
+    states = {s.state for s in statuses}
+    if "dead" in states:
+        return DEAD
+    if states & {"stopped", "no_heartbeat"}:
+        return NOT_RUNNING
+    if statuses and states <= {"on_demand", "not_built"}:
+        return STATUS_UNKNOWN
+    return RUNNING
 
 
 def member_line(m: dict[str, Any]) -> str:
@@ -163,6 +175,7 @@ def start(settings: Settings, name: str, conf_path: str | None, wait: float = 20
         )
     settings.pid_path(name).write_text(f"{proc.pid}\n")
     _wait_started(settings, name, proc, out_path, wait)
+    _record_ports(settings, name, env)
     return proc.pid
 
 
@@ -197,6 +210,7 @@ def _last_line(path: Path) -> str:
 def stop(settings: Settings, name: str, timeout: float = 15.0) -> bool:
     """SIGTERM the daemon, SIGKILL after ``timeout``; True if one was running."""
     pid = _live_pid(settings, name)
+    _record_ports(settings, name, None)
     if not pid:
         settings.pid_path(name).unlink(missing_ok=True)
         return False
@@ -225,6 +239,7 @@ def stop_all(settings: Settings) -> list[str]:
     """Stop every daemon (web UI first), then the embedded Redis; names stopped."""
     stopped = [name for name in reversed(DAEMONS) if is_built(name) and stop(settings, name)]
     _ports_file(settings).unlink(missing_ok=True)
+    _moves_file(settings).unlink(missing_ok=True)
     if settings.redis_embedded and embedded(settings).stop():
         stopped.append("redis (embedded)")
     return stopped
@@ -250,16 +265,82 @@ def listener_ports(settings: Settings) -> dict[str, list[tuple[str, str, int]]]:
 
 
 def _ports_file(settings: Settings) -> Path:
+    """What the listeners listen on: one ``SKYLINE__<SECTION>__<KEY>=port`` line per
+    port of each running listener, rewritten whenever one starts or stops."""
     return settings.var_path / "run" / "ports.env"
 
 
-def port_overrides(settings: Settings) -> dict[str, str]:
-    """Ports moved by ``pick_free_ports`` (``var/run/ports.env``), as env overrides."""
+def _moves_file(settings: Settings) -> Path:
+    """The ports ``pick_free_ports`` moved, in the same form (the overrides it applies)."""
+    return settings.var_path / "run" / "ports.moved"
+
+
+def env_key(section: str, key: str) -> str:
+    return f"SKYLINE__{section.upper()}__{key.upper()}"
+
+
+def _read_env(path: Path) -> dict[str, str]:
     try:
-        lines = _ports_file(settings).read_text().splitlines()
+        lines = path.read_text().splitlines()
     except OSError:
         return {}
-    return dict(line.split("=", 1) for line in lines if "=" in line)
+    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def _write_env(path: Path, values: dict[str, str], header: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = "".join(f"{k}={v}\n" for k, v in sorted(values.items()))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(f"# {header}\n{body}")
+    tmp.replace(path)
+
+
+def port_overrides(settings: Settings) -> dict[str, str]:
+    """Ports moved by ``pick_free_ports`` (``var/run/ports.moved``), as env overrides."""
+    return _read_env(_moves_file(settings))
+
+
+def _effective_ports(settings: Settings, daemon: str, env: dict[str, str]) -> dict[str, str]:
+    """The ports ``daemon`` listens on when started with ``env``: an environment override
+    (the operator's, or a move) wins over the settings it was loaded with."""
+    out = {}
+    for section, key, _kind in listener_ports(settings).get(daemon, []):
+        name = env_key(section, key)
+        out[name] = env.get(name) or str(getattr(getattr(settings, section), key))
+    return out
+
+
+def _record_ports(settings: Settings, daemon: str, env: dict[str, str] | None) -> None:
+    """Rewrite ``daemon``'s lines of ``ports.env``: its ports when ``env`` is given (it
+    was started with it), none when it stopped."""
+    if daemon not in LISTENERS:
+        return
+    path = _ports_file(settings)
+    current = _read_env(path)
+    mine = {env_key(sec, key) for sec, key, _ in listener_ports(settings)[daemon]}
+    kept = {k: v for k, v in current.items() if k not in mine}
+    if env is not None:
+        kept.update(_effective_ports(settings, daemon, env))
+    if kept:
+        _write_env(path, kept, "the ports Skyline's listeners use (skyline start/stop writes this)")
+    else:
+        path.unlink(missing_ok=True)
+
+
+def port_table(settings: Settings) -> list[list[str]]:
+    """[daemon, setting, port, protocol] of every port in ``ports.env``."""
+    listening = _read_env(_ports_file(settings))
+    moved = port_overrides(settings)
+    rows = []
+    for daemon, ports in listener_ports(settings).items():
+        for section, key, kind in ports:
+            name = env_key(section, key)
+            if name in listening:
+                note = "moved" if moved.get(name) == listening[name] else ""
+                proto = "udp" if kind == socket.SOCK_DGRAM else "tcp"
+                rows.append([daemon, f"[{section}] {key}", listening[name], proto, note])
+    return rows
 
 
 def _bindable(host: str, port: int, kind: int) -> bool:
@@ -273,35 +354,50 @@ def _bindable(host: str, port: int, kind: int) -> bool:
     return True
 
 
-def _free_port(host: str, preferred: int, kind: int) -> int:
-    if preferred <= 65535 and _bindable(host, preferred, kind):
-        return preferred
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
+def _os_free_port(host: str, kind: int, avoid: set[int]) -> int:
+    """A port the OS says is free now (bind to port 0), not one already handed out."""
+    while True:
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind((host, 0))
+            port: int = s.getsockname()[1]
+        if port not in avoid:
+            return port
 
 
 def pick_free_ports(settings: Settings) -> list[str]:
-    """Move every taken listener port of the built daemons to a free one (port + 10000
-    when free), record the moves in ``var/run/ports.env`` and describe them."""
-    moves = port_overrides(settings)
+    """Move every taken listener port of the built daemons that are not running to a
+    port the OS says is free, record the moves in ``var/run/ports.moved`` and describe
+    them.  A port set in the environment is the operator's choice and never moved."""
+    old = port_overrides(settings)
+    moves: dict[str, str] = {}
     said = []
+    given: set[int] = set()
     for daemon, ports in listener_ports(settings).items():
-        if not is_built(daemon) or _live_pid(settings, daemon):
+        if not is_built(daemon):
             continue
+        running = _live_pid(settings, daemon) is not None
         for section, key, kind in ports:
-            env_key = f"SKYLINE__{section.upper()}__{key.upper()}"
-            if env_key in os.environ:
-                continue  # the operator chose this port explicitly
+            name = env_key(section, key)
             cfg = getattr(settings, section)
-            port = int(moves.get(env_key, getattr(cfg, key)))
-            if _bindable(cfg.bind, port, kind):
+            if name in os.environ:
+                continue  # the operator chose this port explicitly
+            if running:  # keep what it listens on
+                if name in old:
+                    moves[name] = old[name]
                 continue
-            new = _free_port(cfg.bind, port + 10000, kind)
-            moves[env_key] = str(new)
-            said.append(f"[{section}] {key} {port} is taken: using {new} ({env_key}={new})")
+            configured = int(getattr(cfg, key))
+            port = int(old.get(name, configured))
+            if port in given or not _bindable(cfg.bind, port, kind):
+                port = configured if configured not in given and _bindable(
+                    cfg.bind, configured, kind) else _os_free_port(cfg.bind, kind, given)  # fmt: skip
+            given.add(port)
+            if port != configured:
+                moves[name] = str(port)
+                said.append(
+                    f"[{section}] {key} {configured} is taken: using {port} ({name}={port})"
+                )
     if moves:
-        _ports_file(settings).parent.mkdir(parents=True, exist_ok=True)
-        _ports_file(settings).write_text("".join(f"{k}={v}\n" for k, v in sorted(moves.items())))
+        _write_env(_moves_file(settings), moves, "listener ports moved by --pick-free-ports")
+    else:
+        _moves_file(settings).unlink(missing_ok=True)
     return said

@@ -50,7 +50,11 @@ class AlertersBase(LoopSection):
         "s",
         gt=0,
     )
-    webapp_url: str = key("http://127.0.0.1:1500", "Base URL of the webapp, for links in alerts.")
+    webapp_url: str = key(
+        "",
+        "Base URL of the webapp, for links in alerts; empty means [webapp] url, else "
+        "http://<[webapp] bind>:<[webapp] port> (a port moved by --pick-free-ports included).",
+    )
     attempts: int = key(
         0,
         "At most this many delivery attempts per alert and channel; 0: no limit but give_up_after.",

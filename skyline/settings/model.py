@@ -250,6 +250,15 @@ class AnalyzerSection(LoopSection):
         "MB",
         ge=0,
     )
+    state_checkpoint: float = key(
+        300.0,
+        "mode = default: a detector state this analyzer holds in its cache is written back "
+        "to Redis at most this often (spread over passes), and at stop; 0 writes every "
+        "state on every pass.  After a crash the next analyzer re-judges at most this much "
+        "of each metric from the stored series (the same detections, stored once).",
+        "s",
+        ge=0,
+    )
     algorithms: AlgorithmList = algorithms_key(
         "The ensemble, in the order run (an early exit skips the rest once consensus is "
         "out of reach)."
@@ -346,6 +355,16 @@ class Settings(Section):
     @property
     def host_name(self) -> str:
         return self.skyline.host or socket.gethostname().split(".")[0]
+
+    @property
+    def webapp_base_url(self) -> str:
+        """Where people reach the web UI: ``[webapp] url``, else ``http://<bind>:<port>``
+        (0.0.0.0 read as 127.0.0.1), so a moved port is followed."""
+        cfg = self.webapp
+        if cfg.url:
+            return cfg.url.rstrip("/")
+        host = "127.0.0.1" if cfg.bind in ("0.0.0.0", "") else cfg.bind
+        return f"http://{host}:{cfg.port}"
 
     @property
     def redis_embedded(self) -> bool:

@@ -2,7 +2,9 @@
 
 Modules: ``app`` (factory, security headers, errors), ``auth`` (login, sessions,
 API tokens, roles), ``csrf``, ``pages`` (Now, Anomalies, Anomaly, Metrics,
-Status), ``api`` (/api/v1), ``openapi`` (its document), ``queries`` (the reads),
+Status), ``admin_pages`` (Users, API tokens), ``audit`` (who changed what),
+``alert_pages`` (Alerts, test alerts), ``api`` (/api/v1), ``openapi`` (its document),
+``api_docs`` (/api/docs), ``formats`` (times and units), ``queries`` (the reads),
 ``users`` (passwords, tokens, first administrator), ``server``/``agent``/``wsgi``
 (the daemon and gunicorn).  See docs/webapp.md.
 

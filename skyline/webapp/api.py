@@ -93,6 +93,16 @@ def label_anomaly(ref: str) -> Any:
     return jsonify(queries.anomaly_detail(ctx(), anomaly_id)), 201
 
 
+@bp.route("/anomalies/<ref>/resolve", methods=["POST"])
+@require("operator")
+def resolve_anomaly(ref: str) -> Any:
+    from skyline.alerting.resolve import resolve_anomaly as resolve
+
+    anomaly_id = _anomaly_id(ref)
+    outcomes = resolve(ctx().settings, ctx().engine, anomaly_id, g.user.username)
+    return jsonify(anomaly_id=anomaly_id, channels=outcomes)
+
+
 @bp.route("/labels")
 def labels() -> Any:
     f = _filters()

@@ -9,7 +9,7 @@ templates (autoescaped); the graphs and the live Now list are drawn by
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, render_template, request
@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from skyline.runtime.daemon import OUTAGES
-from skyline.webapp import auth, csrf, users
+from skyline.webapp import auth, csrf, formats, users
 from skyline.webapp.context import Context
 
 log = logging.getLogger("skyline.webapp")
@@ -47,7 +47,17 @@ class IdConverter(IntegerConverter):
 
 
 def create_app(ctx: Context) -> Flask:
-    from skyline.webapp import api, api_profiles, pages, profile_pages
+    from skyline.webapp import (
+        admin_pages,
+        alert_pages,
+        api,
+        api_docs,
+        api_profiles,
+        grafana,
+        pages,
+        profile_pages,
+        self_metrics,
+    )
 
     cfg = ctx.settings.webapp
     app = Flask("skyline.webapp", static_folder="static", template_folder="templates")
@@ -71,10 +81,15 @@ def create_app(ctx: Context) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(profile_pages.bp)
     app.register_blueprint(api_profiles.bp)
+    app.register_blueprint(grafana.bp)
+    app.register_blueprint(admin_pages.bp)
+    app.register_blueprint(alert_pages.bp)
+    app.register_blueprint(api_docs.bp)
     app.before_request(auth.load_user)
+    app.before_request(self_metrics.scrape)  # after load_user: a scrape is authenticated
     app.jinja_env.globals.update(csrf_token=csrf.token)
-    app.jinja_env.filters["when"] = when
-    app.jinja_env.filters["ago"] = ago
+    app.jinja_env.filters.update(when=formats.when, ago=formats.ago, duration=formats.duration,
+                                 count=formats.count, counter=formats.counter)  # fmt: skip
 
     @app.context_processor
     def inject() -> dict[str, Any]:
@@ -126,24 +141,3 @@ def create_app(ctx: Context) -> Flask:
         return render_template("error.html", code=code, title="Error", message=message), code
 
     return app
-
-
-def when(ts: int | float | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def ago(ts: int | float | None) -> str:
-    if ts is None:
-        return "-"
-    import time
-
-    s = max(0, int(time.time() - float(ts)))
-    if s < 120:
-        return f"{s}s ago"
-    if s < 7200:
-        return f"{s // 60}m ago"
-    if s < 172800:
-        return f"{s // 3600}h ago"
-    return f"{s // 86400}d ago"

@@ -1,7 +1,7 @@
 """Who is asking: session login for people, API tokens for programs, and roles.
 
 ``before_request`` (installed by the app factory) sets ``g.user``:
-- ``/api/...``: an ``Authorization: Bearer <token>`` header (a token of ``skyline
+- ``/api/...`` and a Prometheus scrape of ``/metrics`` (``is_scrape``): an ``Authorization: Bearer <token>`` header (a token of ``skyline
   users token``), else the browser's login session; neither is a JSON 401;
 - any other page needs a login session; without one the browser is sent to
   ``/login``.  A session ends after ``[webapp] session_timeout`` without a
@@ -45,7 +45,33 @@ def ctx() -> Context:
 
 
 def is_api() -> bool:
-    return request.path.startswith("/api/")
+    """Requests from programs: token auth, JSON errors (``/api/docs`` is a page: its
+    visitors log in)."""
+    api = request.path.startswith("/api/") and request.path != "/api/docs"
+    return api or is_scrape()
+
+
+SCRAPE_PATH = "/metrics"
+EXPOSITION_TYPES = ("application/openmetrics-text", "text/plain")
+
+
+def is_scrape() -> bool:
+    """``GET /metrics`` from Prometheus (or with an API token) rather than a browser
+    opening the Metrics page: a bearer token, or an Accept header preferring the
+    exposition formats to HTML (Prometheus sends ``application/openmetrics-text...,
+    text/plain;version=0.0.4;q=0.4,*/*;q=0.1``)."""
+    if request.path != SCRAPE_PATH or request.method not in ("GET", "HEAD"):
+        return False
+    if _bearer() is not None:
+        return True
+    return _quality(EXPOSITION_TYPES) > _quality(("text/html",))
+
+
+def _quality(kinds: tuple[str, ...]) -> float:
+    """The Accept header's quality for these types, their parameters (``version=``) ignored
+    (werkzeug's matching would not ignore them) and wildcards not counted."""
+    accept = request.accept_mimetypes
+    return max((q for v, q in accept if v.split(";")[0].strip() in kinds), default=0.0)
 
 
 def _bearer() -> str | None:

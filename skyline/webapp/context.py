@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -21,6 +23,7 @@ class Context:
     redis: redis.Redis
     keys: RedisKeys
     store: TimeSeriesStore
+    clock: Callable[[], float] = time.time
 
 
 def make_context(

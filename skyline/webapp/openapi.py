@@ -87,6 +87,16 @@ PATHS: dict[str, dict[str, Any]] = {
             "operator",
         )
     },
+    "/anomalies/{ref}/resolve": {
+        "post": _op(
+            "Mark an anomaly resolved: a verdict in its trail, and the incident it opened "
+            "resolved on each channel that keeps incidents (PagerDuty)",
+            _ok("the channels and what resolving did on each", "Resolved"),
+            [REF],
+            None,
+            "operator",
+        )
+    },
     "/labels": {"get": _op("Labels, newest first", _ok("a page of labels", "Page"), PAGING)},
     "/metrics": {
         "get": _op(
@@ -205,6 +215,9 @@ SCHEMAS: dict[str, Any] = {
         "type": "array", "items": {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "number"}]}}}},
     "Status": {"type": "object", "properties": {"daemons": {"type": "array", "items": _OBJ},
                                                 "time": {"type": "number"}}},
+    "Resolved": {"type": "object", "properties": {"anomaly_id": {"type": "integer"}, "channels": {
+        "type": "object", "additionalProperties": {"type": "string"},
+        "description": "channel -> 'resolved' or 'failed: <reason>'"}}},
     "LabelIn": {"type": "object", "required": ["label"], "properties": {
         "label": {"enum": ["true_positive", "false_positive"]}, "note": {"type": "string"}}},
     "Profile": {"type": "object", "properties": {

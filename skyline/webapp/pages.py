@@ -11,7 +11,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from skyline.db.models import LABELS, VERDICTS
 from skyline.ingest.vista import importer
 from skyline.ingest.vista import status as vista_status
-from skyline.webapp import queries, training
+from skyline.webapp import formats, queries, training
 from skyline.webapp.auth import ctx, require
 
 bp = Blueprint("pages", __name__)
@@ -53,7 +53,8 @@ def anomalies() -> Any:
 def anomaly(ref: str) -> Any:
     anomaly_id = queries.find_anomaly_id(ctx(), ref)
     if anomaly_id is None:
-        abort(404, description="no such anomaly")
+        abort(404, description=f"No anomaly with the id or event id {ref[:200]!r}: it may have "
+              "been pruned, or the link is mistyped. Search the Anomalies page.")  # fmt: skip
     detail = queries.anomaly_detail(ctx(), anomaly_id)
     assert detail is not None
     window = ctx().settings.webapp.graph_window
@@ -158,16 +159,16 @@ def highlights(daemons: list[dict[str, Any]], interval: int) -> list[tuple[str, 
     out = []
     written = counter("horizon", "datapoints_written")
     if written is not None:
-        out.append(("horizon ingest rate", f"{written / interval:.1f} datapoints/s"))
+        out.append(("horizon ingest rate", formats.rate(written, interval, "datapoints")))
     flux = counter("flux", "datapoints_written")
     if flux is not None:
-        out.append(("flux ingest rate", f"{flux / interval:.1f} datapoints/s"))
+        out.append(("flux ingest rate", formats.rate(flux, interval, "datapoints")))
     run_time = by.get("analyzer", {}).get("run_time")
     if run_time is not None:
-        out.append(("analyzer run time", f"{run_time:.3f} s"))
+        out.append(("analyzer run time", formats.duration(run_time)))
     for daemon, name in (("horizon", "queue_points"), ("panorama", "pending"),
                          ("alerters", "pending"), ("alerters", "inflight")):  # fmt: skip
         value = counter(daemon, name)
         if value is not None:
-            out.append((f"{daemon} {name.replace('_', ' ')}", f"{value:g}"))
+            out.append((f"{daemon} {name.replace('_', ' ')}", formats.count(value)))
     return out

@@ -219,6 +219,50 @@ def token_principal(engine: Engine, token: str) -> Principal | None:
         return Principal(user.id, user.username, user.role, api_token.id)
 
 
+def username_of(engine: Engine, user_id: int) -> str:
+    with Session(engine) as db:
+        user = db.get(User, user_id)
+        if user is None:
+            raise UserError(f"no user with id {user_id}")
+        return user.username
+
+
+def valid_token_name(name: str) -> str:
+    """What a token is for: 1 to 255 printable characters."""
+    name = name.strip()
+    if not 0 < len(name) <= 255 or not name.isprintable():
+        raise UserError("a token name is 1 to 255 printable characters (what it is for)")
+    return name
+
+
+def all_tokens(engine: Engine) -> list[dict[str, object]]:
+    """Every token of every user, active ones first, newest first."""
+    with Session(engine) as db:
+        rows = db.execute(
+            select(ApiToken, User.username)
+            .join(User, ApiToken.user_id == User.id)
+            .order_by(ApiToken.revoked_at.is_not(None), ApiToken.id.desc())
+        ).all()
+        return [
+            {"id": t.id, "user": name, "name": t.name, "created_at": t.created_at,
+             "last_used_at": t.last_used_at, "revoked_at": t.revoked_at}
+            for t, name in rows
+        ]  # fmt: skip
+
+
+def token_owner(engine: Engine, token_id: int) -> tuple[str, str]:
+    """(user name, token name) of an active token."""
+    with Session(engine) as db:
+        row = db.execute(
+            select(User.username, ApiToken.name)
+            .join(User, ApiToken.user_id == User.id)
+            .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+        ).first()
+    if row is None:
+        raise UserError(f"no active token with id {token_id}")
+    return row[0], row[1]
+
+
 # First start --------------------------------------------------------------------------
 def admin_password_file(settings: Settings) -> Path:
     return settings.var_path / "webapp" / "admin-password"

@@ -97,11 +97,12 @@ def test_replay_through_horizon_equals_nab_run(tmp_path, conf, make_settings, re
                 send_tcp(port, "".join(lines[i : i + size]).encode())
                 i += size
                 time.sleep(0.01)
-            key = analyzer.keys.detector_state("replay.metric")
-            wait_for(lambda: last_learned(redis_client.get(key)) == float(ts[-1]), timeout=30)
+            wait_for(lambda: judged(analyzer) == len(ts), timeout=30)
     finally:
         analyzer.stop()
         thread.join(10)
+    key = analyzer.keys.detector_state("replay.metric")
+    assert last_learned(redis_client.get(key)) == float(ts[-1])  # saved at stop
     got = [e for e in read_all(redis_client, analyzer.keys) if e.metric == "replay.metric"]
     assert sorted(e.timestamp for e in got) == sorted(expected)
     assert all(
@@ -110,15 +111,27 @@ def test_replay_through_horizon_equals_nab_run(tmp_path, conf, make_settings, re
     assert analyzer.detect is not None and analyzer.detect.counts.judged == len(ts)
 
 
+def judged(analyzer: Analyzer) -> int:
+    return 0 if analyzer.detect is None else analyzer.detect.counts.judged
+
+
 @pytest.fixture
 def store_keys(redis_client):
     keys = RedisKeys("sky:")
     return TimeSeriesStore(redis_client, keys), keys
 
 
-def new_pass(redis_client, store_keys, threshold: float = THRESHOLD) -> DetectorPass:
+def new_pass(redis_client, store_keys, threshold: float = THRESHOLD, **kw) -> DetectorPass:
     store, keys = store_keys
-    return DetectorPass(redis_client, keys, store, make_detector(), threshold, 3600)
+    return DetectorPass(redis_client, keys, store, make_detector(), threshold, 3600, **kw)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def reference(ts, vs, threshold: float = THRESHOLD) -> set[int]:
@@ -223,9 +236,117 @@ def test_the_daemon_restarted_mid_stream_judges_as_if_it_never_stopped(
         try:
             analyzer.store.append_grouped({"m": (ts[a:b].tolist(), vs[a:b].tolist())})
             redis_client.sadd(analyzer.keys.changed(), "m")
-            wait_for(lambda b=b: last_learned(redis_client.get(key)) == float(ts[b - 1]))
+            wait_for(lambda n=b - a, d=analyzer: judged(d) == n)
         finally:
             analyzer.stop()
             thread.join(10)
+        assert last_learned(redis_client.get(key)) == float(ts[b - 1])  # saved at stop
     got = sorted(e.timestamp for e in read_all(redis_client, analyzer.keys) if e.metric == "m")
     assert got == sorted(reference(ts, vs)) and len(got) >= 2
+
+
+def saved_last(redis_client, metric: str = "m") -> float | None:
+    return last_learned(redis_client.get(f"sky:detector:{metric}"))
+
+
+def test_checkpoints_save_a_cached_state_only_when_due(redis_client, store_keys):
+    store, _ = store_keys
+    ts, vs = nab_style(np.random.default_rng(21), 1150, 2_000_000_000)
+    clock = Clock()
+    dp = new_pass(redis_client, store_keys, cache_bytes=1 << 20, checkpoint=100.0, clock=clock)
+    store.append_grouped({"m": (ts[:800].tolist(), vs[:800].tolist())})
+    found = {d.timestamp for d in dp.run(["m"])}
+    assert saved_last(redis_client) == float(ts[799])  # a new state is saved at once
+    for i in range(800, 900):  # due after 50-100 s: one point a second stays unsaved
+        store.append_grouped({"m": ([int(ts[i])], [float(vs[i])])})
+        found |= {d.timestamp for d in dp.run(["m"])}
+        clock.now += 0.4
+    assert saved_last(redis_client) == float(ts[799])
+    clock.now += 100.0
+    store.append_grouped({"m": (ts[900:].tolist(), vs[900:].tolist())})
+    found |= {d.timestamp for d in dp.run(["m"])}
+    assert saved_last(redis_client) == float(ts[-1])  # due: saved
+    assert found == reference(ts, vs) and dp.counts.judged == len(ts)
+
+
+def test_a_crash_between_checkpoints_re_judges_the_same_points(redis_client, store_keys):
+    store, _ = store_keys
+    ts, vs = nab_style(np.random.default_rng(22), 1150, 2_000_000_000)
+    expected = reference(ts, vs)
+    dp = new_pass(redis_client, store_keys, cache_bytes=1 << 20, checkpoint=1e9)
+    store.append_grouped({"m": (ts[:450].tolist(), vs[:450].tolist())})
+    first = {d.timestamp for d in dp.run(["m"])}
+    store.append_grouped({"m": (ts[450:1050].tolist(), vs[450:1050].tolist())})
+    first |= {d.timestamp for d in dp.run(["m"])}
+    assert saved_last(redis_client) == float(ts[449])  # the crash loses this learning
+    after = new_pass(redis_client, store_keys)  # the next owner: state from Redis
+    store.append_grouped({"m": (ts[1050:].tolist(), vs[1050:].tolist())})
+    second = {d.timestamp for d in after.run(["m"])}
+    assert after.counts.judged == len(ts) - 450 and after.counts.rebuilt_states == 0
+    assert first | second == expected
+    assert second == {t for t in expected if t > ts[449]}  # re-judged to the same verdicts
+
+
+def test_stop_and_handover_flush_the_unsaved_states(redis_client, store_keys):
+    store, _ = store_keys
+    ts, vs = nab_style(np.random.default_rng(23), 600, 2_000_000_000)
+    dp = new_pass(redis_client, store_keys, cache_bytes=1 << 20, checkpoint=1e9)
+    for m in ("a", "b"):
+        store.append_grouped({m: (ts[:500].tolist(), vs[:500].tolist())})
+    dp.run(["a", "b"])
+    for m in ("a", "b"):
+        store.append_grouped({m: (ts[500:].tolist(), vs[500:].tolist())})
+    dp.run(["a", "b"])
+    assert saved_last(redis_client, "a") == saved_last(redis_client, "b") == float(ts[499])
+    assert dp.flush(["a"]) == 1 and saved_last(redis_client, "a") == float(ts[-1])
+    assert saved_last(redis_client, "b") == float(ts[499])
+    assert dp.flush() == 1 and saved_last(redis_client, "b") == float(ts[-1])
+    assert dp.flush() == 0  # nothing left unsaved
+    state = make_detector().layout.unpack_rows([redis_client.get("sky:detector:a")],
+                                               make_detector().new_state(1))[0]  # fmt: skip
+    assert np.array_equal(state[0], dp.cache.get("a")[1], equal_nan=True)
+
+
+def test_states_the_cache_evicts_unsaved_are_saved(redis_client, store_keys):
+    store, _ = store_keys
+    ts, vs = nab_style(np.random.default_rng(24), 600, 2_000_000_000)
+    one = make_detector().layout.nbytes
+    dp = new_pass(redis_client, store_keys, cache_bytes=2 * one + 200, checkpoint=1e9)
+    names = ["a", "b", "c"]
+    for m in names[:2]:
+        store.append_grouped({m: (ts[:500].tolist(), vs[:500].tolist())})
+    dp.run(names[:2])
+    for m in names[:2]:
+        store.append_grouped({m: (ts[500:].tolist(), vs[500:].tolist())})
+    dp.run(names[:2])  # a and b run ahead of Redis, in the cache
+    assert {m for m, _ in dp.cache.dirty()} == {"a", "b"}
+    store.append_grouped({"c": (ts.tolist(), vs.tolist())})
+    dp.run(["c"])  # caching c evicts a, which is saved rather than lost
+    assert saved_last(redis_client, "a") == float(ts[-1]) and dp.cache.get("a") is None
+    assert saved_last(redis_client, "b") == float(ts[499])
+
+
+def test_a_failed_pass_forgets_its_metrics_so_no_point_is_skipped(
+    redis_client, store_keys, monkeypatch
+):
+    store, _ = store_keys
+    ts, vs = nab_style(np.random.default_rng(25), 1150, 2_000_000_000)
+    dp = new_pass(redis_client, store_keys, cache_bytes=1 << 20, checkpoint=1e9)
+    store.append_grouped({"m": (ts[:600].tolist(), vs[:600].tolist())})
+    found = {d.timestamp for d in dp.run(["m"])}
+    store.append_grouped({"m": (ts[600:950].tolist(), vs[600:950].tolist())})
+    real_step = dp.detector.step
+
+    def fail(*args, **kw):
+        real_step(*args, **kw)  # learns in place, then the pass fails
+        raise ConnectionError("forced")
+
+    monkeypatch.setattr(dp.detector, "step", fail)
+    with pytest.raises(ConnectionError):
+        dp.run(["m"])
+    monkeypatch.setattr(dp.detector, "step", real_step)
+    store.append_grouped({"m": (ts[950:].tolist(), vs[950:].tolist())})
+    found |= {d.timestamp for d in dp.run(["m"])}
+    expected = reference(ts, vs)
+    assert any(ts[600] <= t < ts[950] for t in expected)  # the failed pass had work to redo
+    assert found == expected and dp.counts.judged == len(ts)

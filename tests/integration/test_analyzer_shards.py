@@ -35,12 +35,18 @@ def clock() -> Clock:
 
 @pytest.fixture
 def make_analyzer(make_settings, clock):
-    settings = make_settings(SKYLINE__ANALYZER__INTERVAL="3600", SKYLINE__ANALYZER__MODE="default",
-                             SKYLINE__ANALYZER__ARRIVAL_INTERVAL="0.05",
-                             SKYLINE__SKYLINE__MEMBER_LEASE=str(LEASE))  # fmt: skip
+    env = {
+        "SKYLINE__ANALYZER__INTERVAL": "3600",
+        "SKYLINE__ANALYZER__MODE": "default",
+        "SKYLINE__ANALYZER__ARRIVAL_INTERVAL": "0.05",
+        "SKYLINE__SKYLINE__MEMBER_LEASE": str(LEASE),
+        "SKYLINE__ANALYZER__STATE_CHECKPOINT": "0",
+    }  # states in Redis every pass: observable
+    settings = make_settings(**env)
 
-    def make() -> Analyzer:
-        daemon = Analyzer(settings, clock=clock)
+    def make(checkpoint: str = "0") -> Analyzer:
+        daemon = Analyzer(settings if checkpoint == "0" else make_settings(
+            **{**env, "SKYLINE__ANALYZER__STATE_CHECKPOINT": checkpoint}), clock=clock)  # fmt: skip
         daemon.setup()
         daemon.renew_membership()
         return daemon
@@ -157,3 +163,21 @@ def test_a_lone_analyzer_owns_everything_from_its_first_pass(make_analyzer) -> N
     assert owned(a) == set(NAMES)
     assert set(judged(a).values()) == {float(last)}
     assert a.counters.peek().get("shard.routed", 0) == 0
+
+
+def test_a_joining_analyzer_gets_the_states_learned_since_the_checkpoint(make_analyzer) -> None:
+    """With checkpoints, states run ahead of Redis in the owner's cache: the metrics it
+    loses to a newcomer are written back first, so the newcomer continues from them."""
+    a = make_analyzer("300")
+    write(a, 200, changed=False)
+    a._one_pass()  # alone: every state built
+    last = write(a, 201, changed=True)
+    a._one_pass()  # judged, held in the cache (the checkpoint is not due)
+    assert set(judged(a).values()) != {float(last)}, "Redis still has the older states"
+    b = make_analyzer()
+    a._one_pass()  # sees b: hands over b's metrics
+    handed = {m for m, t in judged(a).items() if t == last}
+    bs = set(Shares([a.membership.id, b.membership.id]).mine(b.membership.id, NAMES))
+    assert bs and handed == bs
+    assert a.counters.peek()["shard.states_handed_over"] == len(bs)
+    assert not any(a.detect.cache.get(m) for m in bs)  # type: ignore[union-attr]

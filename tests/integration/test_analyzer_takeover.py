@@ -34,9 +34,13 @@ LEASE = 2.0  # [skyline] member_lease
 ARRIVAL = 0.1  # [analyzer] arrival_interval: a pass takes at least this
 SWEEP = 120.0  # [analyzer] interval: the regular sweep would come far too late
 NAMES = [f"takeover.{i}" for i in range(N_METRICS)]
-ENV = {"SKYLINE__ANALYZER__MODE": "default", "SKYLINE__ANALYZER__INTERVAL": str(SWEEP),
-       "SKYLINE__ANALYZER__ARRIVAL_INTERVAL": str(ARRIVAL),
-       "SKYLINE__SKYLINE__MEMBER_LEASE": str(LEASE)}  # fmt: skip
+ENV = {
+    "SKYLINE__ANALYZER__MODE": "default",
+    "SKYLINE__ANALYZER__INTERVAL": str(SWEEP),
+    "SKYLINE__ANALYZER__ARRIVAL_INTERVAL": str(ARRIVAL),
+    "SKYLINE__SKYLINE__MEMBER_LEASE": str(LEASE),
+    "SKYLINE__ANALYZER__STATE_CHECKPOINT": "0",
+}  # states in Redis every pass: observable
 
 
 @pytest.fixture

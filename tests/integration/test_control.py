@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -68,8 +69,9 @@ def workdir(tmp_path):
 def status(cwd: Path, env: dict, *names: str) -> dict[str, dict]:
     out = skyline(cwd, "status", "--json", *names, env=env)
     daemons = {d["name"]: d for d in json.loads(out.stdout)["daemons"]}
-    running = all(d["state"] not in ("stopped", "dead") for d in daemons.values())
-    assert out.returncode == (0 if running else 3), (out.returncode, out.stderr)
+    states = {d["state"] for d in daemons.values()}
+    expected = 1 if "dead" in states else 3 if "stopped" in states else 0  # LSB
+    assert out.returncode == expected, (out.returncode, out.stderr)
     return daemons
 
 
@@ -225,6 +227,78 @@ def test_pick_free_ports_moves_a_taken_port_and_says_so(workdir):
         socket.create_connection(("127.0.0.1", moved), timeout=5).close()
     finally:
         holder.close()
+
+
+def _held(kind: int) -> socket.socket:
+    """A real socket holding a port, as another program would."""
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    if kind == socket.SOCK_STREAM:
+        s.listen()
+    return s
+
+
+def _ports_env(cwd: Path) -> dict[str, int]:
+    text = (cwd / "var" / "run" / "ports.env").read_text()
+    return {k: int(v) for k, v in (ln.split("=") for ln in text.splitlines() if "=" in ln and ln[0] != "#")}  # fmt: skip
+
+
+def test_pick_free_ports_asks_the_os_and_ports_env_matches_what_listens(workdir):
+    """Taken ports move to ports the OS says are free (not port + 10000, which another
+    instance may hold); ports.env lists every listener port as it is, also after a port
+    is set by the environment; the table of ports is printed."""
+    cwd, env = workdir
+    line, udp, statsd = (
+        _held(socket.SOCK_STREAM),
+        _held(socket.SOCK_DGRAM),
+        _held(socket.SOCK_DGRAM),
+    )
+    held = {"LINE_PORT": line.getsockname()[1], "UDP_PORT": udp.getsockname()[1],
+            "STATSD_PORT": statsd.getsockname()[1]}  # fmt: skip
+    for key in ("LINE_PORT", "UDP_PORT"):
+        del env[f"SKYLINE__HORIZON__{key}"]
+    del env["SKYLINE__FLUX__STATSD_PORT"]
+    conf = cwd / "skyline.conf"
+    conf.write_text(f"[horizon]\nline_port = {held['LINE_PORT']}\nudp_port = {held['UDP_PORT']}\n"
+                    f"[flux]\nstatsd_port = {held['STATSD_PORT']}\n")  # fmt: skip
+    try:
+        out = skyline(
+            cwd, "--config", str(conf), "start", "horizon", "flux", "--pick-free-ports", env=env
+        )
+        assert out.returncode == 0, out.stderr
+        ports = _ports_env(cwd)
+        for key, taken in held.items():
+            name = next(k for k in ports if k.endswith(f"__{key}"))
+            assert f"{key.lower()} {taken} is taken: using {ports[name]}" in out.stdout
+            assert ports[name] not in (taken, taken + 10000)
+        # every listener port of both daemons, the environment's one as given
+        assert ports["SKYLINE__FLUX__PORT"] == int(env["SKYLINE__FLUX__PORT"])
+        assert ports["SKYLINE__HORIZON__PICKLE_PORT"] == int(env["SKYLINE__HORIZON__PICKLE_PORT"])
+        assert len(ports) == 5 and len(set(ports.values())) == 5
+        header = out.stdout.index("DAEMON")
+        for name, port in ports.items():
+            assert str(port) in out.stdout[header:], name
+        for name in (
+            "SKYLINE__HORIZON__LINE_PORT",
+            "SKYLINE__HORIZON__PICKLE_PORT",
+            "SKYLINE__FLUX__PORT",
+        ):
+            socket.create_connection(("127.0.0.1", ports[name]), timeout=5).close()
+        # a port set by the environment later: ports.env follows it
+        assert skyline(cwd, "--config", str(conf), "stop", "horizon", env=env).returncode == 0
+        assert not any(k.startswith("SKYLINE__HORIZON") for k in _ports_env(cwd))
+        chosen = free_port()
+        env2 = {**env, "SKYLINE__HORIZON__LINE_PORT": str(chosen)}
+        again = skyline(
+            cwd, "--config", str(conf), "start", "horizon", "--pick-free-ports", env=env2
+        )
+        assert again.returncode == 0, again.stderr
+        assert _ports_env(cwd)["SKYLINE__HORIZON__LINE_PORT"] == chosen
+        socket.create_connection(("127.0.0.1", chosen), timeout=5).close()
+        assert _ports_env(cwd)["SKYLINE__HORIZON__UDP_PORT"] == ports["SKYLINE__HORIZON__UDP_PORT"]
+    finally:
+        for s in (line, udp, statsd):
+            s.close()
 
 
 def test_horizon_process_stop_flushes_what_it_received(workdir):

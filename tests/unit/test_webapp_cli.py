@@ -46,7 +46,9 @@ def test_users_add_list_passwd_role_token(cli, capsys):
     assert cli("users", "add", "ann", "--password-stdin", stdin="a long password\n") == 1
     assert "exists" in capsys.readouterr().err
     assert cli("users", "add", "bob", "--generate") == 0
-    generated = capsys.readouterr().out.split("with password ")[1].strip()
+    said = capsys.readouterr()
+    generated = said.out.strip()  # the password alone on stdout, the sentence on stderr
+    assert said.out == generated + "\n" and "created bob (viewer)" in said.err
     engine = make_engine(cli.settings.database_url)
     assert users.authenticate(engine, "bob", generated).role == "viewer"
     assert cli("users", "passwd", "bob", stdin="another password\n") == 0
@@ -66,3 +68,36 @@ def test_users_add_list_passwd_role_token(cli, capsys):
     assert cli("users", "token", "ann", "--revoke", str(listed["id"])) == 0
     assert users.token_principal(engine, token) is None
     assert cli("users", "token", "nobody") == 1
+
+
+def test_users_changes_are_audited_reads_are_not(cli, capsys, monkeypatch):
+    """The CLI's changes land in the audit log the Users page shows, as ``cli:<login>``."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from skyline.db.models import AuditEntry
+
+    monkeypatch.setenv("LOGNAME", "ops1")
+    monkeypatch.setenv("USER", "ops1")
+    assert cli("users", "add", "cat", "--role", "viewer", "--generate") == 0
+    assert cli("users", "passwd", "cat", "--password-stdin", stdin="another long one\n") == 0
+    assert cli("users", "role", "cat", "operator") == 0
+    assert cli("users", "role", "cat", "disabled") == 0
+    assert cli("users", "role", "cat", "enabled") == 0
+    assert cli("users", "token", "cat", "--name", "ci") == 0
+    token_id = users.list_tokens(make_engine(cli.settings.database_url), "cat")[0]["id"]
+    assert cli("users", "token", "cat", "--revoke", str(token_id)) == 0
+    assert cli("users", "list") == 0 and cli("users", "token", "cat", "--list") == 0
+    assert cli("users", "add", "cat", "--generate") == 1  # refused: nothing happened
+    capsys.readouterr()
+    with Session(make_engine(cli.settings.database_url)) as db:
+        rows = [(r.actor, r.action, r.target, r.detail) for r in db.scalars(select(AuditEntry))]
+    assert rows == [
+        ("cli:ops1", "user.create", "cat", "role viewer"),
+        ("cli:ops1", "user.password", "cat", None),
+        ("cli:ops1", "user.role", "cat", "role operator"),
+        ("cli:ops1", "user.disable", "cat", None),
+        ("cli:ops1", "user.enable", "cat", None),
+        ("cli:ops1", "token.create", "cat", "token 'ci'"),
+        ("cli:ops1", "token.revoke", "cat", f"token {token_id}"),
+    ]

@@ -74,7 +74,14 @@ class Analyzer(Daemon):
         if cfg.mode == "default":
             ttl = 2 * max(self.settings.skyline.full_duration, 86400)
             self.detect = DetectorPass(self.redis, self.keys, self.store, make_detector(),
-                                       cfg.threshold, ttl, cfg.state_cache_mb << 20)  # fmt: skip
+                                       cfg.threshold, ttl, cfg.state_cache_mb << 20,
+                                       cfg.state_checkpoint)  # fmt: skip
+
+    def flush(self) -> None:
+        """At stop: save the detector states learned since their last checkpoint."""
+        if self.detect is not None:
+            saved = self.detect.flush()
+            self.log.info("saved %d detector states", saved)
 
     def run_once(self) -> None:
         """Membership first (a change puts the metrics gained at the head of the
@@ -109,6 +116,12 @@ class Analyzer(Daemon):
         everything = self.store.metrics()
         mine = self.sharding.mine(everything)
         gained = self.sharding.acquired(old, mine) if old is not None else []
+        if old is not None and self.detect is not None:
+            # states of metrics now someone else's: saved for the new owner, then dropped
+            kept = set(mine)
+            lost = [m for m in old.mine(self.sharding.me, everything) if m not in kept]
+            self.counters.inc("shard.states_handed_over", self.detect.flush(lost))
+            self.detect.retain(kept)
         if died:
             first = set(gained)
             self.sweep_todo = gained + [m for m in mine if m not in first]

@@ -15,6 +15,18 @@ One pass over a set of metrics:
 4. save the states that moved (SET with a TTL) and return the points whose score
    reached ``[analyzer] threshold``.
 
+Checkpoints (``[analyzer] state_checkpoint``): a state this process saved and still
+holds in its cache is not written back on every pass, only once it is due (the
+checkpoint interval after its last save, scaled by a per-metric factor in [0.5, 1)
+so the saves of many metrics spread over passes), when the cache evicts it, and at
+stop (``flush``).  Writing every state on every pass is most of a pass's cost
+(docs/performance.md).  A crash loses at most a checkpoint interval of learning: the
+next owner restores the state last saved and re-judges the points after it from the
+stored series.  The detector is deterministic, so it reaches the same scores and
+re-emits the same detections, with the same event ids, which panorama stores once.
+Any error in a pass forgets the cursors and cached states of the metrics it
+touched, so the next pass restores them from Redis rather than skipping points.
+
 State rebuilds: a metric without a state is new to the detector, and every stored
 point is judged (the detector's warm-up keeps the first ones neutral), exactly as
 ``skyline nab run`` judges a file.  A state of another version or parameter set is
@@ -25,7 +37,9 @@ caller's (``skyline.analysis.analyzer.agent``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +72,7 @@ class PassCounts:
     late: int = 0  # points at or before the last judged timestamp: not judged
     new_states: int = 0
     rebuilt_states: int = 0
+    saved: int = 0  # states written to Redis (new, due, evicted or flushed)
 
 
 make_detector = default_vector_detector
@@ -68,7 +83,8 @@ class DetectorPass:
 
     def __init__(self, redis_client: redis.Redis, keys: RedisKeys, store: TimeSeriesStore,
                  detector: VectorDetector, threshold: float, state_ttl: int,
-                 cache_bytes: int = 0) -> None:  # fmt: skip
+                 cache_bytes: int = 0, checkpoint: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.redis = redis_client
         self.keys = keys
         self.store = store
@@ -77,14 +93,38 @@ class DetectorPass:
         self.state_ttl = int(state_ttl)
         self.cursors: dict[str, Cursor] = {}
         self.counts = PassCounts()
-        self.cache = StateCache(cache_bytes)
+        self.cache = StateCache(cache_bytes, checkpoint)
+        self.clock = clock
 
     def run(self, metrics: Sequence[str]) -> list[Detection]:
         """Judge the new points of ``metrics``; detections in (metric, time) order."""
         found: list[Detection] = []
         for i in range(0, len(metrics), STATE_CHUNK):
-            found += self._run_chunk(list(metrics[i : i + STATE_CHUNK]))
+            chunk = list(metrics[i : i + STATE_CHUNK])
+            try:
+                found += self._run_chunk(chunk)
+            except BaseException:
+                self.forget(chunk)
+                raise
         return found
+
+    def forget(self, metrics: Sequence[str]) -> None:
+        """Drop the cursors and cached states of ``metrics`` (unsaved learning too):
+        their next pass restores the state last saved in Redis and re-reads the
+        series, so points after that state are judged again rather than skipped."""
+        for metric in metrics:
+            self.cursors.pop(metric, None)
+            self.cache.drop(metric)
+
+    def flush(self, metrics: Sequence[str] | None = None) -> int:
+        """Save the states learned since their last save (all, or those of
+        ``metrics``: call it before another process takes them over); returns how
+        many were written."""
+        dirty = self.cache.dirty(metrics)
+        for i in range(0, len(dirty), STATE_CHUNK):
+            part = dirty[i : i + STATE_CHUNK]
+            self._save([m for m, _ in part], np.stack([row for _, row in part]))
+        return len(dirty)
 
     def _run_chunk(self, metrics: list[str]) -> list[Detection]:
         state, restored, old_last = self._load(metrics)
@@ -102,8 +142,10 @@ class DetectorPass:
         split = [slice(bounds[i], bounds[i + 1]) for i in range(len(metrics))]
         scores = score_points(self.detector, state, [t[s] for s in split], [v[s] for s in split])
         score = np.concatenate(scores) if scores else np.zeros(0)
-        moved = np.flatnonzero(np.diff(bounds) > 0)
-        self._save([metrics[i] for i in moved.tolist()], state[moved])
+        moved = np.flatnonzero(np.diff(bounds) > 0).tolist()
+        now = self.clock()
+        due = [i for i in moved if not self.cache.defer(metrics[i], state[i], now)]
+        self._save([metrics[i] for i in due], state[due])
         judged = t > silent_until[owner]
         self.counts.judged += int(judged.sum())
         hits = np.flatnonzero(judged & (score >= self.threshold)).tolist()
@@ -118,8 +160,7 @@ class DetectorPass:
         whole.  Single-key commands in raw RESP payloads."""
         key, lay = self.keys.detector_state, self.detector.layout
         cached = [self.cache.get(m) for m in metrics]
-        payload = b"".join([redis_raw.getrange(key(m).encode(), 0, HEADER_SIZE - 1) if c
-                            else redis_raw.get(key(m).encode())
+        payload = b"".join([c[2] if c else redis_raw.get(key(m).encode())
                             for m, c in zip(metrics, cached, strict=True)])  # fmt: skip
         replies = redis_raw.execute_checked(self.redis, payload, len(metrics))
         blobs: list[bytes | None] = [None] * len(metrics)
@@ -138,15 +179,22 @@ class DetectorPass:
             for i, reply in zip(stale, redis_raw.execute_checked(self.redis, payload, len(stale)),
                                 strict=True):  # fmt: skip
                 blobs[i] = reply if isinstance(reply, bytes) else None
-        state, restored = lay.unpack_rows(blobs, self.detector.new_state(len(metrics)))
+        state = np.empty((len(metrics), lay.width))
+        restored = np.zeros(len(metrics), dtype=bool)
         for i in hit:
             state[i] = cached[i][1]  # type: ignore[index]
         restored[hit] = True
+        rest = np.flatnonzero(~restored)
+        if len(rest):  # read whole: restored if of this detector, else fresh
+            rows, ok = lay.unpack_rows([blobs[i] for i in rest], self.detector.new_state(len(rest)))
+            state[rest], restored[rest] = rows, ok
         old_last = np.array([np.nan if b is None or (x := last_learned(b)) is None else x
                              for b in blobs])  # fmt: skip
         return state, restored, old_last
 
-    def _save(self, metrics: list[str], rows: np.ndarray) -> None:
+    def _save(self, metrics: list[str], rows: np.ndarray, cache: bool = True) -> None:
+        """SET the states (with the TTL) and cache them as saved; the unsaved states
+        the cache evicts to make room are written too (and not cached again)."""
         if not metrics:
             return
         lay = self.detector.layout
@@ -154,9 +202,16 @@ class DetectorPass:
         keys = [self.keys.detector_state(m).encode() for m in metrics]
         payload = redis_raw.set_ex_many(keys, packed, lay.nbytes, self.state_ttl)
         redis_raw.execute_checked(self.redis, payload, len(metrics))
-        size = lay.nbytes
+        self.counts.saved += len(metrics)
+        if not cache:
+            return
+        size, now = lay.nbytes, self.clock()
+        evicted: list[tuple[str, np.ndarray]] = []
         for i, metric in enumerate(metrics):
-            self.cache.put(metric, bytes(packed[i * size : i * size + HEADER_SIZE]), rows[i])
+            header = bytes(packed[i * size : i * size + HEADER_SIZE])
+            evicted += self.cache.put(metric, keys[i], header, rows[i], now)
+        if evicted:
+            self._save([m for m, _ in evicted], np.stack([r for _, r in evicted]), cache=False)
 
     def _new_points(
         self, metrics: list[str], last_ts: np.ndarray
@@ -191,30 +246,71 @@ class DetectorPass:
             self.cache.drop(metric)
 
 
+@dataclass
+class _Cached:
+    header: bytes  # the header of the state as last saved in Redis
+    check: bytes  # the GETRANGE command that reads that header back
+    row: np.ndarray  # the state now: newer than the saved one when ``dirty``
+    due: float  # when a dirty row must be saved (monotonic seconds)
+    dirty: bool = False
+
+
 class StateCache:
-    """The states this process saved last (packed header and row), up to ``limit``
-    bytes, the oldest saved dropped first; 0 disables it.  A cached row is used only
-    while the header in Redis is still the one saved here, so another writer or a
-    deletion is noticed."""
+    """The states this process saved last, up to ``limit`` bytes, the oldest saved
+    dropped first; 0 disables it.  A cached row is used only while the header in
+    Redis is still the one saved here, so another writer or a deletion is noticed.
 
-    def __init__(self, limit: int) -> None:
+    With a ``checkpoint`` interval a cached state may run ahead of the saved one
+    (``defer``) until it is due; ``put`` returns the unsaved states it evicts, which
+    the caller must save."""
+
+    def __init__(self, limit: int, checkpoint: float = 0.0) -> None:
         self.limit = int(limit)
+        self.checkpoint = float(checkpoint)
         self.size = 0
-        self._rows: dict[str, tuple[bytes, np.ndarray]] = {}
+        self._rows: dict[str, _Cached] = {}
 
-    def get(self, metric: str) -> tuple[bytes, np.ndarray] | None:
-        return self._rows.get(metric)
+    def get(self, metric: str) -> tuple[bytes, np.ndarray, bytes] | None:
+        """(saved header, row, the command reading the saved header back) or None."""
+        entry = self._rows.get(metric)
+        return None if entry is None else (entry.header, entry.row, entry.check)
 
-    def put(self, metric: str, header: bytes, row: np.ndarray) -> None:
+    def put(self, metric: str, key: bytes, header: bytes, row: np.ndarray,
+            now: float = 0.0) -> list[tuple[str, np.ndarray]]:  # fmt: skip
+        """Cache ``row`` as just saved under ``key`` with ``header``; returns the
+        dirty states evicted to make room (metric, row)."""
         if self.limit <= 0:
-            return
+            return []
         self.drop(metric)
-        self._rows[metric] = (header, row.copy())
-        self.size += len(header) + row.nbytes
+        spread = 0.5 + (zlib.crc32(metric.encode()) % 1000) / 2000.0
+        check = redis_raw.getrange(key, 0, len(header) - 1)
+        self._rows[metric] = _Cached(header, check, row.copy(), now + self.checkpoint * spread)
+        self.size += len(header) + len(check) + row.nbytes
+        evicted: list[tuple[str, np.ndarray]] = []
         while self.size > self.limit and self._rows:
-            self.drop(next(iter(self._rows)))
+            oldest = next(iter(self._rows))
+            entry = self._rows[oldest]
+            if entry.dirty:
+                evicted.append((oldest, entry.row))
+            self.drop(oldest)
+        return evicted
+
+    def defer(self, metric: str, row: np.ndarray, now: float) -> bool:
+        """Keep ``row`` in the cache unsaved if the metric's state came from the cache
+        and is not due yet; False: it must be saved now."""
+        entry = self._rows.get(metric)
+        if entry is None or self.checkpoint <= 0 or now >= entry.due:
+            return False
+        entry.row[:] = row
+        entry.dirty = True
+        return True
+
+    def dirty(self, metrics: Sequence[str] | None = None) -> list[tuple[str, np.ndarray]]:
+        """The unsaved states (of ``metrics``, or all)."""
+        names = self._rows.keys() if metrics is None else [m for m in metrics if m in self._rows]
+        return [(m, self._rows[m].row) for m in names if self._rows[m].dirty]
 
     def drop(self, metric: str) -> None:
         entry = self._rows.pop(metric, None)
         if entry is not None:
-            self.size -= len(entry[0]) + entry[1].nbytes
+            self.size -= len(entry.header) + len(entry.check) + entry.row.nbytes

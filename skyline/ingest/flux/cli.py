@@ -55,14 +55,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.json:
             print(json.dumps({"id": key_id, "key": key, "namespace": args.namespace}))
         else:
-            print(f"id {key_id}, namespace {args.namespace!r}; the key (shown only now):")
-            print(key)
+            print(key)  # alone on stdout: KEY=$(skyline flux keys add ...) captures just it
+            print(f"flux key id {key_id} for namespace {args.namespace!r}; it is not shown again",
+                  file=sys.stderr)  # fmt: skip
         return 0
     if action == "list":
         rows = keys.list_keys(engine)
         if args.json:
             print(json.dumps([r.__dict__ for r in rows]))
             return 0
+        if rows:
+            print(f"{'ID':>5}  {'NAMESPACE':<30} {'STATE':<28} DESCRIPTION")
+        else:
+            print(
+                "no flux keys: add one with skyline flux keys add --namespace NS", file=sys.stderr
+            )
         for r in rows:
             state = "revoked " + _when(r.revoked_at) if r.revoked_at else "active"
             print(f"{r.id:>5}  {r.namespace or '-':<30} {state:<28} {r.description}")
@@ -76,4 +83,4 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _when(ts: int | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts)) + "Z" if ts else "-"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + "+00:00" if ts else "-"

@@ -3,8 +3,9 @@
 "use strict";
 
 (function () {
+  // The one time format of the UI (static/time.js): "2026-12-06 17:39:07 UTC".
   function fmtTime(ts) {
-    return new Date(ts * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+    return window.SkylineTime.format(ts);
   }
 
   function fmtNum(v) {
@@ -17,7 +18,11 @@
     if (poll) headers["X-Skyline-Poll"] = "1";
     return fetch(url, { credentials: "same-origin", headers: headers }).then(function (r) {
       if (r.status === 401) { window.location.reload(); throw new Error("logged out"); }
-      if (!r.ok) throw new Error("HTTP " + r.status);
+      if (!r.ok) {  // say what went wrong: the API's own reason when it gave one
+        return r.json().catch(function () { return {}; }).then(function (body) {
+          throw new Error("HTTP " + r.status + (body.error ? ": " + body.error : ""));
+        });
+      }
       return r.json();
     });
   }
@@ -66,7 +71,7 @@
     var height = Number(el.dataset.height || 300);
     message(el, "loading…");
     getJSON(el.dataset.url).then(function (body) {
-      if (!body.data.length) { message(el, "No datapoints stored for this metric in this window."); return; }
+      if (!body.data.length) { message(el, "No datapoints stored for this metric in this window: the store keeps the last day of what horizon or flux received (and older data as rollups)."); return; }
       var xs = body.data.map(function (p) { return p[0]; });
       var ys = body.data.map(function (p) { return p[1]; });
       el.textContent = "";
@@ -85,12 +90,12 @@
         opts.cursor = { show: false };
         opts.axes = [{ show: false }, { size: 40 }];
       }
-      var plot = new uPlot(opts, [xs, ys], el);
+      var plot = new uPlot(window.SkylineTime.applyTo(opts), [xs, ys], el);
       el.dataset.drawn = "1";
       window.addEventListener("resize", function () {
         plot.setSize({ width: Math.max(300, el.clientWidth - 16), height: height });
       });
-    }).catch(function (err) { message(el, "Could not load the series: " + err.message); });
+    }).catch(function (err) { message(el, "Could not load the series (" + err.message + "); reload the page, or see the webapp log."); });
   }
 
   function cell(tr, text, cls) {
@@ -107,6 +112,7 @@
     a.href = href;
     a.textContent = text;
     td.appendChild(a);
+    return a;
   }
 
   function badge(td, text, cls) {
@@ -120,7 +126,7 @@
     var tr = document.createElement("tr");
     tr.dataset.id = r.id;
     tr.className = "new";
-    link(cell(tr, ""), base + r.id, fmtTime(r.timestamp));
+    link(cell(tr, ""), base + r.id, "").appendChild(window.SkylineTime.element(r.timestamp));
     link(cell(tr, "", "metric"), base + r.id, r.metric);
     cell(tr, fmtNum(r.value), "num");
     cell(tr, r.source);
@@ -188,8 +194,11 @@
         table.dataset.lastId = lastId;
         if (tbody.children.length && empty) empty.hidden = true;
         state.className = "";
-        stamp.textContent = "checked " + new Date().toLocaleTimeString();
-      }).catch(function () { state.className = "stale"; });
+        stamp.textContent = "checked " + fmtTime(Date.now() / 1000);
+      }).catch(function (err) {
+        state.className = "stale";
+        stamp.textContent = "not updated (" + err.message + "); retrying every 5 s";
+      });
     }
     setInterval(poll, 5000);
   }
