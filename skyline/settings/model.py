@@ -101,6 +101,15 @@ class SkylineSection(Section):
     heartbeat_ttl: int = key(
         120, "Lifetime of each daemon's heartbeat key; a daemon refreshes it every run.", "s", ge=5
     )
+    member_lease: float = key(
+        15.0,
+        "How long a daemon process stays a member of its kind (membership in Redis, used "
+        "to share metrics among analyzers) after its last renewal; every pass renews it. "
+        "A killed analyzer's metrics move to the others once it runs out (an analyzer "
+        "uses at most its [analyzer] interval). Hosts' clocks must agree well within it.",
+        "s",
+        ge=1,
+    )
     counters_interval: int = key(
         60, "How often each daemon publishes its own counters as metrics.", "s", ge=1
     )

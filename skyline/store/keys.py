@@ -212,6 +212,23 @@ KEYS: dict[str, KeySpec] = {
         "JSON {pid, host, started, ts, runs} refreshed by each run of a daemon; its age is "
         "the daemon's liveness.",
     ),
+    "members": KeySpec(
+        "members:{daemon}",
+        "HASH",
+        "3 x [skyline] member_lease (at least 60 s), refreshed by every renewal",
+        "The live processes of one daemon kind (skyline/runtime/membership.py): member id "
+        "(host-pid-token) -> JSON {kind, host, pid, started, ts, until, info}; a member "
+        "renews its lease ('until') every pass and removes its field when it stops; a field "
+        "whose lease ran out is ignored, and removed by the others one lease later.",
+    ),
+    "member_changed": KeySpec(
+        "changed:member:{member}",
+        "SET",
+        "86400 s, refreshed by every write",
+        "Names of metrics with new data that another analyzer took from the changed set "
+        "but this member owns (skyline/analysis/analyzer/sharding.py); the owner pops "
+        "them, and when its lease runs out the survivors move them to the new owners.",
+    ),
     "counters": KeySpec(
         "counters:{daemon}",
         "HASH",
@@ -335,6 +352,12 @@ class RedisKeys:
 
     def heartbeat(self, daemon: str) -> str:
         return f"{self.prefix}heartbeat:{daemon}"
+
+    def members(self, daemon: str) -> str:
+        return f"{self.prefix}members:{daemon}"
+
+    def member_changed(self, member: str) -> str:
+        return f"{self.prefix}changed:member:{member}"
 
     def counters(self, daemon: str) -> str:
         return f"{self.prefix}counters:{daemon}"
