@@ -53,6 +53,11 @@ OUTAGES: tuple[type[BaseException], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
     redis.BusyLoadingError,
+    # Redis Cluster: a failover in progress (slots unserved, or moving)
+    redis.exceptions.ClusterError,  # CLUSTERDOWN, MASTERDOWN, retries exhausted
+    redis.exceptions.TryAgainError,
+    redis.exceptions.AskError,  # and MovedError: redirected after our retries
+    redis.exceptions.SlotNotCoveredError,
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     ConnectionError,

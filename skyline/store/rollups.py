@@ -45,6 +45,7 @@ from typing import cast
 
 import numpy as np
 
+from skyline.store.cluster import run_script
 from skyline.store.keys import RedisKeys
 from skyline.store.timeseries import (
     MGET_CHUNK,
@@ -189,7 +190,8 @@ class Rollups:
             )
             if len(new):
                 body = encode(new.timestamps, new.values)  # type: ignore[union-attr]
-                self._append(keys=[self.key(metric)], args=[tail, body, ttl_ms], client=pipe)
+                run_script(self._append, pipe, [self.key(metric)], [tail, body, ttl_ms],
+                           self.store.cluster)  # fmt: skip
                 out["buckets_written"] += len(new)
             first = _last_start(head)
             if first is not None and first < cutoff - grace:
@@ -217,7 +219,8 @@ class Rollups:
         for (metric, head), buf in zip(due, bufs, strict=True):
             starts = decode(buf).timestamps
             cut = int(np.searchsorted(starts, cutoff)) * RECORD_SIZE
-            self._cut_head(keys=[self.key(metric)], args=[head, cut, ttl_ms], client=pipe)
+            run_script(self._cut_head, pipe, [self.key(metric)], [head, cut, ttl_ms],
+                       self.store.cluster)  # fmt: skip
         for result in pipe.execute():
             out["trimmed" if result >= 0 else "raced"] += 1
         return out
