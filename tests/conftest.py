@@ -200,3 +200,16 @@ def private_cluster(tmp_path: Path) -> Iterator[RedisClusterNodes]:
         yield nodes
     finally:
         nodes.stop()
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def redis_or_cluster(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
+    """A client of the test's Redis DB, then (second run) of the flushed session
+    cluster: a module that overrides ``redis_client`` with it runs every test on both."""
+    if request.param == "redis":
+        client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+    else:
+        request.getfixturevalue("cluster_url")  # flushed for this test
+        client = request.getfixturevalue("redis_cluster").client()
+    yield client
+    client.close()
