@@ -128,6 +128,7 @@ class RedisClusterNodes:
                 "--cluster-enabled", "yes", "--cluster-port", str(node.bus_port),
                 "--cluster-config-file", str(node.dir / "nodes.conf"),
                 "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
+                "--repl-diskless-sync-delay", "0",  # replicas in sync at once, not in 5 s
                 "--save", "", "--appendonly", "no", "--dir", str(node.dir),
                 "--logfile", str(node.dir / "redis.log")]  # fmt: skip
         node.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -147,10 +148,24 @@ class RedisClusterNodes:
             if states and all(
                 s.get("cluster_state") == "ok" and s.get("cluster_slots_ok") == "16384"
                 for s in states
-            ):
+            ) and self._replicas_in_sync():
                 return
             assert time.monotonic() < deadline, f"cluster not ok within {timeout}s: {states}"
             time.sleep(0.1)
+
+    def _replicas_in_sync(self) -> bool:
+        """Every live replica's link to its master is up (a replica that never synced
+        cannot take over: its data would be arbitrarily old)."""
+        for node in self.nodes:
+            if not node.alive():
+                continue
+            try:
+                info = node.client().info("replication")
+            except (redis.ConnectionError, redis.TimeoutError):
+                return False
+            if info["role"] == "slave" and info.get("master_link_status") != "up":
+                return False
+        return True
 
     def client(self) -> RedisCluster:
         return RedisCluster(
