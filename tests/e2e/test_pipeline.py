@@ -95,6 +95,8 @@ expiration = 3600
             wait_for(lambda: analyzer.counters.peek().get("total_anomalies", 0) >= 2, timeout=20)
             wait_for(lambda: any(
                 v.verdict == "suppressed" for v in _verdicts(analyzer)), timeout=20)  # fmt: skip
+            spike = next(a for a in stored() if a.timestamp == end + STEP)
+            _webapp_shows(webapp, engine, spike.id, end + STEP)
         assert len(slack.on("/api/chat.postMessage")) == 1
         text = slack.on("/api/chat.postMessage")[0].body.decode()
         assert "shop.checkout" in text and "900" in text
@@ -103,7 +105,6 @@ expiration = 3600
             assert first.value == 900.0 and first.source == "analyzer"
             trail = [(v.stage, v.verdict) for v in first.verdicts]
             assert trail == [("analyzer", "sent_to_alerters"), ("alerters", "alerted")]
-        _webapp_shows(webapp, engine, first.id, end + STEP)
     finally:
         slack.close()
 
