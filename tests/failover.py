@@ -14,6 +14,7 @@ utils/bench/cluster_failover.py (which repeats it and reports the distribution).
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -43,6 +44,25 @@ class FailoverResult:
     analysed_to_the_end: bool
 
 
+class Feeder(threading.Thread):
+    """Sends one point of every metric per round on one line-protocol connection."""
+
+    def __init__(self, port: int, names: list[str], start: int, rounds: int, pause: float):
+        super().__init__(daemon=True)
+        self.port, self.names, self.start_ts, self.rounds, self.pause = (
+            port, names, start, rounds, pause,
+        )  # fmt: skip
+        self.round = 0
+
+    def run(self) -> None:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as feed:
+            for k in range(self.rounds):
+                ts = self.start_ts + k * STEP
+                feed.sendall("".join(f"{n} {k % 7}.5 {ts}\n" for n in self.names).encode())
+                self.round = k + 1
+                time.sleep(self.pause)
+
+
 def run_failover(cluster: RedisClusterNodes, var_dir: Path, metrics: int = 200,
                  rounds: int = 150, pause: float = 0.02) -> FailoverResult:  # fmt: skip
     env = {
@@ -60,18 +80,15 @@ def run_failover(cluster: RedisClusterNodes, var_dir: Path, metrics: int = 200,
         horizon = stack.enter_context(running_horizon(settings))
         analyzer = stack.enter_context(running(Analyzer(settings), ready="options"))
         victim = cluster.master_of(analyzer.keys.changed())
-        port = horizon.listeners.ports["line_port"]
-        takeover = 0.0
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as feed:
-            for k in range(rounds):
-                ts = start + k * STEP
-                feed.sendall("".join(f"{n} {k % 7}.5 {ts}\n" for n in names).encode())
-                if k == rounds // 3:
-                    t0 = time.monotonic()
-                    cluster.kill(victim)
-                    cluster.wait_failover(victim, analyzer.keys.changed())
-                    takeover = time.monotonic() - t0
-                time.sleep(pause)
+        feeder = Feeder(horizon.listeners.ports["line_port"], names, start, rounds, pause)
+        feeder.start()
+        wait_for(lambda: feeder.round >= rounds // 3, timeout=120)
+        t0 = time.monotonic()
+        cluster.kill(victim)  # while the feeder keeps sending
+        cluster.wait_failover(victim, analyzer.keys.changed())
+        takeover = time.monotonic() - t0
+        feeder.join(120)
+        assert feeder.round == rounds, "the feeder did not finish"
         last = start + (rounds - 1) * STEP
         wait_for(lambda: horizon.buffer.pending == 0 and horizon.buffer.empty(), timeout=60)
         state = analyzer.keys.detector_state
