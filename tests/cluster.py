@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
-from redis.cluster import RedisCluster
+from redis.cluster import ClusterNode, RedisCluster
 
 from tests.peers import require
 
@@ -145,10 +145,14 @@ class RedisClusterNodes:
         deadline = time.monotonic() + timeout
         while True:
             states = [_cluster_info(n) for n in self.nodes if n.alive()]
-            if states and all(
-                s.get("cluster_state") == "ok" and s.get("cluster_slots_ok") == "16384"
-                for s in states
-            ) and self._replicas_in_sync():
+            if (
+                states
+                and all(
+                    s.get("cluster_state") == "ok" and s.get("cluster_slots_ok") == "16384"
+                    for s in states
+                )
+                and self._replicas_in_sync()
+            ):
                 return
             assert time.monotonic() < deadline, f"cluster not ok within {timeout}s: {states}"
             time.sleep(0.1)
@@ -168,10 +172,9 @@ class RedisClusterNodes:
         return True
 
     def client(self) -> RedisCluster:
-        return RedisCluster(
-            host="127.0.0.1", port=self.nodes[0].port, socket_timeout=5,
-            socket_connect_timeout=2,
-        )  # fmt: skip
+        """A cluster client that knows every live node as a startup node."""
+        live = [ClusterNode("127.0.0.1", n.port) for n in self.nodes if n.alive()]
+        return RedisCluster(startup_nodes=live, socket_timeout=5, socket_connect_timeout=2)
 
     def flush(self) -> None:
         """Empty every master (replicas follow)."""
@@ -209,9 +212,9 @@ class RedisClusterNodes:
                 node: Node | None = self.master_of(key)
             except (redis.RedisError, StopIteration):
                 node = None  # the topology is changing: ask again
-            if node is not None and node is not dead and node.alive():
-                if _cluster_info(node).get("cluster_state") == "ok":
-                    return node
+            live = node is not None and node is not dead and node.alive()
+            if live and node is not None and _cluster_info(node).get("cluster_state") == "ok":
+                return node
             assert time.monotonic() < deadline, f"no replica took over within {timeout}s"
             time.sleep(0.1)
 

@@ -124,9 +124,9 @@ class RedisSection(Section):
     cluster: list[str] = key(
         [],
         "Redis Cluster: host:port of one or more of its nodes (the others are discovered), "
-        "e.g. [\"10.0.0.1:7000\", \"10.0.0.2:7000\"]; every daemon, the CLI and the webapp "
+        'e.g. ["10.0.0.1:7000", "10.0.0.2:7000"]; every daemon, the CLI and the webapp '
         "then use the cluster client (docs/deploy.md). url = "
-        "\"redis+cluster://host:port,host:port\" says the same. Empty: url or embedded.",
+        '"redis+cluster://host:port,host:port" says the same. Empty: url or embedded.',
     )
     password: SecretStr = key(SecretStr(""), "Redis password (AUTH); empty for none. Secret.")
     prefix: str = key(

@@ -176,7 +176,9 @@ def connect_cluster(settings: Settings, attempts: int = CLUSTER_CONNECT_ATTEMPTS
         except (RedisClusterException, redis.ConnectionError, redis.TimeoutError) as exc:
             if attempt == attempts - 1:
                 shown = ",".join(f"{n.host}:{n.port}" for n in nodes)
-                raise redis.ConnectionError(f"no Redis Cluster node of {shown} answers: {exc}")
+                raise redis.ConnectionError(
+                    f"no Redis Cluster node of {shown} answers: {exc}"
+                ) from exc
             log.warning("redis cluster not reachable (%s); retrying in %.1fs", exc, delay)
             time.sleep(delay)
             delay *= 2

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 SPREAD = "hash of the whole name (no tag): never named in one command with another key"
 STREAM_SLOT = (
     "tag `{stream}`: every stream in one slot, so one XREADGROUP can read several "

@@ -27,7 +27,13 @@ import numpy as np
 import redis
 
 from skyline.store import raw as redis_raw
-from skyline.store.cluster import execute_routed, execute_routed_checked, is_cluster, mget, run_script
+from skyline.store.cluster import (
+    execute_routed,
+    execute_routed_checked,
+    is_cluster,
+    mget,
+    run_script,
+)
 from skyline.store.codec import (  # noqa: F401  (re-exported: the store's record format)
     ARENA_ROWS,
     HEAD_SIZE,

@@ -89,7 +89,9 @@ def test_no_node_answering_is_a_connection_error_naming_the_nodes(tmp_path):
 
 
 def _per_master(nodes: RedisClusterNodes, pattern: str) -> list[int]:
-    return [len(list(n.client().scan_iter(match=pattern, count=1000))) for n in nodes.master_nodes()]
+    return [
+        len(list(n.client().scan_iter(match=pattern, count=1000))) for n in nodes.master_nodes()
+    ]
 
 
 def test_append_batch_spreads_series_over_every_master(store, redis_cluster):
