@@ -164,7 +164,7 @@ class Daemon:
         self.reload_requested = threading.Event()
         self.counters = Counters()
         self.keys = RedisKeys(settings.redis.prefix)
-        self.redis = redis_client if redis_client is not None else connect(settings)
+        self.redis = redis_client if redis_client is not None else connect(settings, patient=True)
         self.store = TimeSeriesStore(self.redis, self.keys)
         self.started = clock()
         self.runs = 0
