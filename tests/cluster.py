@@ -218,6 +218,11 @@ class RedisClusterNodes:
             assert time.monotonic() < deadline, f"no replica took over within {timeout}s"
             time.sleep(0.1)
 
+    def restart(self, node: Node) -> None:
+        """Start a killed node again on its ports, with its nodes.conf: it rejoins."""
+        server, _ = cluster_binaries()
+        self._launch(server, node)
+
     def stop(self) -> None:
         for node in self.nodes:
             self.kill(node)

@@ -5,6 +5,8 @@ transactions, streams read together, and the raw RESP fast paths routed per node
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import redis
@@ -25,7 +27,7 @@ from skyline.store.raw import get
 from skyline.store.rollups import Rollups
 from skyline.store.timeseries import TimeSeriesStore
 from tests.cluster import RedisClusterNodes
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 
 NOW = 1_800_000_000
 DAY = 86400
@@ -182,3 +184,35 @@ def test_detector_state_saved_and_loaded_across_nodes(client, store):
     again = DetectorPass(client, keys, store, make_detector(), 10.0, 3600)  # no cache
     again.run(metrics)
     assert again.counts.judged == 120  # one new point each: the saved states were loaded
+
+
+def test_a_daemon_waits_for_a_cluster_that_does_not_answer_yet(private_cluster, tmp_path):
+    """Every node down when a daemon starts: connect keeps trying (patient), and returns
+    a working client once the nodes are back, instead of the daemon exiting."""
+    s = load_settings(env={"SKYLINE__SKYLINE__VAR_DIR": str(tmp_path),
+                           "SKYLINE__REDIS__URL": private_cluster.url,
+                           "SKYLINE__REDIS__SOCKET_TIMEOUT": "1",
+                           "SKYLINE__SKYLINE__RETRY_BACKOFF_MAX": "0.5"})  # fmt: skip
+    for node in private_cluster.nodes:
+        private_cluster.kill(node)
+    got: list[object] = []
+    waiting = threading.Thread(target=lambda: got.append(connect(s, patient=True)), daemon=True)
+    waiting.start()
+    waiting.join(2.0)
+    assert waiting.is_alive() and not got  # still trying, not failed
+    for node in private_cluster.nodes:
+        private_cluster.restart(node)
+    waiting.join(60)
+    assert got, "connect did not return once the cluster was back"
+    private_cluster.wait_ok()
+    client = got[0]
+    assert isinstance(client, RedisCluster)
+
+    def written() -> bool:
+        try:
+            return bool(client.set("sky:back", "1"))
+        except redis.RedisError:  # the cluster still settling: CLUSTERDOWN, refused
+            return False
+
+    wait_for(written, timeout=30)
+    assert client.get("sky:back") == b"1"
