@@ -54,6 +54,11 @@ OUTAGES: tuple[type[BaseException], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
     redis.BusyLoadingError,
+    # Redis Cluster: a failover in progress (slots unserved, or moving)
+    redis.exceptions.ClusterError,  # CLUSTERDOWN, MASTERDOWN, retries exhausted
+    redis.exceptions.TryAgainError,
+    redis.exceptions.AskError,  # and MovedError: redirected after our retries
+    redis.exceptions.SlotNotCoveredError,
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     ConnectionError,
@@ -160,7 +165,7 @@ class Daemon:
         self.reload_requested = threading.Event()
         self.counters = Counters()
         self.keys = RedisKeys(settings.redis.prefix)
-        self.redis = redis_client if redis_client is not None else connect(settings)
+        self.redis = redis_client if redis_client is not None else connect(settings, patient=True)
         self.store = TimeSeriesStore(self.redis, self.keys)
         self.started = clock()
         self.runs = 0

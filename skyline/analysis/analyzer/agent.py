@@ -158,7 +158,8 @@ class Analyzer(Daemon):
             if not popped:
                 break
             names += [m.decode() for m in popped]
-        return names
+        # a name written again between two pops is popped twice: judge it once
+        return list(dict.fromkeys(names))
 
     def analyse_metrics(self, metrics: list[str], kind: str) -> list[AnomalyEvent]:
         t0 = time.monotonic()

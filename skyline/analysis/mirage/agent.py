@@ -1,6 +1,6 @@
 """The mirage daemon: re-judges analyzer anomalies over days before anyone is paged.
 
-The analyzer XADDs an anomaly to ``stream:mirage`` when the metric's first matching
+The analyzer XADDs an anomaly to ``{stream}:mirage`` when the metric's first matching
 [[alerts]] rule has ``mirage_hours`` (skyline.events.routing).  Mirage reads that stream in
 the consumer group ``mirage`` and, on a small thread pool (``[mirage] workers``,
 at most ``max_inflight`` checks taken and unfinished), for each check:
