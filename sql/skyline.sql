@@ -1,7 +1,7 @@
 -- Skyline SQL schema for MySQL/MariaDB (InnoDB, utf8mb4).
 -- GENERATED from skyline/db/models.py by `python -m skyline.db.ddl > sql/skyline.sql`:
 -- do not edit by hand.  Times are UTC epoch seconds (BIGINT).
--- A database created from this file is at migration revision 0005;
+-- A database created from this file is at migration revision 0006;
 -- `skyline db upgrade` creates the same schema in an empty database.
 
 CREATE TABLE features (
@@ -123,6 +123,15 @@ CREATE TABLE learn_windows (
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
 CREATE INDEX ix_learn_windows_metric_id ON learn_windows (metric_id);
 CREATE INDEX ix_learn_windows_timestamp ON learn_windows (timestamp);
+
+CREATE TABLE metric_labels (
+	metric_id INTEGER NOT NULL,
+	name VARCHAR(128) NOT NULL,
+	value VARCHAR(512) NOT NULL,
+	CONSTRAINT pk_metric_labels PRIMARY KEY (metric_id, name),
+	CONSTRAINT fk_metric_labels_metric_id_metrics FOREIGN KEY(metric_id) REFERENCES metrics (id) ON DELETE CASCADE
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
+CREATE INDEX ix_metric_labels_name_value ON metric_labels (name, value);
 
 CREATE TABLE alert_log (
 	id INTEGER NOT NULL AUTO_INCREMENT,
@@ -297,4 +306,4 @@ CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL,
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
-INSERT INTO alembic_version (version_num) VALUES ('0005');
+INSERT INTO alembic_version (version_num) VALUES ('0006');

@@ -25,6 +25,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from skyline.settings import Settings, load_settings  # noqa: E402
 from skyline.store.connection import _server_binary  # noqa: E402
+from tests.cluster import RedisClusterNodes  # noqa: E402
 
 REDIS_ENV = "SKYLINE_TEST_REDIS_URL"
 # DB 0 is left alone; 14 and 15 are left for manual use (relevant with SKYLINE_TEST_REDIS_URL).
@@ -168,3 +169,47 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterNodes]:
+    """The session's Redis Cluster (3 masters, 3 replicas on loopback; ``tests/cluster.py``),
+    started on first use and stopped at the end.  Tests that kill nodes use
+    ``private_cluster`` instead."""
+    nodes = RedisClusterNodes(tmp_path_factory.mktemp("session-cluster"))
+    nodes.start()
+    try:
+        yield nodes
+    finally:
+        nodes.stop()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: RedisClusterNodes) -> str:
+    """The session cluster's ``redis+cluster://`` URL, every master flushed for this test."""
+    redis_cluster.flush()
+    return redis_cluster.url
+
+
+@pytest.fixture
+def private_cluster(tmp_path: Path) -> Iterator[RedisClusterNodes]:
+    """A Redis Cluster of this test alone (it may kill nodes)."""
+    nodes = RedisClusterNodes(tmp_path / "cluster")
+    nodes.start()
+    try:
+        yield nodes
+    finally:
+        nodes.stop()
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def redis_or_cluster(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
+    """A client of the test's Redis DB, then (second run) of the flushed session
+    cluster: a module that overrides ``redis_client`` with it runs every test on both."""
+    if request.param == "redis":
+        client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+    else:
+        request.getfixturevalue("cluster_url")  # flushed for this test
+        client = request.getfixturevalue("redis_cluster").client()
+    yield client
+    client.close()

@@ -124,7 +124,7 @@ class Alerters(StreamDaemon):
         failing = failing_channel(event.metric) if event.source == "thunder" else None
         if failing:  # a channel keeps failing: say so on the others
             return remaining_channels(list(self.settings.alerts), event.metric, failing)
-        return route(self.settings.alerts, event.metric)
+        return route(self.settings.alerts, event.metric, event.labels)
 
     def _decide(self, state: Inflight, stream: str, entry_id: bytes, channel: str,
                 expiration: int, pattern: str) -> Job | None:  # fmt: skip

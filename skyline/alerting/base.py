@@ -65,16 +65,28 @@ class Alert:
             "%Y-%m-%d %H:%M:%S UTC"
         )
 
+    @property
+    def labels(self) -> str:
+        """A labelled metric's label set, ``{code="500",job="api"}`` (``""`` for none)."""
+        return label_text(self.event.labels)
+
     def summary(self) -> str:
         e = self.event
+        labels = f" {self.labels}" if self.labels else ""
         if e.note:
-            return f"{e.metric} at {self.when}: {e.note}"
+            return f"{e.metric}{labels} at {self.when}: {e.note}"
         if e.source == "boundary":
-            return f"{e.metric} = {e.value!r} at {self.when}; " + "; ".join(
+            return f"{e.metric}{labels} = {e.value!r} at {self.when}; " + "; ".join(
                 _boundary_reason(a, e.scores) for a in e.triggered
             )
-        return (f"{e.metric} = {e.value!r} at {self.when}; anomalous to "
+        return (f"{e.metric}{labels} = {e.value!r} at {self.when}; anomalous to "
                 f"{', '.join(e.triggered)} ({len(e.triggered)} of {len(e.algorithms_run)} run)")  # fmt: skip
+
+
+def label_text(labels: dict[str, str]) -> str:
+    """``{code="500",job="api"}``: the labels other than ``__name__``, sorted, bounded."""
+    parts = [f'{k}="{v[:200]}"' for k, v in sorted(labels.items()) if k != "__name__"]
+    return "{" + ",".join(parts)[:1000] + "}" if parts else ""
 
 
 _BOUNDARY_TESTS = {"greater_than": "above its limit", "less_than": "below its limit"}

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import redis
 
+from skyline.cli import demo_sql
 from skyline.settings import Settings
 
 GIVE_UP = 60.0  # seconds without horizon before the demo ends
@@ -186,6 +187,7 @@ class Demo:
         self.say(
             f"backfilled {n} datapoints ({self.backfill_hours:g} h of {len(self.metrics)} metrics)"
         )
+        demo_sql.run(self.settings, self.stop_event, self.say, self.backfill_hours)  # pulled source
         self.schedule(now)
         self.say(f"streaming to horizon's line port {self.settings.horizon.line_port} every "
                  f"{self.interval:g}s; first anomaly in {self.first_anomaly:g}s")  # fmt: skip

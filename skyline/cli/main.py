@@ -92,6 +92,9 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     rows = [[s.name, s.state, s.pid or "-", seconds(s.heartbeat_age), num(s.runs)]
             for s in statuses]  # fmt: skip
     print(table(["daemon", "state", "pid", "heartbeat age", "runs"], rows))
+    for s in statuses:  # every live process of each daemon, on any host, and its share
+        for m in s.members:
+            print(f"{s.name:<11} " + control.member_line(m))
     return control.exit_status(statuses)
 
 

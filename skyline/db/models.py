@@ -124,6 +124,20 @@ class Metric(Base):
     )
 
 
+class MetricLabel(Base):
+    """One label of a labelled metric (skyline.store.labels): the label set as it was
+    sent, ``__name__`` among them; the metric's ``name`` is its flattened series name."""
+
+    __tablename__ = "metric_labels"
+    __table_args__ = _table_args(Index("ix_metric_labels_name_value", "name", "value"))
+
+    metric_id: Mapped[int] = mapped_column(
+        ForeignKey("metrics.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(String(512))
+
+
 class Anomaly(Base):
     __tablename__ = "anomalies"
     __table_args__ = _table_args(

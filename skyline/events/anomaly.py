@@ -40,6 +40,7 @@ class AnomalyEvent:
     detected_at: float = 0.0
     host: str = ""
     note: str = ""  # what a human should read first, when the numbers do not say it
+    labels: dict[str, str] = field(default_factory=dict)  # a labelled metric's label set
 
     @property
     def id(self) -> str:
@@ -93,6 +94,10 @@ def _bad_field(e: AnomalyEvent) -> str:
         return "note must be a string"
     if not isinstance(e.scores, dict) or not isinstance(e.full_duration, int):
         return "scores must be an object and full_duration an integer"
+    if not isinstance(e.labels, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in e.labels.items()
+    ):
+        return "labels must be an object of strings"
     return ""
 
 

@@ -2,7 +2,8 @@
 
 Matching: a rule applies to a metric when its ``pattern`` matches the name with
 Skyline's meanings (``skyline.events.rules.matches``: exact, substring, dotted
-elements, regex) and none of its ``excludes`` does.
+elements, regex), its ``labels`` selector (if any) matches the metric's label set
+(``skyline.events.rules.labels_match``) and none of its ``excludes`` matches.
 
 Precedence (Skyline's "more specific later tuples override earlier broad ones"):
 for each metric and *algorithm*, the LAST applicable rule in file order is the one
@@ -20,11 +21,11 @@ Here, below both, because the boundary daemon and the alerters both read it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from skyline.events.anomaly import AnomalyEvent
-from skyline.events.rules import Route, matches
+from skyline.events.rules import Route, labels_match, matches
 from skyline.settings import BoundaryRule, Settings
 
 
@@ -37,15 +38,21 @@ class Applied:
     rule: BoundaryRule
 
 
-def applies(rule: BoundaryRule, metric: str) -> bool:
-    return matches(rule.pattern, metric) and not any(matches(p, metric) for p in rule.excludes)
+def applies(rule: BoundaryRule, metric: str, labels: Mapping[str, str] | None = None) -> bool:
+    return (
+        matches(rule.pattern, metric)
+        and labels_match(rule.labels, metric, labels)
+        and not any(matches(p, metric) for p in rule.excludes)
+    )
 
 
-def effective_rules(rules: Sequence[BoundaryRule], metric: str) -> list[Applied]:
+def effective_rules(
+    rules: Sequence[BoundaryRule], metric: str, labels: Mapping[str, str] | None = None
+) -> list[Applied]:
     """The rules that judge ``metric``: per algorithm, the last applicable one."""
     chosen: dict[str, Applied] = {}
     for index, rule in enumerate(rules):
-        if applies(rule, metric):
+        if applies(rule, metric, labels):
             chosen[rule.algorithm] = Applied(index, rule)
     return sorted(chosen.values(), key=lambda a: a.index)
 
@@ -54,7 +61,7 @@ def boundary_route(settings: Settings, event: AnomalyEvent) -> Route:
     """The channels of a boundary anomaly: the effective rules of the algorithms that
     triggered.  A channel named by two of them keeps the first (by file order)."""
     channels: dict[str, tuple[str, int, str]] = {}
-    for applied in effective_rules(settings.boundary, event.metric):
+    for applied in effective_rules(settings.boundary, event.metric, event.labels):
         rule = applied.rule
         if rule.algorithm not in event.triggered:
             continue

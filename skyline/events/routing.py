@@ -19,6 +19,7 @@ trail belongs to one anomaly.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any, Protocol
 
 import redis
@@ -27,6 +28,7 @@ from skyline.events.anomaly import AnomalyEvent, VerdictEvent, publish, publish_
 from skyline.events.rules import route
 from skyline.settings import Settings
 from skyline.store.keys import RedisKeys
+from skyline.store.labels import NAME_LABEL, LabelIndex
 
 # The stages after detection, in pipeline order.
 MIRAGE, IONOSPHERE, ALERTERS = "mirage", "ionosphere", "alerters"
@@ -39,6 +41,8 @@ class Downstream(Protocol):
 
     def has_profiles(self, metric: str) -> bool: ...
 
+    def labels(self, metric: str) -> dict[str, str]: ...
+
 
 def forward(
     pipe: redis.client.Pipeline,
@@ -47,7 +51,12 @@ def forward(
     event: AnomalyEvent,
     downstream: Downstream,
 ) -> VerdictEvent:
-    """A new detection: publish it and queue its first hand-off on ``pipe``."""
+    """A new detection: publish it and queue its first hand-off on ``pipe``.  A labelled
+    metric's event carries its label set from here on (rules match it, alerts show it)."""
+    if not event.labels:
+        labels = downstream.labels(event.metric)
+        if set(labels) - {NAME_LABEL}:
+            event = replace(event, labels=labels)
     publish(pipe, keys, event, settings.analyzer.stream_maxlen)
     if event.source == "boundary":
         return _send(pipe, keys, settings, event, event.source, ALERTERS, "sent_to_alerters",
@@ -65,7 +74,7 @@ def onward(
     reason: str = "",
 ) -> VerdictEvent:
     """``stage`` found ``event`` anomalous: queue it for the next stage that applies."""
-    r = route(settings.alerts, event.metric)
+    r = route(settings.alerts, event.metric, event.labels)
     channels = {"channels": [c for c, _, _ in r.channels]}
     if not r.alerting:
         return _send(pipe, keys, settings, event, stage, None, "no_alert_rule",
@@ -113,12 +122,14 @@ _STREAMS = {
 
 class Heartbeats:
     """The live ``Downstream``: which daemons have a live heartbeat (asked at most once
-    per ``ttl`` seconds) and which metrics have enabled features profiles (the
-    ionosphere metrics set, kept by whoever creates, enables or disables a profile)."""
+    per ``ttl`` seconds), which metrics have enabled features profiles (the
+    ionosphere metrics set, kept by whoever creates, enables or disables a profile) and
+    each metric's label set (the label index)."""
 
     def __init__(self, client: redis.Redis, keys: RedisKeys, ttl: float = 1.0) -> None:
         self.redis, self.keys, self.ttl = client, keys, ttl
         self._cache: dict[str, tuple[float, bool]] = {}
+        self._labels = LabelIndex(client, keys)
 
     def alive(self, daemon: str) -> bool:
         now = time.monotonic()
@@ -130,3 +141,7 @@ class Heartbeats:
 
     def has_profiles(self, metric: str) -> bool:
         return bool(self.redis.sismember(self.keys.ionosphere_metrics(), metric))
+
+    def labels(self, metric: str) -> dict[str, str]:
+        """The metric's label set (the label index's, else what its name shows)."""
+        return self._labels.get(metric)

@@ -5,6 +5,12 @@ exact name; substring; every dotted element of the pattern is an element of the
 name (``web.requests`` matches ``host1.web.api.requests``); regular expression
 (``re.search``), when the pattern compiles as one.
 
+A rule with ``labels`` (a label selector, skyline.settings.selector) matches only a
+metric whose label set it also matches: the set the event carries (looked up in the
+label index when the anomaly was detected), else what the name shows
+(``skyline.store.labels.parsed_labels``; a plain dotted name is only
+``{__name__="<name>"}``).
+
 Precedence: rules are read in file order.  For each channel the *first* rule that
 matches decides that channel's expiration, so put specific rules before general
 ones; a metric alerts on every channel that has a matching rule.  Mirage hours are
@@ -14,11 +20,13 @@ taken from the first matching rule that has them.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from skyline.settings import AlertRule
+from skyline.settings.selector import Selector, parse
+from skyline.store.labels import parsed_labels
 
 
 @lru_cache(maxsize=4096)
@@ -39,6 +47,20 @@ def matches(pattern: str, metric: str) -> bool:
     return bool(regex and regex.search(metric))
 
 
+@lru_cache(maxsize=1024)
+def selector(text: str) -> Selector | None:
+    """A rule's ``labels`` parsed (validated when the settings loaded); None when empty."""
+    return parse(text) if text.strip() else None
+
+
+def labels_match(text: str, metric: str, labels: Mapping[str, str] | None) -> bool:
+    """Whether a rule's ``labels`` selector (``text``) matches the metric's label set."""
+    sel = selector(text)
+    if sel is None:
+        return True
+    return sel.matches(labels if labels else parsed_labels(metric))
+
+
 @dataclass(frozen=True)
 class Route:
     """The channels an anomaly of one metric alerts on, and its mirage window."""
@@ -51,11 +73,13 @@ class Route:
         return bool(self.channels)
 
 
-def route(rules: Sequence[AlertRule], metric: str) -> Route:
+def route(
+    rules: Sequence[AlertRule], metric: str, labels: Mapping[str, str] | None = None
+) -> Route:
     channels: dict[str, tuple[str, int, str]] = {}
     mirage_hours = None
     for rule in rules:
-        if not matches(rule.pattern, metric):
+        if not matches(rule.pattern, metric) or not labels_match(rule.labels, metric, labels):
             continue
         channels.setdefault(rule.channel, (rule.channel, rule.expiration, rule.pattern))
         if mirage_hours is None and rule.mirage_hours:

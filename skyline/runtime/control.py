@@ -8,6 +8,7 @@ stderr going to ``var_dir/log/<name>.out`` (the daemon's own log is
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ from typing import Any
 import redis
 
 from skyline.runtime.daemons import DAEMONS, is_built, module
+from skyline.runtime.membership import member_rows
 from skyline.settings import Settings
 from skyline.store.connection import connect, embedded
 from skyline.store.keys import RedisKeys
@@ -41,6 +43,9 @@ class Status:
     pid: int | None = None
     heartbeat_age: float | None = None
     runs: int | None = None
+    members: list[dict[str, Any]] = dataclasses.field(
+        default_factory=list
+    )  # live processes, any host
 
 
 def _live_pid(settings: Settings, name: str) -> int | None:
@@ -61,6 +66,15 @@ def _heartbeat(client: redis.Redis | None, keys: RedisKeys, name: str) -> dict[s
     except (redis.ConnectionError, redis.TimeoutError):
         return None
     return json.loads(raw) if raw else None
+
+
+def _members(client: redis.Redis | None, keys: RedisKeys, name: str) -> list[dict[str, Any]]:
+    if client is None:
+        return []
+    try:
+        return member_rows(client, keys, name, time.time())
+    except (redis.ConnectionError, redis.TimeoutError):
+        return []
 
 
 def _client(settings: Settings) -> redis.Redis | None:
@@ -86,13 +100,14 @@ def status(settings: Settings, names: list[str], heartbeat: bool = False) -> lis
             continue
         beat = _heartbeat(client, keys, name)
         age = round(time.time() - beat["ts"], 3) if beat else None
+        members = _members(client, keys, name)
         if heartbeat:
             out.append(Status(name, "alive" if beat else "no_heartbeat", None, age,
-                              beat["runs"] if beat else None))  # fmt: skip
+                              beat["runs"] if beat else None, members))  # fmt: skip
             continue
         pid = _live_pid(settings, name)
         state = "running" if pid else ("dead" if settings.pid_path(name).exists() else "stopped")
-        out.append(Status(name, state, pid, age, beat["runs"] if beat else None))
+        out.append(Status(name, state, pid, age, beat["runs"] if beat else None, members))
     return out
 
 
@@ -115,6 +130,15 @@ def exit_status(statuses: list[Status]) -> int:
     if statuses and states <= {"on_demand", "not_built"}:
         return STATUS_UNKNOWN
     return RUNNING
+
+
+def member_line(m: dict[str, Any]) -> str:
+    """One live member for ``skyline status``: where it runs, and its share."""
+    share = "-"
+    if m.get("share") is not None:
+        share = f"{float(m['share']):.1%} ({m['metrics']} metrics)"
+    return (f"member {m['id']:<28} host={m['host']} pid={m['pid']} runs={m['runs']} "
+            f"lease_left={m['lease_left']}s share={share}")  # fmt: skip
 
 
 def status_json(statuses: list[Status]) -> str:

@@ -43,6 +43,7 @@ from sqlalchemy import Engine
 from skyline.db.engine import DatabaseUnavailable, wait_for_db
 from skyline.db.migrate import SchemaOutOfDate, check_current
 from skyline.runtime import reload, systemd
+from skyline.runtime.membership import Membership
 from skyline.settings import Settings, SettingsError, load_settings
 from skyline.store.connection import connect
 from skyline.store.keys import RedisKeys
@@ -53,6 +54,11 @@ OUTAGES: tuple[type[BaseException], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
     redis.BusyLoadingError,
+    # Redis Cluster: a failover in progress (slots unserved, or moving)
+    redis.exceptions.ClusterError,  # CLUSTERDOWN, MASTERDOWN, retries exhausted
+    redis.exceptions.TryAgainError,
+    redis.exceptions.AskError,  # and MovedError: redirected after our retries
+    redis.exceptions.SlotNotCoveredError,
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     ConnectionError,
@@ -159,19 +165,30 @@ class Daemon:
         self.reload_requested = threading.Event()
         self.counters = Counters()
         self.keys = RedisKeys(settings.redis.prefix)
-        self.redis = redis_client if redis_client is not None else connect(settings)
+        self.redis = redis_client if redis_client is not None else connect(settings, patient=True)
         self.store = TimeSeriesStore(self.redis, self.keys)
         self.started = clock()
         self.runs = 0
         self.last_run_time = 0.0
         self._backoff = Backoff(settings.skyline.retry_backoff_max)
         self._last_publish = time.monotonic()
+        self.membership = Membership(self.redis, self.keys, self.name, settings.host_name,
+                                     self.member_lease, clock)  # fmt: skip
 
     # To be provided by subclasses ------------------------------------------------------
     @property
     def interval(self) -> float:
         section = getattr(self.settings, self.name, None)
         return float(getattr(section, "interval", 60.0))
+
+    @property
+    def member_lease(self) -> float:
+        """How long this process stays a member after a renewal (``membership.py``)."""
+        return self.settings.skyline.member_lease
+
+    def member_info(self) -> dict[str, object]:
+        """What this member shows beside it in ``skyline status`` (its share...)."""
+        return {}
 
     def setup(self) -> None:
         """Called once before the loop (after Redis answers); may wait for SQL."""
@@ -239,6 +256,8 @@ class Daemon:
             self.log.error("cannot start: %s", exc)
             print(f"skyline {self.name}: {exc}", file=sys.stderr)
             return 1
+        if not self._retry(self.renew_membership, "join"):
+            return 0
         systemd.notify("READY=1")
         while not self.stop_event.is_set():
             t0 = time.monotonic()
@@ -256,6 +275,7 @@ class Daemon:
         self.runs += 1
         self.last_run_time = time.monotonic() - t0
         self.heartbeat()
+        self.renew_membership()
         if time.monotonic() - self._last_publish >= self.settings.skyline.counters_interval:
             self.publish_counters()
 
@@ -288,6 +308,7 @@ class Daemon:
         systemd.notify("STOPPING=1")
         self.log.info("stopping: flushing")
         try:
+            self.leave()
             self.flush()
             self.publish_counters()
             self.redis.delete(self.keys.heartbeat(self.name))
@@ -309,6 +330,14 @@ class Daemon:
             self.keys.heartbeat(self.name), json.dumps(beat), ex=self.settings.skyline.heartbeat_ttl
         )
         systemd.notify("WATCHDOG=1")  # alive as far as systemd knows: the heartbeat is written
+
+    def leave(self) -> None:
+        """At stop, before ``flush``: stop being a member of this daemon's kind, so
+        the others take over its share at once (a subclass hands back what it holds)."""
+        self.membership.leave()
+
+    def renew_membership(self) -> None:
+        self.membership.renew({"runs": self.runs, **self.member_info()})
 
     def metric_name(self, counter: str) -> str:
         return f"skyline.{self.name}.{self.settings.host_name}.{counter}"

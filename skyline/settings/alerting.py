@@ -14,6 +14,7 @@ from pydantic import ValidationInfo, create_model, field_validator
 
 from skyline.settings.base import LoopSection, Section, key
 from skyline.settings.extensions import channels, check_channel
+from skyline.settings.selector import SelectorError, parse
 
 
 class PanoramaSection(LoopSection):
@@ -135,6 +136,15 @@ class AlertRule(Section):
     channel: str = key(..., "smtp, slack, pagerduty, webhook-<name>, syslog or an address.")
     expiration: int = key(3600, "At most one alert per metric and channel in this time.", "s", ge=0)
     mirage_hours: int | None = key(None, "Hours of history mirage re-checks over.", "h", ge=1)
+    labels: str = key(
+        "", 'Label selector the metric must also match, e.g. {job="api",code=~"5.."} '
+        '(Prometheus syntax; use pattern = ".*" to match on labels alone).',
+    )  # fmt: skip
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_parse(cls, value: str) -> str:
+        return _check_selector(value)
 
     @field_validator("channel")
     @classmethod
@@ -250,6 +260,15 @@ class BoundaryRule(Section):
     excludes: list[str] = key(
         [], "Patterns (same forms as pattern) of metrics this rule does not apply to."
     )
+    labels: str = key(
+        "", 'Label selector the metric must also match, e.g. {job="api",code=~"5.."} '
+        "(Prometheus syntax).",
+    )  # fmt: skip
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_parse(cls, value: str) -> str:
+        return _check_selector(value)
 
     @field_validator("pattern")
     @classmethod
@@ -274,3 +293,13 @@ class BoundaryRule(Section):
         if info.data.get("min_average", 0) > 0 and value <= 0:
             raise ValueError("min_average needs min_average_seconds > 0")
         return value
+
+
+def _check_selector(value: str) -> str:
+    """A rule's ``labels`` must parse as a label selector (empty: no label condition)."""
+    if value.strip():
+        try:
+            parse(value)
+        except SelectorError as exc:
+            raise ValueError(f"not a label selector: {exc}") from None
+    return value

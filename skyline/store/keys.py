@@ -1,14 +1,27 @@
 """Every Redis key Skyline uses, built in one place under one configurable prefix.
 
-Each key is declared once in ``KEYS`` with its Redis type, its TTL and what it
-holds; ``RedisKeys`` builds the names.  No key spans two metrics, so the store
-can be sharded on Redis Cluster.  ``docs/redis-keys.md`` is generated from
-``KEYS`` (``python -m skyline.store.keys``) and a test keeps it in step.
+Each key is declared once in ``KEYS`` with its Redis type, its TTL, what it
+holds and its Redis Cluster slot rule; ``RedisKeys`` builds the names.
+``docs/redis-keys.md`` is generated from ``KEYS`` (``python -m skyline.store.keys``)
+and a test keeps it in step.
+
+Slot rule: a key's slot is the hash of its whole name unless keys must be named in
+one command together, and then they share a hash tag (the part in ``{...}``).  Only
+the streams do (``{stream}``: one XREADGROUP reads panorama's two streams); every
+other command names one key, and multi-key reads (MGET of series) are grouped by
+slot (``cluster.py``), so the metrics' keys spread evenly over the cluster.  The
+prefix may not hold braces (``[redis] prefix``'s pattern), so it never makes a tag.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+SPREAD = "hash of the whole name (no tag): never named in one command with another key"
+STREAM_SLOT = (
+    "tag `{stream}`: every stream in one slot, so one XREADGROUP can read several "
+    "(panorama reads anomalies and verdicts)"
+)
 
 
 @dataclass(frozen=True)
@@ -17,8 +30,10 @@ class KeySpec:
     type: str
     ttl: str
     holds: str
+    slot: str = SPREAD
 
 
+STREAM_TAG = "{stream}"
 KEYS: dict[str, KeySpec] = {
     "series": KeySpec(
         "ts:{metric}",
@@ -44,33 +59,37 @@ KEYS: dict[str, KeySpec] = {
         "analyzer pops members); lets analysis run on arrival without scanning.",
     ),
     "anomalies": KeySpec(
-        "stream:anomalies",
+        "{stream}:anomalies",
         "STREAM",
         "none; capped at [analyzer] stream_maxlen entries (approximate MAXLEN)",
         "Anomaly events (skyline.events.anomaly.AnomalyEvent as JSON in field 'event', its "
         "idempotency key in field 'id') from analyzer, mirage and boundary to the "
         "downstream stages.",
+        slot=STREAM_SLOT,
     ),
     "alerts": KeySpec(
-        "stream:alerts",
+        "{stream}:alerts",
         "STREAM",
         "none; capped at [analyzer] stream_maxlen entries",
         "Anomaly events to be alerted (they matched an [[alerts]] rule and passed mirage "
         "and ionosphere, or those stages were not running); read by the alerters' group.",
+        slot=STREAM_SLOT,
     ),
     "mirage": KeySpec(
-        "stream:mirage",
+        "{stream}:mirage",
         "STREAM",
         "none; capped at [analyzer] stream_maxlen entries",
         "Analyzer anomalies of metrics whose alert rule has mirage hours, for mirage to "
         "confirm over the longer window.",
+        slot=STREAM_SLOT,
     ),
     "ionosphere": KeySpec(
-        "stream:ionosphere",
+        "{stream}:ionosphere",
         "STREAM",
         "none; capped at [analyzer] stream_maxlen entries",
         "Anomalies (from analyzer, or confirmed by mirage) of metrics that have enabled "
         "features profiles, for ionosphere to match against them.",
+        slot=STREAM_SLOT,
     ),
     "ionosphere_metrics": KeySpec(
         "ionosphere:metrics",
@@ -132,11 +151,12 @@ KEYS: dict[str, KeySpec] = {
         "channel_limits).",
     ),
     "verdicts": KeySpec(
-        "stream:verdicts",
+        "{stream}:verdicts",
         "STREAM",
         "none; capped at [analyzer] stream_maxlen entries",
         "Verdict events (skyline.events.anomaly.VerdictEvent): each stage's decision about an "
         "anomaly; panorama records them as the anomaly's verdict trail.",
+        slot=STREAM_SLOT,
     ),
     "alert_sent": KeySpec(
         "alert:last:{channel}:{metric}",
@@ -212,6 +232,23 @@ KEYS: dict[str, KeySpec] = {
         "JSON {pid, host, started, ts, runs} refreshed by each run of a daemon; its age is "
         "the daemon's liveness.",
     ),
+    "members": KeySpec(
+        "members:{daemon}",
+        "HASH",
+        "3 x [skyline] member_lease (at least 60 s), refreshed by every renewal",
+        "The live processes of one daemon kind (skyline/runtime/membership.py): member id "
+        "(host-pid-token) -> JSON {kind, host, pid, started, ts, until, info}; a member "
+        "renews its lease ('until') every pass and removes its field when it stops; a field "
+        "whose lease ran out is ignored, and removed by the others one lease later.",
+    ),
+    "member_changed": KeySpec(
+        "changed:member:{member}",
+        "SET",
+        "86400 s, refreshed by every write",
+        "Names of metrics with new data that another analyzer took from the changed set "
+        "but this member owns (skyline/analysis/analyzer/sharding.py); the owner pops "
+        "them, and when its lease runs out the survivors move them to the new owners.",
+    ),
     "counters": KeySpec(
         "counters:{daemon}",
         "HASH",
@@ -235,6 +272,22 @@ KEYS: dict[str, KeySpec] = {
         "JSON state of each pull source (last success, consecutive failures, errors by "
         "reason, last error and when) for the Status page and /api/v1/status.",
     ),
+    "labels": KeySpec(
+        "labels",
+        "HASH",
+        "none; a field per labelled metric (metrics without labels have none), deleted "
+        "with the metric's series",
+        "The label set of each labelled metric as it was sent (JSON object, __name__ "
+        "without the flux/vista prefix), keyed by the metric's flattened series name; "
+        "written once by flux and vista (HSET of the metrics HMGET did not find), read by label selectors. See "
+        "skyline/store/labels.py.",
+    ),
+    "labels_new": KeySpec(
+        "labels:new",
+        "SET",
+        "none; panorama pops members as it writes them to SQL",
+        "Labelled metrics whose label set is not yet in the metric_labels SQL table.",
+    ),
 }
 
 
@@ -255,16 +308,16 @@ class RedisKeys:
         return f"{self.prefix}changed"
 
     def anomalies_stream(self) -> str:
-        return f"{self.prefix}stream:anomalies"
+        return f"{self.prefix}{STREAM_TAG}:anomalies"
 
     def alerts_stream(self) -> str:
-        return f"{self.prefix}stream:alerts"
+        return f"{self.prefix}{STREAM_TAG}:alerts"
 
     def mirage_stream(self) -> str:
-        return f"{self.prefix}stream:mirage"
+        return f"{self.prefix}{STREAM_TAG}:mirage"
 
     def ionosphere_stream(self) -> str:
-        return f"{self.prefix}stream:ionosphere"
+        return f"{self.prefix}{STREAM_TAG}:ionosphere"
 
     def ionosphere_metrics(self) -> str:
         return f"{self.prefix}ionosphere:metrics"
@@ -288,7 +341,7 @@ class RedisKeys:
         return f"{self.prefix}boundary:rate:{channel}:{window_start}"
 
     def verdicts_stream(self) -> str:
-        return f"{self.prefix}stream:verdicts"
+        return f"{self.prefix}{STREAM_TAG}:verdicts"
 
     def alert_sent(self, channel: str, metric: str) -> str:
         return f"{self.prefix}alert:last:{channel}:{metric}"
@@ -320,6 +373,12 @@ class RedisKeys:
     def heartbeat(self, daemon: str) -> str:
         return f"{self.prefix}heartbeat:{daemon}"
 
+    def members(self, daemon: str) -> str:
+        return f"{self.prefix}members:{daemon}"
+
+    def member_changed(self, member: str) -> str:
+        return f"{self.prefix}changed:member:{member}"
+
     def counters(self, daemon: str) -> str:
         return f"{self.prefix}counters:{daemon}"
 
@@ -329,6 +388,12 @@ class RedisKeys:
     def vista_status(self) -> str:
         return f"{self.prefix}vista:status"
 
+    def labels(self) -> str:
+        return f"{self.prefix}labels"
+
+    def labels_new(self) -> str:
+        return f"{self.prefix}labels:new"
+
 
 def render_markdown(prefix: str = "sky:") -> str:
     lines = [
@@ -337,11 +402,21 @@ def render_markdown(prefix: str = "sky:") -> str:
         "Generated from `skyline/store/keys.py` (`python -m skyline.store.keys > docs/redis-keys.md`).",
         f"Every key starts with `[redis] prefix` (default `{prefix}`).",
         "",
-        "| key | type | TTL | holds |",
-        "|---|---|---|---|",
+        "",
+        "Redis Cluster slot rule: a key's slot is the hash of its whole name unless keys",
+        "must be named in one command together; those share a hash tag (the part in",
+        "`{...}`).  Only the streams do.  Every other command names one key, and reads",
+        "of many keys (MGET of series) are grouped by slot and pipelined per node, so",
+        "the metrics' keys spread over every master.  No Lua script or transaction",
+        "names two keys.  The prefix may not contain braces, so it never forms a tag.",
+        "",
+        "| key | type | TTL | Redis Cluster slot | holds |",
+        "|---|---|---|---|---|",
     ]
     for spec in KEYS.values():
-        lines.append(f"| `{prefix}{spec.template}` | {spec.type} | {spec.ttl} | {spec.holds} |")
+        lines.append(
+            f"| `{prefix}{spec.template}` | {spec.type} | {spec.ttl} | {spec.slot} | {spec.holds} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -50,6 +50,7 @@ from typing import cast
 
 import numpy as np
 
+from skyline.store.cluster import run_script
 from skyline.store.codec import span
 from skyline.store.keys import RedisKeys
 from skyline.store.sealed import CorruptSeries, is_sealed, read_header, seal
@@ -211,7 +212,8 @@ class Rollups:
             new = fold(raw[metric], last, self.resolution, lag) if metric in raw else ()
             if len(new):
                 body = encode(new.timestamps, new.values)  # type: ignore[union-attr]
-                self._append(keys=[self.key(metric)], args=[tail, body, ttl_ms], client=pipe)
+                run_script(self._append, pipe, [self.key(metric)], [tail, body, ttl_ms],
+                           self.store.cluster)  # fmt: skip
                 out["buckets_written"] += len(new)
             old = first is not None and first < cutoff - grace
             if old or (first is not None and not is_sealed(head)):
@@ -243,7 +245,7 @@ class Rollups:
             rewrites = read_header(buf).rewrites + 1 if is_sealed(buf) else 1
             body = seal(have.timestamps[keep], have.values[keep], rewrites) if keep.any() else b""
             args = [buf[:HEAD_SIZE], len(buf), body, ttl_ms]
-            self._reseal(keys=[self.key(metric)], args=args, client=pipe)
+            run_script(self._reseal, pipe, [self.key(metric)], args, self.store.cluster)
         for (_, old), result in zip(due, pipe.execute(), strict=True):
             out[("trimmed" if old else "sealed") if result >= 0 else "raced"] += 1
         return out

@@ -28,6 +28,13 @@ import numpy as np
 import redis
 
 from skyline.store import raw as redis_raw
+from skyline.store.cluster import (
+    execute_routed,
+    execute_routed_checked,
+    is_cluster,
+    mget,
+    run_script,
+)
 from skyline.store.codec import (  # noqa: F401  (re-exported: the store's record format)
     ARENA_ROWS,
     HEAD_SIZE,
@@ -102,6 +109,7 @@ class TimeSeriesStore:
         self.redis = client
         self.keys = keys
         self.companions = companions
+        self.cluster = is_cluster(client)
         self._rewrite = client.register_script(_REWRITE_LUA)
         self._delete_if_unchanged = client.register_script(_DELETE_IF_UNCHANGED_LUA)
 
@@ -191,20 +199,23 @@ class TimeSeriesStore:
         ends = np.append(starts[1:], n) * RECORD_SIZE
         batch_names = [names[i] for i in sorted_ids[starts].tolist()]
         series = self.keys.series
+        keys = [series(name).encode() for name in batch_names]
         commands = [
-            redis_raw.append(series(name).encode(), buf[start:end])
-            for name, start, end in zip(
-                batch_names, (starts * RECORD_SIZE).tolist(), ends.tolist(), strict=True
+            redis_raw.append(key, buf[start:end])
+            for key, start, end in zip(
+                keys, (starts * RECORD_SIZE).tolist(), ends.tolist(), strict=True
             )
         ]
         encoded = [name.encode() for name in batch_names]
         if announce:
-            commands.append(redis_raw.command(b"SADD", self.keys.metrics().encode(), *encoded))
+            keys.append(self.keys.metrics().encode())
+            commands.append(redis_raw.command(b"SADD", keys[-1], *encoded))
         if changed:
             key = self.keys.changed().encode()
+            keys += [key, key]
             commands.append(redis_raw.command(b"SADD", key, *encoded))
             commands.append(redis_raw.command(b"EXPIRE", key, b"%d" % CHANGED_TTL))
-        replies = redis_raw.execute(self.redis, b"".join(commands), len(commands))
+        replies = execute_routed(self.redis, keys, commands)  # one payload per node
         errors = [r for r in replies if isinstance(r, redis.ResponseError)]
         if errors:
             raise errors[0]
@@ -259,8 +270,7 @@ class TimeSeriesStore:
         """(metrics, raw values) one MGET of ``MGET_CHUNK`` keys at a time."""
         for i in range(0, len(metrics), MGET_CHUNK):
             chunk = metrics[i : i + MGET_CHUNK]
-            raws = self.redis.mget([self.keys.series(m) for m in chunk])
-            yield chunk, cast(list[bytes | None], raws)  # binary client
+            yield chunk, mget(self.redis, [self.keys.series(m) for m in chunk])
 
     def read_raw_many(self, metrics: Sequence[str]) -> list[bytes | None]:
         return [raw for _, raws in self._mget_chunks(metrics) for raw in raws]
@@ -295,17 +305,18 @@ class TimeSeriesStore:
         names = list(cursors)
         for i in range(0, len(names), READ_CHUNK):
             chunk = names[i : i + READ_CHUNK]
-            payload, n_replies = [], 0
-            for metric in chunk:  # one raw RESP payload: redis-py packs ~4x slower
+            payload: list[bytes] = []
+            keys: list[bytes] = []
+            for metric in chunk:  # raw RESP payloads: redis-py packs ~4x slower
                 cursor, key = cursors[metric], self.keys.series(metric).encode()
                 if cursor is None or not cursor.head:
                     payload.append(redis_raw.get(key))
-                    n_replies += 1
+                    keys.append(key)
                 else:  # the tail, THEN the head: a rewrite always changes the head
                     payload.append(redis_raw.getrange(key, cursor.offset, -1))
                     payload.append(redis_raw.getrange(key, 0, HEAD_SIZE - 1))
-                    n_replies += 2
-            replies = iter(redis_raw.execute_checked(self.redis, b"".join(payload), n_replies))
+                    keys += [key, key]
+            replies = iter(execute_routed_checked(self.redis, keys, payload))
             got: dict[str, tuple[np.ndarray, Cursor, bool]] = {}
             for metric in chunk:
                 cursor = cursors[metric]
@@ -384,6 +395,7 @@ class TimeSeriesStore:
         for metric in gone:
             for key in companions(metric):
                 pipe.delete(key)
+        pipe.hdel(self.keys.labels(), *gone)  # their label sets (skyline.store.labels)
         pipe.execute()
 
     def _due_for_trim(
@@ -428,7 +440,7 @@ class TimeSeriesStore:
         series = prepare(rec)
         if not len(series) or series.timestamps[-1] < now - inactive_after:
             pipe.srem(self.keys.metrics(), metric)
-            self._delete_if_unchanged(keys=[key], args=[len(raw)], client=pipe)
+            run_script(self._delete_if_unchanged, pipe, [key], [len(raw)], self.cluster)
             return "delete"
         cutoff = now - keep_seconds
         messy = len(rec) - len(series) > max(10, len(series) // 10)
@@ -437,7 +449,7 @@ class TimeSeriesStore:
             return "kept"
         keep = series.timestamps >= cutoff
         body = seal(series.timestamps[keep], series.values[keep], rewrites + 1)
-        self._rewrite(keys=[key], args=[len(raw), body], client=pipe)
+        run_script(self._rewrite, pipe, [key], [len(raw), body], self.cluster)
         return "corrupt" if damaged else "rewrite"
 
     def _settle(self, actions: list[tuple[str, str]], results: Iterator[object],
@@ -476,6 +488,7 @@ class TimeSeriesStore:
         pipe.delete(self.keys.series(metric))
         for key in self.companions(metric) if self.companions else ():
             pipe.delete(key)
+        pipe.hdel(self.keys.labels(), metric)
         pipe.execute()
 
     def read_tails(self, metrics: Sequence[str], records: int) -> dict[str, Series]:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from skyline.alerting import mutes
 from skyline.db.models import LABELS, AlertMute, Label
 from skyline.ingest.vista import status as vista_status
-from skyline.webapp import graph_range, openapi, queries
+from skyline.webapp import graph_range, label_filter, openapi, queries
 from skyline.webapp import ranking as ranking_
 from skyline.webapp.auth import ctx, require
 
@@ -135,7 +135,12 @@ def labels() -> Any:
 @bp.route("/metrics")
 def metrics() -> Any:
     f = _filters()
-    names, total = queries.search_metrics(ctx(), request.args.get("q", "")[:1024], limit=10**9)
+    try:
+        names, total = label_filter.select_metrics(
+            ctx(), request.args.get("q", "")[:1024], request.args.get("selector", ""), limit=10**9
+        )
+    except queries.BadFilter as exc:
+        abort(400, description=str(exc))
     start = (f.page - 1) * f.per_page
     return jsonify(page_body(names[start : start + f.per_page], total, f.page, f.per_page))
 
@@ -150,11 +155,14 @@ def metric(name: str) -> Any:
     data = queries.metric_series(ctx(), name, since, until)
     if not data and not ctx().redis.sismember(ctx().keys.metrics(), name):
         abort(404, description="no such metric")
+    labels = label_filter.metric_labels(ctx(), name)
     if request.args.get("marks") != "1":
-        return jsonify(metric=name, data=data)
+        return jsonify(metric=name, labels=labels, data=data)
     lo = since if since is not None else (int(data[0][0]) if data else 0)
     hi = until if until is not None else queries.MAX_TIME
-    return jsonify(metric=name, data=data, **graph_range.marks(ctx().engine, name, lo, hi))
+    return jsonify(
+        metric=name, labels=labels, data=data, **graph_range.marks(ctx().engine, name, lo, hi)
+    )
 
 
 @bp.route("/ranking")

@@ -107,12 +107,20 @@ PATHS: dict[str, dict[str, Any]] = {
         "get": _op(
             "Metric names in the store, sorted",
             _ok("a page of names", "Page"),
-            [_q("q", "name pattern: * ? [] wildcards; without them a substring"), *PAGING],
+            [
+                _q("q", "name pattern: * ? [] wildcards; without them a substring"),
+                _q(
+                    "selector",
+                    'label selector, Prometheus syntax: http_requests_total{code=~"5.."}; '
+                    "a malformed one is a 400 saying why",
+                ),
+                *PAGING,
+            ],  # fmt: skip
         )
     },
     "/metrics/{name}": {
         "get": _op(
-            "One metric's stored datapoints (at most 5000, thinned evenly)",
+            "One metric's stored datapoints (at most 5000, thinned evenly) and its label set",
             _ok("the series", "Series"),
             [
                 _p("name", "metric name (may contain '/')"),
@@ -235,7 +243,9 @@ SCHEMAS: dict[str, Any] = {
         "total": {"type": "integer"}, "pages": {"type": "integer"}, "next": {"type": ["string", "null"]}}},
     "AnomalyPage": {"allOf": [{"$ref": "#/components/schemas/Page"}, {"type": "object", "properties": {
         "data": {"type": "array", "items": {"$ref": "#/components/schemas/Anomaly"}}}}]},
-    "Series": {"type": "object", "properties": {"metric": {"type": "string"}, "data": {
+    "Series": {"type": "object", "properties": {"metric": {"type": "string"}, "labels": {
+        "type": "object", "additionalProperties": {"type": "string"},
+        "description": "the metric's label set (a plain dotted name: only __name__)"}, "data": {
         "type": "array", "items": {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "number"}]}},
         "anomalies": {"type": "array", "description": "with marks=1", "items": _OBJ},
         "alerts": {"type": "array", "description": "with marks=1", "items": _OBJ}}},

@@ -11,7 +11,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from skyline.db.models import LABELS, VERDICTS
 from skyline.ingest.vista import importer
 from skyline.ingest.vista import status as vista_status
-from skyline.webapp import formats, graph_range, metric_browser, queries, training
+from skyline.webapp import formats, graph_range, label_filter, metric_browser, queries, training
 from skyline.webapp import ranking as ranking_
 from skyline.webapp.auth import ctx, require
 
@@ -64,9 +64,11 @@ def anomaly(ref: str) -> Any:
     assert detail is not None
     window, at = ctx().settings.webapp.graph_window, detail["timestamp"]
     span = _range(at - window, at + window // 6, time.time())
+    metric_labels = label_filter.metric_labels(ctx(), detail["metric"])
+    metric_labels.pop("__name__", None)
     return render_template(
         "anomaly.html", a=detail, trail=queries.trail(detail), labels=LABELS,
-        span=span, presets=graph_range.presets(at),
+        metric_labels=metric_labels, span=span, presets=graph_range.presets(at),
     )  # fmt: skip
 
 
@@ -87,22 +89,32 @@ def label(anomaly_id: int) -> Any:
 @bp.route("/metrics")
 def metrics() -> Any:
     q = request.args.get("q", "")[:1024]
+    selector = request.args.get("selector", "")[:4097]
     name = request.args.get("name", "")[:1024]
     prefix = request.args.get("prefix", "")[:1024]
     if prefix and not prefix.endswith("."):
         prefix += "."
     now = time.time()
-    if not name:
+    found: list[str] = []
+    total = 0
+    if selector:  # a label selector: the flat list of what matches (not the tree)
+        try:
+            found, total = label_filter.select_metrics(ctx(), q, selector)
+        except queries.BadFilter as exc:
+            abort(400, description=str(exc))
+    if not name and not selector:
         try:
             page = metric_browser.parse_page(request.args.get("page"))
             b = metric_browser.browse(ctx(), q, prefix, page, now)
         except metric_browser.BadPage as exc:
             abort(400, description=str(exc))
-        return render_template("metrics.html", q=q, name="", b=b)
+        return render_template("metrics.html", q=q, selector="", name="", b=b)
     span = _range(int(now) - ctx().settings.webapp.graph_window, int(now), now)
-    profiles = training.metric_profiles(ctx(), name)
-    return render_template("metrics.html", q=q, name=name, span=span,
-                           presets=graph_range.presets(), profiles=profiles)  # fmt: skip
+    profiles = training.metric_profiles(ctx(), name) if name else []
+    labels = label_filter.metric_labels(ctx(), name) if name else {}
+    return render_template("metrics.html", q=q, selector=selector, name=name, labels=labels,
+                           found=found, total=total, span=span, presets=graph_range.presets(),
+                           profiles=profiles)  # fmt: skip
 
 
 def _range(since: int, until: int, now: float) -> graph_range.GraphRange:

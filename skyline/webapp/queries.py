@@ -29,6 +29,7 @@ from skyline.db.models import (
 from skyline.events.anomaly import verdict_text
 from skyline.events.panorama.trail import delivery_failures
 from skyline.runtime.daemons import built
+from skyline.runtime.membership import member_rows
 from skyline.webapp.context import Context
 
 MAX_PAGE_SIZE = 1000
@@ -405,6 +406,7 @@ def daemon_status(ctx: Context) -> list[dict[str, Any]]:
             "runs": beat.get("runs") if beat else None,
             "run_time": beat.get("run_time") if beat else None,
             "counters": {k.decode(): _num(v) for k, v in sorted(counters.items())},
+            "members": member_rows(ctx.redis, ctx.keys, name, now),
         })  # fmt: skip
     return out
 

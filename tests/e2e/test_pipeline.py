@@ -1,6 +1,8 @@
 """End to end on real parts: datapoints in through horizon's line protocol, the analyzer
 detects the spike, panorama stores the anomaly with its verdict trail, the alerters
-deliver one Slack alert, and a second anomaly within the expiration is suppressed."""
+deliver one Slack alert, a second anomaly within the expiration is suppressed, and the
+webapp's API shows the anomaly, its trail and the series.  On a single Redis and on a
+real Redis Cluster (3 masters, 3 replicas)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import time
 from contextlib import ExitStack
 
 import numpy as np
+import pytest
+import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,7 +20,9 @@ from skyline.analysis.analyzer.agent import Analyzer
 from skyline.db import make_engine
 from skyline.db.models import Anomaly
 from skyline.events.panorama.agent import Panorama
-from tests.conftest import wait_for
+from skyline.webapp import users
+from skyline.webapp.agent import Webapp
+from tests.conftest import free_port, wait_for
 from tests.integration import conftest_db
 from tests.integration.fake_services import fake_slack
 from tests.integration.horizon_fixtures import horizon_env, running_horizon, send_tcp
@@ -29,7 +35,13 @@ db_url = conftest_db.db_url  # on SQLite and on MariaDB
 mysql_url = conftest_db.mysql_url
 
 
-def test_spike_in_horizon_to_one_slack_alert(make_settings, tmp_path, db_url):
+@pytest.fixture(params=["redis", "cluster"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """The test's Redis DB, then the flushed session Redis Cluster."""
+    return request.getfixturevalue("redis_url" if request.param == "redis" else "cluster_url")
+
+
+def test_spike_in_horizon_to_one_slack_alert(make_settings, tmp_path, db_url, store_url):
     slack = fake_slack()
     conf = f"""
 [alerters]
@@ -49,13 +61,16 @@ expiration = 3600
                                  SKYLINE__ANALYZER__INTERVAL="3600",
                                  SKYLINE__PANORAMA__INTERVAL="0.2",
                                  SKYLINE__ALERTERS__INTERVAL="0.2",
-                                 SKYLINE__DATABASE__URL=db_url)  # fmt: skip
+                                 SKYLINE__DATABASE__URL=db_url, SKYLINE__REDIS__URL=store_url,
+                                 SKYLINE__WEBAPP__HTTP_SERVER="threaded",
+                                 SKYLINE__WEBAPP__PORT=str(free_port()))  # fmt: skip
     try:
         with ExitStack() as stack:
             horizon = stack.enter_context(running_horizon(settings))
             analyzer = stack.enter_context(running(Analyzer(settings), ready="options"))
             stack.enter_context(running(Panorama(settings)))
             stack.enter_context(running(Alerters(settings)))
+            webapp = stack.enter_context(running(Webapp(settings), ready="http"))
             # a day of normal history, then the live points through horizon
             end = int(time.time()) - 70 * STEP
             ts = end - STEP * np.arange(1440)[::-1]
@@ -80,6 +95,8 @@ expiration = 3600
             wait_for(lambda: analyzer.counters.peek().get("total_anomalies", 0) >= 2, timeout=20)
             wait_for(lambda: any(
                 v.verdict == "suppressed" for v in _verdicts(analyzer)), timeout=20)  # fmt: skip
+            spike = next(a for a in stored() if a.timestamp == end + STEP)
+            _webapp_shows(webapp, engine, spike.id, end + STEP)
         assert len(slack.on("/api/chat.postMessage")) == 1
         text = slack.on("/api/chat.postMessage")[0].body.decode()
         assert "shop.checkout" in text and "900" in text
@@ -90,6 +107,20 @@ expiration = 3600
             assert trail == [("analyzer", "sent_to_alerters"), ("alerters", "alerted")]
     finally:
         slack.close()
+
+
+def _webapp_shows(webapp: Webapp, engine, anomaly_id: int, spike_ts: int) -> None:
+    """The webapp's API, on the same store and database, shows what the pipeline did."""
+    base = f"http://127.0.0.1:{webapp.port}"
+    api = requests.Session()
+    api.headers["Authorization"] = f"Bearer {users.create_token(engine, 'admin', 'e2e')}"
+    detail = api.get(f"{base}/api/v1/anomalies/{anomaly_id}", timeout=10).json()
+    assert detail["metric"] == "shop.checkout" and detail["value"] == 900.0
+    assert [v["stage"] for v in detail["verdicts"]] == ["analyzer", "alerters"]
+    series = api.get(f"{base}/api/v1/metrics/shop.checkout", params={"from": "3h"}, timeout=10)
+    assert [spike_ts, 900.0] in series.json()["data"]
+    status = api.get(f"{base}/api/v1/status", timeout=10)
+    assert status.status_code == 200, status.text
 
 
 def _verdicts(analyzer):

@@ -83,6 +83,7 @@ def test_browse_label_search_logout(browser, make_settings, tmp_path, shots):
         _shot(page, shots / "webapp-anomalies.png")
         page.goto(base + "/status")
         assert page.locator("#daemons", has_text="webapp").count() == 1
+        assert page.locator("#members").count() == 1  # live processes and their shares
         # an API call from a client without a token or session: 401
         assert context.request.get(base + "/api/v1/anomalies").status == 200  # the session
         anonymous = browser.new_context()

@@ -85,6 +85,11 @@ def test_start_all_status_and_stop_all_on_embedded_defaults(workdir):
     thunder = daemons["thunder"]
     assert thunder["state"] == "running" and thunder["pid"] and alive(thunder["pid"])
     assert thunder["heartbeat_age"] is not None and thunder["heartbeat_age"] < 5
+    members = thunder["members"]  # every process is a member of its kind, with a lease
+    assert [m["pid"] for m in members] == [thunder["pid"]]
+    assert members[0]["lease_left"] > 0 and members[0]["share"] is None
+    text = skyline(cwd, "status", "thunder", env=env).stdout
+    assert f"member {members[0]['id']}" in text and f"pid={thunder['pid']}" in text
     beat = skyline(cwd, "status", "thunder", "--heartbeat", "--json", env=env)
     assert beat.returncode == 0 and json.loads(beat.stdout)["daemons"][0]["state"] == "alive"
     for name, d in daemons.items():

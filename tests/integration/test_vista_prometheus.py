@@ -19,6 +19,8 @@ import pytest
 import requests
 
 from skyline.ingest.vista.sources import SourceError
+from skyline.settings.selector import parse
+from skyline.store.labels import LabelIndex
 from skyline.store.rollups import Rollups
 from tests.conftest import free_port, wait_for
 from tests.integration.vista_fixtures import Harness, vista_conf
@@ -100,6 +102,23 @@ def test_backfill_30_days_reaches_mirage(vm: Server, make_settings, tmp_path: Pa
     assert history.timestamps[0] <= start + 600
     # a second pull adds nothing
     assert h.pull("bf", now + 60).new == 0
+    h.close()
+
+
+def test_victoriametrics_series_keep_their_labels(vm: Server, make_settings, tmp_path) -> None:
+    now = int(time.time()) // 60 * 60
+    vm_import(vm, [f'lbl_http{{code="{c}",instance="10.0.0.1:80"}} {v} {(now - 120) * 1000}'
+                   for c, v in (("500", 3), ("200", 90))])  # fmt: skip
+    h = Harness(make_settings(vista_conf(tmp_path / "s.conf", vm_source(
+        vm, "lbl", "lbl_http", backfill_days=0.01))))  # fmt: skip
+    r = wait_for(lambda: h.pull("lbl", now) if _has_data(vm, "lbl_http") else None, timeout=20)
+    assert r.metrics == 2
+    names = h.store.metrics()
+    five = "vm.lbl_http.code=500.instance=10.0.0.1:80"  # vista keeps dots in values
+    assert sorted(names) == ["vm.lbl_http.code=200.instance=10.0.0.1:80", five]
+    index = LabelIndex(h.redis, h.keys)
+    assert index.get(five) == {"__name__": "lbl_http", "code": "500", "instance": "10.0.0.1:80"}
+    assert index.select(parse('lbl_http{code=~"5..",instance="10.0.0.1:80"}'), names) == [five]
     h.close()
 
 
@@ -242,6 +261,10 @@ scrape_configs:
         s = h.store.read(metric)
         assert len(np.unique(s.timestamps)) == len(s.timestamps) == h.raw_count(metric)
         assert s.timestamps.min() >= int(t0) - 2
+        # the series keeps its labels (drop_labels left out) for selectors
+        index = LabelIndex(h.redis, h.keys)
+        assert index.get(metric) == {"__name__": "vista_temp", "job": "lab", "room": "lab"}
+        assert index.select(parse('vista_temp{room=~"la.",instance=""}'), [metric]) == [metric]
         h.close()
     finally:
         prom.stop()

@@ -74,7 +74,7 @@ class PagerDuty:
                 "custom_details": {
                     "metric": e.metric, "value": e.value, "timestamp": e.timestamp,
                     "triggered_algorithms": list(e.triggered), "scores": e.scores,
-                    "event_id": e.id,
+                    "event_id": e.id, "labels": e.labels,
                 },
             },
             "links": [{"href": alert.link, "text": "Anomaly in Skyline"}],

@@ -43,9 +43,10 @@ class SlackChannel(Section):
 
 def text(alert: Alert) -> str:
     e = alert.event
+    labels = f" `{alert.labels}`" if alert.labels else ""
     if e.note:
-        return f":rotating_light: `{e.metric}` at {alert.when}\n{e.note}\n<{alert.link}|View in Skyline>"
-    return (f":rotating_light: *Anomaly* `{e.metric}` = {e.value!r} at {alert.when}\n"
+        return f":rotating_light: `{e.metric}`{labels} at {alert.when}\n{e.note}\n<{alert.link}|View in Skyline>"
+    return (f":rotating_light: *Anomaly* `{e.metric}`{labels} = {e.value!r} at {alert.when}\n"
             f"Triggered {len(e.triggered)} of {len(e.algorithms_run)}: {', '.join(e.triggered)}\n"
             f"<{alert.link}|View in Skyline>")  # fmt: skip
 

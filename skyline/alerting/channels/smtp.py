@@ -49,6 +49,7 @@ def build_message(alert: Alert, sender: str, recipients: list[str]) -> EmailMess
         f"<tr><th align='left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
         for k, v in [
             ("metric", e.metric),
+            *([("labels", alert.labels)] if alert.labels else []),
             ("value", e.value),
             ("time", alert.when),
             ("source", e.source),

@@ -53,6 +53,7 @@ def payload(alert: Alert) -> dict:
                 "channel": alert.channel,
                 "rule": alert.rule_pattern,
                 "note": e.note,
+                "labels": e.labels,
                 "summary": alert.summary(),
             }
         },

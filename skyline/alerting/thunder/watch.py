@@ -6,6 +6,14 @@ heartbeat disappears after being seen is logged as DOWN once (and UP again when
 it returns), and the DOWN is raised through the alert pipeline as an event of the
 metric ``skyline.thunder.<daemon>.down``: panorama records it, and an [[alerts]]
 rule matching ``skyline.thunder`` pages someone.
+
+Several processes of one daemon share its heartbeat key, so a heartbeat alone does
+not show one of three analyzers dying.  Thunder also reads each daemon's members
+(``skyline.runtime.membership``): a member whose lease ran out without leaving is
+raised once as ``skyline.thunder.<daemon>.member_lost`` (its host and pid in the
+note; the event's timestamp is the lease end, so the same loss reported again after
+a restart of thunder has the same event id), and the live members are counted as
+``<daemon>.members``.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from skyline.events.anomaly import AnomalyEvent
 from skyline.events.routing import Heartbeats, forward
 from skyline.runtime.daemon import Daemon
 from skyline.runtime.daemons import built
+from skyline.runtime.membership import Member, look
 
 
 class Thunder(Daemon):
@@ -24,6 +33,7 @@ class Thunder(Daemon):
 
     def setup(self) -> None:
         self.seen: dict[str, bool] = {}
+        self.lost: set[str] = set()  # member ids already reported
         self.data_health = DataHealth(self.settings, self.redis, self.keys, self.raise_event)
         self._next_data_check = 0.0
 
@@ -33,6 +43,7 @@ class Thunder(Daemon):
 
     def run_once(self) -> None:
         self.watch_heartbeats()
+        self.watch_members()
         if self.clock() >= self._next_data_check:
             self._next_data_check = self.clock() + self.settings.thunder.data_interval
             self.data_health.check(self.clock())
@@ -55,6 +66,40 @@ class Thunder(Daemon):
             self._transition(daemon, beat is not None)
         self.counters.gauge("daemons_alive", alive)
         self.counters.gauge("daemons_down", sum(1 for up in self.seen.values() if not up))
+
+    def watch_members(self) -> None:
+        now = self.clock()
+        lease = self.settings.skyline.member_lease
+        reported: set[str] = set()
+        for daemon in [d for d in built() if d != self.name]:
+            live, expired, _ = look(self.redis, self.keys, daemon, now, lease)
+            self.counters.gauge(f"{daemon}.members", len(live))
+            for member in expired:
+                reported.add(member.id)
+                if member.id not in self.lost:
+                    self.log.warning("%s member %s (host %s, pid %d) lost: its lease ran out",
+                                     daemon, member.id, member.host, member.pid)  # fmt: skip
+                    self.counters.inc("members_lost")
+                    self.raise_lost(daemon, member)
+        self.lost = reported  # an id gone from the hash is forgotten
+
+    def raise_lost(self, daemon: str, member: Member) -> None:
+        self.raise_event(
+            AnomalyEvent(
+                metric=f"skyline.thunder.{daemon}.member_lost",
+                timestamp=int(member.until),
+                value=1.0,
+                source="thunder",
+                algorithms_run=("membership",),
+                triggered=("membership",),
+                full_duration=self.settings.skyline.heartbeat_ttl,
+                detected_at=self.clock(),
+                host=self.settings.host_name,
+                note=f"{daemon} process {member.pid} on {member.host} stopped renewing its "
+                f"membership without leaving (killed, hung or cut off from Redis); the other "
+                f"{daemon} processes take over its share",
+            )
+        )
 
     def _transition(self, daemon: str, up: bool) -> None:
         before = self.seen.get(daemon)

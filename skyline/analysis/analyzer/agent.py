@@ -30,6 +30,7 @@ from skyline.analysis.analyzer.analysis import (
     verdict_counts,
 )
 from skyline.analysis.analyzer.detect import Detection, DetectorPass, make_detector
+from skyline.analysis.analyzer.sharding import Sharding
 from skyline.events.anomaly import AnomalyEvent
 from skyline.events.routing import Heartbeats, forward
 from skyline.runtime.daemon import Daemon
@@ -48,6 +49,16 @@ class Analyzer(Daemon):
     def interval(self) -> float:
         return self.settings.analyzer.arrival_interval
 
+    @property
+    def member_lease(self) -> float:
+        """At most one sweep interval, so a dead analyzer's share is taken over within
+        two (docs/scaling.md); at least three arrival passes."""
+        cfg = self.settings.analyzer
+        return max(min(self.settings.skyline.member_lease, cfg.interval), 3 * cfg.arrival_interval)
+
+    def member_info(self) -> dict[str, object]:
+        return dict(self.share_info)
+
     def setup(self) -> None:
         cfg = self.settings.analyzer  # its algorithms are known: the settings checked them
         self.options = EnsembleOptions.from_settings(cfg)
@@ -57,6 +68,8 @@ class Analyzer(Daemon):
         self.next_sweep = 0.0
         self.sweep_todo: list[str] = []  # the rest of the sweep in progress
         self.heartbeats = Heartbeats(self.redis, self.keys)
+        self.sharding = Sharding(self.redis, self.keys, self.membership)
+        self.share_info: dict[str, object] = {"members": 1}
         self.detect: DetectorPass | None = None
         if cfg.mode == "default":
             ttl = 2 * max(self.settings.skyline.full_duration, 86400)
@@ -71,19 +84,71 @@ class Analyzer(Daemon):
             self.log.info("saved %d detector states", saved)
 
     def run_once(self) -> None:
-        """Arrivals first, then the next slice of the sweep in progress (if any)."""
-        changed = self.pop_changed()
+        """Membership first (a change puts the metrics gained at the head of the
+        sweep), then arrivals this member owns, then the next slice of the sweep."""
+        self._refresh_shares()
+        routed = self.sharding.routed
+        changed = self.sharding.route(self.pop_changed())
+        self.counters.inc("shard.routed", self.sharding.routed - routed)
+        changed += self.sharding.pop_own(MAX_POP_PER_RUN)
         if changed:
             self.analyse_metrics(changed, "arrival")
         if not self.sweep_todo and time.monotonic() >= self.next_sweep:
             self.next_sweep = time.monotonic() + self.settings.analyzer.interval
-            self.sweep_todo = self.store.metrics()
+            everything = self.store.metrics()
+            self.sweep_todo = self.sharding.mine(everything)
             self.counters.inc("sweep_runs")
+            self._share(len(self.sweep_todo), len(everything))
             if self.detect is not None:
                 self.detect.retain(set(self.sweep_todo))
         if self.sweep_todo:
             part, self.sweep_todo = self.sweep_todo[:SWEEP_SLICE], self.sweep_todo[SWEEP_SLICE:]
             self.analyse_metrics(part, "sweep")
+
+    def _refresh_shares(self) -> None:
+        """A member gone or come: sweep the metrics gained first; a member seen dead
+        (it may have popped names of anyone's): sweep this member's whole share now."""
+        before = self.sharding.recovered
+        old, died = self.sharding.refresh()
+        self.counters.inc("shard.recovered", self.sharding.recovered - before)
+        if old is None and not died:
+            return
+        everything = self.store.metrics()
+        mine = self.sharding.mine(everything)
+        gained = self.sharding.acquired(old, mine) if old is not None else []
+        if old is not None and self.detect is not None:
+            # states of metrics now someone else's: saved for the new owner, then dropped
+            kept = set(mine)
+            lost = [m for m in old.mine(self.sharding.me, everything) if m not in kept]
+            self.counters.inc("shard.states_handed_over", self.detect.flush(lost))
+            self.detect.retain(kept)
+        if died:
+            first = set(gained)
+            self.sweep_todo = gained + [m for m in mine if m not in first]
+            self.next_sweep = time.monotonic() + self.settings.analyzer.interval
+            self.counters.inc("sweep_runs")
+        else:
+            keep = set(mine)
+            self.sweep_todo = gained + [m for m in self.sweep_todo if m in keep]
+        self._share(len(mine), len(everything))
+        self.counters.inc("shard.changes")
+        self.counters.inc("shard.acquired", len(gained))
+        self.log.info("members now %d%s; this analyzer owns %d metrics, %d gained",
+                      len(self.sharding.members), f" ({len(died)} expired)" if died else "",
+                      len(mine), len(gained))  # fmt: skip
+
+    def _share(self, mine: int, total: int) -> None:
+        self.share_info = {"members": len(self.sharding.members), "metrics": mine,
+                           "total": total, "share": round(mine / total, 4) if total else None}  # fmt: skip
+        self.counters.gauge("shard.metrics", mine)
+
+    def leave(self) -> None:
+        """A clean stop: leave first, so nobody routes to this member any more, then
+        hand the names routed to it back to the changed set."""
+        super().leave()
+        given = self.sharding.give_back()
+        if given:
+            self.log.info("stop: %d routed metric names handed back to the changed set", given)
 
     def pop_changed(self) -> list[str]:
         names: list[str] = []
@@ -93,7 +158,8 @@ class Analyzer(Daemon):
             if not popped:
                 break
             names += [m.decode() for m in popped]
-        return names
+        # a name written again between two pops is popped twice: judge it once
+        return list(dict.fromkeys(names))
 
     def analyse_metrics(self, metrics: list[str], kind: str) -> list[AnomalyEvent]:
         t0 = time.monotonic()

@@ -52,6 +52,7 @@ from skyline.analysis.algorithms.stepping import (
     score_points,
 )
 from skyline.store import raw as redis_raw
+from skyline.store.cluster import execute_routed_checked, is_cluster
 from skyline.store.keys import RedisKeys
 from skyline.store.timeseries import RECORD, Cursor, TimeSeriesStore
 
@@ -160,9 +161,9 @@ class DetectorPass:
         whole.  Single-key commands in raw RESP payloads."""
         key, lay = self.keys.detector_state, self.detector.layout
         cached = [self.cache.get(m) for m in metrics]
-        payload = b"".join([c[2] if c else redis_raw.get(key(m).encode())
-                            for m, c in zip(metrics, cached, strict=True)])  # fmt: skip
-        replies = redis_raw.execute_checked(self.redis, payload, len(metrics))
+        keys = [key(m).encode() for m in metrics]
+        commands = [c[2] if c else redis_raw.get(k) for k, c in zip(keys, cached, strict=True)]
+        replies = execute_routed_checked(self.redis, keys, commands)
         blobs: list[bytes | None] = [None] * len(metrics)
         hit: list[int] = []
         stale: list[int] = []
@@ -175,9 +176,9 @@ class DetectorPass:
                 stale.append(i)
                 self.cache.drop(metrics[i])
         if stale:
-            payload = b"".join([redis_raw.get(key(metrics[i]).encode()) for i in stale])
-            for i, reply in zip(stale, redis_raw.execute_checked(self.redis, payload, len(stale)),
-                                strict=True):  # fmt: skip
+            again = [keys[i] for i in stale]
+            replies = execute_routed_checked(self.redis, again, [redis_raw.get(k) for k in again])
+            for i, reply in zip(stale, replies, strict=True):
                 blobs[i] = reply if isinstance(reply, bytes) else None
         state = np.empty((len(metrics), lay.width))
         restored = np.zeros(len(metrics), dtype=bool)
@@ -200,12 +201,18 @@ class DetectorPass:
         lay = self.detector.layout
         packed = lay.pack(rows)
         keys = [self.keys.detector_state(m).encode() for m in metrics]
-        payload = redis_raw.set_ex_many(keys, packed, lay.nbytes, self.state_ttl)
-        redis_raw.execute_checked(self.redis, payload, len(metrics))
+        size = lay.nbytes
+        if is_cluster(self.redis):  # one SET per key, routed to its node
+            commands = [redis_raw.set_ex(k, bytes(packed[i * size : (i + 1) * size]), self.state_ttl)
+                        for i, k in enumerate(keys)]  # fmt: skip
+            execute_routed_checked(self.redis, keys, commands)
+        else:
+            payload = redis_raw.set_ex_many(keys, packed, size, self.state_ttl)
+            redis_raw.execute_checked(self.redis, payload, len(metrics))
         self.counts.saved += len(metrics)
         if not cache:
             return
-        size, now = lay.nbytes, self.clock()
+        now = self.clock()
         evicted: list[tuple[str, np.ndarray]] = []
         for i, metric in enumerate(metrics):
             header = bytes(packed[i * size : i * size + HEADER_SIZE])

@@ -38,6 +38,7 @@ from skyline.events.anomaly import AnomalyEvent
 from skyline.events.boundary_rules import Applied, effective_rules
 from skyline.events.routing import Heartbeats, forward
 from skyline.runtime.daemon import OUTAGES, Daemon
+from skyline.store.labels import LabelIndex
 from skyline.store.timeseries import Cursor
 
 
@@ -76,6 +77,7 @@ class Boundary(Daemon):
         self.cfg = self.settings.boundary_daemon
         self.rules = list(self.settings.boundary)
         self.heartbeats = Heartbeats(self.redis, self.keys)
+        self.label_index = LabelIndex(self.redis, self.keys)
         self.watched = {}
         self.matching = {}
         self.next_refresh = 0.0
@@ -129,7 +131,10 @@ class Boundary(Daemon):
         """Re-read the metric names; watch those some rule applies to."""
         names = self.store.metrics()
         known = self.matching
-        matching = {n: known[n] if n in known else effective_rules(self.rules, n) for n in names}
+        new = [n for n in names if n not in known]
+        sets = self.label_index.get_many(new) if any(r.labels for r in self.rules) else {}
+        matching = {n: known[n] if n in known else effective_rules(self.rules, n, sets.get(n))
+                    for n in names}  # fmt: skip
         self.matching = matching
         self.watched = {n: self.watched.get(n) or Watched(r) for n, r in matching.items() if r}
         used = {a.index for rules in matching.values() for a in rules}

@@ -1,6 +1,6 @@
 """The ionosphere daemon: anomalies of metrics with features profiles, matched or sent on.
 
-Reads ``stream:ionosphere`` in the ``ionosphere`` consumer group.  For each event
+Reads ``{stream}:ionosphere`` in the ``ionosphere`` consumer group.  For each event
 and each full_duration the metric has profiles at (the event's own first): the
 window ``(timestamp - duration, timestamp]`` (``window.window_for``: the raw store
 up to ``[skyline] full_duration``, the rollup history beyond, compared only with

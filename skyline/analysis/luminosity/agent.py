@@ -191,7 +191,7 @@ class Luminosity(StreamDaemon):
             return True
         if (
             self.settings.luminosity.alerting_only
-            and not route(self.settings.alerts, event.metric).alerting
+            and not route(self.settings.alerts, event.metric, event.labels).alerting
         ):
             self.counters.inc("skipped.not_alerting")
             return True

@@ -1,6 +1,6 @@
 """The mirage daemon: re-judges analyzer anomalies over days before anyone is paged.
 
-The analyzer XADDs an anomaly to ``stream:mirage`` when the metric's first matching
+The analyzer XADDs an anomaly to ``{stream}:mirage`` when the metric's first matching
 [[alerts]] rule has ``mirage_hours`` (skyline.events.routing).  Mirage reads that stream in
 the consumer group ``mirage`` and, on a small thread pool (``[mirage] workers``,
 at most ``max_inflight`` checks taken and unfinished), for each check:
@@ -157,7 +157,7 @@ class Mirage(StreamDaemon):
                       event.metric, event.timestamp, hours, judgement.reason)  # fmt: skip
 
     def _judge(self, event: AnomalyEvent) -> tuple[int, Judgement]:
-        hours = route(self.settings.alerts, event.metric).mirage_hours
+        hours = route(self.settings.alerts, event.metric, event.labels).mirage_hours
         if not hours:
             return 0, Judgement(False, "the metric's alert rule has no mirage_hours any more")
         res = self.history.resolution

@@ -10,6 +10,9 @@ An entry the database refuses because of its data (``DataError``: a non-ASCII
 metric name against the ASCII column, a value out of range) is dead-lettered:
 counted (``dead_letters``), logged with the entry, acknowledged; it never blocks
 the stream.
+
+Each run also writes the label sets of new labelled metrics to SQL
+(``skyline.events.panorama.labels``).
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from sqlalchemy.orm import Session
 from skyline.db.models import Anomaly, AnomalyVerdict
 from skyline.db.repo import commit_unless_stored, get_or_create_metric
 from skyline.events.anomaly import AnomalyEvent, VerdictEvent
+from skyline.events.panorama import labels
 from skyline.events.stream_daemon import StreamDaemon
 from skyline.store.datapoint import printable
+from skyline.store.labels import LabelIndex
 
 REPEAT_TTL = 86400
 MAX_VERDICT_DELIVERIES = 5  # a verdict whose anomaly never appears is dropped after this
@@ -36,6 +41,7 @@ class Panorama(StreamDaemon):
 
     def prepare(self) -> None:
         self.engine: Engine = self.open_database()
+        self.label_index = LabelIndex(self.redis, self.keys)
 
     def run_once(self) -> None:
         with self.recovering():
@@ -45,7 +51,18 @@ class Panorama(StreamDaemon):
             for stream, entry_id, fields in entries:
                 if self._store(stream, entry_id, fields):
                     self.consumer.ack(stream, entry_id)
+            self._sync_labels()
         self.counters.gauge("pending", self.consumer.pending_count())
+
+    def _sync_labels(self) -> None:
+        try:
+            written = labels.sync(self.engine, self.label_index)
+        except labels.Refused as exc:
+            self.counters.inc("label_sets_refused", len(exc.metrics))
+            self.log.warning("dropping label sets the database refused: %s", printable(exc, 400))
+            return
+        if written:
+            self.counters.inc("label_sets_stored", written)
 
     def _store(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> bool:
         """Persist one entry; True when it may be acknowledged."""

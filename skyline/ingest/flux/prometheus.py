@@ -5,7 +5,7 @@ The body is a snappy-compressed (block format) protobuf ``WriteRequest``
 descriptor (only the fields flux reads; others are skipped by the parser), so
 no generated code or protoc is needed.
 
-Name mapping (documented in docs/flux.md)::
+Name mapping (documented in docs/flux.md; skyline.store.labels)::
 
     [<key namespace>.][<X-Tenant-Id>.][<X-Server-Id>.]<__name__>[.<label>=<value>]...
 
@@ -16,6 +16,11 @@ left out; in a label value every character other than ``A-Za-z0-9+-%_:`` becomes
 empty summaries) are skipped.  Samples older than ``prometheus_max_age`` are
 answered 400 (after the valid samples of the request are stored) because
 Prometheus retries 5xx and would resend them forever.
+
+Each series keeps its labels: the first time a worker stores a series, its label set
+(values as sent, plus ``_tenant_id`` / ``_server_id`` from the headers) goes to the
+label index.  The ``dropMetrics`` and ``dropLabels`` request headers
+(``drop_headers.py``) drop series and labels before the name is built.
 """
 
 from __future__ import annotations
@@ -30,10 +35,12 @@ from google.protobuf.message import DecodeError
 
 from skyline.ingest.flux import deadline
 from skyline.ingest.flux.app import Context, json_response
+from skyline.ingest.flux.drop_headers import Drops
 from skyline.ingest.flux.influx import clean
 from skyline.ingest.flux.limits import HttpError, check_count, read_body
 from skyline.ingest.flux.writer import Points, Rejects
 from skyline.store.datapoint import MAX_NAME_LENGTH, NAME_RE, Reject
+from skyline.store.labels import LabelIndex, label_set
 
 _VALUE_UNSAFE = re.compile(r"[^A-Za-z0-9+\-%_:]")
 CLEAN_CACHE_LIMIT = 50_000
@@ -111,6 +118,7 @@ class Mapper:
         self.max_labels = cfg.prometheus_max_labels
         self.drop_buckets = cfg.prometheus_drop_buckets
         self._clean: dict[str, str] = {}
+        self.index = LabelIndex(ctx.redis, ctx.ingest.store.keys)
 
     def clean_value(self, value: str) -> str:
         """The label value made name-safe; short values are remembered, so the cache
@@ -124,14 +132,21 @@ class Mapper:
                 self._clean[value] = out
         return out
 
-    def convert(self, req: object, prefix: str, now: float) -> tuple[Points, Rejects, int]:
-        """(points, rejects, samples seen); NaN samples and dropped series are counted."""
+    def convert(
+        self, req: object, prefix: str, now: float, drops: Drops | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> tuple[Points, Rejects, int, dict[str, dict[str, str]]]:  # fmt: skip
+        """(points, rejects, samples seen, label sets of metrics not registered yet);
+        NaN samples and dropped series are counted."""
         cfg = self.ctx.config
         lo, hi = now - cfg.prometheus_max_age, now + cfg.max_future
         points, rejects = Points(), Rejects()
         add, skip, cache, clean_value = points.add, self.skip, self._clean, self.clean_value
-        limit, seen, nan, buckets = cfg.max_metrics_per_request, 0, 0, 0
+        limit, seen, nan, buckets, dropped = cfg.max_metrics_per_request, 0, 0, 0, 0
         fullmatch = NAME_RE.fullmatch
+        known = self.index.seen
+        new_sets: dict[str, dict[str, str]] = {}
+        drop_label = drops.drop_label if drops and drops.labels else None
         for i, series in enumerate(req.timeseries):  # type: ignore[attr-defined]
             deadline.check(i)
             samples = series.samples
@@ -141,18 +156,19 @@ class Mapper:
             if len(labels) > self.max_labels:
                 rejects.add("too_many_labels", None, f"{len(labels)} labels")
                 continue
-            name, parts, size = "", [], 0
+            name, parts, raw, size = "", [], [], 0
             for label in labels:
                 k = label.name
                 if k == "__name__":
                     name = label.value
                 elif k not in skip:
                     v = label.value
-                    if v:
+                    if v and not (drop_label and drop_label(k, v)):
                         size += len(k) + len(v)
                         if size > MAX_NAME_LENGTH:
                             break  # too long for a name: rejected below, nothing cleaned
                         parts.append((k, cache.get(v) or clean_value(v)))
+                        raw.append((k, v))
             if size > MAX_NAME_LENGTH:
                 rejects.add(Reject.NAME_TOO_LONG, None, name or "labels")
                 continue
@@ -162,6 +178,9 @@ class Mapper:
             if self.drop_buckets and name.endswith("_bucket"):
                 buckets += 1
                 continue
+            if drops and drops.drop_metric(name):
+                dropped += 1
+                continue
             parts.sort()
             metric = prefix + name
             if parts:
@@ -170,33 +189,45 @@ class Mapper:
                 too_long = len(metric) > MAX_NAME_LENGTH
                 rejects.add(Reject.NAME_TOO_LONG if too_long else Reject.NAME_CHARSET, None, metric)
                 continue
+            stored = 0
             for sample in samples:
                 v, t = sample.value, sample.timestamp / 1000.0
                 if v != v:
                     nan += 1
                 elif lo <= t <= hi and not math.isinf(v):
                     add(metric, t, v)
+                    stored += 1
                 elif math.isinf(v):
                     rejects.add(Reject.VALUE_NOT_FINITE, None, metric)
                 else:
                     reason = Reject.TIMESTAMP_TOO_OLD if t < lo else Reject.TIMESTAMP_IN_FUTURE
                     rejects.add(reason, None, metric)
+            if stored and hash(metric) not in known and metric not in new_sets:
+                new_sets[metric] = label_set(name, {**dict(raw), **(extra or {})})
         counters = self.ctx.counters
         counters.inc("prometheus.samples", seen)
         if nan:
             counters.inc("prometheus.nan_skipped", nan)
         if buckets:
             counters.inc("prometheus.bucket_series_dropped", buckets)
-        return points, rejects, seen
+        if dropped:
+            counters.inc("prometheus.series_dropped_by_header", dropped)
+        return points, rejects, seen, new_sets
 
 
-def tenant_prefix(namespace: str) -> str:
+TENANT_HEADERS = (("X-Tenant-Id", "_tenant_id"), ("X-Server-Id", "_server_id"))
+
+
+def tenant_prefix(namespace: str) -> tuple[str, dict[str, str]]:
+    """The name prefix (namespace, tenant, server) and the tenant labels of the request."""
     parts = [namespace] if namespace else []
-    for header in ("X-Tenant-Id", "X-Server-Id"):
+    extra: dict[str, str] = {}
+    for header, label in TENANT_HEADERS:
         value = request.headers.get(header)
         if value:
             parts.append(clean(value[:200]))
-    return "".join(p + "." for p in parts)
+            extra[label] = value[:200]
+    return "".join(p + "." for p in parts), extra
 
 
 def register(app: Flask, ctx: Context) -> None:
@@ -218,9 +249,13 @@ def register(app: Flask, ctx: Context) -> None:
             )
         raw = read_body(request.stream, request.content_length, ctx.config.max_body_bytes)
         req = parse(decompress(raw, ctx.config.max_decompressed_bytes))
-        points, rejects, _ = mapper.convert(req, tenant_prefix(namespace), ctx.ingest.clock())
+        drops = Drops.from_headers(request.headers)
+        prefix, extra = tenant_prefix(namespace)
+        points, rejects, _, new_sets = mapper.convert(req, prefix, ctx.ingest.clock(), drops, extra)
         ctx.admit(key_id, len(points))
         test = request.headers.get("x-test-only", "").lower() == "true"
+        if not test:  # before the points, so whoever reads them finds their labels
+            mapper.index.register(new_sets)
         if not rejects.counts.get(Reject.TIMESTAMP_TOO_OLD):
             return ctx.finish(points, rejects, test=test)
         ctx.ingest.write(points, rejects, test=test)

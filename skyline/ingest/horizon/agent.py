@@ -7,6 +7,12 @@ buckets into mirage's rollups (skyline.store.rollups) of the metrics ``[mirage] 
 selects, and deletes a metric's rollup with its series.  A failed fold is logged and
 counted (``rollups.errors``) and the trim runs anyway.  Ingest never waits for roomba: listeners and writers have their
 own threads, and roomba's rewrites keep whatever is appended meanwhile.
+
+Several horizons (on several hosts, or on one with their own ports) split roomba's
+work: each trims and folds only its share of the metrics, by rendezvous hash over
+the live horizon members (``skyline.runtime.membership``), so no metric is rewritten
+or folded by two at once, and a dead horizon's share moves to the others at their
+next roomba after its lease ran out.
 """
 
 from __future__ import annotations
@@ -71,7 +77,7 @@ class Horizon(Daemon):
     def roomba(self) -> None:
         cfg = self.settings.horizon
         t0 = time.monotonic()
-        metrics = self.store.metrics()
+        metrics = self.roomba_share(self.store.metrics())
         if time.monotonic() >= self._next_rollup:
             self.roll_up(metrics)
         outcome = self.store.trim_many(
@@ -86,6 +92,19 @@ class Horizon(Daemon):
             self.counters.inc(f"roomba.{what}", n)
         self.counters.gauge("roomba.run_time", round(time.monotonic() - t0, 3))
         self._next_roomba = time.monotonic() + cfg.roomba_interval
+
+    def roomba_share(self, metrics: list[str]) -> list[str]:
+        """The metrics this horizon's roomba looks after (all of them when alone)."""
+        shares = self.membership.live_shares()
+        mine = shares.mine(self.membership.id, metrics)
+        self.roomba_info = {"members": len(shares.members), "metrics": len(mine),
+                            "total": len(metrics),
+                            "share": round(len(mine) / len(metrics), 4) if metrics else None}  # fmt: skip
+        self.counters.gauge("roomba.share_metrics", len(mine))
+        return mine
+
+    def member_info(self) -> dict[str, object]:
+        return dict(getattr(self, "roomba_info", {}))
 
     @cached_property
     def rollup_scope(self) -> RollupScope:

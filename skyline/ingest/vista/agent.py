@@ -29,6 +29,7 @@ from skyline.ingest.vista.pull import PullResult, pull
 from skyline.ingest.vista.sources import SOURCES, Source, SourceError, build
 from skyline.runtime.daemon import OUTAGES, Daemon
 from skyline.settings.vista import VistaSource
+from skyline.store.labels import LabelIndex
 
 HANG_GRACE = 5.0
 FAILING_PREFIX = "skyline.thunder.vista."
@@ -49,6 +50,8 @@ class Vista(Daemon):
             max_workers=max(1, len(self.configs)), thread_name_prefix="vista"
         )
         self.running: dict[str, tuple[Future[PullResult], float]] = {}
+        # one label index per source: each is used by one pull thread at a time
+        self.label_indexes = {name: LabelIndex(self.redis, self.keys) for name in self.configs}
         self.log.info("pulling %d sources: %s", len(self.configs), ", ".join(self.configs))
 
     def run_once(self) -> None:
@@ -68,7 +71,8 @@ class Vista(Daemon):
         return source
 
     def _pull(self, name: str) -> PullResult:
-        return pull(self._source(name), self.store, self.redis, self.settings, self.clock())
+        return pull(self._source(name), self.store, self.redis, self.settings, self.clock(),
+                    index=self.label_indexes[name])  # fmt: skip
 
     def _settle(self, mono: float) -> None:
         for name, (future, started) in list(self.running.items()):

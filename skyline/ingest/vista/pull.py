@@ -9,6 +9,7 @@ at most ``max_gap``.  So the gap an outage leaves is asked for on the next pass,
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ from skyline.ingest.vista import cursor
 from skyline.ingest.vista.route import Delivered, deliver
 from skyline.ingest.vista.sources import PulledSeries, Source, safe_name
 from skyline.settings import Settings
+from skyline.store.labels import NAME_LABEL, LabelIndex, label_set
 from skyline.store.timeseries import TimeSeriesStore
 
 DAY = 86400.0
@@ -60,8 +62,10 @@ def pull(
     now: float,
     *,
     since: float | None = None,
+    index: LabelIndex | None = None,
 ) -> PullResult:
-    """One pass of ``source`` up to ``now``; ``since`` forces the window's start (backfill)."""
+    """One pass of ``source`` up to ``now``; ``since`` forces the window's start (backfill).
+    The label sets of labelled series delivered go to ``index`` (the label index)."""
     keys = store.keys
     name = source.cfg.name
     cursors = cursor.read(client, keys, name)
@@ -70,12 +74,28 @@ def pull(
     fetched = sum(len(s.timestamps) for s in pulled)
     fresh = select_new(source, store, cursors, pulled, force_check=since is not None)
     newest = {m: float(t.max()) for m, (t, _) in fresh.items() if len(t)}
+    sets = labelled(source, pulled, fresh)
+    if sets:  # before the points, so whoever reads them finds their labels
+        (index or LabelIndex(client, keys)).register(sets)
     cursor.begin(client, keys, name)
     delivered = deliver(store, settings, fresh, now)
     cursor.commit(client, keys, name, max(now, cursors.window_end or 0.0), newest)
     return PullResult(
         start, now, fetched, sum(len(t) for t, _ in fresh.values()), len(fresh), delivered
     )
+
+
+def labelled(
+    source: Source, pulled: list[PulledSeries], delivered: Container[str]
+) -> dict[str, dict[str, str]]:
+    """Metric -> label set of the labelled series among those delivered."""
+    out: dict[str, dict[str, str]] = {}
+    for series in pulled:
+        if series.labels:
+            metric = metric_name(source, series.name)
+            if metric in delivered and metric not in out:
+                out[metric] = label_set(series.labels.get(NAME_LABEL, ""), series.labels)
+    return out
 
 
 def select_new(

@@ -57,11 +57,14 @@ class SourceError(RuntimeError):
 
 @dataclass
 class PulledSeries:
-    """One series of a fetch: the source's name for it, epoch seconds and values."""
+    """One series of a fetch: the source's name for it, epoch seconds and values, and
+    for a labelled series its label set as the source gave it (``__name__`` among
+    them when it has one); ``name`` is then the flattened name (skyline.store.labels)."""
 
     name: str
     timestamps: np.ndarray
     values: np.ndarray
+    labels: dict[str, str] | None = None
 
 
 class NoOptions(BaseModel):

@@ -2,7 +2,8 @@
 
 Each series of the result becomes a metric named like flux names remote_write
 series: ``__name__`` then the labels sorted, ``.label=value`` each (values made
-name-safe).  The window is aligned to ``step`` so that every pass evaluates at the
+name-safe), and keeps its label set (``options.drop_labels`` left out) in the label
+index (skyline.store.labels).  The window is aligned to ``step`` so that every pass evaluates at the
 same instants, and split so that no request asks for more than ``max_steps``
 points per series (Prometheus refuses more than 11,000).
 """
@@ -70,6 +71,7 @@ class Prometheus(Source):
         lo = math.ceil(start / step) * step
         hi = math.floor(end / step) * step
         out: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+        label_sets: dict[str, dict[str, str]] = {}
         total = 0
         span = step * (self.options.max_steps - 1)
         deadline = self.deadline()
@@ -84,7 +86,8 @@ class Prometheus(Source):
                 params={"query": self.cfg.query, "start": t, "end": chunk_end, "step": step,
                         **self.extra_params},
             )  # fmt: skip
-            for name, ts, vs in self._parse(doc):
+            for name, labels, ts, vs in self._parse(doc):
+                label_sets.setdefault(name, labels)
                 total += len(ts)
                 self.check_size(total)
                 entry = out.setdefault(name, ([], []))
@@ -92,11 +95,11 @@ class Prometheus(Source):
                 entry[1].append(vs)
             t = chunk_end + step
         return [
-            PulledSeries(name, np.concatenate(ts), np.concatenate(vs))
+            PulledSeries(name, np.concatenate(ts), np.concatenate(vs), label_sets[name] or None)
             for name, (ts, vs) in out.items()
         ]
 
-    def _parse(self, doc: Any) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    def _parse(self, doc: Any) -> list[tuple[str, dict[str, str], np.ndarray, np.ndarray]]:
         if not isinstance(doc, dict) or doc.get("status") != "success":
             error = doc.get("error") if isinstance(doc, dict) else None
             if error:
@@ -115,9 +118,10 @@ class Prometheus(Source):
                 labels, values = item["metric"], item["values"]
                 ts = np.array([float(p[0]) for p in values], dtype=np.float64)
                 vs = np.array([number(p[1]) for p in values], dtype=np.float64)
-            except (KeyError, TypeError, ValueError, IndexError):
+                kept = {str(k): str(v) for k, v in labels.items() if k not in drop and v}
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError):
                 raise SourceError("malformed", "a series without metric/values pairs") from None
-            out.append((series_name(labels, drop), ts, vs))
+            out.append((series_name(labels, drop), kept, ts, vs))
         return out
 
     def close(self) -> None:

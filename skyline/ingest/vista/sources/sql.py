@@ -2,7 +2,12 @@
 
 The query returns the columns ``ts`` and ``value``, and optionally ``name``: one
 query may yield many metrics (one per distinct name; without the column the
-source's one metric is called ``value``).  ``:start`` and ``:end`` are bound to the
+source's one metric is called ``value``).  The columns named in
+``options.label_columns`` are labels: each distinct label set is its own metric,
+named ``<name>.<label>=<value>...`` (skyline.store.labels; a NULL or empty value
+leaves the label out) and keeping its label set in the label index.
+``options.missing_ok`` makes a table that does not exist yet answer no rows (the
+demo's source, whose table appears when ``skyline demo`` runs).  ``:start`` and ``:end`` are bound to the
 window asked, so the query should select ``ts > :start AND ts <= :end``.
 
 Time zones are explicit: ``options.time_type`` says whether ``ts`` is a datetime
@@ -37,6 +42,7 @@ from skyline.ingest.vista.sources import (
     expand_env,
 )
 from skyline.settings.vista import VistaSource
+from skyline.store.labels import flatten, label_set
 
 FETCH_ROWS = 10000
 
@@ -46,6 +52,8 @@ class SqlOptions(BaseModel):
 
     time_type: Literal["datetime", "epoch"] = "datetime"
     timezone: str = Field("UTC", min_length=1)
+    label_columns: list[str] = Field(default_factory=list, max_length=32)
+    missing_ok: bool = False  # a table that does not exist (yet) answers no rows
 
 
 @SOURCES.register("sql")
@@ -81,6 +89,8 @@ class Sql(Source):
         except SourceError:
             raise
         except sqlalchemy.exc.SQLAlchemyError as exc:
+            if self.options.missing_ok and _is_missing_table(exc):
+                return []
             if _is_timeout(exc):
                 raise SourceError("timeout", f"query ran past {self.cfg.timeout:g}s") from None
             reason = "unreachable" if isinstance(exc, sqlalchemy.exc.InterfaceError) else "query"
@@ -126,16 +136,31 @@ class Sql(Source):
             )
         i_ts, i_v = lower.index("ts"), lower.index("value")
         i_name = lower.index("name") if "name" in lower else None
+        missing = [c for c in self.options.label_columns if c.lower() not in lower]
+        if missing:
+            raise SourceError("malformed", f"label column(s) {', '.join(missing)} not returned")
+        i_labels = [(c, lower.index(c.lower())) for c in self.options.label_columns]
         grouped: dict[str, tuple[list[float], list[float]]] = {}
+        label_sets: dict[str, dict[str, str]] = {}
         for row in rows:
             name = str(row[i_name]) if i_name is not None else "value"
+            if i_labels:
+                labels = {c: str(row[i]) for c, i in i_labels if row[i] is not None}
+                base, name = name, flatten(name, labels)
+                if name not in label_sets:
+                    label_sets[name] = label_set(base, labels)
             ts = self._epoch(row[i_ts])
             value = _float(row[i_v])
             entry = grouped.setdefault(name, ([], []))
             entry[0].append(ts)
             entry[1].append(value)
         return [
-            PulledSeries(name, np.asarray(ts, dtype=np.float64), np.asarray(vs, dtype=np.float64))
+            PulledSeries(
+                name,
+                np.asarray(ts, dtype=np.float64),
+                np.asarray(vs, dtype=np.float64),
+                label_sets.get(name),
+            )  # fmt: skip
             for name, (ts, vs) in grouped.items()
         ]
 
@@ -164,6 +189,17 @@ def _float(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return float("nan")
+
+
+def _is_missing_table(exc: BaseException) -> bool:
+    """SQLite's "no such table", MariaDB's "Table ... doesn't exist", PostgreSQL's
+    "relation ... does not exist"."""
+    text = str(exc).lower()
+    return (
+        "no such table" in text
+        or ("table" in text and "doesn't exist" in text)
+        or ("relation" in text and "does not exist" in text)
+    )
 
 
 def _is_timeout(exc: BaseException) -> bool:
