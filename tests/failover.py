@@ -93,8 +93,17 @@ def run_failover(cluster: RedisClusterNodes, var_dir: Path, metrics: int = 200,
         wait_for(lambda: horizon.buffer.pending == 0 and horizon.buffer.empty(), timeout=60)
         state = analyzer.keys.detector_state
 
+        def judged_up_to(name: str) -> float | None:
+            """The last point judged: the analyzer's cached state (checkpoints save it
+            to Redis only now and then), else the state saved in Redis."""
+            cached = analyzer.detect.cache.get(name) if analyzer.detect else None
+            if cached is not None:
+                row = cached[1][None, :]
+                return float(analyzer.detect.detector.layout.view(row, "last_ts")[0])
+            return last_learned(analyzer.redis.get(state(name)) or b"")
+
         def judged_to_the_end() -> bool:
-            return all(last_learned(analyzer.redis.get(state(n)) or b"") == last for n in names)
+            return all(judged_up_to(n) == last for n in names)
 
         try:
             wait_for(judged_to_the_end, timeout=60, interval=0.2)
