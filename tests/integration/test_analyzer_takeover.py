@@ -1,4 +1,5 @@
-"""Three real analyzer processes on one real Redis share the metrics; one is killed
+"""Three real analyzer processes on one real Redis (and on the real Redis Cluster of
+the suite) share the metrics; one is killed
 with SIGKILL while data flows, and the two survivors analyse its metrics -- the
 points that arrived after the kill included -- within its lease and a few passes,
 far sooner than the next regular sweep (docs/scaling.md, "Sharded daemons").
@@ -43,9 +44,22 @@ ENV = {
 }  # states in Redis every pass: observable
 
 
+@pytest.fixture(params=["redis", "cluster"])
+def backend(request: pytest.FixtureRequest, redis_client) -> Iterator[tuple[str, object]]:
+    """(the URL the analyzers get, a client of the same Redis): the test's Redis DB,
+    then the session's Redis Cluster, flushed."""
+    if request.param == "redis":
+        yield request.getfixturevalue("redis_url"), redis_client
+        return
+    url = request.getfixturevalue("cluster_url")
+    client = request.getfixturevalue("redis_cluster").client()
+    yield url, client
+    client.close()
+
+
 @pytest.fixture
-def settings(make_settings) -> Settings:
-    return make_settings(**ENV)
+def settings(make_settings, backend) -> Settings:
+    return make_settings(**ENV, SKYLINE__REDIS__URL=backend[0])
 
 
 def spawn(settings: Settings, i: int, log_dir: Path) -> subprocess.Popen:
@@ -91,8 +105,10 @@ class Feed:
 
 
 def judged(client, keys: RedisKeys) -> list[float | None]:
-    blobs = client.mget([keys.detector_state(m) for m in NAMES])
-    return [last_learned(cast(bytes | None, b)) for b in blobs]
+    pipe = client.pipeline(transaction=False)  # single-key GETs: any slot on a cluster
+    for m in NAMES:
+        pipe.get(keys.detector_state(m))
+    return [last_learned(cast(bytes | None, b)) for b in pipe.execute()]
 
 
 def live_members(client, keys: RedisKeys) -> list[Member]:
@@ -101,7 +117,8 @@ def live_members(client, keys: RedisKeys) -> list[Member]:
 
 
 def test_a_killed_analyzers_metrics_are_taken_over_within_its_lease(settings, analyzers,
-                                                                    redis_client):  # fmt: skip
+                                                                    backend):  # fmt: skip
+    redis_client = backend[1]
     keys = RedisKeys(settings.redis.prefix)
     store = TimeSeriesStore(redis_client, keys)
     rng = np.random.default_rng(1)
