@@ -138,6 +138,18 @@ class AlertRule(Section):
         return check_channel(value)
 
 
+# The rule the embedded defaults ship with: the demo's metrics (``skyline demo``, ``make
+# run``) alert on the file channel, re-checked by mirage over a day first, so a new user
+# sees the whole pipeline (mirage, ionosphere, an alert delivered) with no file to edit.
+# Any [[alerts]] table in the settings file replaces it.
+DEMO_ALERT_RULE = {"pattern": "demo.", "channel": "file", "expiration": 300, "mirage_hours": 24}
+
+
+def default_alert_rules() -> list[AlertRule]:
+    """The default of ``alerts`` (built when the settings are, not at import)."""
+    return [AlertRule(**DEMO_ALERT_RULE)]  # type: ignore[arg-type]
+
+
 class ChannelLimit(Section):
     """A per-channel rate limit of boundary alerts: [boundary_daemon.channel_limits.NAME]."""
 

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, create_model,
 from skyline.settings.alerting import (
     AlertersSection,
     AlertRule,
+    default_alert_rules,
     BoundaryDaemonSection,
     BoundaryRule,
     PanoramaSection,
@@ -301,7 +302,12 @@ class Settings(Section):
     crucible: CrucibleSection = CrucibleSection()
     thunder: ThunderSection = ThunderSection()
     webapp: WebappSection = WebappSection()
-    alerts: list[AlertRule] = key([], "Alert rules, one [[alerts]] table each.")
+    alerts: list[AlertRule] = Field(
+        default_factory=default_alert_rules,
+        description="Alert rules, one [[alerts]] table each; the default is the demo's rule "
+        "(skyline demo's demo.* metrics alert on the file channel after a day's mirage check).",
+        json_schema_extra={"unit": ""},
+    )
     boundary: list[BoundaryRule] = key([], "Boundary rules, one [[boundary]] table each.")
     custom_algorithms: list[CustomAlgorithm] = key(
         [], "Custom algorithms, one [[custom_algorithms]] table each."

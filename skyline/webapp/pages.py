@@ -56,10 +56,16 @@ def anomaly(ref: str) -> Any:
         abort(404, description="no such anomaly")
     detail = queries.anomaly_detail(ctx(), anomaly_id)
     assert detail is not None
-    window = ctx().settings.webapp.graph_window
+    c = ctx()
+    window = c.settings.webapp.graph_window
+    # a thunder event (skyline.thunder.<daemon>.down...) is no point of a stored series,
+    # and a metric roomba deleted has none any more: no chart, nothing to train
+    event_only = detail["source"] == "thunder"
+    has_series = not event_only and bool(c.redis.sismember(c.keys.metrics(), detail["metric"]))
     return render_template(
         "anomaly.html", a=detail, trail=queries.trail(detail), labels=LABELS,
         since=detail["timestamp"] - window, until=detail["timestamp"] + window // 6,
+        event_only=event_only, has_series=has_series, luminosity=c.settings.luminosity,
     )  # fmt: skip
 
 

@@ -1,0 +1,77 @@
+"""The demo's data gives luminosity something to find, and its story has the shape the
+docs tell (no Redis: the demo's own generator and luminosity's pure correlation).
+
+Why luminosity stored no correlation for the demo's anomalies before: every injection
+moved one metric alone, and a window whose last point spikes correlates with nothing
+that did not spike at that point.  Injections now move a metric and its partner."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from skyline.analysis.luminosity.correlate import Params, correlate
+from skyline.cli.demo import HEIGHT, PARTNERS, PREFIX, Demo, Injection, demo_metrics, partner_of
+from skyline.settings import load_settings
+
+STEP = 10
+
+
+def generated(demo: Demo, start: int, n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``n`` points of every demo metric from ``start``, as the demo sends them."""
+    rows: dict[str, list[tuple[int, float]]] = {m.name: [] for m in demo.metrics}
+    for k in range(n):
+        ts = start + k * STEP
+        for line in demo.lines(ts).decode().splitlines():
+            name, value, stamp = line.split()
+            rows[name].append((int(stamp), float(value)))
+    return {name: (np.array([t for t, _ in r]), np.array([v for _, v in r])) for name, r in rows.items()}
+
+
+def related(data, metric: str, at: int) -> list[str]:
+    others = [(n, t, v) for n, (t, v) in data.items() if n != metric]
+    outcome = correlate(data[metric], at, others, Params())
+    assert outcome is not None
+    return [c.metric for c in outcome.correlations]
+
+
+def demo_with(injections: list[Injection]) -> Demo:
+    demo = Demo(load_settings(env={}), interval=STEP, seed=5, say=lambda m: None)
+    demo.injections = injections
+    return demo
+
+
+def test_an_injection_moves_its_partner_and_luminosity_finds_it():
+    start, n = 1_790_000_000, 60
+    at = start + 50 * STEP
+    demo = demo_with([])
+    latency = demo.metrics[0]
+    partner = partner_of(latency, demo.metrics)
+    assert partner is not None and partner.name == PREFIX + "shop.db.query_time_ms"
+    demo.injections = [Injection(latency, "spike", at, at + STEP, partner)]
+    assert related(generated(demo, start, n), latency.name, at) == [partner.name]
+
+
+def test_without_a_partner_nothing_moves_with_it_the_cause_of_the_empty_correlations():
+    start, n = 1_790_000_000, 60
+    at = start + 50 * STEP
+    demo = demo_with([])
+    demo.injections = [Injection(demo.metrics[0], "spike", at, at + STEP)]
+    assert related(generated(demo, start, n), demo.metrics[0].name, at) == []
+
+
+def test_every_partner_is_a_demo_metric_and_random_injections_have_them():
+    names = {m.name.removeprefix(PREFIX) for m in demo_metrics()}
+    assert set(PARTNERS) <= names and set(PARTNERS.values()) <= names
+    demo = Demo(load_settings(env={}), interval=STEP, seed=5, repeat_after=300, say=lambda m: None)
+    demo.schedule(1_790_000_000.0)
+    first, repeat = demo.story
+    assert (first.kind, repeat.kind) == ("timeout", "timeout") and HEIGHT["timeout"] > 10
+    assert first.metric is repeat.metric and repeat.start - first.start == 300
+    paired = [i for i in demo.injections[2:50] if i.metric.name.removeprefix(PREFIX) in PARTNERS]
+    assert paired and all(i.partner is not None for i in paired)
+
+
+def test_the_repeat_comes_after_panoramas_repeat_window_by_default():
+    settings = load_settings(env={"SKYLINE__PANORAMA__EXPIRY": "120"})
+    demo = Demo(settings, interval=5, say=lambda m: None)
+    assert demo.repeat_after == 120 + 6 * 5
