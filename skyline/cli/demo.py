@@ -14,8 +14,9 @@ and its partner together, so luminosity relates them); mirage confirms it and th
 alert is delivered.  Once it has its final verdict the demo trains it as normal (a
 features profile, as the anomaly page's button does; ``--no-train`` leaves that to
 you), and ``--repeat-after`` seconds after the first the same timeout comes again:
-ionosphere silences it.  Then every ``--every`` seconds a spike, a level shift or a
-drop on a random seasonal metric.
+ionosphere silences it.  Then every ``--every`` seconds a spike, a timeout, a level
+shift or a drop on a random seasonal metric (mirage clears what its day of 10-minute
+buckets does not show, such as most one-point spikes, and confirms the rest).
 
 The horizon port is the effective one (``var/run/ports.env`` written by ``skyline
 start all --pick-free-ports`` is honoured).  ``--background`` detaches (pid file
@@ -252,9 +253,9 @@ class Demo:
         for _ in range(1000):
             metric, kind = (
                 self.rng.choice(seasonal),
-                self.rng.choice(("spike", "level_shift", "drop")),
+                self.rng.choice(("spike", "timeout", "level_shift", "drop")),
             )
-            length = {"spike": 1, "level_shift": 60, "drop": 12}[kind] * self.interval
+            length = {"spike": 1, "timeout": 1, "level_shift": 60, "drop": 12}[kind] * self.interval
             self.injections.append(
                 Injection(metric, kind, t, t + length, partner_of(metric, self.metrics))
             )
@@ -265,7 +266,7 @@ class Demo:
         for m in self.metrics:
             value = m.normal(ts, self.rng, self.interval)
             for inj in self.injections:
-                if m in inj.metrics and inj.start <= ts < inj.end:
+                if any(m is x for x in inj.metrics) and inj.start <= ts < inj.end:
                     if m is inj.metric and ts < inj.start + self.interval:
                         self.say(f"injecting a {inj.kind.replace('_', ' ')} into {m.name}"
                                  + (f" and {inj.partner.name}" if inj.partner else ""))  # fmt: skip
@@ -320,7 +321,9 @@ class Demo:
 FINAL = ("alerted", "suppressed", "not_anomalous", "cleared", "no_alert_rule", "failed")
 
 
-def settled_anomaly(engine: Engine, metric: str, start: float, end: float) -> tuple[int, str] | None:
+def settled_anomaly(
+    engine: Engine, metric: str, start: float, end: float
+) -> tuple[int, str] | None:
     """The anomaly of ``metric`` detected in ``[start, end]`` once its verdict is final."""
     from skyline.db.models import Anomaly, Metric
 

@@ -128,7 +128,7 @@ class AlertRule(Section):
     """One [[alerts]] table: which metrics alert on which channel."""
 
     pattern: str = key(..., "Metric name, substring, dotted elements or regex.")
-    channel: str = key(..., "smtp, slack, pagerduty, webhook-<name>, syslog or an address.")
+    channel: str = key(..., "smtp, slack, pagerduty, webhook-<name>, syslog, file or an address.")
     expiration: int = key(3600, "At most one alert per metric and channel in this time.", "s", ge=0)
     mirage_hours: int | None = key(None, "Hours of history mirage re-checks over.", "h", ge=1)
 

@@ -26,10 +26,10 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, create_model,
 from skyline.settings.alerting import (
     AlertersSection,
     AlertRule,
-    default_alert_rules,
     BoundaryDaemonSection,
     BoundaryRule,
     PanoramaSection,
+    default_alert_rules,
 )
 from skyline.settings.algorithms import CustomAlgorithm
 from skyline.settings.base import (

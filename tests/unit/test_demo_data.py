@@ -24,7 +24,9 @@ def generated(demo: Demo, start: int, n: int) -> dict[str, tuple[np.ndarray, np.
         for line in demo.lines(ts).decode().splitlines():
             name, value, stamp = line.split()
             rows[name].append((int(stamp), float(value)))
-    return {name: (np.array([t for t, _ in r]), np.array([v for _, v in r])) for name, r in rows.items()}
+    return {
+        name: (np.array([t for t, _ in r]), np.array([v for _, v in r])) for name, r in rows.items()
+    }
 
 
 def related(data, metric: str, at: int) -> list[str]:

@@ -26,6 +26,7 @@ from skyline.alerting.base import Alert, DeliveryError, Progress
 from skyline.alerting.channels import ChannelSpec, register
 from skyline.settings.base import Section, give_up_after, key
 
+
 class FileChannel(Section):
     """Alerts appended to a local file as JSON lines: [alerters.file]."""
 
