@@ -116,6 +116,21 @@ def partner_of(metric: DemoMetric, metrics: list[DemoMetric]) -> DemoMetric | No
     return next((m for m in metrics if m.name == PREFIX + name), None) if name else None
 
 
+# Points between the story's timeout and its repeat.  The default detector measures a
+# surprise against the metric's own decaying peak (half-life 1,000 points): the same
+# timeout again is news to it only once that peak has decayed by about a fifth, some 260
+# points later (tests/unit/test_demo_data.py measures it); 360 leaves a margin.
+REPEAT_POINTS = 360
+
+
+def default_repeat_after(settings: Settings, interval: float) -> float:
+    """Seconds from the story's timeout to its repeat: after the detector's memory of
+    the first (``REPEAT_POINTS``) and after panorama's repeat window (it stores one
+    anomaly of a metric per ``[panorama] expiry``: an earlier repeat would be judged,
+    and silenced, but not stored, so not shown)."""
+    return max(REPEAT_POINTS * interval, settings.panorama.expiry + 6 * interval)
+
+
 # How far above normal an injection goes, in the metric's scale.  A timeout is one point
 # so high that mirage, which judges its 10-minute bucket means, still sees it when the
 # other points of the bucket dilute it (a 1x spike in a bucket of 60 points is lost).
@@ -149,10 +164,8 @@ class Demo:
                  train: bool = True, say=print) -> None:  # fmt: skip
         self.settings, self.interval = settings, interval
         self.backfill_hours, self.first_anomaly, self.every = backfill_hours, first_anomaly, every
-        # panorama stores one anomaly per metric per [panorama] expiry: an earlier repeat
-        # would be judged (and silenced) but not stored, so not shown
         if repeat_after is None:
-            repeat_after = settings.panorama.expiry + 6 * interval
+            repeat_after = default_repeat_after(settings, interval)
         self.history_hours, self.repeat_after, self.train = history_hours, repeat_after, train
         self.story: list[Injection] = []
         self.profile_id: int | None = None
@@ -352,9 +365,16 @@ The demo's story (README, "The demo"):
      is on the Now page: mirage re-checks it over a day, luminosity relates the two metrics,
      and the alert is delivered to {alerts} (the Alerts table of the anomaly page);
   2. a minute later the demo trains it as normal (a features profile), as the page's button does;
-  3. the same timeout again, about 16 minutes later, is silenced by ionosphere: its verdict
+  3. the same timeout again, {repeat} later, is silenced by ionosphere: its verdict
      trail says which profile matched;
   4. then a random anomaly every few minutes."""
+
+
+def _repeat_text(settings: Settings, args: argparse.Namespace) -> str:
+    seconds = args.repeat_after
+    if seconds is None:
+        seconds = default_repeat_after(settings, args.interval)
+    return f"{seconds / 60:.0f} minutes" if seconds >= 120 else f"{seconds:.0f} s"
 
 
 def alert_file(settings: Settings) -> str:
@@ -436,7 +456,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="older history written into mirage's rollups (48)")  # fmt: skip
     p.add_argument("--repeat-after", type=float,
                    help="seconds from the first anomaly to its identical repeat, which the "
-                   "trained profile silences (default: [panorama] expiry + 6 intervals)")  # fmt: skip
+                   "trained profile silences (default: 360 intervals, and more than "
+                   "[panorama] expiry: an hour at 10 s)")  # fmt: skip
     p.add_argument("--no-train", dest="train", action="store_false",
                    help="do not train the first anomaly as normal (train it yourself)")  # fmt: skip
     p.add_argument("--seed", type=int, help="random seed, for a reproducible demo")
@@ -461,7 +482,7 @@ def run(args: argparse.Namespace, config: str | None = None) -> int:
         print(
             f"demo: running in the background (pid {pid}; log {settings.var_path / 'log' / 'demo.log'})"
         )
-        print(STORY.format(alerts=alert_file(settings)))
+        print(STORY.format(alerts=alert_file(settings), repeat=_repeat_text(settings, args)))
         print(login_hint(settings))
         return 0
     demo = Demo(settings, interval=args.interval, backfill_hours=args.backfill_hours,
@@ -469,7 +490,7 @@ def run(args: argparse.Namespace, config: str | None = None) -> int:
                 history_hours=args.history_hours, repeat_after=args.repeat_after, train=args.train,
                 say=lambda m: print(f"{time.strftime('%H:%M:%S')} demo: {m}", flush=True))  # fmt: skip
     signal.signal(signal.SIGTERM, lambda *_: demo.stop_event.set())
-    print(STORY.format(alerts=alert_file(settings)))
+    print(STORY.format(alerts=alert_file(settings), repeat=_repeat_text(settings, args)))
     print(login_hint(settings), flush=True)
     try:
         return demo.run(args.duration)

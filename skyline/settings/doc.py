@@ -189,7 +189,7 @@ def _default_rules(name: str) -> list[str]:
     if not rules:
         return []
     out = [f"# The default [[{name}]] (a file with no [[{name}]] table has it): "
-           f"{field.description.split('; the default is ', 1)[-1]} Tables you add below keep it; "
+           f"{(field.description or '').split('; the default is ', 1)[-1]} Tables you add below keep it; "
            "delete it when the demo's metrics should not alert."]  # fmt: skip
     for rule in rules:
         out.append(f"[[{name}]]")

@@ -9,8 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from skyline.analysis.algorithms.stepping import default_vector_detector
+from skyline.analysis.ionosphere.matching import Mass, motif_compare, stack_series
 from skyline.analysis.luminosity.correlate import Params, correlate
-from skyline.cli.demo import HEIGHT, PARTNERS, PREFIX, Demo, Injection, demo_metrics, partner_of
+from skyline.cli.demo import (
+    HEIGHT,
+    PARTNERS,
+    PREFIX,
+    REPEAT_POINTS,
+    Demo,
+    Injection,
+    demo_metrics,
+    partner_of,
+)
 from skyline.settings import load_settings
 
 STEP = 10
@@ -73,7 +84,58 @@ def test_every_partner_is_a_demo_metric_and_random_injections_have_them():
     assert paired and all(i.partner is not None for i in paired)
 
 
-def test_the_repeat_comes_after_panoramas_repeat_window_by_default():
+def test_the_repeat_comes_after_panoramas_repeat_window_and_the_detectors_memory():
     settings = load_settings(env={"SKYLINE__PANORAMA__EXPIRY": "120"})
-    demo = Demo(settings, interval=5, say=lambda m: None)
-    assert demo.repeat_after == 120 + 6 * 5
+    assert Demo(settings, interval=5, say=lambda m: None).repeat_after == REPEAT_POINTS * 5
+    settings = load_settings(env={"SKYLINE__PANORAMA__EXPIRY": "4000"})
+    assert Demo(settings, interval=5, say=lambda m: None).repeat_after == 4000 + 6 * 5
+
+
+def repeat_score(gap: int) -> tuple[float, float]:
+    """The default detector's scores of the story's timeout and of its repeat ``gap``
+    points later, after the demo's backfill (the analyzer judges a new metric's stored
+    points first, so the detector has learned them)."""
+    detector = default_vector_detector()
+    demo = demo_with([])
+    m = demo.metrics[0]
+    state = detector.new_state(1)
+    t0, first = 1_790_000_000, 720 + 100  # 2 h of backfill, then live points
+    out = []
+    for k in range(first + gap + 1):
+        t = t0 + k * STEP
+        v = m.normal(t, demo.rng, STEP)
+        if k in (first, first + gap):
+            v += m.scale * HEIGHT["timeout"]
+        score = detector.step(state, np.array([float(t)]), np.array([v]))[0]
+        if k in (first, first + gap):
+            out.append(float(score))
+    return out[0], out[1]
+
+
+def test_the_default_detector_flags_the_repeat_only_once_it_forgot_the_first():
+    threshold = load_settings(env={}).analyzer.threshold
+    first, repeat = repeat_score(REPEAT_POINTS)
+    assert first >= threshold and repeat >= threshold, (first, repeat)
+    # sooner, the same timeout is no news to it: why the story waits REPEAT_POINTS
+    assert repeat_score(90)[1] < threshold
+
+
+def test_the_repeat_matches_the_trained_window_with_the_default_motifs():
+    """The profile holds the window up to the first timeout; the repeat, REPEAT_POINTS
+    later, is searched in it with ionosphere's default motif sizes and limits."""
+    cfg = load_settings(env={}).ionosphere
+    demo = demo_with([])
+    m = demo.metrics[0]
+    start, first = 1_790_000_000, 2000
+    repeat = first + REPEAT_POINTS
+    stamps = [start + k * STEP for k in range(repeat + 1)]
+    for at in (first, repeat):
+        demo.injections.append(Injection(m, "timeout", stamps[at], stamps[at] + STEP))
+    values = np.array([demo.lines(t).decode().split("\n")[0].split()[1] for t in stamps], float)
+    series, lengths = stack_series([values[: first + 1]])
+    mass = Mass(series, lengths, max(cfg.motif_sizes))
+    results = [motif_compare(values, mass, size, max_distance=cfg.motif_max_distance,
+                             padding_percent=cfg.motif_range_padding_percent)
+               for size in cfg.motif_sizes]  # fmt: skip
+    assert results[0].size <= REPEAT_POINTS and results[0].matched[0], results[0]
+    assert any(r.matched[0] for r in results)
