@@ -10,11 +10,13 @@ import time
 
 import numpy as np
 import pytest
+import requests
 from sqlalchemy.orm import Session
 
 from skyline.db import make_engine
 from skyline.db.models import Anomaly, Correlation, Metric
 from skyline.events.anomaly import event_id
+from skyline.webapp import users
 from tests.integration.test_webapp_http import Browser, running_webapp, seed, webapp_settings
 
 
@@ -52,7 +54,11 @@ def test_a_thunder_event_shows_no_chart_and_offers_no_training(env):
     # the server still refuses, with its reason, a training posted anyway
     token = b.csrf(f"/anomaly/{aid}")
     r = b.post(b.url(f"/anomaly/{aid}/train"), data={"csrf_token": token})
-    assert "Not trained" in r.text
+    assert "Not trained: a thunder event" in r.text and "nothing to train" in r.text
+    token = users.create_token(make_engine(settings.database_url), "admin", "ci")
+    r = requests.post(b.url(f"/api/v1/anomalies/{aid}/profiles"), json={},
+                      headers={"Authorization": f"Bearer {token}"}, timeout=30)  # fmt: skip
+    assert r.status_code == 422 and "thunder event" in r.json()["error"], r.text
 
 
 def test_a_metric_no_longer_stored_says_so(env):
