@@ -14,8 +14,9 @@ and its partner together, so luminosity relates them); mirage confirms it and th
 alert is delivered.  Once it has its final verdict the demo trains it as normal (a
 features profile, as the anomaly page's button does; ``--no-train`` leaves that to
 you), and ``--repeat-after`` seconds after the first the same timeout comes again:
-ionosphere silences it.  Then every ``--every`` seconds a spike, a timeout, a level
-shift or a drop on a random seasonal metric (mirage clears what its day of 10-minute
+ionosphere silences it.  Meanwhile, every ``--every`` seconds from the first on, a
+spike, a timeout, a level shift or a drop on a random seasonal metric (other than the
+story's until the repeat has passed; mirage clears what its day of 10-minute
 buckets does not show, such as most one-point spikes, and confirms the rest).
 
 The horizon port is the effective one (``var/run/ports.env`` written by ``skyline
@@ -251,8 +252,8 @@ class Demo:
     def schedule(self, start: float) -> None:
         """The story first: a timeout (a very high spike) into checkout latency and its
         partner, which ``train_story`` trains as normal, and the same timeout again
-        ``repeat_after`` seconds later, which ionosphere silences; then every ``every``
-        seconds a random anomaly."""
+        ``repeat_after`` seconds later, which ionosphere silences; and every ``every``
+        seconds from the first on a random anomaly."""
         first = self.metrics[0]  # checkout latency: the first anomaly everyone sees
         partner = partner_of(first, self.metrics)
         t = start + self.first_anomaly
@@ -261,11 +262,17 @@ class Demo:
             t += self.repeat_after
             self.story.append(Injection(first, "timeout", t, t + self.interval, partner))
         self.injections.extend(self.story)
-        t += self.every
+        # random anomalies from ``every`` after the first on; until the repeat has
+        # passed none touches the story's metrics (a taller peak would hide the repeat
+        # from the detector, and panorama would not store the repeat of a repeat)
+        story_end = self.story[-1].end
+        touched = {m.name for m in self.story[0].metrics}
         seasonal = [m for m in self.metrics if m.kind == "seasonal"]
+        aside = [m for m in seasonal if not touched & {x.name for x in self._moved(m)}]
+        t = start + self.first_anomaly + self.every
         for _ in range(1000):
             metric, kind = (
-                self.rng.choice(seasonal),
+                self.rng.choice(seasonal if t > story_end + self.every else aside),
                 self.rng.choice(("spike", "timeout", "level_shift", "drop")),
             )
             length = {"spike": 1, "timeout": 1, "level_shift": 60, "drop": 12}[kind] * self.interval
@@ -273,6 +280,11 @@ class Demo:
                 Injection(metric, kind, t, t + length, partner_of(metric, self.metrics))
             )
             t += self.every
+
+    def _moved(self, m: DemoMetric) -> tuple[DemoMetric, ...]:
+        """The metrics an injection into ``m`` moves: it and its partner."""
+        partner = partner_of(m, self.metrics)
+        return (m, partner) if partner else (m,)
 
     def lines(self, ts: float) -> bytes:
         out = []
@@ -367,7 +379,7 @@ The demo's story (README, "The demo"):
   2. a minute later the demo trains it as normal (a features profile), as the page's button does;
   3. the same timeout again, {repeat} later, is silenced by ionosphere: its verdict
      trail says which profile matched;
-  4. then a random anomaly every few minutes."""
+  4. meanwhile a random anomaly elsewhere every few minutes."""
 
 
 def _repeat_text(settings: Settings, args: argparse.Namespace) -> str:

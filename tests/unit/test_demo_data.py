@@ -82,6 +82,14 @@ def test_every_partner_is_a_demo_metric_and_random_injections_have_them():
     assert first.metric is repeat.metric and repeat.start - first.start == 300
     paired = [i for i in demo.injections[2:50] if i.metric.name.removeprefix(PREFIX) in PARTNERS]
     assert paired and all(i.partner is not None for i in paired)
+    # random anomalies start every ``every`` s after the first, away from the story's
+    # metrics until the repeat has passed
+    randoms = demo.injections[2:]
+    assert randoms[0].start - first.start == demo.every
+    story = {m.name for m in first.metrics}
+    early = [i for i in randoms if i.start <= repeat.end + demo.every]
+    assert early and not any(story & {m.name for m in i.metrics} for i in early)
+    assert any(story & {m.name for m in i.metrics} for i in randoms)  # later, any metric
 
 
 def test_the_repeat_comes_after_panoramas_repeat_window_and_the_detectors_memory():
