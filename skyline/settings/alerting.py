@@ -142,7 +142,7 @@ class AlertRule(Section):
 # run``) alert on the file channel, re-checked by mirage over a day first, so a new user
 # sees the whole pipeline (mirage, ionosphere, an alert delivered) with no file to edit.
 # Any [[alerts]] table in the settings file replaces it.
-DEMO_ALERT_RULE = {"pattern": "demo.", "channel": "file", "expiration": 300, "mirage_hours": 24}
+DEMO_ALERT_RULE = {"pattern": r"^demo\.", "channel": "file", "expiration": 300, "mirage_hours": 24}
 
 
 def default_alert_rules() -> list[AlertRule]:

@@ -95,7 +95,7 @@ def test_the_demo_tells_the_whole_story(browser, make_settings, tmp_path, shots)
         # shorter than the demo's default gap (360): the repeat's motif holds it alone
         SKYLINE__IONOSPHERE__MOTIF_SIZES="[20]",
     )  # fmt: skip
-    assert [(r.pattern, r.channel) for r in settings.alerts] == [("demo.", "file")]
+    assert [(r.pattern, r.channel) for r in settings.alerts] == [(r"^demo\.", "file")]
     engine = make_engine(settings.database_url)
     said: list[str] = []
     with ExitStack() as stack:
@@ -128,7 +128,7 @@ def test_the_demo_tells_the_whole_story(browser, make_settings, tmp_path, shots)
         assert mirage and "anomalous over 24 h" in mirage[0][2], steps
         lines = [json.loads(x) for x in alerts.read_text().splitlines()]
         mine = [x for x in lines if x["metric"] == LATENCY]
-        assert len(mine) == 1 and mine[0]["rule"] == "demo." and mine[0]["link"].endswith(
+        assert len(mine) == 1 and mine[0]["rule"] == r"^demo\." and mine[0]["link"].endswith(
             mine[0]["anomaly"])  # fmt: skip
 
         # 2. luminosity relates the partner, which moved with it
