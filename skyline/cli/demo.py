@@ -1,12 +1,23 @@
-"""``skyline demo``: realistic synthetic metrics through horizon, with injected anomalies.
+"""``skyline demo``: realistic synthetic metrics through horizon, with injected anomalies
+that walk the whole pipeline.
 
 A dozen metrics — daily seasonality with noise, counters, a few flat ones — are
-first backfilled (the last ``--backfill-hours`` at the live interval, straight
-into the store, so the analyzer has enough history at once), then streamed live to
-horizon's Graphite line port every ``--interval`` seconds.  Anomalies are injected:
-a spike about ``--first-anomaly`` seconds after the start (it reaches the Now
-page within two minutes), then every ``--every`` seconds a spike, a level shift
-or a drop on a random seasonal metric.
+first backfilled (``--history-hours`` into mirage's rollups, then the last
+``--backfill-hours`` at the live interval straight into the store, so analyzer and
+mirage have enough history at once), then streamed live to horizon's Graphite line
+port every ``--interval`` seconds.
+
+The story (the embedded defaults' ``[[alerts]]`` rule sends ``demo.*`` through mirage
+to the file channel): ``--first-anomaly`` seconds after the start a timeout hits
+checkout latency and, with it, the database's query time (injections move a metric
+and its partner together, so luminosity relates them); mirage confirms it and the
+alert is delivered.  Once it has its final verdict the demo trains it as normal (a
+features profile, as the anomaly page's button does; ``--no-train`` leaves that to
+you), and ``--repeat-after`` seconds after the first the same timeout comes again:
+ionosphere silences it.  Meanwhile, every ``--every`` seconds from the first on, a
+spike, a timeout, a level shift or a drop on a random seasonal metric (other than the
+story's until the repeat has passed; mirage clears what its day of 10-minute
+buckets does not show, such as most one-point spikes, and confirms the rest).
 
 The horizon port is the effective one (``var/run/ports.env`` written by ``skyline
 start all --pick-free-ports`` is honoured).  ``--background`` detaches (pid file
@@ -29,13 +40,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import redis
+from sqlalchemy import Engine, select
 
 from skyline.cli import demo_sql
 from skyline.settings import Settings
+from skyline.store.timeseries import TimeSeriesStore
 
 GIVE_UP = 60.0  # seconds without horizon before the demo ends
 PREFIX = "demo."
+HISTORY_STEP = 60  # s between the points of the history written into the rollups
 
 
 @dataclass
@@ -85,27 +100,77 @@ def demo_metrics() -> list[DemoMetric]:
     ]
 
 
+# Metrics that move together: an injection into the first also moves the second, the
+# same way at the same time (slow queries make checkout slow; more requests, more CPU),
+# so luminosity finds the pair correlated.  Without partners nothing moves with an
+# injected anomaly, and luminosity rightly stores no correlation for it.
+PARTNERS = {
+    "shop.checkout.latency_ms": "shop.db.query_time_ms",
+    "shop.web.requests_per_s": "infra.web1.cpu_user",
+    "shop.db.connections": "shop.queue.depth",
+    "shop.cache.hit_ratio": "shop.db.query_time_ms",
+    "infra.web2.cpu_user": "shop.checkout.latency_ms",
+}
+
+
+def partner_of(metric: DemoMetric, metrics: list[DemoMetric]) -> DemoMetric | None:
+    name = PARTNERS.get(metric.name.removeprefix(PREFIX))
+    return next((m for m in metrics if m.name == PREFIX + name), None) if name else None
+
+
+# Points between the story's timeout and its repeat.  The default detector measures a
+# surprise against the metric's own decaying peak (half-life 1,000 points): the same
+# timeout again is news to it only once that peak has decayed by about a fifth, some 260
+# points later (tests/unit/test_demo_data.py measures it); 360 leaves a margin.
+REPEAT_POINTS = 360
+
+
+def default_repeat_after(settings: Settings, interval: float) -> float:
+    """Seconds from the story's timeout to its repeat: after the detector's memory of
+    the first (``REPEAT_POINTS``) and after panorama's repeat window (it stores one
+    anomaly of a metric per ``[panorama] expiry``: an earlier repeat would be judged,
+    and silenced, but not stored, so not shown)."""
+    return max(REPEAT_POINTS * interval, settings.panorama.expiry + 6 * interval)
+
+
+# How far above normal an injection goes, in the metric's scale.  A timeout is one point
+# so high that mirage, which judges its 10-minute bucket means, still sees it when the
+# other points of the bucket dilute it (a 1x spike in a bucket of 60 points is lost).
+HEIGHT = {"spike": 1.0, "timeout": 20.0, "level_shift": 0.6}
+
+
 @dataclass
 class Injection:
     metric: DemoMetric
-    kind: str  # spike | level_shift | drop
+    kind: str  # spike | timeout | level_shift | drop
     start: float
     end: float
+    partner: DemoMetric | None = None
 
-    def apply(self, ts: float, value: float) -> float:
+    @property
+    def metrics(self) -> tuple[DemoMetric, ...]:
+        return (self.metric, self.partner) if self.partner else (self.metric,)
+
+    def apply(self, ts: float, value: float, metric: DemoMetric | None = None) -> float:
         if not self.start <= ts < self.end:
             return value
         if self.kind == "drop":
             return value * 0.02
-        return value + self.metric.scale * (1.0 if self.kind == "spike" else 0.6)
+        return value + (metric or self.metric).scale * HEIGHT[self.kind]
 
 
 class Demo:
     def __init__(self, settings: Settings, *, interval: float = 10.0, backfill_hours: float = 6.0,
                  first_anomaly: float = 20.0, every: float = 180.0, seed: int | None = None,
-                 say=print) -> None:  # fmt: skip
+                 history_hours: float = 48.0, repeat_after: float | None = None,
+                 train: bool = True, say=print) -> None:  # fmt: skip
         self.settings, self.interval = settings, interval
         self.backfill_hours, self.first_anomaly, self.every = backfill_hours, first_anomaly, every
+        if repeat_after is None:
+            repeat_after = default_repeat_after(settings, interval)
+        self.history_hours, self.repeat_after, self.train = history_hours, repeat_after, train
+        self.story: list[Injection] = []
+        self.profile_id: int | None = None
         self.rng = random.Random(seed)
         self.metrics = demo_metrics()
         self.injections: list[Injection] = []
@@ -120,7 +185,6 @@ class Demo:
         newer than what is already stored, straight into the store."""
         from skyline.store.connection import connect
         from skyline.store.keys import RedisKeys
-        from skyline.store.timeseries import TimeSeriesStore
 
         store = TimeSeriesStore(connect(self.settings, start_embedded=False),
                                 RedisKeys(self.settings.redis.prefix))  # fmt: skip
@@ -133,36 +197,106 @@ class Demo:
             newest = float(series.timestamps[-1]) if len(series) else 0.0
             if m.kind == "counter" and len(series):
                 m.total = float(series.values[-1])
+            if not len(series):
+                self.history(store, m, start, now)
             stamps = [float(t) for t in range(start, int(now) - step + 1, step) if t > newest]
             if stamps:
                 grouped[m.name] = (stamps, [m.normal(t, self.rng, step) for t in stamps])
         return store.append_grouped(grouped)
 
+    def history(self, store: TimeSeriesStore, m: DemoMetric, end: int, now: float) -> int:
+        """``history_hours`` before ``end`` into the rollups mirage reads (the route pulled
+        history takes), so mirage has the whole window of the demo's rule at once."""
+        from skyline.ingest.vista.route import roll_in
+
+        step = HISTORY_STEP
+        stamps = np.arange(int(end - self.history_hours * 3600) // step * step, end, step)
+        if not len(stamps):
+            return 0
+        values = np.array([m.normal(float(t), self.rng, step) for t in stamps])
+        return roll_in(store, self.settings, m.name, stamps.astype(np.float64), values, now)
+
+    # The story --------------------------------------------------------------------------
+    def train_story(self, timeout: float) -> int | None:
+        """Wait until the story's first anomaly has its final verdict (so it was alerted
+        before any profile existed), then train it as normal, as an operator would with
+        the anomaly page's button; returns the profile id (None: not trained, said why)."""
+        from skyline.webapp.context import make_context
+        from skyline.webapp.training import ProfileError, train_anomaly
+
+        first = self.story[0]
+        c = make_context(self.settings)
+        deadline = time.monotonic() + timeout
+        found = None
+        while found is None and not self.stop_event.wait(1.0):
+            found = settled_anomaly(c.engine, first.metric.name, first.start, first.end)
+            if found is None and time.monotonic() > deadline:
+                self.say(f"the timeout in {first.metric.name} was not stored and judged within "
+                         f"{timeout:g}s (is panorama running?); nothing trained")  # fmt: skip
+                return None
+        if found is None:
+            return None
+        anomaly_id, verdict = found
+        try:
+            pid = train_anomaly(c, anomaly_id, None, label="demo: the checkout timeout")
+        except ProfileError as exc:
+            self.say(f"could not train anomaly {anomaly_id} as normal: {exc}")
+            return None
+        self.profile_id = pid
+        again = time.strftime("%H:%M:%S", time.localtime(self.story[1].start)) if len(
+            self.story) > 1 else "later"  # fmt: skip
+        self.say(f"anomaly {anomaly_id} of {first.metric.name} ({verdict}) trained as normal: "
+                 f"features profile {pid}; the same timeout at {again} will be silenced")  # fmt: skip
+        return pid
+
     # Live -----------------------------------------------------------------------------
     def schedule(self, start: float) -> None:
+        """The story first: a timeout (a very high spike) into checkout latency and its
+        partner, which ``train_story`` trains as normal, and the same timeout again
+        ``repeat_after`` seconds later, which ionosphere silences; and every ``every``
+        seconds from the first on a random anomaly."""
         first = self.metrics[0]  # checkout latency: the first anomaly everyone sees
+        partner = partner_of(first, self.metrics)
         t = start + self.first_anomaly
-        self.injections.append(Injection(first, "spike", t, t + self.interval))
-        t += self.every
+        self.story = [Injection(first, "timeout", t, t + self.interval, partner)]
+        if self.repeat_after:
+            t += self.repeat_after
+            self.story.append(Injection(first, "timeout", t, t + self.interval, partner))
+        self.injections.extend(self.story)
+        # random anomalies from ``every`` after the first on; until the repeat has
+        # passed none touches the story's metrics (a taller peak would hide the repeat
+        # from the detector, and panorama would not store the repeat of a repeat)
+        story_end = self.story[-1].end
+        touched = {m.name for m in self.story[0].metrics}
         seasonal = [m for m in self.metrics if m.kind == "seasonal"]
+        aside = [m for m in seasonal if not touched & {x.name for x in self._moved(m)}]
+        t = start + self.first_anomaly + self.every
         for _ in range(1000):
             metric, kind = (
-                self.rng.choice(seasonal),
-                self.rng.choice(("spike", "level_shift", "drop")),
+                self.rng.choice(seasonal if t > story_end + self.every else aside),
+                self.rng.choice(("spike", "timeout", "level_shift", "drop")),
             )
-            length = {"spike": 1, "level_shift": 60, "drop": 12}[kind] * self.interval
-            self.injections.append(Injection(metric, kind, t, t + length))
+            length = {"spike": 1, "timeout": 1, "level_shift": 60, "drop": 12}[kind] * self.interval
+            self.injections.append(
+                Injection(metric, kind, t, t + length, partner_of(metric, self.metrics))
+            )
             t += self.every
+
+    def _moved(self, m: DemoMetric) -> tuple[DemoMetric, ...]:
+        """The metrics an injection into ``m`` moves: it and its partner."""
+        partner = partner_of(m, self.metrics)
+        return (m, partner) if partner else (m,)
 
     def lines(self, ts: float) -> bytes:
         out = []
         for m in self.metrics:
             value = m.normal(ts, self.rng, self.interval)
             for inj in self.injections:
-                if inj.metric is m and inj.start <= ts < inj.end:
-                    if ts < inj.start + self.interval:
-                        self.say(f"injecting a {inj.kind.replace('_', ' ')} into {m.name}")
-                    value = inj.apply(ts, value)
+                if any(m is x for x in inj.metrics) and inj.start <= ts < inj.end:
+                    if m is inj.metric and ts < inj.start + self.interval:
+                        self.say(f"injecting a {inj.kind.replace('_', ' ')} into {m.name}"
+                                 + (f" and {inj.partner.name}" if inj.partner else ""))  # fmt: skip
+                    value = inj.apply(ts, value, m)
             out.append(f"{m.name} {value!r} {int(ts)}\n")
         return "".join(out).encode()
 
@@ -191,6 +325,9 @@ class Demo:
         self.schedule(now)
         self.say(f"streaming to horizon's line port {self.settings.horizon.line_port} every "
                  f"{self.interval:g}s; first anomaly in {self.first_anomaly:g}s")  # fmt: skip
+        if self.train and len(self.story) > 1:
+            wait = self.first_anomaly + self.repeat_after - 2 * self.interval
+            threading.Thread(target=self.train_story, args=(wait,), daemon=True).start()
         last_ok, t = time.monotonic(), now
         while not self.stop_event.is_set():
             if duration is not None and time.time() - now >= duration:
@@ -208,6 +345,23 @@ class Demo:
         return 0
 
 
+FINAL = ("alerted", "suppressed", "not_anomalous", "cleared", "no_alert_rule", "failed")
+
+
+def settled_anomaly(
+    engine: Engine, metric: str, start: float, end: float
+) -> tuple[int, str] | None:
+    """The anomaly of ``metric`` detected in ``[start, end]`` once its verdict is final."""
+    from skyline.db.models import Anomaly, Metric
+
+    q = (select(Anomaly.id, Anomaly.verdict).join(Metric, Anomaly.metric_id == Metric.id)
+         .where(Metric.name == metric, Anomaly.timestamp >= int(start),
+                Anomaly.timestamp <= int(end)).order_by(Anomaly.id))  # fmt: skip
+    with engine.connect() as conn:
+        row = conn.execute(q).first()
+    return (int(row[0]), str(row[1])) if row is not None and row[1] in FINAL else None
+
+
 # Running it ------------------------------------------------------------------------------
 def effective_settings(config: str | None) -> Settings:
     """Settings with the ports ``skyline start all --pick-free-ports`` moved."""
@@ -217,6 +371,29 @@ def effective_settings(config: str | None) -> Settings:
     base = load_settings(config)
     moved = control.port_overrides(base)
     return load_settings(config, env={**moved, **os.environ}) if moved else base
+
+
+STORY = """\
+The demo's story (README, "The demo"):
+  1. within a minute a timeout in demo.shop.checkout.latency_ms (and demo.shop.db.query_time_ms)
+     is on the Now page: mirage re-checks it over a day, luminosity relates the two metrics,
+     and the alert is delivered to {alerts} (the Alerts table of the anomaly page);
+  2. a minute later the demo trains it as normal (a features profile), as the page's button does;
+  3. the same timeout again, {repeat} later, is silenced by ionosphere: its verdict
+     trail says which profile matched;
+  4. meanwhile a random anomaly elsewhere every few minutes."""
+
+
+def _repeat_text(settings: Settings, args: argparse.Namespace) -> str:
+    seconds = args.repeat_after
+    if seconds is None:
+        seconds = default_repeat_after(settings, args.interval)
+    return f"{seconds / 60:.0f} minutes" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def alert_file(settings: Settings) -> str:
+    """Where the file channel of the demo's rule appends its alerts."""
+    return str(Path(settings.alerters.file.path).expanduser().absolute())
 
 
 def webapp_url(settings: Settings) -> str:
@@ -285,6 +462,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--duration", type=float, help="stop after this many seconds (default: run until stopped)"
     )
+    p.add_argument("--history-hours", type=float, default=48.0,
+                   help="older history written into mirage's rollups (48)")  # fmt: skip
+    p.add_argument("--repeat-after", type=float,
+                   help="seconds from the first anomaly to its identical repeat, which the "
+                   "trained profile silences (default: 360 intervals, and more than "
+                   "[panorama] expiry: an hour at 10 s)")  # fmt: skip
+    p.add_argument("--no-train", dest="train", action="store_false",
+                   help="do not train the first anomaly as normal (train it yourself)")  # fmt: skip
     p.add_argument("--seed", type=int, help="random seed, for a reproducible demo")
     p.add_argument("--background", action="store_true", help="detach; log in var/log/demo.log")
     p.add_argument("--stop", action="store_true", help="stop a demo running in the background")
@@ -298,20 +483,24 @@ def run(args: argparse.Namespace, config: str | None = None) -> int:
     if args.background:
         argv = [f"--interval={args.interval}", f"--backfill-hours={args.backfill_hours}",
                 f"--first-anomaly={args.first_anomaly}", f"--every={args.every}"]  # fmt: skip
+        argv += [f"--history-hours={args.history_hours}"]
+        argv += [f"--repeat-after={args.repeat_after}"] if args.repeat_after is not None else []
+        argv += [] if args.train else ["--no-train"]
         argv += [f"--duration={args.duration}"] if args.duration else []
         argv += [f"--seed={args.seed}"] if args.seed is not None else []
         pid = start_background(settings, argv, config)
         print(
             f"demo: running in the background (pid {pid}; log {settings.var_path / 'log' / 'demo.log'})"
         )
-        print(
-            f"The first demo anomaly appears on the Now page within two minutes.\n{login_hint(settings)}"
-        )
+        print(STORY.format(alerts=alert_file(settings), repeat=_repeat_text(settings, args)))
+        print(login_hint(settings))
         return 0
     demo = Demo(settings, interval=args.interval, backfill_hours=args.backfill_hours,
                 first_anomaly=args.first_anomaly, every=args.every, seed=args.seed,
+                history_hours=args.history_hours, repeat_after=args.repeat_after, train=args.train,
                 say=lambda m: print(f"{time.strftime('%H:%M:%S')} demo: {m}", flush=True))  # fmt: skip
     signal.signal(signal.SIGTERM, lambda *_: demo.stop_event.set())
+    print(STORY.format(alerts=alert_file(settings), repeat=_repeat_text(settings, args)))
     print(login_hint(settings), flush=True)
     try:
         return demo.run(args.duration)

@@ -133,7 +133,7 @@ class AlertRule(Section):
     """One [[alerts]] table: which metrics alert on which channel."""
 
     pattern: str = key(..., "Metric name, substring, dotted elements or regex.")
-    channel: str = key(..., "smtp, slack, pagerduty, webhook-<name>, syslog or an address.")
+    channel: str = key(..., "smtp, slack, pagerduty, webhook-<name>, syslog, file or an address.")
     expiration: int = key(3600, "At most one alert per metric and channel in this time.", "s", ge=0)
     mirage_hours: int | None = key(None, "Hours of history mirage re-checks over.", "h", ge=1)
     labels: str = key(
@@ -150,6 +150,18 @@ class AlertRule(Section):
     @classmethod
     def _known_channel(cls, value: str) -> str:
         return check_channel(value)
+
+
+# The rule the embedded defaults ship with: the demo's metrics (``skyline demo``, ``make
+# run``) alert on the file channel, re-checked by mirage over a day first, so a new user
+# sees the whole pipeline (mirage, ionosphere, an alert delivered) with no file to edit.
+# Any [[alerts]] table in the settings file replaces it.
+DEMO_ALERT_RULE = {"pattern": r"^demo\.", "channel": "file", "expiration": 300, "mirage_hours": 24}
+
+
+def default_alert_rules() -> list[AlertRule]:
+    """The default of ``alerts`` (built when the settings are, not at import)."""
+    return [AlertRule(**DEMO_ALERT_RULE)]  # type: ignore[arg-type]
 
 
 class ChannelLimit(Section):

@@ -177,7 +177,24 @@ def render_template() -> str:
         for example in RULE_EXAMPLES[name]:
             out.append(f"# [[{name}]]")
             out += [f"# {k} = {toml_value(v)}" for k, v in example.items()]
+        out += _default_rules(name)
     return "\n".join(out) + "\n"
+
+
+def _default_rules(name: str) -> list[str]:
+    """The tables a rule list has by default (the demo's [[alerts]] rule), written out:
+    what is in effect while the file has no such table of its own."""
+    field = Settings.model_fields[name]
+    rules = _default(field)
+    if not rules:
+        return []
+    out = [f"# The default [[{name}]] (a file with no [[{name}]] table has it): "
+           f"{(field.description or '').split('; the default is ', 1)[-1]} Tables you add below keep it; "
+           "delete it when the demo's metrics should not alert."]  # fmt: skip
+    for rule in rules:
+        out.append(f"[[{name}]]")
+        out += [f"{k} = {toml_value(v)}" for k, v in rule.model_dump().items() if v is not None]
+    return out
 
 
 def _toml_table(table: str, model: type[BaseModel], data: dict[str, Any]) -> list[str]:

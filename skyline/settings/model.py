@@ -29,6 +29,7 @@ from skyline.settings.alerting import (
     BoundaryDaemonSection,
     BoundaryRule,
     PanoramaSection,
+    default_alert_rules,
 )
 from skyline.settings.algorithms import CustomAlgorithm
 from skyline.settings.base import (
@@ -355,7 +356,12 @@ class Settings(Section):
     crucible: CrucibleSection = CrucibleSection()
     thunder: ThunderSection = ThunderSection()
     webapp: WebappSection = WebappSection()
-    alerts: list[AlertRule] = key([], "Alert rules, one [[alerts]] table each.")
+    alerts: list[AlertRule] = Field(
+        default_factory=default_alert_rules,
+        description="Alert rules, one [[alerts]] table each; the default is the demo's rule "
+        "(skyline demo's demo.* metrics alert on the file channel after a day's mirage check).",
+        json_schema_extra={"unit": ""},
+    )
     boundary: list[BoundaryRule] = key([], "Boundary rules, one [[boundary]] table each.")
     custom_algorithms: list[CustomAlgorithm] = key(
         [], "Custom algorithms, one [[custom_algorithms]] table each."

@@ -267,7 +267,10 @@ SCHEMAS: dict[str, Any] = {
         "id": {"type": "integer"}, "metric": {"type": "string"}, "enabled": {"type": "boolean"},
         "validated": {"type": "boolean"}, "generation": {"type": "integer"},
         "parent_id": {"type": ["integer", "null"]}, "anomaly_id": {"type": ["integer", "null"]},
-        "anomaly_timestamp": {"type": "integer"}, "full_duration": {"type": "integer"},
+        "anomaly_timestamp": {"type": "integer"},
+        "full_duration": {"type": "integer", "description": "length of the window, s"},
+        "data_seconds": {"type": "integer", "description": "time its points cover, s (less "
+                         "than full_duration when the store held less; single profile only)"},
         "matched_count": {"type": "integer"}, "last_matched": {"type": ["integer", "null"]},
         "features_count": {"type": "integer"}, "features_sum": {"type": "number"},
         "features": _OBJ, "matches": {"type": "array", "items": _OBJ}}},

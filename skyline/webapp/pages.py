@@ -62,13 +62,19 @@ def anomaly(ref: str) -> Any:
               "been pruned, or the link is mistyped. Search the Anomalies page.")  # fmt: skip
     detail = queries.anomaly_detail(ctx(), anomaly_id)
     assert detail is not None
-    window, at = ctx().settings.webapp.graph_window, detail["timestamp"]
+    c = ctx()
+    window, at = c.settings.webapp.graph_window, detail["timestamp"]
     span = _range(at - window, at + window // 6, time.time())
-    metric_labels = label_filter.metric_labels(ctx(), detail["metric"])
+    metric_labels = label_filter.metric_labels(c, detail["metric"])
     metric_labels.pop("__name__", None)
+    # a thunder event (skyline.thunder.<daemon>.down...) is no point of a stored series,
+    # and a metric roomba deleted has none any more: no chart, nothing to train
+    event_only = detail["source"] == "thunder"
+    has_series = not event_only and bool(c.redis.sismember(c.keys.metrics(), detail["metric"]))
     return render_template(
         "anomaly.html", a=detail, trail=queries.trail(detail), labels=LABELS,
         metric_labels=metric_labels, span=span, presets=graph_range.presets(at),
+        event_only=event_only, has_series=has_series, luminosity=c.settings.luminosity,
     )  # fmt: skip
 
 

@@ -59,6 +59,11 @@ def _train(c: Context, anomaly_id: int, user_id: int | None, learn: bool,
         a = db.get(Anomaly, anomaly_id)
         if a is None:
             raise ProfileError("no such anomaly")
+        if a.source == "thunder":
+            raise ProfileError(
+                "a thunder event (Skyline's own health check) is no point of a stored "
+                "series: there is nothing to train"
+            )
         metric, ts, full_duration = a.metric.name, a.timestamp, a.full_duration
     series = profiles.training_window(c.store, metric, ts, full_duration)
     if len(series) == 0:

@@ -16,11 +16,12 @@ from tests.conftest import wait_for
 
 
 @contextmanager
-def running(daemon: Daemon, ready: str = "consumer") -> Iterator[Daemon]:
-    """Run ``daemon`` in a thread until the block ends; waits for its ``ready`` attribute."""
+def running(daemon: Daemon, ready: str = "consumer", timeout: float = 10.0) -> Iterator[Daemon]:
+    """Run ``daemon`` in a thread until the block ends; waits up to ``timeout`` seconds
+    for its ``ready`` attribute."""
     thread = threading.Thread(target=daemon.run, daemon=True)
     thread.start()
-    wait_for(lambda: hasattr(daemon, ready) or not thread.is_alive())
+    wait_for(lambda: hasattr(daemon, ready) or not thread.is_alive(), timeout=timeout)
     assert thread.is_alive(), "the daemon stopped at start"
     try:
         yield daemon

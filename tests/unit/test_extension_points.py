@@ -40,7 +40,7 @@ def test_horizon_has_one_port_key_per_protocol():
 
 
 def test_alerters_has_one_table_per_channel():
-    assert set(CHANNELS.names()) == {"pagerduty", "slack", "smtp", "syslog", "webhook"}
+    assert set(CHANNELS.names()) == {"file", "pagerduty", "slack", "smtp", "syslog", "webhook"}
     for _, spec in CHANNELS.items():
         field = AlertersSection.model_fields[spec.table_name]
         assert field.annotation == (dict[str, spec.settings] if spec.named else spec.settings)
@@ -49,7 +49,8 @@ def test_alerters_has_one_table_per_channel():
 @pytest.mark.parametrize(
     ("name", "channel"),
     [("smtp", "smtp"), ("ops@example.com", "smtp"), ("slack", "slack"),
-     ("pagerduty", "pagerduty"), ("syslog", "syslog"), ("webhook-ops", "webhook")],
+     ("pagerduty", "pagerduty"), ("syslog", "syslog"), ("webhook-ops", "webhook"),
+     ("file", "file")],
 )  # fmt: skip
 def test_rule_names_find_their_channel(name, channel):
     spec = find(name)
@@ -61,7 +62,7 @@ def test_rule_names_find_their_channel(name, channel):
 @pytest.mark.parametrize("name", ["teams", "webhook-", "smtp2", "a@b@c"])
 def test_unknown_channel_names_are_refused_naming_the_known_ones(name):
     assert find(name) is None
-    with pytest.raises(ValueError, match=f"unknown channel '{re.escape(name)}': use pagerduty, "
+    with pytest.raises(ValueError, match=f"unknown channel '{re.escape(name)}': use file, pagerduty, "
                        "slack, smtp, syslog, webhook-NAME or an email address"):  # fmt: skip
         AlertRule(pattern="a", channel=name)
 

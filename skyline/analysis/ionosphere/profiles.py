@@ -228,11 +228,21 @@ def profile_detail(engine: Engine, profile_id: int) -> dict[str, Any]:
             tsfresh_version=fp.tsfresh_version, calc_time=fp.calc_time, last_checked=fp.last_checked,
             motif_last_matched=fp.motif_last_matched, user_id=fp.user_id, anomaly_id=fp.anomaly_id,
             series=[[s.timestamp, s.value] for s in fp.series],
+            data_seconds=_span(fp.series, fp.resolution),
             features={names.get(f.feature_id, str(f.feature_id)): f.value for f in fp.features},
             motifs=[{"start_index": m.start_index, "size": m.size, "distance_max": m.distance_max}
                     for m in fp.motifs],
         )  # fmt: skip
         return out
+
+
+def _span(series: list[ProfileSeries], resolution: int) -> int:
+    """How much time the profile's points cover (each point holds ``resolution``
+    seconds): less than its ``full_duration`` when the store held less."""
+    if not series:
+        return 0
+    stamps = [s.timestamp for s in series]
+    return max(stamps) - min(stamps) + max(resolution, 0)
 
 
 def matches_for_anomaly(engine: Engine, anomaly: int | str) -> list[dict[str, Any]]:

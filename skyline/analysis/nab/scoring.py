@@ -1,4 +1,5 @@
-"""NAB scoring, implemented from NAB's published rules (see shared/nab/README.md).
+"""NAB scoring, implemented from NAB's published rules (NAB's README and scorer,
+https://github.com/numenta/NAB).
 
 Per file: rows before the probationary cut (min(floor(0.15 n), 750)) are ignored.
 Each labelled window [L, R] (row indices, inclusive, width W) is worth the value of
