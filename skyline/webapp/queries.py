@@ -397,7 +397,7 @@ def daemon_status(ctx: Context) -> list[dict[str, Any]]:
     out = []
     for i, name in enumerate(names):
         raw, counters = replies[2 * i], replies[2 * i + 1]
-        beat = _json(raw)
+        beat = json_object(raw)
         out.append({
             "name": name,
             "alive": beat is not None,
@@ -411,7 +411,8 @@ def daemon_status(ctx: Context) -> list[dict[str, Any]]:
     return out
 
 
-def _json(raw: bytes | None) -> dict[str, Any] | None:
+def json_object(raw: bytes | None) -> dict[str, Any] | None:
+    """A JSON object stored in Redis (a heartbeat), or None when absent or not one."""
     if not raw:
         return None
     try:

@@ -20,7 +20,6 @@ request with a token, or preferring the exposition formats to HTML, is a scrape.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -37,6 +36,7 @@ from skyline.runtime.daemons import built
 from skyline.webapp.auth import ctx as request_ctx
 from skyline.webapp.auth import is_scrape
 from skyline.webapp.context import Context
+from skyline.webapp.queries import json_object
 
 # Counters that count datapoints taken in, by daemon (the ingest rate).
 INGEST_COUNTERS = {
@@ -97,7 +97,7 @@ class SkylineCollector(Collector):
                                    "Datapoints taken in per second over the last "
                                    "counters_interval.", labels=["daemon"])  # fmt: skip
         for i, name in enumerate(names):
-            beat = _beat(replies[2 * i])
+            beat = json_object(replies[2 * i])
             counters = {k.decode(): _float(v) for k, v in replies[2 * i + 1].items()}
             up.add_metric([name], 1.0 if beat else 0.0)
             if beat:
@@ -145,16 +145,6 @@ class SkylineCollector(Collector):
             for channel, status, n in conn.execute(query):
                 family.add_metric([channel, status], float(n))
         return family
-
-
-def _beat(raw: bytes | None) -> dict[str, Any] | None:
-    if not raw:
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _text(value: Any) -> str:
