@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from skyline.db import make_engine, migrate
-from skyline.db.models import Anomaly, AnomalyVerdict
+from skyline.db.models import Anomaly, AnomalyVerdict, FeaturesProfile
 from skyline.events.anomaly import VerdictEvent, publish, publish_verdict
 from skyline.events.panorama.agent import Panorama
 from tests.conftest import free_port, wait_for
@@ -74,6 +74,32 @@ def test_repeats_within_expiry_are_counted_not_stored(settings, redis_client):
                                                            "alerters", "suppressed"), 1000)  # fmt: skip
         wait_for(lambda: p.counters.peek().get("verdicts_of_repeats") == 1)
         assert p.counters.peek()["repeats"] == 1
+    assert count(settings) == 2
+
+
+def test_after_training_the_next_detection_is_stored_not_counted_as_a_repeat(settings, redis_client):
+    """The operator trained the last anomaly as normal: the next one, within the expiry,
+    is stored, so its verdict (silenced by the new profile, or not) can be seen."""
+    t = int(time.time())
+    with running(Panorama(settings)) as p:
+        first = anomaly(ts=t)
+        publish(redis_client, p.keys, first, 1000)
+        wait_for(lambda: count(settings) == 1)
+        engine = make_engine(settings.database_url)
+        with Session(engine) as db:
+            row = db.scalars(select(Anomaly)).one()
+            db.add(FeaturesProfile(metric_id=row.metric_id, anomaly_id=row.id, anomaly_timestamp=t,
+                                   full_duration=86400, resolution=60, tsfresh_version="test",
+                                   calc_time=0.1, features_count=1, features_sum=1.0))  # fmt: skip
+            db.commit()
+        after, again = anomaly(ts=t + 60), anomaly(ts=t + 120)
+        publish(redis_client, p.keys, after, 1000)
+        wait_for(lambda: count(settings) == 2)
+        publish(redis_client, p.keys, again, 1000)  # nothing trained from `after`: a repeat
+        wait_for(lambda: p.counters.peek().get("repeats") == 1)
+        with Session(engine) as db:  # a deleted profile does not count as trained
+            db.query(FeaturesProfile).update({"deleted": True, "anomaly_id": None})
+            db.commit()
     assert count(settings) == 2
 
 

@@ -5,7 +5,10 @@ acknowledges an entry only after its row is committed.  While SQL is down nothin
 acknowledged: entries wait in the stream and are re-read once SQL answers, so
 nothing is lost.  Idempotent by event id (``anomalies.event_id`` is unique): an
 entry seen twice is stored once.  A detection of a metric by the same daemon within
-``[panorama] expiry`` of the last one stored is a repeat: counted, not stored.
+``[panorama] expiry`` of the last one stored is a repeat: counted, not stored --
+unless that last one has since been trained as normal (a features profile was made
+from it): the operator then wants to see the next detection and the verdict the new
+profile gives it, so it is stored.
 An entry the database refuses because of its data (``DataError``: a non-ASCII
 metric name against the ASCII column, a value out of range) is dead-lettered:
 counted (``dead_letters``), logged with the entry, acknowledged; it never blocks
@@ -21,7 +24,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
-from skyline.db.models import Anomaly, AnomalyVerdict
+from skyline.db.models import Anomaly, AnomalyVerdict, FeaturesProfile
 from skyline.db.repo import commit_unless_stored, get_or_create_metric
 from skyline.events.anomaly import AnomalyEvent, VerdictEvent
 from skyline.events.panorama import labels
@@ -109,13 +112,20 @@ class Panorama(StreamDaemon):
         expiry = self.settings.panorama.expiry
         if not expiry:
             return False
-        last = db.scalar(
-            select(Anomaly.timestamp)
+        last = db.execute(
+            select(Anomaly.id, Anomaly.timestamp)
             .where(Anomaly.metric_id == metric_id, Anomaly.source == event.source)
             .order_by(Anomaly.timestamp.desc())
             .limit(1)
+        ).first()
+        if last is None or not 0 <= event.timestamp - last.timestamp < expiry:
+            return False
+        trained = db.scalar(
+            select(FeaturesProfile.id)
+            .where(FeaturesProfile.anomaly_id == last.id, FeaturesProfile.deleted.is_(False))
+            .limit(1)
         )
-        return last is not None and 0 <= event.timestamp - last < expiry
+        return trained is None
 
     def store_verdict(self, verdict: VerdictEvent, stream: str, entry_id: bytes) -> bool:
         with Session(self.engine) as db:
