@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 
 from skyline.alerting.alert_log import AlertLogWriter
 from skyline.alerting.base import Alert
-from skyline.alerting.channels import make_channel, wants_graph
+from skyline.alerting.channels import graph_link_ttl, make_channel, wants_graph
 from skyline.alerting.dedupe import alert_key
 from skyline.alerting.delivery import ChannelWorker, Job
 from skyline.alerting.graph import render_png
@@ -53,6 +53,7 @@ from skyline.events.boundary_rules import boundary_route
 from skyline.events.rules import Route, route
 from skyline.events.stream_daemon import StreamDaemon
 from skyline.runtime.daemon import OUTAGES
+from skyline.store import graph_images
 
 MAX_INFLIGHT = 1000
 
@@ -189,7 +190,18 @@ class Alerters(StreamDaemon):
         base = self.settings.alerters.webapp_url.rstrip("/") or self.settings.webapp_base_url
         link = f"{base}/anomaly/{event.id}"
         png = self._graph(event) if wants_graph(channel) and self.settings.alerters.graph else None
-        return Alert(event, channel, pattern, expiration, link, png)
+        return Alert(event, channel, pattern, expiration, link, png, self._graph_url(channel, png))
+
+    def _graph_url(self, channel: str, png: bytes | None) -> str | None:
+        """For a channel that links its graph: the PNG stored under a capability token,
+        served by the webapp at ``[alerters] webapp_url`` + ``/graphs/<token>.png``.  Only
+        with webapp_url set: the default (the webapp's bind address) is rarely an address
+        Slack's servers can reach, and a link they cannot fetch would fail the message."""
+        base = self.settings.alerters.webapp_url.rstrip("/")
+        ttl = graph_link_ttl(channel, self.settings.alerters) if png and base else 0
+        if not ttl or png is None:
+            return None
+        return f"{base}/graphs/{graph_images.save(self.redis, self.keys, png, ttl)}.png"
 
     def _graph(self, event: AnomalyEvent) -> bytes | None:
         series = self.store.read(event.metric)

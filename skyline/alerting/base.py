@@ -54,6 +54,7 @@ class Alert:
     expiration: int
     link: str  # the anomaly in the webapp
     graph_png: bytes | None = None
+    graph_url: str | None = None  # the graph served by the webapp, for a channel that links it
 
     @property
     def title(self) -> str:

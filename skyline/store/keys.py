@@ -189,6 +189,16 @@ KEYS: dict[str, KeySpec] = {
         "Held by the alerter making an attempt at one delivery, so two alerters never "
         "send the same alert at the same time.",
     ),
+    "graph_image": KeySpec(
+        "graph:{token}",
+        "STRING",
+        "[alerters.slack] image_ttl (7 days)",
+        "The PNG graph of one alert, for a channel that shows graphs by link (Slack's "
+        "incoming webhook): the webapp serves it without login at /graphs/<token>.png. "
+        "`token` is a capability (secrets.token_urlsafe(32), 43 URL-safe characters): "
+        "knowing it is the only permission. See skyline/store/graph_images.py.",
+        slot=SPREAD + "; one key per image, read and written alone (Redis Cluster safe)",
+    ),
     "panorama_repeat": KeySpec(
         "panorama:repeat:{event_id}",
         "STRING",
@@ -354,6 +364,9 @@ class RedisKeys:
 
     def alert_lease(self, channel: str, event_id: str) -> str:
         return f"{self.prefix}alert:lease:{channel}:{event_id}"
+
+    def graph_image(self, token: str) -> str:
+        return f"{self.prefix}graph:{token}"
 
     def panorama_repeat(self, event_id: str) -> str:
         return f"{self.prefix}panorama:repeat:{event_id}"

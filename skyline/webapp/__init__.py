@@ -7,7 +7,8 @@ Status), ``admin_pages`` (Users, API tokens), ``audit`` (who changed what),
 ``api_docs`` (/api/docs), ``formats`` (times and units), ``queries`` (the reads),
 ``users`` (passwords, tokens, first administrator), ``graph_range`` (graph time
 ranges and markers), ``metric_names``/``metric_browser`` (the Metrics page's tree),
-``ranking`` (the anomaly-rate ranking), ``grafana`` (/api/grafana), ``self_metrics``
+``ranking`` (the anomaly-rate ranking), ``grafana`` (/api/grafana), ``graph_images``
+(/graphs/<token>.png: alert graphs by capability link, no login), ``self_metrics``
 (the Prometheus exposition), ``server``/``agent``/``wsgi`` (the daemon and
 gunicorn).  See docs/webapp.md.
 

@@ -54,6 +54,7 @@ def create_app(ctx: Context) -> Flask:
         api_docs,
         api_profiles,
         grafana,
+        graph_images,
         pages,
         profile_pages,
         self_metrics,
@@ -85,6 +86,7 @@ def create_app(ctx: Context) -> Flask:
     app.register_blueprint(admin_pages.bp)
     app.register_blueprint(alert_pages.bp)
     app.register_blueprint(api_docs.bp)
+    app.register_blueprint(graph_images.bp)
     app.before_request(auth.load_user)
     app.before_request(self_metrics.scrape)  # after load_user: a scrape is authenticated
     app.jinja_env.globals.update(csrf_token=csrf.token)

@@ -3,6 +3,8 @@
 ``before_request`` (installed by the app factory) sets ``g.user``:
 - ``/api/...`` and a Prometheus scrape of ``/metrics`` (``is_scrape``): an ``Authorization: Bearer <token>`` header (a token of ``skyline
   users token``), else the browser's login session; neither is a JSON 401;
+- ``/graphs/<token>.png`` (an alert's graph; the token is the permission), ``/health``,
+  ``/login``, static files and the OpenAPI document need nothing;
 - any other page needs a login session; without one the browser is sent to
   ``/login``.  A session ends after ``[webapp] session_timeout`` without a
   request (polling by an open page does not count), at logout, and when the
@@ -35,7 +37,10 @@ from skyline.webapp.context import Context
 from skyline.webapp.throttle import LoginThrottle
 
 bp = Blueprint("auth", __name__)
-PUBLIC_ENDPOINTS = {"auth.login", "static", "pages.health", "api.openapi_document"}
+# no login: the login form, static files, the health check, the API document and the
+# alert graphs shared by capability link (graph_images)
+PUBLIC_ENDPOINTS = {"auth.login", "static", "pages.health", "api.openapi_document",
+                    "graph_images.graph"}  # fmt: skip
 POLL_HEADER = "X-Skyline-Poll"
 F = TypeVar("F", bound=Callable[..., Any])
 

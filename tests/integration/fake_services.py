@@ -8,11 +8,13 @@ import socket
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import requests
 from aiosmtpd.controller import Controller
 
 from tests.conftest import free_port
@@ -29,6 +31,13 @@ class Request:
 
     def form(self) -> dict[str, str]:
         return {k: v[0] for k, v in urllib.parse.parse_qs(self.body.decode()).items()}
+
+
+@dataclass(frozen=True)
+class Plain:
+    """A route's reply that is not JSON: ``answer(fake, request)`` gives (status, text)."""
+
+    answer: Callable[[FakeHttp, Request], tuple[int, str]]
 
 
 @dataclass
@@ -76,6 +85,7 @@ class FakeHttp:
         }
         self.requests: list[Request] = []
         self.accepted: list[Request] = []
+        self.images: list[bytes] = []  # what a route downloaded (slack_webhook)
         self.behaviour = Behaviour()
         self.outage: Outage | None = None
         self._lock = threading.Lock()
@@ -128,14 +138,19 @@ class FakeHttp:
         outage = self.outage
         if outage is not None and outage.applies(path):
             return self._fail(h, outage)
+        route = self.routes.get(path, {"ok": True})
         if failing:
-            status, reply = 500, {"error": "injected failure"}
+            status, ctype, data = 500, "application/json", b'{"error": "injected failure"}'
+        elif isinstance(route, Plain):
+            status, text = route.answer(self, request)
+            ctype, data = "text/plain", text.encode()
         else:
-            route = self.routes.get(path, {"ok": True})
             status, reply = route if isinstance(route, tuple) else (200, route)
             if callable(reply):
                 reply = reply(self)
-        if self._answer(h, status, "application/json", json.dumps(reply).encode()) and not failing:
+            ctype, data = "application/json", json.dumps(reply).encode()
+        answered = self._answer(h, status, ctype, data)
+        if answered and not failing and (status < 300 or not isinstance(route, Plain)):
             with self._lock:
                 self.accepted.append(request)
 
@@ -184,8 +199,27 @@ class FakeHttp:
         self._stop_listening()
 
 
+def slack_webhook(fake: FakeHttp, request: Request) -> tuple[int, str]:
+    """Slack's incoming webhook: ``ok`` as text; like Slack it downloads the image of each
+    image block while taking the message, and refuses the message (400 ``invalid_blocks``)
+    when that fails.  What it downloaded is kept in ``fake.images``."""
+    for block in request.json().get("blocks") or []:
+        if block.get("type") != "image":
+            continue
+        try:
+            got = requests.get(block["image_url"], timeout=5)
+        except requests.RequestException:
+            return 400, "invalid_blocks"
+        if got.status_code != 200 or not got.headers.get("Content-Type", "").startswith("image/"):
+            return 400, "invalid_blocks"
+        with fake._lock:
+            fake.images.append(got.content)
+    return 200, "ok"
+
+
 def fake_slack() -> FakeHttp:
-    """chat.postMessage, conversations.list, files_upload_v2's three steps, a webhook."""
+    """chat.postMessage, conversations.list, files_upload_v2's three steps, an incoming
+    webhook (``slack_webhook``)."""
     slack = FakeHttp(api_errors={
         "api_transient": (200, {"ok": False, "error": "internal_error"}),
         "api_permanent": (200, {"ok": False, "error": "channel_not_found"}),
@@ -197,7 +231,7 @@ def fake_slack() -> FakeHttp:
                                                       "upload_url": f"{s.url}/upload/F0PNG"},
         "/upload/F0PNG": {"ok": True},
         "/api/files.completeUploadExternal": {"ok": True, "files": [{"id": "F0PNG"}]},
-        "/hooks/T0/B0/secret": {"ok": True},
+        "/hooks/T0/B0/secret": Plain(slack_webhook),
     })  # fmt: skip
     return slack
 

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from skyline.settings import AlertersSection
     from skyline.settings.base import Section
 
-__all__ = ["CHANNELS", "ChannelSpec", "find", "make_channel", "register", "wants_graph"]
+__all__ = ["CHANNELS", "ChannelSpec", "find", "graph_link_ttl", "make_channel", "register",
+           "wants_graph"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,11 @@ class ChannelSpec:
     ``named``: several instances, one table each, ``[alerters.<table>.NAME]``, named in
     rules ``<name>-NAME``.  ``also``/``also_doc``: a regex of further rule names that
     mean this channel and how to say it (smtp: an email address).
-    ``graph``: attach the metric's graph.  ``boundary_limit``: the default
-    ``[boundary_daemon.channel_limits.<name>]`` as (alerts, per seconds).
+    ``graph``: attach the metric's graph.  ``graph_link(its_settings)``: for a channel
+    that cannot attach the graph and links it instead (Slack's incoming webhook), the
+    seconds the linked image is kept (0: it attaches the graph itself); the alerters
+    store the image and give the channel ``Alert.graph_url``.  ``boundary_limit``: the
+    default ``[boundary_daemon.channel_limits.<name>]`` as (alerts, per seconds).
     """
 
     name: str
@@ -51,6 +55,7 @@ class ChannelSpec:
     also: str = ""
     also_doc: str = ""
     graph: bool = False
+    graph_link: Callable[[Any], int] | None = None
     boundary_limit: tuple[int, int] | None = None
 
     @property
@@ -115,6 +120,15 @@ def make_channel(name: str, cfg: AlertersSection) -> Channel:
 def wants_graph(name: str) -> bool:
     spec = find(name)
     return spec is not None and spec.graph
+
+
+def graph_link_ttl(name: str, cfg: AlertersSection) -> int:
+    """Seconds a graph linked by channel ``name`` is kept; 0: the channel links none."""
+    spec = find(name)
+    if spec is None or spec.graph_link is None:
+        return 0
+    config = spec.config(cfg, name)
+    return spec.graph_link(config) if config is not None else 0
 
 
 # Last, once CHANNELS exists: importing a channel module first (``...channels.smtp``)

@@ -1,6 +1,10 @@
 """Slack channel: with a bot token, chat.postMessage and then the graph uploaded into
-the message's thread (files_upload_v2); with only an incoming-webhook URL, the message
-alone.
+the message's thread (files_upload_v2); with only an incoming-webhook URL (which cannot
+upload a file), the message as Block Kit with an ``image`` block whose ``image_url``
+Slack downloads: the graph the alerters stored for the webapp to serve (``graph_link``;
+only with ``[alerters] webapp_url`` set), else the text alone.  If Slack cannot fetch
+the image it refuses the message (HTTP 400 ``invalid_blocks``): the text is sent alone
+and the alert is delivered with a note, as when the token path's upload fails.
 
 The two steps are retried separately: the message's ``ts`` is saved once it is posted,
 so a failed graph upload is retried without posting the message again.  Errors follow
@@ -12,7 +16,8 @@ is retried, since it did not come from Slack.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from pydantic import SecretStr
 from slack_sdk import WebClient
@@ -32,13 +37,29 @@ NOT_JSON = "Received a response in a non-JSON format"  # slack_sdk's error for a
 
 class SlackChannel(Section):
     """Slack alerts: [alerters.slack]. A bot token posts with chat.postMessage and uploads
-    the graph; without one, the incoming webhook gets the message."""
+    the graph; without one, the incoming webhook gets the message, with the graph as an
+    image Slack fetches from [alerters] webapp_url (when set)."""
 
     webhook_url: SecretStr = key(SecretStr(""), "Incoming-webhook URL. Secret.")
     token: SecretStr = key(SecretStr(""), "Bot token (xoxb-...). Secret.")
     channel: str = key("#skyline", "Channel for chat.postMessage and the graph upload.")
     base_url: str = key("https://slack.com/api/", "Slack Web API base URL.")
+    image_ttl: int = key(
+        604800,
+        "Webhook only: how long the graph linked from the message stays at [alerters] "
+        "webapp_url/graphs/<token>.png (Slack downloads it when the message is posted; "
+        "clients may fetch it again later). Needs [alerters] webapp_url to be set.",
+        "s",
+        ge=1,
+    )
     give_up_after: float = give_up_after()
+
+
+def graph_link(config: SlackChannel) -> int:
+    """The image_ttl of a webhook-only Slack (it links its graph); 0 with a token (it
+    uploads the graph)."""
+    webhook_only = not config.token.get_secret_value() and config.webhook_url.get_secret_value()
+    return config.image_ttl if webhook_only else 0
 
 
 def text(alert: Alert) -> str:
@@ -49,6 +70,21 @@ def text(alert: Alert) -> str:
     return (f":rotating_light: *Anomaly* `{e.metric}`{labels} = {e.value!r} at {alert.when}\n"
             f"Triggered {len(e.triggered)} of {len(e.algorithms_run)}: {', '.join(e.triggered)}\n"
             f"<{alert.link}|View in Skyline>")  # fmt: skip
+
+
+def blocks(alert: Alert, image_url: str) -> list[dict]:
+    """The message as Block Kit: its text in a section, then the graph (Slack's limits:
+    3000 characters of section text and of image_url, 2000 of alt_text and title)."""
+    metric = alert.event.metric
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text(alert)[:3000]}},
+        {"type": "image", "image_url": image_url[:3000], "alt_text": f"graph of {metric}"[:2000],
+         "title": {"type": "plain_text", "text": metric[:2000]}},
+    ]  # fmt: skip
+
+
+IMAGE_REFUSED = ("Slack webhook HTTP 400 invalid_blocks: Slack could not fetch the graph "
+                 "from [alerters] webapp_url")  # fmt: skip
 
 
 def classify(exc: SlackApiError) -> DeliveryError:
@@ -88,10 +124,8 @@ class Slack:
         if token:
             return self._post_with_token(token, alert, progress)
         if self.config.webhook_url.get_secret_value():
-            self._post_webhook(alert)
-        else:
-            raise PermanentError("[alerters.slack] needs a token or a webhook_url")
-        return None
+            return self._post_webhook(alert, progress)
+        raise PermanentError("[alerters.slack] needs a token or a webhook_url")
 
     def _client(self, token: str) -> WebClient:
         # retry_handlers=[]: our retry policy is the only one, so one attempt is one request
@@ -144,18 +178,38 @@ class Slack:
             self._cached_id = ids.get(channel, channel)
         return self._cached_id
 
-    def _post_webhook(self, alert: Alert) -> None:
+    def _post_webhook(self, alert: Alert, progress: Progress) -> str | None:
+        """Text and image blocks when the alert has a graph link; Slack refusing the image
+        (``invalid_blocks``) is remembered, and the text goes alone, now and on retries."""
+        if alert.graph_url and progress.get("graph") is None:
+            message = {"text": text(alert), "blocks": blocks(alert, alert.graph_url)}
+            status, body, headers = self._hook(**message)
+            if not (status == 400 and body.strip().startswith("invalid_blocks")):
+                _raise_unless_2xx(status, body, headers)
+                return None
+            progress.save("graph", "failed")
+        _raise_unless_2xx(*self._hook(text=text(alert)))
+        if progress.get("graph") == "failed":
+            return f"message posted; graph not attached: {IMAGE_REFUSED}"
+        return None
+
+    def _hook(self, **message: Any) -> tuple[int, str, Mapping[str, Any]]:
+        """One POST to the incoming webhook: (status, body, headers)."""
         hook = WebhookClient(self.config.webhook_url.get_secret_value(), timeout=self.timeout,  # type: ignore[arg-type]
                              retry_handlers=[])  # fmt: skip
         try:
-            resp = hook.send(text=text(alert))
+            resp = hook.send(**message)
         except (SlackClientError, OSError) as exc:
             raise DeliveryError(f"Slack webhook: {type(exc).__name__}: {exc}"[:300]) from None
-        if not 200 <= resp.status_code < 300:
-            raise http_error("Slack webhook", resp.status_code, resp.body or "", resp.headers)
+        return resp.status_code, resp.body or "", resp.headers or {}
+
+
+def _raise_unless_2xx(status: int, body: str, headers: Mapping[str, Any]) -> None:
+    if not 200 <= status < 300:
+        raise http_error("Slack webhook", status, body, headers)
 
 
 register(ChannelSpec(
     "slack", SlackChannel, lambda name, config, timeout: Slack(config, timeout),
-    graph=True, boundary_limit=(30, 1800),
+    graph=True, graph_link=graph_link, boundary_limit=(30, 1800),
 ))  # fmt: skip
