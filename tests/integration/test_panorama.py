@@ -77,7 +77,9 @@ def test_repeats_within_expiry_are_counted_not_stored(settings, redis_client):
     assert count(settings) == 2
 
 
-def test_after_training_the_next_detection_is_stored_not_counted_as_a_repeat(settings, redis_client):
+def test_after_training_the_next_detection_is_stored_not_counted_as_a_repeat(
+    settings, redis_client
+):
     """The operator trained the last anomaly as normal: the next one, within the expiry,
     is stored, so its verdict (silenced by the new profile, or not) can be seen."""
     t = int(time.time())
