@@ -120,17 +120,19 @@ def partner_of(metric: DemoMetric, metrics: list[DemoMetric]) -> DemoMetric | No
 
 # Points between the story's timeout and its repeat.  The default detector measures a
 # surprise against the metric's own decaying peak (half-life 1,000 points): the same
-# timeout again is news to it only once that peak has decayed by about a fifth, some 260
-# points later (tests/unit/test_demo_data.py measures it); 360 leaves a margin.
-REPEAT_POINTS = 360
+# timeout again is news to it only once that peak has decayed by about a fifth, some
+# 260-270 points later (tests/unit/test_demo_data.py measures it); 300 leaves a margin,
+# and at the demo's 1 s interval the story is told in about five minutes.  Panorama
+# stores the repeat although it comes within ``[panorama] expiry`` of the first: the
+# first was trained as normal since (skyline.events.panorama.agent).
+REPEAT_POINTS = 300
+DEFAULT_INTERVAL = 1.0  # s between live datapoints
 
 
-def default_repeat_after(settings: Settings, interval: float) -> float:
+def default_repeat_after(interval: float) -> float:
     """Seconds from the story's timeout to its repeat: after the detector's memory of
-    the first (``REPEAT_POINTS``) and after panorama's repeat window (it stores one
-    anomaly of a metric per ``[panorama] expiry``: an earlier repeat would be judged,
-    and silenced, but not stored, so not shown)."""
-    return max(REPEAT_POINTS * interval, settings.panorama.expiry + 6 * interval)
+    the first (``REPEAT_POINTS``)."""
+    return REPEAT_POINTS * interval
 
 
 # How far above normal an injection goes, in the metric's scale.  A timeout is one point
@@ -160,14 +162,14 @@ class Injection:
 
 
 class Demo:
-    def __init__(self, settings: Settings, *, interval: float = 10.0, backfill_hours: float = 6.0,
+    def __init__(self, settings: Settings, *, interval: float = DEFAULT_INTERVAL, backfill_hours: float = 6.0,
                  first_anomaly: float = 20.0, every: float = 180.0, seed: int | None = None,
                  history_hours: float = 48.0, repeat_after: float | None = None,
                  train: bool = True, say=print) -> None:  # fmt: skip
         self.settings, self.interval = settings, interval
         self.backfill_hours, self.first_anomaly, self.every = backfill_hours, first_anomaly, every
         if repeat_after is None:
-            repeat_after = default_repeat_after(settings, interval)
+            repeat_after = default_repeat_after(interval)
         self.history_hours, self.repeat_after, self.train = history_hours, repeat_after, train
         self.story: list[Injection] = []
         self.profile_id: int | None = None
@@ -276,7 +278,8 @@ class Demo:
                 self.rng.choice(seasonal if t > story_end + self.every else aside),
                 self.rng.choice(("spike", "timeout", "level_shift", "drop")),
             )
-            length = {"spike": 1, "timeout": 1, "level_shift": 60, "drop": 12}[kind] * self.interval
+            length = {"spike": self.interval, "timeout": self.interval, "level_shift": 600.0,
+                      "drop": 120.0}[kind]  # fmt: skip
             self.injections.append(
                 Injection(metric, kind, t, t + length, partner_of(metric, self.metrics))
             )
@@ -384,10 +387,10 @@ The demo's story (README, "The demo"):
   4. meanwhile a random anomaly elsewhere every few minutes."""
 
 
-def _repeat_text(settings: Settings, args: argparse.Namespace) -> str:
+def _repeat_text(args: argparse.Namespace) -> str:
     seconds = args.repeat_after
     if seconds is None:
-        seconds = default_repeat_after(settings, args.interval)
+        seconds = default_repeat_after(args.interval)
     return f"{seconds / 60:.0f} minutes" if seconds >= 120 else f"{seconds:.0f} s"
 
 
@@ -450,7 +453,10 @@ def start_background(settings: Settings, argv: list[str], config: str | None) ->
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--interval", type=float, default=10.0, help="seconds between live datapoints (10)"
+        "--interval",
+        type=float,
+        default=DEFAULT_INTERVAL,
+        help="seconds between live datapoints (1)",
     )
     p.add_argument("--backfill-hours", type=float, default=6.0, help="history written first (6)")
     p.add_argument(
@@ -466,8 +472,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="older history written into mirage's rollups (48)")  # fmt: skip
     p.add_argument("--repeat-after", type=float,
                    help="seconds from the first anomaly to its identical repeat, which the "
-                   "trained profile silences (default: 360 intervals, and more than "
-                   "[panorama] expiry: an hour at 10 s)")  # fmt: skip
+                   "trained profile silences (default: 300 intervals, five minutes at 1 s)")  # fmt: skip
     p.add_argument("--no-train", dest="train", action="store_false",
                    help="do not train the first anomaly as normal (train it yourself)")  # fmt: skip
     p.add_argument("--seed", type=int, help="random seed, for a reproducible demo")
@@ -492,7 +497,7 @@ def run(args: argparse.Namespace, config: str | None = None) -> int:
         print(
             f"demo: running in the background (pid {pid}; log {settings.var_path / 'log' / 'demo.log'})"
         )
-        print(STORY.format(alerts=alert_file(settings), repeat=_repeat_text(settings, args)))
+        print(STORY.format(alerts=alert_file(settings), repeat=_repeat_text(args)))
         print(login_hint(settings))
         return 0
     demo = Demo(settings, interval=args.interval, backfill_hours=args.backfill_hours,
@@ -500,7 +505,7 @@ def run(args: argparse.Namespace, config: str | None = None) -> int:
                 history_hours=args.history_hours, repeat_after=args.repeat_after, train=args.train,
                 say=lambda m: print(f"{time.strftime('%H:%M:%S')} demo: {m}", flush=True))  # fmt: skip
     signal.signal(signal.SIGTERM, lambda *_: demo.stop_event.set())
-    print(STORY.format(alerts=alert_file(settings), repeat=_repeat_text(settings, args)))
+    print(STORY.format(alerts=alert_file(settings), repeat=_repeat_text(args)))
     print(login_hint(settings), flush=True)
     try:
         return demo.run(args.duration)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from skyline.db.models import Anomaly, Metric
 from skyline.webapp.context import Context
+from skyline.webapp.thinning import extremes
 
 SELF_PREFIX = "skyline."  # the daemons' own counters: skyline.<daemon>.<host>.<counter>
 SPARK_POINTS = 60
@@ -117,7 +118,7 @@ def sparklines(ctx: Context, names: list[str], since: int, records: int) -> dict
 def polyline(ts: np.ndarray, vs: np.ndarray) -> str:
     if len(ts) == 0:
         return ""
-    ts, vs = _extremes(ts, vs)
+    ts, vs = extremes(ts, vs, SPARK_POINTS)
     t0, t1 = float(ts[0]), float(ts[-1])
     v0, v1 = float(vs.min()), float(vs.max())
     xs = (ts - t0) / (t1 - t0) * SPARK_W if t1 > t0 else np.full(len(ts), SPARK_W / 2)
@@ -156,15 +157,3 @@ def browse(ctx: Context, q: str, prefix: str, page: int, now: float) -> dict[str
     return {"rows": rows, "total": total, "listed": len(listed), "page": page, "pages": pages,
             "folders": folders, "own_folders": own, "prefix": prefix, "parent": parent(prefix),
             "hours": ctx.settings.webapp.graph_window / 3600}  # fmt: skip
-
-
-def _extremes(ts: np.ndarray, vs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """At most 2 * SPARK_POINTS points: each of SPARK_POINTS buckets' lowest and highest
-    point in time order, so that a spike shows however many points are thinned out."""
-    if len(ts) <= 2 * SPARK_POINTS:
-        return ts, vs
-    keep = []
-    for idx in np.array_split(np.arange(len(ts)), SPARK_POINTS):
-        lo, hi = idx[np.argmin(vs[idx])], idx[np.argmax(vs[idx])]
-        keep.extend(sorted({int(lo), int(hi)}))
-    return ts[keep], vs[keep]

@@ -31,6 +31,7 @@ from skyline.events.panorama.trail import delivery_failures
 from skyline.runtime.daemons import built
 from skyline.runtime.membership import member_rows
 from skyline.webapp.context import Context
+from skyline.webapp.thinning import extremes
 
 MAX_PAGE_SIZE = 1000
 MAX_POINTS = 5000
@@ -375,13 +376,14 @@ def search_metrics(ctx: Context, pattern: str, limit: int = 200) -> tuple[list[s
 def metric_series(
     ctx: Context, name: str, since: int | None, until: int | None
 ) -> list[list[float]]:
-    """``[[timestamp, value], ...]`` of the stored window, at most MAX_POINTS (thinned evenly)."""
+    """``[[timestamp, value], ...]`` of the stored window, at most MAX_POINTS: thinned
+    to each bucket's lowest and highest point, so no spike is left out."""
     series = ctx.store.read(name)
     ts, vs = series.timestamps, series.values
     keep = (ts >= (since or 0)) & (ts <= (until if until is not None else float("inf")))
     ts, vs = ts[keep], vs[keep]
-    step = max(1, math.ceil(len(ts) / MAX_POINTS))
-    return [[int(t), float(v)] for t, v in zip(ts[::step], vs[::step], strict=True)]
+    ts, vs = extremes(ts, vs, MAX_POINTS // 2)
+    return [[int(t), float(v)] for t, v in zip(ts, vs, strict=True)]
 
 
 # Status -------------------------------------------------------------------------------

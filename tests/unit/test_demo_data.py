@@ -8,11 +8,13 @@ that did not spike at that point.  Injections now move a metric and its partner.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from skyline.analysis.algorithms.stepping import default_vector_detector
 from skyline.analysis.ionosphere.matching import Mass, motif_compare, stack_series
 from skyline.analysis.luminosity.correlate import Params, correlate
 from skyline.cli.demo import (
+    DEFAULT_INTERVAL,
     HEIGHT,
     PARTNERS,
     PREFIX,
@@ -92,26 +94,29 @@ def test_every_partner_is_a_demo_metric_and_random_injections_have_them():
     assert any(story & {m.name for m in i.metrics} for i in randoms)  # later, any metric
 
 
-def test_the_repeat_comes_after_panoramas_repeat_window_and_the_detectors_memory():
-    settings = load_settings(env={"SKYLINE__PANORAMA__EXPIRY": "120"})
-    assert Demo(settings, interval=5, say=lambda m: None).repeat_after == REPEAT_POINTS * 5
-    settings = load_settings(env={"SKYLINE__PANORAMA__EXPIRY": "4000"})
-    assert Demo(settings, interval=5, say=lambda m: None).repeat_after == 4000 + 6 * 5
+def test_the_repeat_comes_after_the_detectors_memory_whatever_panoramas_expiry():
+    """Panorama stores a detection after training (tests/integration/test_panorama.py),
+    so only the detector's memory sets the gap: five minutes at the default interval."""
+    for expiry in ("120", "4000"):
+        settings = load_settings(env={"SKYLINE__PANORAMA__EXPIRY": expiry})
+        assert Demo(settings, interval=5, say=lambda m: None).repeat_after == REPEAT_POINTS * 5
+        demo = Demo(settings, say=lambda m: None)
+        assert demo.interval == DEFAULT_INTERVAL and demo.repeat_after <= 300
 
 
-def repeat_score(gap: int) -> tuple[float, float]:
+def repeat_score(gap: int, step: float = DEFAULT_INTERVAL) -> tuple[float, float]:
     """The default detector's scores of the story's timeout and of its repeat ``gap``
-    points later, after the demo's backfill (the analyzer judges a new metric's stored
-    points first, so the detector has learned them)."""
+    points later, after 2 h of backfill at the demo's interval (the analyzer judges a
+    new metric's stored points first, so the detector has learned them)."""
     detector = default_vector_detector()
-    demo = demo_with([])
+    demo = Demo(load_settings(env={}), interval=step, seed=5, say=lambda m: None)
     m = demo.metrics[0]
     state = detector.new_state(1)
-    t0, first = 1_790_000_000, 720 + 100  # 2 h of backfill, then live points
+    t0, first = 1_790_000_000, int(7200 / step) + 100
     out = []
     for k in range(first + gap + 1):
-        t = t0 + k * STEP
-        v = m.normal(t, demo.rng, STEP)
+        t = t0 + k * step
+        v = m.normal(t, demo.rng, step)
         if k in (first, first + gap):
             v += m.scale * HEIGHT["timeout"]
         score = detector.step(state, np.array([float(t)]), np.array([v]))[0]
@@ -122,23 +127,25 @@ def repeat_score(gap: int) -> tuple[float, float]:
 
 def test_the_default_detector_flags_the_repeat_only_once_it_forgot_the_first():
     threshold = load_settings(env={}).analyzer.threshold
-    first, repeat = repeat_score(REPEAT_POINTS)
-    assert first >= threshold and repeat >= threshold, (first, repeat)
-    # sooner, the same timeout is no news to it: why the story waits REPEAT_POINTS
-    assert repeat_score(90)[1] < threshold
+    for step in (DEFAULT_INTERVAL, STEP):  # the demo's clock, and a realistic one
+        first, repeat = repeat_score(REPEAT_POINTS, step)
+        assert first >= threshold and repeat >= threshold, (step, first, repeat)
+        # sooner, the same timeout is no news to it: why the story waits REPEAT_POINTS
+        assert repeat_score(90, step)[1] < threshold, step
 
 
-def test_the_repeat_matches_the_trained_window_with_the_default_motifs():
+@pytest.mark.parametrize("step", [DEFAULT_INTERVAL, STEP])
+def test_the_repeat_matches_the_trained_window_with_the_default_motifs(step):
     """The profile holds the window up to the first timeout; the repeat, REPEAT_POINTS
     later, is searched in it with ionosphere's default motif sizes and limits."""
     cfg = load_settings(env={}).ionosphere
-    demo = demo_with([])
+    demo = Demo(load_settings(env={}), interval=step, seed=5, say=lambda m: None)
     m = demo.metrics[0]
     start, first = 1_790_000_000, 2000
     repeat = first + REPEAT_POINTS
-    stamps = [start + k * STEP for k in range(repeat + 1)]
+    stamps = [start + k * step for k in range(repeat + 1)]
     for at in (first, repeat):
-        demo.injections.append(Injection(m, "timeout", stamps[at], stamps[at] + STEP))
+        demo.injections.append(Injection(m, "timeout", stamps[at], stamps[at] + step))
     values = np.array([demo.lines(t).decode().split("\n")[0].split()[1] for t in stamps], float)
     series, lengths = stack_series([values[: first + 1]])
     mass = Mass(series, lengths, max(cfg.motif_sizes))
