@@ -121,12 +121,15 @@ def partner_of(metric: DemoMetric, metrics: list[DemoMetric]) -> DemoMetric | No
 # Points between the story's timeout and its repeat.  The default detector measures a
 # surprise against the metric's own decaying peak (half-life 1,000 points): the same
 # timeout again is news to it only once that peak has decayed by about a fifth, some
-# 260-270 points later (tests/unit/test_demo_data.py measures it); 300 leaves a margin,
-# and at the demo's 1 s interval the story is told in about five minutes.  Panorama
-# stores the repeat although it comes within ``[panorama] expiry`` of the first: the
-# first was trained as normal since (skyline.events.panorama.agent).
+# 260-270 points later (tests/unit/test_demo_data.py measures it); 300 leaves a margin.
+# Panorama stores the repeat although it may come within ``[panorama] expiry`` of the
+# first: the first was trained as normal since (skyline.events.panorama.agent).
 REPEAT_POINTS = 300
-DEFAULT_INTERVAL = 1.0  # s between live datapoints
+# Seconds between live datapoints.  Not faster: mirage judges 10-minute bucket means,
+# and at 1 s a one-point timeout is diluted among 600 points and rightly cleared (3 of
+# 9 algorithms, measured), while a taller or longer one stays news to the detector for
+# longer than 300 points.
+DEFAULT_INTERVAL = 10.0
 
 
 def default_repeat_after(interval: float) -> float:
@@ -456,7 +459,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--interval",
         type=float,
         default=DEFAULT_INTERVAL,
-        help="seconds between live datapoints (1)",
+        help="seconds between live datapoints (10)",
     )
     p.add_argument("--backfill-hours", type=float, default=6.0, help="history written first (6)")
     p.add_argument(
@@ -472,7 +475,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="older history written into mirage's rollups (48)")  # fmt: skip
     p.add_argument("--repeat-after", type=float,
                    help="seconds from the first anomaly to its identical repeat, which the "
-                   "trained profile silences (default: 300 intervals, five minutes at 1 s)")  # fmt: skip
+                   "trained profile silences (default: 300 intervals, 50 minutes at 10 s)")  # fmt: skip
     p.add_argument("--no-train", dest="train", action="store_false",
                    help="do not train the first anomaly as normal (train it yourself)")  # fmt: skip
     p.add_argument("--seed", type=int, help="random seed, for a reproducible demo")
