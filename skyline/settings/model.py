@@ -32,16 +32,12 @@ from skyline.settings.alerting import (
     default_alert_rules,
 )
 from skyline.settings.algorithms import CustomAlgorithm
+from skyline.settings.analyzer import AnalyzerSection
 from skyline.settings.base import (
-    AlgorithmList,
-    ListenerSection,
     LogLevel,
     LoopSection,
-    Port,
     Section,
     SettingsError,
-    algorithms_key,
-    check_consensus,
     key,
 )
 from skyline.settings.ingest import FluxSection, HorizonSection
@@ -50,6 +46,7 @@ from skyline.settings.luminosity import LuminositySection
 from skyline.settings.mirage import MirageSection
 from skyline.settings.thunder import DataHealthRule, ThunderSection, check_before_roomba
 from skyline.settings.vista import DEMO_SOURCE, VistaSource
+from skyline.settings.webapp import WebappSection
 
 __all__ = [
     "AlertRule",
@@ -198,139 +195,6 @@ class DatabaseSection(Section):
         "s",
         ge=1,
     )
-
-
-class WebappSection(ListenerSection):
-    """The web UI and REST API."""
-
-    port: Port = key(
-        1500, "HTTP port of the web UI and REST API (/api/v1).", "port", ge=1, le=65535
-    )
-    http_server: Literal["gunicorn", "threaded"] = key(
-        "gunicorn",
-        "What serves the web UI: gunicorn worker processes (production) or a threaded "
-        "server inside the daemon (tests, development).",
-    )
-    workers: int = key(2, "gunicorn worker processes.", "", ge=1, le=64)
-    threads: int = key(4, "Threads per gunicorn worker (gthread).", "", ge=1, le=64)
-    url: str = key(
-        "",
-        "Address users reach the web UI at (behind a proxy, e.g. https://skyline.example.com); "
-        "empty means http://<bind>:<port>. Used in links printed by the command line.",
-    )
-    secret_key_file: str = key(
-        "",
-        "File holding the key that signs session cookies; created (mode 0600) with a random "
-        "key if missing. Empty means var_dir/webapp/secret_key.",
-        "path",
-    )
-    session_timeout: int = key(
-        3600, "A login session ends after this long without a request.", "s", ge=60
-    )
-    cookie_secure: bool = key(
-        False, "Send the session cookie only over HTTPS (set true behind a TLS proxy)."
-    )
-    admin_user: str = key(
-        "admin", "Name of the administrator created at first start when there are no users."
-    )
-    admin_password: SecretStr = key(
-        SecretStr(""),
-        "Password of that first administrator; empty generates a random one, printed once "
-        "and kept in var_dir/webapp/admin-password until changed. Secret.",
-    )
-    login_max_failures: int = key(
-        5,
-        "Failed logins of one user name allowed per login_window (4 times as many per "
-        "client address); past it, logins get 429 until the window ends.",
-        "",
-        ge=1,
-    )
-    login_window: int = key(300, "Window of login_max_failures, from the first failure.", "s", ge=1)
-    page_size: int = key(50, "Rows per page in the anomaly lists and the API.", "", ge=1, le=1000)
-    now_hours: int = key(6, "How many hours back the Now page looks.", "h", ge=1, le=720)
-    graph_window: int = key(
-        21600, "How much of a metric's history the graphs show around an anomaly.", "s", ge=600
-    )
-
-
-class AnalyzerSection(LoopSection):
-    """The ensemble run on every metric."""
-
-    interval: float = key(60.0, "Seconds between two sweeps that analyse every metric.", "s", gt=0)
-    arrival_interval: float = key(
-        0.2,
-        "How often metrics that just received data are taken from horizon's changed set "
-        "and analysed (analysis on arrival).",
-        "s",
-        gt=0,
-    )
-    mode: Literal["default", "classic"] = key(
-        "default",
-        "default: every arriving point is judged by the streaming detector (SpikeLevel, "
-        "state kept in Redis), the ensemble's votes kept as evidence; classic: the "
-        "three-sigma ensemble decides, reproducing earthgecko Skyline's verdicts, quirks "
-        "included (see docs/algorithms.md).",
-    )
-    threshold: float = key(
-        0.72,
-        "mode = default: a point whose detector score (0-1) reaches this is an anomaly; "
-        "skyline nab run scores the detector at this threshold too.",
-        "",
-        gt=0,
-        le=1,
-    )
-    state_cache_mb: int = key(
-        256,
-        "mode = default: memory for the detector states this analyzer saved last (about "
-        "7.5 KB a metric), so a pass reads only their 24-byte headers back from Redis; "
-        "0 reads every state whole.",
-        "MB",
-        ge=0,
-    )
-    state_checkpoint: float = key(
-        300.0,
-        "mode = default: a detector state this analyzer holds in its cache is written back "
-        "to Redis at most this often (spread over passes), and at stop; 0 writes every "
-        "state on every pass.  After a crash the next analyzer re-judges at most this much "
-        "of each metric from the stored series (the same detections, stored once).",
-        "s",
-        ge=0,
-    )
-    algorithms: AlgorithmList = algorithms_key(
-        "The ensemble, in the order run (an early exit skips the rest once consensus is "
-        "out of reach)."
-    )
-    consensus: int = key(6, "How many algorithms must agree for an anomaly.", "", ge=1)
-    min_tolerable_length: int = key(
-        100, "Series with fewer points are not analysed (TooShort).", "points", ge=1
-    )
-    stale_period: int = key(
-        500, "Series whose newest point is older than this are not analysed (Stale).", "s", ge=1
-    )
-    max_tolerable_boredom: int = key(
-        100, "A series whose last this-many points ...", "points", ge=1
-    )
-    boredom_set_size: int = key(
-        1, "... hold at most this many distinct values is Boring and not analysed.", "", ge=1
-    )
-    detect_counters: bool = key(
-        True,
-        "Analyse monotonically increasing series (counters) as their non-negative derivative.",
-    )
-    stream_maxlen: int = key(
-        100000, "Anomaly events kept on the anomalies stream.", "events", ge=100
-    )
-    skip: list[str] = key(
-        ["skyline.analyzer"],
-        "Metrics not analysed, in the forms of [horizon] skip (a dotted prefix, or 're:' "
-        "and a regex); the analyzer's own metrics by default, against feedback.",
-    )
-    do_not_skip: list[str] = key([], "Exceptions to [analyzer] skip.")
-
-    @model_validator(mode="after")
-    def _consensus_reachable(self) -> AnalyzerSection:
-        check_consensus(self.consensus, self.algorithms)
-        return self
 
 
 class CrucibleSection(LoopSection):
