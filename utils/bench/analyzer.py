@@ -16,7 +16,7 @@ Timed (best of ``--reps``, every job timed once per rep in turn):
   per-verdict counting -- everything the daemon does per pass;
 * ``read_many`` and ``analyse`` alone, over the same slices (where the time goes);
 * the baseline, on the first ``--per-series`` metrics, read from the same Redis:
-  with ``--earthgecko DIR`` (a checkout of earthgecko Skyline's ``skyline/analysis/analyzer``
+  with ``--earthgecko DIR`` (a checkout of earthgecko Skyline's ``skyline/analyzer``
   directory, which this repository does not contain) its ``run_selected_algorithm``
   on each series, as ``[(timestamp, value), ...]`` after our counter conversion;
   without it our per-series ``run_ensemble`` (one series at a time, the same
@@ -76,10 +76,13 @@ EARTHGECKO_BASELINE = "earthgecko Skyline run_selected_algorithm per series"
 EARTHGECKO_ARGS: dict[str, Any] = {
     "metric_airgapped": False,
     "airgapped_metrics": [],
+    "airgapped_metrics_filled": [],
     "run_negatives_present": False,
     "check_for_airgaps_only": False,
     "custom_stale_metrics_dict": {},
 }
+# the exceptions earthgecko raises to skip a series; any other is a broken baseline
+EARTHGECKO_SKIPS = frozenset({"TooShort", "Stale", "Boring", "EmptyTimeseries"})
 
 
 def synthetic(m: int, n: int, now: int, seed: int = 42, spike_rate: float = 0.01):
@@ -175,11 +178,11 @@ def own_baseline(store: TimeSeriesStore, names: list[str], now: float, opts: Ens
 
 def load_earthgecko(directory: str) -> Callable[..., Any]:
     """``run_selected_algorithm`` from a checkout of earthgecko Skyline's
-    ``skyline/analysis/analyzer`` directory (its own ``settings`` module is found beside it)."""
+    ``skyline/analyzer`` directory (its own ``settings`` module is found beside it)."""
     where = Path(directory).resolve()
     if not (where / "algorithms.py").is_file():
         raise SystemExit(f"--earthgecko {directory}: no algorithms.py there; give the "
-                         "skyline/analysis/analyzer directory of an earthgecko Skyline checkout")  # fmt: skip
+                         "skyline/analyzer directory of an earthgecko Skyline checkout")  # fmt: skip
     for path in (where.parent, where):
         sys.path.insert(0, str(path))
     module = importlib.import_module("algorithms")
@@ -206,6 +209,9 @@ def earthgecko_baseline(fn: Callable[..., Any], store: TimeSeriesStore, names: l
             try:
                 result = fn(timeseries, name, *extra)
             except Exception as exc:  # noqa: BLE001 - earthgecko signals skips by raising
+                if type(exc).__name__ not in EARTHGECKO_SKIPS:
+                    raise SystemExit(f"earthgecko's run_selected_algorithm failed on {name}: "
+                                     f"{type(exc).__name__}: {exc}") from exc  # fmt: skip
                 outcomes[type(exc).__name__] += 1
                 continue
             verdict = bool(result[0] if isinstance(result, tuple) else result)
@@ -288,9 +294,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--points", type=int, default=1440)
     p.add_argument("--per-series", type=int, default=1000, help="metrics the baseline times")
     p.add_argument("--mode", choices=("classic", "default"), default="classic")
-    p.add_argument(
-        "--earthgecko", metavar="DIR", help="earthgecko Skyline's skyline/analysis/analyzer"
-    )
+    p.add_argument("--earthgecko", metavar="DIR", help="earthgecko Skyline's skyline/analyzer")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--redis-url", default=None, help="its DB 12 is FLUSHED (default: embedded)")
     p.add_argument("--json", action="store_true")
