@@ -19,15 +19,29 @@ here from that description only): fuzzy ART over sliding windows of the series.
   passes, x founds a new category (least recently used one replaced at ``k_max``).
   The lower vigilance of dual-vigilance ART is the threshold on ``d`` that NAB's
   corpus optimisation picks (chosen by CV like every threshold).
-* ``run`` mode: the score grows with the number of consecutive windows whose
-  deficit exceeds ``novel`` (ARTime's confidence in a novelty).
+* Score modes: ``d`` the deficit itself (in units of the running range);
+  ``peak`` the deficit over its own decaying peak (half-life ``half_life``,
+  floor ``peak_floor``, fed after ``warm`` points), ``r ** power / (1 + r ** power)``
+  as SpikeLevel does with its surprises; ``run`` / ``peakrun``: the score grows
+  with the number of consecutive novel windows (ARTime's confidence in a novelty).
+* ``shape``: the window's mean is subtracted first (shape, not level).
 
-Combinations with SpikeLevel's undamped raw score (odds form ``o = s / (1 - s)``)
-add the ART odds ``w * (d / d_scale) ** 4``; then one alert per event (the
-repeat damping SpikeLevel applies, 60 rows, x 0.5).
+Combinations (``combo``) take SpikeLevel's *undamped* raw score s1 (odds
+``s1 / (1 - s1)``) and the ART score s2 read as odds ``s2 / (1 - s2)``: ``odds``
+adds ``w`` times the ART odds, ``max`` takes ``max(s1, w s2)``, ``noisy`` the
+noisy-or ``1 - (1 - s1)(1 - w s2)``, ``gateG`` multiplies SpikeLevel's odds by
+``min(1, r / w) ** G`` (a familiar window mutes a surprise); then one alert per
+event (SpikeLevel's repeat damping, 60 rows, x 0.5), so ``w = 0`` is SpikeLevel
+exactly.  ``--team`` also offers the 31 SpikeLevel variants of docs/accuracy.md
+to the selection CV (alone they reproduce its 60.1 / 45.6 / 65.6).
 
-    python utils/artime_proto.py --data /work/shared/nab/data spike
-    python utils/artime_proto.py --data /work/shared/nab/data art "{'win': 8}" ...
+    python utils/artime_proto.py --data $NAB/data spike
+    python utils/artime_proto.py --data $NAB/data --damp art "{}" "{'mode': 'peak'}"
+    python utils/artime_proto.py --data $NAB/data --team --out r.json combo \
+        "({'mode': 'peak', 'shape': True, 'peak_floor': 0.1}, 0.2, 0, 'odds')"
+
+Scores are cached under ``$ART_CACHE`` (default /tmp/acc-art-cache), keyed by the
+parameters.
 """
 
 from __future__ import annotations
