@@ -13,6 +13,7 @@ import pytest
 from skyline.analysis.algorithms.stepping import default_vector_detector
 from skyline.analysis.ionosphere.matching import Mass, motif_compare, stack_series
 from skyline.analysis.luminosity.correlate import Params, correlate
+from skyline.analysis.mirage.judge import JudgeOptions, judge
 from skyline.cli.demo import (
     DEFAULT_INTERVAL,
     HEIGHT,
@@ -22,9 +23,12 @@ from skyline.cli.demo import (
     Demo,
     Injection,
     demo_metrics,
+    early_in_bucket,
     partner_of,
 )
 from skyline.settings import load_settings
+from skyline.store.rollups import downsample
+from skyline.store.timeseries import Series
 
 STEP = 10
 
@@ -78,10 +82,12 @@ def test_every_partner_is_a_demo_metric_and_random_injections_have_them():
     names = {m.name.removeprefix(PREFIX) for m in demo_metrics()}
     assert set(PARTNERS) <= names and set(PARTNERS.values()) <= names
     demo = Demo(load_settings(env={}), interval=STEP, seed=5, repeat_after=300, say=lambda m: None)
-    demo.schedule(1_790_000_000.0)
+    demo.schedule(1_789_999_800.0)  # the start of a 600 s bucket
     first, repeat = demo.story
     assert (first.kind, repeat.kind) == ("timeout", "timeout") and HEIGHT["timeout"] > 10
-    assert first.metric is repeat.metric and repeat.start - first.start == 300
+    # 20 s into a 600 s bucket: both are early in one, 300 s apart or more
+    assert first.metric is repeat.metric and first.start == 1_789_999_820.0
+    assert 300 <= repeat.start - first.start < 300 + 600 and repeat.start % 600 <= 120
     paired = [i for i in demo.injections[2:50] if i.metric.name.removeprefix(PREFIX) in PARTNERS]
     assert paired and all(i.partner is not None for i in paired)
     # random anomalies start every ``every`` s after the first, away from the story's
@@ -154,3 +160,58 @@ def test_the_repeat_matches_the_trained_window_with_the_default_motifs(step):
                for size in cfg.motif_sizes]  # fmt: skip
     assert results[0].size <= REPEAT_POINTS and results[0].matched[0], results[0]
     assert any(r.matched[0] for r in results)
+
+
+def mirage_verdicts(start: float) -> list[tuple[float, bool, str]]:
+    """The story scheduled from ``start`` and each of its timeouts judged as mirage
+    judges it with the default settings: the day before it, in buckets of
+    ``[mirage] rollup_resolution`` (means), the timeout's bucket last and ending at it."""
+    settings = load_settings(env={})
+    res, opts = settings.mirage.rollup_resolution, JudgeOptions.from_settings(settings)
+    demo = Demo(settings, seed=3, say=lambda m: None)
+    demo.schedule(start)
+    first, repeat = demo.story
+    stamps = np.arange(int(first.start) - 25 * 3600, int(repeat.start) + 1, demo.interval)
+    m = first.metric  # its points as ``Demo.lines`` makes them, without the other metrics
+    values = np.array([repeat.apply(t, first.apply(t, m.normal(t, demo.rng, demo.interval)))
+                       for t in stamps.astype(float)])  # fmt: skip
+    out = []
+    for inj in demo.story:
+        end = inj.start
+        keep = (stamps <= end) & (stamps >= end - 24 * 3600 - res)
+        buckets = downsample(stamps[keep], values[keep], res)
+        recent = buckets.timestamps >= end - 24 * 3600
+        judged = judge(Series(buckets.timestamps[recent], buckets.values[recent]), 24, res, opts)
+        out.append((end % res, judged.cleared, judged.reason))
+    return out
+
+
+@pytest.mark.parametrize("offset", [0, 300, 590])
+def test_mirage_confirms_the_storys_timeout_and_its_repeat(offset):
+    """Whenever the demo starts in mirage's bucket, both timeouts come early in one, so
+    mirage confirms the first (it is alerted) and the repeat (it reaches ionosphere,
+    which silences it).  Late in a bucket the repeat was cleared by mirage instead."""
+    start = 1_796_500_800 + offset - 20  # first_anomaly (20 s) lands `offset` into a bucket
+    verdicts = mirage_verdicts(start)
+    for where, cleared, reason in verdicts:
+        assert where <= 120 and not cleared, verdicts
+        assert "anomalous over 24 h" in reason
+
+
+def test_a_repeat_late_in_its_bucket_is_what_mirage_clears():
+    """Why the story waits for early bucket positions: the same two timeouts 465 s into
+    their buckets (where the first live run of the demo put them) are cleared."""
+    settings = load_settings(env={})
+    demo = Demo(settings, seed=3, say=lambda m: None)
+    res = settings.mirage.rollup_resolution
+    assert early_in_bucket(1_796_500_800 + 465, res) == 1_796_500_800 + res + res // 10
+    assert early_in_bucket(1_796_500_800 + 100, res) == 1_796_500_800 + 100
+    assert demo.repeat_after == REPEAT_POINTS * demo.interval
+    # a start that puts the first late in its bucket: the story waits for the next one,
+    # and a random anomaly (away from the story's metrics) comes at first_anomaly instead
+    start = 1_796_500_800 + 465 - demo.first_anomaly
+    demo.schedule(start)
+    assert demo.story[0].start == 1_796_500_800 + res + res // 10
+    randoms = demo.injections[2:]
+    assert randoms[0].start == start + demo.first_anomaly
+    assert randoms[0].metric.name not in {m.name for m in demo.story[0].metrics}
