@@ -49,11 +49,12 @@ status: install
 # Two pytest-xdist workers: most of the suite's time is spent waiting on the processes and
 # servers it starts, so two run in about half the time on a 2-core machine.  Every test
 # starts its servers on free ports and its SQL databases under random names, and each
-# worker has its own session Redis and Redis Cluster.  PYTEST_WORKERS=0 runs in one process.
+# worker has its own session Redis and Redis Cluster.  The tests that run a whole Skyline
+# share one xdist_group ("full_stack"), so they run one at a time on one worker.  PYTEST_WORKERS=0 runs in one process.
 PYTEST_WORKERS ?= 2
 
 test: install-test
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check skyline tests utils

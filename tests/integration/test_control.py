@@ -99,6 +99,9 @@ def status(cwd: Path, env: dict, *names: str) -> dict[str, dict]:
     return daemons
 
 
+# One at a time under pytest-xdist (Makefile: --dist loadgroup): each runs a whole
+# Skyline, and two at once on a 2-core machine only make both slower.
+@pytest.mark.xdist_group("full_stack")
 def test_start_all_status_and_stop_all_on_embedded_defaults(workdir):
     cwd, env = workdir
     started = skyline(cwd, "start", "all", env=env)
@@ -221,6 +224,7 @@ def test_metrics_list_and_get_json(workdir):
     assert missing.returncode == 1 and "no metric named" in missing.stderr
 
 
+@pytest.mark.xdist_group("full_stack")
 def test_pick_free_ports_moves_a_taken_port_and_says_so(workdir):
     """make run must come up where another program holds a default port."""
     import socket
