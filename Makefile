@@ -46,8 +46,16 @@ stop:
 status: install
 	$(BIN)/skyline status
 
+# PYTEST_WORKERS=2: two pytest-xdist workers; most of the suite's time is spent waiting on
+# the processes and servers it starts, so two run in about half the time on a 2-core
+# machine.  One process stays the default until two parallel runs in a row pass.  Every test
+# starts its servers on free ports and its SQL databases under random names, and each
+# worker has its own session Redis and Redis Cluster.  The tests that run a whole Skyline
+# share one xdist_group ("full_stack"), so they run one at a time on one worker.
+PYTEST_WORKERS ?= 0
+
 test: install-test
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check skyline tests utils

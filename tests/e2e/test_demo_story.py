@@ -25,6 +25,7 @@ import json
 import threading
 from contextlib import ExitStack
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -75,6 +76,9 @@ def settled(engine, injection, timeout: float, said: list[str]) -> tuple[int, st
         ) from None
 
 
+# One at a time under pytest-xdist (Makefile: --dist loadgroup): each runs a whole
+# Skyline, and two at once on a 2-core machine only make both slower.
+@pytest.mark.xdist_group("full_stack")
 def test_the_demo_tells_the_whole_story(browser, make_settings, tmp_path, shots):
     alerts = tmp_path / "alerts.jsonl"
     # no [[alerts]] table: the embedded defaults' demo rule is the one in effect

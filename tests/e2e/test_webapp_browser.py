@@ -123,6 +123,9 @@ def _skyline(env: dict[str, str], *args: str, timeout: float = 90) -> str:
     return proc.stdout
 
 
+# One at a time under pytest-xdist (Makefile: --dist loadgroup): each runs a whole
+# Skyline, and two at once on a 2-core machine only make both slower.
+@pytest.mark.xdist_group("full_stack")
 @pytest.mark.slow
 def test_make_run_shows_the_demo_anomaly_within_two_minutes(browser, tmp_path, shots):
     """`make run` on a clean install: embedded Redis, SQLite, every daemon, the demo."""
@@ -160,6 +163,9 @@ def test_make_run_shows_the_demo_anomaly_within_two_minutes(browser, tmp_path, s
         assert page.evaluate(INK, "#anomaly-chart") > 0.002
         _shot(page, shots / "webapp-demo-anomaly.png")
         page.click("header nav >> text=Status")
+        # click returns once the navigation starts: count() below does not wait, so let
+        # the page load first (on a loaded machine the table may not be parsed yet)
+        page.wait_for_load_state()
         for name in ("horizon", "analyzer", "panorama", "webapp"):
             assert page.locator("#daemons tr", has_text=name).locator(".state.up").count() == 1, (
                 name

@@ -20,7 +20,13 @@ from skyline.cli.output import EXIT_CLOSED_PIPE, iso, num, seconds, table
 from skyline.db import make_engine
 from skyline.db.models import Anomaly, Metric
 from tests.conftest import wait_for
-from tests.integration.test_control import ROOT, alive, skyline, workdir  # noqa: F401
+from tests.integration.test_control import (  # noqa: F401
+    ROOT,
+    alive,
+    skyline,
+    upgraded_db,
+    workdir,
+)
 
 ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d"
 

@@ -150,6 +150,10 @@ def test_two_streams_read_together_through_one_consumer_group(client):
     assert consumer.pending_count() == 3
     other = StreamConsumer(client, streams, "panorama", "c2", claim_idle_ms=1)
     other._own_pending = False
+    # XAUTOCLAIM takes only entries idle for claim_idle_ms: the read above may be less than
+    # a millisecond ago (Redis counts whole milliseconds)
+    wait_for(lambda: all(row["time_since_delivered"] >= 1 for s in streams
+                         for row in client.xpending_range(s, "panorama", "-", "+", 10)))  # fmt: skip
     assert len(other.read(block_ms=10)) == 3  # a dead consumer's entries are claimed
     for stream, entry_id, _ in got:
         other.ack(stream, entry_id)

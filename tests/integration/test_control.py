@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -47,23 +48,46 @@ def alive(pid: int) -> bool:
     return stat.split(") ")[1][0] != "Z"
 
 
-@pytest.fixture
-def workdir(tmp_path):
-    """A fresh install directory; everything started in it is stopped afterwards."""
+def _clean_env() -> dict[str, str]:
+    """The environment of a new user's shell: no SKYLINE settings but the tests' fast
+    thunder and counters intervals."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKYLINE")}
     env["SKYLINE__THUNDER__INTERVAL"] = "0.5"
     env["SKYLINE__SKYLINE__COUNTERS_INTERVAL"] = "1"
+    return env
+
+
+@pytest.fixture(scope="session")
+def upgraded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``var/skyline.db`` as ``skyline db upgrade`` leaves it in a fresh install directory:
+    the command runs once per session (a process: ~3 s on a loaded machine), and each
+    ``workdir`` starts from a copy of the file it wrote."""
+    cwd = tmp_path_factory.mktemp("upgraded")
+    upgraded = subprocess.run([sys.executable, "-m", "skyline.cli.main", "db", "upgrade"], cwd=cwd,
+                              env=_clean_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert sorted(p.name for p in (cwd / "var").iterdir()) == ["skyline.db"], "nothing else to copy"
+    return cwd / "var" / "skyline.db"
+
+
+@pytest.fixture
+def workdir(tmp_path, upgraded_db):
+    """A fresh install directory after ``skyline db upgrade``; everything started in it is
+    stopped afterwards."""
+    env = _clean_env()
     for key in ("LINE_PORT", "PICKLE_PORT", "UDP_PORT"):
         env[f"SKYLINE__HORIZON__{key}"] = str(free_port())
     env["SKYLINE__FLUX__PORT"] = str(free_port())
     env["SKYLINE__FLUX__STATSD_PORT"] = str(free_port())
     env["SKYLINE__WEBAPP__PORT"] = str(free_port())
-    upgraded = subprocess.run([sys.executable, "-m", "skyline.cli.main", "db", "upgrade"], cwd=tmp_path,
-                              env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert upgraded.returncode == 0, upgraded.stderr
+    (tmp_path / "var").mkdir()
+    shutil.copyfile(upgraded_db, tmp_path / "var" / "skyline.db")
     yield tmp_path, env
-    subprocess.run([sys.executable, "-m", "skyline.cli.main", "stop", "all"], cwd=tmp_path, env=env,
-                   capture_output=True, timeout=60)  # fmt: skip
+    # Nothing can be running unless var/redis or var/run exists: the embedded Redis makes
+    # var/redis before it starts, control.start makes var/run before it starts a daemon.
+    if (tmp_path / "var" / "run").exists() or (tmp_path / "var" / "redis").exists():
+        subprocess.run([sys.executable, "-m", "skyline.cli.main", "stop", "all"], cwd=tmp_path,
+                       env=env, capture_output=True, timeout=60)  # fmt: skip
 
 
 def status(cwd: Path, env: dict, *names: str) -> dict[str, dict]:
@@ -75,6 +99,9 @@ def status(cwd: Path, env: dict, *names: str) -> dict[str, dict]:
     return daemons
 
 
+# One at a time under pytest-xdist (Makefile: --dist loadgroup): each runs a whole
+# Skyline, and two at once on a 2-core machine only make both slower.
+@pytest.mark.xdist_group("full_stack")
 def test_start_all_status_and_stop_all_on_embedded_defaults(workdir):
     cwd, env = workdir
     started = skyline(cwd, "start", "all", env=env)
@@ -197,6 +224,7 @@ def test_metrics_list_and_get_json(workdir):
     assert missing.returncode == 1 and "no metric named" in missing.stderr
 
 
+@pytest.mark.xdist_group("full_stack")
 def test_pick_free_ports_moves_a_taken_port_and_says_so(workdir):
     """make run must come up where another program holds a default port."""
     import socket

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from skyline.store.keys import RedisKeys
 from skyline.store.timeseries import TimeSeriesStore
 from utils.fuzz.protocols import PROTOCOLS, Ledger
@@ -18,6 +20,9 @@ from utils.fuzz.run import run
 PER_PROTOCOL = 150
 
 
+# One at a time under pytest-xdist (Makefile: --dist loadgroup): each runs a whole
+# Skyline, and two at once on a 2-core machine only make both slower.
+@pytest.mark.xdist_group("full_stack")
 def test_short_fuzz_run_loses_no_good_point_and_crashes_nothing() -> None:
     report = run(PER_PROTOCOL, int(os.environ.get("SKYLINE_FUZZ_SEED", "1")))
     protocols = report["protocols"]

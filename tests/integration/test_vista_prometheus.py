@@ -199,8 +199,13 @@ def test_bad_answers_fail_cleanly(vm: Server, make_settings, tmp_path: Path) -> 
         {"name": "notjson", "kind": "prometheus", "url": url, "query": "x"},
         {"name": "hang", "kind": "prometheus", "url": url, "query": "hang", "timeout": 1.0},
         {"name": "huge", "kind": "prometheus", "url": url, "query": "huge", "max_points": 10},
-        vm_source(vm, "many", "bf_orders", max_points=50, backfill_days=1.0),
+        vm_source(vm, "many", "bad_many", max_points=50, backfill_days=1.0),
     )
+    # a day of minutely points of its own (the test may run alone, or on another
+    # pytest-xdist worker than the backfill test and its bf_orders)
+    day = int(time.time()) // 60 * 60 - DAY
+    vm_import(vm, [f"bad_many {i % 7} {(day + 60 * i) * 1000}" for i in range(1440)])
+    wait_for(lambda: _has_data(vm, "bad_many"), timeout=20)
     h = Harness(make_settings(conf))
     expected = {"err": "query", "mal": "malformed", "notjson": "malformed", "hang": "timeout",
                 "huge": "too_large", "many": "too_large"}  # fmt: skip
