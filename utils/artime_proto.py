@@ -64,6 +64,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from nab_variants import SELECTION_VARIANTS  # noqa: E402  (utils/, the script's directory)
 
 from skyline.analysis.algorithms.spike_level import SpikeLevel, SpikeLevelParams  # noqa: E402
 from skyline.analysis.algorithms.stepping import score_points  # noqa: E402
@@ -230,43 +231,6 @@ def spike(series, damping: float, overrides: dict | None = None) -> list[np.ndar
     return raw
 
 
-# The 31 admissible SpikeLevel variants of docs/accuracy.md ("Vectorised default
-# detector"), over which the team's selection CV (60.1 / 45.6 / 65.6) was made.
-TEAM_VARIANTS = [
-    {},
-    {"season_slots": 0, "recur_slots": 0, "floor": 3.0, "burn_in": 300},
-    {"recur_slots": 0, "floor": 3.0, "burn_in": 300},
-    {"recur_slots": 0, "burn_in": 300},
-    {"burn_in": 300},
-    {"burn_in": 200},
-    {"half_life": 700.0},
-    {"half_life": 1500.0},
-    {"floor": 3.0},
-    {"floor": 3.5},
-    {"floor": 4.5},
-    {"recur_slots": 24},
-    {"recur_reach": 0},
-    {"recur_reach": 2},
-    {"recur_days": 1},
-    {"recur_days": 3},
-    {"recur_slots": 0},
-    {"repeat_window": 30},
-    {"repeat_window": 90},
-    {"season_level_gate": False},
-    {"scale_blocks": 24},
-    {"scale_blocks": 40},
-    {"season_slots": 48},
-    {"season_days": 2},
-    {"season_slots": 0},
-    {"local_k": 3},
-    {"level_recent": 8},
-    {"level_past": 90},
-    {"level_past": 160},
-    {"err_alpha": 1.0 / 64},
-    {"err_alpha": 1.0 / 1024},
-]
-
-
 def art(series, overrides: dict) -> list[np.ndarray]:
     p = ArtParams(**overrides)
     key = hashlib.sha1(json.dumps(asdict(p), sort_keys=True).encode()).hexdigest()[:12]
@@ -344,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         variants["spike"] = cases(series, windows, spike(series, 0.5))
         if a.team:
-            for ov in TEAM_VARIANTS[1:]:
+            for ov in SELECTION_VARIANTS[1:]:
                 variants[f"spike{ov}"] = cases(series, windows, spike(series, 0.5, ov))
         for arg in a.variants:
             ov, w, ds, how, *rest = ast.literal_eval(arg)  # rest: SpikeLevel overrides

@@ -14,6 +14,7 @@ from cpd_proto import (
     repeat_damp,
     spike_level,
 )
+from nab_variants import SELECTION_VARIANTS
 
 
 def base(c: Corpus, log: str) -> None:
@@ -231,41 +232,6 @@ def calib1(c: Corpus, log: str) -> None:
     evaluate(c, v, log=log)
 
 
-TEAM_POOL = [
-    {},
-    {"season_slots": 0, "recur_slots": 0, "floor": 3.0, "burn_in": 300},
-    {"recur_slots": 0, "floor": 3.0, "burn_in": 300},
-    {"recur_slots": 0, "burn_in": 300},
-    {"burn_in": 300},
-    {"burn_in": 200},
-    {"half_life": 700.0},
-    {"half_life": 1500.0},
-    {"floor": 3.0},
-    {"floor": 3.5},
-    {"floor": 4.5},
-    {"recur_slots": 24},
-    {"recur_reach": 0},
-    {"recur_reach": 2},
-    {"recur_days": 1},
-    {"recur_days": 3},
-    {"recur_slots": 0},
-    {"repeat_window": 30},
-    {"repeat_window": 90},
-    {"season_level_gate": False},
-    {"scale_blocks": 24},
-    {"scale_blocks": 40},
-    {"season_slots": 48},
-    {"season_days": 2},
-    {"season_slots": 0},
-    {"local_k": 3},
-    {"level_recent": 8},
-    {"level_past": 90},
-    {"level_past": 160},
-    {"err_alpha": 1.0 / 64},
-    {"err_alpha": 1.0 / 1024},
-]  # the 31 admissible variants of docs/accuracy.md's selection CV
-
-
 def _selection(c: Corpus, pool: dict, label: str, log: str) -> None:
     from skyline.analysis.nab import crossval, scoring
 
@@ -319,7 +285,7 @@ def burst2(c: Corpus, log: str) -> None:
 
 
 def team2(c: Corpus, log: str) -> None:
-    pool = {repr(p): spike_level(c, p) for p in TEAM_POOL}
+    pool = {repr(p): spike_level(c, p) for p in SELECTION_VARIANTS}
     bp = _burst_pool(c)
     _selection(c, {"{}": pool["{}"]} | bp, "default + all 14 burst variants", log)
     _selection(c, pool | bp | _persist_pool(c), "team pool + all burst and persist variants", log)
