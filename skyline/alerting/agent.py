@@ -187,21 +187,23 @@ class Alerters(StreamDaemon):
         return "suppressed"
 
     def _alert(self, event: AnomalyEvent, channel: str, pattern: str, expiration: int) -> Alert:
-        base = self.settings.alerters.webapp_url.rstrip("/") or self.settings.webapp_base_url
-        link = f"{base}/anomaly/{event.id}"
-        png = self._graph(event) if wants_graph(channel) and self.settings.alerters.graph else None
-        return Alert(event, channel, pattern, expiration, link, png, self._graph_url(channel, png))
-
-    def _graph_url(self, channel: str, png: bytes | None) -> str | None:
-        """For a channel that links its graph: the PNG stored under a capability token,
-        served by the webapp at ``[alerters] webapp_url`` + ``/graphs/<token>.png``.  Only
-        with webapp_url set: the default (the webapp's bind address) is rarely an address
-        Slack's servers can reach, and a link they cannot fetch would fail the message."""
-        base = self.settings.alerters.webapp_url.rstrip("/")
-        ttl = graph_link_ttl(channel, self.settings.alerters) if png and base else 0
-        if not ttl or png is None:
-            return None
-        return f"{base}/graphs/{graph_images.save(self.redis, self.keys, png, ttl)}.png"
+        cfg = self.settings.alerters
+        public = cfg.webapp_url.rstrip("/")
+        link = f"{public or self.settings.webapp_base_url}/anomaly/{event.id}"
+        if not (wants_graph(channel) and cfg.graph):
+            return Alert(event, channel, pattern, expiration, link)
+        # A channel that links its graph (link_ttl > 0) needs it served at webapp_url:
+        # without one the default (the webapp's bind address) is rarely an address
+        # Slack's servers can reach, and a link they cannot fetch would fail the message;
+        # then no graph is rendered at all.
+        link_ttl = graph_link_ttl(channel, cfg)
+        if link_ttl and not public:
+            return Alert(event, channel, pattern, expiration, link)
+        png = self._graph(event)
+        url = None
+        if png and link_ttl:  # stored under a capability token, served at /graphs/<token>.png
+            url = f"{public}/graphs/{graph_images.save(self.redis, self.keys, png, link_ttl)}.png"
+        return Alert(event, channel, pattern, expiration, link, png, url)
 
     def _graph(self, event: AnomalyEvent) -> bytes | None:
         series = self.store.read(event.metric)
