@@ -17,7 +17,7 @@ from skyline.db import make_engine
 from skyline.db.models import Anomaly, Correlation, Metric
 from skyline.events.anomaly import event_id
 from skyline.webapp import users
-from tests.integration.test_webapp_http import Browser, running_webapp, seed, webapp_settings
+from tests.integration.test_webapp_http import logged_in_webapp, webapp_settings
 
 
 def add_anomaly(settings, metric: str, at: int, source: str = "analyzer") -> int:
@@ -36,10 +36,7 @@ def add_anomaly(settings, metric: str, at: int, source: str = "analyzer") -> int
 @pytest.fixture
 def env(make_settings, tmp_path):
     settings = webapp_settings(make_settings, tmp_path)
-    with running_webapp(settings) as (daemon, base):
-        ids = seed(settings, daemon.store)
-        b = Browser(base)
-        assert b.login().status_code == 302
+    with logged_in_webapp(settings) as (daemon, _, ids, b):
         yield settings, daemon, ids, b
 
 

@@ -107,6 +107,16 @@ class Browser(requests.Session):
                          data={"username": username, "password": password, "csrf_token": token})  # fmt: skip
 
 
+@contextmanager
+def logged_in_webapp(settings: Settings) -> Iterator[tuple[Webapp, str, dict[str, int], Browser]]:
+    """A running webapp with ``seed``'s data and a Browser logged in as the admin."""
+    with running_webapp(settings) as (daemon, base):
+        ids = seed(settings, daemon.store)
+        b = Browser(base)
+        assert b.login().status_code == 302
+        yield daemon, base, ids, b
+
+
 @pytest.fixture
 def app_env(make_settings, tmp_path):
     settings = webapp_settings(make_settings, tmp_path)

@@ -14,8 +14,7 @@ from skyline.webapp import users
 from tests.integration.test_webapp_http import (
     ADMIN_PASSWORD,
     Browser,
-    running_webapp,
-    seed,
+    logged_in_webapp,
     webapp_settings,
 )
 
@@ -23,10 +22,7 @@ from tests.integration.test_webapp_http import (
 @pytest.fixture
 def env(make_settings, tmp_path):
     settings = webapp_settings(make_settings, tmp_path)
-    with running_webapp(settings) as (daemon, base):
-        ids = seed(settings, daemon.store)
-        b = Browser(base)
-        assert b.login().status_code == 302
+    with logged_in_webapp(settings) as (daemon, base, ids, b):
         yield settings, daemon, base, ids, b
 
 
