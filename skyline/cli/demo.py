@@ -7,17 +7,20 @@ first backfilled (``--history-hours`` into mirage's rollups, then the last
 mirage have enough history at once), then streamed live to horizon's Graphite line
 port every ``--interval`` seconds.
 
-The story (the embedded defaults' ``[[alerts]]`` rule sends ``demo.*`` through mirage
-to the file channel): ``--first-anomaly`` seconds after the start a timeout hits
-checkout latency and, with it, the database's query time (injections move a metric
-and its partner together, so luminosity relates them); mirage confirms it and the
-alert is delivered.  Once it has its final verdict the demo trains it as normal (a
-features profile, as the anomaly page's button does; ``--no-train`` leaves that to
-you), and ``--repeat-after`` seconds after the first the same timeout comes again:
-ionosphere silences it.  Meanwhile, every ``--every`` seconds from the first on, a
-spike, a timeout, a level shift or a drop on a random seasonal metric (other than the
-story's until the repeat has passed; mirage clears what its day of 10-minute
-buckets does not show, such as most one-point spikes, and confirms the rest).
+The story (the embedded defaults' ``[[alerts]]`` rule sends ``demo.*`` through mirage,
+which judges a day in minutes, to the file channel) takes about two minutes: the
+backfill holds a timeout in checkout latency and, with it, the database's query time
+(injections move a metric and its partner together, so luminosity relates them),
+``--repeat-after`` seconds before ``--repeat-at``.  The analyzer judges a new metric's
+stored points, so it finds the timeout at once; mirage confirms it and the alert is
+delivered.  Once it has its final verdict the demo trains it as normal (a features
+profile, as the anomaly page's button does; ``--no-train`` leaves that to you), and
+``--repeat-at`` seconds after the start the same timeout comes again, live: ionosphere
+silences it.  (On a store that already holds the story's metrics the first comes live
+at ``--first-anomaly``, the repeat ``--repeat-after`` later.)  Meanwhile, from
+``--first-anomaly`` on and every ``--every`` seconds, a spike, a timeout, a level shift
+or a drop on a random seasonal metric (other than the story's until the repeat has
+passed; mirage clears what its day of minutes does not show, and confirms the rest).
 
 The horizon port is the effective one (``var/run/ports.env`` written by ``skyline
 start all --pick-free-ports`` is honoured).  ``--background`` detaches (pid file
@@ -121,14 +124,20 @@ def partner_of(metric: DemoMetric, metrics: list[DemoMetric]) -> DemoMetric | No
 # Points between the story's timeout and its repeat.  The default detector measures a
 # surprise against the metric's own decaying peak (half-life 1,000 points): the same
 # timeout again is news to it only once that peak has decayed by about a fifth, some
-# 260-270 points later (tests/unit/test_demo_data.py measures it); 300 leaves a margin.
+# 260-270 points later (tests/unit/test_demo_data.py measures it).  360 leaves a margin:
+# the repeat scores 0.77-0.78 there against the threshold 0.72, where at 300 it scored
+# 0.73-0.75 (six seeds).  The first is in the backfill, so the gap costs no waiting.
 # Panorama stores the repeat although it may come within ``[panorama] expiry`` of the
 # first: the first was trained as normal since (skyline.events.panorama.agent).
-REPEAT_POINTS = 300
-# Seconds between live datapoints.  Not faster: mirage judges 10-minute bucket means,
-# and at 1 s a one-point timeout is diluted among 600 points and rightly cleared (3 of
-# 9 algorithms, measured), while a taller or longer one stays news to the detector for
-# longer than 300 points.
+REPEAT_POINTS = 360
+# Hours of history backfilled at the live interval: mirage's day at minutes (the demo's
+# rule) is read from the raw series, and the story's first timeout sits in it.
+BACKFILL_HOURS = 25.0
+# Seconds from the start to the story's repeat (live): time for the analyzer to find the
+# first in the backfill, mirage to confirm it, the alert and the training.
+REPEAT_AT = 90.0
+# Seconds between live datapoints.  REPEAT_POINTS of them separate the story's two
+# timeouts; the first sits that far back in the backfill, so the story does not wait.
 DEFAULT_INTERVAL = 10.0
 
 
@@ -139,8 +148,8 @@ def default_repeat_after(interval: float) -> float:
 
 
 # How far above normal an injection goes, in the metric's scale.  A timeout is one point
-# so high that mirage, which judges its 10-minute bucket means, still sees it when the
-# other points of the bucket dilute it (a 1x spike in a bucket of 60 points is lost).
+# so high that mirage, which judges bucket means, still sees it when the other points of
+# its bucket dilute it (a 1x spike in a bucket of 60 points is lost).
 HEIGHT = {"spike": 1.0, "timeout": 20.0, "level_shift": 0.6}
 
 
@@ -167,23 +176,33 @@ class Injection:
 def early_in_bucket(t: float, resolution: int) -> float:
     """``t``, or the first time after it early in one of mirage's buckets (within its
     first fifth).  Mirage judges bucket means and the anomaly's bucket ends at the
-    anomaly: a timeout late in its bucket is diluted by the bucket's earlier points,
-    and the same timeout again, with the first one's bucket in the window, is then
-    rightly cleared (5 of 9 algorithms, measured with ``make run``; the ensemble's
-    three-bucket tail average dilutes it further).  Early in a bucket it stands out
-    (tests/unit/test_demo_data.py judges both with mirage's own code)."""
+    anomaly: in 10-minute buckets a timeout late in its bucket is diluted by the
+    bucket's earlier points, and the same timeout again, with the first one's bucket
+    in the window, is then rightly cleared (5 of 9 algorithms, measured with ``make
+    run``; the ensemble's three-bucket tail average dilutes it further).  Early in a
+    bucket it stands out (tests/unit/test_demo_data.py judges both with mirage's own
+    code).  The demo's rule judges minutes, where it stands out anywhere; the wait is
+    then at most 48 s, kept for a rule without ``mirage_resolution``."""
     offset = t % resolution
     if offset <= resolution // 5:
         return t
     return t - offset + resolution + resolution // 10
 
 
+def early_before(t: float, resolution: int) -> float:
+    """The latest time at or before ``t`` that ``early_in_bucket`` would give."""
+    start = t - t % resolution
+    early = start + resolution // 10
+    return early if early <= t else early - resolution
+
+
 class Demo:
-    def __init__(self, settings: Settings, *, interval: float = DEFAULT_INTERVAL, backfill_hours: float = 6.0,
-                 first_anomaly: float = 20.0, every: float = 180.0, seed: int | None = None,
-                 history_hours: float = 48.0, repeat_after: float | None = None,
+    def __init__(self, settings: Settings, *, interval: float = DEFAULT_INTERVAL,
+                 backfill_hours: float = BACKFILL_HOURS, first_anomaly: float = 20.0,
+                 every: float = 180.0, seed: int | None = None, history_hours: float = 48.0,
+                 repeat_after: float | None = None, repeat_at: float = REPEAT_AT,
                  train: bool = True, say=print) -> None:  # fmt: skip
-        self.settings, self.interval = settings, interval
+        self.settings, self.interval, self.repeat_at = settings, interval, repeat_at
         self.backfill_hours, self.first_anomaly, self.every = backfill_hours, first_anomaly, every
         if repeat_after is None:
             repeat_after = default_repeat_after(interval)
@@ -199,28 +218,43 @@ class Demo:
         self._sock: socket.socket | None = None
 
     # History --------------------------------------------------------------------------
-    def backfill(self, now: float) -> int:
-        """The last ``backfill_hours`` at the live interval (so counters' steps match),
-        newer than what is already stored, straight into the store."""
+    def _store(self) -> TimeSeriesStore:
         from skyline.store.connection import connect
         from skyline.store.keys import RedisKeys
 
-        store = TimeSeriesStore(connect(self.settings, start_embedded=False),
-                                RedisKeys(self.settings.redis.prefix))  # fmt: skip
+        return TimeSeriesStore(connect(self.settings, start_embedded=False),
+                               RedisKeys(self.settings.redis.prefix))  # fmt: skip
+
+    def newest_stored(self) -> dict[str, float]:
+        """The newest stored timestamp of each demo metric (0: none)."""
+        stored = self._store().read_many([m.name for m in self.metrics])
+        return {name: float(s.timestamps[-1]) if len(s) else 0.0 for name, s in stored.items()}
+
+    def backfill(self, now: float) -> int:
+        """The last ``backfill_hours`` at the live interval (so counters' steps match),
+        newer than what is already stored, straight into the store, with the
+        injections scheduled in that time (the story's first timeout)."""
+        store = self._store()
         step = max(1, round(self.interval))
         start = int(now - self.backfill_hours * 3600) // step * step
         stored = store.read_many([m.name for m in self.metrics])
+        past = [i for i in self.injections if i.start < now]
+        for inj in past:
+            when = time.strftime("%H:%M:%S", time.localtime(inj.start))
+            self.say(f"injected a {inj.kind.replace('_', ' ')} into {inj.metric.name}"
+                     + (f" and {inj.partner.name}" if inj.partner else "") + f" at {when}, "
+                     "in the backfill")  # fmt: skip
         grouped: dict[str, tuple[list[float], list[float]]] = {}
         for m in self.metrics:
             series = stored[m.name]
-            newest = float(series.timestamps[-1]) if len(series) else 0.0
+            last = float(series.timestamps[-1]) if len(series) else 0.0
             if m.kind == "counter" and len(series):
                 m.total = float(series.values[-1])
             if not len(series):
                 self.history(store, m, start, now)
-            stamps = [float(t) for t in range(start, int(now) - step + 1, step) if t > newest]
+            stamps = [float(t) for t in range(start, int(now) - step + 1, step) if t > last]
             if stamps:
-                grouped[m.name] = (stamps, [m.normal(t, self.rng, step) for t in stamps])
+                grouped[m.name] = (stamps, [self.value(m, t, step, past) for t in stamps])
         return store.append_grouped(grouped)
 
     def history(self, store: TimeSeriesStore, m: DemoMetric, end: int, now: float) -> int:
@@ -269,21 +303,31 @@ class Demo:
         return pid
 
     # Live -----------------------------------------------------------------------------
-    def schedule(self, start: float) -> None:
+    def schedule(self, start: float, newest: dict[str, float] | None = None) -> None:
         """The story first: a timeout (a very high spike) into checkout latency and its
-        partner, which ``train_story`` trains as normal, and the same timeout again at
-        least ``repeat_after`` seconds later, which ionosphere silences; both early in
-        one of mirage's buckets (``early_in_bucket``).  And every ``every`` seconds a
-        random anomaly: from ``first_anomaly`` on when the story's first had to wait
-        for a bucket (so something shows within a minute), else from the first on."""
+        partner, which ``train_story`` trains as normal, and the same timeout again
+        ``repeat_after`` seconds later, which ionosphere silences; both early in one of
+        mirage's buckets (``early_in_bucket``).  The repeat comes live ``repeat_at``
+        seconds after the start, and the first in the backfill, where the analyzer
+        judges it when it first sees the metric.  When the backfill cannot hold it
+        (``newest``: the story's metrics are stored past it; a short backfill), the
+        first comes live at ``first_anomaly`` and the repeat ``repeat_after`` later.
+        And every ``every`` seconds a random anomaly, from ``first_anomaly`` on (from
+        the story's first on, when that is live then)."""
         first = self.metrics[0]  # checkout latency: the story's metric
         partner = partner_of(first, self.metrics)
-        res = self.settings.mirage.rollup_resolution
-        t = early_in_bucket(start + self.first_anomaly, res)
-        self.story = [Injection(first, "timeout", t, t + self.interval, partner)]
+        res = self.story_resolution(first)
+        times = [early_in_bucket(start + self.first_anomaly, res)]
         if self.repeat_after:
-            t = early_in_bucket(t + self.repeat_after, res)
-            self.story.append(Injection(first, "timeout", t, t + self.interval, partner))
+            again = early_in_bucket(start + self.repeat_at, res)
+            before = early_before(again - self.repeat_after, res)
+            stored = max((newest or {}).get(m.name, 0.0) for m in self._moved(first))
+            earliest = start - self.backfill_hours * 3600 + REPEAT_POINTS * self.interval
+            if stored < earliest <= before < start:
+                times = [before, again]
+            else:
+                times.append(early_in_bucket(times[0] + self.repeat_after, res))
+        self.story = [Injection(first, "timeout", t, t + self.interval, partner) for t in times]
         self.injections.extend(self.story)
         # random anomalies; until the repeat has passed none touches the story's metrics
         # (a taller peak would hide the repeat from the detector, and panorama would not
@@ -292,8 +336,8 @@ class Demo:
         touched = {m.name for m in self.story[0].metrics}
         seasonal = [m for m in self.metrics if m.kind == "seasonal"]
         aside = [m for m in seasonal if not touched & {x.name for x in self._moved(m)}]
-        waited = self.story[0].start > start + self.first_anomaly
-        t = start + self.first_anomaly if waited else self.story[0].start + self.every
+        live_first = self.story[0].start == start + self.first_anomaly
+        t = self.story[0].start + self.every if live_first else start + self.first_anomaly
         for _ in range(1000):
             metric, kind = (
                 self.rng.choice(seasonal if t > story_end + self.every else aside),
@@ -306,22 +350,34 @@ class Demo:
             )
             t += self.every
 
+    def story_resolution(self, m: DemoMetric) -> int:
+        """The bucket width mirage judges ``m`` in (its [[alerts]] rule's)."""
+        from skyline.events.rules import route
+
+        rule = route(self.settings.alerts, m.name)
+        return rule.mirage_resolution or self.settings.mirage.rollup_resolution
+
     def _moved(self, m: DemoMetric) -> tuple[DemoMetric, ...]:
         """The metrics an injection into ``m`` moves: it and its partner."""
         partner = partner_of(m, self.metrics)
         return (m, partner) if partner else (m,)
 
+    def value(self, m: DemoMetric, ts: float, step: float,
+              injections: list[Injection] | None = None) -> float:  # fmt: skip
+        """``m``'s point at ``ts``: normal, moved by the injections under way (of
+        ``injections``, default all)."""
+        value = m.normal(ts, self.rng, step)
+        for inj in self.injections if injections is None else injections:
+            if any(m is x for x in inj.metrics) and inj.start <= ts < inj.end:
+                value = inj.apply(ts, value, m)
+        return value
+
     def lines(self, ts: float) -> bytes:
-        out = []
-        for m in self.metrics:
-            value = m.normal(ts, self.rng, self.interval)
-            for inj in self.injections:
-                if any(m is x for x in inj.metrics) and inj.start <= ts < inj.end:
-                    if m is inj.metric and ts < inj.start + self.interval:
-                        self.say(f"injecting a {inj.kind.replace('_', ' ')} into {m.name}"
-                                 + (f" and {inj.partner.name}" if inj.partner else ""))  # fmt: skip
-                    value = inj.apply(ts, value, m)
-            out.append(f"{m.name} {value!r} {int(ts)}\n")
+        for inj in self.injections:
+            if inj.start <= ts < inj.start + self.interval:
+                self.say(f"injecting a {inj.kind.replace('_', ' ')} into {inj.metric.name}"
+                         + (f" and {inj.partner.name}" if inj.partner else ""))  # fmt: skip
+        out = [f"{m.name} {self.value(m, ts, self.interval)!r} {int(ts)}\n" for m in self.metrics]
         return "".join(out).encode()
 
     def send(self, data: bytes) -> bool:
@@ -341,16 +397,17 @@ class Demo:
 
     def run(self, duration: float | None = None) -> int:
         now = time.time()
+        self.schedule(now, self.newest_stored())
         n = self.backfill(now)
         self.say(
             f"backfilled {n} datapoints ({self.backfill_hours:g} h of {len(self.metrics)} metrics)"
         )
         demo_sql.run(self.settings, self.stop_event, self.say, self.backfill_hours)  # pulled source
-        self.schedule(now)
         at = [time.strftime("%H:%M:%S", time.localtime(i.start)) for i in self.story]
+        where = " (in the backfill)" if self.story[0].start < now else ""
         self.say(f"streaming to horizon's line port {self.settings.horizon.line_port} every "
                  f"{self.interval:g}s; first anomaly in {self.first_anomaly:g}s; the story's "
-                 f"timeout at {' and again at '.join(at)}")  # fmt: skip
+                 f"timeout at {at[0]}{where}" + "".join(f" and again at {t}" for t in at[1:]))  # fmt: skip
         if self.train and len(self.story) > 1:
             wait = self.story[1].start - now - 2 * self.interval
             threading.Thread(target=self.train_story, args=(wait,), daemon=True).start()
@@ -400,21 +457,30 @@ def effective_settings(config: str | None) -> Settings:
 
 
 STORY = """\
-The demo's story (README, "The demo"):
-  1. within a minute a timeout in demo.shop.checkout.latency_ms (and demo.shop.db.query_time_ms)
-     is on the Now page: mirage re-checks it over a day, luminosity relates the two metrics,
-     and the alert is delivered to {alerts} (the Alerts table of the anomaly page);
-  2. a minute later the demo trains it as normal (a features profile), as the page's button does;
-  3. the same timeout again, {repeat} later, is silenced by ionosphere: its verdict
-     trail says which profile matched;
-  4. meanwhile a random anomaly elsewhere every few minutes."""
+The demo's story (README, "The demo"), about two minutes on a new store:
+  1. within seconds a timeout in demo.shop.checkout.latency_ms (and demo.shop.db.query_time_ms)
+     {repeat} ago, in the backfilled history, is on the Now page: the analyzer judges a new
+     metric's stored points, mirage re-checks it over a day, luminosity relates the two
+     metrics, and the alert is delivered to {alerts} (the anomaly page's Alerts table);
+  2. once its verdict is final the demo trains it as normal (a features profile), as the
+     page's button does;
+  3. the same timeout again, live {repeat_at} after the start, is silenced by ionosphere: its
+     verdict trail says which profile matched;
+  4. meanwhile a random anomaly elsewhere from {first} s on, every few minutes.
+  On a store that already holds the demo's metrics the first timeout comes live at {first} s
+  and its repeat {repeat} later."""
 
 
-def _repeat_text(args: argparse.Namespace) -> str:
-    seconds = args.repeat_after
-    if seconds is None:
-        seconds = default_repeat_after(args.interval)
+def _seconds_text(seconds: float) -> str:
     return f"{seconds / 60:.0f} minutes" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def story_text(settings: Settings, args: argparse.Namespace) -> str:
+    repeat = args.repeat_after
+    if repeat is None:
+        repeat = default_repeat_after(args.interval)
+    return STORY.format(alerts=alert_file(settings), repeat=_seconds_text(repeat),
+                        repeat_at=_seconds_text(args.repeat_at), first=f"{args.first_anomaly:g}")  # fmt: skip
 
 
 def alert_file(settings: Settings) -> str:
@@ -481,7 +547,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_INTERVAL,
         help="seconds between live datapoints (10)",
     )
-    p.add_argument("--backfill-hours", type=float, default=6.0, help="history written first (6)")
+    p.add_argument("--backfill-hours", type=float, default=BACKFILL_HOURS,
+                   help=f"history written first at the interval ({BACKFILL_HOURS:g})")  # fmt: skip
     p.add_argument(
         "--first-anomaly", type=float, default=20.0, help="seconds until the first anomaly (20)"
     )
@@ -494,8 +561,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--history-hours", type=float, default=48.0,
                    help="older history written into mirage's rollups (48)")  # fmt: skip
     p.add_argument("--repeat-after", type=float,
-                   help="seconds from the first anomaly to its identical repeat, which the "
-                   "trained profile silences (default: 300 intervals, 50 minutes at 10 s)")  # fmt: skip
+                   help="seconds from the story's timeout to its identical repeat, which the "
+                   "trained profile silences (default: 360 intervals, an hour at 10 s; "
+                   "the first is in the backfill)")  # fmt: skip
+    p.add_argument("--repeat-at", type=float, default=REPEAT_AT,
+                   help=f"seconds from the start to the repeat ({REPEAT_AT:g})")  # fmt: skip
     p.add_argument("--no-train", dest="train", action="store_false",
                    help="do not train the first anomaly as normal (train it yourself)")  # fmt: skip
     p.add_argument("--seed", type=int, help="random seed, for a reproducible demo")
@@ -513,6 +583,7 @@ def run(args: argparse.Namespace, config: str | None = None) -> int:
                 f"--first-anomaly={args.first_anomaly}", f"--every={args.every}"]  # fmt: skip
         argv += [f"--history-hours={args.history_hours}"]
         argv += [f"--repeat-after={args.repeat_after}"] if args.repeat_after is not None else []
+        argv += [f"--repeat-at={args.repeat_at}"]
         argv += [] if args.train else ["--no-train"]
         argv += [f"--duration={args.duration}"] if args.duration else []
         argv += [f"--seed={args.seed}"] if args.seed is not None else []
@@ -520,15 +591,16 @@ def run(args: argparse.Namespace, config: str | None = None) -> int:
         print(
             f"demo: running in the background (pid {pid}; log {settings.var_path / 'log' / 'demo.log'})"
         )
-        print(STORY.format(alerts=alert_file(settings), repeat=_repeat_text(args)))
+        print(story_text(settings, args))
         print(login_hint(settings))
         return 0
     demo = Demo(settings, interval=args.interval, backfill_hours=args.backfill_hours,
                 first_anomaly=args.first_anomaly, every=args.every, seed=args.seed,
-                history_hours=args.history_hours, repeat_after=args.repeat_after, train=args.train,
+                history_hours=args.history_hours, repeat_after=args.repeat_after,
+                repeat_at=args.repeat_at, train=args.train,
                 say=lambda m: print(f"{time.strftime('%H:%M:%S')} demo: {m}", flush=True))  # fmt: skip
     signal.signal(signal.SIGTERM, lambda *_: demo.stop_event.set())
-    print(STORY.format(alerts=alert_file(settings), repeat=_repeat_text(args)))
+    print(story_text(settings, args))
     print(login_hint(settings), flush=True)
     try:
         return demo.run(args.duration)

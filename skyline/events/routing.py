@@ -72,10 +72,12 @@ def onward(
     stage: str,
     downstream: Downstream,
     reason: str = "",
+    detail: dict[str, Any] | None = None,
 ) -> VerdictEvent:
-    """``stage`` found ``event`` anomalous: queue it for the next stage that applies."""
+    """``stage`` found ``event`` anomalous: queue it for the next stage that applies.
+    ``detail`` (the stage's evidence) goes into the verdict with the channels."""
     r = route(settings.alerts, event.metric, event.labels)
-    channels = {"channels": [c for c, _, _ in r.channels]}
+    channels = {**(detail or {}), "channels": [c for c, _, _ in r.channels]}
     if not r.alerting:
         return _send(pipe, keys, settings, event, stage, None, "no_alert_rule",
                      "no [[alerts]] rule matches the metric", channels)  # fmt: skip

@@ -67,6 +67,7 @@ class Route:
 
     channels: tuple[tuple[str, int, str], ...]  # (channel, expiration s, rule pattern)
     mirage_hours: int | None
+    mirage_resolution: int | None = None  # s; None: [mirage] rollup_resolution
 
     @property
     def alerting(self) -> bool:
@@ -77,11 +78,11 @@ def route(
     rules: Sequence[AlertRule], metric: str, labels: Mapping[str, str] | None = None
 ) -> Route:
     channels: dict[str, tuple[str, int, str]] = {}
-    mirage_hours = None
+    mirage_hours = mirage_resolution = None
     for rule in rules:
         if not matches(rule.pattern, metric) or not labels_match(rule.labels, metric, labels):
             continue
         channels.setdefault(rule.channel, (rule.channel, rule.expiration, rule.pattern))
         if mirage_hours is None and rule.mirage_hours:
-            mirage_hours = rule.mirage_hours
-    return Route(tuple(channels.values()), mirage_hours)
+            mirage_hours, mirage_resolution = rule.mirage_hours, rule.mirage_resolution
+    return Route(tuple(channels.values()), mirage_hours, mirage_resolution)

@@ -136,6 +136,15 @@ class AlertRule(Section):
     channel: str = key(..., "smtp, slack, pagerduty, webhook-<name>, syslog, file or an address.")
     expiration: int = key(3600, "At most one alert per metric and channel in this time.", "s", ge=0)
     mirage_hours: int | None = key(None, "Hours of history mirage re-checks over.", "h", ge=1)
+    mirage_resolution: int | None = key(
+        None,
+        "Bucket width mirage judges the window in; unset: [mirage] rollup_resolution. "
+        "Finer than that, the window is read from the raw series (or the remote source), "
+        "so without [mirage] graphite_url or prometheus_url mirage_hours must fit in "
+        "[skyline] full_duration. Finer buckets dilute a short anomaly less.",
+        "s",
+        ge=10,
+    )
     labels: str = key(
         "", 'Label selector the metric must also match, e.g. {job="api",code=~"5.."} '
         '(Prometheus syntax; use pattern = ".*" to match on labels alone).',
@@ -156,7 +165,11 @@ class AlertRule(Section):
 # run``) alert on the file channel, re-checked by mirage over a day first, so a new user
 # sees the whole pipeline (mirage, ionosphere, an alert delivered) with no file to edit.
 # Any [[alerts]] table in the settings file replaces it.
-DEMO_ALERT_RULE = {"pattern": r"^demo\.", "channel": "file", "expiration": 300, "mirage_hours": 24}
+# Mirage judges its day in minutes, read from the raw series (the demo backfills a day
+# of it), as earthgecko's mirage judges Graphite's 1-minute data: a one-point timeout is
+# confirmed wherever it falls in a minute, where 10-minute buckets dilute it.
+DEMO_ALERT_RULE = {"pattern": r"^demo\.", "channel": "file", "expiration": 300,
+                   "mirage_hours": 24, "mirage_resolution": 60}  # fmt: skip
 
 
 def default_alert_rules() -> list[AlertRule]:

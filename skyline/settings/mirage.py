@@ -3,7 +3,8 @@ down-sampled history (rollups) it reads."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import model_validator
 
@@ -14,6 +15,9 @@ from skyline.settings.base import (
     check_consensus,
     key,
 )
+
+if TYPE_CHECKING:
+    from skyline.settings.alerting import AlertRule
 
 FETCH_BACKOFF = 0.2  # s: the wait before a history fetch's try n (n = 1, 2...) is n x this
 
@@ -156,3 +160,27 @@ class MirageSection(LoopSection):
                 "the timeouts or attempts, or raise max_check_age"
             )
         return self
+
+
+def check_mirage_resolution(rules: Sequence[AlertRule], mirage: MirageSection,
+                            full_duration: int) -> None:  # fmt: skip
+    """A rule's ``mirage_resolution`` must be readable: no coarser than the rollups
+    (which are not down-sampled further), and when finer, its window is read from the
+    raw series, which holds ``full_duration``, unless a remote source serves it."""
+    for rule in rules:
+        res = rule.mirage_resolution
+        if res is None or not rule.mirage_hours:
+            continue
+        where = f"[[alerts]] pattern {rule.pattern!r}: mirage_resolution {res}"
+        if res > mirage.rollup_resolution:
+            raise ValueError(f"{where} s is coarser than [mirage] rollup_resolution "
+                             f"({mirage.rollup_resolution} s); use at most that")  # fmt: skip
+        remote = mirage.graphite_url or mirage.prometheus_url
+        too_long = rule.mirage_hours * 3600 > full_duration
+        if res < mirage.rollup_resolution and not remote and too_long:
+            raise ValueError(
+                f"{where} s is finer than the rollups, so mirage reads the window from the "
+                f"raw series, which holds [skyline] full_duration ({full_duration} s); "
+                f"mirage_hours {rule.mirage_hours} h does not fit: lower mirage_hours, raise "
+                "full_duration, or set [mirage] graphite_url or prometheus_url"
+            )

@@ -43,7 +43,7 @@ from skyline.settings.base import (
 from skyline.settings.ingest import FluxSection, HorizonSection
 from skyline.settings.ionosphere import IonosphereSection
 from skyline.settings.luminosity import LuminositySection
-from skyline.settings.mirage import MirageSection
+from skyline.settings.mirage import MirageSection, check_mirage_resolution
 from skyline.settings.thunder import DataHealthRule, ThunderSection, check_before_roomba
 from skyline.settings.vista import DEMO_SOURCE, VistaSource
 from skyline.settings.webapp import WebappSection
@@ -247,6 +247,11 @@ class Settings(Section):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"[[vista]] name {dupes[0]!r} is used twice; names must be unique")
+        return self
+
+    @model_validator(mode="after")
+    def _mirage_resolution_readable(self) -> Settings:
+        check_mirage_resolution(self.alerts, self.mirage, self.skyline.full_duration)
         return self
 
     @model_validator(mode="after")

@@ -1,9 +1,10 @@
 """The demo's story end to end, on the real daemons and the embedded defaults' own
 [[alerts]] rule, walked by an operator in headless Chromium:
 
-1. the demo's timeout in checkout latency is an analyzer anomaly, mirage confirms it
-   over its day of history, and the alert is delivered to the file channel: one JSON
-   line, and the Alerts table of the anomaly page says ``sent``;
+1. the demo's timeout in checkout latency, in the backfilled history, is an analyzer
+   anomaly (the analyzer judges a new metric's stored points), mirage confirms it over
+   its day of history in minutes, and the alert is delivered to the file channel: one
+   JSON line, and the Alerts table of the anomaly page says ``sent``;
 2. luminosity relates it to the database query time the demo moved with it: the
    page's Related metrics;
 3. the demo trains it as normal (a features profile; the page links it, and the
@@ -12,17 +13,20 @@
    reason, and the alert file has no line for it.
 
 Horizon, analyzer, mirage, ionosphere, panorama, luminosity, the alerters and the
-webapp run in threads on the test's Redis and SQLite; the demo is ``skyline demo``'s
-own code with a 2 s interval and the repeat 45 s after the first, mirage's buckets at
-60 s, and the analyzer in classic mode (see the settings below).  Panorama keeps its
-default repeat window (900 s): the repeat is stored because the first was trained.  Screenshots for docs/webapp.md:
-``SKYLINE_SCREENSHOTS=1``.
+webapp run in threads on the test's Redis and SQLite, with the default detector,
+motifs and demo rule; the demo is ``skyline demo``'s own code at its default interval
+and gap (360 points, an hour), with 13 h of backfill (enough for mirage's day: half
+of it) and the repeat a minute after the start.  Panorama keeps its default repeat
+window (900 s): the repeat is stored because the first was trained.  Screenshots for
+docs/webapp.md: ``SKYLINE_SCREENSHOTS=1``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
+import time
 from contextlib import ExitStack
 
 import pytest
@@ -46,7 +50,7 @@ from tests.integration.pipeline_fixtures import pipeline_settings, running
 from tests.integration.test_webapp_http import ADMIN_PASSWORD
 
 LATENCY, QUERY_TIME = "demo.shop.checkout.latency_ms", "demo.shop.db.query_time_ms"
-INTERVAL, REPEAT_AFTER = 2.0, 45.0
+BACKFILL_HOURS, REPEAT_AT = 13.0, 60.0
 
 
 def trail(engine, anomaly_id: int) -> list[tuple[str, str, str]]:
@@ -86,20 +90,15 @@ def test_the_demo_tells_the_whole_story(browser, make_settings, tmp_path, shots)
         make_settings, tmp_path, "", **horizon_env(),
         SKYLINE__ANALYZER__ARRIVAL_INTERVAL="0.1", SKYLINE__ANALYZER__INTERVAL="3600",
         SKYLINE__PANORAMA__INTERVAL="0.2",
-        SKYLINE__MIRAGE__INTERVAL="0.2", SKYLINE__MIRAGE__ROLLUP_RESOLUTION="60",
+        SKYLINE__MIRAGE__INTERVAL="0.2",
         SKYLINE__IONOSPHERE__INTERVAL="0.2", SKYLINE__LUMINOSITY__INTERVAL="0.2",
         SKYLINE__ALERTERS__INTERVAL="0.2", SKYLINE__ALERTERS__FILE__PATH=str(alerts),
         SKYLINE__WEBAPP__HTTP_SERVER="threaded", SKYLINE__WEBAPP__PORT=str(free_port()),
         SKYLINE__WEBAPP__ADMIN_PASSWORD=ADMIN_PASSWORD,
-        # the default detector flags the same timeout again only 300 points later (the
-        # demo's default repeat_after, 5 min at 1 s; tests/unit/test_demo_data.py): too long here, so
-        # the ensemble judges; ionosphere treats an anomaly alike whichever mode raised it
-        SKYLINE__ANALYZER__MODE="classic",
-        # motifs shorter than the gap, as the default sizes (180 points and up) are
-        # shorter than the demo's default gap (300): the repeat's motif holds it alone
-        SKYLINE__IONOSPHERE__MOTIF_SIZES="[20]",
     )  # fmt: skip
-    assert [(r.pattern, r.channel) for r in settings.alerts] == [(r"^demo\.", "file")]
+    assert [(r.pattern, r.channel, r.mirage_resolution) for r in settings.alerts] == [
+        (r"^demo\.", "file", 60)]  # fmt: skip
+    assert settings.analyzer.mode == "default"
     engine = make_engine(settings.database_url)
     said: list[str] = []
     with ExitStack() as stack:
@@ -114,22 +113,23 @@ def test_the_demo_tells_the_whole_story(browser, make_settings, tmp_path, shots)
         live = settings.model_copy(
             update={"horizon": settings.horizon.model_copy(update={"line_port": port})}
         )
-        demo = Demo(live, interval=INTERVAL, backfill_hours=2, history_hours=26, first_anomaly=4,
-                    repeat_after=REPEAT_AFTER, every=3600, seed=3, say=said.append)  # fmt: skip
+        demo = Demo(live, backfill_hours=BACKFILL_HOURS, history_hours=2, first_anomaly=3600,
+                    repeat_at=REPEAT_AT, every=3600, seed=3, say=said.append)  # fmt: skip
         thread = threading.Thread(target=demo.run, daemon=True)
         thread.start()
         stack.callback(thread.join, 10)
         stack.callback(demo.stop_event.set)
 
-        # 1. the timeout: confirmed by mirage, alerted on the file channel
+        # 1. the timeout, in the backfill: confirmed by mirage, alerted on the file channel
         wait_for(lambda: demo.story, timeout=30)
         first_inj, repeat_inj = demo.story
-        first = settled(engine, first_inj, 120, said)  # early in a mirage bucket: up to a minute
+        assert first_inj.start < time.time() - 2000 < repeat_inj.start - 2000, said
+        first = settled(engine, first_inj, 120, said)
         first_id, verdict = first
         steps = trail(engine, first_id)
         assert verdict == "alerted", (steps, said)
         mirage = [s for s in steps if s[0] == "mirage"]
-        assert mirage and "anomalous over 24 h" in mirage[0][2], steps
+        assert mirage and "anomalous over 24 h at 60 s" in mirage[0][2], steps
         lines = [json.loads(x) for x in alerts.read_text().splitlines()]
         mine = [x for x in lines if x["metric"] == LATENCY]
         assert len(mine) == 1 and mine[0]["rule"] == r"^demo\." and mine[0]["link"].endswith(
@@ -139,7 +139,7 @@ def test_the_demo_tells_the_whole_story(browser, make_settings, tmp_path, shots)
         wait_for(lambda: correlated(engine, first_id), timeout=30)
 
         # 3. the demo trains it as normal before the repeat comes
-        profile_id = wait_for(lambda: demo.profile_id, timeout=REPEAT_AFTER + 60)
+        profile_id = wait_for(lambda: demo.profile_id, timeout=REPEAT_AT + 60)
 
         context, page, problems = new_page(browser)
         page.goto(f"{base}/anomaly/{first_id}")
@@ -155,10 +155,14 @@ def test_the_demo_tells_the_whole_story(browser, make_settings, tmp_path, shots)
         page.click("#trained-profile")
         page.wait_for_url(f"**/profile/{profile_id}")
         facts = page.inner_text("#profile-facts")
-        assert "2.0 h of data" in facts, facts  # the backfill, not the 24 h asked for
+        # the backfill before the first, not the 24 h asked for
+        hours = float(re.search(r"([\d.]+) h of data", facts).group(1))  # type: ignore[union-attr]
+        assert (
+            abs(hours - (first_inj.start - (time.time() - BACKFILL_HOURS * 3600)) / 3600) < 0.2
+        ), facts
 
         # 4. the same timeout again: silenced by ionosphere, with its reason, no alert
-        repeat = settled(engine, repeat_inj, REPEAT_AFTER + 120, said)
+        repeat = settled(engine, repeat_inj, REPEAT_AT + 120, said)
         repeat_id, verdict = repeat
         steps = trail(engine, repeat_id)
         assert verdict == "not_anomalous", "\n".join(map(str, steps))

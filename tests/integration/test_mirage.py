@@ -229,3 +229,26 @@ def test_roomba_folds_only_the_metrics_a_mirage_rule_matches(settings):
     rollups = Rollups(horizon.store, settings.mirage.rollup_resolution)
     assert len(rollups.read("shop.x")) == 16 and not horizon.redis.exists(rollups.key("web.y"))
     assert horizon.counters.peek()["rollups.metrics_read"] == 1
+
+
+def test_a_rule_in_minutes_is_judged_from_the_raw_series(make_settings, tmp_path):
+    """``mirage_resolution = 60``: the day is read from the raw series in minutes (no
+    rollups needed), so a one-point spike late in a 10-minute bucket, which that
+    bucket's mean dilutes sixty-fold, is confirmed."""
+    conf = CONF + ('[[alerts]]\npattern = "minute"\nchannel = "slack"\nexpiration = 3600\n'
+                   "mirage_hours = 24\nmirage_resolution = 60\n")  # fmt: skip
+    settings = pipeline_settings(make_settings, tmp_path, conf, SKYLINE__MIRAGE__INTERVAL="0.1")
+    end = bucket_end(470)  # 470 s into a 10-minute bucket, 50 s into a minute
+    ts = end - 10 * np.arange(8641)[::-1]
+    values = 100 + np.random.default_rng(8).normal(0, 2, len(ts))
+    values[-1] = 400.0
+    with running(Mirage(settings)) as mirage:
+        mirage.store.append_grouped({"minute.orders": (ts.tolist(), values.tolist())})
+        mirage.redis.xadd(mirage.keys.mirage_stream(),
+                          anomaly("minute.orders", ts=end, value=400.0).to_fields())  # fmt: skip
+        wait_for(lambda: alerts(mirage.redis, mirage.keys))
+        counts = mirage.counters.peek()
+    verdict = verdicts(mirage.redis, mirage.keys)[-1]
+    assert verdict.reason.startswith("anomalous over 24 h at 60 s:"), verdict.reason
+    assert verdict.detail["source"] == "raw" and verdict.detail["window_points"] == 1440
+    assert counts["history_source.raw"] == counts["confirmed"] == 1

@@ -388,3 +388,18 @@ def test_stop_leaves_unfinished_checks_pending_for_the_next_mirage(make_settings
         wait_for(lambda: second.consumer.pending_count() == 0)
     assert sorted(v.metric for v in verdicts(second.redis, second.keys)) == [
         f"shop.s{i}" for i in range(3)]  # fmt: skip
+
+
+def test_a_window_in_minutes_is_fetched_in_minutes(make_settings, tmp_path, server, redis_client):
+    """A rule's ``mirage_resolution`` finer than the rollups: Prometheus is asked for
+    that step, and the remote part and the raw day are both in minutes."""
+    settings = make(make_settings, tmp_path, SKYLINE__MIRAGE__PROMETHEUS_URL=server.url)
+    store = TimeSeriesStore(redis_client, _keys(settings))
+    end = bucket_end(60)
+    history_of_days(store, "shop.minutes", 50 + np.zeros(1441), end)
+    server.points = remote_points(end, days=2)
+    window = HistorySource(store, settings, Counters()).window("shop.minutes", end - 2 * DAY,
+                                                               end, 60)  # fmt: skip
+    assert window.source == "prometheus" and server.requests[-1]["step"] == "60"
+    assert set(np.diff(window.series.timestamps)) == {60, 120}  # 120: a null left out
+    assert window.series.timestamps[-1] == end and len(window.series) > 2 * 1440 * 0.95

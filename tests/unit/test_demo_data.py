@@ -19,15 +19,18 @@ from skyline.cli.demo import (
     HEIGHT,
     PARTNERS,
     PREFIX,
+    REPEAT_AT,
     REPEAT_POINTS,
     Demo,
     Injection,
     demo_metrics,
+    early_before,
     early_in_bucket,
     partner_of,
 )
-from skyline.settings import load_settings
-from skyline.store.rollups import downsample
+from skyline.events.rules import route
+from skyline.settings import Settings, load_settings
+from skyline.store.rollups import merge
 from skyline.store.timeseries import Series
 
 STEP = 10
@@ -82,22 +85,76 @@ def test_every_partner_is_a_demo_metric_and_random_injections_have_them():
     names = {m.name.removeprefix(PREFIX) for m in demo_metrics()}
     assert set(PARTNERS) <= names and set(PARTNERS.values()) <= names
     demo = Demo(load_settings(env={}), interval=STEP, seed=5, repeat_after=300, say=lambda m: None)
-    demo.schedule(1_789_999_800.0)  # the start of a 600 s bucket
+    start = 1_789_999_800.0  # the start of a minute (and of a 600 s bucket)
+    demo.schedule(start)
     first, repeat = demo.story
     assert (first.kind, repeat.kind) == ("timeout", "timeout") and HEIGHT["timeout"] > 10
-    # 20 s into a 600 s bucket: both are early in one, 300 s apart or more
-    assert first.metric is repeat.metric and first.start == 1_789_999_820.0
-    assert 300 <= repeat.start - first.start < 300 + 600 and repeat.start % 600 <= 120
+    # the repeat live, REPEAT_AT s after the start or the next early minute; the first
+    # repeat_after before it, in the backfill; both early in a minute (the demo rule's
+    # mirage_resolution)
+    assert first.metric is repeat.metric and first.start < start
+    assert REPEAT_AT <= repeat.start - start < REPEAT_AT + 60
+    assert 300 <= repeat.start - first.start < 300 + 60
+    assert first.start % 60 <= 12 and repeat.start % 60 <= 12
     paired = [i for i in demo.injections[2:50] if i.metric.name.removeprefix(PREFIX) in PARTNERS]
     assert paired and all(i.partner is not None for i in paired)
-    # random anomalies start every ``every`` s after the first, away from the story's
+    # random anomalies from first_anomaly on, every ``every`` s, away from the story's
     # metrics until the repeat has passed
     randoms = demo.injections[2:]
-    assert randoms[0].start - first.start == demo.every
+    assert randoms[0].start == start + demo.first_anomaly
+    assert randoms[1].start - randoms[0].start == demo.every
     story = {m.name for m in first.metrics}
     early = [i for i in randoms if i.start <= repeat.end + demo.every]
     assert early and not any(story & {m.name for m in i.metrics} for i in early)
     assert any(story & {m.name for m in i.metrics} for i in randoms)  # later, any metric
+
+
+def test_the_backfill_holds_the_storys_first_timeout_and_its_partners():
+    """The backfill's points are ``Demo.value``'s: on its grid (multiples of the
+    interval) one point of the story's metric and one of its partner are the timeout."""
+    demo = Demo(load_settings(env={}), seed=5, say=lambda m: None)
+    start = 1_790_000_033.0
+    demo.schedule(start)
+    first = demo.story[0]
+    grid = np.arange(int(start - demo.backfill_hours * 3600) // STEP * STEP, start, STEP)
+    for m in first.metrics:
+        values = np.array([demo.value(m, float(t), STEP) for t in grid])
+        hit = (grid >= first.start) & (grid < first.end)
+        assert hit.sum() == 1
+        others = np.delete(values, np.flatnonzero(hit))
+        assert values[hit][0] - np.median(others) > 0.9 * m.scale * HEIGHT["timeout"], m.name
+
+
+def test_on_a_store_that_holds_the_story_the_first_comes_live():
+    """A second run (the store holds the story's metrics up to now): the backfill
+    cannot hold the first, which comes live at first_anomaly (early in a minute), and
+    the repeat repeat_after later; random anomalies then start every ``every`` s after
+    the first."""
+    demo = Demo(load_settings(env={}), seed=5, say=lambda m: None)
+    start = 1_789_999_800.0 - 15  # first_anomaly (20 s) is 5 s into a minute
+    demo.schedule(start, {m.name: start - STEP for m in demo.metrics})
+    first, repeat = demo.story
+    assert first.start == start + demo.first_anomaly
+    assert demo.repeat_after <= repeat.start - first.start < demo.repeat_after + 60
+    assert repeat.start % 60 <= 12
+    assert demo.injections[2].start == first.start + demo.every
+    # 30 s into a minute instead: the first waits for the next minute, and a random
+    # anomaly comes at first_anomaly meanwhile
+    later = Demo(load_settings(env={}), seed=5, say=lambda m: None)
+    later.schedule(start + 25, {m.name: start for m in later.metrics})
+    assert later.story[0].start == 1_789_999_866.0
+    assert later.injections[2].start == start + 25 + later.first_anomaly
+    # a short backfill cannot hold it either
+    short = Demo(load_settings(env={}), seed=5, backfill_hours=0.5, say=lambda m: None)
+    short.schedule(start)
+    assert short.story[0].start > start
+
+
+def test_early_before_is_the_latest_early_time_not_after_t():
+    for t in (1_790_000_000.0, 1_790_000_005.0, 1_790_000_006.0, 1_790_000_059.0):
+        e = early_before(t, 60)
+        assert e <= t and e % 60 == 6 and t - e < 60
+        assert early_in_bucket(e, 60) == e
 
 
 def test_the_repeat_comes_after_the_detectors_memory_whatever_panoramas_expiry():
@@ -162,56 +219,87 @@ def test_the_repeat_matches_the_trained_window_with_the_default_motifs(step):
     assert any(r.matched[0] for r in results)
 
 
-def mirage_verdicts(start: float) -> list[tuple[float, bool, str]]:
-    """The story scheduled from ``start`` and each of its timeouts judged as mirage
-    judges it with the default settings: the day before it, in buckets of
-    ``[mirage] rollup_resolution`` (means), the timeout's bucket last and ending at it."""
-    settings = load_settings(env={})
-    res, opts = settings.mirage.rollup_resolution, JudgeOptions.from_settings(settings)
-    demo = Demo(settings, seed=3, say=lambda m: None)
-    demo.schedule(start)
-    first, repeat = demo.story
-    stamps = np.arange(int(first.start) - 25 * 3600, int(repeat.start) + 1, demo.interval)
-    m = first.metric  # its points as ``Demo.lines`` makes them, without the other metrics
-    values = np.array([repeat.apply(t, first.apply(t, m.normal(t, demo.rng, demo.interval)))
-                       for t in stamps.astype(float)])  # fmt: skip
+def coarse(settings: Settings) -> Settings:
+    """``settings`` with the demo's rule judged at the rollups' 10-minute buckets (no
+    ``mirage_resolution``), as before the rule had one."""
+    rule = settings.alerts[0].model_copy(update={"mirage_resolution": None})
+    return settings.model_copy(update={"alerts": [rule]})
+
+
+def judged(
+    settings: Settings, story: list[Injection], interval: float
+) -> list[tuple[float, bool, str]]:
+    """Each of ``story``'s timeouts judged as mirage judges it: the day before it in
+    buckets of the demo rule's resolution (means of the raw points, the bucket holding
+    the timeout last and ending at it: ``merge`` with no rollups, as
+    ``HistorySource.window`` reads a window finer than the rollups).  The metric's
+    points are ``Demo.value``'s, without the other metrics."""
+    res = route(settings.alerts, story[0].metric.name).mirage_resolution
+    res = res or settings.mirage.rollup_resolution
+    demo = Demo(settings, interval=interval, seed=3, say=lambda m: None)
+    demo.injections = list(story)
+    m = story[0].metric  # injections match metrics by identity
+    stamps = np.arange(int(story[0].start) // 10 * 10 - 25 * 3600, story[-1].end + 1, interval)
+    raw = Series(
+        stamps.astype(float), np.array([demo.value(m, float(t), interval) for t in stamps])
+    )
     out = []
-    for inj in demo.story:
-        end = inj.start
-        keep = (stamps <= end) & (stamps >= end - 24 * 3600 - res)
-        buckets = downsample(stamps[keep], values[keep], res)
-        recent = buckets.timestamps >= end - 24 * 3600
-        judged = judge(Series(buckets.timestamps[recent], buckets.values[recent]), 24, res, opts)
-        out.append((end % res, judged.cleared, judged.reason))
+    for inj in story:
+        end = int(stamps[stamps >= inj.start][0])  # the timeout's point, flagged by the analyzer
+        window = merge(Series.empty(), raw, end - 24 * 3600, end, res)
+        verdict = judge(window, 24, res, JudgeOptions.from_settings(settings))
+        out.append((end % res, verdict.cleared, verdict.reason))
     return out
 
 
-@pytest.mark.parametrize("offset", [0, 300, 590])
+@pytest.mark.parametrize("offset", [0, 15, 30, 45, 59])
 def test_mirage_confirms_the_storys_timeout_and_its_repeat(offset):
-    """Whenever the demo starts in mirage's bucket, both timeouts come early in one, so
+    """With the demo's rule (a day in minutes), wherever the demo starts in a minute,
     mirage confirms the first (it is alerted) and the repeat (it reaches ionosphere,
-    which silences it).  Late in a bucket the repeat was cleared by mirage instead."""
-    start = 1_796_500_800 + offset - 20  # first_anomaly (20 s) lands `offset` into a bucket
-    verdicts = mirage_verdicts(start)
-    for where, cleared, reason in verdicts:
-        assert where <= 120 and not cleared, verdicts
-        assert "anomalous over 24 h" in reason
+    which silences it)."""
+    settings = load_settings(env={})
+    demo = Demo(settings, seed=3, say=lambda m: None)
+    demo.schedule(1_796_500_800 + offset)
+    verdicts = judged(settings, demo.story, demo.interval)
+    for _, cleared, reason in verdicts:
+        assert not cleared and "anomalous over 24 h at 60 s" in reason, verdicts
+
+
+@pytest.mark.parametrize("into", [10, 30, 50])
+def test_in_minutes_a_timeout_stands_out_anywhere_in_its_bucket(into):
+    """Why the demo's rule judges minutes: the same two timeouts ``into`` s into their
+    minutes are confirmed, where 10-minute buckets clear the repeat late in its bucket
+    (next test) and the story had to wait for early positions (up to 10 minutes)."""
+    settings = load_settings(env={})
+    m, at = demo_metrics()[0], 1_796_500_800 + into
+    story = [Injection(m, "timeout", at - REPEAT_POINTS * STEP, at - REPEAT_POINTS * STEP + STEP),
+             Injection(m, "timeout", at, at + STEP)]  # fmt: skip
+    for _, cleared, reason in judged(settings, story, STEP):
+        assert not cleared, reason
 
 
 def test_a_repeat_late_in_its_bucket_is_what_mirage_clears():
-    """Why the story waits for early bucket positions: the same two timeouts 465 s into
-    their buckets (where the first live run of the demo put them) are cleared."""
-    settings = load_settings(env={})
-    demo = Demo(settings, seed=3, say=lambda m: None)
+    """Why the story waits for early bucket positions when mirage judges 10-minute
+    buckets (a rule without ``mirage_resolution``): the same two timeouts 465 s into
+    their buckets (where the first live run of the demo put them) are both cleared, the
+    first too, alone in its day (5 of 9 algorithms)."""
+    settings = coarse(load_settings(env={}))
     res = settings.mirage.rollup_resolution
     assert early_in_bucket(1_796_500_800 + 465, res) == 1_796_500_800 + res + res // 10
     assert early_in_bucket(1_796_500_800 + 100, res) == 1_796_500_800 + 100
-    assert demo.repeat_after == REPEAT_POINTS * demo.interval
-    # a start that puts the first late in its bucket: the story waits for the next one,
-    # and a random anomaly (away from the story's metrics) comes at first_anomaly instead
-    start = 1_796_500_800 + 465 - demo.first_anomaly
+    m, at = demo_metrics()[0], 1_796_500_800 + 465
+    gap = REPEAT_POINTS * STEP  # 3,600 s: six buckets, so the first is 465 s in too
+    story = [
+        Injection(m, "timeout", at - gap, at - gap + STEP),
+        Injection(m, "timeout", at, at + STEP),
+    ]
+    (_, first, _), (_, repeat, reason) = judged(settings, story, STEP)
+    assert first and repeat, reason
+    # the demo with such a rule waits for early buckets: the repeat at the next one
+    demo = Demo(settings, seed=3, say=lambda m: None)
+    start = 1_796_500_800 + 465 - REPEAT_AT
     demo.schedule(start)
-    assert demo.story[0].start == 1_796_500_800 + res + res // 10
-    randoms = demo.injections[2:]
-    assert randoms[0].start == start + demo.first_anomaly
-    assert randoms[0].metric.name not in {m.name for m in demo.story[0].metrics}
+    assert [i.start % res <= 120 for i in demo.story] == [True, True]
+    assert demo.story[1].start == 1_796_500_800 + res + res // 10
+    verdicts = judged(settings, demo.story, demo.interval)
+    assert not any(cleared for _, cleared, _ in verdicts), verdicts

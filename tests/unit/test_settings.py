@@ -102,6 +102,23 @@ INVALID_FILES = [
         ["[[alerts]] #1 expiration", "-5"],
     ),
     ("[[boundary]]\npattern='x'\nalgorithm='above'\n", ["[[boundary]] #1 algorithm", "'above'"]),
+    # a window finer than the rollups is read from the raw series: it must fit in it
+    (
+        "[[alerts]]\npattern='x'\nchannel='smtp'\nmirage_hours=48\nmirage_resolution=60\n",
+        ["pattern 'x'", "mirage_resolution 60 s is finer", "full_duration (86400 s)", "48 h"],
+    ),
+    (
+        "[skyline]\nfull_duration = 3600\n",  # the demo's rule: a day in minutes
+        ["pattern '^demo\\\\.'", "full_duration (3600 s)", "lower mirage_hours"],
+    ),
+    (
+        "[[alerts]]\npattern='x'\nchannel='smtp'\nmirage_hours=24\nmirage_resolution=1200\n",
+        ["mirage_resolution 1200 s is coarser than [mirage] rollup_resolution (600 s)"],
+    ),
+    (
+        "[[alerts]]\npattern='x'\nchannel='smtp'\nmirage_hours=1\nmirage_resolution=5\n",
+        ["[[alerts]] #1 mirage_resolution", "greater than or equal to 10"],
+    ),
     ("[horizon\nbind = 1\n", ["not valid TOML", "line 1"]),
     ("horizon = 5\n", ["horizon", "5"]),
 ]
@@ -272,3 +289,12 @@ def test_every_settings_error_is_reported_not_only_the_first(tmp_path):
     text = str(err.value)
     for fragment in ("line_port", "max_age", "bogus", "SKYLINE__FLUX__PORT"):
         assert fragment in text, fragment
+
+
+def test_a_fine_mirage_window_longer_than_the_raw_day_is_fine_from_a_remote_source(tmp_path):
+    text = ("[mirage]\nprometheus_url = 'http://prom:9090'\n"
+            "[[alerts]]\npattern='x'\nchannel='smtp'\nmirage_hours=168\nmirage_resolution=60\n")  # fmt: skip
+    settings = load_settings(write(tmp_path, text), env={})
+    assert [(r.mirage_hours, r.mirage_resolution) for r in settings.alerts] == [(168, 60)]
+    # the demo's rule, as shipped: a day in minutes
+    assert load_settings(env={}).alerts[0].mirage_resolution == 60

@@ -7,7 +7,8 @@ at most ``max_inflight`` checks taken and unfinished), for each check:
 
 - passes it on unjudged (``skyline.events.routing.onward``, counted as ``expired``) if it
   was queued more than ``max_check_age`` seconds ago: never dropped;
-- reads ``mirage_hours`` of history at the rollup resolution (skyline.analysis.mirage.history);
+- reads ``mirage_hours`` of history at the rule's ``mirage_resolution`` or the rollup
+  resolution (skyline.analysis.mirage.history);
 - judges it (skyline.analysis.mirage.judge): cleared -> a ``not_anomalous`` verdict; confirmed
   -> ``skyline.events.routing.onward`` hands it to ionosphere or the alerts stream and
   publishes the verdict -- unless by then the check was queued more than
@@ -149,7 +150,7 @@ class Mirage(StreamDaemon):
             self._verdict(event, "not_anomalous", judgement.reason, judgement.detail, pipe)
         else:
             onward(pipe, self.keys, self.settings, event, MIRAGE, self.heartbeats,
-                   reason=judgement.reason)  # fmt: skip
+                   reason=judgement.reason, detail=judgement.detail)  # fmt: skip
         pipe.execute()
         self.counters.inc("cleared" if judgement.cleared else "confirmed")
         self.counters.gauge("check_time", round(time.monotonic() - t0, 4))
@@ -157,11 +158,13 @@ class Mirage(StreamDaemon):
                       event.metric, event.timestamp, hours, judgement.reason)  # fmt: skip
 
     def _judge(self, event: AnomalyEvent) -> tuple[int, Judgement]:
-        hours = route(self.settings.alerts, event.metric, event.labels).mirage_hours
+        r = route(self.settings.alerts, event.metric, event.labels)
+        hours = r.mirage_hours
         if not hours:
             return 0, Judgement(False, "the metric's alert rule has no mirage_hours any more")
-        res = self.history.resolution
-        window = self.history.window(event.metric, event.timestamp - hours * 3600, event.timestamp)
+        res = r.mirage_resolution or self.history.resolution
+        window = self.history.window(event.metric, event.timestamp - hours * 3600, event.timestamp,
+                                     res)  # fmt: skip
         series, counter = window.series, False
         if self.settings.analyzer.detect_counters and is_counter(series):
             series, counter = non_negative_derivative(series), True  # as the analyzer does

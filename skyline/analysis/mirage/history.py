@@ -1,4 +1,5 @@
-"""Where mirage's window of history comes from: Graphite, Prometheus or the rollups.
+"""Where mirage's window of history comes from: Graphite, Prometheus, the rollups, or
+the raw series (a rule's ``mirage_resolution`` finer than the rollups).
 
 With ``[mirage] graphite_url`` (tried first) or ``prometheus_url`` set, the window is
 fetched from there, down-sampled to the rollup resolution, and its tail replaced by
@@ -30,12 +31,13 @@ log = logging.getLogger("skyline.mirage")
 @dataclass(frozen=True)
 class Window:
     series: Series
-    source: str  # rollups, graphite or prometheus
+    source: str  # rollups, raw, graphite or prometheus
     note: str = ""  # why the configured remote source was not used
 
 
 class HistorySource:
-    """Reads a metric's window at the rollup resolution from the configured source."""
+    """Reads a metric's window from the configured source, at the rollup resolution
+    or a finer one."""
 
     def __init__(self, store: TimeSeriesStore, settings: Settings, counters: Counters) -> None:
         cfg = settings.mirage
@@ -53,12 +55,16 @@ class HistorySource:
         """Cut the fetches under way, refuse new ones; returns how many were cut."""
         return self.watchdog.stop()
 
-    def window(self, metric: str, start: int, end: int) -> Window:
+    def window(self, metric: str, start: int, end: int, resolution: int | None = None) -> Window:
+        """``metric`` over ``[start, end]`` in buckets of ``resolution`` (default and at
+        most the rollups'); finer than the rollups, from the remote source or the raw
+        series alone (the settings keep such a window within [skyline] full_duration)."""
+        res = resolution or self.resolution
         note = ""
         if self.remote:
             name, url = self.remote[0]
             try:
-                fetched = self._fetch(name, url, metric, start, end)
+                fetched = self._fetch(name, url, metric, start, end, res)
             except Stopped:
                 raise  # mirage is stopping: the check is abandoned, not judged
             except FetchError as exc:
@@ -67,14 +73,18 @@ class HistorySource:
                 log.warning("%s history of %s failed: %s; using the rollups", name, metric, exc)
                 note = f"{name} fetch failed ({exc}): used the rollups"
             else:
-                older = downsample(fetched.timestamps, fetched.values, self.resolution)
-                series = merge(older, self.store.read(metric), start, end, self.resolution)
+                older = downsample(fetched.timestamps, fetched.values, res)
+                series = merge(older, self.store.read(metric), start, end, res)
                 self.counters.inc(f"history_source.{name}")
                 return Window(series, name)
+        if res < self.resolution:
+            self.counters.inc("history_source.raw")
+            series = merge(Series.empty(), self.store.read(metric), start, end, res)
+            return Window(series, "raw", note)
         self.counters.inc("history_source.rollups")
         return Window(self.rollups.history(metric, start, end), "rollups", note)
 
-    def _fetch(self, name: str, url: str, metric: str, start: int, end: int) -> Series:
+    def _fetch(self, name: str, url: str, metric: str, start: int, end: int, res: int) -> Series:
         if name == "graphite":
             return fetch_graphite(url, metric, start, end, self.options)
-        return fetch_prometheus(url, metric, start, end, self.resolution, self.options)
+        return fetch_prometheus(url, metric, start, end, res, self.options)
