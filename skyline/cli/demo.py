@@ -173,6 +173,12 @@ class Injection:
         return value + (metric or self.metric).scale * HEIGHT[self.kind]
 
 
+# A one-point timeout in a mirage bucket of more points than this is diluted by the
+# bucket's mean enough to be cleared late in the bucket (10-minute buckets at 10 s: 60
+# points); in fewer (minutes at 10 s: 6) it is confirmed anywhere (test_demo_data.py).
+DILUTED_AFTER = 10
+
+
 def early_in_bucket(t: float, resolution: int) -> float:
     """``t``, or the first time after it early in one of mirage's buckets (within its
     first fifth).  Mirage judges bucket means and the anomaly's bucket ends at the
@@ -181,8 +187,8 @@ def early_in_bucket(t: float, resolution: int) -> float:
     in the window, is then rightly cleared (5 of 9 algorithms, measured with ``make
     run``; the ensemble's three-bucket tail average dilutes it further).  Early in a
     bucket it stands out (tests/unit/test_demo_data.py judges both with mirage's own
-    code).  The demo's rule judges minutes, where it stands out anywhere; the wait is
-    then at most 48 s, kept for a rule without ``mirage_resolution``."""
+    code).  The demo's rule judges minutes, where at 10 s it stands out anywhere: the
+    demo waits only when a bucket holds more than ``DILUTED_AFTER`` points."""
     offset = t % resolution
     if offset <= resolution // 5:
         return t
@@ -307,7 +313,8 @@ class Demo:
         """The story first: a timeout (a very high spike) into checkout latency and its
         partner, which ``train_story`` trains as normal, and the same timeout again
         ``repeat_after`` seconds later, which ionosphere silences; both early in one of
-        mirage's buckets (``early_in_bucket``).  The repeat comes live ``repeat_at``
+        mirage's buckets (``early_in_bucket``) when a bucket holds more than
+        ``DILUTED_AFTER`` points, else anywhere.  The repeat comes live ``repeat_at``
         seconds after the start, and the first in the backfill, where the analyzer
         judges it when it first sees the metric.  When the backfill cannot hold it
         (``newest``: the story's metrics are stored past it; a short backfill), the
@@ -317,16 +324,19 @@ class Demo:
         first = self.metrics[0]  # checkout latency: the story's metric
         partner = partner_of(first, self.metrics)
         res = self.story_resolution(first)
-        times = [early_in_bucket(start + self.first_anomaly, res)]
+        diluted = res > DILUTED_AFTER * self.interval  # else anywhere in a bucket will do
+        after = (lambda t: early_in_bucket(t, res)) if diluted else (lambda t: t)
+        upto = (lambda t: early_before(t, res)) if diluted else (lambda t: t)
+        times = [after(start + self.first_anomaly)]
         if self.repeat_after:
-            again = early_in_bucket(start + self.repeat_at, res)
-            before = early_before(again - self.repeat_after, res)
+            again = after(start + self.repeat_at)
+            before = upto(again - self.repeat_after)
             stored = max((newest or {}).get(m.name, 0.0) for m in self._moved(first))
             earliest = start - self.backfill_hours * 3600 + REPEAT_POINTS * self.interval
             if stored < earliest <= before < start:
                 times = [before, again]
             else:
-                times.append(early_in_bucket(times[0] + self.repeat_after, res))
+                times.append(after(times[0] + self.repeat_after))
         self.story = [Injection(first, "timeout", t, t + self.interval, partner) for t in times]
         self.injections.extend(self.story)
         # random anomalies; until the repeat has passed none touches the story's metrics

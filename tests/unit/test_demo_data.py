@@ -89,13 +89,10 @@ def test_every_partner_is_a_demo_metric_and_random_injections_have_them():
     demo.schedule(start)
     first, repeat = demo.story
     assert (first.kind, repeat.kind) == ("timeout", "timeout") and HEIGHT["timeout"] > 10
-    # the repeat live, REPEAT_AT s after the start or the next early minute; the first
-    # repeat_after before it, in the backfill; both early in a minute (the demo rule's
-    # mirage_resolution)
+    # the repeat live, REPEAT_AT s after the start; the first repeat_after before it, in
+    # the backfill; anywhere in a minute (the demo rule's mirage_resolution: 6 points)
     assert first.metric is repeat.metric and first.start < start
-    assert REPEAT_AT <= repeat.start - start < REPEAT_AT + 60
-    assert 300 <= repeat.start - first.start < 300 + 60
-    assert first.start % 60 <= 12 and repeat.start % 60 <= 12
+    assert repeat.start == start + REPEAT_AT and repeat.start - first.start == 300
     paired = [i for i in demo.injections[2:50] if i.metric.name.removeprefix(PREFIX) in PARTNERS]
     assert paired and all(i.partner is not None for i in paired)
     # random anomalies from first_anomaly on, every ``every`` s, away from the story's
@@ -127,23 +124,24 @@ def test_the_backfill_holds_the_storys_first_timeout_and_its_partners():
 
 def test_on_a_store_that_holds_the_story_the_first_comes_live():
     """A second run (the store holds the story's metrics up to now): the backfill
-    cannot hold the first, which comes live at first_anomaly (early in a minute), and
-    the repeat repeat_after later; random anomalies then start every ``every`` s after
-    the first."""
+    cannot hold the first, which comes live at first_anomaly, and the repeat
+    repeat_after later; random anomalies then start every ``every`` s after the
+    first."""
     demo = Demo(load_settings(env={}), seed=5, say=lambda m: None)
-    start = 1_789_999_800.0 - 15  # first_anomaly (20 s) is 5 s into a minute
+    start = 1_789_999_800.0 - 15
     demo.schedule(start, {m.name: start - STEP for m in demo.metrics})
     first, repeat = demo.story
     assert first.start == start + demo.first_anomaly
-    assert demo.repeat_after <= repeat.start - first.start < demo.repeat_after + 60
-    assert repeat.start % 60 <= 12
+    assert repeat.start - first.start == demo.repeat_after
     assert demo.injections[2].start == first.start + demo.every
-    # 30 s into a minute instead: the first waits for the next minute, and a random
-    # anomaly comes at first_anomaly meanwhile
-    later = Demo(load_settings(env={}), seed=5, say=lambda m: None)
-    later.schedule(start + 25, {m.name: start for m in later.metrics})
-    assert later.story[0].start == 1_789_999_866.0
-    assert later.injections[2].start == start + 25 + later.first_anomaly
+    # at 1 s a minute holds 60 points: the first waits for an early position in one
+    # (here 35 s into it: the next minute, 6 s in), and a random anomaly comes at
+    # first_anomaly meanwhile
+    fast = Demo(load_settings(env={}), interval=1.0, seed=5, say=lambda m: None)
+    fast.schedule(start + 30, {m.name: start for m in fast.metrics})
+    assert fast.story[0].start == 1_789_999_866.0
+    assert fast.story[1].start % 60 <= 12
+    assert fast.injections[2].start == start + 30 + fast.first_anomaly
     # a short backfill cannot hold it either
     short = Demo(load_settings(env={}), seed=5, backfill_hours=0.5, say=lambda m: None)
     short.schedule(start)
