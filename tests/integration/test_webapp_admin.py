@@ -275,6 +275,16 @@ def test_alerts_page_without_rules_says_what_to_do(make_settings, tmp_path, db_u
     assert "No alert channel is configured" in page and "[[alerts]]" in page
 
 
+def test_alerts_page_lists_the_rules_with_their_mirage_window(make_settings, tmp_path, db_url):
+    settings = admin_settings(make_settings, tmp_path, "", SKYLINE__DATABASE__URL=db_url)
+    with running_webapp(settings) as (_, base):
+        b = Browser(base)
+        b.login()
+        page = b.get(b.url("/alerts")).text
+    rules = page.split('id="alert-rules"')[1].split("</table>")[0]
+    assert "^demo" in rules and "24 h in 60 s buckets" in rules  # the demo's rule
+
+
 def test_api_docs_page_needs_login_and_serves_the_vendored_swagger(admin_env):
     _, base = admin_env
     r = requests.get(base + "/api/docs", allow_redirects=False)
