@@ -16,7 +16,7 @@ Horizon, analyzer, mirage, ionosphere, panorama, luminosity, the alerters and th
 webapp run in threads on the test's Redis and SQLite, with the default detector,
 motifs and demo rule; the demo is ``skyline demo``'s own code at its default interval
 and gap (360 points, an hour), with 13 h of backfill (enough for mirage's day: half
-of it) and the repeat a minute after the start.  Panorama keeps its default repeat
+of it) and the repeat 45 s after the start.  Panorama keeps its default repeat
 window (900 s): the repeat is stored because the first was trained.  Screenshots for
 docs/webapp.md: ``SKYLINE_SCREENSHOTS=1``.
 """
@@ -50,7 +50,7 @@ from tests.integration.pipeline_fixtures import pipeline_settings, running
 from tests.integration.test_webapp_http import ADMIN_PASSWORD
 
 LATENCY, QUERY_TIME = "demo.shop.checkout.latency_ms", "demo.shop.db.query_time_ms"
-BACKFILL_HOURS, REPEAT_AT = 13.0, 60.0
+BACKFILL_HOURS, REPEAT_AT = 13.0, 45.0
 
 
 def trail(engine, anomaly_id: int) -> list[tuple[str, str, str]]:

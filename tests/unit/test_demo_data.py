@@ -115,7 +115,8 @@ def test_the_backfill_holds_the_storys_first_timeout_and_its_partners():
     first = demo.story[0]
     grid = np.arange(int(start - demo.backfill_hours * 3600) // STEP * STEP, start, STEP)
     for m in first.metrics:
-        values = np.array([demo.value(m, float(t), STEP) for t in grid])
+        past = [i for i in demo.injections if i.start < start]  # as the backfill takes them
+        values = np.array([demo.value(m, float(t), STEP, past) for t in grid])
         hit = (grid >= first.start) & (grid < first.end)
         assert hit.sum() == 1
         others = np.delete(values, np.flatnonzero(hit))
