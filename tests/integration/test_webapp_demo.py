@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from skyline.analysis.analyzer.agent import Analyzer
-from skyline.cli.demo import Demo, demo_metrics
+from skyline.cli.demo import Demo
+from skyline.cli.demo_data import demo_metrics
 from skyline.db import make_engine
 from skyline.db.models import Anomaly, Metric
 from skyline.events.panorama.agent import Panorama

@@ -14,14 +14,14 @@ from skyline.analysis.algorithms.stepping import default_vector_detector
 from skyline.analysis.ionosphere.matching import Mass, motif_compare, stack_series
 from skyline.analysis.luminosity.correlate import Params, correlate
 from skyline.analysis.mirage.judge import JudgeOptions, judge
-from skyline.cli.demo import (
+from skyline.cli.demo import Demo
+from skyline.cli.demo_data import (
     DEFAULT_INTERVAL,
     HEIGHT,
     PARTNERS,
     PREFIX,
     REPEAT_AT,
     REPEAT_POINTS,
-    Demo,
     Injection,
     demo_metrics,
     early_before,
