@@ -16,11 +16,20 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 
-from skyline.store.sealed import CorruptSeries, is_sealed, read_header, unseal
+from skyline.store.sealed import (
+    CorruptSeries,
+    Header,
+    check_block,
+    is_sealed,
+    ramp,
+    read_header,
+    unseal,
+    unseal_into,
+)
 
 RECORD = np.dtype([("t", "<u4"), ("v", "<f8")])
 RECORD_SIZE = RECORD.itemsize  # 12
@@ -46,12 +55,19 @@ class Series(NamedTuple):
 
 
 class ChunkRow(Series):
-    """A clean ``Series`` decoded by ``to_series_many`` into row ``row`` of an arena:
-    ``values.base``, a ``(2, rows, n)`` int64 array holding timestamps in ``[0]`` and
-    the values' float64 bits in ``[1]``.  An analysis takes the arena's rows as one
-    block instead of stacking copies of them."""
+    """A clean ``Series`` decoded into row ``row`` of ``arena``, a ``(2, rows, n)``
+    int64 array holding timestamps in ``[0]`` and the values' float64 bits in ``[1]``
+    (the series' arrays are views of that row).  An analysis takes the rows of one
+    arena as one block instead of stacking copies of them."""
 
     row: int
+    arena: np.ndarray
+
+    @classmethod
+    def of(cls, arena: np.ndarray, row: int) -> ChunkRow:
+        s = cls(arena[0, row], arena[1, row].view(np.float64))
+        s.row, s.arena = row, arena
+        return s
 
 
 class DecodeArena:
@@ -213,9 +229,9 @@ def to_series_many(
     arena: DecodeArena | None = None,
     errors: list[tuple[int, str]] | None = None,
 ) -> list[Series]:
-    """``to_series`` for a whole MGET chunk: sealed values one by one (a damaged one
-    becomes an empty series, its position and the reason appended to ``errors``),
-    the others with ``records_many``."""
+    """``to_series`` for many values: sealed ones with ``unseal_many``, the others
+    with ``records_many``.  A damaged sealed value becomes an empty series, its
+    position and the reason appended to ``errors`` (raised when ``errors`` is None)."""
     sealed = [i for i, b in enumerate(bufs) if b and is_sealed(b)]
     if not sealed:
         return records_many(bufs, arena)
@@ -223,15 +239,79 @@ def to_series_many(
     for i in sealed:
         rest[i] = None
     out = records_many(rest, arena) if len(sealed) < len(bufs) else [Series.empty()] * len(bufs)
-    for i in sealed:
-        try:
-            out[i] = to_series(bufs[i])
-        except CorruptSeries as exc:
-            out[i] = Series.empty()
-            if errors is None:
-                raise
-            errors.append((i, str(exc)))
+    bad: list[tuple[int, str]] = []
+    for i, s in zip(sealed, unseal_many([cast(bytes, bufs[i]) for i in sealed], bad), strict=True):
+        out[i] = s
+    if bad and errors is None:
+        raise CorruptSeries(bad[0][1])
+    if errors is not None:
+        errors += [(sealed[k], why) for k, why in bad]
     return out
+
+
+def unseal_many(bufs: Sequence[bytes], errors: list[tuple[int, str]]) -> list[Series]:
+    """``to_series`` of sealed values, decoded into one arena per series length: the
+    clean ones (nearly all: a sealed block is clean, and so is a tail that continues
+    it in order) are ``ChunkRow`` rows, which an analysis takes as blocks without
+    stacking copies.  The raw tails of an arena's rows are copied and checked with a
+    few numpy calls for all of them.  A damaged value becomes an empty series and
+    ``(position, reason)`` in ``errors``."""
+    out: list[Series] = [Series.empty()] * len(bufs)
+    by_len: dict[int, list[tuple[int, Header, int]]] = {}
+    for k, buf in enumerate(bufs):
+        head = read_header(buf)
+        try:
+            n = check_block(buf, head)
+        except CorruptSeries as exc:
+            errors.append((k, str(exc)))
+            continue
+        m = max(0, len(buf) - head.end) // RECORD_SIZE
+        if n + m:
+            by_len.setdefault(n + m, []).append((k, head, n))
+    for length, members in by_len.items():
+        arena = np.empty((2, len(members), length), np.int64)
+        t2d, v2d = arena[0], arena[1].view(np.float64)
+        state = np.ones(len(members), np.int8)  # 1 clean, 0 to sort, -1 damaged
+        regular: list[tuple[int, int, int]] = []  # (row, first, step): filled below
+        for row, (k, head, n) in enumerate(members):
+            try:
+                if n and (got := unseal_into(bufs[k], head, t2d[row, :n], v2d[row, :n], False)):
+                    regular.append((row, *got))
+            except CorruptSeries as exc:
+                errors.append((k, str(exc)))
+                state[row] = -1
+        if regular:  # first + step * i, the tails' places too (overwritten next)
+            rows, first, step = np.array(regular, np.int64).T
+            t2d[rows] = first[:, None] + step[:, None] * ramp(length)[None, :]
+        tails = [(row, k, head.end, n) for row, (k, head, n) in enumerate(members)
+                 if n < length and state[row] == 1]  # fmt: skip
+        if tails:
+            state[_put_tails(bufs, tails, t2d, v2d)] = 0
+        for row, (k, _, _) in enumerate(members):
+            if state[row] == 1:
+                out[k] = ChunkRow.of(arena, row)
+            elif state[row] == 0:  # a tail out of order, repeating a timestamp or not finite
+                out[k] = sort_dedupe(t2d[row].copy(), v2d[row].copy())
+    return out
+
+
+def _put_tails(bufs: Sequence[bytes], tails: list[tuple[int, int, int, int]],
+               t2d: np.ndarray, v2d: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Copy the raw records of each ``(row, buffer, start, points before)`` into the
+    end of its row; the rows whose records do not continue the row cleanly (each
+    newer than the point before it, finite values)."""
+    width = t2d.shape[1]
+    rows = np.array([r for r, _, _, _ in tails], np.int64)
+    before = np.array([n for _, _, _, n in tails], np.int64)
+    rec = np.frombuffer(b"".join(bufs[k][a : a + (width - n) * RECORD_SIZE]
+                                 for _, k, a, n in tails), RECORD)  # fmt: skip
+    counts = width - before
+    at = np.repeat(rows, counts)
+    col = np.arange(len(rec)) - np.repeat(np.cumsum(counts) - counts - before, counts)
+    t2d[at, col], v2d[at, col] = rec["t"], rec["v"]
+    prev = np.where(col > 0, t2d[at, col - 1], 0)  # the first point of an empty block: > 0
+    bad = (t2d[at, col] <= prev) | ~np.isfinite(v2d[at, col])
+    return np.unique(at[bad])
 
 
 def records_many(bufs: Sequence[bytes | None], arena: DecodeArena | None = None) -> list[Series]:
@@ -301,9 +381,7 @@ def _uniform_chunk(bufs: Sequence[bytes | None], arena: DecodeArena | None) -> l
     out: list[Series] = []
     for i, good in enumerate(np.asarray(ok).tolist()):
         if good:
-            row = ChunkRow(t2d[i], v2d[i])
-            row.row = first + i
-            out.append(row)
+            out.append(ChunkRow.of(buf, first + i))
         else:
             out.append(prepare(rec[i]))
     return out

@@ -27,6 +27,7 @@ Everything read back is checked (CRC, lengths, order), so damaged bytes give
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from typing import NamedTuple
@@ -102,33 +103,68 @@ def seal(t: np.ndarray, v: np.ndarray, rewrites: int) -> bytes:
 def unseal(buf: bytes, header: Header, extra: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The block's int64 timestamps and float64 values, in arrays with room for
     ``extra`` more points after them (left uninitialised)."""
+    n = check_block(buf, header)
+    t, v = np.empty(n + extra, np.int64), np.empty(n + extra, np.float64)
+    if n:
+        unseal_into(buf, header, t[:n], v[:n])
+    return t, v
+
+
+def check_block(buf: bytes, header: Header) -> int:
+    """The number of points in the sealed block of ``buf`` (0 for an empty block),
+    after checking its size and CRC; ``CorruptSeries`` when they are wrong."""
     if not header.block:
-        return np.empty(extra, np.int64), np.empty(extra, np.float64)
+        return 0
     end = HEADER_SIZE + header.block
     if end > len(buf) or header.block < BLOCK.size:
         raise CorruptSeries(f"sealed block of {header.block} bytes in a {len(buf)}-byte value")
-    crc, n, kind, a, b = BLOCK.unpack_from(buf, HEADER_SIZE)
+    crc, n = BLOCK.unpack_from(buf, HEADER_SIZE)[:2]
     if zlib.crc32(memoryview(buf)[HEADER_SIZE + 4 : end]) != crc:
         raise CorruptSeries("sealed block fails its CRC check")
     if n > MAX_POINTS:
         raise CorruptSeries(f"sealed block claims {n} points")
+    return int(n)
+
+
+def unseal_into(buf: bytes, header: Header, t: np.ndarray, v: np.ndarray,
+                times: bool = True) -> tuple[int, int] | None:  # fmt: skip
+    """Decode a block that ``check_block`` passed, of ``len(v)`` points, into ``t``
+    (int64) and ``v`` (float64), contiguous arrays of the caller's.  With ``times``
+    False the timestamps of a regular block are not written: its ``(first, step)``
+    is returned for the caller to fill many rows at once (None when ``t`` was
+    written)."""
+    end = HEADER_SIZE + header.block
+    _, n, kind, a, b = BLOCK.unpack_from(buf, HEADER_SIZE)
+    if n != len(t) or n != len(v):
+        raise ValueError(f"a block of {n} points into arrays of {len(t)} and {len(v)}")
     pos = HEADER_SIZE + BLOCK.size
+    regular = None
     if kind == REGULAR and (b or n == 1):
         step = b or 1
-        t = np.arange(a, a + step * (n + extra), step, dtype=np.int64)
+        if times:
+            np.multiply(ramp(n), step, out=t)
+            t += a
+        else:
+            regular = a, step
         first, last = a, a + step * (n - 1)
     elif kind == COMPRESSED and pos + b <= end:
-        t = np.empty(n + extra, np.int64)
-        _decompress(buf[pos : pos + b], t[:n] if extra else t)
+        _decompress(buf[pos : pos + b], t)
         pos += b
         first, last = int(t[0]), int(t[n - 1])
     else:
         raise CorruptSeries(f"sealed block has timestamp kind {kind} and {b} bytes")
     if first != header.first or last != header.last:
         raise CorruptSeries("sealed block does not match its header's first/last timestamps")
-    v = np.empty(n + extra, np.float64)
-    _decompress(buf[pos:end], v[:n] if extra else v)
-    return t, v
+    _decompress(buf[pos:end], v)
+    return regular
+
+
+@functools.lru_cache(maxsize=64)
+def ramp(n: int) -> np.ndarray:
+    """0, 1, ..., n - 1 as int64, read-only (series of a few lengths share them)."""
+    ramp = np.arange(n, dtype=np.int64)
+    ramp.setflags(write=False)
+    return ramp
 
 
 def _decompress(data: bytes, out: np.ndarray) -> None:

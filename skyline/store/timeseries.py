@@ -276,14 +276,14 @@ class TimeSeriesStore:
         return [raw for _, raws in self._mget_chunks(metrics) for raw in raws]
 
     def read_many(self, metrics: Sequence[str]) -> dict[str, Series]:
-        """Prepared series of many metrics, read and decoded one MGET chunk at a time."""
-        out: dict[str, Series] = {}
-        arena = DecodeArena(min(len(metrics), ARENA_ROWS))
-        for chunk, raws in self._mget_chunks(metrics):
-            errors: list[tuple[int, str]] = []
-            out.update(zip(chunk, to_series_many(raws, arena, errors), strict=True))
-            _log_corrupt([(chunk[i], why) for i, why in errors])
-        return out
+        """Prepared series of many metrics, read one MGET chunk at a time, then decoded
+        together: series of one length (sealed, or all unsealed of one size) become
+        rows of one arena, which the classic analysis takes as one block."""
+        raws = self.read_raw_many(metrics)
+        errors: list[tuple[int, str]] = []
+        decoded = to_series_many(raws, DecodeArena(min(len(metrics), ARENA_ROWS)), errors)
+        _log_corrupt([(metrics[i], why) for i, why in errors])
+        return dict(zip(metrics, decoded, strict=True))
 
     def read_since(self, metric: str, cursor: Cursor | None) -> tuple[np.ndarray, Cursor, bool]:
         """Records that arrived after ``cursor``.

@@ -18,6 +18,7 @@ from skyline.analysis.algorithms.prepare import (
     derivative_rows,
     is_counter,
     non_negative_derivative,
+    row_search,
 )
 from skyline.analysis.analyzer.analysis import (
     VerdictMap,
@@ -114,6 +115,47 @@ def test_counters_with_resets_on_long_random_rows(seed):
     v2d[rng.random(60) < 0.2, -5] = -3.0
     check_counters(v2d)
     check_derivatives(v2d)
+
+
+# --- row_search: searchsorted on every row ------------------------------------------
+def check_row_search(t2d: np.ndarray, x: np.ndarray) -> None:
+    for side in ("left", "right"):
+        want = [int(np.searchsorted(t2d[i], x[i], side)) for i in range(len(t2d))]  # type: ignore[call-overload]
+        assert row_search(t2d, x, side).tolist() == want, side
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_row_search_equals_searchsorted_per_row(seed):
+    rng = np.random.default_rng(seed)
+    m, n = 64, int(rng.integers(1, 400))
+    regular = 1000 + rng.integers(1, 90, (m, 1)) * np.arange(n)[None, :]
+    gaps = 1000 + np.cumsum(rng.integers(1, 200, (m, n)), axis=1)  # irregular rows
+    t2d = np.where((rng.random(m) < 0.5)[:, None], regular, gaps).astype(np.int64)
+    lo, hi = t2d[:, 0] - 300, t2d[:, -1] + 300
+    x = rng.integers(lo, hi + 1)
+    check_row_search(t2d, x)
+    check_row_search(t2d, x + rng.uniform(-1, 1, m))  # float targets between timestamps
+    check_row_search(t2d, t2d[np.arange(m), rng.integers(0, n, m)])  # exactly on a timestamp
+
+
+@pytest.mark.parametrize(
+    ("t2d", "x"),
+    [
+        ([[5]], [5]),  # one point, on it, before it and after it
+        ([[5], [5], [5]], [4, 5, 6]),
+        ([[10, 20, 30, 40]] * 7, [-(2**40), 9, 10, 25, 40, 41, 2**40]),  # far off both ends
+        ([[10, 11, 12, 1000]] * 4, [11, 12, 13, 999]),  # one long gap: the guess misses
+        ([[1, 2**32 - 2, 2**32 - 1]] * 3, [2, 2**32 - 2, 2**32]),  # the widest timestamps
+        ([[100, 160, 220, 280]] * 3, [159.5, 160.0, 160.5]),
+    ],
+)
+def test_row_search_hand_picked(t2d, x):
+    check_row_search(np.array(t2d, np.int64), np.array(x))
+
+
+def test_row_search_of_no_rows_and_no_columns():
+    assert row_search(np.empty((0, 5), np.int64), np.empty(0, np.int64)).tolist() == []
+    assert row_search(np.empty((3, 0), np.int64), np.zeros(3, np.int64)).tolist() == [0, 0, 0]
 
 
 # --- chunk matrices ------------------------------------------------------------------

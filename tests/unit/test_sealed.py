@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from pcodec import standalone
 
 from skyline.store.codec import (
+    ChunkRow,
     decode,
     encode,
     header,
@@ -119,6 +120,50 @@ def test_sealed_series_match_the_twin_on_hand_picked(sealed, tail):
     check(sealed, tail)
 
 
+def check_many(cases: list[tuple[list[tuple[int, float]], list[tuple[int, float]]]]) -> None:
+    """``to_series_many`` of the cases' values in one call (sealed ones of one length
+    share an arena) equals the twin case by case; clean ones are rows of an arena."""
+    bufs = [sealed_then(sealed, tail) for sealed, tail in cases]
+    errors: list[tuple[int, str]] = []
+    got = to_series_many(bufs, errors=errors)
+    assert errors == []
+    for g, (sealed, tail) in zip(got, cases, strict=True):
+        want_t, want_bits = slow_series(sealed + tail)
+        assert g.timestamps.tolist() == want_t and bits(g.values) == want_bits
+        assert g.timestamps.dtype == np.int64 and g.values.dtype == np.float64
+        if type(g) is ChunkRow:
+            assert g.arena.shape == (2, g.arena.shape[1], len(want_t))
+            assert g.arena[0, g.row].tolist() == want_t
+
+
+def test_many_sealed_series_at_once_match_the_twin_on_hand_picked():
+    check_many(HAND_PICKED + HAND_PICKED[::-1] + HAND_PICKED[4:9])
+    lengths = [len(to_series(sealed_then(*c))) for c in HAND_PICKED]
+    assert len(set(lengths)) < len(lengths)  # some share an arena with a dirty neighbour
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 40),  # sealed points of a regular series
+            st.lists(st.tuples(st.integers(-3, 3), st.floats()), max_size=4),  # tail
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_many_sealed_series_at_once_match_the_twin_on_random(specs):
+    """A few lengths, tails that continue the block, repeat or precede its points,
+    or are not finite: each series as the twin reads it."""
+    cases = []
+    for n, tail in specs:
+        sealed = [(1000 + 60 * i, float(i % 5)) for i in range(n)]
+        end = 1000 + 60 * n
+        cases.append((sealed, [(end + 60 * step, v) for step, v in tail if end + 60 * step > 0]))
+    check_many(cases)
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.dictionaries(
@@ -201,14 +246,27 @@ def test_every_truncation_and_damage_is_an_error_or_a_series_never_a_crash():
         bad[pos] ^= int(rng.integers(1, 256))
         with pytest.raises(CorruptSeries):
             to_series(bytes(bad))
+    damaged = []
     for _ in range(500):  # damage anywhere: an error or some series, nothing else
         bad = bytearray(buf)
         for pos in rng.integers(0, len(buf), 3).tolist():
             bad[pos] = int(rng.integers(0, 256))
+        damaged.append(bytes(bad))
         try:
             to_series(bytes(bad))
         except CorruptSeries:
             pass
+    errors: list[tuple[int, str]] = []  # all at once: the same errors and series
+    got = to_series_many(damaged + [buf], errors=errors)
+    refused = {i for i, _ in errors}
+    for i, bad in enumerate(damaged + [buf]):
+        try:
+            want = to_series(bad)
+        except CorruptSeries:
+            assert i in refused and len(got[i]) == 0
+            continue
+        assert i not in refused and got[i].timestamps.tolist() == want.timestamps.tolist()
+        assert bits(got[i].values) == bits(want.values)
 
 
 def test_to_series_many_mixes_formats_and_reports_damage():

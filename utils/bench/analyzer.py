@@ -6,7 +6,13 @@ Seeded synthetic metrics (numpy ``default_rng``): white noise, daily seasonality
 linear trends, monotonic counters (a third with a reset) and random walks, ~1 % with
 a spike in the last points; ``--points`` points each (default 1,440 at a 60 s step,
 the last one at the start of the run minus a per-metric jitter).  They are written
-to Redis through ``TimeSeriesStore`` exactly as horizon stores them.
+to Redis through ``TimeSeriesStore`` exactly as horizon stores them, and left as the
+daemon finds them in production (``--state steady``, the default): roomba's rewrite
+has sealed ``--points`` of them into a compressed block, and each metric has since
+received 0 to (roomba_grace + roomba_interval) / 60 more points as raw records (seeded
+per metric), so the series differ in length by up to that many points, as between two
+roomba rewrites.  ``--state fresh`` leaves them all as raw records of one length, as
+before a first roomba pass (the decode path is then one aligned array).
 
 Timed (best of ``--reps``, every job timed once per rep in turn):
 
@@ -28,7 +34,7 @@ One process, one thread (``OPENBLAS_NUM_THREADS=1``).  Redis: an embedded server
 in a temp dir, or ``--redis-url`` (only DB 12 of it is used and flushed).
 
     python utils/bench/analyzer.py [--metrics N] [--points 1440] [--per-series N]
-        [--mode classic|default] [--earthgecko DIR] [--redis-url URL] [--reps 3] [--json]
+        [--mode classic|default] [--state steady|fresh] [--earthgecko DIR] [--redis-url URL] [--reps 3] [--json]
 """
 
 from __future__ import annotations
@@ -119,10 +125,31 @@ def bench_settings(tmp: str, mode: str) -> Settings:
     return load_settings(conf, env=env)
 
 
-def seed(store: TimeSeriesStore, names: list[str], t: np.ndarray, v: np.ndarray) -> None:
+def seed(store: TimeSeriesStore, names: list[str], t: np.ndarray, v: np.ndarray,
+         lo: np.ndarray | None = None, hi: np.ndarray | None = None) -> None:  # fmt: skip
+    """Append row i's points ``lo[i]:hi[i]`` (default: all of them) of ``t``/``v``."""
+    n = t.shape[1]
+    lo = np.zeros(len(names), np.int64) if lo is None else lo
+    hi = np.full(len(names), n, np.int64) if hi is None else hi
     for start in range(0, len(names), 500):
-        stop = min(start + 500, len(names))
-        store.append_grouped({names[i]: (t[i].tolist(), v[i].tolist()) for i in range(start, stop)})
+        rows = [i for i in range(start, min(start + 500, len(names))) if lo[i] < hi[i]]
+        store.append_grouped({names[i]: (t[i, lo[i] : hi[i]].tolist(), v[i, lo[i] : hi[i]].tolist())
+                              for i in rows})  # fmt: skip
+
+
+def seed_steady(store: TimeSeriesStore, names: list[str], t: np.ndarray, v: np.ndarray,
+                points: int, now: int) -> None:  # fmt: skip
+    """Row i as the daemon finds it between two roomba rewrites: ``points`` points
+    sealed by a rewrite (nothing trimmed), then ``extra[i]`` more as raw records,
+    ending at the row's last point (``extra`` in 0 .. t.shape[1] - points, seeded)."""
+    spare = t.shape[1] - points
+    extra = np.random.default_rng(7).integers(0, spare + 1, len(names))
+    first = spare - extra
+    seed(store, names, t, v, first, first + points)
+    sealed = store.trim_many(names, now, keep_seconds=2**31, grace=0, inactive_after=2**31)
+    if sealed.get("rewritten") != len(names):
+        raise SystemExit(f"sealing the seeded series: {dict(sealed)}")
+    seed(store, names, t, v, first + points)
 
 
 def interleaved(jobs: dict[str, Callable[[], object]], reps: int) -> dict[str, float]:
@@ -271,13 +298,18 @@ def figures(daemon: Analyzer, names: list[str], sample: int, times: dict[str, fl
 def run(client: redis.Redis, a: argparse.Namespace) -> dict[str, Any]:
     client.flushdb()
     now = int(time.time())
-    t, v = synthetic(a.metrics, a.points, now)
     outcomes: Counter[str] = Counter()
     with tempfile.TemporaryDirectory(prefix="skybench-") as tmp:
         daemon = Analyzer(bench_settings(tmp, a.mode), redis_client=client, clock=lambda: now)
         daemon.setup()
         names = [f"bench.metric.{i}" for i in range(a.metrics)]
-        seed(daemon.store, names, t, v)
+        if a.state == "fresh":
+            seed(daemon.store, names, *synthetic(a.metrics, a.points, now))
+        else:
+            horizon = daemon.settings.horizon
+            spare = (horizon.roomba_grace + horizon.roomba_interval) // STEP
+            seed_steady(daemon.store, names, *synthetic(a.metrics, a.points + spare, now),
+                        a.points, now)  # fmt: skip
         sample = names[: a.per_series]
         jobs = {
             **sweep_jobs(daemon, names),
@@ -294,13 +326,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--points", type=int, default=1440)
     p.add_argument("--per-series", type=int, default=1000, help="metrics the baseline times")
     p.add_argument("--mode", choices=("classic", "default"), default="classic")
+    p.add_argument(
+        "--state",
+        choices=("steady", "fresh"),
+        default="steady",
+        help="series sealed by roomba with raw tails (steady) or raw only",
+    )
     p.add_argument("--earthgecko", metavar="DIR", help="earthgecko Skyline's skyline/analyzer")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--redis-url", default=None, help="its DB 12 is FLUSHED (default: embedded)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     load = os.getloadavg()[0]
-    out: dict[str, Any] = {"metrics": a.metrics, "points": a.points, "mode": a.mode}
+    out: dict[str, Any] = {"metrics": a.metrics, "points": a.points, "mode": a.mode,
+                           "state": a.state}  # fmt: skip
     out.update(with_redis(a.redis_url, lambda c: run(c, a)))
     out["metrics_per_s"] = out["sweep_metrics_per_s"]
     out["load_1min_start"], out["load_1min_end"] = round(load, 2), round(os.getloadavg()[0], 2)

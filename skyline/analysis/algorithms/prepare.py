@@ -164,7 +164,40 @@ def _std(x: np.ndarray, mean: np.ndarray, ddof: int) -> np.ndarray:
 
 
 def row_search(t: np.ndarray, x: np.ndarray, side: str = "left") -> np.ndarray:
-    """``searchsorted`` of each row of sorted ``t`` for the row's ``x``, vectorised."""
+    """``searchsorted`` of each row of sorted ``t`` for the row's ``x``, vectorised.
+
+    First a guess, exact for an evenly spaced row (most metrics): where ``x`` falls
+    on the line from the row's first to its last timestamp, checked against its
+    neighbours; the rows it misses go to a binary search, all of them at once."""
+    m, n = t.shape
+    if not m or not n:
+        return np.zeros(m, np.int64)
+    x = np.asarray(x)
+    if x.dtype.kind == "f":  # integer timestamps: t >= x iff t >= ceil(x); t > x iff t > floor(x)
+        x = np.ceil(x) if side == "left" else np.floor(x)
+    x = x.astype(np.int64)
+    first, last = t[:, 0], t[:, -1]
+    span = np.maximum(last - first, 1)
+    d = np.clip(x - first, 0, span) * (n - 1)
+    # the first index whose timestamp is >= x (left) or > x (right) on the line
+    guess = -(-d // span) if side == "left" else d // span + 1
+    guess = np.where(x < first, 0, np.where(x > last, n, np.minimum(guess, n)))
+    rows = np.arange(m)
+    before = t[rows, np.maximum(guess - 1, 0)]
+    at = t[rows, np.minimum(guess, n - 1)]
+    if side == "left":
+        ok = ((guess == 0) | (before < x)) & ((guess == n) | (at >= x))
+    else:
+        ok = ((guess == 0) | (before <= x)) & ((guess == n) | (at > x))
+    if ok.all():
+        return guess
+    miss = np.flatnonzero(~ok)
+    guess[miss] = _bisect_rows(t[miss], x[miss], side)
+    return guess
+
+
+def _bisect_rows(t: np.ndarray, x: np.ndarray, side: str) -> np.ndarray:
+    """``row_search`` by binary search on every row at once."""
     m, n = t.shape
     lo = np.zeros(m, np.int64)
     hi = np.full(m, n, np.int64)

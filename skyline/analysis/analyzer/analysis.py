@@ -44,7 +44,9 @@ from skyline.runtime.daemon import StartupError
 from skyline.settings import Settings
 from skyline.store.timeseries import Series
 
-MIN_BATCH = 8  # smaller groups of equal-length series are evaluated one by one
+# smaller groups of equal-length series are evaluated one by one: a batch of 2 costs
+# less than 2 one-series runs, a batch of 1 more than one (utils/bench, 2026-12-06)
+MIN_BATCH = 2
 
 
 class VerdictMap(Mapping[str, Verdict]):
@@ -203,42 +205,69 @@ class _Block:
     checked: bool
 
 
+@dataclass
+class _Piece:
+    """Rows ``rows`` of ``t2d``/``v2d`` go to the ensemble as series ``idx``."""
+
+    t2d: np.ndarray
+    v2d: np.ndarray
+    rows: np.ndarray
+    idx: np.ndarray
+
+
 def _classic_pass(
     series: Mapping[str, Series], now: float, options: EnsembleOptions, detect_counters: bool
 ) -> tuple[VerdictMap, set[str]]:
+    """Counters made derivatives block by block, then one batch ensemble per length of
+    what is judged: a counter's derivative joins the other series of its length.  A
+    batch has a fixed cost (about half a millisecond of numpy calls), so a pass over
+    series of a dozen lengths (as between roomba's rewrites) runs a dozen batches, not
+    one per block and derivative group."""
     names = list(series)
     out = VerdictMap(names)
     counters: set[str] = set()
     blocks, loose = _blocks(list(series.values()))
+    pool: dict[int, list[_Piece]] = {}
     for b in blocks:
         if not b.checked:
             ok = _prepared_rows(b.t2d, b.v2d)
             loose += b.idx[~ok].tolist()
             b.rows, b.idx = b.rows[ok], b.idx[ok]
-        counter = _counters(b.v2d, b.rows) if detect_counters else None
-        if counter is None or not counter.any():
-            out.add_batch(b.idx, run_ensemble_batch(b.t2d, b.v2d, rows=b.rows, now=now,
-                                                    options=options, validate=False))  # fmt: skip
-            continue
+        counter = _counters(b.v2d, b.rows) if detect_counters else np.zeros(len(b.rows), bool)
         plain = ~counter
         if plain.any():
-            out.add_batch(b.idx[plain], run_ensemble_batch(b.t2d, b.v2d, rows=b.rows[plain],
-                                                           now=now, options=options,
-                                                           validate=False))  # fmt: skip
+            pool.setdefault(b.t2d.shape[1], []).append(
+                _Piece(b.t2d, b.v2d, b.rows[plain], b.idx[plain])
+            )
+        if not counter.any():
+            continue
         rows, idx = b.rows[counter], b.idx[counter]
         counters.update(names[i] for i in idx.tolist())
         for sub, t_d, v_d in derivative_rows(_take(b.t2d, rows), _take(b.v2d, rows)):
-            out.add_batch(idx[sub], run_ensemble_batch(t_d, v_d, now=now, options=options,
-                                                       validate=False))  # fmt: skip
+            piece = _Piece(t_d, v_d, np.arange(len(sub)), idx[sub])
+            pool.setdefault(t_d.shape[1], []).append(piece)
+    for pieces in pool.values():
+        idx = np.concatenate([p.idx for p in pieces])
+        if len(idx) < MIN_BATCH:
+            loose += idx.tolist()
+            continue
+        if len(pieces) == 1:
+            t2d, v2d, rows = pieces[0].t2d, pieces[0].v2d, pieces[0].rows
+        else:
+            t2d = np.concatenate([_take(p.t2d, p.rows) for p in pieces])
+            v2d = np.concatenate([_take(p.v2d, p.rows) for p in pieces])
+            rows = np.arange(len(idx))
+        out.add_batch(idx, run_ensemble_batch(t2d, v2d, rows=rows, now=now, options=options,
+                                              validate=False))  # fmt: skip
     seq = list(series.values())
     prepared = []
-    for i in loose:  # one by one, exactly as before the block path
+    for i in sorted(loose):  # one by one, exactly as before the block path
         s = seq[i]
         if detect_counters and is_counter(s):
             counters.add(names[i])
             s = non_negative_derivative(s)
         prepared.append(s)
-    for i, verdict in zip(loose, run_ensemble_many(prepared, now=now, options=options),
+    for i, verdict in zip(sorted(loose), run_ensemble_many(prepared, now=now, options=options),
                           strict=True):  # fmt: skip
         out.add(i, verdict)
     return out, counters
@@ -282,10 +311,8 @@ def _blocks(seq: Sequence[Series]) -> tuple[list[_Block], list[int]]:
 
 def _arena_of(s: Any) -> np.ndarray | None:
     """The decode arena a ``ChunkRow`` is a row of (None for any other series)."""
-    if getattr(s, "row", None) is None:
-        return None
-    arena = s.values.base
-    if arena is None or s.timestamps.base is not arena or arena.ndim != 3:
+    arena = getattr(s, "arena", None)
+    if not isinstance(arena, np.ndarray) or arena.ndim != 3:
         return None
     return arena if arena.shape[2] == len(s.values) and 0 <= s.row < arena.shape[1] else None
 
