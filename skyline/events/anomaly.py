@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, cast
 
 import redis
@@ -49,7 +49,7 @@ class AnomalyEvent:
         return event_id(self.source, self.metric, self.timestamp)
 
     def to_fields(self) -> dict[FieldT, EncodableT]:
-        body = asdict(self)
+        body = _shallow(self)  # asdict deep-copies every score and vote, to be dumped
         body["schema"] = SCHEMA
         return {"id": self.id, "event": json.dumps(body, separators=(",", ":"))}
 
@@ -68,6 +68,12 @@ class AnomalyEvent:
         if problem:
             raise ValueError(f"not an anomaly event: {problem}")
         return event
+
+
+def _shallow(event: AnomalyEvent) -> dict[str, Any]:
+    """An anomaly event's fields as a dict, for ``json.dumps`` (its values are JSON
+    types already: numbers, strings, tuples and dicts of them)."""
+    return {f.name: getattr(event, f.name) for f in fields(event)}
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

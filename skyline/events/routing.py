@@ -18,9 +18,11 @@ trail belongs to one anomaly.
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import redis
 
@@ -132,6 +134,22 @@ class Heartbeats:
         self.redis, self.keys, self.ttl = client, keys, ttl
         self._cache: dict[str, tuple[float, bool]] = {}
         self._labels = LabelIndex(client, keys)
+        self._batch_labels: dict[str, dict[str, str]] = {}
+        self._batch_profiles: dict[str, bool] = {}
+        self._batch_at = -math.inf
+
+    def prefetch(self, metrics: Sequence[str]) -> None:
+        """Read the label sets and profile flags of the metrics about to be forwarded
+        in two round trips, not two per event (a burst of anomalies in an outage).
+        The answers are used for ``ttl`` seconds, as ``alive``'s are."""
+        names = list(dict.fromkeys(metrics))
+        self._batch_labels = self._labels.get_many(names)
+        flags = self.redis.smismember(self.keys.ionosphere_metrics(), names) if names else []
+        self._batch_profiles = dict(zip(names, map(bool, cast(list[int], flags)), strict=True))
+        self._batch_at = time.monotonic()
+
+    def _fresh(self) -> bool:
+        return time.monotonic() - self._batch_at <= self.ttl
 
     def alive(self, daemon: str) -> bool:
         now = time.monotonic()
@@ -142,8 +160,12 @@ class Heartbeats:
         return hit[1]
 
     def has_profiles(self, metric: str) -> bool:
+        known = self._batch_profiles.get(metric) if self._fresh() else None
+        if known is not None:
+            return known
         return bool(self.redis.sismember(self.keys.ionosphere_metrics(), metric))
 
     def labels(self, metric: str) -> dict[str, str]:
         """The metric's label set (the label index's, else what its name shows)."""
-        return self._labels.get(metric)
+        known = self._batch_labels.get(metric) if self._fresh() else None
+        return dict(known) if known is not None else self._labels.get(metric)

@@ -44,7 +44,8 @@ def event(metric: str) -> AnomalyEvent:
     return AnomalyEvent(metric, int(time.time()), 9.0, "analyzer", ("a", "b"), ("a", "b"))
 
 
-def test_alert_rules_match_on_labels(make_settings, tmp_path, redis_client) -> None:
+@pytest.mark.parametrize("prefetch", [False, True], ids=["asked-per-event", "prefetched"])
+def test_alert_rules_match_on_labels(make_settings, tmp_path, redis_client, prefetch) -> None:
     settings = settings_with(make_settings, tmp_path, ALERTS)
     from skyline.store.keys import RedisKeys
 
@@ -53,7 +54,9 @@ def test_alert_rules_match_on_labels(make_settings, tmp_path, redis_client) -> N
         API: {"__name__": "http_requests_total", "code": "500", "instance": "10.0.0.1:80", "job": "api"},
         WEB: {"__name__": "http_requests_total", "code": "500", "instance": "10.0.0.2:80", "job": "web"},
     })  # fmt: skip
-    down = Heartbeats(redis_client, keys)
+    down = Heartbeats(redis_client, keys, ttl=60)
+    if prefetch:  # as the analyzer does before forwarding a batch
+        down.prefetch([API, WEB, "web.host1.requests", API])
     verdicts = {}
     for metric in (API, WEB, "web.host1.requests"):
         pipe = redis_client.pipeline()
@@ -74,6 +77,25 @@ def test_alert_rules_match_on_labels(make_settings, tmp_path, redis_client) -> N
     assert [e.metric for e in sent] == [API, "web.host1.requests"]
     assert sent[0].labels == {"__name__": "http_requests_total", "code": "500",
                               "instance": "10.0.0.1:80", "job": "api"}  # fmt: skip
+
+
+def test_prefetched_answers_are_used_for_the_ttl_only(redis_client) -> None:
+    from skyline.store.keys import RedisKeys
+
+    keys = RedisKeys("prefetch_test")
+    LabelIndex(redis_client, keys).register({API: {"__name__": "up", "job": "api"}})
+    for ttl, after in ((60.0, False), (0.0, True)):
+        redis_client.delete(keys.ionosphere_metrics())
+        down = Heartbeats(redis_client, keys, ttl=ttl)
+        down.prefetch([API, WEB])
+        assert down.labels(API) == {"__name__": "up", "job": "api"}
+        assert down.has_profiles(API) is False and down.has_profiles(WEB) is False
+        redis_client.sadd(keys.ionosphere_metrics(), API)  # a profile trained meanwhile
+        time.sleep(0.01)
+        assert down.has_profiles(API) is after  # prefetched within the ttl, else asked
+        assert down.has_profiles("never.prefetched") is False
+    down.prefetch([])  # nothing to ask: no round trip, no error
+    redis_client.delete(keys.ionosphere_metrics(), keys.labels())
 
 
 def test_alerts_show_the_labels() -> None:

@@ -181,6 +181,7 @@ class Analyzer(Daemon):
     def _emit(self, events: list[AnomalyEvent]) -> None:
         if not events:
             return
+        self.heartbeats.prefetch([e.metric for e in events])
         pipe = self.redis.pipeline(transaction=False)
         for event in events:
             forward(pipe, self.keys, self.settings, event, self.heartbeats)
