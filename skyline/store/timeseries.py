@@ -61,6 +61,7 @@ from skyline.store.sealed import CorruptSeries, is_sealed, read_header, seal
 log = logging.getLogger(__name__)
 
 MGET_CHUNK = 200  # keys per MGET: measured best with 100-200 (docs/storage.md)
+DECODE_CHUNK = 1000  # series read_many decodes together (their raw bytes held till then)
 READ_CHUNK = 500  # metrics per pipeline of read_since_many
 CHANGED_TTL = 86400  # the changed set expires if no analyzer ever drains it
 
@@ -276,14 +277,19 @@ class TimeSeriesStore:
         return [raw for _, raws in self._mget_chunks(metrics) for raw in raws]
 
     def read_many(self, metrics: Sequence[str]) -> dict[str, Series]:
-        """Prepared series of many metrics, read one MGET chunk at a time, then decoded
-        together: series of one length (sealed, or all unsealed of one size) become
-        rows of one arena, which the classic analysis takes as one block."""
-        raws = self.read_raw_many(metrics)
-        errors: list[tuple[int, str]] = []
-        decoded = to_series_many(raws, DecodeArena(min(len(metrics), ARENA_ROWS)), errors)
-        _log_corrupt([(metrics[i], why) for i, why in errors])
-        return dict(zip(metrics, decoded, strict=True))
+        """Prepared series of many metrics, read one MGET chunk at a time and decoded
+        ``DECODE_CHUNK`` at a time: series of one length (sealed, or unsealed of one
+        size) become rows of one arena, which the classic analysis takes as one block
+        (a sweep slice is one such chunk)."""
+        out: dict[str, Series] = {}
+        arena = DecodeArena(min(len(metrics), ARENA_ROWS))
+        for i in range(0, len(metrics), DECODE_CHUNK):
+            part = metrics[i : i + DECODE_CHUNK]
+            errors: list[tuple[int, str]] = []
+            out.update(zip(part, to_series_many(self.read_raw_many(part), arena, errors),
+                           strict=True))  # fmt: skip
+            _log_corrupt([(part[k], why) for k, why in errors])
+        return out
 
     def read_since(self, metric: str, cursor: Cursor | None) -> tuple[np.ndarray, Cursor, bool]:
         """Records that arrived after ``cursor``.
