@@ -1,11 +1,12 @@
 """One analysis pass over a set of series: counters made derivatives, then the ensemble.
 
 Series that ``TimeSeriesStore.read_many`` decoded as rows of one 2-D arena
-(``ChunkRow``) are evaluated as that block, without copying them: counters are
-detected on the whole block (``counter_rows``), their derivatives taken on the block
-(``derivative_rows``), and the batch ensemble runs on the rows.  Other series of
-equal length are stacked into a block and checked as ``as_series`` would; the rest go
-one at a time.  Every path gives exactly the per-series verdicts (tested).  The
+(``ChunkRow``; one arena per series length) are taken as that block, without
+copying them: counters are detected on the whole block (``counter_rows``) and their
+derivatives taken on it (``derivative_rows``).  Other series of equal length are
+stacked into a block and checked as ``as_series`` would.  Then the batch ensemble
+runs once per length of what is judged (a counter's derivative with the series of
+its length); the rest go one at a time.  Every path gives exactly the per-series verdicts (tested).  The
 verdicts come back as a ``VerdictMap``: batch results stay arrays, and a ``Verdict``
 object is built only when asked for.  Metrics that custom algorithms
 (``[[custom_algorithms]]``) apply to go through
