@@ -60,6 +60,7 @@ from skyline.cli.demo_data import (
     early_in_bucket,
     partner_of,
 )
+from skyline.runtime.signal_flag import SignalFlag
 from skyline.settings import Settings
 from skyline.store.timeseries import Series, TimeSeriesStore
 
@@ -88,7 +89,7 @@ class Demo:
         self.rng = random.Random(seed)
         self.metrics = demo_metrics()
         self.injections: list[Injection] = []
-        self.stop_event = threading.Event()
+        self.stop_event = SignalFlag()  # set by the SIGTERM handler (signal_flag.py)
         self.say = say
         self.sent = 0
         self._sock: socket.socket | None = None

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import redis
 
+from skyline.db.engine import StopFlag
 from skyline.settings import Settings
 from skyline.settings.vista import DEMO_DB_FILE, DEMO_SOURCE
 
@@ -106,7 +107,7 @@ class DemoOrders:
         client.delete(RedisKeys(self.settings.redis.prefix).vista_cursor(SOURCE_NAME))
 
 
-def run(settings: Settings, stop: threading.Event, say: Callable[[str], object],
+def run(settings: Settings, stop: StopFlag, say: Callable[[str], object],
         backfill_hours: float = 6.0, interval: float = 10.0) -> threading.Thread:  # fmt: skip
     """Fill the demo table in a thread until ``stop`` is set; returns the thread."""
     demo = DemoOrders(settings, backfill_hours=backfill_hours)

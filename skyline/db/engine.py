@@ -8,10 +8,9 @@ that is down or still starting delays a daemon instead of killing it.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, ExceptionContext, make_url
@@ -157,11 +156,19 @@ def _ping(engine: Engine) -> None:
         connection.execute(text("SELECT 1"))
 
 
+class StopFlag(Protocol):
+    """What ``wait_for_db`` asks of its ``stop`` (a ``threading.Event`` will do)."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
 def wait_for_db(
     url: str,
     *,
     backoff_max: float = 30.0,
-    stop: threading.Event | None = None,
+    stop: StopFlag | None = None,
     log: logging.Logger,
     connect_timeout: int = 10,
     io_timeout: int = IO_TIMEOUT,

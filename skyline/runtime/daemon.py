@@ -44,6 +44,7 @@ from skyline.db.engine import DatabaseUnavailable, wait_for_db
 from skyline.db.migrate import SchemaOutOfDate, check_current
 from skyline.runtime import reload, systemd
 from skyline.runtime.membership import Membership
+from skyline.runtime.signal_flag import SignalFlag
 from skyline.settings import Settings, SettingsError, load_settings
 from skyline.store.connection import connect
 from skyline.store.keys import RedisKeys
@@ -161,8 +162,9 @@ class Daemon:
         self.settings = settings
         self.clock = clock
         self.log = logging.getLogger(f"skyline.{self.name}")
-        self.stop_event = threading.Event()
-        self.reload_requested = threading.Event()
+        # set by signal handlers: a threading.Event can deadlock there (signal_flag.py)
+        self.stop_event = SignalFlag()
+        self.reload_requested = SignalFlag()
         self.counters = Counters()
         self.keys = RedisKeys(settings.redis.prefix)
         self.redis = redis_client if redis_client is not None else connect(settings, patient=True)
