@@ -54,7 +54,10 @@ def test_sighup_reloads_rules_reopens_the_log_and_survives_a_bad_file(
         assert proc.poll() is None, "a bad file on SIGHUP must not stop the daemon"
     finally:
         proc.terminate()
-        assert proc.wait(20) == 0
+        try:
+            assert proc.wait(20) == 0, "the daemon must stop on SIGTERM"
+        finally:
+            proc.kill()  # no process left behind when it did not (it has exited if it did)
 
 
 def test_json_lines_on_stderr_for_containers(make_settings, tmp_path, redis_client) -> None:
