@@ -46,7 +46,7 @@ from skyline.settings import Settings
 from skyline.store.timeseries import Series
 
 # smaller groups of equal-length series are evaluated one by one: a batch of 2 costs
-# less than 2 one-series runs, a batch of 1 more than one (utils/bench, 2026-12-06)
+# less than 2 one-series runs, a batch of 1 more than one (docs/performance.md)
 MIN_BATCH = 2
 
 
