@@ -6,10 +6,10 @@ copying them: counters are detected on the whole block (``counter_rows``) and th
 derivatives taken on it (``derivative_rows``).  Other series of equal length are
 stacked into a block and checked as ``as_series`` would.  Then the batch ensemble
 runs once per length of what is judged (a counter's derivative with the series of
-its length); the rest go one at a time.  Every path gives exactly the per-series verdicts (tested).  The
-verdicts come back as a ``VerdictMap``: batch results stay arrays, and a ``Verdict``
-object is built only when asked for.  Metrics that custom algorithms
-(``[[custom_algorithms]]``) apply to go through
+its length); the rest go one at a time.  Every path gives exactly the per-series
+verdicts (tested).  The verdicts come back as a ``VerdictMap``: batch results stay
+arrays, and a ``Verdict`` object is built only when asked for.  Metrics that custom
+algorithms (``[[custom_algorithms]]``) apply to go through
 ``skyline.analysis.algorithms.custom.run_many_with_custom`` instead.  No Redis here.
 """
 
@@ -261,14 +261,15 @@ def _classic_pass(
         out.add_batch(idx, run_ensemble_batch(t2d, v2d, rows=rows, now=now, options=options,
                                               validate=False))  # fmt: skip
     seq = list(series.values())
+    loose.sort()
     prepared = []
-    for i in sorted(loose):  # one by one, exactly as before the block path
+    for i in loose:  # one by one, exactly as before the block path
         s = seq[i]
         if detect_counters and is_counter(s):
             counters.add(names[i])
             s = non_negative_derivative(s)
         prepared.append(s)
-    for i, verdict in zip(sorted(loose), run_ensemble_many(prepared, now=now, options=options),
+    for i, verdict in zip(loose, run_ensemble_many(prepared, now=now, options=options),
                           strict=True):  # fmt: skip
         out.add(i, verdict)
     return out, counters
