@@ -47,6 +47,8 @@ def rows_of(v2d: np.ndarray, t2d: np.ndarray | None = None) -> list[Series]:
 def check_counters(v2d: np.ndarray) -> None:
     want = [is_counter(s) for s in rows_of(v2d)]
     assert counter_rows(v2d).tolist() == want
+    for prefix in (1, 2, 5, 17):  # the first steps rule rows out, the rest tested whole
+        assert counter_rows(v2d, prefix).tolist() == want
 
 
 def check_derivatives(v2d: np.ndarray) -> None:

@@ -226,15 +226,29 @@ def is_counter(series: Series) -> bool:
     return rising >= len(d) // 2 and falling <= max(1, len(d) // 100)
 
 
-def counter_rows(values_2d: np.ndarray) -> np.ndarray:
-    """``is_counter`` of every row of a 2-D array, as one boolean array."""
+def counter_rows(values_2d: np.ndarray, prefix: int = 64) -> np.ndarray:
+    """``is_counter`` of every row of a 2-D array, as one boolean array.
+
+    Most rows are gauges, and a gauge falls far more often than a counter may, so
+    the first ``prefix`` steps rule most rows out: their falls and minimum there
+    only grow (and shrink) over the whole row.  Only the rows left are tested whole."""
     m, n = values_2d.shape
+    out = np.zeros(m, bool)
     if n < 3:
-        return np.zeros(m, bool)
-    d = np.diff(values_2d, axis=1)
+        return out
+    max_falls = max(1, (n - 1) // 100)
+    rows, v = np.arange(m), values_2d
+    if n > prefix + 1:
+        head = values_2d[:, : prefix + 1]
+        rows = np.flatnonzero(
+            ((np.diff(head, axis=1) < 0).sum(axis=1) <= max_falls) & ~(head.min(axis=1) < 0)
+        )
+        v = values_2d[rows]
+    d = np.diff(v, axis=1)
     rising, falling = (d > 0).sum(axis=1), (d < 0).sum(axis=1)
-    counter = ~(values_2d.min(axis=1) < 0)  # a NaN minimum does not exclude, as in is_counter
-    return counter & (rising >= (n - 1) // 2) & (falling <= max(1, (n - 1) // 100))
+    counter = ~(v.min(axis=1) < 0)  # a NaN minimum does not exclude, as in is_counter
+    out[rows] = counter & (rising >= (n - 1) // 2) & (falling <= max_falls)
+    return out
 
 
 def non_negative_derivative(series: Series) -> Series:

@@ -255,8 +255,7 @@ def _classic_pass(
         if len(pieces) == 1:
             t2d, v2d, rows = pieces[0].t2d, pieces[0].v2d, pieces[0].rows
         else:
-            t2d = np.concatenate([_take(p.t2d, p.rows) for p in pieces])
-            v2d = np.concatenate([_take(p.v2d, p.rows) for p in pieces])
+            t2d, v2d = _gather(pieces, "t2d"), _gather(pieces, "v2d")
             rows = np.arange(len(idx))
         out.add_batch(idx, run_ensemble_batch(t2d, v2d, rows=rows, now=now, options=options,
                                               validate=False))  # fmt: skip
@@ -347,6 +346,17 @@ def _counters(v2d: np.ndarray, rows: np.ndarray, step: int = 256) -> np.ndarray:
         part = rows[a : a + step]
         lo, hi = int(part[0]), int(part[-1]) + 1
         out[a : a + step] = counter_rows(v2d[lo:hi] if hi - lo == len(part) else v2d[part])
+    return out
+
+
+def _gather(pieces: list[_Piece], field: str) -> np.ndarray:
+    """The pieces' rows of ``field`` stacked: copied once, straight into the result."""
+    first = getattr(pieces[0], field)
+    out = np.empty((sum(len(p.rows) for p in pieces), first.shape[1]), first.dtype)
+    at = 0
+    for p in pieces:
+        np.take(getattr(p, field), p.rows, axis=0, out=out[at : at + len(p.rows)])
+        at += len(p.rows)
     return out
 
 
