@@ -69,6 +69,18 @@ class ChunkRow(Series):
         s.row, s.arena = row, arena
         return s
 
+    @classmethod
+    def all_of(cls, arena: np.ndarray) -> list[ChunkRow]:
+        """``[ChunkRow.of(arena, row) for row in range(rows)]``, built in bulk (a
+        per-row index and view cost about a microsecond a series)."""
+        rows: list[ChunkRow] = []
+        new = tuple.__new__
+        for row, pair in enumerate(zip(arena[0], arena[1].view(np.float64), strict=True)):
+            s = new(cls, pair)
+            s.row, s.arena = row, arena
+            rows.append(s)
+        return rows
+
 
 class DecodeArena:
     """Room for the decoded series of one read: one large allocation (so the kernel
@@ -293,11 +305,11 @@ def unseal_many(bufs: Sequence[bytes], errors: list[tuple[int, str]]) -> list[Se
                  if n < length and state[row] == 1]  # fmt: skip
         for row in _put_tails(bufs, tails, t2d, v2d).tolist() if tails else ():
             state[row] = 0
-        for row, ((k, _, _), how) in enumerate(zip(members, state, strict=True)):
+        for (k, _, _), how, got in zip(members, state, ChunkRow.all_of(arena), strict=True):
             if how == 1:
-                out[k] = ChunkRow.of(arena, row)
+                out[k] = got
             elif how == 0:  # a tail out of order, repeating a timestamp or not finite
-                out[k] = sort_dedupe(t2d[row].copy(), v2d[row].copy())
+                out[k] = sort_dedupe(got.timestamps.copy(), got.values.copy())
     return out
 
 
