@@ -305,11 +305,11 @@ def unseal_many(bufs: Sequence[bytes], errors: list[tuple[int, str]]) -> list[Se
                  if n < length and state[row] == 1]  # fmt: skip
         for row in _put_tails(bufs, tails, t2d, v2d).tolist() if tails else ():
             state[row] = 0
-        for (k, _, _), how, got in zip(members, state, ChunkRow.all_of(arena), strict=True):
+        for (k, _, _), how, cr in zip(members, state, ChunkRow.all_of(arena), strict=True):
             if how == 1:
-                out[k] = got
+                out[k] = cr
             elif how == 0:  # a tail out of order, repeating a timestamp or not finite
-                out[k] = sort_dedupe(got.timestamps.copy(), got.values.copy())
+                out[k] = sort_dedupe(cr.timestamps.copy(), cr.values.copy())
     return out
 
 
