@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from skyline.analysis.algorithms import CLASSIC_ORDER, EnsembleOptions, run_ensemble
+from skyline.analysis.algorithms.exceptions import boring_rows, distinct_counts, is_boring
 from skyline.analysis.algorithms.prepare import (
     counter_rows,
     derivative_rows,
@@ -287,3 +288,36 @@ def test_analyse_without_counter_detection_and_the_mapping_protocol():
     assert dict(got) == dict(got.items()) and got == dict(got.items())
     assert list(got.values()) == [got[name] for name in series] and len(got.values()) == len(series)
     assert got["chunk.1"] in got.values() and ("chunk.1", got["chunk.1"]) in got.items()
+
+
+# --- boring_rows: distinct_counts and is_boring without the sort -------------------------
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 5).flatmap(
+        lambda m: st.integers(0, 12).flatmap(
+            lambda n: arrays(
+                np.float64,
+                (m, n),
+                elements=st.sampled_from([0.0, -0.0, 1.0, 2.5, np.nan, np.inf, -np.inf]),
+            )  # fmt: skip
+        )
+    ),
+    st.integers(0, 3),
+    st.integers(0, 14),
+    st.sampled_from(["classic", "default"]),
+)
+def test_boring_rows_equal_distinct_counts_and_is_boring(v2d, set_size, last, mode):
+    want = is_boring(distinct_counts(v2d, last), set_size, mode)
+    assert boring_rows(v2d, last, set_size, mode).tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("mode", ["classic", "default"])
+def test_boring_rows_on_hand_picked_tails(mode):
+    v2d = np.array([[5.0] * 6, [0.0, -0.0, 0.0, -0.0, 0.0, 0.0], [1.0, 1, 1, 1, 1, 2],
+                    [2.0, 1, 1, 1, 1, 1], [np.nan] * 6, [1.0, 1, 1, np.nan, 1, 1],
+                    [np.inf] * 6, [7.0, 7, 7, 7, 3, 3]])  # fmt: skip
+    for set_size, last in [(1, 0), (1, 4), (1, 6), (2, 0), (2, 2), (0, 3)]:
+        want = is_boring(distinct_counts(v2d, last), set_size, mode)
+        assert boring_rows(v2d, last, set_size, mode).tolist() == want.tolist()
+    assert boring_rows(v2d, 4, 1, mode).tolist() == [True, True, False, True, False,
+                                                     False, True, False]  # fmt: skip

@@ -24,7 +24,7 @@ import numpy as np
 
 from skyline.analysis.algorithms.classic import FALSE, NONE, TRUE, Context, run_kernel
 from skyline.analysis.algorithms.ensemble import Verdict, run_ensemble
-from skyline.analysis.algorithms.exceptions import Skip, distinct_counts, is_boring
+from skyline.analysis.algorithms.exceptions import Skip, boring_rows
 from skyline.analysis.algorithms.options import EnsembleOptions
 from skyline.analysis.algorithms.prepare import Block, as_series
 from skyline.store.timeseries import Series
@@ -205,13 +205,16 @@ def _apply_skips(res: BatchResult, t: np.ndarray, v: np.ndarray, sel: np.ndarray
         rest = np.flatnonzero(~stale & good)
         last = opts.max_boredom
         tail = v[:, -last:] if last > 0 else v
-        distinct = distinct_counts(tail[sel[rest]], last)
-        boring = is_boring(distinct, opts.boredom_set_size, opts.mode)
+        boring = boring_rows(tail[sel[rest]], last, opts.boredom_set_size, opts.mode)
         skip[rest[boring]] = Skip.Boring.value
     rows = np.flatnonzero(good)
-    for i in rows:
-        res.skip[i] = skip[i]
-    return rows[np.array([skip[i] is None for i in rows], bool)] if len(rows) else rows
+    if len(rows) == len(good):
+        res.skip[:] = skip.tolist()
+    else:
+        for i in rows.tolist():
+            res.skip[i] = skip[i]
+    kept = np.fromiter((x is None for x in skip[rows].tolist()), bool, len(rows))
+    return rows[kept]
 
 
 def _run_chunk(res: BatchResult, rows: np.ndarray, block: Block, ctx: Context,

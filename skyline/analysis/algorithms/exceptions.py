@@ -12,7 +12,7 @@ import numpy as np
 
 from skyline.store.timeseries import Series
 
-__all__ = ["Skip", "check_skip", "distinct_counts"]
+__all__ = ["Skip", "boring_rows", "check_skip", "distinct_counts"]
 
 
 class Skip(StrEnum):
@@ -30,6 +30,21 @@ def distinct_counts(values_2d: np.ndarray, last: int) -> np.ndarray:
         return np.zeros(tail.shape[0], np.int64)
     s = np.sort(tail, axis=1)
     return 1 + (s[:, 1:] != s[:, :-1]).sum(axis=1)
+
+
+def boring_rows(values_2d: np.ndarray, last: int, boredom_set_size: int, mode: str) -> np.ndarray:
+    """``is_boring(distinct_counts(values_2d, last), ...)``.  For a limit of one
+    distinct value (the default) it compares each tail's minimum with its maximum
+    instead of sorting it; rows whose minimum is NaN are counted the long way."""
+    tail = values_2d[:, -last:] if last > 0 else values_2d
+    if boredom_set_size != 1 or tail.shape[1] == 0:
+        return is_boring(distinct_counts(tail, 0), boredom_set_size, mode)
+    low = tail.min(axis=1)
+    out = low == tail.max(axis=1)  # one distinct value: boring in either mode
+    odd = np.flatnonzero(np.isnan(low))
+    if len(odd):
+        out[odd] = is_boring(distinct_counts(tail[odd], 0), boredom_set_size, mode)
+    return out
 
 
 def is_boring(distinct: np.ndarray, boredom_set_size: int, mode: str) -> np.ndarray:
@@ -62,7 +77,8 @@ def check_skip(
         return Skip.TooShort
     if now - float(series.timestamps[-1]) > stale_period:
         return Skip.Stale
-    distinct = distinct_counts(np.asarray(series.values).reshape(1, -1), max_boredom)
-    if is_boring(distinct, boredom_set_size, mode)[0]:
+    if boring_rows(np.asarray(series.values).reshape(1, -1), max_boredom, boredom_set_size, mode)[
+        0
+    ]:
         return Skip.Boring
     return None
