@@ -77,8 +77,7 @@ def check_skip(
         return Skip.TooShort
     if now - float(series.timestamps[-1]) > stale_period:
         return Skip.Stale
-    if boring_rows(np.asarray(series.values).reshape(1, -1), max_boredom, boredom_set_size, mode)[
-        0
-    ]:
+    row = np.asarray(series.values).reshape(1, -1)
+    if boring_rows(row, max_boredom, boredom_set_size, mode)[0]:
         return Skip.Boring
     return None
