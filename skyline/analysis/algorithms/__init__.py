@@ -8,7 +8,12 @@ algorithms, their scores, the reference quirks reproduced by ``mode="classic"`` 
 the fixes of ``mode="default"``.
 """
 
-from skyline.analysis.algorithms.batch import BatchResult, run_ensemble_batch, run_ensemble_many
+from skyline.analysis.algorithms.batch import (
+    BatchResult,
+    run_ensemble_batch,
+    run_ensemble_many,
+    settle_early,
+)
 from skyline.analysis.algorithms.classic import ALGORITHMS, Algorithm, Context, Result
 from skyline.analysis.algorithms.ensemble import (
     CLASSIC_ORDER,
@@ -46,6 +51,7 @@ __all__ = [
     "run_ensemble",
     "run_ensemble_batch",
     "run_ensemble_many",
+    "settle_early",
     "stop_early",
     "tail_avg",
 ]

@@ -23,13 +23,14 @@ from typing import Any
 import numpy as np
 
 from skyline.analysis.algorithms.classic import FALSE, NONE, TRUE, Context, run_kernel
+from skyline.analysis.algorithms.classic._rows import first_votes, leading_codes
 from skyline.analysis.algorithms.ensemble import Verdict, run_ensemble
 from skyline.analysis.algorithms.exceptions import Skip, boring_rows
 from skyline.analysis.algorithms.options import EnsembleOptions
 from skyline.analysis.algorithms.prepare import Block, as_series
 from skyline.store.timeseries import Series
 
-__all__ = ["BatchResult", "run_ensemble_batch", "run_ensemble_many"]
+__all__ = ["BatchResult", "run_ensemble_batch", "run_ensemble_many", "settle_early"]
 
 NOT_RUN = -2
 _VOTE = {TRUE: True, FALSE: False, NONE: None}
@@ -55,6 +56,13 @@ class BatchResult:
 
     def __len__(self) -> int:
         return len(self.anomalous)
+
+    def take(self, rows: np.ndarray) -> BatchResult:
+        """The result of rows ``rows`` (indices or a mask) only."""
+        idx = np.flatnonzero(rows) if rows.dtype == bool else rows
+        return BatchResult(self.algorithms, self.anomalous[idx], [self.skip[i] for i in idx.tolist()],
+                           self.votes[idx], self.scores[idx], self.values[idx],
+                           self.timestamps[idx])  # fmt: skip
 
     def verdict(self, i: int) -> Verdict:
         value = None if np.isnan(self.values[i]) else float(self.values[i])
@@ -141,8 +149,37 @@ def run_ensemble_batch(
     algorithms = opts.algorithms
     t, v = _as_2d(timestamps_2d, values_2d)
     sel = np.arange(len(v)) if rows is None else np.asarray(rows, np.int64).reshape(-1)
+    m, n = len(sel), v.shape[1]
+    res = _new_result(t, v, sel, algorithms)
+    good = _valid_rows(t[sel], v[sel]) if validate and n and m else np.ones(m, bool)
+    for i in np.flatnonzero(~good):
+        _fill(res, int(i), run_ensemble((t[sel[i]], v[sel[i]]), now=now, options=opts))
+    active = _apply_skips(res, t, v, sel, good, now, opts)
+    active, first = _leading_votes(res, t, v, sel, active, opts)
+    ctx = opts.context(now)
+    for start in range(0, len(active), chunk_rows):
+        chunk = active[start : start + chunk_rows]
+        _run_chunk(res, chunk, _block(t, v, sel[chunk]), ctx, opts, first)
+    return res
+
+
+def settle_early(t2d: np.ndarray, v2d: np.ndarray, rows: np.ndarray, *, now: float,
+                 options: EnsembleOptions) -> tuple[BatchResult, np.ndarray]:  # fmt: skip
+    """What ``run_ensemble_batch(t2d, v2d, rows=rows, validate=False)`` decides without
+    copying a row: the skips, and the rows the compiled leading algorithms settle.
+    Returns the result (row ``r`` is ``rows[r]``) and the result rows it left undecided
+    (their entries are not final: give those rows to ``run_ensemble_batch``)."""
+    res = _new_result(t2d, v2d, rows, options.algorithms)
+    active = _apply_skips(res, t2d, v2d, rows, np.ones(len(rows), bool), now, options)
+    active, _ = _leading_votes(res, t2d, v2d, rows, active, options)
+    return res, active
+
+
+def _new_result(t: np.ndarray, v: np.ndarray, sel: np.ndarray,
+                algorithms: tuple[str, ...]) -> BatchResult:  # fmt: skip
+    """The result of rows ``sel``, nothing decided yet."""
     m, n, k = len(sel), v.shape[1], len(algorithms)
-    res = BatchResult(
+    return BatchResult(
         algorithms,
         np.full(m, -1, np.int8),
         [None] * m,
@@ -151,15 +188,26 @@ def run_ensemble_batch(
         v[sel, -1] if n else np.full(m, np.nan),
         t[sel, -1] if n else np.full(m, -1, np.int64),
     )
-    good = _valid_rows(t[sel], v[sel]) if validate and n and m else np.ones(m, bool)
-    for i in np.flatnonzero(~good):
-        _fill(res, int(i), run_ensemble((t[sel[i]], v[sel[i]]), now=now, options=opts))
-    active = _apply_skips(res, t, v, sel, good, now, opts)
-    ctx = opts.context(now)
-    for start in range(0, len(active), chunk_rows):
-        chunk = active[start : start + chunk_rows]
-        _run_chunk(res, chunk, _block(t, v, sel[chunk]), ctx, opts)
-    return res
+
+
+def _leading_votes(res: BatchResult, t: np.ndarray, v: np.ndarray, sel: np.ndarray,
+                   active: np.ndarray, opts: EnsembleOptions) -> tuple[np.ndarray, int]:  # fmt: skip
+    """The ensemble's leading algorithms that have a compiled row kernel, on the rows
+    ``sel[active]`` read in place, with early exit: records their votes, settles the rows
+    they rule out (never anomalous: consensus is out of reach).  Returns the rows left
+    and how many algorithms they ran."""
+    codes = leading_codes(opts.algorithms)
+    if not len(codes) or not len(active):
+        return active, 0
+    k = len(opts.algorithms)
+    stop_at = k - opts.consensus + 1 if opts.early_exit else k + 1
+    votes, scores, decided = first_votes(t, v, sel[active], codes, stop_at,
+                                         opts.mode == "classic", opts.full_duration)  # fmt: skip
+    p = len(codes)
+    res.votes[active, :p] = votes
+    res.scores[active, :p] = scores
+    res.anomalous[active[decided]] = 0
+    return active[~decided], p
 
 
 def _block(t: np.ndarray, v: np.ndarray, src: np.ndarray) -> Block:
@@ -218,14 +266,18 @@ def _apply_skips(res: BatchResult, t: np.ndarray, v: np.ndarray, sel: np.ndarray
 
 
 def _run_chunk(res: BatchResult, rows: np.ndarray, block: Block, ctx: Context,
-               opts: EnsembleOptions) -> None:  # fmt: skip
+               opts: EnsembleOptions, first: int) -> None:  # fmt: skip
+    """The algorithms from position ``first`` on (the ones before have voted) on the
+    undecided ``rows``, with early exit, then the consensus."""
     k = len(res.algorithms)
     consensus, mode = opts.consensus, opts.mode
     pos = np.arange(len(rows))  # chunk position of each block row
     live = np.ones(len(rows), bool)  # block rows still undecided
-    n_false = np.zeros(len(rows), np.int64)
-    n_none = np.zeros(len(rows), np.int64)
-    for j, name in enumerate(res.algorithms):
+    before = res.votes[rows, :first]
+    n_false = (before == FALSE).sum(axis=1)
+    n_none = (before == NONE).sum(axis=1)
+    for j in range(first, k):
+        name = res.algorithms[j]
         if not live.all() and (name == "ks_test" or live.mean() < 0.9):
             block, pos = block.take(np.flatnonzero(live)), pos[live]
             live = np.ones(len(pos), bool)

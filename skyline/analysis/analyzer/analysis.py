@@ -28,6 +28,7 @@ from skyline.analysis.algorithms import (
     Verdict,
     run_ensemble_batch,
     run_ensemble_many,
+    settle_early,
 )
 from skyline.analysis.algorithms.classic import TRUE
 from skyline.analysis.algorithms.custom import (
@@ -237,9 +238,16 @@ def _classic_pass(
         counter = _counters(b.v2d, b.rows) if detect_counters else np.zeros(len(b.rows), bool)
         plain = ~counter
         if plain.any():
-            pool.setdefault(b.t2d.shape[1], []).append(
-                _Piece(b.t2d, b.v2d, b.rows[plain], b.idx[plain])
-            )
+            rows, idx = b.rows[plain], b.idx[plain]
+            res, left = settle_early(b.t2d, b.v2d, rows, now=now, options=options)
+            settled = np.ones(len(rows), bool)
+            settled[left] = False
+            if settled.any():
+                out.add_batch(idx[settled], res.take(settled))
+            if len(left):
+                pool.setdefault(b.t2d.shape[1], []).append(
+                    _Piece(b.t2d, b.v2d, rows[left], idx[left])
+                )
         if not counter.any():
             continue
         rows, idx = b.rows[counter], b.idx[counter]

@@ -1,7 +1,8 @@
 """grubbs: Grubbs' test: the tail average's z-score exceeds the Grubbs critical value.
 
 One of the reference's nine "three-sigma" algorithms; its quirks, the default-mode
-fixes and the meaning of its score are in docs/algorithms.md.
+fixes and the meaning of its score are in docs/algorithms.md.  The row loop is
+compiled, in ``_rows`` (shared with the ensemble's prefilter).
 """
 
 from __future__ import annotations
@@ -9,9 +10,8 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-import numpy as np
-
-from skyline.analysis.algorithms.classic._shared import Block, Context, Votes, algorithm, judge
+from skyline.analysis.algorithms.classic._rows import run_rows
+from skyline.analysis.algorithms.classic._shared import Block, Context, Votes, algorithm
 
 
 @lru_cache(maxsize=256)
@@ -28,16 +28,4 @@ def grubbs_critical(n: int) -> float:
 
 @algorithm(position=4, etsy_position=6)
 def grubbs(b: Block, ctx: Context) -> Votes:
-    std = b.std_d
-    g = grubbs_critical(b.n)
-    with np.errstate(all="ignore"):
-        z = (b.tail_d - b.mean_d) / std
-    if not ctx.classic:
-        z = np.abs(z)  # fix: two-sided
-    zero = std == 0
-    with np.errstate(all="ignore"):
-        exceeds = (z > g) & ~zero
-        scores = np.where(zero | ~np.isfinite(z), 0.0, z / g)
-    scores = np.where(np.isnan(scores), 0.0, scores)
-    valid = zero | (np.isfinite(z) & math.isfinite(g))
-    return judge(exceeds, valid, ctx), scores
+    return run_rows("grubbs", b.t, b.v, ctx.classic, ctx.full_duration)
