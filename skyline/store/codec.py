@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from typing import NamedTuple, cast
 
 import numpy as np
+from numba import njit
 
 from skyline.store.sealed import (
     CorruptSeries,
     Header,
     check_block,
     is_sealed,
-    ramp,
     read_header,
     unseal,
     unseal_into,
@@ -315,14 +315,19 @@ def unseal_many(bufs: Sequence[bytes], errors: list[tuple[int, str]]) -> list[Se
 
 def _fill_regular(t2d: np.ndarray, regular: np.ndarray) -> None:
     """Rows ``regular[:, 0]`` of ``t2d`` get ``first + step * i`` (``regular[:, 1:]``),
-    computed in place: for an arena of regular series (the usual one) temporaries of
-    its size cost several times the fill itself (measured in docs/performance.md)."""
-    rows, first, step = regular.T
-    if len(rows) == len(t2d):  # every row, in order (rows are listed in order)
-        np.multiply(step[:, None], ramp(t2d.shape[1])[None, :], out=t2d)
-        t2d += first[:, None]
-    else:
-        t2d[rows] = first[:, None] + step[:, None] * ramp(t2d.shape[1])[None, :]
+    written in one compiled pass: numpy's in-place multiply and add pass over the
+    arena twice, and an arena is larger than the caches (measured in
+    docs/performance.md)."""
+    _ramp_rows(t2d, np.ascontiguousarray(regular, np.int64))
+
+
+@njit(cache=True, nogil=True)
+def _ramp_rows(t2d: np.ndarray, regular: np.ndarray) -> None:
+    for k in range(len(regular)):
+        row, first, step = regular[k, 0], regular[k, 1], regular[k, 2]
+        out = t2d[row]
+        for i in range(t2d.shape[1]):
+            out[i] = first + step * i
 
 
 def _put_tails(bufs: Sequence[bytes], tails: list[tuple[int, int, int, int]],

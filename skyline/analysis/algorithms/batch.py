@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from skyline.analysis.algorithms.classic import FALSE, NONE, TRUE, Context, run_kernel
-from skyline.analysis.algorithms.classic._rows import first_votes, leading_codes
+from skyline.analysis.algorithms.classic._fused import ensemble_rows, leading_codes
 from skyline.analysis.algorithms.ensemble import Verdict, run_ensemble
 from skyline.analysis.algorithms.exceptions import Skip, boring_rows
 from skyline.analysis.algorithms.options import EnsembleOptions
@@ -155,7 +155,7 @@ def run_ensemble_batch(
     for i in np.flatnonzero(~good):
         _fill(res, int(i), run_ensemble((t[sel[i]], v[sel[i]]), now=now, options=opts))
     active = _apply_skips(res, t, v, sel, good, now, opts)
-    active, first = _leading_votes(res, t, v, sel, active, opts)
+    active, first = _leading_votes(res, t, v, sel, active, now, opts)
     ctx = opts.context(now)
     for start in range(0, len(active), chunk_rows):
         chunk = active[start : start + chunk_rows]
@@ -166,12 +166,13 @@ def run_ensemble_batch(
 def settle_early(t2d: np.ndarray, v2d: np.ndarray, rows: np.ndarray, *, now: float,
                  options: EnsembleOptions) -> tuple[BatchResult, np.ndarray]:  # fmt: skip
     """What ``run_ensemble_batch(t2d, v2d, rows=rows, validate=False)`` decides without
-    copying a row: the skips, and the rows the compiled leading algorithms settle.
-    Returns the result (row ``r`` is ``rows[r]``) and the result rows it left undecided
-    (their entries are not final: give those rows to ``run_ensemble_batch``)."""
+    copying a row: the skips, and every row the compiled algorithms settle (all of
+    them when every algorithm of the ensemble has a row kernel, as the default ones
+    do).  Returns the result (row ``r`` is ``rows[r]``) and the result rows it left
+    undecided (their entries are not final: give those rows to ``run_ensemble_batch``)."""
     res = _new_result(t2d, v2d, rows, options.algorithms)
     active = _apply_skips(res, t2d, v2d, rows, np.ones(len(rows), bool), now, options)
-    active, _ = _leading_votes(res, t2d, v2d, rows, active, options)
+    active, _ = _leading_votes(res, t2d, v2d, rows, active, now, options)
     return res, active
 
 
@@ -191,22 +192,26 @@ def _new_result(t: np.ndarray, v: np.ndarray, sel: np.ndarray,
 
 
 def _leading_votes(res: BatchResult, t: np.ndarray, v: np.ndarray, sel: np.ndarray,
-                   active: np.ndarray, opts: EnsembleOptions) -> tuple[np.ndarray, int]:  # fmt: skip
-    """The ensemble's leading algorithms that have a compiled row kernel, on the rows
-    ``sel[active]`` read in place, with early exit: records their votes, settles the rows
-    they rule out (never anomalous: consensus is out of reach).  Returns the rows left
-    and how many algorithms they ran."""
+                   active: np.ndarray, now: float,
+                   opts: EnsembleOptions) -> tuple[np.ndarray, int]:  # fmt: skip
+    """The ensemble's leading algorithms that have a row kernel, on the rows
+    ``sel[active]`` read in place, with early exit: records their votes, settles the
+    rows they rule out (never anomalous: consensus is out of reach), and decides the
+    rows that ran every algorithm.  Returns the rows left and how many algorithms
+    they ran."""
     codes = leading_codes(opts.algorithms)
     if not len(codes) or not len(active):
         return active, 0
     k = len(opts.algorithms)
     stop_at = k - opts.consensus + 1 if opts.early_exit else k + 1
-    votes, scores, decided = first_votes(t, v, sel[active], codes, stop_at,
-                                         opts.mode == "classic", opts.full_duration)  # fmt: skip
+    votes, scores, decided = ensemble_rows(t, v, sel[active], codes, stop_at, opts.context(now))
     p = len(codes)
     res.votes[active, :p] = votes
     res.scores[active, :p] = scores
     res.anomalous[active[decided]] = 0
+    if p == k:
+        _decide(res, active[~decided], opts)
+        return active[:0], p
     return active[~decided], p
 
 
@@ -240,29 +245,25 @@ def _valid_rows(t: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def _apply_skips(res: BatchResult, t: np.ndarray, v: np.ndarray, sel: np.ndarray,
                  good: np.ndarray, now: float, opts: EnsembleOptions) -> np.ndarray:  # fmt: skip
-    """Record each row's skip (rows ``sel`` of ``t``/``v``); the rows left to run."""
+    """Record the skip of each ``good`` row (rows ``sel`` of ``t``/``v``); the rows left
+    to run."""
     n = v.shape[1]
-    skip = np.full(len(good), None, object)
-    if n == 0:
-        skip[:] = Skip.EmptyTimeseries.value
-    elif n < opts.min_length:
-        skip[:] = Skip.TooShort.value
-    else:
-        stale = now - t[sel, -1].astype(np.float64) > opts.stale_period
-        skip[stale] = Skip.Stale.value
-        rest = np.flatnonzero(~stale & good)
-        last = opts.max_boredom
-        tail = v[:, -last:] if last > 0 else v
-        boring = boring_rows(tail[sel[rest]], last, opts.boredom_set_size, opts.mode)
-        skip[rest[boring]] = Skip.Boring.value
     rows = np.flatnonzero(good)
-    if len(rows) == len(good):
-        res.skip[:] = skip.tolist()
-    else:
+    if n == 0 or n < opts.min_length:
+        reason = (Skip.EmptyTimeseries if n == 0 else Skip.TooShort).value
         for i in rows.tolist():
-            res.skip[i] = skip[i]
-    kept = np.fromiter((x is None for x in skip[rows].tolist()), bool, len(rows))
-    return rows[kept]
+            res.skip[i] = reason
+        return rows[:0]
+    stale = now - t[sel[rows], -1] > opts.stale_period
+    fresh = rows[~stale]
+    last = opts.max_boredom
+    tail = v[:, -last:] if last > 0 else v
+    boring = boring_rows(tail[sel[fresh]], last, opts.boredom_set_size, opts.mode)
+    for i in rows[stale].tolist():
+        res.skip[i] = Skip.Stale.value
+    for i in fresh[boring].tolist():
+        res.skip[i] = Skip.Boring.value
+    return fresh[~boring]
 
 
 def _run_chunk(res: BatchResult, rows: np.ndarray, block: Block, ctx: Context,
@@ -292,10 +293,16 @@ def _run_chunk(res: BatchResult, rows: np.ndarray, block: Block, ctx: Context,
         if opts.early_exit:
             against = n_false[pos] if mode == "classic" else n_false[pos] + n_none[pos]
             live &= against < k - consensus + 1
+    _decide(res, rows, opts)
+
+
+def _decide(res: BatchResult, rows: np.ndarray, opts: EnsembleOptions) -> None:
+    """The consensus on the votes of ``rows`` (``decide``, on arrays)."""
+    k, consensus = len(res.algorithms), opts.consensus
     ran = res.votes[rows]
     n_true = (ran == TRUE).sum(axis=1)
     n_f = (ran == FALSE).sum(axis=1)
-    if mode == "classic":
+    if opts.mode == "classic":
         anomalous = ((n_true + n_f) > 0) & (n_f <= k - consensus)
     else:
         anomalous = n_true >= consensus

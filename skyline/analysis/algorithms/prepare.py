@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from skyline.store.timeseries import Series, sort_dedupe
 
@@ -226,29 +227,38 @@ def is_counter(series: Series) -> bool:
     return rising >= len(d) // 2 and falling <= max(1, len(d) // 100)
 
 
-def counter_rows(values_2d: np.ndarray, prefix: int = 64) -> np.ndarray:
-    """``is_counter`` of every row of a 2-D array, as one boolean array.
-
-    Most rows are gauges, and a gauge falls far more often than a counter may, so
-    the first ``prefix`` steps rule most rows out: their falls and minimum there
-    only grow (and shrink) over the whole row.  Only the rows left are tested whole."""
+def counter_rows(values_2d: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """``is_counter`` of every row of a 2-D array (of rows ``rows`` of it, read in
+    place), as one boolean array, in one compiled loop: most rows are gauges, and a
+    gauge falls far more often than a counter may, so its row is left at the first
+    fall too many."""
     m, n = values_2d.shape
-    out = np.zeros(m, bool)
-    if n < 3:
-        return out
-    max_falls = max(1, (n - 1) // 100)
-    rows, v = np.arange(m), values_2d
-    if n > prefix + 1:
-        head = values_2d[:, : prefix + 1]
-        rows = np.flatnonzero(
-            ((np.diff(head, axis=1) < 0).sum(axis=1) <= max_falls) & ~(head.min(axis=1) < 0)
-        )
-        v = values_2d[rows]
-    d = np.diff(v, axis=1)
-    rising, falling = (d > 0).sum(axis=1), (d < 0).sum(axis=1)
-    counter = ~(v.min(axis=1) < 0)  # a NaN minimum does not exclude, as in is_counter
-    out[rows] = counter & (rising >= (n - 1) // 2) & (falling <= max_falls)
+    rows = np.arange(m) if rows is None else np.ascontiguousarray(rows, np.int64)
+    out = np.zeros(len(rows), np.bool_)
+    if n >= 3:
+        _counter_rows(values_2d, rows, max(1, (n - 1) // 100), (n - 1) // 2, out)
     return out
+
+
+@njit(cache=True, nogil=True)
+def _counter_rows(v2d: np.ndarray, rows: np.ndarray, max_falls: int, min_rises: int,
+                  out: np.ndarray) -> None:  # fmt: skip
+    for r in range(len(rows)):
+        v = v2d[rows[r]]
+        falls = rises = 0
+        negative, nan = v[0] < 0, v[0] != v[0]
+        for i in range(1, len(v)):
+            x, step = v[i], v[i] - v[i - 1]
+            if step < 0:
+                falls += 1
+                if falls > max_falls:
+                    break
+            elif step > 0:
+                rises += 1
+            negative |= x < 0
+            nan |= x != x
+        # a NaN minimum does not exclude, as in is_counter (v.min() < 0 is then False)
+        out[r] = falls <= max_falls and rises >= min_rises and (nan or not negative)
 
 
 def non_negative_derivative(series: Series) -> Series:

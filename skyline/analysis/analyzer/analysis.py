@@ -4,9 +4,9 @@ Series that ``TimeSeriesStore.read_many`` decoded as rows of one 2-D arena
 (``ChunkRow``; one arena per series length) are taken as that block, without
 copying them: counters are detected on the whole block (``counter_rows``) and their
 derivatives taken on it (``derivative_rows``).  Other series of equal length are
-stacked into a block and checked as ``as_series`` would.  Then the batch ensemble
-runs once per length of what is judged (a counter's derivative with the series of
-its length); the rest go one at a time.  Every path gives exactly the per-series
+stacked into a block and checked as ``as_series`` would.  The compiled ensemble
+(``settle_early``) judges each block's rows and each group of derivatives in place;
+what it leaves runs as a batch ensemble per length; the rest go one at a time.  Every path gives exactly the per-series
 verdicts (tested).  The verdicts come back as a ``VerdictMap``: batch results stay
 arrays, and a ``Verdict`` object is built only when asked for.  Metrics that custom
 algorithms (``[[custom_algorithms]]``) apply to go through
@@ -44,7 +44,7 @@ from skyline.analysis.algorithms.prepare import (
 )
 from skyline.runtime.daemon import StartupError
 from skyline.settings import Settings
-from skyline.store.timeseries import Series
+from skyline.store.timeseries import ChunkRow, Series
 
 # smaller groups of equal-length series are evaluated one by one: a batch of 2 costs
 # less than 2 one-series runs, a batch of 1 more than one (docs/performance.md)
@@ -220,11 +220,13 @@ class _Piece:
 def _classic_pass(
     series: Mapping[str, Series], now: float, options: EnsembleOptions, detect_counters: bool
 ) -> tuple[VerdictMap, set[str]]:
-    """Counters made derivatives block by block, then one batch ensemble per length of
-    what is judged: a counter's derivative joins the other series of its length.  A
-    batch has a fixed cost (about half a millisecond of numpy calls), so a pass over
-    series of a dozen lengths (as between roomba's rewrites) runs a dozen batches, not
-    one per block and derivative group."""
+    """Counters made derivatives block by block; each block's plain rows and each
+    derivative group are judged in place by ``settle_early``, which settles every row
+    when each algorithm of the ensemble has a compiled row kernel (the default nine
+    do).  The rows it leaves (an ensemble naming other algorithms) run one batch
+    ensemble per length: a batch of numpy kernels has a fixed cost (about half a
+    millisecond), so a pass over series of a dozen lengths (as between roomba's
+    rewrites) runs a dozen batches, not one per block and derivative group."""
     names = list(series)
     out = VerdictMap(names)
     counters: set[str] = set()
@@ -235,26 +237,16 @@ def _classic_pass(
             ok = _prepared_rows(b.t2d, b.v2d)
             loose += b.idx[~ok].tolist()
             b.rows, b.idx = b.rows[ok], b.idx[ok]
-        counter = _counters(b.v2d, b.rows) if detect_counters else np.zeros(len(b.rows), bool)
+        counter = counter_rows(b.v2d, b.rows) if detect_counters else np.zeros(len(b.rows), bool)
         plain = ~counter
         if plain.any():
-            rows, idx = b.rows[plain], b.idx[plain]
-            res, left = settle_early(b.t2d, b.v2d, rows, now=now, options=options)
-            settled = np.ones(len(rows), bool)
-            settled[left] = False
-            if settled.any():
-                out.add_batch(idx[settled], res.take(settled))
-            if len(left):
-                pool.setdefault(b.t2d.shape[1], []).append(
-                    _Piece(b.t2d, b.v2d, rows[left], idx[left])
-                )
+            _settle(out, pool, _Piece(b.t2d, b.v2d, b.rows[plain], b.idx[plain]), now, options)
         if not counter.any():
             continue
         rows, idx = b.rows[counter], b.idx[counter]
         counters.update(names[i] for i in idx.tolist())
         for sub, t_d, v_d in derivative_rows(_take(b.t2d, rows), _take(b.v2d, rows)):
-            piece = _Piece(t_d, v_d, np.arange(len(sub)), idx[sub])
-            pool.setdefault(t_d.shape[1], []).append(piece)
+            _settle(out, pool, _Piece(t_d, v_d, np.arange(len(sub)), idx[sub]), now, options)
     for pieces in pool.values():
         idx = np.concatenate([p.idx for p in pieces])
         if len(idx) < MIN_BATCH:
@@ -280,6 +272,21 @@ def _classic_pass(
                           strict=True):  # fmt: skip
         out.add(i, verdict)
     return out, counters
+
+
+def _settle(out: VerdictMap, pool: dict[int, list[_Piece]], piece: _Piece, now: float,
+            options: EnsembleOptions) -> None:  # fmt: skip
+    """The verdicts ``settle_early`` reaches on the piece's rows in place (every row when
+    each algorithm has a compiled row kernel); the other rows join the pool of their
+    length."""
+    res, left = settle_early(piece.t2d, piece.v2d, piece.rows, now=now, options=options)
+    settled = np.ones(len(piece.rows), bool)
+    settled[left] = False
+    if settled.any():
+        out.add_batch(piece.idx[settled], res.take(settled))
+    if len(left):
+        rest = _Piece(piece.t2d, piece.v2d, piece.rows[left], piece.idx[left])
+        pool.setdefault(piece.t2d.shape[1], []).append(rest)
 
 
 def _blocks(seq: Sequence[Series]) -> tuple[list[_Block], list[int]]:
@@ -320,6 +327,8 @@ def _blocks(seq: Sequence[Series]) -> tuple[list[_Block], list[int]]:
 
 def _arena_of(s: Any) -> np.ndarray | None:
     """The decode arena a ``ChunkRow`` is a row of (None for any other series)."""
+    if type(s) is ChunkRow:  # built by the decoder, row and arena consistent
+        return s.arena
     arena = getattr(s, "arena", None)
     if not isinstance(arena, np.ndarray) or arena.ndim != 3:
         return None
@@ -344,17 +353,6 @@ def _prepared_rows(t2d: np.ndarray, v2d: np.ndarray) -> np.ndarray:
     if t2d.shape[1] > 1:
         ok &= (t2d[:, 1:] > t2d[:, :-1]).all(axis=1)
     return ok
-
-
-def _counters(v2d: np.ndarray, rows: np.ndarray, step: int = 256) -> np.ndarray:
-    """``counter_rows`` of ``v2d[rows]``, ``step`` rows at a time (views where the rows
-    are consecutive), so its temporaries stay small and their memory is reused."""
-    out = np.empty(len(rows), bool)
-    for a in range(0, len(rows), step):
-        part = rows[a : a + step]
-        lo, hi = int(part[0]), int(part[-1]) + 1
-        out[a : a + step] = counter_rows(v2d[lo:hi] if hi - lo == len(part) else v2d[part])
-    return out
 
 
 def _gather(pieces: list[_Piece], field: str) -> np.ndarray:

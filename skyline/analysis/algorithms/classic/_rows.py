@@ -1,70 +1,52 @@
-"""Compiled row kernels (numba) of the four algorithms the default ensemble runs first.
+"""Compiled row kernels (numba) of the reference's nine algorithms, one function each.
 
-``histogram_bins``, ``first_hour_average``, ``stddev_from_average`` and ``grubbs`` decide
-most series: with the default consensus (6 of 9) a series leaves after them when all
-four vote against it, about two series in three.  Each of them is computed here, row by
-row, by one compiled loop that reads a row once for its shared statistics (minimum,
-maximum, mean and deviation of the values shifted by the first one) and once more for
-the histogram count and the squares.  The loop serves two callers, so that every path
-gives bit-identical votes and scores:
+Each takes one row (its timestamps ``t`` and values ``v``, and the statistics several
+of them share: ``Moments``) and returns ``(vote, score)`` exactly as the numpy kernels
+they replaced did (docs/algorithms.md has the quirks and the scores).  ``_fused`` runs
+them over many rows in one loop; the registered kernels and the ensemble both go
+through that loop, so every path gives bit-identical results.  ``ks_test`` is split:
+``ks_window`` finds its two windows here, and the test itself (scipy, statsmodels)
+runs in Python for the rows that need it.
 
-* each algorithm's registered kernel (``run_rows`` with one code), which is what
-  ``run_ensemble`` and ``run_ensemble_batch`` call;
-* the ensemble's prefilter (``first_votes``: the leading algorithms of the ensemble
-  that have a code, with early exit), which the analyzer runs on the decoded rows in
-  place so that the series it decides are never copied into a batch.
-
-The numpy kernels these replaced are the tests' fast twins
-(``tests/unit/test_rows_twins.py``), and the exact-arithmetic twins of
-``tests/unit/test_algorithms_twins.py`` judge both.  The leading ``_`` keeps this
-module out of the registry (it defines no algorithm).
+The numpy kernels are the tests' fast twins (``tests/unit/test_rows_twins.py``); the
+exact-arithmetic twins of ``tests/unit/test_algorithms_twins.py`` judge both.  The
+leading ``_`` keeps this module out of the registry (it defines no algorithm).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 from numba import njit
 
 from skyline.analysis.algorithms.classic._base import FALSE, NONE, TRUE
 
-__all__ = ["CODES", "first_votes", "leading_codes", "run_rows"]
-
-# the algorithms with a compiled row kernel, by code
-CODES = {"histogram_bins": 0, "first_hour_average": 1, "stddev_from_average": 2, "grubbs": 3}
-
-_jit = njit(cache=True, nogil=True, error_model="numpy")
+jit = njit(cache=True, nogil=True, error_model="numpy")
 
 
-@_jit
-def _moments(v: np.ndarray) -> tuple[float, float, float, float, float]:
-    """(min, max, mean of d, sample std of d, tail average of d) of one row, where
-    ``d = v - v[0]``; min and max are NaN when the row holds a NaN.  Sums run in four
-    interleaved lanes (element i into lane i % 4), added as (l0 + l1) + (l2 + l3): four
-    independent chains are about three times faster than one, and no less exact."""
-    n = len(v)
-    v0 = v[0]
-    lo0 = lo1 = lo2 = lo3 = hi0 = hi1 = hi2 = hi3 = v0
+@jit
+def lanes_sum(v: np.ndarray, v0: float, mean: float, n: int) -> float:
+    """The sum of ``(v[i] - v0) - mean`` over ``i < n``, in four interleaved lanes
+    (element i into lane i % 4) added as (l0 + l1) + (l2 + l3): four independent
+    chains run about three times faster than one, and are no less exact."""
     s0 = s1 = s2 = s3 = 0.0
     q = n - n % 4
     for i in range(0, q, 4):
-        a, b, c, d = v[i], v[i + 1], v[i + 2], v[i + 3]
-        lo0, hi0, s0 = min(lo0, a), max(hi0, a), s0 + (a - v0)
-        lo1, hi1, s1 = min(lo1, b), max(hi1, b), s1 + (b - v0)
-        lo2, hi2, s2 = min(lo2, c), max(hi2, c), s2 + (c - v0)
-        lo3, hi3, s3 = min(lo3, d), max(hi3, d), s3 + (d - v0)
+        s0 += (v[i] - v0) - mean
+        s1 += (v[i + 1] - v0) - mean
+        s2 += (v[i + 2] - v0) - mean
+        s3 += (v[i + 3] - v0) - mean
     for i in range(q, n):
-        lo0, hi0, s0 = min(lo0, v[i]), max(hi0, v[i]), s0 + (v[i] - v0)
-    total = (s0 + s1) + (s2 + s3)
-    lo, hi = min(min(lo0, lo1), min(lo2, lo3)), max(max(hi0, hi1), max(hi2, hi3))
-    if total != total:  # a NaN, or inf - inf: min and max say whether a value is NaN
-        for i in range(n):
-            if v[i] != v[i]:
-                lo = hi = math.nan
-    mean = total / n
+        s0 += (v[i] - v0) - mean
+    return (s0 + s1) + (s2 + s3)
+
+
+@jit
+def lanes_sq(v: np.ndarray, v0: float, mean: float, n: int) -> float:
+    """The sum of ``((v[i] - v0) - mean) ** 2`` over ``i < n``, as ``lanes_sum``."""
     s0 = s1 = s2 = s3 = 0.0
+    q = n - n % 4
     for i in range(0, q, 4):
         e0, e1 = (v[i] - v0) - mean, (v[i + 1] - v0) - mean
         e2, e3 = (v[i + 2] - v0) - mean, (v[i + 3] - v0) - mean
@@ -72,13 +54,41 @@ def _moments(v: np.ndarray) -> tuple[float, float, float, float, float]:
     for i in range(q, n):
         e = (v[i] - v0) - mean
         s0 += e * e
-    ss = (s0 + s1) + (s2 + s3)
+    return (s0 + s1) + (s2 + s3)
+
+
+@jit
+def moments(v: np.ndarray) -> tuple[float, float, float, float, float]:
+    """(min, max, mean of d, sample std of d, tail average of d) of one row, where
+    ``d = v - v[0]``; min and max are NaN when the row holds a NaN.  The extremes are
+    found in the pass that sums (as ``lanes_sum``), the squares in a second one."""
+    n = len(v)
+    v0 = v[0]
+    lo0 = lo1 = lo2 = lo3 = hi0 = hi1 = hi2 = hi3 = v0
+    s0 = s1 = s2 = s3 = 0.0
+    q = n - n % 4
+    for i in range(0, q, 4):
+        a, b, c, d = v[i], v[i + 1], v[i + 2], v[i + 3]
+        lo0, hi0, s0 = min(lo0, a), max(hi0, a), s0 + ((a - v0) - 0.0)
+        lo1, hi1, s1 = min(lo1, b), max(hi1, b), s1 + ((b - v0) - 0.0)
+        lo2, hi2, s2 = min(lo2, c), max(hi2, c), s2 + ((c - v0) - 0.0)
+        lo3, hi3, s3 = min(lo3, d), max(hi3, d), s3 + ((d - v0) - 0.0)
+    for i in range(q, n):
+        lo0, hi0, s0 = min(lo0, v[i]), max(hi0, v[i]), s0 + ((v[i] - v0) - 0.0)
+    total = (s0 + s1) + (s2 + s3)  # lanes_sum(v, v0, 0.0, n), bit for bit
+    lo, hi = min(min(lo0, lo1), min(lo2, lo3)), max(max(hi0, hi1), max(hi2, hi3))
+    if total != total:  # a NaN, or inf - inf: min and max say whether a value is NaN
+        for i in range(n):
+            if v[i] != v[i]:
+                lo = hi = math.nan
+    mean = total / n
+    ss = lanes_sq(v, v0, mean, n)
     std = math.sqrt(ss / (n - 1)) if n > 1 else math.nan
-    return lo, hi, mean, std, _tail(v, v0)
+    return lo, hi, mean, std, tail(v, v0)
 
 
-@_jit
-def _tail(v: np.ndarray, v0: float) -> float:
+@jit
+def tail(v: np.ndarray, v0: float) -> float:
     """tail_avg of ``v - v0``; of ``v`` itself when ``v0`` is 0."""
     n = len(v)
     if n < 3:
@@ -86,15 +96,15 @@ def _tail(v: np.ndarray, v0: float) -> float:
     return ((v[n - 1] - v0) + (v[n - 2] - v0) + (v[n - 3] - v0)) / 3
 
 
-@_jit
-def _judge(exceeds: bool, valid: bool, classic: bool) -> int:
+@jit
+def judge(exceeds: bool, valid: bool, classic: bool) -> int:
     if not classic and not valid:
         return NONE
     return TRUE if exceeds else FALSE
 
 
-@_jit
-def _sigma(diff: float, std: float, classic: bool) -> tuple[int, float]:
+@jit
+def sigma(diff: float, std: float, classic: bool) -> tuple[int, float]:
     """|diff| > 3 std, with score |diff| / (3 std) (``_shared.sigma_test``)."""
     diff = abs(diff)
     limit = 3.0 * std
@@ -106,12 +116,12 @@ def _sigma(diff: float, std: float, classic: bool) -> tuple[int, float]:
         score = diff / limit
         if score != score:
             score = 0.0
-    return _judge(exceeds, valid, classic), score
+    return judge(exceeds, valid, classic), score
 
 
-@_jit
-def _histogram_bins(v: np.ndarray, lo: float, hi: float, classic: bool) -> tuple[int, float]:
-    tail = _tail(v, 0.0)
+@jit
+def histogram_bins(v: np.ndarray, lo: float, hi: float, classic: bool) -> tuple[int, float]:
+    avg = tail(v, 0.0)
     first, last = lo, hi
     if first == last:  # np.histogram widens a zero range by 0.5 each side
         first -= 0.5
@@ -127,13 +137,13 @@ def _histogram_bins(v: np.ndarray, lo: float, hi: float, classic: bool) -> tuple
     k = 0
     if classic:  # bin 0 only when tail <= its lower edge; others lower <= tail < upper
         for i in range(1, 16):
-            k += edges[i] <= tail
-        at_min = tail <= edges[0]
+            k += edges[i] <= avg
+        at_min = avg <= edges[0]
         matched = at_min or 1 <= k <= 14
         k = 0 if at_min else min(max(k, 0), 14)
     else:  # the bin np.histogram itself would put the tail in (last bin closed)
         for i in range(1, 15):
-            k += edges[i] <= tail
+            k += edges[i] <= avg
         matched = True
     lower, upper = edges[k], edges[k + 1]
     if k == 14:
@@ -143,34 +153,28 @@ def _histogram_bins(v: np.ndarray, lo: float, hi: float, classic: bool) -> tuple
         if v[i] >= lower and v[i] < upper:
             count += 1
     exceeds = matched and count <= 20
-    valid = finite and math.isfinite(tail)
+    valid = finite and math.isfinite(avg)
     score = 21.0 / (count + 1.0) if matched else 0.0
-    return _judge(exceeds, valid, classic), score
+    return judge(exceeds, valid, classic), score
 
 
-@_jit
-def _first_hour_average(t: np.ndarray, v: np.ndarray, tail_d: float, full_duration: int,
+@jit
+def first_hour_average(t: np.ndarray, v: np.ndarray, tail_d: float, full_duration: int,
                         classic: bool) -> tuple[int, float]:  # fmt: skip
     start = t[len(t) - 1] - full_duration
     a = np.searchsorted(t, start, side="right")  # ts > start
     z = np.searchsorted(t, start + 3600, side="left")  # ts < start + 3600
     if z <= a:
-        return _sigma(math.nan, math.nan, classic)
-    v0 = v[0]
-    total = 0.0
-    for i in range(a, z):
-        total += v[i] - v0
-    mean = total / (z - a)
-    ss = 0.0
-    for i in range(a, z):
-        e = (v[i] - v0) - mean
-        ss += e * e
-    std = math.sqrt(ss / (z - a - 1)) if z - a > 1 else math.nan
-    return _sigma(tail_d - mean, std, classic)
+        return sigma(math.nan, math.nan, classic)
+    v0, k = v[0], z - a
+    mean = lanes_sum(v[a:z], v0, 0.0, k) / k
+    ss = lanes_sq(v[a:z], v0, mean, k)
+    std = math.sqrt(ss / (k - 1)) if k > 1 else math.nan
+    return sigma(tail_d - mean, std, classic)
 
 
-@_jit
-def _grubbs(mean: float, std: float, tail_d: float, g: float, classic: bool) -> tuple[int, float]:
+@jit
+def grubbs(mean: float, std: float, tail_d: float, g: float, classic: bool) -> tuple[int, float]:
     z = (tail_d - mean) / std
     if not classic:
         z = abs(z)  # fix: two-sided
@@ -180,79 +184,116 @@ def _grubbs(mean: float, std: float, tail_d: float, g: float, classic: bool) -> 
     if score != score:
         score = 0.0
     valid = zero or (math.isfinite(z) and math.isfinite(g))
-    return _judge(exceeds, valid, classic), score
+    return judge(exceeds, valid, classic), score
 
 
-@_jit
-def _loop(t2d: np.ndarray, v2d: np.ndarray, rows: np.ndarray, codes: np.ndarray, g: float,
-          full_duration: int, classic: bool, stop_at: int,
-          votes: np.ndarray, scores: np.ndarray, decided: np.ndarray) -> None:  # fmt: skip
-    """For each row ``rows[r]``: the algorithms ``codes`` in order, into ``votes[r, j]`` /
-    ``scores[r, j]``; stop once ``stop_at`` of them voted against (False, or None unless
-    ``classic``), and mark the row ``decided``."""
-    for r in range(len(rows)):
-        t, v = t2d[rows[r]], v2d[rows[r]]
-        lo, hi, mean, std, tail_d = _moments(v)
-        against = 0
-        for j in range(len(codes)):
-            c = codes[j]
-            if c == 0:
-                vote, score = _histogram_bins(v, lo, hi, classic)
-            elif c == 1:
-                vote, score = _first_hour_average(t, v, tail_d, full_duration, classic)
-            elif c == 2:
-                vote, score = _sigma(tail_d - mean, std, classic)
-            else:
-                vote, score = _grubbs(mean, std, tail_d, g, classic)
-            votes[r, j], scores[r, j] = vote, score
-            against += vote == FALSE or (vote == NONE and not classic)
-            if against >= stop_at:
-                decided[r] = True
-                break
+@jit
+def ks_window(t: np.ndarray, v: np.ndarray, now: float, classic: bool) -> tuple[int, int, int]:
+    """ks_test's windows: ``(verdict, lo, hi)``, the reference window ``v[lo:hi]`` (the
+    hour before the last 10 minutes) and the probe ``v[hi:]``.  ``verdict`` is NONE when
+    classic mode has no clock, FALSE when the windows are too short or the reference is
+    constant (score 0 either way), TRUE when scipy must decide."""
+    n = len(t)
+    if classic:
+        if now != now:
+            return NONE, 0, 0
+        base = now
+    else:  # fix: windows end at the series' last timestamp, not the wall clock
+        base = float(t[n - 1])
+    lo = int(np.searchsorted(t, math.ceil(base - 3600), side="left"))
+    hi = int(np.searchsorted(t, math.ceil(base - 600), side="left"))
+    if hi - lo < 20 or n - hi < 20:
+        return FALSE, lo, hi
+    first = v[lo]
+    for i in range(lo + 1, hi):
+        if v[i] != first:
+            return TRUE, lo, hi
+    return FALSE, lo, hi
 
 
-def _grubbs_g(n: int) -> float:
-    from skyline.analysis.algorithms.classic.grubbs import grubbs_critical
-
-    return grubbs_critical(n)
-
-
-def run_rows(name: str, t2d: np.ndarray, v2d: np.ndarray, classic: bool,
-             full_duration: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """One algorithm's (votes, scores) on every row: its registered kernel."""
-    m, n = v2d.shape
-    votes = np.full((m, 1), NONE, np.int8)
-    scores = np.zeros((m, 1))
-    if m and n:
-        codes = np.array([CODES[name]], np.int64)
-        never = 2  # one vote never reaches two against: no row stops early
-        _loop(t2d, v2d, np.arange(m), codes, _grubbs_g(n), full_duration, classic, never,
-              votes, scores, np.zeros(m, np.bool_))  # fmt: skip
-    return votes[:, 0], scores[:, 0]
+@jit
+def mean_subtraction_cumulation(v: np.ndarray, classic: bool) -> tuple[int, float]:
+    n = len(v)
+    if n < 2:
+        return sigma(math.nan, math.nan, classic)
+    v0 = v[0]
+    mean = lanes_sum(v, v0, 0.0, n - 1) / (n - 1)
+    ddof = 0 if classic else 1  # classic: the numba path's ddof 0
+    ss = lanes_sq(v, v0, mean, n - 1)
+    std = math.sqrt(ss / (n - 1 - ddof)) if n - 1 > ddof else math.nan
+    return sigma((v[n - 1] - v0) - mean, std, classic)
 
 
-def leading_codes(algorithms: Sequence[str]) -> np.ndarray:
-    """The codes of the ensemble's leading algorithms that have a compiled row kernel
-    (none twice)."""
-    out: list[int] = []
-    for name in algorithms:
-        if name not in CODES or CODES[name] in out:
-            break
-        out.append(CODES[name])
-    return np.array(out, np.int64)
+@jit
+def median_absolute_deviation(
+    v: np.ndarray, scratch: np.ndarray, classic: bool
+) -> tuple[int, float]:
+    n = len(v)
+    med = np.median(v)
+    for i in range(n):
+        scratch[i] = abs(v[i] - med)
+    last = scratch[n - 1]
+    mad = np.median(scratch[:n])
+    zero = mad == 0
+    stat = last / mad
+    exceeds = not zero and stat > 6
+    score = 0.0 if zero or not math.isfinite(stat) else stat / 6
+    valid = math.isfinite(mad) and math.isfinite(last)
+    return judge(exceeds, valid, classic), score
 
 
-def first_votes(t2d: np.ndarray, v2d: np.ndarray, rows: np.ndarray, codes: np.ndarray,
-                stop_at: int, classic: bool,
-                full_duration: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """The algorithms ``codes`` on rows ``rows`` of ``t2d``/``v2d`` (read in place), in
-    order, each row stopping once ``stop_at`` voted against it: (votes, scores, decided),
-    votes -2 where an algorithm did not run."""
-    m, n = len(rows), v2d.shape[1]
-    votes = np.full((m, len(codes)), -2, np.int8)
-    scores = np.full((m, len(codes)), np.nan)
-    decided = np.zeros(m, np.bool_)
-    if m and n:
-        _loop(t2d, v2d, np.ascontiguousarray(rows, np.int64), codes, _grubbs_g(n),
-              full_duration, classic, stop_at, votes, scores, decided)  # fmt: skip
-    return votes, scores, decided
+@jit
+def stddev_from_moving_average(v: np.ndarray, w: np.ndarray, sw: float, sw2: float,
+                               classic: bool) -> tuple[int, float]:  # fmt: skip
+    """pandas ``ewm(com=50)`` mean and (bias-corrected) std of the shifted values; ``w``
+    the weights (newest last), ``sw`` and ``sw2`` the sums of them and of their squares."""
+    n = len(v)
+    v0 = v[0]
+    total = 0.0
+    for i in range(n):
+        total += (v[i] - v0) * w[i]
+    mu = total / sw
+    ss = 0.0
+    for i in range(n):
+        e = (v[i] - v0) - mu
+        ss += e * e * w[i]
+    den = sw * sw - sw2
+    var = ss / sw * ((sw * sw) / den) if den > 0 else math.nan
+    std = math.sqrt(var if var > 0 else 0.0) if var == var else math.nan
+    return sigma((v[n - 1] - v0) - mu, std, classic)
+
+
+@jit
+def least_squares(t: np.ndarray, v: np.ndarray, mean_d: float, classic: bool) -> tuple[int, float]:
+    n = len(v)
+    if n < 3:
+        return FALSE, 0.0
+    tm = 0.0
+    for i in range(n):
+        tm += float(t[i])
+    tm /= n
+    sxy = sxx = 0.0
+    v0 = v[0]
+    for i in range(n):
+        xc = float(t[i]) - tm
+        sxy += xc * ((v[i] - v0) - mean_d)
+        sxx += xc * xc
+    slope = sxy / sxx
+    em = 0.0
+    for i in range(n):
+        em += ((v[i] - v0) - mean_d) - slope * (float(t[i]) - tm)
+    em /= n
+    ss = 0.0
+    for i in range(n):
+        e = (((v[i] - v0) - mean_d) - slope * (float(t[i]) - tm)) - em
+        ss += e * e
+    std = math.sqrt(ss / n)  # scipy.std: population
+    tail_e = 0.0
+    for i in range(n - 3, n):
+        tail_e += ((v[i] - v0) - mean_d) - slope * (float(t[i]) - tm)
+    tail_e /= 3
+    vote, score = sigma(tail_e, std, classic)
+    # round(std) != 0 and round(tail) != 0, i.e. both above 0.5 in magnitude
+    if vote == TRUE and not (std > 0.5 and abs(tail_e) > 0.5):
+        vote = FALSE
+    return vote, score

@@ -2,7 +2,7 @@
 
 One of the reference's nine "three-sigma" algorithms; its quirks, the default-mode
 fixes and the meaning of its score are in docs/algorithms.md.  The row loop is
-compiled, in ``_rows`` (shared with the ensemble's prefilter).
+compiled (``_rows``, run by ``_fused`` as the ensemble runs it).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-from skyline.analysis.algorithms.classic._rows import run_rows
+from skyline.analysis.algorithms.classic._fused import run_rows
 from skyline.analysis.algorithms.classic._shared import Block, Context, Votes, algorithm
 
 
@@ -28,4 +28,4 @@ def grubbs_critical(n: int) -> float:
 
 @algorithm(position=4, etsy_position=6)
 def grubbs(b: Block, ctx: Context) -> Votes:
-    return run_rows("grubbs", b.t, b.v, ctx.classic, ctx.full_duration)
+    return run_rows("grubbs", b.t, b.v, ctx)

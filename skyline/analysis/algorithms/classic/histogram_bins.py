@@ -2,15 +2,15 @@
 
 One of the reference's nine "three-sigma" algorithms; its quirks, the default-mode
 fixes and the meaning of its score are in docs/algorithms.md.  The row loop is
-compiled, in ``_rows`` (shared with the ensemble's prefilter).
+compiled (``_rows``, run by ``_fused`` as the ensemble runs it).
 """
 
 from __future__ import annotations
 
-from skyline.analysis.algorithms.classic._rows import run_rows
+from skyline.analysis.algorithms.classic._fused import run_rows
 from skyline.analysis.algorithms.classic._shared import Block, Context, Votes, algorithm
 
 
 @algorithm(position=1, etsy_position=7)
 def histogram_bins(b: Block, ctx: Context) -> Votes:
-    return run_rows("histogram_bins", b.t, b.v, ctx.classic, ctx.full_duration)
+    return run_rows("histogram_bins", b.t, b.v, ctx)

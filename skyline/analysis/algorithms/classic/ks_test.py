@@ -1,7 +1,8 @@
 """ks_test: Kolmogorov-Smirnov: the last 10 minutes are distributed unlike the 50 minutes before them, and those are stationary.
 
 One of the reference's nine "three-sigma" algorithms; its quirks, the default-mode
-fixes and the meaning of its score are in docs/algorithms.md.
+fixes and the meaning of its score are in docs/algorithms.md.  The row loop is
+compiled (``_rows``, run by ``_fused`` as the ensemble runs it).
 """
 
 from __future__ import annotations
@@ -10,41 +11,14 @@ import warnings
 
 import numpy as np
 
-from skyline.analysis.algorithms.classic._shared import (
-    FALSE,
-    NONE,
-    TRUE,
-    Block,
-    Context,
-    Votes,
-    algorithm,
-)
-from skyline.analysis.algorithms.prepare import row_search
+from skyline.analysis.algorithms.classic._base import FALSE, NONE, TRUE
+from skyline.analysis.algorithms.classic._fused import run_rows
+from skyline.analysis.algorithms.classic._shared import Block, Context, Votes, algorithm
 
 
-@algorithm(position=5, etsy_position=9)
-def ks_test(b: Block, ctx: Context) -> Votes:
-    m = b.m
-    if ctx.classic:
-        if ctx.now is None:
-            return np.full(m, NONE, np.int8), np.zeros(m)
-        base = np.full(m, float(ctx.now))
-    else:  # fix: windows end at the series' last timestamp, not the wall clock
-        base = b.t[:, -1].astype(np.float64)
-    ref_lo = row_search(b.t, base - 3600, "left")
-    ref_hi = row_search(b.t, base - 600, "left")
-    votes, scores = np.zeros(m, np.int8), np.zeros(m)
-    candidates = np.flatnonzero((ref_hi - ref_lo >= 20) & (b.n - ref_hi >= 20))
-    for i in candidates:
-        reference = b.v[i, ref_lo[i] : ref_hi[i]]
-        probe = b.v[i, ref_hi[i] :]
-        if reference.min() == reference.max():
-            continue
-        votes[i], scores[i] = _ks_one(reference, probe)
-    return votes, scores
-
-
-def _ks_one(reference: np.ndarray, probe: np.ndarray) -> tuple[int, float]:
+def ks_two_windows(reference: np.ndarray, probe: np.ndarray) -> tuple[int, float]:
+    """The test itself, on the windows the compiled kernel found (``ks_window``):
+    ``(vote, score)``, an error being a None vote as in the reference."""
     from scipy import stats  # heavy imports, only when needed
     from statsmodels.tsa.stattools import adfuller
 
@@ -60,3 +34,8 @@ def _ks_one(reference: np.ndarray, probe: np.ndarray) -> tuple[int, float]:
         return FALSE, d / 0.5
     except Exception:  # noqa: BLE001 - the reference records any error as a None vote
         return NONE, 0.0
+
+
+@algorithm(position=5, etsy_position=9)
+def ks_test(b: Block, ctx: Context) -> Votes:
+    return run_rows("ks_test", b.t, b.v, ctx)
