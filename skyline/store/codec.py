@@ -23,13 +23,11 @@ from numba import njit
 
 from skyline.store.sealed import (
     CorruptSeries,
-    Header,
-    check_block,
     is_sealed,
     read_header,
     unseal,
-    unseal_into,
 )
+from skyline.store.sealed_many import SealedHeads, decode_row
 
 RECORD = np.dtype([("t", "<u4"), ("v", "<f8")])
 RECORD_SIZE = RECORD.itemsize  # 12
@@ -265,51 +263,49 @@ def unseal_many(bufs: Sequence[bytes], errors: list[tuple[int, str]]) -> list[Se
     """``to_series`` of sealed values, decoded into one arena per series length: the
     clean ones (nearly all: a sealed block is clean, and so is a tail that continues
     it in order) are ``ChunkRow`` rows, which an analysis takes as blocks without
-    stacking copies.  The raw tails of an arena's rows are copied and checked with a
+    stacking copies.  The headers are read and checked as arrays
+    (``SealedHeads``), the raw tails of an arena's rows copied and checked with a
     few numpy calls for all of them.  A damaged value becomes an empty series and
     ``(position, reason)`` in ``errors``."""
     out: list[Series] = [Series.empty()] * len(bufs)
-    by_len: dict[int, list[tuple[int, Header, int]]] = {}
-    for k, buf in enumerate(bufs):
-        head = read_header(buf)
-        try:
-            n = check_block(buf, head)
-        except CorruptSeries as exc:
-            errors.append((k, str(exc)))
-            continue
-        m = max(0, len(buf) - head.end) // RECORD_SIZE
-        if n + m:
-            by_len.setdefault(n + m, []).append((k, head, n))
+    heads = SealedHeads.of(bufs, RECORD_SIZE)
+    bad = [(k, why) for k, why in enumerate(heads.error) if why is not None]
+    width = heads.n + heads.records
+    by_len: dict[int, list[int]] = {}
+    for k in np.flatnonzero(width > 0).tolist():
+        if heads.error[k] is None:
+            by_len.setdefault(int(width[k]), []).append(k)
     # one allocation for every arena: numpy asks for huge pages for a large one, and
     # first-touch faults on a dozen 2 MB arrays cost more than the decoding
     room = np.empty(sum(2 * len(members) * length for length, members in by_len.items()),
                     np.int64)  # fmt: skip
     used = 0
+    n_of, regular, first, step = heads.n.tolist(), heads.regular, heads.a, heads.step
     for length, members in by_len.items():
         size = 2 * len(members) * length
         arena = room[used : used + size].reshape(2, len(members), length)
         used += size
         t2d, v2d = arena[0], arena[1].view(np.float64)
         state = [1] * len(members)  # 1 clean, 0 to sort, -1 damaged
-        regular: list[tuple[int, int, int]] = []  # (row, first, step): filled below
-        for row, (k, head, n) in enumerate(members):
-            try:
-                if n and (got := unseal_into(bufs[k], head, t2d[row, :n], v2d[row, :n], False)):
-                    regular.append((row, *got))
-            except CorruptSeries as exc:
-                errors.append((k, str(exc)))
+        for row, k in enumerate(members):
+            n = n_of[k]
+            if n and (why := decode_row(bufs[k], heads, k, t2d[row, :n], v2d[row, :n])):
+                bad.append((k, why))
                 state[row] = -1
-        if regular:  # first + step * i, the tails' places too (overwritten next)
-            _fill_regular(t2d, np.array(regular, np.int64))
-        tails = [(row, k, head.end, n) for row, (k, head, n) in enumerate(members)
-                 if n < length and state[row] == 1]  # fmt: skip
+        idx = np.array(members)
+        fill = np.flatnonzero(regular[idx] & (heads.n[idx] > 0))
+        if len(fill):  # first + step * i, the tails' places too (overwritten next)
+            _fill_regular(t2d, np.stack([fill, first[idx[fill]], step[idx[fill]]], axis=1))
+        tails = [(row, k, int(heads.end[k]), n_of[k]) for row, k in enumerate(members)
+                 if n_of[k] < length and state[row] == 1]  # fmt: skip
         for row in _put_tails(bufs, tails, t2d, v2d).tolist() if tails else ():
             state[row] = 0
-        for (k, _, _), how, cr in zip(members, state, ChunkRow.all_of(arena), strict=True):
+        for k, how, cr in zip(members, state, ChunkRow.all_of(arena), strict=True):
             if how == 1:
                 out[k] = cr
             elif how == 0:  # a tail out of order, repeating a timestamp or not finite
                 out[k] = sort_dedupe(cr.timestamps.copy(), cr.values.copy())
+    errors += sorted(bad)
     return out
 
 

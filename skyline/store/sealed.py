@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import functools
 import struct
-import zlib
 from typing import NamedTuple
 
 import numpy as np
+from isal.isal_zlib import crc32
 from pcodec import ChunkConfig, standalone
 
 MAGIC = b"SKZ1"
@@ -96,7 +96,7 @@ def seal(t: np.ndarray, v: np.ndarray, rewrites: int) -> bytes:
         head = (COMPRESSED, 0, len(times))
     values: bytes = standalone.simple_compress(np.ascontiguousarray(v, np.float64), _config())
     rest = BLOCK.pack(0, n, *head)[4:] + times + values
-    block = struct.pack("<I", zlib.crc32(rest)) + rest
+    block = struct.pack("<I", crc32(rest)) + rest
     return HEADER.pack(0, MAGIC, rewrites, len(block), int(t[0]), int(t[-1])) + block
 
 
@@ -119,7 +119,7 @@ def check_block(buf: bytes, header: Header) -> int:
     if end > len(buf) or header.block < BLOCK.size:
         raise CorruptSeries(f"sealed block of {header.block} bytes in a {len(buf)}-byte value")
     crc, n = BLOCK.unpack_from(buf, HEADER_SIZE)[:2]
-    if zlib.crc32(memoryview(buf)[HEADER_SIZE + 4 : end]) != crc:
+    if crc32(memoryview(buf)[HEADER_SIZE + 4 : end]) != crc:
         raise CorruptSeries("sealed block fails its CRC check")
     if n > MAX_POINTS:
         raise CorruptSeries(f"sealed block claims {n} points")
@@ -148,14 +148,14 @@ def unseal_into(buf: bytes, header: Header, t: np.ndarray, v: np.ndarray,
             regular = a, step
         first, last = a, a + step * (n - 1)
     elif kind == COMPRESSED and pos + b <= end:
-        _decompress(buf[pos : pos + b], t)
+        decompress(buf[pos : pos + b], t)
         pos += b
         first, last = int(t[0]), int(t[n - 1])
     else:
         raise CorruptSeries(f"sealed block has timestamp kind {kind} and {b} bytes")
     if first != header.first or last != header.last:
         raise CorruptSeries("sealed block does not match its header's first/last timestamps")
-    _decompress(buf[pos:end], v)
+    decompress(buf[pos:end], v)
     return regular
 
 
@@ -167,7 +167,7 @@ def ramp(n: int) -> np.ndarray:
     return ramp
 
 
-def _decompress(data: bytes, out: np.ndarray) -> None:
+def decompress(data: bytes, out: np.ndarray) -> None:
     """Fill ``out`` (a contiguous slice) with exactly its length of values."""
     try:
         progress = standalone.simple_decompress_into(data, out)

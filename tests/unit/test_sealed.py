@@ -256,14 +256,25 @@ def test_every_truncation_and_damage_is_an_error_or_a_series_never_a_crash():
             to_series(bytes(bad))
         except CorruptSeries:
             pass
+    regular = seal(1_800_000_000 + 60 * np.arange(120, dtype=np.int64), v[:120], 2)
+    one = seal(t[:1], v[:1], 1) + encode([t[1]], [2.0])
+    for many in (damaged + [buf], [buf[:cut] for cut in range(len(buf))],
+                 [regular[:cut] for cut in range(len(regular))] + [one[:c] for c in range(len(one))]):  # fmt: skip
+        assert_many_equal_one_by_one(many)
+
+
+def assert_many_equal_one_by_one(bufs: list[bytes]) -> None:
+    """``to_series_many`` refuses the values ``to_series`` refuses, with the same
+    reason, and reads the same series from the others."""
     errors: list[tuple[int, str]] = []  # all at once: the same errors and series
-    got = to_series_many(damaged + [buf], errors=errors)
-    refused = {i for i, _ in errors}
-    for i, bad in enumerate(damaged + [buf]):
+    got = to_series_many(bufs, errors=errors)
+    refused = dict(errors)
+    assert len(refused) == len(errors)
+    for i, bad in enumerate(bufs):
         try:
             want = to_series(bad)
-        except CorruptSeries:
-            assert i in refused and len(got[i]) == 0
+        except CorruptSeries as exc:
+            assert refused.get(i) == str(exc) and len(got[i]) == 0
             continue
         assert i not in refused and got[i].timestamps.tolist() == want.timestamps.tolist()
         assert bits(got[i].values) == bits(want.values)
@@ -284,3 +295,50 @@ def test_to_series_many_mixes_formats_and_reports_damage():
     with pytest.raises(CorruptSeries):
         to_series_many([damaged])
     assert [len(s) for s in records_many([old, None])] == [2, 0]
+
+
+def reblock(buf: bytes, **fields: int) -> bytes:
+    """``buf`` with fields of its header (``block``, ``first``, ``last``) or of its
+    block's header (``n``, ``kind``, ``a``, ``b``) changed, the block's CRC made right
+    again (the raw records after the block kept)."""
+    zero, magic, rewrites, size, first, last = struct.unpack_from("<I4sIIII", buf)
+    _, n, kind, a, b = struct.unpack_from("<IIBII", buf, HEADER_SIZE)
+    head = {"block": size, "first": first, "last": last}
+    blk = {"n": n, "kind": kind, "a": a, "b": b}
+    head.update((k, x) for k, x in fields.items() if k in head)
+    blk.update((k, x) for k, x in fields.items() if k in blk)
+    end = HEADER_SIZE + size
+    rest = struct.pack("<IBII", *blk.values()) + buf[HEADER_SIZE + 17 : end]
+    out = struct.pack("<I4sIIII", zero, magic, rewrites, *head.values())
+    return out + struct.pack("<I", zlib.crc32(rest)) + rest + buf[end:]
+
+
+def test_many_refuse_damaged_headers_as_one_by_one_does():
+    """Damage the CRC cannot see (the header) or made to pass it: each refusal of
+    ``to_series`` (size, claims, kind, first/last of a regular and of a compressed
+    block) happens in ``to_series_many`` too, for the same reason."""
+    t = 1_800_000_000 + 60 * np.arange(300, dtype=np.int64)
+    v = np.random.default_rng(9).normal(size=300)
+    regular = seal(t, v, 3)
+    jittered = t.copy()
+    jittered[7] += 5
+    compressed = seal(jittered, v, 3) + encode([t[-1] + 60], [1.0])
+    one = seal(t[:1], v[:1], 1)
+    cases = [regular, compressed, one]
+    for buf in (regular, compressed, one):
+        h = read_header(buf)
+        cases += [
+            reblock(buf, last=h.last + 60),
+            reblock(buf, first=h.first - 60),
+            reblock(buf, block=10),  # shorter than a block header
+            reblock(buf, n=(1 << 24) + 1),
+            reblock(buf, kind=7),
+            reblock(buf, b=0),
+            reblock(buf, b=120),
+        ]
+    assert_many_equal_one_by_one(cases)
+    errors: list[tuple[int, str]] = []
+    to_series_many(cases, errors=errors)
+    reasons = " ".join(why for _, why in errors)
+    for part in ("bytes in a", "claims", "timestamp kind", "first/last"):
+        assert part in reasons
