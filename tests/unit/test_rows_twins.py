@@ -17,12 +17,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skyline.analysis.algorithms import EnsembleOptions, run_ensemble, settle_early
-from skyline.analysis.algorithms.classic import FALSE, NONE, TRUE, Context
+from skyline.analysis.algorithms import (
+    CLASSIC_ORDER,
+    EnsembleOptions,
+    run_ensemble,
+    run_ensemble_batch,
+    settle_early,
+)
+from skyline.analysis.algorithms.classic import ALGORITHMS, FALSE, NONE, TRUE, Context
 from skyline.analysis.algorithms.classic._fused import (
     CODES,
     ensemble_rows,
     leading_codes,
+    row_kernel,
     run_rows,
 )
 from skyline.analysis.algorithms.classic._shared import judge, sigma_test
@@ -340,3 +347,20 @@ def test_settle_early_settles_rows_as_run_ensemble_judges_them(mode, consensus):
     assert ("Boring", None, 0) in kinds and ("Stale", None, 0) in kinds
     assert any(a is False for _, a, _ in kinds)
     assert any(a for _, a, _ in kinds) or consensus == 9  # nine Trues: none here
+
+
+def test_a_kernel_put_in_place_of_a_row_kernel_runs_as_itself_in_every_path(monkeypatch):
+    def boom(block, ctx):
+        raise RuntimeError("broken")
+
+    monkeypatch.setattr(ALGORITHMS.get("stddev_from_average"), "kernel", boom)
+    assert leading_codes(CLASSIC_ORDER).tolist() == [0, 1]  # the loop stops before it
+    t, v = random_rows(3, 60, 300)
+    opts = EnsembleOptions(mode="classic", early_exit=False, full_duration=300 * 60)
+    res = run_ensemble_batch(t, v, now=NOW, options=opts)
+    for i in range(len(v)):
+        want = run_ensemble((t[i], v[i]), now=NOW, options=opts)
+        assert res.verdict(i) == want
+        assert want.skip or want.votes["stddev_from_average"] is None
+    with pytest.raises(ValueError, match="no row kernel"):
+        row_kernel(boom)

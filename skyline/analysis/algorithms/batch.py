@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from skyline.analysis.algorithms.classic import FALSE, NONE, TRUE, Context, run_kernel
-from skyline.analysis.algorithms.classic._fused import ensemble_rows, leading_codes
+from skyline.analysis.algorithms.classic._fused import NOT_RUN, ensemble_rows, leading_codes
 from skyline.analysis.algorithms.ensemble import Verdict, run_ensemble
 from skyline.analysis.algorithms.exceptions import Skip, boring_rows
 from skyline.analysis.algorithms.options import EnsembleOptions
@@ -32,7 +32,6 @@ from skyline.store.timeseries import Series
 
 __all__ = ["BatchResult", "run_ensemble_batch", "run_ensemble_many", "settle_early"]
 
-NOT_RUN = -2
 _VOTE = {TRUE: True, FALSE: False, NONE: None}
 
 

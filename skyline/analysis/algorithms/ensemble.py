@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from skyline.analysis.algorithms.classic import (
     FALSE,
     NONE,
@@ -21,6 +23,7 @@ from skyline.analysis.algorithms.classic import (
     etsy_order,
     run_kernel,
 )
+from skyline.analysis.algorithms.classic._fused import NOT_RUN, ensemble_rows, leading_codes
 from skyline.analysis.algorithms.exceptions import check_skip
 from skyline.analysis.algorithms.options import EnsembleOptions
 from skyline.analysis.algorithms.prepare import Block, as_series
@@ -33,6 +36,8 @@ __all__ = [
     "run_ensemble",
     "stop_early",
 ]
+
+_VOTE: dict[int, bool | None] = {TRUE: True, FALSE: False, NONE: None}
 
 # earthgecko's optimised default settings.ALGORITHMS order (cheap / frequent first): the
 # default ensemble, from each algorithm's registered position
@@ -121,8 +126,17 @@ def run_ensemble(
     block = Block.of(s)
     votes: dict[str, bool | None] = {}
     scores: dict[str, float] = {}
-    n_false = n_none = 0
-    for name in algorithms:
+    codes = leading_codes(algorithms)  # in the fused loop, as the batch runs them
+    stop_at = len(algorithms) - consensus + 1 if opts.early_exit else len(algorithms) + 1
+    fused, fused_scores, decided = ensemble_rows(block.t, block.v, np.zeros(1, np.int64), codes,
+                                                 stop_at, ctx)  # fmt: skip
+    for j, code in enumerate(fused[0].tolist()):
+        if code != NOT_RUN:
+            votes[algorithms[j]] = _VOTE[code]
+            scores[algorithms[j]] = float(fused_scores[0, j])
+    n_false = sum(1 for v in votes.values() if v is False)
+    n_none = sum(1 for v in votes.values() if v is None)
+    for name in algorithms[len(codes) :] if not decided[0] else ():
         vote, score = _run_one(name, block, ctx)
         votes[name], scores[name] = vote, score
         n_false += vote is False
@@ -145,6 +159,4 @@ def _run_one(name: str, block: Block, ctx: Context) -> tuple[bool | None, float]
         votes, scores = run_kernel(name, block, ctx)
     except Exception:  # noqa: BLE001 - an algorithm error is a None vote, as in the reference
         return None, 0.0
-    v = int(votes[0])
-    score = float(scores[0])
-    return {TRUE: True, FALSE: False, NONE: None}[v], score
+    return _VOTE[int(votes[0])], float(scores[0])

@@ -23,7 +23,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from skyline.analysis.algorithms.classic._base import FALSE, NONE, TRUE, Context
+from skyline.analysis.algorithms.classic._base import (
+    ALGORITHMS,
+    FALSE,
+    NONE,
+    TRUE,
+    Context,
+    Kernel,
+)
 from skyline.analysis.algorithms.classic._rows import (
     first_hour_average,
     grubbs,
@@ -38,7 +45,7 @@ from skyline.analysis.algorithms.classic._rows import (
     stddev_from_moving_average,
 )
 
-__all__ = ["CODES", "ensemble_rows", "leading_codes", "run_rows"]
+__all__ = ["CODES", "ensemble_rows", "leading_codes", "row_kernel", "run_rows"]
 
 # the algorithms with a row kernel, by code (the loop's dispatch below)
 CODES = {
@@ -103,12 +110,26 @@ def _loop(t2d: np.ndarray, v2d: np.ndarray, rows: np.ndarray, todo: np.ndarray,
                 break
 
 
+_ROW_KERNELS: dict[str, Kernel] = {}  # name -> the registered kernel that is ``run_rows``
+
+
+def row_kernel(kernel: Kernel) -> Kernel:
+    """Mark an algorithm's kernel (named as the algorithm, in ``CODES``) as the one the
+    fused loop computes: the ensemble then runs it inside the loop.  A kernel put in
+    its place later (a test's ``monkeypatch``) is not marked, and runs as itself."""
+    if kernel.__name__ not in CODES:
+        raise ValueError(f"{kernel.__name__} has no row kernel in _rows")
+    _ROW_KERNELS[kernel.__name__] = kernel
+    return kernel
+
+
 def leading_codes(algorithms: Sequence[str]) -> np.ndarray:
-    """The codes of the ensemble's leading algorithms that have a row kernel (none
-    twice)."""
+    """The codes of the ensemble's leading algorithms whose registered kernel is the
+    fused loop's (none twice)."""
     out: list[int] = []
     for name in algorithms:
-        if name not in CODES or CODES[name] in out:
+        kernel = _ROW_KERNELS.get(name)
+        if kernel is None or ALGORITHMS.get(name).kernel is not kernel or CODES[name] in out:
             break
         out.append(CODES[name])
     return np.array(out, np.int64)

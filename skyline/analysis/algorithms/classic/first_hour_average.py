@@ -7,10 +7,11 @@ compiled (``_rows``, run by ``_fused`` as the ensemble runs it).
 
 from __future__ import annotations
 
-from skyline.analysis.algorithms.classic._fused import run_rows
+from skyline.analysis.algorithms.classic._fused import row_kernel, run_rows
 from skyline.analysis.algorithms.classic._shared import Block, Context, Votes, algorithm
 
 
 @algorithm(position=2, etsy_position=1)
+@row_kernel
 def first_hour_average(b: Block, ctx: Context) -> Votes:
     return run_rows("first_hour_average", b.t, b.v, ctx)

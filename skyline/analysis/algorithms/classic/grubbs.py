@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-from skyline.analysis.algorithms.classic._fused import run_rows
+from skyline.analysis.algorithms.classic._fused import row_kernel, run_rows
 from skyline.analysis.algorithms.classic._shared import Block, Context, Votes, algorithm
 
 
@@ -27,5 +27,6 @@ def grubbs_critical(n: int) -> float:
 
 
 @algorithm(position=4, etsy_position=6)
+@row_kernel
 def grubbs(b: Block, ctx: Context) -> Votes:
     return run_rows("grubbs", b.t, b.v, ctx)

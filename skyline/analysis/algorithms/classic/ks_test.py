@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 from skyline.analysis.algorithms.classic._base import FALSE, NONE, TRUE
-from skyline.analysis.algorithms.classic._fused import run_rows
+from skyline.analysis.algorithms.classic._fused import row_kernel, run_rows
 from skyline.analysis.algorithms.classic._shared import Block, Context, Votes, algorithm
 
 
@@ -37,5 +37,6 @@ def ks_two_windows(reference: np.ndarray, probe: np.ndarray) -> tuple[int, float
 
 
 @algorithm(position=5, etsy_position=9)
+@row_kernel
 def ks_test(b: Block, ctx: Context) -> Votes:
     return run_rows("ks_test", b.t, b.v, ctx)

@@ -7,10 +7,11 @@ compiled (``_rows``, run by ``_fused`` as the ensemble runs it).
 
 from __future__ import annotations
 
-from skyline.analysis.algorithms.classic._fused import run_rows
+from skyline.analysis.algorithms.classic._fused import row_kernel, run_rows
 from skyline.analysis.algorithms.classic._shared import Block, Context, Votes, algorithm
 
 
 @algorithm(position=6, etsy_position=2)
+@row_kernel
 def mean_subtraction_cumulation(b: Block, ctx: Context) -> Votes:
     return run_rows("mean_subtraction_cumulation", b.t, b.v, ctx)

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from skyline.analysis.algorithms.classic._fused import run_rows
+from skyline.analysis.algorithms.classic._fused import row_kernel, run_rows
 from skyline.analysis.algorithms.classic._shared import Block, Context, Votes, algorithm
 
 
@@ -25,5 +25,6 @@ def ewm_weights(n: int, com: float = 50.0) -> tuple[np.ndarray, float, float]:
 
 
 @algorithm(position=8, etsy_position=4)
+@row_kernel
 def stddev_from_moving_average(b: Block, ctx: Context) -> Votes:
     return run_rows("stddev_from_moving_average", b.t, b.v, ctx)
