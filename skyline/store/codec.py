@@ -312,8 +312,8 @@ def unseal_many(bufs: Sequence[bytes], errors: list[tuple[int, str]]) -> list[Se
 def _fill_regular(t2d: np.ndarray, regular: np.ndarray) -> None:
     """Rows ``regular[:, 0]`` of ``t2d`` get ``first + step * i`` (``regular[:, 1:]``),
     written in one compiled pass: numpy's in-place multiply and add pass over the
-    arena twice, and an arena is larger than the caches (measured in
-    docs/performance.md)."""
+    arena twice, and an arena is larger than the caches (docs/performance.md,
+    "Compiled kernels and vectorised headers")."""
     _ramp_rows(t2d, np.ascontiguousarray(regular, np.int64))
 
 

@@ -4,11 +4,14 @@
 :func:`~skyline.analysis.algorithms.ensemble.run_ensemble` on each row -- skip, votes,
 which algorithms ran (early exit included), triggered set and decision -- because
 both paths run the same kernels, and every statistic is a reduction along a row.
-Rows are processed in chunks (cache-sized); after each algorithm the rows that
-are decided leave the working block, so later (costlier) algorithms only see the
-undecided ones.  ks_test only calls scipy/statsmodels for rows whose windows hold
-enough points.  Rows that are not prepared (unsorted, duplicate timestamps,
-non-finite values) are handed to the per-series path.
+The ensemble's leading algorithms with a compiled row kernel (all nine by default)
+run in one loop over the rows, read in place (``classic/_fused.py``), each row
+leaving as soon as consensus is out of reach; ks_test only calls scipy/statsmodels
+for rows whose windows hold enough points.  Algorithms without one (an added numpy
+kernel) run after it on the undecided rows, in chunks (cache-sized) from which
+decided rows leave.  Rows that are not prepared (unsorted, duplicate timestamps,
+non-finite values) are handed to the per-series path.  ``settle_early`` is the
+part that copies nothing, for callers that hold rows in place (the analyzer).
 
 ``run_ensemble_many`` takes a list of series of any lengths, batches those that
 share a length and runs the rest one by one.
