@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from typing import NamedTuple, cast
 
 import numpy as np
-from numba import njit
 
+from skyline.compiled import jit
 from skyline.store.sealed import (
     CorruptSeries,
     is_sealed,
@@ -317,7 +317,7 @@ def _fill_regular(t2d: np.ndarray, regular: np.ndarray) -> None:
     _ramp_rows(t2d, np.ascontiguousarray(regular, np.int64))
 
 
-@njit(cache=True, nogil=True)
+@jit
 def _ramp_rows(t2d: np.ndarray, regular: np.ndarray) -> None:
     for k in range(len(regular)):
         row, first, step = regular[k, 0], regular[k, 1], regular[k, 2]

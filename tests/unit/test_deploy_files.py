@@ -26,6 +26,10 @@ def test_the_systemd_unit_is_hardened_and_watched() -> None:
                       "ProtectHome=yes", "PrivateTmp=yes", "CapabilityBoundingSet="):  # fmt: skip
         assert re.search(rf"^{re.escape(directive)}", text, re.M), directive
     assert "ExecStart=/opt/skyline/.venv/bin/python -m skyline.runtime %i" in text
+    # numba's cache must be somewhere the daemons may write (skyline.compiled)
+    cache = re.search(r"^Environment=NUMBA_CACHE_DIR=(\S+)$", text, re.M)
+    writable = re.search(r"^ReadWritePaths=(\S+)$", text, re.M)
+    assert cache and writable and cache.group(1).startswith(writable.group(1) + "/")
 
 
 def test_systemd_accepts_the_unit(tmp_path: Path) -> None:

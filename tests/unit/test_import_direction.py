@@ -20,9 +20,10 @@ import skyline
 
 ROOT = Path(skyline.__file__).parent
 
-# Lowest first.  The root package (its version) and the registry may be imported by all.
+# Lowest first.  The root package (its version), the registry and the numba wrapper
+# (``skyline.compiled``) may be imported by all.
 LAYERS: list[tuple[str, ...]] = [
-    ("skyline", "skyline.registry"),
+    ("skyline", "skyline.registry", "skyline.compiled"),
     ("skyline.settings",),
     ("skyline.store", "skyline.db"),
     ("skyline.runtime",),

@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from numba import njit
 
+from skyline.compiled import jit
 from skyline.store.timeseries import Series, sort_dedupe
 
 __all__ = [
@@ -240,7 +240,7 @@ def counter_rows(values_2d: np.ndarray, rows: np.ndarray | None = None) -> np.nd
     return out
 
 
-@njit(cache=True, nogil=True)
+@jit
 def _counter_rows(v2d: np.ndarray, rows: np.ndarray, max_falls: int, min_rises: int,
                   out: np.ndarray) -> None:  # fmt: skip
     for r in range(len(rows)):

@@ -35,7 +35,6 @@ from skyline.analysis.algorithms.classic._rows import (
     first_hour_average,
     grubbs,
     histogram_bins,
-    jit,
     ks_window,
     least_squares,
     mean_subtraction_cumulation,
@@ -44,6 +43,7 @@ from skyline.analysis.algorithms.classic._rows import (
     sigma,
     stddev_from_moving_average,
 )
+from skyline.compiled import jit
 
 __all__ = ["CODES", "ensemble_rows", "leading_codes", "row_kernel", "run_rows"]
 
@@ -98,7 +98,7 @@ def _loop(t2d: np.ndarray, v2d: np.ndarray, rows: np.ndarray, todo: np.ndarray,
             elif c == 5:
                 vote, score = mean_subtraction_cumulation(v, classic)
             elif c == 6:
-                vote, score = median_absolute_deviation(v, scratch, classic)
+                vote, score = median_absolute_deviation(v, lo != lo, scratch, classic)
             elif c == 7:
                 vote, score = stddev_from_moving_average(v, w, sw, sw2, classic)
             else:
@@ -140,6 +140,8 @@ def ensemble_rows(t2d: np.ndarray, v2d: np.ndarray, rows: np.ndarray, codes: np.
     """The algorithms ``codes`` on rows ``rows`` of ``t2d``/``v2d`` (read in place), in
     order, each row stopping once ``stop_at`` voted against it: (votes, scores,
     decided), votes -2 and scores NaN where an algorithm did not run."""
+    if t2d.shape != v2d.shape:
+        raise ValueError(f"timestamps {t2d.shape} and values {v2d.shape} differ in shape")
     m, n = len(rows), v2d.shape[1]
     votes = np.full((m, len(codes)), NOT_RUN, np.int8)
     scores = np.full((m, len(codes)), np.nan)

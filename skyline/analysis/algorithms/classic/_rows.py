@@ -18,11 +18,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from skyline.analysis.algorithms.classic._base import FALSE, NONE, TRUE
-
-jit = njit(cache=True, nogil=True, error_model="numpy")
+from skyline.compiled import jit
 
 
 @jit
@@ -225,9 +223,11 @@ def mean_subtraction_cumulation(v: np.ndarray, classic: bool) -> tuple[int, floa
 
 
 @jit
-def median_absolute_deviation(
-    v: np.ndarray, scratch: np.ndarray, classic: bool
-) -> tuple[int, float]:
+def median_absolute_deviation(v: np.ndarray, has_nan: bool, scratch: np.ndarray,
+                              classic: bool) -> tuple[int, float]:  # fmt: skip
+    """``has_nan``: numpy's median of a row with a NaN is NaN, numba's need not be."""
+    if has_nan:  # then every statistic is NaN: the vote numpy's kernel gave
+        return judge(False, False, classic), 0.0
     n = len(v)
     med = np.median(v)
     for i in range(n):
