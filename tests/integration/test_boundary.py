@@ -279,3 +279,16 @@ def test_counts_and_events_lost_to_an_outage_are_judged_again(boundary_settings,
     d.run_once()
     assert count(d, 0, metric) == breaches.Count(3, end + 3 * STEP)
     assert [e.timestamp for e in events(d)] == [end + 3 * STEP]
+
+
+def test_a_deleted_metric_counts_as_vanished_when_the_refresh_notices_first(boundary_settings):
+    # the name list is refreshed before every read here: the refresh, not the read,
+    # sees the deletion (the hostile-input test above races the two)
+    conf = RULES.replace("metrics_refresh = 0.2", "metrics_refresh = 0.001")
+    metric, end = "stats.queue.depth", int(time.time()) - 10 * STEP
+    with running(Boundary(boundary_settings(conf)), ready="watched") as d:
+        history(d.store, metric, end)
+        judged(d, metric, end)
+        d.store.delete(metric)
+        wait_for(lambda: d.counters.peek().get("metrics_vanished") == 1)
+        wait_for(lambda: d.counters.peek().get("metrics_watched") == 0)

@@ -136,6 +136,8 @@ class Boundary(Daemon):
         matching = {n: known[n] if n in known else effective_rules(self.rules, n, sets.get(n))
                     for n in names}  # fmt: skip
         self.matching = matching
+        # a watched metric no longer listed was deleted before a read noticed (check())
+        self.counters.inc("metrics_vanished", sum(1 for n in self.watched if n not in matching))
         self.watched = {n: self.watched.get(n) or Watched(r) for n, r in matching.items() if r}
         used = {a.index for rules in matching.values() for a in rules}
         self.counters.gauge("metrics_watched", len(self.watched))
