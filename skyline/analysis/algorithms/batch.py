@@ -204,14 +204,13 @@ def _leading_votes(res: BatchResult, t: np.ndarray, v: np.ndarray, sel: np.ndarr
     codes = leading_codes(opts.algorithms)
     if not len(codes) or not len(active):
         return active, 0
-    k = len(opts.algorithms)
-    stop_at = k - opts.consensus + 1 if opts.early_exit else k + 1
-    votes, scores, decided = ensemble_rows(t, v, sel[active], codes, stop_at, opts.context(now))
+    votes, scores, decided = ensemble_rows(t, v, sel[active], codes, opts.stop_at,
+                                           opts.context(now))  # fmt: skip
     p = len(codes)
     res.votes[active, :p] = votes
     res.scores[active, :p] = scores
     res.anomalous[active[decided]] = 0
-    if p == k:
+    if p == len(opts.algorithms):
         _decide(res, active[~decided], opts)
         return active[:0], p
     return active[~decided], p

@@ -127,9 +127,8 @@ def run_ensemble(
     votes: dict[str, bool | None] = {}
     scores: dict[str, float] = {}
     codes = leading_codes(algorithms)  # in the fused loop, as the batch runs them
-    stop_at = len(algorithms) - consensus + 1 if opts.early_exit else len(algorithms) + 1
     fused, fused_scores, decided = ensemble_rows(block.t, block.v, np.zeros(1, np.int64), codes,
-                                                 stop_at, ctx)  # fmt: skip
+                                                 opts.stop_at, ctx)  # fmt: skip
     for j, code in enumerate(fused[0].tolist()):
         if code != NOT_RUN:
             votes[algorithms[j]] = _VOTE[code]

@@ -84,6 +84,14 @@ class EnsembleOptions:
         return cls(cfg.mode, tuple(cfg.algorithms), cfg.consensus, cfg.min_tolerable_length,
                    cfg.stale_period, cfg.max_tolerable_boredom, cfg.boredom_set_size)  # fmt: skip
 
+    @property
+    def stop_at(self) -> int:
+        """Votes against a series (False; None too in default mode) after which it can
+        no longer reach consensus and stops: one more than there are algorithms when
+        ``early_exit`` is off, so none stops."""
+        k = len(self.algorithms)
+        return k - self.consensus + 1 if self.early_exit else k + 1
+
     def context(self, now: float | None) -> Context:
         """The algorithms' context for a pass at ``now``."""
         return Context(mode=self.mode, now=now, full_duration=self.full_duration)

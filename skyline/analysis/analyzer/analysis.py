@@ -7,8 +7,9 @@ derivatives taken on it (``derivative_rows``).  Other series of equal length are
 stacked into a block and checked as ``as_series`` would.  The compiled ensemble
 (``settle_early``) judges each block's rows and each group of derivatives in place;
 what it leaves runs as a batch ensemble per length; the rest go one at a time.
-Every path gives exactly the per-series verdicts (tested).  The verdicts come back as a ``VerdictMap``: batch results stay
-arrays, and a ``Verdict`` object is built only when asked for.  Metrics that custom
+Every path gives exactly the per-series verdicts (tested).  The verdicts come back
+as a ``VerdictMap``: batch results stay arrays, and a ``Verdict`` object is built
+only when asked for.  Metrics that custom
 algorithms (``[[custom_algorithms]]``) apply to go through
 ``skyline.analysis.algorithms.custom.run_many_with_custom`` instead.  No Redis here.
 """

@@ -5,10 +5,11 @@ early exit.
 It serves two callers, so that every path gives bit-identical votes and scores:
 
 * each of those algorithms' registered kernel (``run_rows``: one algorithm, no early
-  exit), which ``run_ensemble`` calls;
-* the batch ensemble (``ensemble_rows``: the leading algorithms of the ensemble that
-  have a row kernel), which ``run_ensemble_batch`` and the analyzer's classic pass run
-  on the decoded rows in place, so that no row is copied into a block for them.
+  exit), for whoever calls an algorithm by itself;
+* the ensemble (``ensemble_rows``: the leading algorithms of the ensemble that have a
+  row kernel), which ``run_ensemble``, ``run_ensemble_batch`` and the analyzer's
+  classic pass run, the last two on the decoded rows in place, so that no row is
+  copied into a block for them.
 
 A row reads its shared statistics once (``moments``).  ``ks_test`` pauses a row whose
 windows need scipy's test: the loop records the windows and moves on, Python runs the
@@ -25,13 +26,13 @@ import numpy as np
 
 from skyline.analysis.algorithms.classic._base import (
     ALGORITHMS,
-    FALSE,
     NONE,
     TRUE,
     Context,
     Kernel,
 )
 from skyline.analysis.algorithms.classic._rows import (
+    against,
     first_hour_average,
     grubbs,
     histogram_bins,
@@ -59,20 +60,18 @@ CODES = {
     "stddev_from_moving_average": 7,
     "least_squares": 8,
 }
-KS = CODES["ks_test"]
 NOT_RUN = -2
 RUNNING, DECIDED, PAUSED = 0, 1, 2  # a row's state after the loop
 
 
 @jit
 def _loop(t2d: np.ndarray, v2d: np.ndarray, rows: np.ndarray, todo: np.ndarray,
-          codes: np.ndarray, start: np.ndarray, against: np.ndarray, state: np.ndarray,
+          codes: np.ndarray, start: np.ndarray, n_against: np.ndarray, state: np.ndarray,
           window: np.ndarray, votes: np.ndarray, scores: np.ndarray, g: float,
           full_duration: int, now: float, w: np.ndarray, sw: float, sw2: float,
           classic: bool, stop_at: int) -> None:  # fmt: skip
     """For each ``r`` in ``todo`` (row ``rows[r]``): the algorithms ``codes[start[r]:]``
-    in order, into ``votes[r, j]`` / ``scores[r, j]``, counting ``against[r]`` (False,
-    or None unless ``classic``).  A row that reaches ``stop_at`` is DECIDED; one that
+    in order, into ``votes[r, j]`` / ``scores[r, j]``, counting ``n_against[r]``.  A row that reaches ``stop_at`` is DECIDED; one that
     ks_test must hand to scipy is PAUSED at ``start[r]``, its windows in ``window[r]``."""
     scratch = np.empty(v2d.shape[1])
     for k in range(len(todo)):
@@ -104,8 +103,8 @@ def _loop(t2d: np.ndarray, v2d: np.ndarray, rows: np.ndarray, todo: np.ndarray,
             else:
                 vote, score = least_squares(t, v, mean, classic)
             votes[r, j], scores[r, j] = vote, score
-            against[r] += vote == FALSE or (vote == NONE and not classic)
-            if against[r] >= stop_at:
+            n_against[r] += against(vote, classic)
+            if n_against[r] >= stop_at:
                 state[r] = DECIDED
                 break
 
@@ -149,13 +148,13 @@ def ensemble_rows(t2d: np.ndarray, v2d: np.ndarray, rows: np.ndarray, codes: np.
     if not m or not n or not len(codes):
         return votes, scores, state == DECIDED
     rows = np.ascontiguousarray(rows, np.int64)
-    start, against = np.zeros(m, np.int64), np.zeros(m, np.int64)
+    start, n_against = np.zeros(m, np.int64), np.zeros(m, np.int64)
     window = np.zeros((m, 2), np.int64)
     g, w, sw, sw2 = _params(n)
     now = math.nan if ctx.now is None else float(ctx.now)
     todo = np.arange(m)
     while len(todo):
-        _loop(t2d, v2d, rows, todo, codes, start, against, state, window, votes, scores,
+        _loop(t2d, v2d, rows, todo, codes, start, n_against, state, window, votes, scores,
               g, ctx.full_duration, now, w, sw, sw2, ctx.classic, stop_at)  # fmt: skip
         todo = np.flatnonzero(state == PAUSED)
         for r in todo.tolist():
@@ -163,8 +162,8 @@ def ensemble_rows(t2d: np.ndarray, v2d: np.ndarray, rows: np.ndarray, codes: np.
             v = v2d[rows[r]]
             vote, score = _ks_test(v[a:b], v[b:])
             votes[r, j], scores[r, j] = vote, score
-            against[r] += vote == FALSE or (vote == NONE and not ctx.classic)
-            state[r] = DECIDED if against[r] >= stop_at else RUNNING
+            n_against[r] += against(vote, ctx.classic)
+            state[r] = DECIDED if n_against[r] >= stop_at else RUNNING
             start[r] = j + 1
         todo = todo[state[todo] == RUNNING]
     return votes, scores, state == DECIDED

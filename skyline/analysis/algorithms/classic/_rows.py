@@ -102,6 +102,13 @@ def judge(exceeds: bool, valid: bool, classic: bool) -> int:
 
 
 @jit
+def against(vote: int, classic: bool) -> bool:
+    """Whether a vote counts against a series reaching consensus: False, and None too
+    in default mode (classic counts None towards "anomalous", as the reference)."""
+    return vote == FALSE or (vote == NONE and not classic)
+
+
+@jit
 def sigma(diff: float, std: float, classic: bool) -> tuple[int, float]:
     """|diff| > 3 std, with score |diff| / (3 std) (``_shared.sigma_test``)."""
     diff = abs(diff)
