@@ -7,7 +7,10 @@ lockstep, as the analyzer steps metrics); printed per variant: the state width,
 the CPU time of ``score_points``, in-sample scores and thresholds and the
 threshold-only CV score for the three profiles.  With more than one variant, the
 selection CV (``skyline.analysis.nab.crossval.report``: variant and threshold chosen without
-the held-out category) closes the output.
+the held-out category) closes the output; ``--nested`` adds the nested CV
+(``crossval.nested``: the variant chosen by its leave-one-category-out score on the
+other categories instead of its in-sample score there; slower, about 20 s per
+variant and profile).
 
     python utils/nab_select.py --data ../shared/nab/data "{}" "{'burn_in': 300}"
 """
@@ -50,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, required=True, help="DIR/<category>/<file>.csv")
     p.add_argument("--labels", type=Path, help="default: DATA/../labels/combined_windows.json")
+    p.add_argument("--nested", action="store_true", help="also the nested CV (slow)")
     p.add_argument("variants", nargs="*", default=["{}"])
     a = p.parse_args(argv)
     windows = runner.load_windows(a.labels or runner.default_labels(a.data))
@@ -73,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, r in crossval.report(variants).items():
             print(f"selection CV {name}: {r['cross_validated']['score']:.1f} "
                   f"(in-sample best {r['in_sample']['variant']} {r['in_sample']['score']:.1f})")  # fmt: skip
+        for name, prof in scoring.PROFILES.items() if a.nested else ():
+            r = crossval.nested(variants, prof)
+            picks = ", ".join(f"{f['held_out']}: {f['variant']}" for f in r["folds"])
+            print(f"nested CV {name}: {r['score']:.1f} ({picks})")
     return 0
 
 

@@ -197,8 +197,29 @@ def test_variant_selection_tool(corpus: Path, capsys) -> None:
         import nab_select
     finally:
         sys.path.pop(0)
-    assert nab_select.main(["--data", str(corpus), "{}", "{'burn_in': 10}"]) == 0
+    assert nab_select.main(["--data", str(corpus), "--nested", "{}", "{'burn_in': 10}"]) == 0
     out = capsys.readouterr().out
     assert "{'burn_in': 10}: width" in out and "selection CV standard" in out
+    assert "nested CV standard" in out
     with pytest.raises(SystemExit):
         nab_select.main(["--data", str(corpus), "[1, 2]"])
+
+
+def test_research_probe_tool(corpus: Path, capsys) -> None:
+    """The probes run, and ``base()`` scores what the selection tool scores for
+    the default variant (the same detector through the same harness)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "utils"))
+    try:
+        import nab_select
+        import spike_level_probes
+    finally:
+        sys.path.pop(0)
+    probes = ["base()", "slow(half_life=5000, c=0.85)", "soft(eta=0.5)",
+              "short(c=0.7, blocks=2)", "counts('anscombe')", "counts('log1p', max_median=20)"]  # fmt: skip
+    assert spike_level_probes.main(["--data", str(corpus), *probes]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split(":")[0] for ln in lines] == probes
+    nab_select.main(["--data", str(corpus), "{}"])
+    selected = capsys.readouterr().out
+    base_standard = lines[0].split("standard ")[1].split(" /")[0]
+    assert f"standard {base_standard} (thr" in selected

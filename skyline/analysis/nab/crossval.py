@@ -3,7 +3,9 @@
 Every choice is made without the category it is then scored on: for each
 category C, the variant (a parameter set, a feature switch, ...) and the
 threshold are the ones with the best raw score on the *other* categories; that
-variant's scores on C's files are then scored at that threshold.  The held-out
+variant's scores on C's files are then scored at that threshold.  ``nested``
+chooses the variant differently: by its own leave-one-category-out score on the
+other categories (an inner cross-validation), not by its in-sample score there.  The held-out
 raw scores of all categories add up to one corpus raw score, normalised as NAB
 does.  ``in_sample`` is the usual figure: the best variant on the whole corpus,
 at its own optimised threshold.  ``fixed`` scores one variant at a given
@@ -59,6 +61,33 @@ def leave_one_category_out(
         total_raw += raw
         folds.append({"held_out": held, "variant": choice["variant"],
                       "threshold": choice["threshold"], "held_out_raw": round(raw, 4)})  # fmt: skip
+    windows = sum(c.n_windows for c in first)
+    return {"score": normalise(total_raw, windows, profile), "raw": total_raw, "folds": folds}
+
+
+def nested(variants: Mapping[str, list[FileCase]], profile: dict[str, float]) -> dict:
+    """Nested cross-validation: for each held-out category C, the variant with the
+    best leave-one-category-out raw score on the other categories (each inner fold
+    chooses its own threshold), at the threshold optimised on all of them, scored
+    on C.  It costs one inner cross-validation per variant and fold."""
+    first = next(iter(variants.values()))
+    cats = sorted({category(c) for c in first})
+    folds, total_raw = [], 0.0
+    for held in cats:
+        best: tuple[str, float] | None = None
+        for name, cases in variants.items():
+            train = [c for c in cases if category(c) != held]
+            inner = leave_one_category_out({name: train}, profile)["raw"]
+            if best is None or inner > best[1] + 1e-12:
+                best = (name, inner)
+        assert best is not None
+        train = [c for c in variants[best[0]] if category(c) != held]
+        threshold, _ = optimise_threshold(train, profile)
+        test = [c for c in variants[best[0]] if category(c) == held]
+        raw = raw_at(test, threshold, profile)
+        total_raw += raw
+        folds.append({"held_out": held, "variant": best[0], "threshold": threshold,
+                      "inner_cv_raw": round(best[1], 4), "held_out_raw": round(raw, 4)})  # fmt: skip
     windows = sum(c.n_windows for c in first)
     return {"score": normalise(total_raw, windows, profile), "raw": total_raw, "folds": folds}
 

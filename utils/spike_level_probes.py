@@ -1,0 +1,167 @@
+#!/usr/bin/env python
+"""Research probes on ``SpikeLevel`` (issue 13): changes to its reference and its
+spread, and value transforms, each scored on NAB as ``utils/nab_select.py`` scores
+a variant.  Not used by any daemon; ``docs/accuracy.md`` records the results.
+
+Each argument names a probe and its keyword arguments:
+
+    python utils/spike_level_probes.py --data ../shared/nab/data "base()" \\
+        "slow(half_life=10000, c=0.85)" "soft(eta=0.5)" "short(c=0.7, blocks=2)" \\
+        "counts('anscombe')" "counts('anscombe', max_median=20)" "counts('log1p')"
+
+Printed per probe: in-sample / leave-one-category-out (threshold chosen without
+the held-out category) for the three profiles, and the standard score of the two
+halves of the corpus (files by name, even and odd positions), each at its own
+threshold.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import warnings  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from skyline.analysis.algorithms.spike_level import BIG_Z, SpikeLevel  # noqa: E402
+from skyline.analysis.algorithms.spike_level_features import MAD_SCALE  # noqa: E402
+from skyline.analysis.algorithms.state import StateLayout  # noqa: E402
+from skyline.analysis.algorithms.stepping import score_points  # noqa: E402
+from skyline.analysis.algorithms.streaming import NEUTRAL_SCORE  # noqa: E402
+from skyline.analysis.nab import crossval, runner, scoring  # noqa: E402
+
+
+class SlowReference(SpikeLevel):
+    """The reference of each surprise is also ``c`` times a slowly decaying peak
+    (half-life ``half_life`` points), and with ``eta < 1`` the fast peak moves
+    only part of the way to a new maximum (a peak that learns slowly from
+    anomalies, so the next one of the same size still surprises)."""
+
+    def __init__(self, half_life: float = 1e12, c: float = 0.0, eta: float = 1.0) -> None:
+        super().__init__()
+        self.c, self.eta = c, eta
+        self.slow_decay = 0.5 ** (1.0 / half_life)
+        lay = self.layout
+        extra = (("spike_slow", 1), ("level_slow", 1))
+        self.layout = StateLayout(lay.name, lay.version, lay.fields + extra)
+
+    def new_state(self, m: int) -> np.ndarray:
+        state = super().new_state(m)
+        for name in ("spike_slow", "level_slow"):
+            self.layout.view(state, name)[:] = 0.0
+        return state
+
+    def _raw_score(self, state: np.ndarray, f: dict) -> np.ndarray:
+        lay, p = self.layout, self.params
+        ratios = []
+        for i, (feat, peak, slow) in enumerate(PEAKS):
+            ref = np.maximum(math.log1p(p.floor), lay.view(state, peak))
+            ref = np.maximum(ref, self.c * lay.view(state, slow))
+            ratios.append(f[feat] / np.fmax(ref, f["recur"][:, i]))
+        odds = sum(np.minimum(r, BIG_Z) ** 4 for r in ratios)
+        return np.where(lay.view(state, "n") >= p.warmup, odds / (1.0 + odds), NEUTRAL_SCORE)
+
+    def _learn(self, state, ok, v, t, f, raw) -> None:  # noqa: ANN001
+        lay = self.layout
+        feed = ok & (lay.view(state, "n") >= self.params.burn_in)
+        before = {peak: lay.view(state, peak).copy() for _, peak, _ in PEAKS}
+        super()._learn(state, ok, v, t, f, raw)
+        for feat, peak, slow in PEAKS:
+            s = lay.view(state, slow)
+            s[:] = np.where(feed, np.maximum(f[feat], s * self.slow_decay), s)
+            if self.eta < 1.0:
+                decayed = before[peak] * self._decay
+                soft = np.where(
+                    f[feat] > decayed, decayed + self.eta * (f[feat] - decayed), decayed
+                )
+                lay.view(state, peak)[:] = np.where(feed, soft, before[peak])
+
+
+PEAKS = (("f_spike", "spike_peak", "spike_slow"), ("f_level", "level_peak", "level_slow"))
+
+
+class ShortSpread(SpikeLevel):
+    """The spike spreads are at least ``c`` times a short-memory MAD (the median
+    of the last ``blocks`` block medians): a spike in an already noisy stretch is
+    less surprising."""
+
+    def __init__(self, c: float = 1.0, blocks: int = 2, names=("spike", "season")) -> None:  # noqa: ANN001
+        super().__init__()
+        self.c, self.blocks, self.short_names = c, blocks, names
+
+    def _spread(self, state: np.ndarray, name: str) -> np.ndarray:
+        long = super()._spread(state, name)
+        if name not in self.short_names:
+            return long
+        sp = self.spreads
+        first = sp.names.index(name) * sp.blocks + sp.blocks
+        meds = self.layout.view(state, f"{sp.p}_med")[:, first - self.blocks : first]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no blocks yet
+            short = MAD_SCALE * np.nanmedian(meds, axis=1)
+        return np.where(np.isfinite(short), np.fmax(long, self.c * short), long)
+
+
+TRANSFORMS = {"anscombe": lambda v: 2.0 * np.sqrt(v + 0.375), "log1p": np.log1p}
+
+
+def is_count(values: np.ndarray, max_median: float) -> bool:
+    return bool(np.all(values >= 0) and np.all(values == np.round(values))
+                and np.median(values) < max_median)  # fmt: skip
+
+
+def evaluate(label: str, det: SpikeLevel, series: list, windows: dict) -> str:
+    state = det.new_state(len(series))
+    raw = score_points(det, state, [s.timestamps for s in series], [s.values for s in series])
+    cases = [scoring.prepare(s.name, s.timestamps, np.nan_to_num(x, nan=0.0),
+                             windows.get(s.name, [])) for s, x in zip(series, raw, strict=True)]  # fmt: skip
+    row, n_windows = [], sum(c.n_windows for c in cases)
+    for name, prof in scoring.PROFILES.items():
+        _, r = scoring.optimise_threshold(cases, prof)
+        cv = crossval.leave_one_category_out({label: cases}, prof)["score"]
+        row.append(f"{name} {scoring.normalise(r, n_windows, prof):.1f} / {cv:.1f}")
+    std = scoring.PROFILES["standard"]
+    halves = []
+    for half in (cases[0::2], cases[1::2]):
+        _, r = scoring.optimise_threshold(half, std)
+        halves.append(f"{scoring.normalise(r, sum(c.n_windows for c in half), std):.1f}")
+    return f"{label}: " + "; ".join(row) + f"; halves {' / '.join(halves)}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, required=True, help="DIR/<category>/<file>.csv")
+    p.add_argument("probes", nargs="*", default=["base()"])
+    a = p.parse_args(argv)
+    windows = runner.load_windows(runner.default_labels(a.data))
+    series = [runner.read_series(a.data, n) for n in runner.corpus_files(a.data)]
+
+    def counts(transform: str, max_median: float = math.inf) -> tuple:
+        tf = TRANSFORMS[transform]
+        moved = [replace(s, values=tf(s.values)) if is_count(s.values, max_median) else s
+                 for s in series]  # fmt: skip
+        return SpikeLevel(), moved
+
+    probes = {"base": lambda: (SpikeLevel(), series), "counts": counts,
+              "slow": lambda **k: (SlowReference(**k), series),
+              "soft": lambda eta: (SlowReference(eta=eta), series),
+              "short": lambda **k: (ShortSpread(**k), series)}  # fmt: skip
+    for arg in a.probes:
+        det, data = eval(arg, {"__builtins__": {}}, probes)  # noqa: S307 (a research tool's own arguments)
+        print(evaluate(arg, det, data, windows), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
