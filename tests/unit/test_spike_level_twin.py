@@ -26,13 +26,13 @@ NAN = math.nan
 SMALL = SpikeLevelParams(
     warmup=8, local_k=3, scale_block=4, scale_blocks=5, level_recent=3, level_past=10,
     level_ready=2, season_slots=24, season_days=2, half_life=50.0, burn_in=20, floor=3.0,
-    repeat_window=7, recur_slots=6, recur_days=2, recur_reach=1,
+    repeat_window=7, recur_slots=6, recur_days=2, recur_reach=1, gap_window=3,
 )  # fmt: skip
 VARIANTS = [
     SpikeLevelParams(),
     SMALL,
     SpikeLevelParams(recur_slots=0, season_level_gate=False, repeat_window=0),
-    SpikeLevelParams(season_slots=0, recur_reach=0, level_recent=1),
+    SpikeLevelParams(season_slots=0, recur_reach=0, level_recent=1, gap_window=0),
 ]
 
 
@@ -126,6 +126,7 @@ class Twin:
         self.profile = Bins(p.season_slots, p.season_days, use_max=False)
         self.daily_peaks = Bins(p.recur_slots, p.recur_days, use_max=True)
         self.decay = 0.5 ** (1.0 / max(p.half_life, 1.0))
+        self.gaps: deque[float] = deque(maxlen=max(p.gap_window, 1))
 
     def forecast(self, t: float) -> float:
         key = self.profile.key_of(t)
@@ -233,9 +234,15 @@ class Twin:
         if len(self.recent) == self.recent.maxlen:
             self.past.append(self.recent[0])
         self.recent.append(v)
+        decay = self.decay
+        if p.gap_window > 0 and self.n > 0:
+            # the peaks decay once per typical interval elapsed, at least once
+            if self.gaps and statistics.median(self.gaps) > 0:
+                decay = self.decay ** max((t - self.last_ts) / statistics.median(self.gaps), 1.0)
+            self.gaps.append(t - self.last_ts)
         if self.n >= p.burn_in:
             for name in ("spike", "level"):
-                self.peaks[name] = max(f[f"f_{name}"], self.peaks[name] * self.decay)
+                self.peaks[name] = max(f[f"f_{name}"], self.peaks[name] * decay)
         if p.recur_slots > 0 and self.n >= p.warmup:
             self.daily_peaks.add(self.daily_peaks.key_of(t), [f["f_spike"], f["f_level"]])
         self.n += 1
@@ -387,3 +394,28 @@ def test_interface_and_state_width() -> None:
     assert state.shape == (3, det.layout.width)
     out = det.step(state, np.array([1.5e9, 1.5e9, np.nan]), np.array([1.0, np.nan, 1.0]))
     assert out[0] == NEUTRAL_SCORE and np.isnan(out[1]) and np.isnan(out[2])
+
+
+def test_on_regular_timestamps_the_peaks_decay_once_per_point() -> None:
+    """Counting memory in expected points changes nothing for a metric that never
+    misses a point: its scores equal those of ``gap_window=0``."""
+    t = 1.5e9 + 300.0 * np.arange(1500)
+    v = np.random.default_rng(11).normal(10.0, 1.0, 1500)
+    v[[500, 900, 1300]] += [15.0, 9.0, 12.0]
+    per_point = SpikeLevelParams(gap_window=0)
+    assert_same(vector_scores(SpikeLevelParams(), t, v), vector_scores(per_point, t, v))
+
+
+def test_a_gap_counts_as_the_points_that_did_not_arrive() -> None:
+    """After a large spike and then ten silent days, a smaller spike is news: the
+    peak has decayed as over 2,880 points, not over one."""
+    rng = np.random.default_rng(12)
+    t = 1.5e9 + 300.0 * np.arange(1200)
+    t[1000:] += 10 * DAY
+    v = rng.normal(10.0, 1.0, 1200)
+    v[700] += 60.0  # sets the spike peak
+    v[1100] += 12.0  # a fifth of it, after the gap
+    per_point = vector_scores(SpikeLevelParams(gap_window=0), t, v)
+    per_expected_point = vector_scores(SpikeLevelParams(), t, v)
+    assert per_point[1100] < 0.5  # 0.42: far below the analyzer's threshold (0.72)
+    assert per_expected_point[1100] > 0.8  # 0.88: alerted

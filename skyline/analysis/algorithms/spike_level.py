@@ -25,7 +25,7 @@ Per point, two surprises, each a robust z-score:
 
 Each surprise is compared on a ``log1p`` scale with a reference, giving ratios r:
 the larger of ``log1p(floor)``, its own decaying peak (half-life ``half_life``
-points, fed only after ``burn_in`` points) and its *recurring* level (the day cut
+expected points, fed only after ``burn_in`` points) and its *recurring* level (the day cut
 into ``recur_slots`` bins, the largest surprise within ``recur_reach`` bins of this
 time of day on each of the previous ``recur_days`` days, the smallest of those:
 a surprise as large as one seen at about this time on every recent day is no
@@ -35,9 +35,16 @@ the log-logistic CDF of the summed odds ``o = r_spike^4 + r_level^4``:
 raw score of the previous ``repeat_window`` points is multiplied by
 ``repeat_damping``.
 
+The peaks' memory is counted in *expected* points: the metric's typical interval
+is the median of its last ``gap_window`` intervals, and a point that arrives k
+typical intervals after the previous one decays the peaks k times (at least
+once).  A metric that was silent for a day does not compare its next points
+with a peak it saw just before the gap as if no time had passed; a regular
+metric decays exactly once per point, as in version 3.
+
 The time-of-day bins of the seasonal profile and of the recurring peaks are kept
 in rings of ``days * slots`` cells (``DailyBins``), so the state row stays
-below 1,000 floats: 933 with the defaults.
+below 1,000 floats: 948 with the defaults.
 
 While warming up (fewer than ``warmup`` points learned) the score is
 ``NEUTRAL_SCORE``.  A point with a non-finite timestamp or value, or a timestamp
@@ -81,6 +88,7 @@ class SpikeLevelParams:
     recur_days: int = 2
     recur_reach: int = 1
     season_level_gate: bool = True
+    gap_window: int = 15  # intervals for the typical one; 0: the peaks decay once per point
 
     def describe(self) -> str:
         return ", ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))
@@ -90,7 +98,7 @@ class SpikeLevel:
     """The vectorised detector (see the module docstring)."""
 
     name = "spike_level"
-    version = 3
+    version = 4
 
     def __init__(self, params: SpikeLevelParams | None = None) -> None:
         p = params or SpikeLevelParams()
@@ -119,6 +127,8 @@ class SpikeLevel:
         if self.recur:
             self.peaks = DailyBins("recur", p.recur_slots, p.recur_days, 2, "max")
             cols += list(self.peaks.fields())
+        if p.gap_window > 0:
+            cols.append(("gaps", p.gap_window))
         self.layout = StateLayout(self.name, self.version * 1000 + _params_crc(p), tuple(cols))
         self._decay = 0.5 ** (1.0 / max(p.half_life, 1.0))
 
@@ -281,15 +291,31 @@ class SpikeLevel:
         shift_in(_win(lay, state, "past"), recent[:, 0], ok & ~np.isnan(recent[:, 0]))
         shift_in(recent, v, ok)
         feed = ok & (n >= p.burn_in)
+        decay = self._peak_decay(state, ok, t)
         for feat, peak_name in (("f_spike", "spike_peak"), ("f_level", "level_peak")):
             peak = lay.view(state, peak_name)
-            peak[:] = np.where(feed, np.maximum(f[feat], peak * self._decay), peak)
+            peak[:] = np.where(feed, np.maximum(f[feat], peak * decay), peak)
         if self.recur:
             x = np.stack([f["f_spike"], f["f_level"]], axis=1)
             self.peaks.learn(lay, state, f["recur_key"], x, ok & (n >= p.warmup))
         n[:] = np.where(ok, n + 1, n)
         last = lay.view(state, "last_ts")
         last[:] = np.where(ok, t, last)
+
+    def _peak_decay(self, state: np.ndarray, ok: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Each row's peak decay for this point, ``decay ** k`` with k the number of
+        typical intervals since the row's last point (at least 1; 1 while the
+        typical interval is unknown), and learn the interval."""
+        p, lay = self.params, self.layout
+        if p.gap_window <= 0:
+            return np.full(len(t), self._decay)
+        gaps = _win(lay, state, "gaps")
+        dt = t - lay.view(state, "last_ts")  # inf after no point
+        typical = nan_median_rows(gaps)
+        known = ok & np.isfinite(dt)
+        k = np.where(known & (typical > 0.0), dt / typical, 1.0)  # NaN typical compares False
+        shift_in(gaps, dt, known)
+        return self._decay ** np.maximum(k, 1.0)
 
     def _learn_seasonal(self, state: np.ndarray, ok: np.ndarray, has_prev: np.ndarray,
                         t: np.ndarray, v: np.ndarray, f: dict) -> None:  # fmt: skip
