@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -95,5 +96,37 @@ def printable(raw: object, limit: int = 120) -> str:
     if isinstance(raw, bytes | bytearray):
         text = repr(bytes(raw[: limit * 2]))[2:-1]
     else:
-        text = str(raw)[: limit * 2].encode("unicode_escape").decode("ascii")
+        text = _text(raw, limit * 2).encode("unicode_escape").decode("ascii")
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _text(raw: object, width: int) -> str:
+    """About ``width`` characters of ``raw``.  Data (an unpickled or decoded item) is
+    rendered by ``_Bounded``: ``str()`` would render it whole, which raises for an int
+    past 4300 digits or a list nested 1000 deep, and takes forever for a small pickle
+    whose memo references make a list of lists of a long string."""
+    if isinstance(raw, str):
+        return raw[:width]
+    if isinstance(raw, int | float | list | tuple | dict | set | frozenset):
+        return _Bounded(width).repr(raw)
+    return str(raw)[:width]
+
+
+class _Bounded(reprlib.Repr):
+    """``repr`` at a bounded cost: three levels, six items a level, ``width`` characters
+    a string, and no conversion of a long int or bytes whole."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.maxlevel = 3
+        self.maxstring = self.maxlong = self.maxother = width
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 3 * self.maxlong:  # more digits than would be shown
+            return f"<int of {x.bit_length()} bits>"
+        return super().repr_int(x, level)
+
+    def repr_bytes(self, x: bytes, level: int) -> str:
+        return repr(x[: self.maxstring])
+
+    repr_bytearray = repr_bytes

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import pickletools
 import socket
 import struct
 import threading
@@ -386,3 +387,44 @@ def test_a_flood_of_unsafe_pickles_cannot_flood_the_log(horizon, caplog):
     logged = [r for r in caplog.records if "pickle" in r.getMessage()]
     assert 1 <= len(logged) <= LOG_PER_REASON_PER_MINUTE
     assert all(len(r.getMessage()) < 300 for r in logged), "logged truncated"
+
+
+def _opcodes(obj: object) -> bytes:
+    """``obj`` pickled (protocol 2) without its header and STOP, to splice into a frame."""
+    return pickletools.optimize(pickle.dumps(obj, protocol=2))[2:-1]
+
+
+def _reference_bomb() -> bytes:
+    """A few KB whose text rendering would be about 10**12 characters: a list holding
+    the same list 1000 times, three levels deep (memo references)."""
+    level: object = "x" * 1000
+    for _ in range(3):
+        level = [level] * 1000
+    return _opcodes(level)
+
+
+# Rejected items are logged: rendering them must neither raise nor blow up.
+UNRENDERABLE = {
+    "int_5000_digits": _opcodes(10**5000),
+    "nested_100000_deep": b"]" * 100_000 + b"a" * 99_999,
+    "reference_bomb": _reference_bomb(),
+}
+
+
+@pytest.mark.parametrize("value", UNRENDERABLE.values(), ids=UNRENDERABLE.keys())
+def test_an_item_that_cannot_be_rendered_drops_only_itself(horizon, value):
+    t = now()
+    hostile = _opcodes("hostile") + _opcodes(t) + value + b"\x86\x86"  # (name, (t, value))
+    hostile += value + _opcodes((t, 1.0)) + b"\x86"  # (value, (t, 1.0))
+    payload = b"\x80\x02](" + _opcodes(("good.before", (t, 1.0))) + hostile
+    payload += _opcodes(("good.after", (t, 2.0))) + b"e."
+    assert len(payload) < 1_000_000, "within max_pickle_frame"
+    with socket.create_connection(("127.0.0.1", ports(horizon)["pickle_port"])) as s:
+        s.sendall(struct.pack("!L", len(payload)) + payload)
+        s.sendall(carbon_frame([("good.next.frame", (t, 3.0))]))
+    for metric in ("good.before", "good.after", "good.next.frame"):
+        wait_for_points(horizon, metric, 1)
+    c = horizon.counters.peek()
+    assert c.get("rejected.value_not_numeric", 0) + c.get("rejected.value_not_finite", 0) == 1
+    assert c["rejected.name_charset"] == 1
+    assert c.get("connections_accepted") == 1
