@@ -199,3 +199,22 @@ def test_a_gunicorn_worker_stuck_past_twice_the_limit_is_replaced(
         assert r.status_code == 204, r.text
     finally:
         assert control.stop(settings, "flux")
+
+
+def test_statsd_names_too_long_to_store_take_no_room_from_good_ones(make_settings) -> None:
+    """A name no flush could store is refused on arrival: as a gauge it would otherwise
+    hold one of the statsd_max_metrics slots (and its bytes) for statsd_gauge_idle."""
+    settings, key, engine = start_flux(make_settings, SKYLINE__FLUX__STATSD_MAX_METRICS="3")
+    with running_flux(settings) as daemon:
+        flux = Flx(daemon, key, engine)
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        address = ("127.0.0.1", daemon.ports["statsd_port"])
+        for i in range(3):
+            udp.sendto(f"{i}{'x' * 30_000}:1|g".encode(), address)
+        wait_for(lambda: daemon.counters.peek().get("statsd.packets", 0) >= 3)
+        udp.sendto(b"good.gauge:7|g", address)
+        wait_for(lambda: flux.series("stats.gauges.good.gauge"), timeout=10)
+        assert flux.series("stats.gauges.good.gauge")[-1][1] == 7
+        counts = daemon.counters.peek()
+        assert counts["statsd.rejected.name_too_long"] == 3
+        assert counts.get("statsd.dropped.too_many_metrics", 0) == 0

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 
 from skyline.runtime.daemon import Counters
-from skyline.store.datapoint import printable
+from skyline.store.datapoint import MAX_NAME_LENGTH, printable
 
 log = logging.getLogger("skyline.flux")
 _SPACES = re.compile(r"\s+")
@@ -71,6 +71,9 @@ def parse_packet(data: bytes) -> tuple[list[Sample], list[tuple[str, bytes]]]:
         name = clean_name(name)
         if not name or not rest:
             bad.append(("no_name" if not name else "no_value", raw))
+            continue
+        if len(name) > MAX_NAME_LENGTH:  # no flush could store it: it takes no slot
+            bad.append(("name_too_long", raw))
             continue
         for bit in rest.split(":"):
             sample = _parse_bit(name, bit)
