@@ -428,3 +428,20 @@ def test_an_item_that_cannot_be_rendered_drops_only_itself(horizon, value):
     assert c.get("rejected.value_not_numeric", 0) + c.get("rejected.value_not_finite", 0) == 1
     assert c["rejected.name_charset"] == 1
     assert c.get("connections_accepted") == 1
+
+
+def test_long_number_text_referenced_many_times_is_refused_unparsed(horizon):
+    """A pickle frame can name one long string many times (memo references): parsing
+    it as a number for every reference would hold the listeners for minutes."""
+    t = now()
+    digits = "1" * 400_000  # one string, pickled once
+    slow = [("slow.value", (t, digits)), ("slow.ts", (digits, 1.0))]
+    payload = pickle.dumps(slow * 125_000 + [("good.after", (t, 2.0))], protocol=2)
+    assert len(payload) < 1_000_000, "within max_pickle_frame"
+    with socket.create_connection(("127.0.0.1", ports(horizon)["pickle_port"])) as s:
+        s.sendall(struct.pack("!L", len(payload)) + payload)
+    send_tcp(ports(horizon)["line_port"], f"good.line 1 {t}\n".encode())
+    wait_for_points(horizon, "good.after", 1)
+    wait_for_points(horizon, "good.line", 1)
+    c = horizon.counters.peek()
+    assert c["rejected.value_not_numeric"] == c["rejected.timestamp_not_numeric"] == 125_000

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("skyline.horizon")
 FRAME_HEADER = struct.Struct("!L")
+# Longest number sent as text that is parsed: a finite double in plain notation takes at
+# most about 330 characters.  A frame can name one long string many times (memo
+# references), and float() of 400 KB costs about a millisecond a reference.
+MAX_NUMBER_TEXT = 400
 
 
 def pickle_items(payload: bytes) -> tuple[list[Item], int, Malformed | None]:
@@ -48,8 +52,20 @@ def pickle_items(payload: bytes) -> tuple[list[Item], int, Malformed | None]:
             continue
         if isinstance(name, bytes):
             name = name.decode("ascii", "replace")
+        if type(value) in _TEXT or type(ts) in _TEXT:
+            ts, value = _short(ts), _short(value)
         items.append((name, ts, value))
     return items, bad, None
+
+
+_TEXT = frozenset((str, bytes))
+
+
+def _short(number: object) -> object:
+    """``number``, or None (not numeric: rejected by the intake) for text too long."""
+    if type(number) in _TEXT and len(number) > MAX_NUMBER_TEXT:  # type: ignore[arg-type]
+        return None
+    return number
 
 
 class FrameSplitter:
