@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import math
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
@@ -41,10 +42,13 @@ def _body() -> dict[str, Any]:
 
 
 def _epoch(value: Any, name: str) -> int:
-    """Grafana sends ISO 8601 (``2026-12-06T01:57:03.123Z``) or epoch milliseconds."""
+    """Grafana sends ISO 8601 (``2026-12-06T01:57:03.123Z``) or epoch milliseconds;
+    a time more than 9999 years from 1970 (or NaN, which Python's JSON reads) would
+    overflow SQL's integers and numpy's: a 400."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value // 1000)
-    if isinstance(value, str):
+        if math.isfinite(value) and abs(value) <= queries.MAX_TIME * 1000:
+            return int(value // 1000)
+    elif isinstance(value, str):
         try:
             return int(dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
         except ValueError:

@@ -98,6 +98,12 @@ def test_annotations_are_the_anomalies_in_the_range_with_a_link(grafana):
         ("/query", {"range": {"from": 0, "to": 1000}, "targets": [{"target": 5}]}, "targets"),
         ("/query", {"range": {"from": 0, "to": 1}, "targets": [{"target": "x"}] * 51}, "at most"),
         ("/annotations", {"range": {"from": True, "to": 1}}, "range.from"),
+        # epoch milliseconds past year 9999 overflowed SQL's integers and numpy's: a 500
+        ("/annotations", {"range": {"from": 10**30, "to": 10**31}}, "range.from"),
+        ("/annotations", {"range": {"from": 0, "to": 1e300}}, "range.to"),
+        ("/annotations", {"range": {"from": -(10**30), "to": 0}}, "range.from"),
+        ("/query", '{"range": {"from": NaN, "to": Infinity}, "targets": []}', "range.from"),
+        ("/query", '{"range": {"from": 0, "to": Infinity}, "targets": []}', "range.to"),
         ("/search", [1, 2], "JSON object"),
         ("/query", "not json at all", "JSON object"),
     ],
