@@ -10,7 +10,7 @@ malformed selector raises ``BadFilter`` with the parser's reason (a 400).
 
 from __future__ import annotations
 
-from skyline.settings.selector import SelectorError, parse
+from skyline.settings.selector import SelectorError, check_backtracking, parse
 from skyline.store.labels import LabelIndex
 from skyline.webapp.context import Context
 from skyline.webapp.queries import BadFilter, search_metrics
@@ -26,6 +26,7 @@ def select_metrics(
     if selector.strip():
         try:
             sel = parse(selector[: MAX_SELECTOR + 1])
+            check_backtracking(sel)
         except SelectorError as exc:
             raise BadFilter(f"selector: {exc}") from None
         names = LabelIndex(ctx.redis, ctx.keys).select(sel, names)

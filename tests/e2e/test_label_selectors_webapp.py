@@ -69,6 +69,11 @@ HOSTILE = [
     ('{job="' + "a" * 5000 + '"}', "longer than 4096"),
     ('{job="\x00"}', "NUL character"),
     ("<script>alert(1)</script>", "expected a metric name or {"),
+    # regexes Python's backtracking re would try for hours on each name (one request
+    # would hold a worker, and the GIL, that long): refused before any name is read
+    ('{__name__=~"(.*.*)*z"}', "too long to match"),
+    ('{job=~"(a|aa)*b"}', "too long to match"),
+    ('{__name__=~".*t.*t.*t.*t.*z"}', "too long to match"),
 ]
 
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from skyline.settings.selector import MAX_LENGTH, MAX_MATCHERS, SelectorError, parse
+from skyline.settings.selector import (
+    MAX_LENGTH,
+    MAX_MATCHERS,
+    SelectorError,
+    check_backtracking,
+    parse,
+)
 
 API = {"__name__": "http_requests_total", "job": "api", "code": "500", "instance": "10.0.0.1:80"}
 WEB = {"__name__": "http_requests_total", "job": "web", "code": "200"}
@@ -77,3 +83,36 @@ def test_position_is_named() -> None:
 def test_round_trip() -> None:
     sel = parse('up{job=~"a|b", x!="q\\"w"}')
     assert parse(str(sel)) == sel
+
+
+# Regexes a web request may send: what people write passes, what would make Python's
+# backtracking re run for hours on a name is refused before any name is matched.
+CHEAP_REGEXES = ["5..", "web\\..*", ".+", "a|b", ".*api.*", "(500|502|503)",
+                 "[a-z]+\\.[0-9]{1,3}", "(ab)?c*", "(?i)web.*", "(?=.*a).*", "a{3}(bc){2}",
+                 "(a|b){3}", "a*+b*+"]  # fmt: skip
+COSTLY_REGEXES = [
+    ("(.*.*)*z", "repeats or alternates is repeated"),
+    ("(a+)+z", "repeats or alternates is repeated"),
+    ("(a|aa)*b", "repeats or alternates is repeated"),
+    ("(?:.*){2}z", "repeats or alternates is repeated"),
+    (".*t.*t.*t.*z", "more than 2 of *, +"),
+    ("(.*)?(.*)?(.*)?z", "more than 2 of *, +"),
+    ("a?" * 7 + "a" * 7, "more than 64 ways"),
+    ("(ab|ba)" * 7, "more than 64 ways"),
+    ("(.*)\\1", "back-reference"),
+]
+
+
+@pytest.mark.parametrize("regex", CHEAP_REGEXES)
+def test_regexes_with_bounded_backtracking_pass(regex: str) -> None:
+    check_backtracking(parse(f'{{job=~"{regex}"}}'.replace("\\", "\\\\")))
+
+
+@pytest.mark.parametrize(("regex", "reason"), COSTLY_REGEXES)
+def test_regexes_that_backtrack_without_bound_are_refused(regex: str, reason: str) -> None:
+    for op in ("=~", "!~"):
+        with pytest.raises(SelectorError) as err:
+            check_backtracking(parse(f'up{{job{op}"{regex}"}}'.replace("\\", "\\\\")))
+        assert "regex for job could take too long to match" in str(err.value)
+        assert reason in str(err.value)
+    parse(f'{{job=~"{regex}"}}'.replace("\\", "\\\\"))  # settings' selectors are not checked
