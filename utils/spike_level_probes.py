@@ -3,16 +3,21 @@
 spread, and value transforms, each scored on NAB as ``utils/nab_select.py`` scores
 a variant.  Not used by any daemon; ``docs/accuracy.md`` records the results.
 
-Each argument names a probe and its keyword arguments:
+Each argument names a probe and its keyword arguments; every probe starts from
+``SpikeLevelParams`` with the ``--params`` overrides (``"{'gap_window': 0}"``:
+version 3):
 
-    python utils/spike_level_probes.py --data ../shared/nab/data "base()" \\
-        "slow(half_life=10000, c=0.85)" "soft(eta=0.5)" "short(c=0.7, blocks=2)" \\
-        "counts('anscombe')" "counts('anscombe', max_median=20)" "counts('log1p')"
+    python utils/spike_level_probes.py --data ../shared/nab/data --params "{'gap_window': 0}" \\
+        "base()" "params(floor=4.5)" "slow(half_life=10000, c=0.85)" "soft(eta=0.5)" \\
+        "short(c=0.7, blocks=2)" "counts('anscombe')" "counts('anscombe', max_median=20)" \\
+        "time(seconds=300000)" "gaps('min')" "gaps('median', floor=False)"
 
 Printed per probe: in-sample / leave-one-category-out (threshold chosen without
 the held-out category) for the three profiles, and the standard score of the two
 halves of the corpus (files by name, even and odd positions), each at its own
-threshold.
+threshold.  ``--select`` adds the selection CV over all the probes given (variant
+and threshold chosen without the held-out category), ``--nested`` the nested CV
+(``crossval.nested``; slow).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import ast  # noqa: E402
 import math  # noqa: E402
 import sys  # noqa: E402
 import warnings  # noqa: E402
@@ -34,9 +40,9 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from skyline.analysis.algorithms.spike_level import BIG_Z, SpikeLevel  # noqa: E402
+from skyline.analysis.algorithms.spike_level import BIG_Z, SpikeLevel, SpikeLevelParams  # noqa: E402
 from skyline.analysis.algorithms.spike_level_features import MAD_SCALE  # noqa: E402
-from skyline.analysis.algorithms.state import StateLayout  # noqa: E402
+from skyline.analysis.algorithms.state import StateLayout, nan_median_rows, shift_in  # noqa: E402
 from skyline.analysis.algorithms.stepping import score_points  # noqa: E402
 from skyline.analysis.algorithms.streaming import NEUTRAL_SCORE  # noqa: E402
 from skyline.analysis.nab import crossval, runner, scoring  # noqa: E402
@@ -48,8 +54,9 @@ class SlowReference(SpikeLevel):
     only part of the way to a new maximum (a peak that learns slowly from
     anomalies, so the next one of the same size still surprises)."""
 
-    def __init__(self, half_life: float = 1e12, c: float = 0.0, eta: float = 1.0) -> None:
-        super().__init__()
+    def __init__(self, params: SpikeLevelParams, half_life: float = 1e12, c: float = 0.0,
+                 eta: float = 1.0) -> None:  # fmt: skip
+        super().__init__(params)
         self.c, self.eta = c, eta
         self.slow_decay = 0.5 ** (1.0 / half_life)
         lay = self.layout
@@ -96,8 +103,9 @@ class ShortSpread(SpikeLevel):
     of the last ``blocks`` block medians): a spike in an already noisy stretch is
     less surprising."""
 
-    def __init__(self, c: float = 1.0, blocks: int = 2, names=("spike", "season")) -> None:  # noqa: ANN001
-        super().__init__()
+    def __init__(self, params: SpikeLevelParams, c: float = 1.0, blocks: int = 2,
+                 names=("spike", "season")) -> None:  # noqa: ANN001  # fmt: skip
+        super().__init__(params)
         self.c, self.blocks, self.short_names = c, blocks, names
 
     def _spread(self, state: np.ndarray, name: str) -> np.ndarray:
@@ -113,6 +121,47 @@ class ShortSpread(SpikeLevel):
         return np.where(np.isfinite(short), np.fmax(long, self.c * short), long)
 
 
+class PeakDecay(SpikeLevel):
+    """Other ways to decay the peaks between points than version 4's: ``"time"``,
+    ``0.5 ** (dt / seconds)``; ``"min"``, version 4's rule with the typical interval
+    taken as the smallest interval seen so far; ``"median"``, version 4's rule
+    (median of the last ``gap_window`` intervals), optionally without its floor of
+    one decay per point or with the number of intervals capped."""
+
+    def __init__(self, params: SpikeLevelParams, how: str, seconds: float = 300000.0,
+                 floor: bool = True, cap: float = math.inf) -> None:  # fmt: skip
+        window = params.gap_window or 15
+        super().__init__(replace(params, gap_window=window if how == "median" else 0))
+        self.how, self.seconds, self.floor, self.cap = how, seconds, floor, cap
+        if how == "min":
+            lay = self.layout
+            self.layout = StateLayout(lay.name, lay.version, lay.fields + (("step", 1),))
+
+    def new_state(self, m: int) -> np.ndarray:
+        state = super().new_state(m)
+        if self.how == "min":
+            self.layout.view(state, "step")[:] = np.inf
+        return state
+
+    def _peak_decay(self, state: np.ndarray, ok: np.ndarray, t: np.ndarray) -> np.ndarray:
+        lay = self.layout
+        dt = t - lay.view(state, "last_ts")
+        known = ok & np.isfinite(dt)
+        if self.how == "time":
+            return 0.5 ** (np.where(known, dt, 0.0) / self.seconds)
+        if self.how == "min":
+            step = lay.view(state, "step")
+            step[:] = np.where(known & (dt > 0), np.fmin(step, dt), step)
+            typical = step
+        else:
+            gaps = state[:, lay.slice("gaps")]
+            typical = nan_median_rows(gaps)
+            shift_in(gaps, dt, known)
+        k = np.where(known & np.isfinite(typical) & (typical > 0.0), dt / typical, 1.0)
+        k = np.minimum(k, self.cap)
+        return self._decay ** (np.maximum(k, 1.0) if self.floor else k)
+
+
 TRANSFORMS = {"anscombe": lambda v: 2.0 * np.sqrt(v + 0.375), "log1p": np.log1p}
 
 
@@ -121,7 +170,7 @@ def is_count(values: np.ndarray, max_median: float) -> bool:
                 and np.median(values) < max_median)  # fmt: skip
 
 
-def evaluate(label: str, det: SpikeLevel, series: list, windows: dict) -> str:
+def evaluate(label: str, det: SpikeLevel, series: list, windows: dict) -> tuple[str, list]:
     state = det.new_state(len(series))
     raw = score_points(det, state, [s.timestamps for s in series], [s.values for s in series])
     cases = [scoring.prepare(s.name, s.timestamps, np.nan_to_num(x, nan=0.0),
@@ -136,14 +185,18 @@ def evaluate(label: str, det: SpikeLevel, series: list, windows: dict) -> str:
     for half in (cases[0::2], cases[1::2]):
         _, r = scoring.optimise_threshold(half, std)
         halves.append(f"{scoring.normalise(r, sum(c.n_windows for c in half), std):.1f}")
-    return f"{label}: " + "; ".join(row) + f"; halves {' / '.join(halves)}"
+    return f"{label}: " + "; ".join(row) + f"; halves {' / '.join(halves)}", cases
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, required=True, help="DIR/<category>/<file>.csv")
+    p.add_argument("--params", default="{}", help="SpikeLevelParams overrides for every probe")
+    p.add_argument("--select", action="store_true", help="also the selection CV over the probes")
+    p.add_argument("--nested", action="store_true", help="also the nested CV (slow)")
     p.add_argument("probes", nargs="*", default=["base()"])
     a = p.parse_args(argv)
+    base = SpikeLevelParams(**ast.literal_eval(a.params))
     windows = runner.load_windows(runner.default_labels(a.data))
     series = [runner.read_series(a.data, n) for n in runner.corpus_files(a.data)]
 
@@ -151,15 +204,28 @@ def main(argv: list[str] | None = None) -> int:
         tf = TRANSFORMS[transform]
         moved = [replace(s, values=tf(s.values)) if is_count(s.values, max_median) else s
                  for s in series]  # fmt: skip
-        return SpikeLevel(), moved
+        return SpikeLevel(base), moved
 
-    probes = {"base": lambda: (SpikeLevel(), series), "counts": counts,
-              "slow": lambda **k: (SlowReference(**k), series),
-              "soft": lambda eta: (SlowReference(eta=eta), series),
-              "short": lambda **k: (ShortSpread(**k), series)}  # fmt: skip
+    probes = {"base": lambda: (SpikeLevel(base), series), "counts": counts,
+              "params": lambda **k: (SpikeLevel(replace(base, **k)), series),
+              "slow": lambda **k: (SlowReference(base, **k), series),
+              "soft": lambda eta: (SlowReference(base, eta=eta), series),
+              "short": lambda **k: (ShortSpread(base, **k), series),
+              "time": lambda seconds: (PeakDecay(base, "time", seconds=seconds), series),
+              "gaps": lambda how, **k: (PeakDecay(base, how, **k), series)}  # fmt: skip
+    offered = {}
     for arg in a.probes:
         det, data = eval(arg, {"__builtins__": {}}, probes)  # noqa: S307 (a research tool's own arguments)
-        print(evaluate(arg, det, data, windows), flush=True)
+        line, offered[arg] = evaluate(arg, det, data, windows)
+        print(line, flush=True)
+    for name, prof in scoring.PROFILES.items() if a.select else ():
+        r = crossval.leave_one_category_out(offered, prof)
+        picks = ", ".join(f"{f['held_out']}: {f['variant']}" for f in r["folds"])
+        print(f"selection CV {name}: {r['score']:.1f} ({picks})", flush=True)
+    for name, prof in scoring.PROFILES.items() if a.nested else ():
+        r = crossval.nested(offered, prof)
+        picks = ", ".join(f"{f['held_out']}: {f['variant']}" for f in r["folds"])
+        print(f"nested CV {name}: {r['score']:.1f} ({picks})", flush=True)
     return 0
 
 

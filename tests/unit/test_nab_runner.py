@@ -214,12 +214,17 @@ def test_research_probe_tool(corpus: Path, capsys) -> None:
         import spike_level_probes
     finally:
         sys.path.pop(0)
-    probes = ["base()", "slow(half_life=5000, c=0.85)", "soft(eta=0.5)",
-              "short(c=0.7, blocks=2)", "counts('anscombe')", "counts('log1p', max_median=20)"]  # fmt: skip
-    assert spike_level_probes.main(["--data", str(corpus), *probes]) == 0
+    probes = ["base()", "params(floor=4.5)", "slow(half_life=5000, c=0.85)", "soft(eta=0.5)",
+              "short(c=0.7, blocks=2)", "counts('anscombe')", "counts('log1p', max_median=20)",
+              "time(seconds=3000)", "gaps('min')", "gaps('median', floor=False, cap=10)"]  # fmt: skip
+    argv = ["--data", str(corpus), "--params", "{'gap_window': 0}", "--select", *probes]
+    assert spike_level_probes.main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [ln.split(":")[0] for ln in lines] == probes
-    nab_select.main(["--data", str(corpus), "{}"])
+    assert [ln.split(":")[0] for ln in lines[: len(probes)]] == probes
+    assert [ln.split(":")[0] for ln in lines[len(probes) :]] == [
+        f"selection CV {name}" for name in ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
+    ]
+    nab_select.main(["--data", str(corpus), "{'gap_window': 0}"])
     selected = capsys.readouterr().out
     base_standard = lines[0].split("standard ")[1].split(" /")[0]
     assert f"standard {base_standard} (thr" in selected
