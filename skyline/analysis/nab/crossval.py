@@ -5,16 +5,16 @@ category C, the variant (a parameter set, a feature switch, ...) and the
 threshold are the ones with the best raw score on the *other* categories; that
 variant's scores on C's files are then scored at that threshold.  ``nested``
 chooses the variant differently: by its own leave-one-category-out score on the
-other categories (an inner cross-validation), not by its in-sample score there.  The held-out
-raw scores of all categories add up to one corpus raw score, normalised as NAB
-does.  ``in_sample`` is the usual figure: the best variant on the whole corpus,
+other categories (an inner cross-validation), not by its in-sample score there.
+The held-out raw scores of all categories add up to one corpus raw score,
+normalised as NAB does.  ``in_sample`` is the usual figure: the best variant on the whole corpus,
 at its own optimised threshold.  ``fixed`` scores one variant at a given
 threshold (the analyzer's configured one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from skyline.analysis.nab.scoring import (
     PROFILES,
@@ -47,22 +47,31 @@ def in_sample(variants: Mapping[str, list[FileCase]], profile: dict[str, float])
 
 
 def leave_one_category_out(
-    variants: Mapping[str, list[FileCase]], profile: dict[str, float]
+    variants: Mapping[str, list[FileCase]],
+    profile: dict[str, float],
+    choose: Callable[[dict[str, list[FileCase]], dict[str, float]], dict] | None = None,
 ) -> dict:
-    """Cross-validated score (see the module docstring) and each fold's choice."""
+    """Cross-validated score (see the module docstring) and each fold's choice.
+
+    ``choose`` picks a fold's variant and threshold from the other categories'
+    cases (default ``in_sample``; ``nested`` passes an inner cross-validation)."""
+    choose = choose or in_sample
     first = next(iter(variants.values()))
     cats = sorted({category(c) for c in first})
     folds, total_raw = [], 0.0
     for held in cats:
         train = {k: [c for c in v if category(c) != held] for k, v in variants.items()}
-        choice = in_sample(train, profile)
+        choice = choose(train, profile)
         test = [c for c in variants[choice["variant"]] if category(c) == held]
         raw = raw_at(test, choice["threshold"], profile)
         total_raw += raw
-        folds.append({"held_out": held, "variant": choice["variant"],
-                      "threshold": choice["threshold"], "held_out_raw": round(raw, 4)})  # fmt: skip
+        folds.append({"held_out": held, **{k: v for k, v in choice.items() if k in _FOLD},
+                      "held_out_raw": round(raw, 4)})  # fmt: skip
     windows = sum(c.n_windows for c in first)
     return {"score": normalise(total_raw, windows, profile), "raw": total_raw, "folds": folds}
+
+
+_FOLD = ("variant", "threshold", "inner_cv_raw")  # what a fold reports of its choice
 
 
 def nested(variants: Mapping[str, list[FileCase]], profile: dict[str, float]) -> dict:
@@ -70,26 +79,18 @@ def nested(variants: Mapping[str, list[FileCase]], profile: dict[str, float]) ->
     best leave-one-category-out raw score on the other categories (each inner fold
     chooses its own threshold), at the threshold optimised on all of them, scored
     on C.  It costs one inner cross-validation per variant and fold."""
-    first = next(iter(variants.values()))
-    cats = sorted({category(c) for c in first})
-    folds, total_raw = [], 0.0
-    for held in cats:
-        best: tuple[str, float] | None = None
-        for name, cases in variants.items():
-            train = [c for c in cases if category(c) != held]
-            inner = leave_one_category_out({name: train}, profile)["raw"]
-            if best is None or inner > best[1] + 1e-12:
-                best = (name, inner)
-        assert best is not None
-        train = [c for c in variants[best[0]] if category(c) != held]
-        threshold, _ = optimise_threshold(train, profile)
-        test = [c for c in variants[best[0]] if category(c) == held]
-        raw = raw_at(test, threshold, profile)
-        total_raw += raw
-        folds.append({"held_out": held, "variant": best[0], "threshold": threshold,
-                      "inner_cv_raw": round(best[1], 4), "held_out_raw": round(raw, 4)})  # fmt: skip
-    windows = sum(c.n_windows for c in first)
-    return {"score": normalise(total_raw, windows, profile), "raw": total_raw, "folds": folds}
+    return leave_one_category_out(variants, profile, _by_inner_cv)
+
+
+def _by_inner_cv(train: dict[str, list[FileCase]], profile: dict[str, float]) -> dict:
+    best: tuple[str, float] | None = None
+    for name, cases in train.items():
+        inner = leave_one_category_out({name: cases}, profile)["raw"]
+        if best is None or inner > best[1] + 1e-12:
+            best = (name, inner)
+    assert best is not None
+    threshold, _ = optimise_threshold(train[best[0]], profile)
+    return {"variant": best[0], "threshold": threshold, "inner_cv_raw": round(best[1], 4)}
 
 
 def fixed(cases: list[FileCase], threshold: float, profile: dict[str, float]) -> dict:
