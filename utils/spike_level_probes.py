@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 
 from skyline.analysis.algorithms.spike_level import BIG_Z, SpikeLevel, SpikeLevelParams  # noqa: E402
 from skyline.analysis.algorithms.spike_level_features import MAD_SCALE  # noqa: E402
-from skyline.analysis.algorithms.state import StateLayout, nan_median_rows, shift_in  # noqa: E402
+from skyline.analysis.algorithms.state import StateLayout  # noqa: E402
 from skyline.analysis.algorithms.stepping import score_points  # noqa: E402
 from skyline.analysis.algorithms.streaming import NEUTRAL_SCORE  # noqa: E402
 from skyline.analysis.nab import crossval, runner, scoring  # noqa: E402
@@ -144,20 +144,16 @@ class PeakDecay(SpikeLevel):
         return state
 
     def _peak_decay(self, state: np.ndarray, ok: np.ndarray, t: np.ndarray) -> np.ndarray:
-        lay = self.layout
-        dt = t - lay.view(state, "last_ts")
-        known = ok & np.isfinite(dt)
-        if self.how == "time":
-            return 0.5 ** (np.where(known, dt, 0.0) / self.seconds)
-        if self.how == "min":
-            step = lay.view(state, "step")
-            step[:] = np.where(known & (dt > 0), np.fmin(step, dt), step)
-            typical = step
+        if self.how == "median":
+            k = self._intervals(state, ok, t)
         else:
-            gaps = state[:, lay.slice("gaps")]
-            typical = nan_median_rows(gaps)
-            shift_in(gaps, dt, known)
-        k = np.where(known & np.isfinite(typical) & (typical > 0.0), dt / typical, 1.0)
+            dt = t - self.layout.view(state, "last_ts")
+            known = ok & np.isfinite(dt)
+            if self.how == "time":
+                return 0.5 ** (np.where(known, dt, 0.0) / self.seconds)
+            step = self.layout.view(state, "step")  # "min"
+            step[:] = np.where(known & (dt > 0), np.fmin(step, dt), step)
+            k = np.where(known & np.isfinite(step), dt / step, 1.0)
         k = np.minimum(k, self.cap)
         return self._decay ** (np.maximum(k, 1.0) if self.floor else k)
 

@@ -303,19 +303,24 @@ class SpikeLevel:
         last[:] = np.where(ok, t, last)
 
     def _peak_decay(self, state: np.ndarray, ok: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """Each row's peak decay for this point, ``decay ** k`` with k the number of
-        typical intervals since the row's last point (at least 1; 1 while the
-        typical interval is unknown), and learn the interval."""
-        p, lay = self.params, self.layout
-        if p.gap_window <= 0:
+        """Each row's peak decay for this point: ``decay ** k``, k the typical
+        intervals elapsed (``_intervals``) but at least 1; ``decay`` without
+        ``gap_window``."""
+        if self.params.gap_window <= 0:
             return np.full(len(t), self._decay)
-        gaps = _win(lay, state, "gaps")
-        dt = t - lay.view(state, "last_ts")  # inf after no point
+        return self._decay ** np.maximum(self._intervals(state, ok, t), 1.0)
+
+    def _intervals(self, state: np.ndarray, ok: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Typical intervals since each row's last point (1 while the typical
+        interval, the median of the last ``gap_window``, is unknown); learns the
+        interval of the judged rows."""
+        gaps = _win(self.layout, state, "gaps")
+        dt = t - self.layout.view(state, "last_ts")  # inf after no point
         typical = nan_median_rows(gaps)
         known = ok & np.isfinite(dt)
         k = np.where(known & (typical > 0.0), dt / typical, 1.0)  # NaN typical compares False
         shift_in(gaps, dt, known)
-        return self._decay ** np.maximum(k, 1.0)
+        return k
 
     def _learn_seasonal(self, state: np.ndarray, ok: np.ndarray, has_prev: np.ndarray,
                         t: np.ndarray, v: np.ndarray, f: dict) -> None:  # fmt: skip
