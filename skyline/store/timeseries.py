@@ -30,7 +30,6 @@ import redis
 from skyline.store import raw as redis_raw
 from skyline.store.cluster import (
     execute_routed,
-    execute_routed_checked,
     is_cluster,
     mget,
     run_script,
@@ -55,6 +54,7 @@ from skyline.store.codec import (  # noqa: F401  (re-exported: the store's recor
     to_series_many,
 )
 from skyline.store.datapoint import Reject, Window, check_point
+from skyline.store.incremental import Cursor, SinceChunk, read_since_chunk
 from skyline.store.keys import RedisKeys
 from skyline.store.sealed import CorruptSeries, is_sealed, read_header, seal
 
@@ -84,14 +84,6 @@ if redis.call('STRLEN', KEYS[1]) == tonumber(ARGV[1]) then
 end
 return 0
 """
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Where an incremental reader stopped: byte offset and the first 24 bytes then."""
-
-    offset: int = 0
-    head: bytes = b""
 
 
 @dataclass
@@ -307,42 +299,25 @@ class TimeSeriesStore:
         """``read_since`` for many metrics: yields ``(metric, records, new_cursor,
         whole)`` in the order of ``cursors``, one pipeline per ``READ_CHUNK`` metrics
         (an idle pass costs a round trip per chunk, not per metric), then one more
-        pipeline of GETs for the chunk's series found rewritten, read whole."""
+        pipeline of GETs for the chunk's series found rewritten, read whole
+        (``skyline.store.incremental``)."""
         names = list(cursors)
         for i in range(0, len(names), READ_CHUNK):
             chunk = names[i : i + READ_CHUNK]
-            payload: list[bytes] = []
-            keys: list[bytes] = []
-            for metric in chunk:  # raw RESP payloads: redis-py packs ~4x slower
-                cursor, key = cursors[metric], self.keys.series(metric).encode()
-                if cursor is None or not cursor.head:
-                    payload.append(redis_raw.get(key))
-                    keys.append(key)
-                else:  # the tail, THEN the head: a rewrite always changes the head
-                    payload.append(redis_raw.getrange(key, cursor.offset, -1))
-                    payload.append(redis_raw.getrange(key, 0, HEAD_SIZE - 1))
-                    keys += [key, key]
-            replies = iter(execute_routed_checked(self.redis, keys, payload))
-            got: dict[str, tuple[np.ndarray, Cursor, bool]] = {}
-            for metric in chunk:
-                cursor = cursors[metric]
-                if cursor is None or not cursor.head:
-                    got[metric] = _whole(metric, next(replies))
-                    continue
-                tail, head = next(replies) or b"", next(replies) or b""
-                if head == cursor.head:
-                    usable = len(tail) - len(tail) % RECORD_SIZE
-                    rec = np.frombuffer(tail, RECORD, count=usable // RECORD_SIZE)
-                    got[metric] = rec, Cursor(cursor.offset + usable, head), False
-            stale = [m for m in chunk if m not in got]
-            if stale:  # single-key GETs, not an MGET: no command spans two metrics
-                pipe = self.redis.pipeline(transaction=False)
-                for metric in stale:
-                    pipe.get(self.keys.series(metric))
-                for metric, raw in zip(stale, pipe.execute(), strict=True):
-                    got[metric] = _whole(metric, raw)
-            for metric in chunk:
-                yield metric, *got[metric]
+            got = self.read_since_chunk(chunk, [cursors[m] for m in chunk])
+            ends = np.cumsum(got.counts).tolist()
+            for k, metric in enumerate(chunk):
+                rec = got.records[ends[k] - int(got.counts[k]) : ends[k]]
+                yield metric, rec, got.cursors[k], bool(got.whole[k])
+
+    def read_since_chunk(
+        self, metrics: Sequence[str], cursors: Sequence[Cursor | None]
+    ) -> SinceChunk:
+        """The new records of ``metrics`` past ``cursors``, all in one array
+        (``skyline.store.incremental.read_since_chunk``); one pipeline, so callers
+        chunk by ``READ_CHUNK``."""
+        keys = [self.keys.series(m).encode() for m in metrics]
+        return read_since_chunk(self.redis, keys, metrics, cursors, _whole)
 
     # Trimming -----------------------------------------------------------------------
     def trim_many(
@@ -540,13 +515,15 @@ class TimeSeriesStore:
         return out
 
 
-def _whole(metric: str, raw: bytes | None) -> tuple[np.ndarray, Cursor, bool]:
+def _whole(metric: str, raw: bytes | None) -> tuple[np.ndarray, Cursor]:
+    """A series read whole: its records (what can be read of a damaged one) and the
+    cursor at its end."""
     raw = raw or b""
     try:
         rec = decode(raw)[0]
     except CorruptSeries as exc:
         rec = _salvage(metric, raw, exc)[0]
-    return rec, Cursor(len(raw), raw[:HEAD_SIZE]), True
+    return rec, Cursor(len(raw), raw[:HEAD_SIZE])
 
 
 def _salvage(metric: str, raw: bytes, exc: CorruptSeries) -> tuple[np.ndarray, int, bool]:

@@ -12,6 +12,7 @@ from skyline.store.datapoint import Reject, Window
 from skyline.store.keys import RedisKeys
 from skyline.store.sealed import is_sealed, read_header, seal
 from skyline.store.timeseries import (
+    RECORD,
     Cursor,
     TimeSeriesStore,
     decode,
@@ -106,6 +107,22 @@ def test_read_since_detects_a_replaced_key(store):
     store.append([("a", NOW, 9.0), ("a", NOW + 1, 9.5), ("a", NOW + 2, 9.75)])
     rec, _, whole = store.read_since("a", cursor)
     assert whole and rec["v"].tolist() == [9.0, 9.5, 9.75]
+
+
+def test_read_since_stops_before_a_partial_record(store):
+    """A record half-written when the reader looks (bytes of it missing) is left for
+    the next read, which gets it whole; the records before it are not held back."""
+    store.append([("a", NOW - 120, 1.0), ("a", NOW - 60, 2.0)])
+    _, cursor, _ = store.read_since("a", None)
+    rec = np.array([(NOW, 3.0), (NOW + 60, 4.0)], dtype=RECORD).tobytes()
+    key = store.keys.series("a")
+    store.redis.append(key, rec[:17])  # one record and 5 bytes of the next
+    got, cursor, whole = store.read_since("a", cursor)
+    assert not whole and got["v"].tolist() == [3.0]
+    store.redis.append(key, rec[17:])
+    got, cursor, whole = store.read_since("a", cursor)
+    assert not whole and got["v"].tolist() == [4.0]
+    assert cursor.offset == len(store.read_raw("a"))
 
 
 def test_read_since_on_a_missing_metric(store):

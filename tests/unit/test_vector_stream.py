@@ -96,9 +96,15 @@ def one_at_a_time(make, ts, vs) -> list[float]:
     return out
 
 
-def test_lockstep_equals_one_series_at_a_time():
+@pytest.mark.parametrize(
+    "lengths",
+    [[700, 0, 1, 450, 699, 90], [700, 700, 700], [1, 1, 1, 1], [0, 3, 0], [0, 0]],
+    ids=["ragged", "equal", "one-each", "some-none", "none"],
+)
+def test_lockstep_equals_one_series_at_a_time(lengths):
+    """score_points (score_flat: every row stepping at once, a gathered subset, or a
+    single point for every row) against each series alone, point by point."""
     rng = np.random.default_rng(3)
-    lengths = [700, 0, 1, 450, 699, 90]
     ts = [T0 + STEP * np.arange(n) + rng.integers(0, 30) for n in lengths]
     vs = []
     for n in lengths:
@@ -112,7 +118,9 @@ def test_lockstep_equals_one_series_at_a_time():
     for t, v, g in zip(ts, vs, got, strict=True):
         want = one_at_a_time(default_vector_detector, t, v)
         np.testing.assert_array_equal(g, np.array(want))
-    assert max(np.nanmax(g) for g in got if len(g)) > 0.9  # the injected spike
+    assert [len(g) for g in got] == lengths
+    if max(lengths) > 500:
+        assert max(np.nanmax(g) for g in got if len(g)) > 0.9  # the injected spike
 
 
 def test_a_batch_split_anywhere_gives_the_same_scores():

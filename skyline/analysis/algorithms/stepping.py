@@ -43,21 +43,42 @@ def score_points(
     """Scores of every given point, row ``i`` of ``state`` taking ``timestamps[i]``
     and ``values[i]`` in order; ``state`` is advanced in place.  A point the
     detector does not judge (non-finite, or not after the row's last timestamp)
-    scores NaN."""
-    m = len(timestamps)
+    scores NaN.  (``score_flat`` with the points in one array per field.)"""
     lengths = np.array([len(t) for t in timestamps], dtype=np.int64)
-    if len(values) != m or any(len(v) != n for v, n in zip(values, lengths.tolist(), strict=True)):
+    if len(values) != len(timestamps) or any(
+        len(v) != n for v, n in zip(values, lengths.tolist(), strict=True)
+    ):
         raise ValueError("score_points: every series needs as many values as timestamps")
-    if m == 0 or lengths.max(initial=0) == 0:
-        return [np.full(int(n), np.nan) for n in lengths]
-    longest = int(lengths.max())
-    t_mat = _padded(timestamps, lengths, longest)
-    v_mat = _padded(values, lengths, longest)
+    owner = np.repeat(np.arange(len(lengths)), lengths)
+    flat = score_flat(detector, state, owner, _concat(timestamps), _concat(values))
+    return np.split(flat, np.cumsum(lengths)[:-1]) if len(lengths) else []
+
+
+def score_flat(
+    detector: VectorDetector, state: np.ndarray, owner: np.ndarray, t: np.ndarray, v: np.ndarray
+) -> np.ndarray:
+    """Scores of the points ``(owner[j], t[j], v[j])``, sorted by ``owner`` (a row of
+    ``state``), each row's points in the order given; ``state`` is advanced in
+    place.  Step j advances every row that has a j-th point, in one ``step`` call:
+    the whole ``state`` when every row has one (a pass in which every metric
+    received a point), else a gathered copy of those rows."""
+    m, n = len(state), len(owner)
+    scores = np.full(n, np.nan)
+    if n == 0:
+        return scores
+    counts = np.bincount(owner, minlength=m)
+    if n == m and counts.max() == 1:  # one point for every row
+        return np.asarray(detector.step(state, np.asarray(t, float), np.asarray(v, float)))
+    starts = np.cumsum(counts) - counts
+    pos = np.arange(n) - starts[owner]  # each point's place in its row's sequence
+    longest = int(counts.max())
+    t_mat, v_mat = np.full((m, longest), np.nan), np.full((m, longest), np.nan)
+    t_mat[owner, pos], v_mat[owner, pos] = t, v
     s_mat = np.full((m, longest), np.nan)
-    order = np.argsort(-lengths, kind="stable")  # rows with more points first
-    sorted_len = lengths[order]
+    order = np.argsort(-counts, kind="stable")  # rows with more points first
+    sorted_counts = counts[order]
     for j in range(longest):
-        k = int(np.searchsorted(-sorted_len, -j, side="left"))  # rows with > j points
+        k = int(np.searchsorted(-sorted_counts, -j, side="left"))  # rows with > j points
         if k == m:
             s_mat[:, j] = detector.step(state, t_mat[:, j], v_mat[:, j])
             continue
@@ -65,14 +86,14 @@ def score_points(
         sub = state[rows]
         s_mat[rows, j] = detector.step(sub, t_mat[rows, j], v_mat[rows, j])
         state[rows] = sub
-    return [s_mat[i, : lengths[i]].copy() for i in range(m)]
+    scores[:] = s_mat[owner, pos]
+    return scores
 
 
-def _padded(arrays: Sequence[np.ndarray], lengths: np.ndarray, width: int) -> np.ndarray:
-    mat = np.full((len(arrays), width), np.nan)
-    for i, a in enumerate(arrays):
-        mat[i, : lengths[i]] = a
-    return mat
+def _concat(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    return (
+        np.concatenate([np.asarray(a, dtype=float) for a in arrays]) if len(arrays) else np.zeros(0)
+    )
 
 
 def default_vector_detector() -> VectorDetector:

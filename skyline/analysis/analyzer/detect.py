@@ -49,12 +49,12 @@ from skyline.analysis.algorithms.state import HEADER_SIZE, last_learned
 from skyline.analysis.algorithms.stepping import (
     VectorDetector,
     default_vector_detector,
-    score_points,
+    score_flat,
 )
 from skyline.store import raw as redis_raw
 from skyline.store.cluster import execute_routed_checked, is_cluster
 from skyline.store.keys import RedisKeys
-from skyline.store.timeseries import RECORD, Cursor, TimeSeriesStore
+from skyline.store.timeseries import READ_CHUNK, Cursor, TimeSeriesStore
 
 STATE_CHUNK = 1000  # state keys per pipeline
 
@@ -139,11 +139,8 @@ class DetectorPass:
                 self.counts.rebuilt_states += 1
                 silent_until[i] = old_last[i]
         owner, t, v = self._new_points(metrics, last_ts)
-        bounds = np.searchsorted(owner, np.arange(len(metrics) + 1))
-        split = [slice(bounds[i], bounds[i + 1]) for i in range(len(metrics))]
-        scores = score_points(self.detector, state, [t[s] for s in split], [v[s] for s in split])
-        score = np.concatenate(scores) if scores else np.zeros(0)
-        moved = np.flatnonzero(np.diff(bounds) > 0).tolist()
+        score = score_flat(self.detector, state, owner, t.astype(float), v)
+        moved = np.flatnonzero(np.bincount(owner, minlength=len(metrics))).tolist()
         now = self.clock()
         due = [i for i in moved if not self.cache.defer(metrics[i], state[i], now)]
         self._save([metrics[i] for i in due], state[due])
@@ -226,15 +223,16 @@ class DetectorPass:
         """The points after each metric's ``last_ts``, sorted by metric (its index in
         ``metrics``) then time, one value per timestamp (the last written): arrays
         ``(owner, t, v)``.  One sort for the whole chunk."""
-        cursors = {m: self.cursors.get(m) for m in metrics}
-        recs, whole = [], np.zeros(len(metrics), dtype=bool)
-        for i, (metric, rec, cursor, is_whole) in enumerate(self.store.read_since_many(cursors)):
-            self.cursors[metric] = cursor
-            recs.append(rec)
-            whole[i] = is_whole
-        counts = np.array([len(r) for r in recs], dtype=np.int64)
-        owner = np.repeat(np.arange(len(metrics)), counts)
-        allrec = np.frombuffer(b"".join([r.tobytes() for r in recs]), RECORD)
+        cursors = self.cursors
+        parts = []
+        for i in range(0, len(metrics), READ_CHUNK):
+            names = metrics[i : i + READ_CHUNK]
+            got = self.store.read_since_chunk(names, [cursors.get(m) for m in names])
+            cursors.update(zip(names, got.cursors, strict=True))
+            parts.append(got)
+        whole = np.concatenate([g.whole for g in parts])
+        owner = np.repeat(np.arange(len(metrics)), np.concatenate([g.counts for g in parts]))
+        allrec = np.concatenate([g.records for g in parts])
         t = allrec["t"].astype(np.int64)
         v = allrec["v"].astype(np.float64)
         order = np.lexsort((t, owner))  # stable: the last-written of a timestamp is last
