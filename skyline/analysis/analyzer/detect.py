@@ -38,7 +38,6 @@ caller's (``skyline.analysis.analyzer.agent``).
 from __future__ import annotations
 
 import time
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -51,6 +50,7 @@ from skyline.analysis.algorithms.stepping import (
     default_vector_detector,
     score_flat,
 )
+from skyline.analysis.analyzer.state_cache import StateCache
 from skyline.store import raw as redis_raw
 from skyline.store.cluster import execute_routed_checked, is_cluster
 from skyline.store.keys import RedisKeys
@@ -94,7 +94,7 @@ class DetectorPass:
         self.state_ttl = int(state_ttl)
         self.cursors: dict[str, Cursor] = {}
         self.counts = PassCounts()
-        self.cache = StateCache(cache_bytes, checkpoint)
+        self.cache = StateCache(cache_bytes, detector.layout.width, checkpoint)
         self.clock = clock
 
     def run(self, metrics: Sequence[str]) -> list[Detection]:
@@ -128,7 +128,7 @@ class DetectorPass:
         return len(dirty)
 
     def _run_chunk(self, metrics: list[str]) -> list[Detection]:
-        state, restored, old_last = self._load(metrics)
+        state, slots, restored, old_last = self._load(metrics)
         last_ts = self.detector.layout.view(state, "last_ts").copy()
         silent_until = np.full(len(metrics), -np.inf)
         for i in np.flatnonzero(~restored).tolist():
@@ -140,59 +140,64 @@ class DetectorPass:
                 silent_until[i] = old_last[i]
         owner, t, v = self._new_points(metrics, last_ts)
         score = score_flat(self.detector, state, owner, t.astype(float), v)
-        moved = np.flatnonzero(np.bincount(owner, minlength=len(metrics))).tolist()
-        now = self.clock()
-        due = [i for i in moved if not self.cache.defer(metrics[i], state[i], now)]
-        self._save([metrics[i] for i in due], state[due])
+        moved = np.bincount(owner, minlength=len(metrics)) > 0
+        deferred = self.cache.defer(slots, state, moved, self.clock())
+        due = np.flatnonzero(moved & ~deferred)
+        self._save([metrics[i] for i in due.tolist()], state[due])
         judged = t > silent_until[owner]
         self.counts.judged += int(judged.sum())
         hits = np.flatnonzero(judged & (score >= self.threshold)).tolist()
         return [Detection(metrics[owner[j]], int(t[j]), float(v[j]), float(score[j])) for j in hits]
 
-    def _load(self, metrics: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The metrics' states, which were restored, and for the others the last
-        timestamp a state of another version had judged (NaN: no state at all).
+    def _load(self, metrics: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The metrics' states; the cache slot of each state that came from the cache
+        (-1: read from Redis, or new); which were restored; and for the others the
+        last timestamp a state of another version had judged (NaN: no state at all).
 
         A state this process saved last comes from its cache when the header in
         Redis (GETRANGE of 24 bytes) is still the one it saved; the others are read
         whole.  Single-key commands in raw RESP payloads."""
-        key, lay = self.keys.detector_state, self.detector.layout
-        cached = [self.cache.get(m) for m in metrics]
+        key, lay, cache = self.keys.detector_state, self.detector.layout, self.cache
+        slots = cache.slots(metrics)
         keys = [key(m).encode() for m in metrics]
-        commands = [c[2] if c else redis_raw.get(k) for k, c in zip(keys, cached, strict=True)]
+        commands = [cache.check(s) if s >= 0 else redis_raw.get(k)
+                    for k, s in zip(keys, slots.tolist(), strict=True)]  # fmt: skip
         replies = execute_routed_checked(self.redis, keys, commands)
         blobs: list[bytes | None] = [None] * len(metrics)
-        hit: list[int] = []
         stale: list[int] = []
-        for i, (reply, c) in enumerate(zip(replies, cached, strict=True)):
-            if c is None:
+        for i, (reply, s) in enumerate(zip(replies, slots.tolist(), strict=True)):
+            if s < 0:
                 blobs[i] = reply if isinstance(reply, bytes) else None
-            elif reply == c[0]:
-                hit.append(i)
-            else:  # changed or gone since this process saved it
+            elif reply != cache.header(s):  # changed or gone since this process saved it
                 stale.append(i)
-                self.cache.drop(metrics[i])
         if stale:
+            for i in stale:
+                cache.drop(metrics[i])
+            slots[stale] = -1
             again = [keys[i] for i in stale]
             replies = execute_routed_checked(self.redis, again, [redis_raw.get(k) for k in again])
             for i, reply in zip(stale, replies, strict=True):
                 blobs[i] = reply if isinstance(reply, bytes) else None
-        state = np.empty((len(metrics), lay.width))
-        restored = np.zeros(len(metrics), dtype=bool)
-        for i in hit:
-            state[i] = cached[i][1]  # type: ignore[index]
-        restored[hit] = True
-        rest = np.flatnonzero(~restored)
+        hit = slots >= 0
+        if hit.all():  # the steady state: one gather
+            state = cache.rows(slots)
+        else:
+            state = np.empty((len(metrics), lay.width))
+            state[hit] = cache.rows(slots[hit])
+        restored = hit.copy()
+        old_last = np.full(len(metrics), np.nan)
+        rest = np.flatnonzero(~hit)
         if len(rest):  # read whole: restored if of this detector, else fresh
             rows, ok = lay.unpack_rows([blobs[i] for i in rest], self.detector.new_state(len(rest)))
             state[rest], restored[rest] = rows, ok
-        old_last = np.array([np.nan if b is None or (x := last_learned(b)) is None else x
-                             for b in blobs])  # fmt: skip
-        return state, restored, old_last
+            for i in rest.tolist():
+                x = last_learned(blobs[i])
+                old_last[i] = np.nan if x is None else x
+        return state, slots, restored, old_last
 
     def _save(self, metrics: list[str], rows: np.ndarray, cache: bool = True) -> None:
         """SET the states (with the TTL) and cache them as saved; the unsaved states
-        the cache evicts to make room are written too (and not cached again)."""
+        the cache drops to make room are written too (and not cached again)."""
         if not metrics:
             return
         lay = self.detector.layout
@@ -209,11 +214,8 @@ class DetectorPass:
         self.counts.saved += len(metrics)
         if not cache:
             return
-        now = self.clock()
-        evicted: list[tuple[str, np.ndarray]] = []
-        for i, metric in enumerate(metrics):
-            header = bytes(packed[i * size : i * size + HEADER_SIZE])
-            evicted += self.cache.put(metric, keys[i], header, rows[i], now)
+        headers = [bytes(packed[i * size : i * size + HEADER_SIZE]) for i in range(len(metrics))]
+        evicted = self.cache.put(metrics, keys, headers, rows, self.clock())
         if evicted:
             self._save([m for m, _ in evicted], np.stack([r for _, r in evicted]), cache=False)
 
@@ -249,73 +251,3 @@ class DetectorPass:
         for metric in [m for m in self.cursors if m not in metrics]:
             del self.cursors[metric]
             self.cache.drop(metric)
-
-
-@dataclass
-class _Cached:
-    header: bytes  # the header of the state as last saved in Redis
-    check: bytes  # the GETRANGE command that reads that header back
-    row: np.ndarray  # the state now: newer than the saved one when ``dirty``
-    due: float  # when a dirty row must be saved (monotonic seconds)
-    dirty: bool = False
-
-
-class StateCache:
-    """The states this process saved last, up to ``limit`` bytes, the oldest saved
-    dropped first; 0 disables it.  A cached row is used only while the header in
-    Redis is still the one saved here, so another writer or a deletion is noticed.
-
-    With a ``checkpoint`` interval a cached state may run ahead of the saved one
-    (``defer``) until it is due; ``put`` returns the unsaved states it evicts, which
-    the caller must save."""
-
-    def __init__(self, limit: int, checkpoint: float = 0.0) -> None:
-        self.limit = int(limit)
-        self.checkpoint = float(checkpoint)
-        self.size = 0
-        self._rows: dict[str, _Cached] = {}
-
-    def get(self, metric: str) -> tuple[bytes, np.ndarray, bytes] | None:
-        """(saved header, row, the command reading the saved header back) or None."""
-        entry = self._rows.get(metric)
-        return None if entry is None else (entry.header, entry.row, entry.check)
-
-    def put(self, metric: str, key: bytes, header: bytes, row: np.ndarray,
-            now: float = 0.0) -> list[tuple[str, np.ndarray]]:  # fmt: skip
-        """Cache ``row`` as just saved under ``key`` with ``header``; returns the
-        dirty states evicted to make room (metric, row)."""
-        if self.limit <= 0:
-            return []
-        self.drop(metric)
-        spread = 0.5 + (zlib.crc32(metric.encode()) % 1000) / 2000.0
-        check = redis_raw.getrange(key, 0, len(header) - 1)
-        self._rows[metric] = _Cached(header, check, row.copy(), now + self.checkpoint * spread)
-        self.size += len(header) + len(check) + row.nbytes
-        evicted: list[tuple[str, np.ndarray]] = []
-        while self.size > self.limit and self._rows:
-            oldest = next(iter(self._rows))
-            entry = self._rows[oldest]
-            if entry.dirty:
-                evicted.append((oldest, entry.row))
-            self.drop(oldest)
-        return evicted
-
-    def defer(self, metric: str, row: np.ndarray, now: float) -> bool:
-        """Keep ``row`` in the cache unsaved if the metric's state came from the cache
-        and is not due yet; False: it must be saved now."""
-        entry = self._rows.get(metric)
-        if entry is None or self.checkpoint <= 0 or now >= entry.due:
-            return False
-        entry.row[:] = row
-        entry.dirty = True
-        return True
-
-    def dirty(self, metrics: Sequence[str] | None = None) -> list[tuple[str, np.ndarray]]:
-        """The unsaved states (of ``metrics``, or all)."""
-        names = self._rows.keys() if metrics is None else [m for m in metrics if m in self._rows]
-        return [(m, self._rows[m].row) for m in names if self._rows[m].dirty]
-
-    def drop(self, metric: str) -> None:
-        entry = self._rows.pop(metric, None)
-        if entry is not None:
-            self.size -= len(entry.header) + len(entry.check) + entry.row.nbytes

@@ -1,0 +1,154 @@
+"""The detector states an analyzer saved last, kept in memory between passes.
+
+A pass of the analyzer's default mode (``skyline.analysis.analyzer.detect``) reads
+a cached state's 24-byte header back from Redis instead of the whole state, and
+uses the cached row only while that header is still the one this process saved:
+another writer, a TTL expiry or a deletion is noticed.  With a ``checkpoint``
+interval a cached state may run ahead of the saved one (``defer``) until it is
+due.
+
+The rows live in one ``(capacity, width)`` float64 array (a slab), addressed by
+slot, so a pass of a thousand metrics gathers and scatters its cached rows with
+one numpy indexing each, not a Python copy per metric.  ``limit`` bounds the
+bytes held (rows, headers and header-reading commands); past it the states saved
+longest ago are dropped first, and ``put`` returns the unsaved ones it dropped,
+which the caller must save.  A limit of 0 disables the cache.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from skyline.store import raw as redis_raw
+
+
+class StateCache:
+    """Cached detector state rows by metric (see the module docstring)."""
+
+    def __init__(self, limit: int, width: int, checkpoint: float = 0.0) -> None:
+        self.limit = int(limit)
+        self.width = int(width)
+        self.checkpoint = float(checkpoint)
+        self.size = 0  # bytes held
+        self._slot: dict[str, int] = {}  # metric -> slot, the one saved longest ago first
+        self._free: list[int] = []
+        self._rows = np.empty((0, self.width))
+        self._header: list[bytes] = []  # the header of the state as last saved in Redis
+        self._check: list[bytes] = []  # the GETRANGE command that reads that header back
+        self._due = np.zeros(0)  # when a dirty row must be saved (the pass clock)
+        self._spread = np.zeros(0)  # the metric's factor on the checkpoint interval
+        self._dirty = np.zeros(0, dtype=bool)  # the row is newer than the saved state
+
+    def __len__(self) -> int:
+        return len(self._slot)
+
+    # -- reading ----------------------------------------------------------------------
+    def slots(self, metrics: Sequence[str]) -> np.ndarray:
+        """Each metric's slot, -1 where it is not cached."""
+        get = self._slot.get
+        return np.fromiter((get(m, -1) for m in metrics), dtype=np.intp, count=len(metrics))
+
+    def header(self, slot: int) -> bytes:
+        return self._header[slot]
+
+    def check(self, slot: int) -> bytes:
+        return self._check[slot]
+
+    def rows(self, slots: np.ndarray) -> np.ndarray:
+        """A copy of the rows in ``slots`` (every one cached)."""
+        return self._rows[slots]
+
+    def get(self, metric: str) -> tuple[bytes, np.ndarray, bytes] | None:
+        """(saved header, a copy of the row, the command reading the saved header
+        back) or None."""
+        slot = self._slot.get(metric)
+        if slot is None:
+            return None
+        return self._header[slot], self._rows[slot].copy(), self._check[slot]
+
+    def dirty(self, metrics: Sequence[str] | None = None) -> list[tuple[str, np.ndarray]]:
+        """The unsaved states (of ``metrics``, or all): (metric, a copy of the row)."""
+        names = self._slot if metrics is None else [m for m in metrics if m in self._slot]
+        return [(m, self._rows[self._slot[m]].copy()) for m in names if self._dirty[self._slot[m]]]
+
+    # -- writing ----------------------------------------------------------------------
+    def defer(
+        self, slots: np.ndarray, state: np.ndarray, moved: np.ndarray, now: float
+    ) -> np.ndarray:
+        """Keep the ``moved`` rows of ``state`` in the cache unsaved where they came
+        from the cache (slot >= 0) and are not due yet; returns that mask (the other
+        moved rows must be saved now).  One scatter when every row is kept."""
+        keep = np.zeros(len(slots), dtype=bool)
+        if self.checkpoint <= 0 or not len(slots):
+            return keep
+        cached = moved & (slots >= 0)
+        keep[cached] = now < self._due[slots[cached]]
+        if keep.all():
+            self._rows[slots] = state
+            self._dirty[slots] = True
+        elif keep.any():
+            self._rows[slots[keep]] = state[keep]
+            self._dirty[slots[keep]] = True
+        return keep
+
+    def put(self, metrics: Sequence[str], keys: Sequence[bytes], headers: Sequence[bytes],
+            rows: np.ndarray, now: float) -> list[tuple[str, np.ndarray]]:  # fmt: skip
+        """Cache ``rows`` as just saved (metric i under Redis key ``keys[i]``, with
+        ``headers[i]``); returns the dirty states dropped to make room (metric, row)."""
+        if self.limit <= 0 or not len(metrics):
+            return []
+        slots = np.empty(len(metrics), dtype=np.intp)
+        for i, (metric, key, head) in enumerate(zip(metrics, keys, headers, strict=True)):
+            slot = self._slot.pop(metric, -1)  # re-inserted: now the one saved last
+            if slot < 0:
+                slot = self._new_slot()
+                self._check[slot] = redis_raw.getrange(key, 0, len(head) - 1)
+                self._spread[slot] = _spread(metric)
+                self.size += len(head) + len(self._check[slot]) + 8 * self.width
+            self._slot[metric] = slot
+            self._header[slot] = head
+            slots[i] = slot
+        self._rows[slots] = rows
+        self._dirty[slots] = False
+        self._due[slots] = now + self.checkpoint * self._spread[slots]
+        return self._evict()
+
+    def drop(self, metric: str) -> None:
+        slot = self._slot.pop(metric, None)
+        if slot is None:
+            return
+        self.size -= len(self._header[slot]) + len(self._check[slot]) + 8 * self.width
+        self._dirty[slot] = False
+        self._free.append(slot)
+
+    def _evict(self) -> list[tuple[str, np.ndarray]]:
+        evicted: list[tuple[str, np.ndarray]] = []
+        while self.size > self.limit and self._slot:
+            oldest = next(iter(self._slot))
+            slot = self._slot[oldest]
+            if self._dirty[slot]:
+                evicted.append((oldest, self._rows[slot].copy()))
+            self.drop(oldest)
+        return evicted
+
+    def _new_slot(self) -> int:
+        if not self._free:
+            old = len(self._header)
+            grow = max(64, old)
+            self._rows = np.concatenate([self._rows, np.empty((grow, self.width))])
+            self._due = np.concatenate([self._due, np.zeros(grow)])
+            self._spread = np.concatenate([self._spread, np.zeros(grow)])
+            self._dirty = np.concatenate([self._dirty, np.zeros(grow, dtype=bool)])
+            self._header += [b""] * grow
+            self._check += [b""] * grow
+            self._free = list(range(old + grow - 1, old - 1, -1))
+        return self._free.pop()
+
+
+def _spread(metric: str) -> float:
+    """The metric's factor in [0.5, 1) on the checkpoint interval, so the saves of
+    many metrics spread over passes."""
+    return 0.5 + (zlib.crc32(metric.encode()) % 1000) / 2000.0
