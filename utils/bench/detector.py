@@ -26,6 +26,7 @@ a temp dir, or ``--redis-url`` (DB 12, flushed).
 
     python utils/bench/detector.py [--metrics 10000] [--history 400] [--rounds 10]
                                    [--batch 10] [--checkpoint S] [--redis-url URL] [--json]
+                                   [--sections]
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ import redis  # noqa: E402
 from analyzer import STEP, synthetic  # noqa: E402
 from benchkit import with_redis  # noqa: E402
 
+from skyline.analysis.analyzer import detect as detect_module  # noqa: E402
 from skyline.analysis.analyzer.agent import Analyzer  # noqa: E402
+from skyline.analysis.analyzer.detect import DetectorPass  # noqa: E402
 from skyline.settings import load_settings  # noqa: E402
 
 
@@ -71,6 +74,47 @@ def write_points(daemon: Analyzer, names: list[str], t: np.ndarray, v: np.ndarra
         daemon.store.append_grouped(
             {names[i]: (t[i].tolist(), v[i].tolist()) for i in range(a, min(a + 500, len(names)))}
         )
+
+
+class Sections:
+    """Wall time of the pass's stages per one-point round (``--sections``): each
+    ``DetectorPass`` method and ``score_flat`` wrapped with a timer.  Off by default,
+    so the figures above are of the unwrapped code."""
+
+    STAGES = ("_load", "_new_points", "score_flat", "_save")
+
+    def __init__(self) -> None:
+        self.on = False
+        self.now: dict[str, float] = {}
+        self.rounds: list[dict[str, float]] = []
+        for name in self.STAGES:
+            owner = detect_module if name == "score_flat" else DetectorPass
+            setattr(owner, name, self._timed(getattr(owner, name), name))
+
+    def _timed(self, fn, name: str):  # type: ignore[no-untyped-def]
+        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                if self.on:
+                    self.now[name] = self.now.get(name, 0.0) + time.perf_counter() - t0
+
+        return wrapper
+
+    def start(self) -> None:
+        self.on, self.now = True, {}
+
+    def stop(self, total: float) -> None:
+        self.on = False
+        self.rounds.append({**self.now, "total": total})
+
+    def report(self, metrics: int) -> dict[str, float]:
+        """Median over the rounds of each stage, in µs per metric."""
+        keys = (*self.STAGES, "total")
+        return {f"us_per_metric_{k.strip('_')}":
+                statistics.median(r.get(k, 0.0) for r in self.rounds) / metrics * 1e6
+                for k in keys}  # fmt: skip
 
 
 def timed(daemon: Analyzer, names: list[str]) -> tuple[float, int]:
@@ -97,12 +141,17 @@ def run(client: redis.Redis, a: argparse.Namespace) -> dict:
         took, judged = timed(daemon, names)
         out["first_pass_points_per_s"] = judged / took
         rates, total_took, saves = [], 0.0, 0
+        sections = Sections() if a.sections else None
         for r in range(a.rounds):
             sim[0] += STEP
             col = slice(a.history + r, a.history + r + 1)
             write_points(daemon, names, t[:, col], v[:, col])
             before = daemon.detect.counts.saved
+            if sections:
+                sections.start()
             took, judged = timed(daemon, names)
+            if sections:
+                sections.stop(took)
             saves += daemon.detect.counts.saved - before
             assert judged == a.metrics, (judged, a.metrics)
             rates.append(judged / took)
@@ -111,6 +160,8 @@ def run(client: redis.Redis, a: argparse.Namespace) -> dict:
         out["points_per_s_best"] = max(rates)
         out["points_per_s_median"] = statistics.median(rates)
         out["state_saves_per_round"] = saves / a.rounds
+        if sections:
+            out.update(sections.report(a.metrics))
         col = slice(a.history + a.rounds, total)
         write_points(daemon, names, t[:, col], v[:, col])
         took, judged = timed(daemon, names)
@@ -136,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=10, help="late points per metric, last round")
     p.add_argument("--redis-url", default=None, help="its DB 12 is FLUSHED (default: embedded)")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--sections",
+        action="store_true",
+        help="also time the pass's stages (median µs per metric over the rounds)",
+    )
     a = p.parse_args(argv)
     out = with_redis(a.redis_url, lambda c: run(c, a))
     out["step_s"] = STEP
