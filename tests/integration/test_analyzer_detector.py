@@ -350,3 +350,19 @@ def test_a_failed_pass_forgets_its_metrics_so_no_point_is_skipped(
     expected = reference(ts, vs)
     assert any(ts[600] <= t < ts[950] for t in expected)  # the failed pass had work to redo
     assert found == expected and dp.counts.judged == len(ts)
+
+
+def test_a_metric_named_twice_in_one_run_is_judged_once(redis_client, store_keys):
+    """Arrivals can name a metric twice (popped from the changed set and routed to
+    this member by another): each point is judged, and detected, once."""
+    store, _ = store_keys
+    ts, vs = nab_style(np.random.default_rng(26), 1150, 2_000_000_000)
+    expected = reference(ts, vs)
+    dp = new_pass(redis_client, store_keys, cache_bytes=1 << 20, checkpoint=1e9)
+    store.append_grouped({"m": (ts[:450].tolist(), vs[:450].tolist())})
+    found = dp.run(["m", "m"])
+    store.append_grouped({"m": (ts[450:].tolist(), vs[450:].tolist())})
+    found += dp.run(["m", "other", "m"])
+    stamps = [d.timestamp for d in found]
+    assert len(stamps) == len(set(stamps)), "duplicate detections"
+    assert set(stamps) == expected and dp.counts.judged == len(ts)

@@ -98,7 +98,10 @@ class DetectorPass:
         self.clock = clock
 
     def run(self, metrics: Sequence[str]) -> list[Detection]:
-        """Judge the new points of ``metrics``; detections in (metric, time) order."""
+        """Judge the new points of ``metrics``; detections in (metric, time) order.
+        A metric named twice is judged once (arrivals can name one twice: from the
+        changed set and routed here by another member)."""
+        metrics = list(dict.fromkeys(metrics))
         found: list[Detection] = []
         for i in range(0, len(metrics), STATE_CHUNK):
             chunk = list(metrics[i : i + STATE_CHUNK])
