@@ -120,3 +120,23 @@ def test_a_cached_row_is_a_copy():
     got[0, 1] = 7.0
     assert cache.get("a")[1].tolist() == [1.0] * WIDTH  # type: ignore[index]
     assert cache.slots(["a", "b"])[1] == -1
+
+
+@pytest.mark.parametrize("limit_entries, chunk", [(300, 1000), (1000, 1000), (2000, 1000)])
+def test_the_slab_stays_within_the_limit(limit_entries, chunk):
+    """``limit`` bounds the bytes held: the slab must not grow to hold rows the limit
+    never lets the cache keep (a chunk of new states is evicted down to the limit;
+    the slab should not keep room for the whole chunk, nor double past the limit)."""
+    width = 954  # the default detector's row (7,632 bytes)
+    k = key("m0")
+    entry = HEAD + len(b"*4\r\n$8\r\nGETRANGE\r\n$%d\r\n%b\r\n$1\r\n0\r\n$2\r\n23\r\n"
+                       % (len(k), k)) + 8 * width  # fmt: skip
+    cache = StateCache(limit_entries * entry + entry // 2, width)
+    n = 0
+    for _ in range(5):  # passes over new metrics, a STATE_CHUNK at a time
+        names = [f"m{n + i}" for i in range(chunk)]
+        n += chunk
+        cache.put(names, [key(m) for m in names], [b"h" * HEAD] * chunk,
+                  np.zeros((chunk, width)), 0.0)  # fmt: skip
+    assert limit_entries - 5 <= len(cache) <= limit_entries + 5
+    assert cache._rows.nbytes <= cache.limit * 1.1, (cache._rows.shape, cache.limit)

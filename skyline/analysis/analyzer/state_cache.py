@@ -100,21 +100,42 @@ class StateCache:
         ``headers[i]``); returns the dirty states dropped to make room (metric, row)."""
         if self.limit <= 0 or not len(metrics):
             return []
-        slots = np.empty(len(metrics), dtype=np.intp)
-        for i, (metric, key, head) in enumerate(zip(metrics, keys, headers, strict=True)):
-            slot = self._slot.pop(metric, -1)  # re-inserted: now the one saved last
-            if slot < 0:
-                slot = self._new_slot()
-                self._check[slot] = redis_raw.getrange(key, 0, len(head) - 1)
-                self._spread[slot] = _spread(metric)
-                self.size += len(head) + len(self._check[slot]) + 8 * self.width
-            self._slot[metric] = slot
-            self._header[slot] = head
-            slots[i] = slot
-        self._rows[slots] = rows
+        # which of the batch stay (its last ones that fit), before any slot is taken,
+        # so the slab never holds room for rows the limit would drop at once
+        take: list[int] = []
+        seen: set[str] = set()
+        need = 0
+        for i in range(len(metrics) - 1, -1, -1):
+            if metrics[i] in seen:
+                continue
+            seen.add(metrics[i])
+            cost = len(headers[i]) + len(self._getrange(keys[i], headers[i])) + 8 * self.width
+            if need + cost > self.limit:
+                break
+            need += cost
+            take.append(i)
+        take.reverse()
+        cut = len(take) < len(set(metrics))  # the batch alone is over the limit
+        for metric in set(metrics):  # just saved: nothing of theirs is lost
+            self.drop(metric)
+        evicted = self._evict(need, everything=cut)
+        slots = np.empty(len(take), dtype=np.intp)
+        for j, i in enumerate(take):
+            slot = self._new_slot()
+            self._check[slot] = self._getrange(keys[i], headers[i])
+            self._spread[slot] = _spread(metrics[i])
+            self._header[slot] = headers[i]
+            self.size += len(headers[i]) + len(self._check[slot]) + 8 * self.width
+            self._slot[metrics[i]] = slot
+            slots[j] = slot
+        self._rows[slots] = rows[take]
         self._dirty[slots] = False
         self._due[slots] = now + self.checkpoint * self._spread[slots]
-        return self._evict()
+        return evicted
+
+    @staticmethod
+    def _getrange(key: bytes, head: bytes) -> bytes:
+        return redis_raw.getrange(key, 0, len(head) - 1)
 
     def drop(self, metric: str) -> None:
         slot = self._slot.pop(metric, None)
@@ -124,9 +145,11 @@ class StateCache:
         self._dirty[slot] = False
         self._free.append(slot)
 
-    def _evict(self) -> list[tuple[str, np.ndarray]]:
+    def _evict(self, room: int = 0, everything: bool = False) -> list[tuple[str, np.ndarray]]:
+        """Drop the states saved longest ago until ``room`` more bytes fit (all with
+        ``everything``); returns the dirty ones dropped."""
         evicted: list[tuple[str, np.ndarray]] = []
-        while self.size > self.limit and self._slot:
+        while self._slot and (everything or self.size + room > self.limit):
             oldest = next(iter(self._slot))
             slot = self._slot[oldest]
             if self._dirty[slot]:
@@ -137,7 +160,9 @@ class StateCache:
     def _new_slot(self) -> int:
         if not self._free:
             old = len(self._header)
-            grow = max(64, old)
+            # doubling, but never past the rows the limit can hold (each costs more
+            # than its 8 * width bytes)
+            grow = max(1, min(max(64, old), self.limit // (8 * self.width) + 1 - old))
             self._rows = np.concatenate([self._rows, np.empty((grow, self.width))])
             self._due = np.concatenate([self._due, np.zeros(grow)])
             self._spread = np.concatenate([self._spread, np.zeros(grow)])
