@@ -96,46 +96,66 @@ class StateCache:
 
     def put(self, metrics: Sequence[str], keys: Sequence[bytes], headers: Sequence[bytes],
             rows: np.ndarray, now: float) -> list[tuple[str, np.ndarray]]:  # fmt: skip
-        """Cache ``rows`` as just saved (metric i under Redis key ``keys[i]``, with
-        ``headers[i]``); returns the dirty states dropped to make room (metric, row)."""
+        """Cache ``rows`` as just saved (metric i, named once, under Redis key
+        ``keys[i]``, with ``headers[i]``); returns the dirty states dropped to make
+        room (metric, row).  Room is made before any slot is taken, so the slab never
+        grows past what the limit holds."""
         if self.limit <= 0 or not len(metrics):
             return []
-        # which of the batch stay (its last ones that fit), before any slot is taken,
-        # so the slab never holds room for rows the limit would drop at once
-        take: list[int] = []
-        seen: set[str] = set()
-        need = 0
-        for i in range(len(metrics) - 1, -1, -1):
-            if metrics[i] in seen:
-                continue
-            seen.add(metrics[i])
-            cost = len(headers[i]) + len(self._getrange(keys[i], headers[i])) + 8 * self.width
-            if need + cost > self.limit:
-                break
-            need += cost
-            take.append(i)
-        take.reverse()
-        cut = len(take) < len(set(metrics))  # the batch alone is over the limit
-        for metric in set(metrics):  # just saved: nothing of theirs is lost
-            self.drop(metric)
-        evicted = self._evict(need, everything=cut)
-        slots = np.empty(len(take), dtype=np.intp)
-        for j, i in enumerate(take):
-            slot = self._new_slot()
-            self._check[slot] = self._getrange(keys[i], headers[i])
-            self._spread[slot] = _spread(metrics[i])
-            self._header[slot] = headers[i]
-            self.size += len(headers[i]) + len(self._check[slot]) + 8 * self.width
-            self._slot[metrics[i]] = slot
-            slots[j] = slot
-        self._rows[slots] = rows[take]
+        cost = 8 * self.width + len(headers[0])
+        checks = {i: redis_raw.getrange(keys[i], 0, len(headers[i]) - 1)
+                  for i, m in enumerate(metrics) if m not in self._slot}  # fmt: skip
+        batch = sum(cost + len(c) for c in checks.values())
+        batch += sum(cost + len(self._check[self._slot[m]]) for m in metrics if m in self._slot)
+        if batch > self.limit:  # the batch alone is over the limit: keep its last ones
+            return self._put_last(metrics, keys, headers, rows, now)
+        for m in metrics:  # just saved: now the newest, kept while older ones go
+            slot = self._slot.pop(m, None)
+            if slot is not None:
+                self._slot[m] = slot
+        need = sum(cost + len(c) for c in checks.values())
+        evicted = self._evict(need)
+        slots = np.empty(len(metrics), dtype=np.intp)
+        for i, (metric, head) in enumerate(zip(metrics, headers, strict=True)):
+            check = checks.get(i)
+            if check is None:  # re-inserted: the batch is the newest, in its order
+                slot = self._slot.pop(metric)
+                self._slot[metric] = slot
+            else:
+                slot = self._new_slot()
+                self._check[slot] = check
+                self._spread[slot] = _spread(metric)
+                self.size += cost + len(check)
+                self._slot[metric] = slot
+            self._header[slot] = head
+            slots[i] = slot
+        self._rows[slots] = rows
         self._dirty[slots] = False
         self._due[slots] = now + self.checkpoint * self._spread[slots]
         return evicted
 
-    @staticmethod
-    def _getrange(key: bytes, head: bytes) -> bytes:
-        return redis_raw.getrange(key, 0, len(head) - 1)
+    def _put_last(self, metrics: Sequence[str], keys: Sequence[bytes], headers: Sequence[bytes],
+                  rows: np.ndarray, now: float) -> list[tuple[str, np.ndarray]]:  # fmt: skip
+        """``put`` of a batch larger than the limit: everything else is dropped and
+        the batch's last states that fit are kept."""
+        for m in metrics:
+            self.drop(m)
+        evicted = self._evict(self.limit + 1)  # all of them
+        keep, room = len(metrics), self.limit
+        while keep > 0:
+            i = keep - 1
+            c = (
+                8 * self.width
+                + len(headers[i])
+                + len(redis_raw.getrange(keys[i], 0, len(headers[i]) - 1))
+            )
+            if c > room:
+                break
+            room -= c
+            keep -= 1
+        if keep < len(metrics):
+            evicted += self.put(metrics[keep:], keys[keep:], headers[keep:], rows[keep:], now)
+        return evicted
 
     def drop(self, metric: str) -> None:
         slot = self._slot.pop(metric, None)
@@ -145,11 +165,11 @@ class StateCache:
         self._dirty[slot] = False
         self._free.append(slot)
 
-    def _evict(self, room: int = 0, everything: bool = False) -> list[tuple[str, np.ndarray]]:
-        """Drop the states saved longest ago until ``room`` more bytes fit (all with
-        ``everything``); returns the dirty ones dropped."""
+    def _evict(self, room: int) -> list[tuple[str, np.ndarray]]:
+        """Drop the states saved longest ago until ``room`` more bytes fit; returns
+        the dirty ones dropped."""
         evicted: list[tuple[str, np.ndarray]] = []
-        while self._slot and (everything or self.size + room > self.limit):
+        while self._slot and self.size + room > self.limit:
             oldest = next(iter(self._slot))
             slot = self._slot[oldest]
             if self._dirty[slot]:
