@@ -63,9 +63,8 @@ def score_flat(
     the whole ``state`` when every row has one (a pass in which every metric
     received a point), else a gathered copy of those rows."""
     m, n = len(state), len(owner)
-    scores = np.full(n, np.nan)
     if n == 0:
-        return scores
+        return np.zeros(0)
     counts = np.bincount(owner, minlength=m)
     if n == m and counts.max() == 1:  # one point for every row
         return np.asarray(detector.step(state, np.asarray(t, float), np.asarray(v, float)))
@@ -86,8 +85,7 @@ def score_flat(
         sub = state[rows]
         s_mat[rows, j] = detector.step(sub, t_mat[rows, j], v_mat[rows, j])
         state[rows] = sub
-    scores[:] = s_mat[owner, pos]
-    return scores
+    return s_mat[owner, pos]
 
 
 def _concat(arrays: Sequence[np.ndarray]) -> np.ndarray:

@@ -102,18 +102,17 @@ class StateCache:
         grows past what the limit holds."""
         if self.limit <= 0 or not len(metrics):
             return []
-        cost = 8 * self.width + len(headers[0])
-        checks = {i: redis_raw.getrange(keys[i], 0, len(headers[i]) - 1)
+        checks = {i: _header_check(keys[i], headers[i])
                   for i, m in enumerate(metrics) if m not in self._slot}  # fmt: skip
-        batch = sum(cost + len(c) for c in checks.values())
-        batch += sum(cost + len(self._check[self._slot[m]]) for m in metrics if m in self._slot)
-        if batch > self.limit:  # the batch alone is over the limit: keep its last ones
+        need = sum(self._entry_size(headers[i], c) for i, c in checks.items())
+        held = sum(self._entry_size(h, self._check[self._slot[m]])
+                   for m, h in zip(metrics, headers, strict=True) if m in self._slot)  # fmt: skip
+        if need + held > self.limit:  # the batch alone is over the limit: keep its last ones
             return self._put_last(metrics, keys, headers, rows, now)
         for m in metrics:  # just saved: now the newest, kept while older ones go
             slot = self._slot.pop(m, None)
             if slot is not None:
                 self._slot[m] = slot
-        need = sum(cost + len(c) for c in checks.values())
         evicted = self._evict(need)
         slots = np.empty(len(metrics), dtype=np.intp)
         for i, (metric, head) in enumerate(zip(metrics, headers, strict=True)):
@@ -125,7 +124,7 @@ class StateCache:
                 slot = self._new_slot()
                 self._check[slot] = check
                 self._spread[slot] = _spread(metric)
-                self.size += cost + len(check)
+                self.size += self._entry_size(head, check)
                 self._slot[metric] = slot
             self._header[slot] = head
             slots[i] = slot
@@ -144,14 +143,10 @@ class StateCache:
         keep, room = len(metrics), self.limit
         while keep > 0:
             i = keep - 1
-            c = (
-                8 * self.width
-                + len(headers[i])
-                + len(redis_raw.getrange(keys[i], 0, len(headers[i]) - 1))
-            )
-            if c > room:
+            size = self._entry_size(headers[i], _header_check(keys[i], headers[i]))
+            if size > room:
                 break
-            room -= c
+            room -= size
             keep -= 1
         if keep < len(metrics):
             evicted += self.put(metrics[keep:], keys[keep:], headers[keep:], rows[keep:], now)
@@ -161,9 +156,13 @@ class StateCache:
         slot = self._slot.pop(metric, None)
         if slot is None:
             return
-        self.size -= len(self._header[slot]) + len(self._check[slot]) + 8 * self.width
+        self.size -= self._entry_size(self._header[slot], self._check[slot])
         self._dirty[slot] = False
         self._free.append(slot)
+
+    def _entry_size(self, header: bytes, check: bytes) -> int:
+        """Bytes one cached state counts against the limit."""
+        return len(header) + len(check) + 8 * self.width
 
     def _evict(self, room: int) -> list[tuple[str, np.ndarray]]:
         """Drop the states saved longest ago until ``room`` more bytes fit; returns
@@ -191,6 +190,11 @@ class StateCache:
             self._check += [b""] * grow
             self._free = list(range(old + grow - 1, old - 1, -1))
         return self._free.pop()
+
+
+def _header_check(key: bytes, header: bytes) -> bytes:
+    """The command that reads a saved state's header back (GETRANGE)."""
+    return redis_raw.getrange(key, 0, len(header) - 1)
 
 
 def _spread(metric: str) -> float:
