@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import socket
 import subprocess
 import time
@@ -51,6 +52,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         run_ensemble_batch(np.stack([t, t]), np.stack([v, v]), now=float(t[-1]), mode=mode)
     counter_rows(np.stack([v, v]))
     to_series_many([seal(t, v, 1)] * 2)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the session's private MariaDB, if a SQL test started one
+    (tests/integration/conftest_db.py)."""
+    conftest_db = sys.modules.get("tests.integration.conftest_db")
+    if conftest_db is not None:
+        conftest_db.stop_private_server()
 
 
 def redis_server_binary() -> str:

@@ -1,9 +1,12 @@
 """Fixtures and helpers for the SQL tests (imported explicitly by the test modules).
 
 ``mysql_url`` gives each test its own throwaway MariaDB/MySQL database on the
-server named by ``SKYLINE_TEST_MYSQL_URL`` (skipping when it is unset, failing under
-``CI=true``: see tests/peers.py); the tests create and drop their own databases and
-users there and touch no other database;
+server named by ``SKYLINE_TEST_MYSQL_URL``.  When that is unset, the tests start one
+MariaDB server of their own for the whole session (``mariadbd`` in a temp dir, on a free
+port: tests/integration/private_mariadb.py), so a machine whose shared server is down
+or still starting runs the same tests; only with no ``mariadbd`` installed do they skip
+(and fail under ``CI=true``: see tests/peers.py).  The tests create and drop their own
+databases and users and touch no other database;
 ``db_url`` runs a test on SQLite and on MariaDB.
 """
 
@@ -12,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,20 +27,47 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL, make_url
 
 from skyline.db import make_engine
+from tests.integration.private_mariadb import INSTALL_DB, MARIADBD, PrivateMariaDB
 from tests.peers import require
 
 MYSQL_ENV = "SKYLINE_TEST_MYSQL_URL"
 
 
+_session_server: PrivateMariaDB | None = None
+
+
 def mysql_server_url() -> URL:
-    """The URL of the test MySQL/MariaDB server, or skip the test (fail it under CI)."""
+    """The URL of the test MySQL/MariaDB server: ``SKYLINE_TEST_MYSQL_URL``, else the
+    session's private server (started on first use), else skip (fail under CI)."""
     url = os.environ.get(MYSQL_ENV)
-    if not url:
-        require(
-            "MariaDB",
-            f"{MYSQL_ENV} is not set (e.g. mysql+pymysql://root@127.0.0.1:3306/skyline_test)",
-        )
-    return make_url(url)
+    if url:
+        return make_url(url)
+    return make_url(_private_server().url)
+
+
+def _private_server() -> PrivateMariaDB:
+    global _session_server
+    if _session_server is None:
+        if not (MARIADBD and INSTALL_DB):
+            require(
+                "MariaDB",
+                f"{MYSQL_ENV} is not set (e.g. mysql+pymysql://root@127.0.0.1:3306/skyline_test)"
+                " and mariadbd is not installed to start one (apt-get install mariadb-server)",
+            )
+        server = PrivateMariaDB(Path(tempfile.mkdtemp(prefix="skyline-mariadb-")))
+        server.start()
+        _session_server = server
+    return _session_server
+
+
+def stop_private_server() -> None:
+    """Stop the session's private server, if one was started (tests/conftest.py calls
+    this when the session ends)."""
+    global _session_server
+    if _session_server is not None:
+        _session_server.stop()
+        shutil.rmtree(_session_server.root, ignore_errors=True)
+        _session_server = None
 
 
 def url_string(url: URL) -> str:

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from skyline.ingest.vista.sources import SourceError
+from tests.integration import conftest_db
 from tests.integration.vista_fixtures import Harness, vista_conf
 from tests.peers import require
 
@@ -20,6 +21,7 @@ PG_URL = os.environ.get(
     "SKYLINE_TEST_PG_URL", "postgresql+pg8000://postgres@127.0.0.1:5432/postgres"
 )
 NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC
+mysql_url = conftest_db.mysql_url  # a throwaway MariaDB database
 
 
 def _reachable(url: str) -> bool:
@@ -60,9 +62,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, st
     elif kind == "postgresql":
         url = request.getfixturevalue("pg_database")
     else:
-        url = os.environ.get("SKYLINE_TEST_MYSQL_URL", "")
-        if not url or not _reachable(url):
-            require("mariadb", "set SKYLINE_TEST_MYSQL_URL to a MariaDB database (.ci/run does)")
+        url = request.getfixturevalue("mysql_url")
     table = f"vista_{uuid.uuid4().hex[:10]}"
     engine = sa.create_engine(url)
     meta = sa.MetaData()
