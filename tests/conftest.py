@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import itertools
 import os
-import sys
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
