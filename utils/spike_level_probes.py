@@ -158,6 +158,33 @@ class PeakDecay(SpikeLevel):
         return self._decay ** (np.maximum(k, 1.0) if self.floor else k)
 
 
+class ZDecay(SpikeLevel):
+    """The peaks decay in z rather than in ``log1p(z)``: between points the peak's z
+    is multiplied by ``0.5 ** (k / half_life)`` (k typical intervals, as version 4
+    counts them), so a large peak loses about ``ln 2`` of its log per half-life
+    whatever its size, instead of half of it."""
+
+    def __init__(self, params: SpikeLevelParams, half_life: float = 300.0) -> None:
+        super().__init__(params)
+        self.z_half_life = half_life
+        self._k = np.ones(0)
+
+    def _peak_decay(self, state: np.ndarray, ok: np.ndarray, t: np.ndarray) -> np.ndarray:
+        decay = super()._peak_decay(state, ok, t)
+        self._k = np.log(decay) / math.log(self._decay)
+        return decay
+
+    def _learn(self, state, ok, v, t, f, raw) -> None:  # noqa: ANN001
+        lay = self.layout
+        feed = ok & (lay.view(state, "n") >= self.params.burn_in)
+        before = {peak: lay.view(state, peak).copy() for _, peak, _ in PEAKS}
+        super()._learn(state, ok, v, t, f, raw)
+        zdecay = 0.5 ** (self._k / self.z_half_life)
+        for feat, peak, _ in PEAKS:
+            decayed = np.log1p(np.expm1(before[peak]) * zdecay)
+            lay.view(state, peak)[:] = np.where(feed, np.maximum(f[feat], decayed), before[peak])
+
+
 TRANSFORMS = {"anscombe": lambda v: 2.0 * np.sqrt(v + 0.375), "log1p": np.log1p}
 
 
@@ -208,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
               "soft": lambda eta: (SlowReference(base, eta=eta), series),
               "short": lambda **k: (ShortSpread(base, **k), series),
               "time": lambda seconds: (PeakDecay(base, "time", seconds=seconds), series),
-              "gaps": lambda how, **k: (PeakDecay(base, how, **k), series)}  # fmt: skip
+              "gaps": lambda how, **k: (PeakDecay(base, how, **k), series),
+              "zdecay": lambda **k: (ZDecay(base, **k), series)}  # fmt: skip
     offered = {}
     for arg in a.probes:
         det, data = eval(arg, {"__builtins__": {}}, probes)  # noqa: S307 (a research tool's own arguments)
