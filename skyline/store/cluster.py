@@ -158,11 +158,8 @@ class _Router:
             sent.append((pool, conn, idx))
         for pool, conn, idx in sent:
             try:
-                for i in idx:
-                    try:
-                        out[i] = conn.read_response()
-                    except redis.ResponseError as exc:
-                        out[i] = exc
+                for i, reply in zip(idx, raw.read_replies(conn, len(idx)), strict=True):
+                    out[i] = reply
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 conn.disconnect()  # nothing half-read is reused
                 failed += idx
