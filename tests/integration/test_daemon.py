@@ -57,7 +57,8 @@ def test_heartbeat_counters_and_graceful_stop(fast, redis_client):
     # counters become ordinary metrics skyline.<daemon>.<host>.<counter>
     wait_for(lambda: "skyline.ticker.testhost.ticks" in d.store.metrics(), timeout=5)
     assert d.store.read("skyline.ticker.testhost.ticks").values.sum() > 0
-    assert redis_client.hget(d.keys.counters("ticker"), "ticks") is not None
+    # the hash is written just after the metric (Daemon.publish_counters): wait for it too
+    wait_for(lambda: redis_client.hget(d.keys.counters("ticker"), "ticks") is not None, timeout=5)
     d.stop()
     thread.join(5)
     assert not thread.is_alive()
