@@ -34,6 +34,7 @@ MYSQL_ENV = "SKYLINE_TEST_MYSQL_URL"
 
 
 _session_server: PrivateMariaDB | None = None
+_session_error = ""  # why the private server failed to start, once it has
 
 
 def mysql_server_url() -> URL:
@@ -46,7 +47,7 @@ def mysql_server_url() -> URL:
 
 
 def _private_server() -> PrivateMariaDB:
-    global _session_server
+    global _session_server, _session_error
     if _session_server is None:
         if not (MARIADBD and INSTALL_DB):
             require(
@@ -54,8 +55,16 @@ def _private_server() -> PrivateMariaDB:
                 f"{MYSQL_ENV} is not set (e.g. mysql+pymysql://root@127.0.0.1:3306/skyline_test)"
                 " and mariadbd is not installed to start one (apt-get install mariadb-server)",
             )
+        if _session_error:  # tried once this session: fail fast rather than wait again
+            pytest.fail(f"the private MariaDB did not start: {_session_error}")
         server = PrivateMariaDB(Path(tempfile.mkdtemp(prefix="skyline-mariadb-")))
-        server.start()
+        try:
+            server.start()
+        except Exception as exc:
+            server.stop()
+            shutil.rmtree(server.root, ignore_errors=True)
+            _session_error = f"{type(exc).__name__}: {exc}"
+            raise
         _session_server = server
     return _session_server
 
