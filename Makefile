@@ -49,8 +49,8 @@ status: install
 # PYTEST_WORKERS=2: two pytest-xdist workers; most of the suite's time is spent waiting on
 # the processes and servers it starts, so two run in about half the time on a 2-core
 # machine.  One process stays the default until two parallel runs in a row pass (2026-12-07:
-# one passed in 9.5 min while the groups below were ignored; one with them in 11 min
-# failed on a race in test_daemon.py, since fixed).  Every test starts its servers on free
+# one passed in 9.5 min while the groups below were ignored; with them, one failed on a
+# race in test_daemon.py, since fixed, and the next passed in 9.9 min).  Every test starts its servers on free
 # ports and its SQL databases under random names, and each worker has its own session Redis
 # and Redis Cluster.  The tests that run a whole Skyline, and those that use the MariaDB
 # server, share one xdist_group ("full_stack"), so they run one at a time on one worker

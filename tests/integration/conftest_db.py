@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 import socket
 import tempfile
 import threading
@@ -61,8 +60,7 @@ def _private_server() -> PrivateMariaDB:
         try:
             server.start()
         except Exception as exc:
-            server.stop()
-            shutil.rmtree(server.root, ignore_errors=True)
+            server.close()
             _session_error = f"{type(exc).__name__}: {exc}"
             raise
         _session_server = server
@@ -74,8 +72,7 @@ def stop_private_server() -> None:
     this when the session ends)."""
     global _session_server
     if _session_server is not None:
-        _session_server.stop()
-        shutil.rmtree(_session_server.root, ignore_errors=True)
+        _session_server.close()
         _session_server = None
 
 

@@ -82,6 +82,11 @@ class PrivateMariaDB:
             self.process.kill()
             self.process.wait(10)
 
+    def close(self) -> None:
+        """Stop the server and remove its directory."""
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
 
 @pytest.fixture
 def private_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateMariaDB]:
@@ -96,5 +101,4 @@ def private_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Privat
         server.start()
         yield server
     finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        server.close()
