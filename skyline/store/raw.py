@@ -10,13 +10,19 @@ store's incremental reads), which sends tens of thousands of small commands a pa
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import redis
+
+# pre-encoded commands: one buffer, or a list of buffers sent back to back
+Payload = bytes | bytearray | memoryview | Sequence[bytes | memoryview]
 
 APPEND = b"*3\r\n$6\r\nAPPEND\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
 GET = b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n"
 GETRANGE = b"*4\r\n$8\r\nGETRANGE\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
+SET_HEAD = b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n"  # SET_EX up to its value
 SET_EX = b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$2\r\nEX\r\n$%d\r\n%b\r\n"
 
 
@@ -46,27 +52,49 @@ def set_ex(key: bytes, value: bytes, seconds: int) -> bytes:
     return SET_EX % (len(key), key, len(value), value, len(ttl), ttl)
 
 
-def set_ex_many(keys: list[bytes], values: memoryview, size: int, seconds: int) -> bytes:
-    """SET key value EX seconds for each key, value i being ``values[i*size:(i+1)*size]``,
-    joined into one payload (each value copied once: a join of memoryview slices
-    measured 2.5x faster than filling a preallocated bytearray)."""
+def set_ex_records(
+    keys: Sequence[bytes],
+    fields: list[tuple[Any, ...]],
+    fill: Callable[[np.ndarray, np.ndarray], None],
+    seconds: int,
+) -> list[memoryview]:
+    """SET key value EX seconds for each key, each value being one numpy record of
+    ``fields`` that ``fill(records, indices)`` writes for the keys at ``indices``.
+
+    The commands are records too: one structured array per key length, its records
+    holding the command's RESP text around the value, so the value bytes are written
+    once, straight into the payload (no pack and join: about a quarter of the cost,
+    docs/performance.md).  Returns one buffer per key length, to send in order; the
+    commands (and their replies) are grouped by key length, in ``keys`` order within
+    a group."""
+    size = np.dtype(fields).itemsize
     ttl = b"%d" % seconds
     tail = b"\r\n$2\r\nEX\r\n$%d\r\n%b\r\n" % (len(ttl), ttl)
-    parts: list[bytes | memoryview] = []
-    for i, key in enumerate(keys):
-        parts += (b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n" % (len(key), key, size),
-                  values[i * size : (i + 1) * size], tail)  # fmt: skip
-    return b"".join(parts)
+    lengths = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
+    out = []
+    for length in np.unique(lengths).tolist():
+        at = np.flatnonzero(lengths == length)
+        head_size = len(SET_HEAD % (length, b"", size)) + length
+        rec = np.empty(
+            len(at), dtype=[("head", f"S{head_size}"), *fields, ("tail", f"S{len(tail)}")]
+        )
+        rec["head"] = [SET_HEAD % (length, keys[i], size) for i in at.tolist()]
+        rec["tail"] = tail
+        fill(rec, at)
+        out.append(rec.data.cast("B"))
+    return out
 
 
-def execute(client: redis.Redis, payload: bytes | bytearray, replies: int) -> list[Any]:
-    """Send pre-encoded commands and read their replies; error replies are returned
+def execute(client: redis.Redis, payload: Payload, replies: int) -> list[Any]:
+    """Send pre-encoded commands (one buffer, or several sent in order) and read
+    their replies; error replies are returned
     as ``redis.ResponseError`` objects, connection errors are raised (and the
     connection discarded, so nothing half-read is reused)."""
     pool = client.connection_pool
     conn = pool.get_connection()
     try:
-        conn.send_packed_command([payload])
+        chunks = [payload] if isinstance(payload, bytes | bytearray | memoryview) else list(payload)
+        conn.send_packed_command(chunks)
         return read_replies(conn, replies)
     except BaseException:
         conn.disconnect()
@@ -85,7 +113,7 @@ def read_replies(conn: Any, replies: int) -> list[Any]:
     return [read() for _ in range(replies)]
 
 
-def execute_checked(client: redis.Redis, payload: bytes | bytearray, replies: int) -> list[Any]:
+def execute_checked(client: redis.Redis, payload: Payload, replies: int) -> list[Any]:
     """``execute`` for reads and writes that must all succeed: the first error reply
     is raised."""
     out = execute(client, payload, replies)

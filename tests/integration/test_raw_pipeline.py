@@ -3,6 +3,7 @@ error replies in their place, and a broken or slow connection raised and discard
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import redis
 
@@ -41,3 +42,29 @@ def test_a_reply_slower_than_the_socket_timeout_raises_timeout(redis_url):
         assert raw.execute(client, raw.command(b"PING"), 1) == [b"PONG"]
     finally:
         client.close()
+
+
+def test_set_ex_records_writes_each_value_once_grouped_by_key_length(redis_client):
+    """The record-built SETs are byte for byte the plain ``set_ex`` commands (the
+    slow twin), grouped by key length in key order, and store what they say."""
+    fields = [("n", "<u4"), ("x", "<f8", (3,))]
+    keys = [b"k", "m\u00e9trique.\u03b1".encode(), b"kk", b"a" * 300, b"k2", b"\r\n$3 odd", b"z"]
+    values = np.zeros(len(keys), dtype=fields)
+    values["n"] = np.arange(len(keys))
+    values["x"] = np.random.default_rng(3).normal(size=(len(keys), 3))
+    filled = []
+
+    def fill(rec: np.ndarray, at: np.ndarray) -> None:
+        filled.append(at.tolist())
+        rec["n"], rec["x"] = values["n"][at], values["x"][at]
+
+    payload = raw.set_ex_records(keys, fields, fill, 600)
+    order = sorted(range(len(keys)), key=lambda i: (len(keys[i]), i))
+    assert sum(filled, []) == order
+    slow = b"".join(raw.set_ex(keys[i], values[i].tobytes(), 600) for i in order)
+    assert b"".join(bytes(b) for b in payload) == slow
+    assert raw.execute_checked(redis_client, payload, len(keys)) == [b"OK"] * len(keys)
+    for key, value in zip(keys, values, strict=True):
+        assert redis_client.get(key) == value.tobytes()
+        assert 590 < redis_client.ttl(key) <= 600
+    assert raw.set_ex_records([], fields, fill, 600) == []

@@ -13,6 +13,7 @@ import pytest
 from skyline.analysis.algorithms.counters import CounterAware
 from skyline.analysis.algorithms.spike_level import SpikeLevel
 from skyline.analysis.algorithms.state import (
+    HEADER_SIZE,
     StateLayout,
     last_learned,
     nan_count_rows,
@@ -74,6 +75,7 @@ def test_state_round_trips_exactly_and_refuses_what_is_not_its_own():
     back, ok = det.layout.unpack_rows(blobs, det.new_state(3))
     assert ok.all() and back.tobytes() == state.tobytes()
     assert last_learned(blobs[1]) == t[199]
+    assert det.layout.headers(state) == [b[:HEADER_SIZE] for b in blobs]
     other = StateLayout(det.layout.name, det.layout.version + 1, det.layout.fields)
     stale = other.pack_rows(state)[0]
     bad = [None, blobs[0][:-1], stale, b"garbage", blobs[2]]

@@ -18,6 +18,7 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -67,20 +68,40 @@ class StateLayout:
     def _ident(self) -> tuple[bytes, int, int, int]:
         return MAGIC, zlib.crc32(self.name.encode()), self.version, self.width
 
+    def packed_fields(self, header_only: bool = False) -> list[tuple[Any, ...]]:
+        """The numpy record fields of a packed row (header, then the row's float64
+        values), for ``fill_packed``; a record of other fields around them (a RESP
+        command, say) then holds the row's bytes with no further copy."""
+        head = [("magic", "S4"), ("crc", "<u4"), ("version", "<u4"), ("width", "<u4"),
+                ("last_ts", "<f8")]  # fmt: skip
+        return head if header_only else [*head, ("row", "<f8", (self.width,))]
+
     def _record(self) -> np.dtype:
-        return np.dtype([("magic", "S4"), ("crc", "<u4"), ("version", "<u4"), ("width", "<u4"),
-                         ("last_ts", "<f8"), ("row", "<f8", (self.width,))])  # fmt: skip
+        return np.dtype(self.packed_fields())
+
+    def fill_packed(self, rec: np.ndarray, state: np.ndarray) -> None:
+        """Write ``state``'s rows into the ``packed_fields`` of records ``rec`` (one
+        record per row; a record without the ``row`` field gets the header only).
+        The layout must have a ``last_ts`` field (copied into the header)."""
+        magic, crc, version, width = self._ident()
+        rec["magic"], rec["crc"], rec["version"], rec["width"] = magic, crc, version, width
+        rec["last_ts"] = self.view(state, "last_ts")
+        if "row" in (rec.dtype.names or ()):
+            rec["row"] = state
 
     def pack(self, state: np.ndarray) -> memoryview:
         """Every row packed (header + the row's float64 values), back to back: row i
-        is bytes ``[i * nbytes, (i + 1) * nbytes)``.  The layout must have a
-        ``last_ts`` field (copied into the header)."""
-        magic, crc, version, width = self._ident()
+        is bytes ``[i * nbytes, (i + 1) * nbytes)``."""
         rec = np.empty(len(state), dtype=self._record())
-        rec["magic"], rec["crc"], rec["version"], rec["width"] = magic, crc, version, width
-        rec["last_ts"] = self.view(state, "last_ts")
-        rec["row"] = state
+        self.fill_packed(rec, state)
         return rec.data.cast("B")
+
+    def headers(self, state: np.ndarray) -> list[bytes]:
+        """The header of each row's packed bytes (its first ``HEADER_SIZE`` bytes)."""
+        rec = np.empty(len(state), dtype=np.dtype(self.packed_fields(header_only=True)))
+        self.fill_packed(rec, state)
+        buf = rec.tobytes()
+        return [buf[i : i + HEADER_SIZE] for i in range(0, len(buf), HEADER_SIZE)]
 
     def pack_rows(self, state: np.ndarray) -> list[bytes]:
         """One bytes object per row (see ``pack``)."""

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 import redis
 
-from skyline.analysis.algorithms.state import HEADER_SIZE, last_learned
+from skyline.analysis.algorithms.state import last_learned
 from skyline.analysis.algorithms.stepping import (
     VectorDetector,
     default_vector_detector,
@@ -204,20 +204,22 @@ class DetectorPass:
         if not metrics:
             return
         lay = self.detector.layout
-        packed = lay.pack(rows)
         keys = [self.keys.detector_state(m).encode() for m in metrics]
-        size = lay.nbytes
         if is_cluster(self.redis):  # one SET per key, routed to its node
-            commands = [redis_raw.set_ex(k, bytes(packed[i * size : (i + 1) * size]), self.state_ttl)
-                        for i, k in enumerate(keys)]  # fmt: skip
+            commands = [redis_raw.set_ex(k, blob, self.state_ttl)
+                        for k, blob in zip(keys, lay.pack_rows(rows), strict=True)]  # fmt: skip
             execute_routed_checked(self.redis, keys, commands)
         else:
-            payload = redis_raw.set_ex_many(keys, packed, size, self.state_ttl)
+
+            def fill(rec: np.ndarray, at: np.ndarray) -> None:  # every row: no copy of rows
+                lay.fill_packed(rec, rows if len(at) == len(rows) else rows[at])
+
+            payload = redis_raw.set_ex_records(keys, lay.packed_fields(), fill, self.state_ttl)
             redis_raw.execute_checked(self.redis, payload, len(metrics))
         self.counts.saved += len(metrics)
         if not cache:
             return
-        headers = [bytes(packed[i * size : i * size + HEADER_SIZE]) for i in range(len(metrics))]
+        headers = lay.headers(rows)
         evicted = self.cache.put(metrics, keys, headers, rows, self.clock())
         if evicted:
             self._save([m for m, _ in evicted], np.stack([r for _, r in evicted]), cache=False)
