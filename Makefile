@@ -46,16 +46,16 @@ stop:
 status: install
 	$(BIN)/skyline status
 
-# PYTEST_WORKERS=2: two pytest-xdist workers; most of the suite's time is spent waiting on
-# the processes and servers it starts, so two run in about half the time on a 2-core
-# machine.  One process stays the default until two parallel runs in a row pass (2026-12-07:
-# one passed in 9.5 min while the groups below were ignored; with them, one failed on a
-# race in test_daemon.py, since fixed, and the next passed in 9.9 min).  Every test starts its servers on free
-# ports and its SQL databases under random names, and each worker has its own session Redis
-# and Redis Cluster.  The tests that run a whole Skyline, and those that use the MariaDB
-# server, share one xdist_group ("full_stack"), so they run one at a time on one worker
-# (pytest < 9.2: pytest-xdist 3.8's groups do not work on 9.2).
-PYTEST_WORKERS ?= 0
+# Two pytest-xdist workers by default: most of the suite's time is spent waiting on the
+# processes and servers it starts, so two run in about half the time on a 2-core machine
+# (one process: 19-20 min; two: 9.5-10 min).  Made the default after two parallel
+# `.ci/run`s in a row passed (2026-12-07: 9.9 and 9.7 min; the failures seen before were
+# test races, fixed).  Every test starts its servers on free ports and its SQL databases
+# under random names, and each worker has its own session Redis and Redis Cluster.  The
+# tests that run a whole Skyline, and those that use the MariaDB server, share one
+# xdist_group ("full_stack"), so they run one at a time on one worker (pytest < 9.2:
+# pytest-xdist 3.8's groups do not work on 9.2).  PYTEST_WORKERS=0 runs one process.
+PYTEST_WORKERS ?= 2
 
 test: install-test
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
