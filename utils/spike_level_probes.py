@@ -11,6 +11,8 @@ version 3):
         "base()" "params(floor=4.5)" "slow(half_life=10000, c=0.85)" "soft(eta=0.5)" \\
         "short(c=0.7, blocks=2)" "counts('anscombe')" "counts('anscombe', max_median=20)" \\
         "time(seconds=300000)" "gaps('min')" "gaps('median', floor=False)"
+    python utils/spike_level_probes.py --data ../shared/nab/data "zdecay(half_life=300)" \
+        "vol(w=16)" "vol(floor=5, weight=0.3)" "power(3)"      # on version 4
 
 Printed per probe: in-sample / leave-one-category-out (threshold chosen without
 the held-out category) for the three profiles, and the standard score of the two
@@ -42,7 +44,7 @@ import numpy as np  # noqa: E402
 
 from skyline.analysis.algorithms.spike_level import BIG_Z, SpikeLevel, SpikeLevelParams  # noqa: E402
 from skyline.analysis.algorithms.spike_level_features import MAD_SCALE  # noqa: E402
-from skyline.analysis.algorithms.state import StateLayout  # noqa: E402
+from skyline.analysis.algorithms.state import StateLayout, shift_in  # noqa: E402
 from skyline.analysis.algorithms.stepping import score_points  # noqa: E402
 from skyline.analysis.algorithms.streaming import NEUTRAL_SCORE  # noqa: E402
 from skyline.analysis.nab import crossval, runner, scoring  # noqa: E402
@@ -185,6 +187,80 @@ class ZDecay(SpikeLevel):
             lay.view(state, peak)[:] = np.where(feed, np.maximum(f[feat], decayed), before[peak])
 
 
+class Volatility(SpikeLevel):
+    """A third surprise, *volatility*: the median of the last ``w`` absolute spike
+    residuals over the spike spread (about 0.67 for steady noise; a median, so one
+    spike does not move it), compared on the ``log1p`` scale with its own floor and
+    decaying peak like the other two, and added to the odds with weight
+    ``weight``: noise that grows without one large point."""
+
+    def __init__(self, params: SpikeLevelParams, w: int = 8, floor: float = 3.0,
+                 weight: float = 1.0) -> None:  # fmt: skip
+        super().__init__(params)
+        self.w, self.vol_floor, self.weight = w, floor, weight
+        lay = self.layout
+        extra = (("vol_res", w), ("vol_peak", 1))
+        self.layout = StateLayout(lay.name, lay.version, lay.fields + extra)
+
+    def new_state(self, m: int) -> np.ndarray:
+        state = super().new_state(m)
+        self.layout.view(state, "vol_peak")[:] = 0.0
+        return state
+
+    def _features(self, state: np.ndarray, t: np.ndarray, v: np.ndarray) -> dict:
+        f = super()._features(state, t, v)
+        lay = self.layout
+        res = state[:, lay.slice("vol_res")]
+        spread = self._spread(state, "spike")
+        now = np.abs(f["r_spike"])
+        both = np.concatenate([res[:, 1:], now[:, None]], axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(both, axis=1)
+        full = np.isfinite(both).all(axis=1)
+        f["f_vol"] = np.where(full, np.log1p(self._z(med, spread)), 0.0)
+        return f
+
+    def _raw_score(self, state: np.ndarray, f: dict) -> np.ndarray:
+        base = super()._raw_score(state, f)
+        lay = self.layout
+        ref = np.maximum(math.log1p(self.vol_floor), lay.view(state, "vol_peak"))
+        extra = self.weight * np.minimum(f["f_vol"] / ref, BIG_Z) ** 4
+        with np.errstate(divide="ignore", invalid="ignore"):
+            odds = np.where(base < 1.0, base / (1.0 - base), BIG_Z)
+        odds = odds + extra
+        warm = lay.view(state, "n") >= self.params.warmup
+        return np.where(warm, odds / (1.0 + odds), NEUTRAL_SCORE)
+
+    def _learn(self, state, ok, v, t, f, raw) -> None:  # noqa: ANN001
+        lay = self.layout
+        n = lay.view(state, "n").copy()
+        super()._learn(state, ok, v, t, f, raw)
+        shift_in(state[:, lay.slice("vol_res")], np.abs(f["r_spike"]), ok & (n > 0))
+        peak = lay.view(state, "vol_peak")
+        feed = ok & (n >= self.params.burn_in)
+        peak[:] = np.where(feed, np.maximum(f["f_vol"], peak * self._decay), peak)
+
+
+class Power(SpikeLevel):
+    """The two ratios combined as odds ``r_spike^p + r_level^p`` (version 4: p = 4):
+    a larger p lets the larger surprise decide alone, a smaller one adds them up."""
+
+    def __init__(self, params: SpikeLevelParams, p: float = 4.0) -> None:
+        super().__init__(params)
+        self.power = p
+
+    def _raw_score(self, state: np.ndarray, f: dict) -> np.ndarray:
+        lay, prm = self.layout, self.params
+        ratios = []
+        for i, (feat, peak, _) in enumerate(PEAKS):
+            ref = np.maximum(math.log1p(prm.floor), lay.view(state, peak))
+            ratios.append(f[feat] / np.fmax(ref, f["recur"][:, i]))
+        # the 4th-power odds at r = 1 stay 1, so the threshold's scale is kept
+        odds = sum(np.minimum(r, 1e3) ** self.power for r in ratios)
+        return np.where(lay.view(state, "n") >= prm.warmup, odds / (1.0 + odds), NEUTRAL_SCORE)
+
+
 TRANSFORMS = {"anscombe": lambda v: 2.0 * np.sqrt(v + 0.375), "log1p": np.log1p}
 
 
@@ -236,7 +312,9 @@ def main(argv: list[str] | None = None) -> int:
               "short": lambda **k: (ShortSpread(base, **k), series),
               "time": lambda seconds: (PeakDecay(base, "time", seconds=seconds), series),
               "gaps": lambda how, **k: (PeakDecay(base, how, **k), series),
-              "zdecay": lambda **k: (ZDecay(base, **k), series)}  # fmt: skip
+              "zdecay": lambda **k: (ZDecay(base, **k), series),
+              "vol": lambda **k: (Volatility(base, **k), series),
+              "power": lambda p: (Power(base, p), series)}  # fmt: skip
     offered = {}
     for arg in a.probes:
         det, data = eval(arg, {"__builtins__": {}}, probes)  # noqa: S307 (a research tool's own arguments)
