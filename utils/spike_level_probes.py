@@ -12,7 +12,7 @@ version 3):
         "short(c=0.7, blocks=2)" "counts('anscombe')" "counts('anscombe', max_median=20)" \\
         "time(seconds=300000)" "gaps('min')" "gaps('median', floor=False)"
     python utils/spike_level_probes.py --data ../shared/nab/data "zdecay(half_life=300)" \
-        "vol(w=16)" "vol(floor=5, weight=0.3)" "power(3)"      # on version 4
+        "vol(w=16)" "power(3)" "recurnopeak()"      # on version 4
 
 Printed per probe: in-sample / leave-one-category-out (threshold chosen without
 the held-out category) for the three profiles, and the standard score of the two
@@ -261,6 +261,32 @@ class Power(SpikeLevel):
         return np.where(lay.view(state, "n") >= prm.warmup, odds / (1.0 + odds), NEUTRAL_SCORE)
 
 
+class RecurNoPeak(SpikeLevel):
+    """A surprise at or below its recurring level (as large as one seen at about this
+    time on each recent day) does not feed the decaying peak: what recurs daily is no
+    news, so it does not raise the bar for the rest of the day either.  With
+    ``margin`` m, a surprise up to ``m`` times the recurring level is held back."""
+
+    def __init__(self, params: SpikeLevelParams, margin: float = 1.0) -> None:
+        super().__init__(params)
+        self.margin = margin
+        self._decay_now = np.ones(0)
+
+    def _peak_decay(self, state: np.ndarray, ok: np.ndarray, t: np.ndarray) -> np.ndarray:
+        self._decay_now = super()._peak_decay(state, ok, t)
+        return self._decay_now
+
+    def _learn(self, state, ok, v, t, f, raw) -> None:  # noqa: ANN001
+        lay = self.layout
+        feed = ok & (lay.view(state, "n") >= self.params.burn_in)
+        before = {peak: lay.view(state, peak).copy() for _, peak, _ in PEAKS}
+        super()._learn(state, ok, v, t, f, raw)
+        for i, (feat, peak, _) in enumerate(PEAKS):
+            recurs = feed & (f[feat] <= self.margin * f["recur"][:, i])  # NaN: False
+            p = lay.view(state, peak)
+            p[:] = np.where(recurs, before[peak] * self._decay_now, p)
+
+
 TRANSFORMS = {"anscombe": lambda v: 2.0 * np.sqrt(v + 0.375), "log1p": np.log1p}
 
 
@@ -314,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
               "gaps": lambda how, **k: (PeakDecay(base, how, **k), series),
               "zdecay": lambda **k: (ZDecay(base, **k), series),
               "vol": lambda **k: (Volatility(base, **k), series),
-              "power": lambda p: (Power(base, p), series)}  # fmt: skip
+              "power": lambda p: (Power(base, p), series),
+              "recurnopeak": lambda **k: (RecurNoPeak(base, **k), series)}  # fmt: skip
     offered = {}
     for arg in a.probes:
         det, data = eval(arg, {"__builtins__": {}}, probes)  # noqa: S307 (a research tool's own arguments)
