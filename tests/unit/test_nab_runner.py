@@ -216,7 +216,8 @@ def test_research_probe_tool(corpus: Path, capsys) -> None:
         sys.path.pop(0)
     probes = ["base()", "params(floor=4.5)", "slow(half_life=5000, c=0.85)", "soft(eta=0.5)",
               "short(c=0.7, blocks=2)", "counts('anscombe')", "counts('log1p', max_median=20)",
-              "time(seconds=3000)", "gaps('min')", "gaps('median', floor=False, cap=10)"]  # fmt: skip
+              "time(seconds=3000)", "gaps('min')", "gaps('median', floor=False, cap=10)",
+              "zdecay(half_life=300)", "vol(w=4)", "power(3)", "recurnopeak()"]  # fmt: skip
     argv = ["--data", str(corpus), "--params", "{'gap_window': 0}", "--select", *probes]
     assert spike_level_probes.main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
