@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from store import KINDS, nab_values, realistic_values  # noqa: E402
+from store_steady import KINDS, nab_values, realistic_values  # noqa: E402
 
 POINTS = 1440
 Encoded = Any
