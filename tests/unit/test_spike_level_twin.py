@@ -26,13 +26,13 @@ NAN = math.nan
 SMALL = SpikeLevelParams(
     warmup=8, local_k=3, scale_block=4, scale_blocks=5, level_recent=3, level_past=10,
     level_ready=2, season_slots=24, season_days=2, half_life=50.0, burn_in=20, floor=3.0,
-    repeat_window=7, recur_slots=6, recur_days=2, recur_reach=1, gap_window=3,
+    repeat_window=7, repeat_block=3, recur_slots=6, recur_days=2, recur_reach=1, gap_window=3,
 )  # fmt: skip
 VARIANTS = [
     SpikeLevelParams(),
     SMALL,
     SpikeLevelParams(recur_slots=0, season_level_gate=False, repeat_window=0),
-    SpikeLevelParams(season_slots=0, recur_reach=0, level_recent=1, gap_window=0),
+    SpikeLevelParams(season_slots=0, recur_reach=0, level_recent=1, gap_window=0, repeat_block=1),
 ]
 
 
@@ -117,7 +117,10 @@ class Twin:
         self.peaks = {"spike": 0.0, "level": 0.0}
         self.recent: deque[float] = deque(maxlen=max(p.local_k, p.level_recent - 1, 1))
         self.past: deque[float] = deque(maxlen=p.level_past)
-        self.scores: deque[float] = deque(maxlen=max(p.repeat_window, 1))
+        # repeat damping's memory: maxima of full blocks, and the open block's scores
+        self.block = max(1, min(p.repeat_block, p.repeat_window))
+        self.scores: deque[float] = deque(maxlen=max(p.repeat_window // self.block, 1))
+        self.open_block: list[float] = []
         blk, nb = p.scale_block, p.scale_blocks
         self.spread = {"spike": Spread(blk, nb, 1), "level": Spread(blk, nb, p.level_ready),
                        "season": Spread(blk, nb, 1), "slevel": Spread(blk, nb, p.level_ready)}  # fmt: skip
@@ -210,14 +213,18 @@ class Twin:
         f = self.features(t, v)
         raw = self.raw(t, f)
         score = raw
-        if p.repeat_window > 0 and self.scores and raw > 0.0 and max(self.scores) >= raw:
+        prev = [*self.scores, *self.open_block]
+        if p.repeat_window > 0 and prev and raw > 0.0 and max(prev) >= raw:
             score = raw * p.repeat_damping
         self.learn(t, v, f, raw)
         return score
 
     def learn(self, t: float, v: float, f: dict, raw: float) -> None:
         p = self.p
-        self.scores.append(raw)
+        self.open_block.append(raw)
+        if len(self.open_block) == self.block:
+            self.scores.append(max(self.open_block))
+            self.open_block = []
         if self.n > 0:
             self.spread["spike"].add(f["r_spike"])
             self.err_local = ewma(self.err_local, abs(f["r_spike"]), p.err_alpha)

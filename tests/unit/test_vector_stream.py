@@ -71,7 +71,11 @@ def test_state_round_trips_exactly_and_refuses_what_is_not_its_own():
     vs = [rng.normal(size=500), rng.normal(size=200), np.ones(10)]
     score_points(det, state, [t, t[:200], t[:10]], vs)
     blobs = det.layout.pack_rows(state)
-    assert all(len(b) == det.layout.nbytes for b in blobs) and det.layout.nbytes <= 8192
+    assert all(len(b) == det.layout.nbytes for b in blobs)
+    # jemalloc (Redis's usual allocator) stores a string of up to 7,162 bytes in its
+    # 7 KB size class and a longer one in the 8 KB class (MEMORY USAGE 7,256 against
+    # 8,280 on Redis 7.0): the state stays in the smaller one
+    assert det.layout.nbytes <= 7162
     back, ok = det.layout.unpack_rows(blobs, det.new_state(3))
     assert ok.all() and back.tobytes() == state.tobytes()
     assert last_learned(blobs[1]) == t[199]
