@@ -22,8 +22,7 @@ Payload = bytes | bytearray | memoryview | Sequence[bytes | memoryview]
 APPEND = b"*3\r\n$6\r\nAPPEND\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
 GET = b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n"
 GETRANGE = b"*4\r\n$8\r\nGETRANGE\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
-SET_HEAD = b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n"  # SET_EX up to its value
-SET_EX = b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$2\r\nEX\r\n$%d\r\n%b\r\n"
+SET_HEAD = b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n"  # SET key value EX s, up to the value
 
 
 def command(*parts: bytes) -> bytes:
@@ -48,8 +47,13 @@ def getrange(key: bytes, start: int, end: int) -> bytes:
 
 
 def set_ex(key: bytes, value: bytes, seconds: int) -> bytes:
+    return SET_HEAD % (len(key), key, len(value)) + value + _ex_tail(seconds)
+
+
+def _ex_tail(seconds: int) -> bytes:
+    """What follows the value in ``SET key value EX seconds``."""
     ttl = b"%d" % seconds
-    return SET_EX % (len(key), key, len(value), value, len(ttl), ttl)
+    return b"\r\n$2\r\nEX\r\n$%d\r\n%b\r\n" % (len(ttl), ttl)
 
 
 def set_ex_records(
@@ -68,8 +72,7 @@ def set_ex_records(
     commands (and their replies) are grouped by key length, in ``keys`` order within
     a group."""
     size = np.dtype(fields).itemsize
-    ttl = b"%d" % seconds
-    tail = b"\r\n$2\r\nEX\r\n$%d\r\n%b\r\n" % (len(ttl), ttl)
+    tail = _ex_tail(seconds)
     lengths = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
     out = []
     for length in np.unique(lengths).tolist():
