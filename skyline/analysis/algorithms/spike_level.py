@@ -274,12 +274,10 @@ class SpikeLevel:
             f = self._features(state, tt, vv)
             raw = self._raw_score(state, f)
             scores_win = _win(lay, state, "scores")
-            if self.repeat_block > 1:
-                scores_win = np.concatenate(
-                    [scores_win, _win(lay, state, "score_open")[:, :1]], axis=1
-                )
             if p.repeat_window > 0:
                 prev = np.nanmax(np.where(np.isnan(scores_win), -np.inf, scores_win), axis=1)
+                if self.repeat_block > 1:  # and the open block's largest (NaN: none yet)
+                    prev = np.fmax(prev, lay.view(state, "score_open")[:, 0])
                 repeat = (raw > 0.0) & (prev >= raw)
                 score = np.where(repeat, raw * p.repeat_damping, raw)
             else:
