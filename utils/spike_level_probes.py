@@ -72,14 +72,8 @@ class SlowReference(SpikeLevel):
         return state
 
     def _raw_score(self, state: np.ndarray, f: dict) -> np.ndarray:
-        lay, p = self.layout, self.params
-        ratios = []
-        for i, (feat, peak, slow) in enumerate(PEAKS):
-            ref = np.maximum(math.log1p(p.floor), lay.view(state, peak))
-            ref = np.maximum(ref, self.c * lay.view(state, slow))
-            ratios.append(f[feat] / np.fmax(ref, f["recur"][:, i]))
-        odds = sum(np.minimum(r, BIG_Z) ** 4 for r in ratios)
-        return np.where(lay.view(state, "n") >= p.warmup, odds / (1.0 + odds), NEUTRAL_SCORE)
+        odds = sum(np.minimum(r, BIG_Z) ** 4 for r in ratios(self, state, f, self.c))
+        return warm_score(self, state, odds)
 
     def _learn(self, state, ok, v, t, f, raw) -> None:  # noqa: ANN001
         lay = self.layout
@@ -98,6 +92,24 @@ class SlowReference(SpikeLevel):
 
 
 PEAKS = (("f_spike", "spike_peak", "spike_slow"), ("f_level", "level_peak", "level_slow"))
+
+
+def ratios(det: SpikeLevel, state: np.ndarray, f: dict, slow: float = 0.0) -> list[np.ndarray]:
+    """Each surprise over its reference, as ``SpikeLevel._raw_score`` computes them;
+    with ``slow``, the reference is also at least that times the slow peak."""
+    lay, out = det.layout, []
+    for i, (feat, peak, slow_peak) in enumerate(PEAKS):
+        ref = np.maximum(math.log1p(det.params.floor), lay.view(state, peak))
+        if slow:
+            ref = np.maximum(ref, slow * lay.view(state, slow_peak))
+        out.append(f[feat] / np.fmax(ref, f["recur"][:, i]))
+    return out
+
+
+def warm_score(det: SpikeLevel, state: np.ndarray, odds: np.ndarray) -> np.ndarray:
+    """``odds / (1 + odds)``, neutral while the row warms up."""
+    warm = det.layout.view(state, "n") >= det.params.warmup
+    return np.where(warm, odds / (1.0 + odds), NEUTRAL_SCORE)
 
 
 class ShortSpread(SpikeLevel):
@@ -228,9 +240,7 @@ class Volatility(SpikeLevel):
         extra = self.weight * np.minimum(f["f_vol"] / ref, BIG_Z) ** 4
         with np.errstate(divide="ignore", invalid="ignore"):
             odds = np.where(base < 1.0, base / (1.0 - base), BIG_Z)
-        odds = odds + extra
-        warm = lay.view(state, "n") >= self.params.warmup
-        return np.where(warm, odds / (1.0 + odds), NEUTRAL_SCORE)
+        return warm_score(self, state, odds + extra)
 
     def _learn(self, state, ok, v, t, f, raw) -> None:  # noqa: ANN001
         lay = self.layout
@@ -251,14 +261,9 @@ class Power(SpikeLevel):
         self.power = p
 
     def _raw_score(self, state: np.ndarray, f: dict) -> np.ndarray:
-        lay, prm = self.layout, self.params
-        ratios = []
-        for i, (feat, peak, _) in enumerate(PEAKS):
-            ref = np.maximum(math.log1p(prm.floor), lay.view(state, peak))
-            ratios.append(f[feat] / np.fmax(ref, f["recur"][:, i]))
         # the 4th-power odds at r = 1 stay 1, so the threshold's scale is kept
-        odds = sum(np.minimum(r, 1e3) ** self.power for r in ratios)
-        return np.where(lay.view(state, "n") >= prm.warmup, odds / (1.0 + odds), NEUTRAL_SCORE)
+        odds = sum(np.minimum(r, 1e3) ** self.power for r in ratios(self, state, f))
+        return warm_score(self, state, odds)
 
 
 class RecurNoPeak(SpikeLevel):
