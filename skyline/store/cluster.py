@@ -69,15 +69,38 @@ def run_script(
         script(keys=list(keys), args=list(args), client=pipe)
 
 
+class Ready:
+    """Replies already read (``send_routed`` on a cluster): ``raw.Pending``'s
+    interface, for callers that overlap a routed send with other work."""
+
+    def __init__(self, replies: list[Any]) -> None:
+        self._replies = replies
+
+    def read(self) -> list[Any]:
+        return self._replies
+
+    def cancel(self) -> None:
+        self._replies = []
+
+
+def send_routed(
+    client: redis.Redis, keys: Sequence[bytes], commands: Sequence[bytes | bytearray]
+) -> raw.Pending | Ready:
+    """``execute_routed`` in two halves: send now, ``read()`` the replies later.  On
+    a single Redis the replies are read when asked for, so Redis answers while the
+    caller works; on a cluster the routed send (with its resends) is done at once."""
+    if not is_cluster(client):
+        return raw.send(client, b"".join(commands), len(commands))
+    return Ready(_Router(cast(RedisCluster, client)).run(keys, commands))
+
+
 def execute_routed(
     client: redis.Redis, keys: Sequence[bytes], commands: Sequence[bytes | bytearray]
 ) -> list[Any]:
     """Send raw RESP ``commands`` (command i names ``keys[i]``) and return the replies
     in order, error replies as exception objects (as ``raw.execute``).  One payload on
     a single Redis; one per node on a cluster."""
-    if not is_cluster(client):
-        return raw.execute(client, b"".join(commands), len(commands))
-    return _Router(cast(RedisCluster, client)).run(keys, commands)
+    return send_routed(client, keys, commands).read()
 
 
 def execute_routed_checked(
@@ -85,11 +108,7 @@ def execute_routed_checked(
 ) -> list[Any]:
     """``execute_routed`` for commands that must all succeed: the first error reply is
     raised."""
-    out = execute_routed(client, keys, commands)
-    for reply in out:
-        if isinstance(reply, Exception):
-            raise reply
-    return out
+    return raw.raise_first_error(execute_routed(client, keys, commands))
 
 
 class _Router:

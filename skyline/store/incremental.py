@@ -16,7 +16,7 @@ the same per metric.  No command names two keys, so this works on Redis Cluster.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import redis
@@ -51,33 +51,89 @@ class SinceChunk(NamedTuple):
 WholeReader = Callable[[str, bytes | None], tuple[np.ndarray, Cursor]]
 
 
+class SeriesCommands:
+    """Each metric's series key and the encoded parts of its incremental read
+    (``GETRANGE key`` to finish with the cursor's offset, and the head's read), made
+    once and kept: encoding them on every pass cost about 3 us a metric, as much as
+    Redis takes to answer.  Holds at most ``LIMIT`` metrics (then starts over)."""
+
+    LIMIT = 200_000
+
+    def __init__(self, series_key: Callable[[str], str]) -> None:
+        self._series_key = series_key
+        self._memo: dict[str, tuple[bytes, bytes, bytes]] = {}
+
+    def __call__(self, metric: str) -> tuple[bytes, bytes, bytes]:
+        """(key, ``raw.getrange_head(key)``, ``GETRANGE key 0 HEAD_SIZE-1``)."""
+        got = self._memo.get(metric)
+        if got is None:
+            key = self._series_key(metric).encode()
+            got = (key, redis_raw.getrange_head(key), redis_raw.getrange(key, 0, HEAD_SIZE - 1))
+            if len(self._memo) >= self.LIMIT:
+                self._memo.clear()
+            self._memo[metric] = got
+        return got
+
+
+class SinceAsk(NamedTuple):
+    """The commands of an incremental read of a chunk of metrics (``ask_since``):
+    ``commands[j]`` names ``sent[j]``.  ``keys[i]`` is metric i's series key;
+    ``inc`` the metrics read past their cursor (a tail and a head each, in that
+    order, first), ``full`` those read whole (a GET each, after them)."""
+
+    keys: list[bytes]
+    sent: list[bytes]
+    commands: list[bytes]
+    inc: list[tuple[int, Cursor]]
+    full: list[int]
+
+
 def read_since_chunk(
     client: redis.Redis,
-    keys: Sequence[bytes],
+    commands: SeriesCommands,
     metrics: Sequence[str],
     cursors: Sequence[Cursor | None],
     read_whole: WholeReader,
 ) -> SinceChunk:
-    """Read ``metrics`` (series keys ``keys``) past ``cursors``; ``read_whole(metric,
-    raw)`` decodes a series read whole (``None``: no such key)."""
-    n = len(metrics)
-    inc: list[tuple[int, Cursor]] = []
-    full: list[int] = []
-    for i, cur in enumerate(cursors):
-        if cur is not None and cur.head:
+    """Read ``metrics`` past ``cursors``; ``read_whole(metric, raw)`` decodes a
+    series read whole (``None``: no such key)."""
+    ask = ask_since(commands, metrics, cursors)
+    replies = execute_routed_checked(client, ask.sent, ask.commands) if ask.sent else []
+    return answer_since(client, ask, replies, metrics, read_whole)
+
+
+def ask_since(
+    commands: SeriesCommands, metrics: Sequence[str], cursors: Sequence[Cursor | None]
+) -> SinceAsk:
+    """The commands that read ``metrics`` past ``cursors`` (``answer_since`` reads
+    their replies).  A caller may send them with other commands in one payload."""
+    ask = SinceAsk([], [], [], [], [])
+    keys, sent, payload, inc, full = ask
+    to_end = redis_raw.getrange_to_end
+    for i, (metric, cur) in enumerate(zip(metrics, cursors, strict=True)):
+        k, head_of_range, read_head = commands(metric)
+        keys.append(k)
+        if cur is not None and cur.head:  # the tail, THEN the head
             inc.append((i, cur))
+            payload += (to_end(head_of_range, cur.offset), read_head)
+            sent += (k, k)
         else:
             full.append(i)
-    payload: list[bytes] = []
-    sent: list[bytes] = []
-    for i, cur in inc:  # the tail, THEN the head; raw RESP: redis-py packs ~4x slower
-        k = keys[i]
-        payload += (redis_raw.getrange(k, cur.offset, -1), redis_raw.getrange(k, 0, HEAD_SIZE - 1))
-        sent += (k, k)
-    for i in full:
-        payload.append(redis_raw.get(keys[i]))
-        sent.append(keys[i])
-    replies = execute_routed_checked(client, sent, payload) if sent else []
+    payload += [redis_raw.get(keys[i]) for i in full]
+    sent += [keys[i] for i in full]
+    return ask
+
+
+def answer_since(
+    client: redis.Redis,
+    ask: SinceAsk,
+    replies: Sequence[Any],
+    metrics: Sequence[str],
+    read_whole: WholeReader,
+) -> SinceChunk:
+    """The new records from the ``replies`` to ``ask`` (none an error); a series
+    rewritten since its cursor is read again, whole, here."""
+    n, keys, inc = len(metrics), ask.keys, ask.inc
     parts: list[bytes] = [b""] * n
     new: list[Cursor] = [Cursor()] * n
     whole = np.zeros(n, dtype=bool)
@@ -90,11 +146,11 @@ def read_since_chunk(
         usable = len(tail) - len(tail) % RECORD_SIZE
         parts[i] = tail if usable == len(tail) else tail[:usable]
         new[i] = Cursor(cur.offset + usable, head)
-    got = replies[2 * len(inc) :]
+    got = list(replies[2 * len(inc) :])
     if stale:  # rewritten since the cursor: read whole, single-key GETs
         got += execute_routed_checked(client, [keys[i] for i in stale],
                                       [redis_raw.get(keys[i]) for i in stale])  # fmt: skip
-    for i, raw in zip(full + stale, got, strict=True):
+    for i, raw in zip(ask.full + stale, got, strict=True):
         rec, new[i] = read_whole(metrics[i], raw)
         parts[i] = rec.tobytes()
         whole[i] = True

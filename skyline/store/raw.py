@@ -16,12 +16,19 @@ from typing import Any
 import numpy as np
 import redis
 
+try:  # what the hiredis reader of redis-py's parser returns for "no whole reply yet"
+    from redis._parsers.hiredis import NOT_ENOUGH_DATA as _INCOMPLETE
+except ImportError:  # another redis-py: its own read_response is used
+    _INCOMPLETE = None
+
 # pre-encoded commands: one buffer, or a list of buffers sent back to back
 Payload = bytes | bytearray | memoryview | Sequence[bytes | memoryview]
 
 APPEND = b"*3\r\n$6\r\nAPPEND\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
 GET = b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n"
-GETRANGE = b"*4\r\n$8\r\nGETRANGE\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
+GETRANGE_HEAD = b"*4\r\n$8\r\nGETRANGE\r\n$%d\r\n%b\r\n"  # up to the range
+GETRANGE = GETRANGE_HEAD + b"$%d\r\n%b\r\n$%d\r\n%b\r\n"
+TO_END = b"%b$%d\r\n%b\r\n$2\r\n-1\r\n"  # that head, start, end -1
 SET_HEAD = b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n"  # SET key value EX s, up to the value
 
 
@@ -44,6 +51,18 @@ def get(key: bytes) -> bytes:
 def getrange(key: bytes, start: int, end: int) -> bytes:
     a, b = b"%d" % start, b"%d" % end
     return GETRANGE % (len(key), key, len(a), a, len(b), b)
+
+
+def getrange_head(key: bytes) -> bytes:
+    """``GETRANGE key`` without its range: keep it per key and finish it with
+    ``getrange_to_end`` (a third of ``getrange``'s cost, for hot loops)."""
+    return GETRANGE_HEAD % (len(key), key)
+
+
+def getrange_to_end(head: bytes, start: int) -> bytes:
+    """``GETRANGE key start -1`` from ``getrange_head(key)``."""
+    a = b"%d" % start
+    return TO_END % (head, len(a), a)
 
 
 def set_ex(key: bytes, value: bytes, seconds: int) -> bytes:
@@ -88,39 +107,101 @@ def set_ex_records(
     return out
 
 
-def execute(client: redis.Redis, payload: Payload, replies: int) -> list[Any]:
-    """Send pre-encoded commands (one buffer, or several sent in order) and read
-    their replies; error replies are returned
-    as ``redis.ResponseError`` objects, connection errors are raised (and the
-    connection discarded, so nothing half-read is reused)."""
+class Pending:
+    """Commands sent on a pooled connection of their own whose replies are not read
+    yet (``send``): Redis works on them while the caller does something else.
+    ``read`` them, or ``cancel``; until then the connection stays out of the pool."""
+
+    def __init__(self, pool: Any, conn: Any, replies: int) -> None:
+        self._pool, self._conn, self._replies = pool, conn, replies
+
+    def read(self) -> list[Any]:
+        """The replies, error replies as ``redis.ResponseError`` objects; connection
+        errors are raised (and the connection discarded, so nothing half-read is
+        reused)."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            raise RuntimeError("raw.Pending: the replies were read or cancelled already")
+        try:
+            return read_replies(conn, self._replies)
+        except BaseException:
+            conn.disconnect()
+            raise
+        finally:
+            self._pool.release(conn)
+
+    def cancel(self) -> None:
+        """Drop the replies: the connection is closed (its unread replies with it)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.disconnect()
+            self._pool.release(conn)
+
+
+def send(client: redis.Redis, payload: Payload, replies: int) -> Pending:
+    """Send pre-encoded commands (one buffer, or several sent in order) now; read
+    their ``replies`` later with ``Pending.read``."""
     pool = client.connection_pool
     conn = pool.get_connection()
     try:
         chunks = [payload] if isinstance(payload, bytes | bytearray | memoryview) else list(payload)
         conn.send_packed_command(chunks)
-        return read_replies(conn, replies)
     except BaseException:
         conn.disconnect()
-        raise
-    finally:
         pool.release(conn)
+        raise
+    return Pending(pool, conn, replies)
+
+
+def execute(client: redis.Redis, payload: Payload, replies: int) -> list[Any]:
+    """Send pre-encoded commands (one buffer, or several sent in order) and read
+    their replies; error replies are returned as ``redis.ResponseError`` objects,
+    connection errors are raised (and the connection discarded, so nothing
+    half-read is reused)."""
+    return send(client, payload, replies).read()
 
 
 def read_replies(conn: Any, replies: int) -> list[Any]:
     """Read ``replies`` replies from ``conn``, error replies as ``redis.ResponseError``
-    objects.  Straight from the connection's parser: ``Connection.read_response``
-    formats a host description for a possible error message on every call, which
-    costs about 0.7 us a reply, as much as the parsing (``docs/performance.md``).
-    Socket errors raise as they do there; the caller discards the connection."""
-    read = conn._parser.read_response  # replies; raises on a socket or connection error
-    return [read() for _ in range(replies)]
+    objects (redis-py's subclasses: ``MovedError``, ...).  Socket errors raise as in
+    redis-py; the caller discards the connection.
+
+    With hiredis (a dependency) the replies come straight from the connection's
+    hiredis reader, refilled by the parser's own socket read: redis-py's
+    ``read_response`` checks every reply for push messages and connection errors
+    in Python, and its ``Connection.read_response`` formats a host description
+    too: 0.65 us a reply against 0.5 (docs/performance.md).  Push messages (RESP3
+    only; Skyline's clients speak RESP2) are not replies and are dropped."""
+    parser = conn._parser
+    reader = getattr(parser, "_reader", None)
+    if reader is None or _INCOMPLETE is None:  # the pure-Python parser
+        read = parser.read_response
+        return [read() for _ in range(replies)]
+    gets, refill = reader.gets, parser.read_from_socket
+    push = getattr(parser, "_hiredis_PushNotificationType", None) or ()
+    out: list[Any] = []
+    while len(out) < replies:
+        reply = gets()
+        if type(reply) is bytes:  # most replies: skip the checks below
+            out.append(reply)
+        elif reply is _INCOMPLETE:
+            refill()
+        elif isinstance(reply, redis.ConnectionError):  # e.g. LOADING: raised, as in redis-py
+            raise reply
+        elif not isinstance(reply, push):
+            out.append(reply)
+    return out
 
 
 def execute_checked(client: redis.Redis, payload: Payload, replies: int) -> list[Any]:
     """``execute`` for reads and writes that must all succeed: the first error reply
     is raised."""
-    out = execute(client, payload, replies)
-    for reply in out:
-        if isinstance(reply, Exception):
+    return raise_first_error(execute(client, payload, replies))
+
+
+def raise_first_error(replies: list[Any]) -> list[Any]:
+    """``replies``, unless one is an error reply: then the first is raised."""
+    for reply in replies:
+        if type(reply) is not bytes and isinstance(reply, Exception):  # bytes: most, fast
             raise reply
-    return out
+    return replies

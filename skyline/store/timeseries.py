@@ -22,7 +22,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import redis
@@ -54,7 +54,15 @@ from skyline.store.codec import (  # noqa: F401  (re-exported: the store's recor
     to_series_many,
 )
 from skyline.store.datapoint import Reject, Window, check_point
-from skyline.store.incremental import Cursor, SinceChunk, read_since_chunk
+from skyline.store.incremental import (
+    Cursor,
+    SeriesCommands,
+    SinceAsk,
+    SinceChunk,
+    answer_since,
+    ask_since,
+    read_since_chunk,
+)
 from skyline.store.keys import RedisKeys
 from skyline.store.sealed import CorruptSeries, is_sealed, read_header, seal
 
@@ -103,6 +111,7 @@ class TimeSeriesStore:
         self.keys = keys
         self.companions = companions
         self.cluster = is_cluster(client)
+        self._series_commands = SeriesCommands(keys.series)
         self._rewrite = client.register_script(_REWRITE_LUA)
         self._delete_if_unchanged = client.register_script(_DELETE_IF_UNCHANGED_LUA)
 
@@ -316,8 +325,17 @@ class TimeSeriesStore:
         """The new records of ``metrics`` past ``cursors``, all in one array
         (``skyline.store.incremental.read_since_chunk``); one pipeline, so callers
         chunk by ``READ_CHUNK``."""
-        keys = [self.keys.series(m).encode() for m in metrics]
-        return read_since_chunk(self.redis, keys, metrics, cursors, _whole)
+        return read_since_chunk(self.redis, self._series_commands, metrics, cursors, _whole)
+
+    def ask_since(self, metrics: Sequence[str], cursors: Sequence[Cursor | None]) -> SinceAsk:
+        """``read_since_chunk`` in two halves: the commands, for a caller to send
+        (with others, in one payload), then ``answer_since`` with their replies."""
+        return ask_since(self._series_commands, metrics, cursors)
+
+    def answer_since(
+        self, ask: SinceAsk, replies: Sequence[Any], metrics: Sequence[str]
+    ) -> SinceChunk:
+        return answer_since(self.redis, ask, replies, metrics, _whole)
 
     # Trimming -----------------------------------------------------------------------
     def trim_many(

@@ -366,3 +366,67 @@ def test_a_metric_named_twice_in_one_run_is_judged_once(redis_client, store_keys
     stamps = [d.timestamp for d in found]
     assert len(stamps) == len(set(stamps)), "duplicate detections"
     assert set(stamps) == expected and dp.counts.judged == len(ts)
+
+
+def test_chunks_read_ahead_survive_evictions_and_failures(redis_client, store_keys, monkeypatch):
+    """A pass sends the next chunk's reads before it judges this one.  Judging a
+    chunk can evict a state of the next chunk from the cache after its header
+    check was sent: that state is read whole instead, and no point is skipped or
+    judged twice.  A failing chunk cancels the reads sent for the next one."""
+    from skyline.analysis.analyzer import detect
+
+    monkeypatch.setattr(detect, "STATE_CHUNK", 2)
+    store, _ = store_keys
+    names = ["a", "b", "c", "d", "e"]
+    series = {m: nab_style(np.random.default_rng(30 + k), 1150, 2_000_000_000)
+              for k, m in enumerate(names)}  # fmt: skip
+    one = make_detector().layout.nbytes
+    dp = new_pass(redis_client, store_keys, cache_bytes=3 * one + 500, checkpoint=1e9)
+    real_step, calls = dp.detector.step, []
+
+    def fail_second_call(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise ConnectionError("forced")
+        return real_step(*args, **kw)
+
+    found: dict[str, set[int]] = {m: set() for m in names}
+    # a and b lag one pass behind c, d and e: in the second pass, judging a and b
+    # saves states whose header equals the one c has in Redis, evicts c (asked with
+    # a header check) and gives b c's slot; c must not take b's row.
+    cuts = {"a": [0, 400, 500, 700, 900, 1150], "c": [0, 500, 600, 700, 900, 1150]}
+    for k in range(5):
+        for m in names:
+            ts, vs = series[m]
+            lo, hi = cuts["a" if m in "ab" else "c"][k : k + 2]
+            store.append_grouped({m: (ts[lo:hi].tolist(), vs[lo:hi].tolist())})
+        if k == 3:  # fails in the second chunk, with the third's reads sent
+            monkeypatch.setattr(dp.detector, "step", fail_second_call)
+            with pytest.raises(ConnectionError):
+                dp.run(names)
+            assert not redis_client.connection_pool._in_use_connections  # cancelled, released
+            monkeypatch.setattr(dp.detector, "step", real_step)
+        for d in dp.run(names):
+            found[d.metric].add(d.timestamp)
+    for m in names:
+        assert found[m] == reference(*series[m]), m
+        assert saved_last(redis_client, m) is not None
+    assert len(dp.cache) <= 3
+
+
+def test_a_state_deleted_under_a_cached_one_is_rebuilt_from_the_whole_series(
+    redis_client, store_keys
+):
+    """The state is cached and the series read past a cursor; the state key is
+    deleted: the metric is new again, so its whole series is judged."""
+    store, keys = store_keys
+    ts, vs = nab_style(np.random.default_rng(27), 1150, 2_000_000_000)
+    dp = new_pass(redis_client, store_keys, cache_bytes=1 << 20, checkpoint=1e9)
+    store.append_grouped({"m": (ts[:900].tolist(), vs[:900].tolist())})
+    dp.run(["m"])
+    dp.flush()
+    redis_client.delete(keys.detector_state("m"))
+    store.append_grouped({"m": (ts[900:].tolist(), vs[900:].tolist())})
+    found = {d.timestamp for d in dp.run(["m"])}
+    assert dp.counts.new_states == 2 and dp.counts.judged == 900 + len(ts)
+    assert found == reference(ts, vs) and saved_last(redis_client) == float(ts[-1])

@@ -24,6 +24,53 @@ def test_replies_come_back_in_order_with_errors_and_nils_in_place(redis_client):
     assert redis_client.get("k1") == b"one!!"  # the commands after the error still ran
 
 
+def test_the_fast_reader_reads_what_redis_pys_own_parser_reads(redis_url, redis_client):
+    """``read_replies`` takes replies straight from the hiredis reader; its slow twin
+    is redis-py's pure-Python parser, on the same payload: big values (many socket
+    reads), errors, nils, integers, status replies and arrays."""
+    from redis._parsers import _RESP2Parser
+
+    rng = np.random.default_rng(1)
+    for i in range(40):
+        redis_client.set(f"big{i}", rng.bytes(int(rng.integers(0, 200_000))))
+    redis_client.rpush("alist", "x", "y")
+    commands = [raw.get(f"big{i}".encode()) for i in range(40)]
+    commands += [raw.get(b"alist"), raw.get(b"none"), raw.append(b"big0", b"!"),
+                 raw.command(b"LRANGE", b"alist", b"0", b"-1"), raw.command(b"PING"),
+                 raw.getrange(b"big1", 5, 9)] * 3  # fmt: skip
+    payload = b"".join(commands)
+    slow = redis.Redis.from_url(redis_url, parser_class=_RESP2Parser)
+    try:
+        redis_client.set("big0", b"")
+        fast_replies = raw.execute(redis_client, payload, len(commands))
+        redis_client.set("big0", b"")
+        slow_replies = raw.execute(slow, payload, len(commands))
+    finally:
+        slow.close()
+
+    def same(x):
+        return (type(x), str(x)) if isinstance(x, Exception) else x
+
+    assert [same(x) for x in fast_replies] == [same(x) for x in slow_replies]
+    assert isinstance(fast_replies[40], redis.ResponseError) and fast_replies[41] is None
+    assert fast_replies[42] == 1 and fast_replies[43] == [b"x", b"y"]
+    assert fast_replies[44] in (b"PONG", True) and len(fast_replies[45]) == 5
+
+
+def test_replies_sent_now_are_read_later_and_a_cancel_releases_the_connection(redis_client):
+    redis_client.set("k", b"v")
+    pending = raw.send(redis_client, raw.get(b"k") + raw.append(b"k", b"w"), 2)
+    assert redis_client.get("k") in (b"v", b"vw")  # other work meanwhile, on another connection
+    assert pending.read() == [b"v", 2]
+    with pytest.raises(RuntimeError):
+        pending.read()
+    cancelled = raw.send(redis_client, raw.get(b"k"), 1)
+    assert redis_client.connection_pool._in_use_connections
+    cancelled.cancel()
+    assert not redis_client.connection_pool._in_use_connections
+    assert raw.execute(redis_client, raw.get(b"k"), 1) == [b"vw"]
+
+
 def test_a_connection_closed_mid_reply_raises_and_is_not_reused(redis_client):
     redis_client.set("k", b"v")
     payload = raw.get(b"k") + raw.command(b"QUIT") + raw.get(b"k")

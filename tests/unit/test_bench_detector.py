@@ -24,7 +24,10 @@ def test_the_detector_benchmark_judges_every_point_and_times_the_stages():
     assert out["state_bytes"] <= 8192 and out["state_memory_usage_bytes"] > out["state_bytes"]
     # 60 s rounds, a 120 s checkpoint spread over [60, 120) s: saves in some rounds only
     assert 0 < out["state_saves_per_round"] < 60
-    stages = [out[f"us_per_metric_{k}"] for k in ("load", "new_points", "score_flat", "save")]
+    stages = [
+        out[f"us_per_metric_{k}"]
+        for k in ("ask", "wait", "load", "answer", "new_points", "score_flat", "save")
+    ]
     assert all(x >= 0 for x in stages) and 0 < sum(stages) <= out["us_per_metric_total"]
     for key in ("points_per_s_amortised", "batch_points_per_s", "first_pass_points_per_s"):
         assert out[key] > 0

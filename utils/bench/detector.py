@@ -56,6 +56,8 @@ from skyline.analysis.analyzer import detect as detect_module  # noqa: E402
 from skyline.analysis.analyzer.agent import Analyzer  # noqa: E402
 from skyline.analysis.analyzer.detect import DetectorPass  # noqa: E402
 from skyline.settings import load_settings  # noqa: E402
+from skyline.store.raw import Pending  # noqa: E402
+from skyline.store.timeseries import TimeSeriesStore  # noqa: E402
 
 
 def make_analyzer(client: redis.Redis, var_dir: str, checkpoint: float | None) -> Analyzer:
@@ -77,26 +79,45 @@ def write_points(daemon: Analyzer, names: list[str], t: np.ndarray, v: np.ndarra
 
 
 class Sections:
-    """Wall time of the pass's stages per one-point round (``--sections``): each
-    ``DetectorPass`` method and ``score_flat`` wrapped with a timer.  Off by default,
-    so the figures above are of the unwrapped code."""
+    """Wall time of the pass's stages per one-point round (``--sections``): the
+    ``DetectorPass`` methods, ``score_flat`` and the store's ``answer_since`` wrapped
+    with a timer.  ``wait`` is reading the replies to a chunk's reads (``Pending``),
+    the time Redis's answers were not ready; the rest of ``total`` is the daemon's
+    work outside the pass.  Off by default, so the figures above are of the
+    unwrapped code."""
 
-    STAGES = ("_load", "_new_points", "score_flat", "_save")
+    STAGES = (
+        (DetectorPass, "_ask"),
+        (Pending, "read"),
+        (DetectorPass, "_load"),
+        (TimeSeriesStore, "answer_since"),
+        (DetectorPass, "_new_points"),
+        (detect_module, "score_flat"),
+        (DetectorPass, "_save"),
+    )
+    NAMES = {"read": "wait", "answer_since": "answer"}
 
     def __init__(self) -> None:
-        self.on = False
+        self.on = self.inside = False
         self.now: dict[str, float] = {}
         self.rounds: list[dict[str, float]] = []
-        for name in self.STAGES:
-            owner = detect_module if name == "score_flat" else DetectorPass
-            setattr(owner, name, self._timed(getattr(owner, name), name))
+        for owner, name in self.STAGES:
+            label = self.NAMES.get(name, name.strip("_"))
+            setattr(owner, name, self._timed(getattr(owner, name), label))
 
     def _timed(self, fn, name: str):  # type: ignore[no-untyped-def]
+        """``fn`` timed, unless it runs inside another stage (a save's own replies are
+        the save's time, not ``wait``): the stages never overlap."""
+
         def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            if self.inside:
+                return fn(*args, **kwargs)
+            self.inside = True
             t0 = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
+                self.inside = False
                 if self.on:
                     self.now[name] = self.now.get(name, 0.0) + time.perf_counter() - t0
 
@@ -111,8 +132,8 @@ class Sections:
 
     def report(self, metrics: int) -> dict[str, float]:
         """Median over the rounds of each stage, in µs per metric."""
-        keys = (*self.STAGES, "total")
-        return {f"us_per_metric_{k.strip('_')}":
+        keys = (*(self.NAMES.get(n, n.strip("_")) for _, n in self.STAGES), "total")
+        return {f"us_per_metric_{k}":
                 statistics.median(r.get(k, 0.0) for r in self.rounds) / metrics * 1e6
                 for k in keys}  # fmt: skip
 

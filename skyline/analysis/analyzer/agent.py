@@ -176,7 +176,8 @@ class Analyzer(Daemon):
 
     def analyse_metrics(self, metrics: list[str], kind: str) -> list[AnomalyEvent]:
         t0 = time.monotonic()
-        metrics = [m for m in metrics if not self.filter.skipped(m)]
+        if self.filter.active:
+            metrics = [m for m in metrics if not self.filter.skipped(m)]
         if self.detect is not None:
             return self._detect_metrics(metrics, kind, t0)
         series = {m: s for m, s in self.store.read_many(metrics).items() if len(s)}

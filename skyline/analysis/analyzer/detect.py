@@ -1,15 +1,17 @@
 """The analyzer's default mode: every new point of every metric judged by the
 streaming detector, its state kept in Redis between passes and across restarts.
 
-One pass over a set of metrics:
+One pass over a set of metrics, a chunk of ``STATE_CHUNK`` at a time:
 
-1. load each metric's state (one GET per key in one raw payload; no command spans
-   two metrics, so this works on Redis Cluster).  A state this process saved last
-   is kept in memory (``StateCache``) and only its 24-byte header is read back, to
-   check that nobody else changed or deleted it;
-2. read the points that arrived since the last pass (byte cursors kept in memory;
-   after a restart, a rewritten series or a missing state, the whole series), sorted,
-   de-duplicated, and only those after the last point the state has judged;
+1. send the chunk's reads in one raw payload, single-key commands (so this works
+   on Redis Cluster): each metric's state (a GET; a state this process saved last is
+   kept in memory, ``StateCache``, and only its 24-byte header is read back, to check
+   that nobody else changed or deleted it) and the points that arrived since the
+   last pass (byte cursors kept in memory; after a restart, a rewritten series or a
+   missing state, the whole series).  The next chunk's reads are sent before this
+   chunk is judged, so Redis answers them while the analyzer steps;
+2. keep the new points sorted, de-duplicated, and only those after the last point
+   the state has judged;
 3. step them through the detector in timestamp order (``score_points``: a metric
    that received a batch has every point judged, in order);
 4. save the states that moved (SET with a TTL) and return the points whose score
@@ -40,6 +42,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import redis
@@ -52,11 +55,12 @@ from skyline.analysis.algorithms.stepping import (
 )
 from skyline.analysis.analyzer.state_cache import StateCache
 from skyline.store import raw as redis_raw
-from skyline.store.cluster import execute_routed_checked, is_cluster
+from skyline.store.cluster import Ready, execute_routed_checked, is_cluster, send_routed
+from skyline.store.incremental import SinceAsk, SinceChunk
 from skyline.store.keys import RedisKeys
-from skyline.store.timeseries import READ_CHUNK, Cursor, TimeSeriesStore
+from skyline.store.timeseries import Cursor, TimeSeriesStore
 
-STATE_CHUNK = 1000  # state keys per pipeline
+STATE_CHUNK = 1000  # metrics per chunk: one payload of reads (3 commands a metric)
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,16 @@ class PassCounts:
 
 
 make_detector = default_vector_detector
+
+
+class _Asked(NamedTuple):
+    """A chunk's reads, sent (``DetectorPass._ask``): the cache slot of each metric
+    then, its state key, the series reads, and the replies to come."""
+
+    slots: np.ndarray
+    keys: list[bytes]
+    since: SinceAsk
+    pending: redis_raw.Pending | Ready
 
 
 class DetectorPass:
@@ -100,14 +114,25 @@ class DetectorPass:
     def run(self, metrics: Sequence[str]) -> list[Detection]:
         """Judge the new points of ``metrics``; detections in (metric, time) order.
         A metric named twice is judged once (arrivals can name one twice: from the
-        changed set and routed here by another member)."""
+        changed set and routed here by another member).
+
+        Chunks overlap with Redis: the next chunk's reads are sent before this one
+        is judged, so Redis answers them meanwhile."""
         metrics = list(dict.fromkeys(metrics))
+        chunks = [metrics[i : i + STATE_CHUNK] for i in range(0, len(metrics), STATE_CHUNK)]
         found: list[Detection] = []
-        for i in range(0, len(metrics), STATE_CHUNK):
-            chunk = list(metrics[i : i + STATE_CHUNK])
+        asked = self._ask(chunks[0]) if chunks else None
+        for k, chunk in enumerate(chunks):
+            current, asked = asked, None
+            assert current is not None
             try:
-                found += self._run_chunk(chunk)
+                replies = current.pending.read()
+                if k + 1 < len(chunks):
+                    asked = self._ask(chunks[k + 1])
+                found += self._judge(chunk, current, replies)
             except BaseException:
+                if asked is not None:
+                    asked.pending.cancel()
                 self.forget(chunk)
                 raise
         return found
@@ -130,20 +155,44 @@ class DetectorPass:
             self._save([m for m, _ in part], np.stack([row for _, row in part]))
         return len(dirty)
 
-    def _run_chunk(self, metrics: list[str]) -> list[Detection]:
-        state, slots, restored, old_last = self._load(metrics)
+    def _ask(self, metrics: list[str]) -> _Asked:
+        """Send the reads of a chunk, states and new points in one payload (single-key
+        commands: no command spans two metrics, so this works on Redis Cluster).  A
+        state this process saved last is in its cache (``StateCache``), so only its
+        24-byte header is read back, to check that nobody else changed or deleted it;
+        the others are read whole.  Changes nothing here: ``_judge`` reads the replies."""
+        key, cache = self.keys.detector_state, self.cache
+        slots = cache.slots(metrics)
+        keys = [key(m).encode() for m in metrics]
+        commands = [cache.check(s) if s >= 0 else redis_raw.get(k)
+                    for k, s in zip(keys, slots.tolist(), strict=True)]  # fmt: skip
+        since = self.store.ask_since(metrics, [self.cursors.get(m) for m in metrics])
+        pending = send_routed(self.redis, keys + since.sent, commands + since.commands)
+        return _Asked(slots, keys, since, pending)
+
+    def _judge(self, metrics: list[str], asked: _Asked, replies: list[Any]) -> list[Detection]:
+        redis_raw.raise_first_error(replies)
+        n = len(metrics)
+        state, slots, restored, old_last = self._load(metrics, asked, replies[:n])
         last_ts = self.detector.layout.view(state, "last_ts").copy()
-        silent_until = np.full(len(metrics), -np.inf)
+        silent_until = np.full(n, -np.inf)
+        reread: list[int] = []  # read past a cursor, but the state is new: read whole
         for i in np.flatnonzero(~restored).tolist():
-            self.cursors.pop(metrics[i], None)
+            if self.cursors.pop(metrics[i], None) is not None:
+                reread.append(i)
             if np.isnan(old_last[i]):
                 self.counts.new_states += 1
             else:
                 self.counts.rebuilt_states += 1
                 silent_until[i] = old_last[i]
-        owner, t, v = self._new_points(metrics, last_ts)
+        reads = [(np.arange(n), self.store.answer_since(asked.since, replies[n:], metrics))]
+        if reread:
+            names = [metrics[i] for i in reread]
+            whole = self.store.read_since_chunk(names, [None] * len(names))
+            reads.append((np.array(reread), whole))
+        owner, t, v = self._new_points(metrics, last_ts, reads)
         score = score_flat(self.detector, state, owner, t.astype(float), v)
-        moved = np.bincount(owner, minlength=len(metrics)) > 0
+        moved = np.bincount(owner, minlength=n) > 0
         deferred = self.cache.defer(slots, state, moved, self.clock())
         due = np.flatnonzero(moved & ~deferred)
         self._save([metrics[i] for i in due.tolist()], state[due])
@@ -152,26 +201,26 @@ class DetectorPass:
         hits = np.flatnonzero(judged & (score >= self.threshold)).tolist()
         return [Detection(metrics[owner[j]], int(t[j]), float(v[j]), float(score[j])) for j in hits]
 
-    def _load(self, metrics: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The metrics' states; the cache slot of each state that came from the cache
-        (-1: read from Redis, or new); which were restored; and for the others the
-        last timestamp a state of another version had judged (NaN: no state at all).
+    def _load(
+        self, metrics: list[str], asked: _Asked, replies: list[Any]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The metrics' states from the ``replies`` to ``asked``; the cache slot of
+        each state that came from the cache (-1: read from Redis, or new); which were
+        restored; and for the others the last timestamp a state of another version
+        had judged (NaN: no state at all).
 
-        A state this process saved last comes from its cache when the header in
-        Redis (GETRANGE of 24 bytes) is still the one it saved; the others are read
-        whole.  Single-key commands in raw RESP payloads."""
-        key, lay, cache = self.keys.detector_state, self.detector.layout, self.cache
-        slots = cache.slots(metrics)
-        keys = [key(m).encode() for m in metrics]
-        commands = [cache.check(s) if s >= 0 else redis_raw.get(k)
-                    for k, s in zip(keys, slots.tolist(), strict=True)]  # fmt: skip
-        replies = execute_routed_checked(self.redis, keys, commands)
+        A cached state is used when the header in Redis is still the one this process
+        saved, and it is still cached: judging the previous chunk may have evicted it
+        since it was asked for.  Otherwise it is read again, whole."""
+        lay, cache, keys = self.detector.layout, self.cache, asked.keys
+        slots = asked.slots.copy()
         blobs: list[bytes | None] = [None] * len(metrics)
         stale: list[int] = []
+        held = cache.slots(metrics).tolist()
         for i, (reply, s) in enumerate(zip(replies, slots.tolist(), strict=True)):
             if s < 0:
                 blobs[i] = reply if isinstance(reply, bytes) else None
-            elif reply != cache.header(s):  # changed or gone since this process saved it
+            elif s != held[i] or reply != cache.header(s):  # evicted, changed or gone
                 stale.append(i)
         if stale:
             for i in stale:
@@ -225,21 +274,18 @@ class DetectorPass:
             self._save([m for m, _ in evicted], np.stack([r for _, r in evicted]), cache=False)
 
     def _new_points(
-        self, metrics: list[str], last_ts: np.ndarray
+        self, metrics: list[str], last_ts: np.ndarray, reads: list[tuple[np.ndarray, SinceChunk]]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The points after each metric's ``last_ts``, sorted by metric (its index in
         ``metrics``) then time, one value per timestamp (the last written): arrays
-        ``(owner, t, v)``.  One sort for the whole chunk."""
-        cursors = self.cursors
-        parts = []
-        for i in range(0, len(metrics), READ_CHUNK):
-            names = metrics[i : i + READ_CHUNK]
-            got = self.store.read_since_chunk(names, [cursors.get(m) for m in names])
-            cursors.update(zip(names, got.cursors, strict=True))
-            parts.append(got)
-        whole = np.concatenate([g.whole for g in parts])
-        owner = np.repeat(np.arange(len(metrics)), np.concatenate([g.counts for g in parts]))
-        allrec = np.concatenate([g.records for g in parts])
+        ``(owner, t, v)``.  ``reads``: (the metrics' indices, what was read for them)
+        in the order read; the cursors are taken from them.  One sort for the chunk."""
+        whole = np.zeros(len(metrics), dtype=bool)
+        for at, got in reads:
+            self.cursors.update(zip([metrics[i] for i in at.tolist()], got.cursors, strict=True))
+            whole[at] |= got.whole
+        owner = np.concatenate([np.repeat(at, got.counts) for at, got in reads])
+        allrec = np.concatenate([got.records for _, got in reads])
         t = allrec["t"].astype(np.int64)
         v = allrec["v"].astype(np.float64)
         order = np.lexsort((t, owner))  # stable: the last-written of a timestamp is last
