@@ -119,6 +119,8 @@ class DetectorPass:
         Chunks overlap with Redis: the next chunk's reads are sent before this one
         is judged, so Redis answers them meanwhile."""
         metrics = list(dict.fromkeys(metrics))
+        given = {m: i for i, m in enumerate(metrics)}
+        metrics = self._by_slot(metrics)
         chunks = [metrics[i : i + STATE_CHUNK] for i in range(0, len(metrics), STATE_CHUNK)]
         found: list[Detection] = []
         asked = self._ask(chunks[0]) if chunks else None
@@ -135,7 +137,18 @@ class DetectorPass:
                     asked.pending.cancel()
                 self.forget(chunk)
                 raise
+        found.sort(key=lambda d: given[d.metric])  # stable: each metric's in time order
         return found
+
+    def _by_slot(self, metrics: list[str]) -> list[str]:
+        """``metrics`` with the cached ones first, in the order of their cache slots:
+        states saved together sit in consecutive slots, so a chunk's rows are mostly
+        one run of the cache's slab and are stepped in place (``rows_in_place``)."""
+        slots = self.cache.slots(metrics)
+        if not (slots >= 0).any():
+            return metrics
+        order = np.argsort(np.where(slots < 0, np.iinfo(np.intp).max, slots), kind="stable")
+        return [metrics[i] for i in order.tolist()]
 
     def forget(self, metrics: Sequence[str]) -> None:
         """Drop the cursors and cached states of ``metrics`` (unsaved learning too):
@@ -173,7 +186,7 @@ class DetectorPass:
     def _judge(self, metrics: list[str], asked: _Asked, replies: list[Any]) -> list[Detection]:
         redis_raw.raise_first_error(replies)
         n = len(metrics)
-        state, slots, restored, old_last = self._load(metrics, asked, replies[:n])
+        state, slots, restored, old_last, in_place = self._load(metrics, asked, replies[:n])
         last_ts = self.detector.layout.view(state, "last_ts").copy()
         silent_until = np.full(n, -np.inf)
         reread: list[int] = []  # read past a cursor, but the state is new: read whole
@@ -193,7 +206,7 @@ class DetectorPass:
         owner, t, v = self._new_points(metrics, last_ts, reads)
         score = score_flat(self.detector, state, owner, t.astype(float), v)
         moved = np.bincount(owner, minlength=n) > 0
-        deferred = self.cache.defer(slots, state, moved, self.clock())
+        deferred = self.cache.defer(slots, state, moved, self.clock(), in_place)
         due = np.flatnonzero(moved & ~deferred)
         self._save([metrics[i] for i in due.tolist()], state[due])
         judged = t > silent_until[owner]
@@ -203,11 +216,12 @@ class DetectorPass:
 
     def _load(
         self, metrics: list[str], asked: _Asked, replies: list[Any]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
         """The metrics' states from the ``replies`` to ``asked``; the cache slot of
         each state that came from the cache (-1: read from Redis, or new); which were
-        restored; and for the others the last timestamp a state of another version
-        had judged (NaN: no state at all).
+        restored; for the others the last timestamp a state of another version had
+        judged (NaN: no state at all); and whether the states are the cache's own
+        rows (every one cached, in one run of slots: stepped in place, not copied).
 
         A cached state is used when the header in Redis is still the one this process
         saved, and it is still cached: judging the previous chunk may have evicted it
@@ -231,7 +245,10 @@ class DetectorPass:
             for i, reply in zip(stale, replies, strict=True):
                 blobs[i] = reply if isinstance(reply, bytes) else None
         hit = slots >= 0
-        if hit.all():  # the steady state: one gather
+        if hit.all():  # the steady state: the cache's rows, or one gather
+            own = cache.rows_in_place(slots)
+            if own is not None:
+                return own, slots, hit, np.full(len(metrics), np.nan), True
             state = cache.rows(slots)
         else:
             state = np.empty((len(metrics), lay.width))
@@ -245,7 +262,7 @@ class DetectorPass:
             for i in rest.tolist():
                 x = last_learned(blobs[i])
                 old_last[i] = np.nan if x is None else x
-        return state, slots, restored, old_last
+        return state, slots, restored, old_last, False
 
     def _save(self, metrics: list[str], rows: np.ndarray, cache: bool = True) -> None:
         """SET the states (with the TTL) and cache them as saved; the unsaved states

@@ -61,6 +61,17 @@ class StateCache:
         """A copy of the rows in ``slots`` (every one cached)."""
         return self._rows[slots]
 
+    def rows_in_place(self, slots: np.ndarray) -> np.ndarray | None:
+        """The rows in ``slots`` themselves (a view, no copy) when the slots are one
+        ascending run, else None.  Changing them changes the cache: the caller
+        ``defer``s them with ``in_place`` or drops them.  Copying a chunk's rows
+        out and back cost about 2 us a metric (7 KB rows)."""
+        if not len(slots) or slots[0] < 0 or slots[-1] - slots[0] != len(slots) - 1:
+            return None
+        if len(slots) > 1 and not (np.diff(slots) == 1).all():
+            return None
+        return self._rows[slots[0] : slots[-1] + 1]
+
     def get(self, metric: str) -> tuple[bytes, np.ndarray, bytes] | None:
         """(saved header, a copy of the row, the command reading the saved header
         back) or None."""
@@ -76,21 +87,25 @@ class StateCache:
 
     # -- writing ----------------------------------------------------------------------
     def defer(
-        self, slots: np.ndarray, state: np.ndarray, moved: np.ndarray, now: float
-    ) -> np.ndarray:
+        self, slots: np.ndarray, state: np.ndarray, moved: np.ndarray, now: float,
+        in_place: bool = False,
+    ) -> np.ndarray:  # fmt: skip
         """Keep the ``moved`` rows of ``state`` in the cache unsaved where they came
         from the cache (slot >= 0) and are not due yet; returns that mask (the other
-        moved rows must be saved now).  One scatter when every row is kept."""
+        moved rows must be saved now).  One scatter when every row is kept, none
+        when ``state`` is the cache's own rows (``rows_in_place``)."""
         keep = np.zeros(len(slots), dtype=bool)
         if self.checkpoint <= 0 or not len(slots):
             return keep
         cached = moved & (slots >= 0)
         keep[cached] = now < self._due[slots[cached]]
         if keep.all():
-            self._rows[slots] = state
+            if not in_place:
+                self._rows[slots] = state
             self._dirty[slots] = True
         elif keep.any():
-            self._rows[slots[keep]] = state[keep]
+            if not in_place:
+                self._rows[slots[keep]] = state[keep]
             self._dirty[slots[keep]] = True
         return keep
 
