@@ -56,12 +56,12 @@ from skyline.store.codec import (  # noqa: F401  (re-exported: the store's recor
 from skyline.store.datapoint import Reject, Window, check_point
 from skyline.store.incremental import (
     Cursor,
-    SeriesCommands,
     SinceAsk,
     SinceChunk,
     answer_since,
     ask_since,
     read_since_chunk,
+    series_commands,
 )
 from skyline.store.keys import RedisKeys
 from skyline.store.sealed import CorruptSeries, is_sealed, read_header, seal
@@ -111,7 +111,7 @@ class TimeSeriesStore:
         self.keys = keys
         self.companions = companions
         self.cluster = is_cluster(client)
-        self._series_commands = SeriesCommands(keys.series)
+        self._series_commands = series_commands(keys.series)
         self._rewrite = client.register_script(_REWRITE_LUA)
         self._delete_if_unchanged = client.register_script(_DELETE_IF_UNCHANGED_LUA)
 

@@ -58,6 +58,7 @@ from skyline.store import raw as redis_raw
 from skyline.store.cluster import Ready, execute_routed_checked, is_cluster, send_routed
 from skyline.store.incremental import SinceAsk, SinceChunk
 from skyline.store.keys import RedisKeys
+from skyline.store.memo import Memo
 from skyline.store.timeseries import Cursor, TimeSeriesStore
 
 STATE_CHUNK = 1000  # metrics per chunk: one payload of reads (3 commands a metric)
@@ -107,6 +108,7 @@ class DetectorPass:
         self.threshold = threshold
         self.state_ttl = int(state_ttl)
         self.cursors: dict[str, Cursor] = {}
+        self.state_key = Memo(lambda m: keys.detector_state(m).encode())
         self.counts = PassCounts()
         self.cache = StateCache(cache_bytes, detector.layout.width, checkpoint)
         self.clock = clock
@@ -174,9 +176,9 @@ class DetectorPass:
         state this process saved last is in its cache (``StateCache``), so only its
         24-byte header is read back, to check that nobody else changed or deleted it;
         the others are read whole.  Changes nothing here: ``_judge`` reads the replies."""
-        key, cache = self.keys.detector_state, self.cache
+        key, cache = self.state_key, self.cache
         slots = cache.slots(metrics)
-        keys = [key(m).encode() for m in metrics]
+        keys = key.many(metrics)
         commands = [cache.check(s) if s >= 0 else redis_raw.get(k)
                     for k, s in zip(keys, slots.tolist(), strict=True)]  # fmt: skip
         since = self.store.ask_since(metrics, [self.cursors.get(m) for m in metrics])
@@ -270,7 +272,7 @@ class DetectorPass:
         if not metrics:
             return
         lay = self.detector.layout
-        keys = [self.keys.detector_state(m).encode() for m in metrics]
+        keys = self.state_key.many(metrics)
         if is_cluster(self.redis):  # one SET per key, routed to its node
             commands = [redis_raw.set_ex(k, blob, self.state_ttl)
                         for k, blob in zip(keys, lay.pack_rows(rows), strict=True)]  # fmt: skip

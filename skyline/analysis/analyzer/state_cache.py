@@ -112,13 +112,15 @@ class StateCache:
     def put(self, metrics: Sequence[str], keys: Sequence[bytes], headers: Sequence[bytes],
             rows: np.ndarray, now: float) -> list[tuple[str, np.ndarray]]:  # fmt: skip
         """Cache ``rows`` as just saved (metric i, named once, under Redis key
-        ``keys[i]``, with ``headers[i]``); returns the dirty states dropped to make
-        room (metric, row).  Room is made before any slot is taken, so the slab never
-        grows past what the limit holds."""
+        ``keys[i]``, with ``headers[i]``, all headers of one length: the layout's);
+        returns the dirty states dropped to make room (metric, row).  Room is made
+        before any slot is taken, so the slab never grows past what the limit holds."""
         if self.limit <= 0 or not len(metrics):
             return []
         checks = {i: _header_check(keys[i], headers[i])
                   for i, m in enumerate(metrics) if m not in self._slot}  # fmt: skip
+        if not checks:  # every one cached already (the steady state): no room to make
+            return self._put_cached(metrics, headers, rows, now)
         need = sum(self._entry_size(headers[i], c) for i, c in checks.items())
         held = sum(self._entry_size(h, self._check[self._slot[m]])
                    for m, h in zip(metrics, headers, strict=True) if m in self._slot)  # fmt: skip
@@ -147,6 +149,22 @@ class StateCache:
         self._dirty[slots] = False
         self._due[slots] = now + self.checkpoint * self._spread[slots]
         return evicted
+
+    def _put_cached(self, metrics: Sequence[str], headers: Sequence[bytes], rows: np.ndarray,
+                    now: float) -> list[tuple[str, np.ndarray]]:  # fmt: skip
+        """``put`` of metrics that are all cached: the same slots and sizes (a header
+        keeps its length), now the newest in batch order; nothing is evicted."""
+        order = self._slot
+        for m in metrics:
+            order[m] = order.pop(m)
+        slots = self.slots(metrics)
+        header = self._header
+        for slot, head in zip(slots.tolist(), headers, strict=True):
+            header[slot] = head
+        self._rows[slots] = rows
+        self._dirty[slots] = False
+        self._due[slots] = now + self.checkpoint * self._spread[slots]
+        return []
 
     def _put_last(self, metrics: Sequence[str], keys: Sequence[bytes], headers: Sequence[bytes],
                   rows: np.ndarray, now: float) -> list[tuple[str, np.ndarray]]:  # fmt: skip
