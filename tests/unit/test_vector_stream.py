@@ -17,6 +17,7 @@ from skyline.analysis.algorithms.state import (
     StateLayout,
     last_learned,
     nan_count_rows,
+    nan_median_count_rows,
     nan_median_rows,
     shift_in,
 )
@@ -36,14 +37,20 @@ def slow_median(row: list[float]) -> float:
     return statistics.median(vals) if vals else math.nan
 
 
+@pytest.mark.parametrize("full", [False, True])
 @pytest.mark.parametrize("seed", range(5))
-def test_nan_median_rows_equals_statistics_median(seed):
+def test_nan_median_rows_equals_statistics_median(seed, full):
     rng = np.random.default_rng(seed)
-    a = rng.normal(0, 10, (50, 1 + seed * 7))
-    a[rng.random(a.shape) < 0.3] = np.nan
-    a[0] = np.nan  # a row with nothing
+    a = rng.normal(0, 10, (50, 1 + seed * 7 + 25 * full))  # up to 54 columns
+    if full:  # no NaN anywhere: wide rows take the partition
+        a[2] = np.round(a[2])  # ties
+        a[3, ::2] = np.inf
+    else:
+        a[rng.random(a.shape) < 0.3] = np.nan
+        a[0] = np.nan  # a row with nothing
     a[1, :] = 5.0  # all equal
     got = nan_median_rows(a)
+    assert np.array_equal(nan_median_count_rows(a)[0], got, equal_nan=True)
     want = [slow_median(row.tolist()) for row in a]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12, equal_nan=True)
     assert nan_count_rows(a).tolist() == [sum(not math.isnan(x) for x in r) for r in a]

@@ -66,7 +66,13 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from skyline.analysis.algorithms.spike_level_features import BlockSpread, DailyBins
-from skyline.analysis.algorithms.state import StateLayout, nan_count_rows, nan_median_rows, shift_in
+from skyline.analysis.algorithms.state import (
+    StateLayout,
+    nan_count_rows,
+    nan_median_count_rows,
+    nan_median_rows,
+    shift_in,
+)
 from skyline.analysis.algorithms.streaming import NEUTRAL_SCORE
 
 BIG_Z = 1e6
@@ -178,9 +184,10 @@ class SpikeLevel:
         recent, past = _win(lay, state, "recent"), _win(lay, state, "past")
         k = p.level_recent - 1
         last = recent[:, recent.shape[1] - k :] if k else recent[:, :0]
+        median, count = nan_median_count_rows(past)
         with np.errstate(invalid="ignore"):
-            level = (last.sum(axis=1) + v) / p.level_recent - nan_median_rows(past)
-        return np.where(nan_count_rows(past) >= p.level_past // 2, level, np.nan)
+            level = (last.sum(axis=1) + v) / p.level_recent - median
+        return np.where(count >= p.level_past // 2, level, np.nan)
 
     def _features(self, state: np.ndarray, t: np.ndarray, v: np.ndarray) -> dict:
         p, lay = self.params, self.layout

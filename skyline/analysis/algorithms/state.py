@@ -155,16 +155,33 @@ def shift_in(window: np.ndarray, x: np.ndarray, mask: np.ndarray) -> None:
 
 def nan_median_rows(a: np.ndarray) -> np.ndarray:
     """Median of each row ignoring NaN (NaN for a row with no value)."""
-    if a.shape[1] == 0:
-        return np.full(a.shape[0], np.nan)
+    return nan_median_count_rows(a)[0]
+
+
+PARTITION_FROM = 32  # columns: from here a partition beats a sort (120: 0.8 ms vs 1.15)
+
+
+def nan_median_count_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(nan_median_rows(a), nan_count_rows(a))``, NaN counted once.  Wide windows
+    with no NaN in any row (the steady state) are partitioned around the middle
+    instead of sorted; the median is the same number either way."""
+    n = a.shape[1]
+    if n == 0:
+        return np.full(a.shape[0], np.nan), np.zeros(a.shape[0], dtype=np.int64)
+    cnt = n - np.isnan(a).sum(axis=1)
+    if n >= PARTITION_FROM and len(cnt) and cnt.min() == n:
+        k = n // 2
+        p = np.partition(a, k, axis=1)
+        hi = p[:, k]
+        lo = p[:, :k].max(axis=1) if n % 2 == 0 else hi
+        return 0.5 * (lo + hi), cnt
     s = np.sort(a, axis=1)  # NaN sorts last
-    cnt = a.shape[1] - np.isnan(a).sum(axis=1)
     lo = np.maximum((cnt - 1) // 2, 0)
     hi = np.maximum(cnt // 2, 0)
-    hi = np.minimum(hi, a.shape[1] - 1)
+    hi = np.minimum(hi, n - 1)
     r = np.arange(a.shape[0])
     med = 0.5 * (s[r, lo] + s[r, hi])
-    return np.where(cnt > 0, med, np.nan)
+    return np.where(cnt > 0, med, np.nan), cnt
 
 
 def nan_count_rows(a: np.ndarray) -> np.ndarray:
