@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import redis
 
 from skyline.analysis.algorithms.spike_level import SpikeLevel
 from skyline.analysis.algorithms.state import last_learned
@@ -430,3 +431,60 @@ def test_a_state_deleted_under_a_cached_one_is_rebuilt_from_the_whole_series(
     found = {d.timestamp for d in dp.run(["m"])}
     assert dp.counts.new_states == 2 and dp.counts.judged == 900 + len(ts)
     assert found == reference(ts, vs) and saved_last(redis_client) == float(ts[-1])
+
+
+def test_a_failed_save_of_an_evicted_state_forgets_it_so_no_point_is_skipped(
+    redis_client, store_keys, monkeypatch
+):
+    """Caching c evicts a's unsaved state, and writing it fails (forced): c's pass
+    still returns its detections (its own state is saved), and a is forgotten, so
+    its next pass restores the state last saved and re-judges the points after it
+    rather than reading on from the cursor."""
+    from skyline.analysis.analyzer import detect
+
+    store, _ = store_keys
+    series = {m: nab_style(np.random.default_rng(40 + k), 1150, 2_000_000_000)
+              for k, m in enumerate("abc")}  # fmt: skip
+    one = make_detector().layout.nbytes
+    dp = new_pass(redis_client, store_keys, cache_bytes=2 * one + 200, checkpoint=1e9)
+    found: dict[str, set[int]] = {m: set() for m in "abc"}
+
+    def feed(names: str, lo: int, hi: int) -> None:
+        for m in names:
+            ts, vs = series[m]
+            store.append_grouped({m: (ts[lo:hi].tolist(), vs[lo:hi].tolist())})
+
+    def run(names: str) -> None:
+        for d in dp.run(list(names)):
+            found[d.metric].add(d.timestamp)
+
+    feed("ab", 0, 500)
+    run("ab")
+    feed("ab", 500, 800)
+    run("ab")  # a and b run ahead of Redis, in the cache
+    assert {m for m, _ in dp.cache.dirty()} == {"a", "b"}
+    feed("c", 0, 1150)
+    real = detect.redis_raw.execute_checked
+
+    def refuse_the_evicted(client, payload, replies):
+        if detect.redis_raw.execute_checked is refuse_the_evicted and calls:
+            raise redis.ResponseError("OOM forced")
+        calls.append(1)
+        return real(client, payload, replies)
+
+    calls: list[int] = []
+    monkeypatch.setattr(detect.redis_raw, "execute_checked", refuse_the_evicted)
+    run("c")  # c is saved; a, evicted, is not
+    monkeypatch.setattr(detect.redis_raw, "execute_checked", real)
+    assert dp.counts.evicted_unsaved == 1 and len(calls) == 1
+    assert saved_last(redis_client, "a") == float(series["a"][0][499])
+    feed("ab", 800, 1150)
+    run("abc")
+    dp.flush()
+    det = make_detector()
+    for m in "abc":
+        assert found[m] == reference(*series[m]), m
+        want = det.new_state(1)  # every point learned once, in order
+        score_points(det, want, [series[m][0]], [series[m][1]])
+        got = det.layout.unpack_rows([redis_client.get(f"sky:detector:{m}")], det.new_state(1))
+        assert np.array_equal(got[0], want, equal_nan=True), m

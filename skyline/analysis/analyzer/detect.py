@@ -39,6 +39,7 @@ caller's (``skyline.analysis.analyzer.agent``).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,8 @@ from skyline.store.keys import RedisKeys
 from skyline.store.memo import Memo
 from skyline.store.timeseries import Cursor, TimeSeriesStore
 
+log = logging.getLogger(__name__)
+
 STATE_CHUNK = 1000  # metrics per chunk: one payload of reads (3 commands a metric)
 
 
@@ -79,6 +82,7 @@ class PassCounts:
     new_states: int = 0
     rebuilt_states: int = 0
     saved: int = 0  # states written to Redis (new, due, evicted or flushed)
+    evicted_unsaved: int = 0  # evicted states whose save failed: re-judged from the last save
 
 
 make_detector = default_vector_detector
@@ -290,7 +294,17 @@ class DetectorPass:
         headers = lay.headers(rows)
         evicted = self.cache.put(metrics, keys, headers, rows, self.clock())
         if evicted:
-            self._save([m for m, _ in evicted], np.stack([r for _, r in evicted]), cache=False)
+            names = [m for m, _ in evicted]  # metrics of other chunks, out of the cache now
+            try:
+                self._save(names, np.stack([r for _, r in evicted]), cache=False)
+            except (redis.RedisError, OSError) as exc:
+                # This chunk's states are saved: failing now would lose its detections.
+                # The evicted ones' learning since their last save is lost instead, and
+                # forgetting their cursors has their points re-judged from that save.
+                self.forget(names)
+                self.counts.evicted_unsaved += len(names)
+                log.warning("%d evicted detector states not saved (%s): they will be "
+                            "re-judged from their last save", len(names), exc)  # fmt: skip
 
     def _new_points(
         self, metrics: list[str], last_ts: np.ndarray, reads: list[tuple[np.ndarray, SinceChunk]]
