@@ -403,8 +403,10 @@ def test_chunks_read_ahead_survive_evictions_and_failures(redis_client, store_ke
             store.append_grouped({m: (ts[lo:hi].tolist(), vs[lo:hi].tolist())})
         if k == 3:  # fails in the second chunk, with the third's reads sent
             monkeypatch.setattr(dp.detector, "step", fail_second_call)
-            with pytest.raises(ConnectionError):
+            with pytest.raises((ConnectionError, detect.PassFailed)) as failed:
                 dp.run(names)
+            for d in getattr(failed.value, "found", []):  # the first chunk's
+                found[d.metric].add(d.timestamp)
             assert not redis_client.connection_pool._in_use_connections  # cancelled, released
             monkeypatch.setattr(dp.detector, "step", real_step)
         for d in dp.run(names):
@@ -488,3 +490,63 @@ def test_a_failed_save_of_an_evicted_state_forgets_it_so_no_point_is_skipped(
         score_points(det, want, [series[m][0]], [series[m][1]])
         got = det.layout.unpack_rows([redis_client.get(f"sky:detector:{m}")], det.new_state(1))
         assert np.array_equal(got[0], want, equal_nan=True), m
+
+
+def test_a_chunk_failing_keeps_the_detections_of_the_chunks_before_it(
+    redis_client, store_keys, monkeypatch
+):
+    """The first chunk's cursor moved on and its state was saved: its detections
+    would never be found again, so the failure carries them (``PassFailed``)."""
+    from skyline.analysis.analyzer import detect
+
+    monkeypatch.setattr(detect, "STATE_CHUNK", 1)
+    store, _ = store_keys
+    series = {m: nab_style(np.random.default_rng(50 + k), 1150, 2_000_000_000)
+              for k, m in enumerate("ab")}  # fmt: skip
+    for m, (ts, vs) in series.items():
+        store.append_grouped({m: (ts[:950].tolist(), vs[:950].tolist())})
+    dp = new_pass(redis_client, store_keys)
+    real_step, calls = dp.detector.step, []
+
+    def fail_in_the_second_chunk(*args, **kw):
+        calls.append(1)
+        if len(calls) > 950:  # one call per point of the first chunk's metric
+            raise ConnectionError("forced")
+        return real_step(*args, **kw)
+
+    monkeypatch.setattr(dp.detector, "step", fail_in_the_second_chunk)
+    with pytest.raises(detect.PassFailed) as failed:
+        dp.run(["a", "b"])
+    assert isinstance(failed.value.__cause__, ConnectionError)
+    first = {d.timestamp for d in failed.value.found}
+    assert {d.metric for d in failed.value.found} == {"a"}
+    assert first == {t for t in reference(*series["a"]) if t <= series["a"][0][949]} != set()
+    monkeypatch.setattr(dp.detector, "step", real_step)
+    for m, (ts, vs) in series.items():
+        store.append_grouped({m: (ts[950:].tolist(), vs[950:].tolist())})
+    found = dp.run(["a", "b"])
+    assert first | {d.timestamp for d in found if d.metric == "a"} == reference(*series["a"])
+    assert {d.timestamp for d in found if d.metric == "b"} == reference(*series["b"])
+
+
+def test_the_analyzer_emits_what_a_failed_pass_found_then_raises(conf, make_settings,
+                                                                 redis_client, monkeypatch):  # fmt: skip
+    from skyline.analysis.analyzer.detect import Detection, PassFailed
+
+    analyzer = Analyzer(make_settings(conf))
+    analyzer.setup()
+    assert analyzer.detect is not None
+    now = int(time.time())
+    analyzer.store.append_grouped({"m": ([now - 60, now], [1.0, 50.0])})
+
+    def failing_run(metrics):
+        try:
+            raise ConnectionError("forced")
+        except ConnectionError as exc:
+            raise PassFailed([Detection("m", now, 50.0, 0.99)]) from exc
+
+    monkeypatch.setattr(analyzer.detect, "run", failing_run)
+    with pytest.raises(ConnectionError, match="forced"):
+        analyzer.analyse_metrics(["m"], "arrival")
+    got = [e for e in read_all(redis_client, analyzer.keys) if e.metric == "m"]
+    assert [(e.timestamp, e.value) for e in got] == [(now, 50.0)]

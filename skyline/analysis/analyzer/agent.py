@@ -31,7 +31,7 @@ from skyline.analysis.analyzer.analysis import (
     publish_custom_counts,
     verdict_counts,
 )
-from skyline.analysis.analyzer.detect import Detection, DetectorPass, make_detector
+from skyline.analysis.analyzer.detect import Detection, DetectorPass, PassFailed, make_detector
 from skyline.analysis.analyzer.sharding import Sharding
 from skyline.events.anomaly import AnomalyEvent
 from skyline.events.routing import Heartbeats, forward
@@ -210,15 +210,24 @@ class Analyzer(Daemon):
         ensemble's votes on the series up to them as evidence."""
         assert self.detect is not None
         before = vars(self.detect.counts).copy()
-        found = [d for d in self.detect.run(metrics) if d.timestamp > self.emitted.get(d.metric, 0)]
+        try:
+            detections = self.detect.run(metrics)
+        except PassFailed as failed:  # emit what the chunks before the failure found
+            self._emit_detections(failed.found)
+            raise cast(BaseException, failed.__cause__) from None
+        events = self._emit_detections(detections)
+        self._count_pass(kind, len(metrics), len(events), time.monotonic() - t0)
+        for name, value in vars(self.detect.counts).items():
+            self.counters.inc(f"detector.{name}", value - before[name])
+        return events
+
+    def _emit_detections(self, detections: list[Detection]) -> list[AnomalyEvent]:
+        found = [d for d in detections if d.timestamp > self.emitted.get(d.metric, 0)]
         now = self.clock()
         history = self.store.read_many(sorted({d.metric for d in found})) if found else {}
         events = [self._detection_event(d, history.get(d.metric), now) for d in found]
         publish_custom_counts(self.customs, self.counters, self.log)
         self._emit(events)
-        self._count_pass(kind, len(metrics), len(events), time.monotonic() - t0)
-        for name, value in vars(self.detect.counts).items():
-            self.counters.inc(f"detector.{name}", value - before[name])
         return events
 
     def _detection_event(self, d: Detection, series: Series | None, now: float) -> AnomalyEvent:

@@ -26,8 +26,11 @@ stop (``flush``).  Writing every state on every pass is most of a pass's cost
 next owner restores the state last saved and re-judges the points after it from the
 stored series.  The detector is deterministic, so it reaches the same scores and
 re-emits the same detections, with the same event ids, which panorama stores once.
-Any error in a pass forgets the cursors and cached states of the metrics it
-touched, so the next pass restores them from Redis rather than skipping points.
+An error in a chunk forgets the cursors and cached states of its metrics, so the
+next pass restores them from Redis rather than skipping points; the chunks judged
+before it are done (cursors moved, states maybe saved), so their detections are
+raised with the error (``PassFailed``) for the caller to emit.  An evicted state
+whose save fails is forgotten the same way, without failing the pass.
 
 State rebuilds: a metric without a state is new to the detector, and every stored
 point is judged (the detector's warm-up keeps the first ones neutral), exactly as
@@ -88,6 +91,17 @@ class PassCounts:
 make_detector = default_vector_detector
 
 
+class PassFailed(Exception):
+    """A pass failed part way (the cause is ``__cause__``).  ``found`` holds the
+    detections of the chunks judged before the failure: their cursors moved on and
+    their states may be saved, so they would not be found again; the caller emits
+    them, then handles the cause."""
+
+    def __init__(self, found: list[Detection]) -> None:
+        super().__init__(f"detector pass failed after {len(found)} detections")
+        self.found = found
+
+
 class _Asked(NamedTuple):
     """A chunk's reads, sent (``DetectorPass._ask``): the cache slot of each metric
     then, its state key, the series reads, and the replies to come."""
@@ -120,7 +134,9 @@ class DetectorPass:
     def run(self, metrics: Sequence[str]) -> list[Detection]:
         """Judge the new points of ``metrics``; detections in (metric, time) order.
         A metric named twice is judged once (arrivals can name one twice: from the
-        changed set and routed here by another member).
+        changed set and routed here by another member).  A chunk that fails is
+        forgotten (``forget``); ``PassFailed`` then carries the earlier chunks'
+        detections.
 
         Chunks overlap with Redis: the next chunk's reads are sent before this one
         is judged, so Redis answers them meanwhile."""
@@ -138,10 +154,13 @@ class DetectorPass:
                 if k + 1 < len(chunks):
                     asked = self._ask(chunks[k + 1])
                 found += self._judge(chunk, current, replies)
-            except BaseException:
+            except BaseException as exc:
                 if asked is not None:
                     asked.pending.cancel()
                 self.forget(chunk)
+                if found and isinstance(exc, Exception):
+                    found.sort(key=lambda d: given[d.metric])
+                    raise PassFailed(found) from exc
                 raise
         found.sort(key=lambda d: given[d.metric])  # stable: each metric's in time order
         return found
