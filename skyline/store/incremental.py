@@ -59,7 +59,7 @@ def series_commands(series_key: Callable[[str], str]) -> SeriesCommands:
     """Each metric's series key and the encoded parts of its incremental read, made
     once and kept (encoding them on every pass cost about 3 us a metric, as much
     as Redis takes to answer): (key, ``GETRANGE key`` to finish with the cursor's
-    offset by ``raw.getrange_to_end``, and the head's read)."""
+    offset by ``raw.TO_END``, and the head's read)."""
 
     def make(metric: str) -> tuple[bytes, bytes, bytes]:
         key = series_key(metric).encode()
@@ -109,7 +109,7 @@ def ask_since(
         keys.append(k)
         if cur is not None and cur.head:  # the tail, THEN the head
             inc.append((i, cur))
-            start = b"%d" % cur.offset  # raw.getrange_to_end, inline: a call costs 0.1 us
+            start = b"%d" % cur.offset  # formatted here: a function call costs 0.1 us
             payload += (to_end % (head_of_range, len(start), start), read_head)
             sent += (k, k)
         else:

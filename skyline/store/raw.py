@@ -28,7 +28,7 @@ APPEND = b"*3\r\n$6\r\nAPPEND\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
 GET = b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n"
 GETRANGE_HEAD = b"*4\r\n$8\r\nGETRANGE\r\n$%d\r\n%b\r\n"  # up to the range
 GETRANGE = GETRANGE_HEAD + b"$%d\r\n%b\r\n$%d\r\n%b\r\n"
-TO_END = b"%b$%d\r\n%b\r\n$2\r\n-1\r\n"  # that head, start, end -1
+TO_END = b"%b$%d\r\n%b\r\n$2\r\n-1\r\n"  # GETRANGE_HEAD's command, start, end -1
 SET_HEAD = b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n"  # SET key value EX s, up to the value
 
 
@@ -54,15 +54,10 @@ def getrange(key: bytes, start: int, end: int) -> bytes:
 
 
 def getrange_head(key: bytes) -> bytes:
-    """``GETRANGE key`` without its range: keep it per key and finish it with
-    ``getrange_to_end`` (a third of ``getrange``'s cost, for hot loops)."""
+    """``GETRANGE key`` without its range: keep it per key and finish it in a hot
+    loop with ``TO_END % (head, len(start), start)``, ``start`` formatted ``b"%d"``
+    (a third of ``getrange``'s cost)."""
     return GETRANGE_HEAD % (len(key), key)
-
-
-def getrange_to_end(head: bytes, start: int) -> bytes:
-    """``GETRANGE key start -1`` from ``getrange_head(key)``."""
-    a = b"%d" % start
-    return TO_END % (head, len(a), a)
 
 
 def set_ex(key: bytes, value: bytes, seconds: int) -> bytes:
