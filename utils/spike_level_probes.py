@@ -292,6 +292,116 @@ class RecurNoPeak(SpikeLevel):
             p[:] = np.where(recurs, before[peak] * self._decay_now, p)
 
 
+class Record(SpikeLevel):
+    """How far a point goes past the metric's range so far: ``rec`` is the spike
+    residual over the distance from the local median to the highest (or lowest)
+    value seen before, 1 for a value equal to that extreme.  The spike odds are
+    multiplied by ``clip(rec, a, cap)^q`` (``a`` < 1 mutes spikes inside the range,
+    ``cap`` > 1 raises records).  With ``half_life``, the extremes decay towards
+    the local median by half per that many points; ``spike_only`` False scales
+    both odds."""
+
+    def __init__(self, params: SpikeLevelParams, q: float = 1.0, a: float = 1.0,
+                 cap: float = 4.0, half_life: float = math.inf, spike_only: bool = True,
+                 after: int = 0, excursion: bool = False, strict: bool = False) -> None:  # fmt: skip
+        super().__init__(params)
+        self.q, self.a, self.cap, self.spike_only, self.after = q, a, cap, spike_only, after
+        self.excursion, self.strict = excursion, strict
+        self.keep = 0.5 ** (1.0 / half_life)
+        lay = self.layout
+        self.layout = StateLayout(
+            lay.name, lay.version, lay.fields + (("rec_hi", 1), ("rec_lo", 1))
+        )
+
+    def new_state(self, m: int) -> np.ndarray:
+        state = super().new_state(m)
+        self.layout.view(state, "rec_hi")[:] = -np.inf
+        self.layout.view(state, "rec_lo")[:] = np.inf
+        return state
+
+    def _features(self, state: np.ndarray, t: np.ndarray, v: np.ndarray) -> dict:
+        f = super()._features(state, t, v)
+        lay = self.layout
+        local = v - f["r_spike"]
+        hi, lo = lay.view(state, "rec_hi"), lay.view(state, "rec_lo")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            up = np.where(hi > local, (v - local) / (hi - local), np.where(v > local, np.inf, 0.0))
+            down = np.where(
+                lo < local, (local - v) / (local - lo), np.where(v < local, np.inf, 0.0)
+            )
+        rec = np.fmax(up, down)
+        if self.excursion:  # the spike residual over the largest one seen ("rec_hi")
+            with np.errstate(invalid="ignore", divide="ignore"):
+                r = np.abs(f["r_spike"])
+                rec = np.where(hi > 0, r / hi, np.where(r > 0, np.inf, 0.0))
+        f["rec"] = np.where(np.isfinite(local) & (lay.view(state, "n") >= self.after), rec, 1.0)
+        f["local"] = local
+        return f
+
+    def _raw_score(self, state: np.ndarray, f: dict) -> np.ndarray:
+        r_s, r_l = ratios(self, state, f)
+        rec = np.nan_to_num(f["rec"], nan=1.0)
+        m = np.clip(rec, self.a, self.cap) ** self.q
+        if self.strict:  # inside the range or at its edge: a; beyond it: how far
+            m = np.where(rec > 1.0, np.minimum(rec, self.cap), self.a) ** self.q
+        o_s, o_l = np.minimum(r_s, BIG_Z) ** 4, np.minimum(r_l, BIG_Z) ** 4
+        odds = o_s * m + (o_l if self.spike_only else o_l * m)
+        return warm_score(self, state, odds)
+
+    def _learn(self, state, ok, v, t, f, raw) -> None:  # noqa: ANN001
+        super()._learn(state, ok, v, t, f, raw)
+        lay = self.layout
+        hi, lo, local = lay.view(state, "rec_hi"), lay.view(state, "rec_lo"), f["local"]
+        if self.keep < 1.0:
+            fin = ok & np.isfinite(local)
+            hi[:] = np.where(fin & np.isfinite(hi), local + (hi - local) * self.keep, hi)
+            lo[:] = np.where(fin & np.isfinite(lo), local + (lo - local) * self.keep, lo)
+        if self.excursion:
+            hi[:] = np.where(ok, np.fmax(hi, np.abs(f["r_spike"])), hi)
+            return
+        hi[:] = np.where(ok, np.fmax(hi, v), hi)
+        lo[:] = np.where(ok, np.fmin(lo, v), lo)
+
+
+class Confirm(SpikeLevel):
+    """An alert must last (like a Prometheus rule's ``for:``): a point's raw score
+    counts in full only ``k`` points later, if at least a share ``c`` of the ``k``
+    values after it stay beyond ``h`` times its height over the local median;
+    meanwhile, and otherwise, it scores ``x`` times its raw score."""
+
+    def __init__(self, params: SpikeLevelParams, k: int = 3, h: float = 0.5, c: float = 0.67,
+                 x: float = 0.8) -> None:  # fmt: skip
+        super().__init__(params)
+        self.k, self.h, self.c, self.x = k, h, c, x
+        lay = self.layout
+        extra = (("cf_raw", k), ("cf_base", k), ("cf_val", k))
+        self.layout = StateLayout(lay.name, lay.version, lay.fields + extra)
+
+    def _features(self, state: np.ndarray, t: np.ndarray, v: np.ndarray) -> dict:
+        f = super()._features(state, t, v)
+        f["v"], f["local"] = v, v - f["r_spike"]
+        return f
+
+    def _raw_score(self, state: np.ndarray, f: dict) -> np.ndarray:
+        raw = super()._raw_score(state, f)
+        lay = self.layout
+        raw_o = lay.view(state, "cf_raw")[:, 0]
+        base = lay.view(state, "cf_base")[:, 0]
+        vals = np.concatenate([lay.view(state, "cf_val")[:, 1:], f["v"][:, None]], axis=1)
+        height = lay.view(state, "cf_val")[:, 0] - base
+        with np.errstate(invalid="ignore", divide="ignore"):
+            held = ((vals - base[:, None]) / height[:, None] >= self.h).mean(axis=1)
+        sustained = (height != 0) & (held >= self.c) & (raw_o > 0.5)  # NaN: False
+        f["raw_now"] = raw
+        return np.where(sustained, np.fmax(self.x * raw, raw_o), self.x * raw)
+
+    def _learn(self, state, ok, v, t, f, raw) -> None:  # noqa: ANN001
+        super()._learn(state, ok, v, t, f, raw)
+        lay = self.layout
+        for name, x in (("cf_raw", f["raw_now"]), ("cf_base", f["local"]), ("cf_val", v)):
+            shift_in(lay.view(state, name), x, ok)
+
+
 TRANSFORMS = {"anscombe": lambda v: 2.0 * np.sqrt(v + 0.375), "log1p": np.log1p}
 
 
@@ -346,7 +456,9 @@ def main(argv: list[str] | None = None) -> int:
               "zdecay": lambda **k: (ZDecay(base, **k), series),
               "vol": lambda **k: (Volatility(base, **k), series),
               "power": lambda p: (Power(base, p), series),
-              "recurnopeak": lambda **k: (RecurNoPeak(base, **k), series)}  # fmt: skip
+              "recurnopeak": lambda **k: (RecurNoPeak(base, **k), series),
+              "record": lambda **k: (Record(base, **k), series),
+              "confirm": lambda **k: (Confirm(base, **k), series)}  # fmt: skip
     offered = {}
     for arg in a.probes:
         det, data = eval(arg, {"__builtins__": {}}, probes)  # noqa: S307 (a research tool's own arguments)

@@ -31,8 +31,15 @@ SMALL = SpikeLevelParams(
 VARIANTS = [
     SpikeLevelParams(),
     SMALL,
-    SpikeLevelParams(recur_slots=0, season_level_gate=False, repeat_window=0),
-    SpikeLevelParams(season_slots=0, recur_reach=0, level_recent=1, gap_window=0, repeat_block=1),
+    SpikeLevelParams(recur_slots=0, season_level_gate=False, repeat_window=0, record_boost=3.0),
+    SpikeLevelParams(
+        season_slots=0,
+        recur_reach=0,
+        level_recent=1,
+        gap_window=0,
+        repeat_block=1,
+        record_boost=1.0,
+    ),
 ]
 
 
@@ -130,6 +137,7 @@ class Twin:
         self.daily_peaks = Bins(p.recur_slots, p.recur_days, use_max=True)
         self.decay = 0.5 ** (1.0 / max(p.half_life, 1.0))
         self.gaps: deque[float] = deque(maxlen=max(p.gap_window, 1))
+        self.lowest, self.highest = math.inf, -math.inf
 
     def forecast(self, t: float) -> float:
         key = self.profile.key_of(t)
@@ -173,6 +181,7 @@ class Twin:
         if p.season_slots > 0:
             z_spike, z_level = self.seasonal(t, v, f, z_spike, z_level)
         f["f_spike"], f["f_level"] = math.log1p(z_spike), math.log1p(z_level)
+        f["record"] = self.n >= p.burn_in and not self.lowest <= v <= self.highest
         return f
 
     def seasonal(self, t: float, v: float, f: dict, z_spike: float, z_level: float) -> tuple:
@@ -198,11 +207,13 @@ class Twin:
 
     def raw(self, t: float, f: dict) -> float:
         p = self.p
-        ref = math.log1p(p.floor)
-        refs = [max(ref, self.peaks["spike"]), max(ref, self.peaks["level"])]
+        refs = [self.peaks["spike"], self.peaks["level"]]
         if p.recur_slots > 0:
             rec = self.recurring(t)
             refs = [r if math.isnan(x) else max(r, x) for r, x in zip(refs, rec, strict=True)]
+        if f["record"]:  # below the recent surprises by boost^(1/4), never below the floor
+            refs = [r / p.record_boost**0.25 for r in refs]
+        refs = [max(math.log1p(p.floor), r) for r in refs]
         odds = min(f["f_spike"] / refs[0], BIG_Z) ** 4 + min(f["f_level"] / refs[1], BIG_Z) ** 4
         return odds / (1.0 + odds) if self.n >= p.warmup else NEUTRAL_SCORE
 
@@ -252,6 +263,7 @@ class Twin:
                 self.peaks[name] = max(f[f"f_{name}"], self.peaks[name] * decay)
         if p.recur_slots > 0 and self.n >= p.warmup:
             self.daily_peaks.add(self.daily_peaks.key_of(t), [f["f_spike"], f["f_level"]])
+        self.lowest, self.highest = min(self.lowest, v), max(self.highest, v)
         self.n += 1
         self.last_ts = t
 
@@ -426,3 +438,49 @@ def test_a_gap_counts_as_the_points_that_did_not_arrive() -> None:
     per_expected_point = vector_scores(SpikeLevelParams(), t, v)
     assert per_point[1100] < 0.5  # 0.42: far below the analyzer's threshold (0.72)
     assert per_expected_point[1100] > 0.8  # 0.88: alerted
+
+
+def test_a_point_beyond_every_value_seen_counts_record_boost_times_the_odds() -> None:
+    """A spike of 25 two hundred points after one of 40: inside the range the early spike
+    set upwards, its score is the same with and without the boost; beyond the range
+    of a series whose early spike went down, its odds are exactly doubled (the peaks
+    the early spike left stand far above the floor)."""
+    t = 1.5e9 + 300.0 * np.arange(1400)
+    noise = np.random.default_rng(13).normal(0.0, 1.0, 1400)
+    up, down = 10.0 + noise, 10.0 + noise
+    up[600] += 40.0
+    down[600] -= 40.0
+    up[800] += 25.0
+    down[800] += 25.0
+    off = SpikeLevelParams(record_boost=1.0)
+    inside = [vector_scores(p, t, up)[800] for p in (off, SpikeLevelParams())]
+    beyond = [vector_scores(p, t, down)[800] for p in (off, SpikeLevelParams())]
+    assert inside[0] == inside[1]
+    odds = [s / (1.0 - s) for s in beyond]
+    assert odds[1] == pytest.approx(2.0 * odds[0], rel=1e-9)
+    assert inside[1] < 0.72 < beyond[1]  # 0.63 and 0.77: only the new extreme alerts
+
+
+def test_no_record_boost_before_burn_in() -> None:
+    """Early on every new value is an extreme; the range is learned from the first
+    point, but it only counts once ``burn_in`` points have been learned."""
+    t = 1.5e9 + 300.0 * np.arange(900)
+    v = 10.0 + 0.02 * np.arange(900) + np.random.default_rng(14).normal(0.0, 1.0, 900)  # rising
+    v[50::70] += 12.0  # spikes, so the peaks stand above the floor
+    boosted = vector_scores(SpikeLevelParams(), t, v)
+    plain = vector_scores(SpikeLevelParams(record_boost=1.0), t, v)
+    burn_in = SpikeLevelParams().burn_in
+    assert_same(boosted[:burn_in], plain[:burn_in])
+    assert not np.allclose(boosted[burn_in:], plain[burn_in:])
+
+
+def test_on_plain_noise_a_new_extreme_scores_as_any_point() -> None:
+    """Gaussian noise sets new extremes now and then; its surprises stay below the
+    floor, which the record rule does not lower, so nothing changes (a boost of the
+    odds themselves alerted on 8 of 400 such series a day)."""
+    t = 1.5e9 + 60.0 * np.arange(1440)
+    rng = np.random.default_rng(15)
+    for _ in range(10):
+        v = 100.0 + rng.normal(0.0, 1.0, 1440)
+        plain = vector_scores(SpikeLevelParams(record_boost=1.0), t, v)
+        assert_same(vector_scores(SpikeLevelParams(), t, v), plain)

@@ -31,11 +31,18 @@ time of day on each of the previous ``recur_days`` days, the smallest of those:
 a surprise as large as one seen at about this time on every recent day is no
 news; e.g. a daily cron spike that jitters by a few points).  The raw score is
 the log-logistic CDF of the summed odds ``o = r_spike^4 + r_level^4``:
-``o / (1 + o)``.  Last, one alert per event: a raw score not above the largest
-raw score of the previous ``repeat_window`` points is multiplied by
+``o / (1 + o)``.  For a *new extreme*, a value below the lowest or above the
+highest the metric has shown (counted once ``burn_in`` points have been learned),
+the peaks and the recurring level are lowered by ``record_boost ** (1/4)`` before
+the floor applies, so its odds count up to ``record_boost`` times more: a surprise
+that also takes the metric where it has never been is more likely an anomaly than
+one inside the range it has already visited.  The floor is not lowered, so on
+plain noise, whose surprises stay below it, a new extreme scores as any point.
+Last, one alert per event: a raw score not above
+the largest raw score of the previous ``repeat_window`` points is multiplied by
 ``repeat_damping``.  Those scores are kept as the maxima of blocks of
 ``repeat_block`` points (the last ``repeat_window // repeat_block`` full blocks and
-the open one), so "the previous 60 points" is the previous 60 to 79: 5 floats
+the open one), so "the previous 60 points" is the previous 60 to 89: 4 floats
 instead of 60.
 
 The peaks' memory is counted in *expected* points: the metric's typical interval
@@ -47,11 +54,13 @@ metric decays exactly once per point, as in version 3.
 
 The time-of-day bins of the seasonal profile and of the recurring peaks are kept
 in rings of ``days * slots`` cells (``DailyBins``), so the state row stays
-below 1,000 floats: 885 with the defaults.  Version 5 (the block maxima, and a
+below 1,000 floats: 886 with the defaults.  Version 5 (the block maxima, and a
 typical interval over 7 intervals instead of 15) took it from 948, so that the
-analyzer's packed state (7,152 bytes with the counter wrapper's 6 floats) fits
-jemalloc's 7 KB size class in Redis (``MEMORY USAGE`` 7,256 bytes on Redis 7, where
-7,656 bytes took 8,280; ``tests/unit/test_vector_stream.py`` keeps it there).
+analyzer's packed state fits jemalloc's 7 KB size class in Redis (up to 7,162
+bytes: ``MEMORY USAGE`` 7,256 bytes on Redis 7, where 7,656 bytes took 8,280;
+``tests/unit/test_vector_stream.py`` keeps it there).  Version 6 adds the range
+(2 floats) and keeps repeat damping's scores in blocks of 30 instead of 20 (one
+float fewer): 7,160 bytes with the counter wrapper's 6 floats.
 
 While warming up (fewer than ``warmup`` points learned) the score is
 ``NEUTRAL_SCORE``.  A point with a non-finite timestamp or value, or a timestamp
@@ -97,12 +106,13 @@ class SpikeLevelParams:
     floor: float = 4.0
     repeat_window: int = 60
     repeat_damping: float = 0.5
-    repeat_block: int = 20  # the previous scores kept as maxima of blocks of this many
+    repeat_block: int = 30  # the previous scores kept as maxima of blocks of this many
     recur_slots: int = 12  # 0: no daily recurring-surprise reference
     recur_days: int = 2
     recur_reach: int = 1
     season_level_gate: bool = True
     gap_window: int = 7  # intervals for the typical one; 0: the peaks decay once per point
+    record_boost: float = 2.0  # up to this odds factor beyond every value learned; 1: off
 
     def describe(self) -> str:
         return ", ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))
@@ -112,7 +122,7 @@ class SpikeLevel:
     """The vectorised detector (see the module docstring)."""
 
     name = "spike_level"
-    version = 5
+    version = 6
 
     def __init__(self, params: SpikeLevelParams | None = None) -> None:
         p = params or SpikeLevelParams()
@@ -146,6 +156,9 @@ class SpikeLevel:
             cols += list(self.peaks.fields())
         if p.gap_window > 0:
             cols.append(("gaps", p.gap_window))
+        self.records = p.record_boost != 1.0
+        if self.records:
+            cols.append(("range", 2))  # the lowest and the highest value learned
         self.layout = StateLayout(self.name, self.version * 1000 + _params_crc(p), tuple(cols))
         self._decay = 0.5 ** (1.0 / max(p.half_life, 1.0))
 
@@ -161,6 +174,8 @@ class SpikeLevel:
             self.profile.init(lay, state)
         if self.recur:
             self.peaks.init(lay, state)
+        if self.records:
+            lay.view(state, "range")[:] = (np.inf, -np.inf)
         return state
 
     # -- features -------------------------------------------------------------------
@@ -202,6 +217,9 @@ class SpikeLevel:
         if self.recur:
             f["recur_key"] = self.peaks.key(t)
             f["recur"] = self._recurring(state, f["recur_key"])
+        if self.records:
+            span, n = lay.view(state, "range"), lay.view(state, "n")
+            f["record"] = ((v < span[:, 0]) | (v > span[:, 1])) & (n >= p.burn_in)
         return f
 
     def _forecast(self, state: np.ndarray, key: np.ndarray) -> np.ndarray:
@@ -250,13 +268,16 @@ class SpikeLevel:
     def _raw_score(self, state: np.ndarray, f: dict[str, np.ndarray]) -> np.ndarray:
         lay, p = self.layout, self.params
         ref = math.log1p(p.floor)
-        spike_ref = np.maximum(ref, lay.view(state, "spike_peak"))
-        level_ref = np.maximum(ref, lay.view(state, "level_peak"))
+        spike_ref = lay.view(state, "spike_peak")
+        level_ref = lay.view(state, "level_peak")
         if self.recur:
             spike_ref = np.fmax(spike_ref, f["recur"][:, 0])
             level_ref = np.fmax(level_ref, f["recur"][:, 1])
-        r_s = f["f_spike"] / spike_ref
-        r_l = f["f_level"] / level_ref
+        if self.records:  # a new extreme: a lower bar than recent surprises, not the floor
+            lower = np.where(f["record"], p.record_boost**-0.25, 1.0)
+            spike_ref, level_ref = spike_ref * lower, level_ref * lower
+        r_s = f["f_spike"] / np.maximum(ref, spike_ref)
+        r_l = f["f_level"] / np.maximum(ref, level_ref)
         odds = np.minimum(r_s, BIG_Z) ** 4 + np.minimum(r_l, BIG_Z) ** 4
         raw = odds / (1.0 + odds)
         warm = lay.view(state, "n") >= p.warmup
@@ -318,6 +339,10 @@ class SpikeLevel:
         if self.recur:
             x = np.stack([f["f_spike"], f["f_level"]], axis=1)
             self.peaks.learn(lay, state, f["recur_key"], x, ok & (n >= p.warmup))
+        if self.records:
+            span = lay.view(state, "range")
+            span[:, 0] = np.where(ok, np.fmin(span[:, 0], v), span[:, 0])
+            span[:, 1] = np.where(ok, np.fmax(span[:, 1], v), span[:, 1])
         n[:] = np.where(ok, n + 1, n)
         last = lay.view(state, "last_ts")
         last[:] = np.where(ok, t, last)
