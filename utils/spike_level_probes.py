@@ -428,6 +428,30 @@ def evaluate(label: str, det: SpikeLevel, series: list, windows: dict) -> tuple[
     return f"{label}: " + "; ".join(row) + f"; halves {' / '.join(halves)}", cases
 
 
+def probe_table(base: SpikeLevelParams, series: list) -> dict:
+    """Each probe's name: a function of its arguments giving (detector, series)."""
+
+    def counts(transform: str, max_median: float = math.inf) -> tuple:
+        tf = TRANSFORMS[transform]
+        moved = [replace(s, values=tf(s.values)) if is_count(s.values, max_median) else s
+                 for s in series]  # fmt: skip
+        return SpikeLevel(base), moved
+
+    return {"base": lambda: (SpikeLevel(base), series), "counts": counts,
+            "params": lambda **k: (SpikeLevel(replace(base, **k)), series),
+            "slow": lambda **k: (SlowReference(base, **k), series),
+            "soft": lambda eta: (SlowReference(base, eta=eta), series),
+            "short": lambda **k: (ShortSpread(base, **k), series),
+            "time": lambda seconds: (PeakDecay(base, "time", seconds=seconds), series),
+            "gaps": lambda how, **k: (PeakDecay(base, how, **k), series),
+            "zdecay": lambda **k: (ZDecay(base, **k), series),
+            "vol": lambda **k: (Volatility(base, **k), series),
+            "power": lambda p: (Power(base, p), series),
+            "recurnopeak": lambda **k: (RecurNoPeak(base, **k), series),
+            "record": lambda **k: (Record(base, **k), series),
+            "confirm": lambda **k: (Confirm(base, **k), series)}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, required=True, help="DIR/<category>/<file>.csv")
@@ -440,25 +464,11 @@ def main(argv: list[str] | None = None) -> int:
     windows = runner.load_windows(runner.default_labels(a.data))
     series = [runner.read_series(a.data, n) for n in runner.corpus_files(a.data)]
 
-    def counts(transform: str, max_median: float = math.inf) -> tuple:
-        tf = TRANSFORMS[transform]
-        moved = [replace(s, values=tf(s.values)) if is_count(s.values, max_median) else s
-                 for s in series]  # fmt: skip
-        return SpikeLevel(base), moved
-
-    probes = {"base": lambda: (SpikeLevel(base), series), "counts": counts,
-              "params": lambda **k: (SpikeLevel(replace(base, **k)), series),
-              "slow": lambda **k: (SlowReference(base, **k), series),
-              "soft": lambda eta: (SlowReference(base, eta=eta), series),
-              "short": lambda **k: (ShortSpread(base, **k), series),
-              "time": lambda seconds: (PeakDecay(base, "time", seconds=seconds), series),
-              "gaps": lambda how, **k: (PeakDecay(base, how, **k), series),
-              "zdecay": lambda **k: (ZDecay(base, **k), series),
-              "vol": lambda **k: (Volatility(base, **k), series),
-              "power": lambda p: (Power(base, p), series),
-              "recurnopeak": lambda **k: (RecurNoPeak(base, **k), series),
-              "record": lambda **k: (Record(base, **k), series),
-              "confirm": lambda **k: (Confirm(base, **k), series)}  # fmt: skip
+    probes = probe_table(base, series)
+    # a probe on other base parameters: "at({'repeat_block': 1}, 'gaps', 'min')"
+    probes["at"] = lambda over, name, *args, **kw: probe_table(replace(base, **over), series)[name](
+        *args, **kw
+    )
     offered = {}
     for arg in a.probes:
         det, data = eval(arg, {"__builtins__": {}}, probes)  # noqa: S307 (a research tool's own arguments)
