@@ -4,15 +4,20 @@ spread, and value transforms, each scored on NAB as ``utils/nab_select.py`` scor
 a variant.  Not used by any daemon; ``docs/accuracy.md`` records the results.
 
 Each argument names a probe and its keyword arguments; every probe starts from
-``SpikeLevelParams`` with the ``--params`` overrides (``"{'gap_window': 0}"``:
-version 3):
+``SpikeLevelParams`` with the ``--params`` overrides (none: the shipped version 6;
+``"{'record_boost': 1.0, 'repeat_block': 20}"``: version 5; add ``'gap_window': 15,
+'repeat_block': 1`` for version 4, ``'gap_window': 0`` for version 3), and
+``at(overrides, name, ...)`` runs probe ``name`` on other base parameters:
 
-    python utils/spike_level_probes.py --data ../shared/nab/data --params "{'gap_window': 0}" \\
+    python utils/spike_level_probes.py --data ../shared/nab/data \\
+        --params "{'gap_window': 0, 'repeat_block': 1, 'record_boost': 1.0}" \\
         "base()" "params(floor=4.5)" "slow(half_life=10000, c=0.85)" "soft(eta=0.5)" \\
         "short(c=0.7, blocks=2)" "counts('anscombe')" "counts('anscombe', max_median=20)" \\
-        "time(seconds=300000)" "gaps('min')" "gaps('median', floor=False)"
-    python utils/spike_level_probes.py --data ../shared/nab/data "zdecay(half_life=300)" \
-        "vol(w=16)" "power(3)" "recurnopeak()"      # on version 4
+        "time(seconds=300000)" "gaps('min')" "gaps('median', floor=False)"   # on version 3
+    python utils/spike_level_probes.py --data ../shared/nab/data \\
+        --params "{'record_boost': 1.0, 'repeat_block': 20}" "confirm()" "record()" \\
+        "record(strict=True, a=0.5, spike_only=False, cap=1)" \\
+        "at({'repeat_block': 1, 'gap_window': 15}, 'gaps', 'min')"        # on version 5
 
 Printed per probe: in-sample / leave-one-category-out (threshold chosen without
 the held-out category) for the three profiles, and the standard score of the two
