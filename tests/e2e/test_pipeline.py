@@ -72,7 +72,7 @@ expiration = 3600
             stack.enter_context(running(Alerters(settings)))
             webapp = stack.enter_context(running(Webapp(settings), ready="http"))
             # a day of normal history, then the live points through horizon
-            end = int(time.time()) - 90 * STEP
+            end = int(time.time()) - 100 * STEP
             ts = end - STEP * np.arange(1440)[::-1]
             values = 50 + np.random.default_rng(11).normal(0, 2, 1440)
             analyzer.store.append_grouped({"shop.checkout": (ts.tolist(), values.tolist())})
@@ -86,13 +86,13 @@ expiration = 3600
                     return list(db.scalars(select(Anomaly).order_by(Anomaly.timestamp)))
 
             wait_for(lambda: [a for a in stored() if a.verdict == "alerted"], timeout=20)
-            # a second anomaly 82 minutes later: recorded, but no second alert
+            # a second anomaly 92 minutes later: recorded, but no second alert
             # (expiration); that late, because the detector reports one point per event
-            # (a spike no higher than one of the previous 60-79 points repeats it and is
+            # (a spike no higher than one of the previous 60-89 points repeats it and is
             # not a new anomaly)
-            calm = [f"shop.checkout {50 + (k % 3)} {end + k * STEP}\n" for k in range(2, 83)]
+            calm = [f"shop.checkout {50 + (k % 3)} {end + k * STEP}\n" for k in range(2, 93)]
             send_tcp(line_port, "".join(calm).encode())
-            send_tcp(line_port, f"shop.checkout 1000000 {end + 83 * STEP}\n".encode())
+            send_tcp(line_port, f"shop.checkout 1000000 {end + 93 * STEP}\n".encode())
             wait_for(lambda: analyzer.counters.peek().get("total_anomalies", 0) >= 2, timeout=20)
             wait_for(lambda: any(
                 v.verdict == "suppressed" for v in _verdicts(analyzer)), timeout=20)  # fmt: skip
