@@ -47,7 +47,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from skyline.analysis.algorithms.spike_level import BIG_Z, SpikeLevel, SpikeLevelParams  # noqa: E402
+from skyline.analysis.algorithms.spike_level import BIG_Z, SpikeLevel, SpikeLevelParams, _win  # noqa: E402
 from skyline.analysis.algorithms.spike_level_features import MAD_SCALE  # noqa: E402
 from skyline.analysis.algorithms.state import StateLayout, shift_in  # noqa: E402
 from skyline.analysis.algorithms.stepping import score_points  # noqa: E402
@@ -368,6 +368,92 @@ class Record(SpikeLevel):
         lo[:] = np.where(ok, np.fmin(lo, v), lo)
 
 
+class TopK(SpikeLevel):
+    """Version 6's lower bar for a *near* extreme: a value above the ``k``-th highest
+    or below the ``k``-th lowest seen (``k`` = 1: version 6 itself)."""
+
+    def __init__(self, params: SpikeLevelParams, k: int = 1) -> None:
+        super().__init__(params)
+        self.k = k
+        lay = self.layout
+        self.layout = StateLayout(lay.name, lay.version, lay.fields + (("top", k), ("bottom", k)))
+
+    def new_state(self, m: int) -> np.ndarray:
+        state = super().new_state(m)
+        self.layout.view(state, "top")[:] = -np.inf
+        self.layout.view(state, "bottom")[:] = np.inf
+        return state
+
+    def _features(self, state: np.ndarray, t: np.ndarray, v: np.ndarray) -> dict:
+        f = super()._features(state, t, v)
+        lay = self.layout
+        top, bottom = _win(lay, state, "top"), _win(lay, state, "bottom")
+        beyond = (v > top[:, 0]) | (v < bottom[:, -1])
+        f["record"] = beyond & (lay.view(state, "n") >= self.params.burn_in)
+        return f
+
+    def _learn(self, state, ok, v, t, f, raw) -> None:  # noqa: ANN001
+        super()._learn(state, ok, v, t, f, raw)
+        lay = self.layout
+        top, bottom = _win(lay, state, "top"), _win(lay, state, "bottom")
+        top[ok] = np.sort(np.concatenate([top, v[:, None]], axis=1), axis=1)[ok, 1:]
+        bottom[ok] = np.sort(np.concatenate([bottom, v[:, None]], axis=1), axis=1)[ok, :-1]
+
+
+class LevelRecord(SpikeLevel):
+    """Version 6 with the level surprise's bar lowered only when the mean of the last
+    ``level_recent`` values is beyond the range of all such means seen (the spike's
+    still by the value's own range); ``both``: either record lowers both bars;
+    ``value`` False: the means' record alone lowers both."""
+
+    def __init__(self, params: SpikeLevelParams, both: bool = False, value: bool = True) -> None:
+        super().__init__(params)
+        self.both, self.value = both, value
+        lay = self.layout
+        self.layout = StateLayout(lay.name, lay.version, lay.fields + (("mean_range", 2),))
+
+    def new_state(self, m: int) -> np.ndarray:
+        state = super().new_state(m)
+        self.layout.view(state, "mean_range")[:] = (np.inf, -np.inf)
+        return state
+
+    def _features(self, state: np.ndarray, t: np.ndarray, v: np.ndarray) -> dict:
+        f = super()._features(state, t, v)
+        lay, p = self.layout, self.params
+        k = p.level_recent - 1
+        recent = _win(lay, state, "recent")
+        mean = (recent[:, recent.shape[1] - k :].sum(axis=1) + v) / p.level_recent
+        span = lay.view(state, "mean_range")
+        f["mean"] = mean
+        f["level_record"] = ((mean < span[:, 0]) | (mean > span[:, 1])) & (
+            lay.view(state, "n") >= p.burn_in
+        )
+        return f
+
+    def _raw_score(self, state: np.ndarray, f: dict) -> np.ndarray:
+        lay, p = self.layout, self.params
+        ref = math.log1p(p.floor)
+        low = p.record_boost**-0.25
+        spike_rec, level_rec = f["record"], f["level_record"]
+        if not self.value:  # the means' range alone, for both bars
+            spike_rec = level_rec
+        elif self.both:
+            spike_rec = level_rec = spike_rec | level_rec
+        out = []
+        for i, (feat, peak, _) in enumerate(PEAKS):
+            dyn = np.fmax(lay.view(state, peak), f["recur"][:, i])
+            dyn = dyn * np.where(spike_rec if i == 0 else level_rec, low, 1.0)
+            out.append(np.minimum(f[feat] / np.maximum(ref, dyn), BIG_Z) ** 4)
+        return warm_score(self, state, out[0] + out[1])
+
+    def _learn(self, state, ok, v, t, f, raw) -> None:  # noqa: ANN001
+        super()._learn(state, ok, v, t, f, raw)
+        span = self.layout.view(state, "mean_range")
+        fin = ok & np.isfinite(f["mean"])
+        span[:, 0] = np.where(fin, np.fmin(span[:, 0], f["mean"]), span[:, 0])
+        span[:, 1] = np.where(fin, np.fmax(span[:, 1], f["mean"]), span[:, 1])
+
+
 class Confirm(SpikeLevel):
     """An alert must last (like a Prometheus rule's ``for:``): a point's raw score
     counts in full only ``k`` points later, if at least a share ``c`` of the ``k``
@@ -454,7 +540,9 @@ def probe_table(base: SpikeLevelParams, series: list) -> dict:
             "power": lambda p: (Power(base, p), series),
             "recurnopeak": lambda **k: (RecurNoPeak(base, **k), series),
             "record": lambda **k: (Record(base, **k), series),
-            "confirm": lambda **k: (Confirm(base, **k), series)}  # fmt: skip
+            "confirm": lambda **k: (Confirm(base, **k), series),
+            "topk": lambda k: (TopK(base, k), series),
+            "levelrecord": lambda **k: (LevelRecord(base, **k), series)}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
