@@ -80,8 +80,8 @@ def partner_of(metric: DemoMetric, metrics: list[DemoMetric]) -> DemoMetric | No
 # surprise against the metric's own decaying peak (half-life 1,000 points): the same
 # timeout again is news to it only once that peak has decayed by about a fifth, some
 # 260-270 points later (tests/unit/test_demo_data.py measures it).  360 leaves a margin:
-# the repeat scores 0.77-0.78 there against the threshold 0.72, where at 300 it scored
-# 0.73-0.75 (six seeds).  The first is in the backfill, so the gap costs no waiting.
+# the repeat scores 0.87 there against the threshold 0.72, where at 300 it scored
+# 0.74-0.85 (six seeds, SpikeLevel version 7).  The first is in the backfill, so the gap costs no waiting.
 # Panorama stores the repeat although it may come within ``[panorama] expiry`` of the
 # first: the first was trained as normal since (skyline.events.panorama.agent).
 REPEAT_POINTS = 360

