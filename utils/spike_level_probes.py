@@ -370,7 +370,8 @@ class Record(SpikeLevel):
 
 class TopK(SpikeLevel):
     """Version 6's lower bar for a *near* extreme: a value above the ``k``-th highest
-    or below the ``k``-th lowest seen (``k`` = 1: version 6 itself)."""
+    or below the ``k``-th lowest seen (``k`` = 1: version 6 itself).  Written for
+    version 6's code (e607ab7); on version 7 the means' record still counts."""
 
     def __init__(self, params: SpikeLevelParams, k: int = 1) -> None:
         super().__init__(params)
@@ -404,7 +405,8 @@ class LevelRecord(SpikeLevel):
     """Version 6 with the level surprise's bar lowered only when the mean of the last
     ``level_recent`` values is beyond the range of all such means seen (the spike's
     still by the value's own range); ``both``: either record lowers both bars;
-    ``value`` False: the means' record alone lowers both."""
+    ``value`` False: the means' record alone lowers both.  Written for version 6's
+    code (e607ab7): ``both=True`` is what version 7 ships."""
 
     def __init__(self, params: SpikeLevelParams, both: bool = False, value: bool = True) -> None:
         super().__init__(params)
