@@ -4,10 +4,14 @@ spread, and value transforms, each scored on NAB as ``utils/nab_select.py`` scor
 a variant.  Not used by any daemon; ``docs/accuracy.md`` records the results.
 
 Each argument names a probe and its keyword arguments; every probe starts from
-``SpikeLevelParams`` with the ``--params`` overrides (none: the shipped version 6;
-``"{'record_boost': 1.0, 'repeat_block': 20}"``: version 5; add ``'gap_window': 15,
-'repeat_block': 1`` for version 4, ``'gap_window': 0`` for version 3), and
-``at(overrides, name, ...)`` runs probe ``name`` on other base parameters:
+``SpikeLevelParams`` with the ``--params`` overrides (none: the shipped version 7;
+``"{'record_boost': 1.0, 'repeat_block': 20, 'gap_window': 7}"``: version 5;
+``"{'record_boost': 1.0, 'repeat_block': 1, 'gap_window': 15}"``: version 4; the same
+with ``'gap_window': 0``: version 3), and ``at(overrides, name, ...)`` runs probe
+``name`` on other base parameters.  Probes that compute their own score from
+``ratios`` leave out the lower bar of versions 6 and 7 for new extremes: run them with
+``record_boost`` 1.  The session-16 runs in docs/accuracy.md used the code of e607ab7
+(version 6), where version 5's overrides did not need ``gap_window``:
 
     python utils/spike_level_probes.py --data ../shared/nab/data \\
         --params "{'gap_window': 0, 'repeat_block': 1, 'record_boost': 1.0}" \\
@@ -15,7 +19,7 @@ Each argument names a probe and its keyword arguments; every probe starts from
         "short(c=0.7, blocks=2)" "counts('anscombe')" "counts('anscombe', max_median=20)" \\
         "time(seconds=300000)" "gaps('min')" "gaps('median', floor=False)"   # on version 3
     python utils/spike_level_probes.py --data ../shared/nab/data \\
-        --params "{'record_boost': 1.0, 'repeat_block': 20}" "confirm()" "record()" \\
+        --params "{'record_boost': 1.0, 'repeat_block': 20, 'gap_window': 7}" "confirm()" "record()" \\
         "record(strict=True, a=0.5, spike_only=False, cap=1)" \\
         "at({'repeat_block': 1, 'gap_window': 15}, 'gaps', 'min')"        # on version 5
 
@@ -100,8 +104,9 @@ PEAKS = (("f_spike", "spike_peak", "spike_slow"), ("f_level", "level_peak", "lev
 
 
 def ratios(det: SpikeLevel, state: np.ndarray, f: dict, slow: float = 0.0) -> list[np.ndarray]:
-    """Each surprise over its reference, as ``SpikeLevel._raw_score`` computes them;
-    with ``slow``, the reference is also at least that times the slow peak."""
+    """Each surprise over its reference, as ``SpikeLevel._raw_score`` computes them
+    without the lower bar for new extremes (versions 6 and 7); with ``slow``, the
+    reference is also at least that times the slow peak."""
     lay, out = det.layout, []
     for i, (feat, peak, slow_peak) in enumerate(PEAKS):
         ref = np.maximum(math.log1p(det.params.floor), lay.view(state, peak))
@@ -371,7 +376,9 @@ class Record(SpikeLevel):
 class TopK(SpikeLevel):
     """Version 6's lower bar for a *near* extreme: a value above the ``k``-th highest
     or below the ``k``-th lowest seen (``k`` = 1: version 6 itself).  Written for
-    version 6's code (e607ab7); on version 7 the means' record still counts."""
+    version 6's code (e607ab7); on version 7 its flag replaces version 7's, so the
+    means' record is dropped (``topk(1)`` is then version 6 with version 7's
+    parameters)."""
 
     def __init__(self, params: SpikeLevelParams, k: int = 1) -> None:
         super().__init__(params)

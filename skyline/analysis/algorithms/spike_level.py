@@ -39,9 +39,9 @@ before the floor applies, so its odds count up to ``record_boost`` times more: a
 surprise that also takes the metric, or its recent level, where it has never been
 is more likely an anomaly than one inside the range it has already visited.  The
 floor is not lowered, so on plain noise, whose surprises stay below it, a new
-extreme scores as any point.
-Last, one alert per event: a raw score not above the largest raw score of the
-previous ``repeat_window`` points is multiplied by ``repeat_damping``.  Those scores are kept as the maxima of blocks of
+extreme scores as any point.  Last, one alert per event: a raw score not above the
+largest raw score of the previous ``repeat_window`` points is multiplied by
+``repeat_damping``.  Those scores are kept as the maxima of blocks of
 ``repeat_block`` points (the last ``repeat_window // repeat_block`` full blocks and
 the open one), so "the previous 60 points" is the previous 60 to 89: 4 floats
 instead of 60.
