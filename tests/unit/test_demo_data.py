@@ -199,7 +199,7 @@ def test_the_default_detector_flags_the_repeat_only_once_it_forgot_the_first():
         assert first >= threshold and repeat >= threshold, (step, first, repeat)
         # sooner, the same timeout is no news to it: why the story waits REPEAT_POINTS.
         # (One as high may go a hair beyond the first, a new extreme, and be flagged:
-        # scores 0.59-0.77 over six seeds; 10 % lower, 0.58-0.61.)
+        # scores 0.59-0.79 over six seeds; 10 % lower, 0.57-0.58.)
         assert repeat_score(90, step, repeat_height=0.9)[1] < threshold, step
 
 

@@ -55,7 +55,7 @@ metric decays exactly once per point, as in version 3.
 
 The time-of-day bins of the seasonal profile and of the recurring peaks are kept
 in rings of ``days * slots`` cells (``DailyBins``), so the state row stays
-below 1,000 floats: 886 with the defaults.  Version 5 (the block maxima, and a
+below 1,000 floats: 866 with the defaults.  Version 5 (the block maxima, and a
 typical interval over 7 intervals instead of 15) took it from 948, so that the
 analyzer's packed state fits jemalloc's 7 KB size class in Redis (up to 7,162
 bytes: ``MEMORY USAGE`` 7,256 bytes on Redis 7, where 7,656 bytes took 8,280;
@@ -63,7 +63,8 @@ bytes: ``MEMORY USAGE`` 7,256 bytes on Redis 7, where 7,656 bytes took 8,280;
 range (2 floats) and kept repeat damping's scores in blocks of 30 instead of 20 (one
 float fewer); version 7 adds the means' range (2 floats) and takes the typical
 interval over 5 intervals instead of 7: 7,160 bytes with the counter wrapper's 6
-floats.
+floats.  Version 8 takes the level over the last 8 values against the median of the 96
+before them (was 6 and 120) and raises ``record_boost`` from 2 to 2.5: 7,000 bytes.
 
 While warming up (fewer than ``warmup`` points learned) the score is
 ``NEUTRAL_SCORE``.  A point with a non-finite timestamp or value, or a timestamp
@@ -98,8 +99,8 @@ class SpikeLevelParams:
     local_k: int = 5
     scale_block: int = 32
     scale_blocks: int = 32
-    level_recent: int = 6
-    level_past: int = 120
+    level_recent: int = 8
+    level_past: int = 96
     level_ready: int = 3  # blocks of level statistics before the level feature scores
     season_slots: int = 96  # 0: no seasonal forecast
     season_days: int = 3
@@ -115,7 +116,7 @@ class SpikeLevelParams:
     recur_reach: int = 1
     season_level_gate: bool = True
     gap_window: int = 5  # intervals for the typical one; 0: the peaks decay once per point
-    record_boost: float = 2.0  # up to this odds factor at a new extreme; 1: off
+    record_boost: float = 2.5  # up to this odds factor at a new extreme; 1: off
 
     def describe(self) -> str:
         return ", ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))
@@ -125,7 +126,7 @@ class SpikeLevel:
     """The vectorised detector (see the module docstring)."""
 
     name = "spike_level"
-    version = 7
+    version = 8
 
     def __init__(self, params: SpikeLevelParams | None = None) -> None:
         p = params or SpikeLevelParams()
