@@ -4,13 +4,14 @@ spread, and value transforms, each scored on NAB as ``utils/nab_select.py`` scor
 a variant.  Not used by any daemon; ``docs/accuracy.md`` records the results.
 
 Each argument names a probe and its keyword arguments; every probe starts from
-``SpikeLevelParams`` with the ``--params`` overrides (none: the shipped version 7;
-``"{'record_boost': 1.0, 'repeat_block': 20, 'gap_window': 7}"``: version 5;
-``"{'record_boost': 1.0, 'repeat_block': 1, 'gap_window': 15}"``: version 4; the same
-with ``'gap_window': 0``: version 3), and ``at(overrides, name, ...)`` runs probe
-``name`` on other base parameters.  Probes that compute their own score from
-``ratios`` leave out the lower bar of versions 6 and 7 for new extremes: run them with
-``record_boost`` 1.  The session-16 runs in docs/accuracy.md used the code of e607ab7
+``SpikeLevelParams`` with the ``--params`` overrides (none: the shipped version 8;
+``"{'level_recent': 6, 'level_past': 120, 'record_boost': 2.0}"``: version 7; for the
+older versions add those two level settings to ``"{'record_boost': 1.0,
+'repeat_block': 20, 'gap_window': 7}"``: version 5; ``"{'record_boost': 1.0,
+'repeat_block': 1, 'gap_window': 15}"``: version 4; the same with ``'gap_window': 0``:
+version 3), and ``at(overrides, name, ...)`` runs probe ``name`` on other base
+parameters.  Probes that compute their own score from ``ratios`` leave out the lower
+bar of versions 6 to 8 for new extremes: run them with ``record_boost`` 1.  The session-16 runs in docs/accuracy.md used the code of e607ab7
 (version 6), where version 5's overrides did not need ``gap_window``:
 
     python utils/spike_level_probes.py --data ../shared/nab/data \\
