@@ -28,7 +28,7 @@ class AnalyzerSection(LoopSection):
         "included (see docs/algorithms.md).",
     )
     threshold: float = key(
-        0.72,
+        0.75,
         "mode = default: a point whose detector score (0-1) reaches this is an anomaly; "
         "skyline nab run scores the detector at this threshold too.",
         "",
