@@ -11,8 +11,9 @@ older versions add those two level settings to ``"{'record_boost': 1.0,
 'repeat_block': 1, 'gap_window': 15}"``: version 4; the same with ``'gap_window': 0``:
 version 3), and ``at(overrides, name, ...)`` runs probe ``name`` on other base
 parameters.  Probes that compute their own score from ``ratios`` leave out the lower
-bar of versions 6 to 8 for new extremes: run them with ``record_boost`` 1.  The session-16 runs in docs/accuracy.md used the code of e607ab7
-(version 6), where version 5's overrides did not need ``gap_window``:
+bar of versions 6 to 8 for new extremes: run them with ``record_boost`` 1.  The
+session-16 runs in docs/accuracy.md used the code of e607ab7 (version 6), where version
+5's overrides did not need ``gap_window``:
 
     python utils/spike_level_probes.py --data ../shared/nab/data \\
         --params "{'gap_window': 0, 'repeat_block': 1, 'record_boost': 1.0}" \\
@@ -377,8 +378,8 @@ class Record(SpikeLevel):
 class TopK(SpikeLevel):
     """Version 6's lower bar for a *near* extreme: a value above the ``k``-th highest
     or below the ``k``-th lowest seen (``k`` = 1: version 6 itself).  Written for
-    version 6's code (e607ab7); on version 7 its flag replaces version 7's, so the
-    means' record is dropped (``topk(1)`` is then version 6 with version 7's
+    version 6's code (e607ab7); on versions 7 and 8 its flag replaces theirs, so the
+    means' record is dropped (``topk(1)`` is then version 6's rule with the shipped
     parameters)."""
 
     def __init__(self, params: SpikeLevelParams, k: int = 1) -> None:
@@ -414,7 +415,7 @@ class LevelRecord(SpikeLevel):
     ``level_recent`` values is beyond the range of all such means seen (the spike's
     still by the value's own range); ``both``: either record lowers both bars;
     ``value`` False: the means' record alone lowers both.  Written for version 6's
-    code (e607ab7): ``both=True`` is what version 7 ships."""
+    code (e607ab7): ``both=True`` is what versions 7 and 8 ship."""
 
     def __init__(self, params: SpikeLevelParams, both: bool = False, value: bool = True) -> None:
         super().__init__(params)
