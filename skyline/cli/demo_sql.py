@@ -37,7 +37,7 @@ DB_FILE = DEMO_DB_FILE
 METRIC = "orders_per_minute"
 # mean orders per minute.  With 120 for eu, the collapse near the daily wave's trough
 # (72 +- 8.5 orders falling to about 1) was only about six times the detector's spread
-# (learned over the whole wave) in a metric with 6 h of history (below its burn-in): it scored 0.71-0.96 over
+# (learned over the whole wave, 6 h of history): it scored 0.71-0.96 over
 # 720 times of day and four noise seeds and was missed at up to 14 of them at the
 # threshold 0.72 (0.75 since).  At 600 it scores 0.89-0.97 (docs/vista.md).
 REGIONS = {"eu": 600.0, "us": 400.0}
