@@ -67,6 +67,10 @@ def new_page(browser):
 
 
 def login(page, base: str, user: str, password: str) -> None:
+    """Log in on the login form the page shows, and wait until the page it leads to has
+    replaced it (a click alone returns before the navigation: a test that read the next
+    page at once sometimes read the login form)."""
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", password)
     page.click("form.login button[type=submit]")
+    page.locator("form.login").wait_for(state="detached", timeout=30_000)
