@@ -61,7 +61,27 @@ from skyline.analysis.algorithms.streaming import NEUTRAL_SCORE  # noqa: E402
 from skyline.analysis.nab import crossval, runner, scoring  # noqa: E402
 
 
-class SlowReference(SpikeLevel):
+class Probe(SpikeLevel):
+    """A probe with state fields of its own, appended to the detector's layout."""
+
+    _own: tuple[tuple[str, int, object], ...] = ()
+
+    def _add_fields(self, *own: tuple[str, int, object]) -> None:
+        """Each field as (name, width, initial value; None leaves ``new_state``'s NaN)."""
+        lay = self.layout
+        added = tuple((name, width) for name, width, _ in own)
+        self.layout = StateLayout(lay.name, lay.version, lay.fields + added)
+        self._own = self._own + own
+
+    def new_state(self, m: int) -> np.ndarray:
+        state = super().new_state(m)
+        for name, _, init in self._own:
+            if init is not None:
+                self.layout.view(state, name)[:] = init
+        return state
+
+
+class SlowReference(Probe):
     """The reference of each surprise is also ``c`` times a slowly decaying peak
     (half-life ``half_life`` points), and with ``eta < 1`` the fast peak moves
     only part of the way to a new maximum (a peak that learns slowly from
@@ -72,15 +92,7 @@ class SlowReference(SpikeLevel):
         super().__init__(params)
         self.c, self.eta = c, eta
         self.slow_decay = 0.5 ** (1.0 / half_life)
-        lay = self.layout
-        extra = (("spike_slow", 1), ("level_slow", 1))
-        self.layout = StateLayout(lay.name, lay.version, lay.fields + extra)
-
-    def new_state(self, m: int) -> np.ndarray:
-        state = super().new_state(m)
-        for name in ("spike_slow", "level_slow"):
-            self.layout.view(state, name)[:] = 0.0
-        return state
+        self._add_fields(("spike_slow", 1, 0.0), ("level_slow", 1, 0.0))
 
     def _raw_score(self, state: np.ndarray, f: dict) -> np.ndarray:
         odds = sum(np.minimum(r, BIG_Z) ** 4 for r in ratios(self, state, f, self.c))
@@ -107,7 +119,7 @@ PEAKS = (("f_spike", "spike_peak", "spike_slow"), ("f_level", "level_peak", "lev
 
 def ratios(det: SpikeLevel, state: np.ndarray, f: dict, slow: float = 0.0) -> list[np.ndarray]:
     """Each surprise over its reference, as ``SpikeLevel._raw_score`` computes them
-    without the lower bar for new extremes (versions 6 and 7); with ``slow``, the
+    without the lower bar for new extremes (versions 6 to 8); with ``slow``, the
     reference is also at least that times the slow peak."""
     lay, out = det.layout, []
     for i, (feat, peak, slow_peak) in enumerate(PEAKS):
@@ -147,7 +159,7 @@ class ShortSpread(SpikeLevel):
         return np.where(np.isfinite(short), np.fmax(long, self.c * short), long)
 
 
-class PeakDecay(SpikeLevel):
+class PeakDecay(Probe):
     """Other ways to decay the peaks between points than version 4's: ``"time"``,
     ``0.5 ** (dt / seconds)``; ``"min"``, version 4's rule with the typical interval
     taken as the smallest interval seen so far; ``"median"``, version 4's rule
@@ -160,14 +172,7 @@ class PeakDecay(SpikeLevel):
         super().__init__(replace(params, gap_window=window if how == "median" else 0))
         self.how, self.seconds, self.floor, self.cap = how, seconds, floor, cap
         if how == "min":
-            lay = self.layout
-            self.layout = StateLayout(lay.name, lay.version, lay.fields + (("step", 1),))
-
-    def new_state(self, m: int) -> np.ndarray:
-        state = super().new_state(m)
-        if self.how == "min":
-            self.layout.view(state, "step")[:] = np.inf
-        return state
+            self._add_fields(("step", 1, np.inf))
 
     def _peak_decay(self, state: np.ndarray, ok: np.ndarray, t: np.ndarray) -> np.ndarray:
         if self.how == "median":
@@ -211,7 +216,7 @@ class ZDecay(SpikeLevel):
             lay.view(state, peak)[:] = np.where(feed, np.maximum(f[feat], decayed), before[peak])
 
 
-class Volatility(SpikeLevel):
+class Volatility(Probe):
     """A third surprise, *volatility*: the median of the last ``w`` absolute spike
     residuals over the spike spread (about 0.67 for steady noise; a median, so one
     spike does not move it), compared on the ``log1p`` scale with its own floor and
@@ -222,14 +227,7 @@ class Volatility(SpikeLevel):
                  weight: float = 1.0) -> None:  # fmt: skip
         super().__init__(params)
         self.w, self.vol_floor, self.weight = w, floor, weight
-        lay = self.layout
-        extra = (("vol_res", w), ("vol_peak", 1))
-        self.layout = StateLayout(lay.name, lay.version, lay.fields + extra)
-
-    def new_state(self, m: int) -> np.ndarray:
-        state = super().new_state(m)
-        self.layout.view(state, "vol_peak")[:] = 0.0
-        return state
+        self._add_fields(("vol_res", w, None), ("vol_peak", 1, 0.0))
 
     def _features(self, state: np.ndarray, t: np.ndarray, v: np.ndarray) -> dict:
         f = super()._features(state, t, v)
@@ -304,7 +302,7 @@ class RecurNoPeak(SpikeLevel):
             p[:] = np.where(recurs, before[peak] * self._decay_now, p)
 
 
-class Record(SpikeLevel):
+class Record(Probe):
     """How far a point goes past the metric's range so far: ``rec`` is the spike
     residual over the distance from the local median to the highest (or lowest)
     value seen before, 1 for a value equal to that extreme.  The spike odds are
@@ -320,16 +318,7 @@ class Record(SpikeLevel):
         self.q, self.a, self.cap, self.spike_only, self.after = q, a, cap, spike_only, after
         self.excursion, self.strict = excursion, strict
         self.keep = 0.5 ** (1.0 / half_life)
-        lay = self.layout
-        self.layout = StateLayout(
-            lay.name, lay.version, lay.fields + (("rec_hi", 1), ("rec_lo", 1))
-        )
-
-    def new_state(self, m: int) -> np.ndarray:
-        state = super().new_state(m)
-        self.layout.view(state, "rec_hi")[:] = -np.inf
-        self.layout.view(state, "rec_lo")[:] = np.inf
-        return state
+        self._add_fields(("rec_hi", 1, -np.inf), ("rec_lo", 1, np.inf))
 
     def _features(self, state: np.ndarray, t: np.ndarray, v: np.ndarray) -> dict:
         f = super()._features(state, t, v)
@@ -375,7 +364,7 @@ class Record(SpikeLevel):
         lo[:] = np.where(ok, np.fmin(lo, v), lo)
 
 
-class TopK(SpikeLevel):
+class TopK(Probe):
     """Version 6's lower bar for a *near* extreme: a value above the ``k``-th highest
     or below the ``k``-th lowest seen (``k`` = 1: version 6 itself).  Written for
     version 6's code (e607ab7); on versions 7 and 8 its flag replaces theirs, so the
@@ -385,14 +374,7 @@ class TopK(SpikeLevel):
     def __init__(self, params: SpikeLevelParams, k: int = 1) -> None:
         super().__init__(params)
         self.k = k
-        lay = self.layout
-        self.layout = StateLayout(lay.name, lay.version, lay.fields + (("top", k), ("bottom", k)))
-
-    def new_state(self, m: int) -> np.ndarray:
-        state = super().new_state(m)
-        self.layout.view(state, "top")[:] = -np.inf
-        self.layout.view(state, "bottom")[:] = np.inf
-        return state
+        self._add_fields(("top", k, -np.inf), ("bottom", k, np.inf))
 
     def _features(self, state: np.ndarray, t: np.ndarray, v: np.ndarray) -> dict:
         f = super()._features(state, t, v)
@@ -410,7 +392,7 @@ class TopK(SpikeLevel):
         bottom[ok] = np.sort(np.concatenate([bottom, v[:, None]], axis=1), axis=1)[ok, :-1]
 
 
-class LevelRecord(SpikeLevel):
+class LevelRecord(Probe):
     """Version 6 with the level surprise's bar lowered only when the mean of the last
     ``level_recent`` values is beyond the range of all such means seen (the spike's
     still by the value's own range); ``both``: either record lowers both bars;
@@ -420,22 +402,12 @@ class LevelRecord(SpikeLevel):
     def __init__(self, params: SpikeLevelParams, both: bool = False, value: bool = True) -> None:
         super().__init__(params)
         self.both, self.value = both, value
-        lay = self.layout
-        self.layout = StateLayout(lay.name, lay.version, lay.fields + (("mean_range", 2),))
-
-    def new_state(self, m: int) -> np.ndarray:
-        state = super().new_state(m)
-        self.layout.view(state, "mean_range")[:] = (np.inf, -np.inf)
-        return state
+        self._add_fields(("mean_range", 2, (np.inf, -np.inf)))
 
     def _features(self, state: np.ndarray, t: np.ndarray, v: np.ndarray) -> dict:
         f = super()._features(state, t, v)
         lay, p = self.layout, self.params
-        k = p.level_recent - 1
-        recent = _win(lay, state, "recent")
-        mean = (recent[:, recent.shape[1] - k :].sum(axis=1) + v) / p.level_recent
-        span = lay.view(state, "mean_range")
-        f["mean"] = mean
+        mean, span = f["mean"], lay.view(state, "mean_range")  # the detector's own mean
         f["level_record"] = ((mean < span[:, 0]) | (mean > span[:, 1])) & (
             lay.view(state, "n") >= p.burn_in
         )
@@ -465,7 +437,7 @@ class LevelRecord(SpikeLevel):
         span[:, 1] = np.where(fin, np.fmax(span[:, 1], f["mean"]), span[:, 1])
 
 
-class Confirm(SpikeLevel):
+class Confirm(Probe):
     """An alert must last (like a Prometheus rule's ``for:``): a point's raw score
     counts in full only ``k`` points later, if at least a share ``c`` of the ``k``
     values after it stay beyond ``h`` times its height over the local median;
@@ -475,9 +447,7 @@ class Confirm(SpikeLevel):
                  x: float = 0.8) -> None:  # fmt: skip
         super().__init__(params)
         self.k, self.h, self.c, self.x = k, h, c, x
-        lay = self.layout
-        extra = (("cf_raw", k), ("cf_base", k), ("cf_val", k))
-        self.layout = StateLayout(lay.name, lay.version, lay.fields + extra)
+        self._add_fields(("cf_raw", k, None), ("cf_base", k, None), ("cf_val", k, None))
 
     def _features(self, state: np.ndarray, t: np.ndarray, v: np.ndarray) -> dict:
         f = super()._features(state, t, v)

@@ -82,8 +82,8 @@ def partner_of(metric: DemoMetric, metrics: list[DemoMetric]) -> DemoMetric | No
 # six seeds: 0.71-0.86 at 260 points, 0.74-0.88 at 300), or sooner if it happens to go
 # beyond the first (a new extreme; at 90 points 0.59-0.79).  360 leaves a margin: the
 # repeat scores 0.77-0.89 there (0.89 in the test's seed) against the threshold 0.75.
-# tests/unit/test_demo_data.py checks the repeat at 360, and a slightly smaller one at 90 (not flagged).  The first
-# is in the backfill, so the gap costs no waiting.
+# tests/unit/test_demo_data.py checks the repeat at 360, and a slightly smaller one at 90
+# (not flagged).  The first is in the backfill, so the gap costs no waiting.
 # Panorama stores the repeat although it may come within ``[panorama] expiry`` of the
 # first: the first was trained as normal since (skyline.events.panorama.agent).
 REPEAT_POINTS = 360
