@@ -276,6 +276,29 @@ class Power(SpikeLevel):
         return warm_score(self, state, odds)
 
 
+class OddsShape(SpikeLevel):
+    """Version 9's score with the level's odds weighed by ``level_weight`` (the spike's
+    by ``spike_weight`` as shipped) and the spike's ratio raised to ``spike_power``
+    instead of 4: other ways to make a one-point excursion weaker evidence than a
+    level shift of the same ratio (session 18)."""
+
+    def __init__(self, params: SpikeLevelParams, level_weight: float = 1.0,
+                 spike_power: float = 4.0) -> None:  # fmt: skip
+        super().__init__(params)
+        self.level_weight, self.spike_power = level_weight, spike_power
+
+    def _raw_score(self, state: np.ndarray, f: dict) -> np.ndarray:
+        p, lay = self.params, self.layout
+        refs = []
+        for i, peak in enumerate(("spike_peak", "level_peak")):
+            ref = np.fmax(lay.view(state, peak), f["recur"][:, i])
+            refs.append(ref * np.where(f["record"], p.record_boost**-0.25, 1.0))
+        r_s, r_l = (f[k] / np.maximum(math.log1p(p.floor), r)
+                    for k, r in zip(("f_spike", "f_level"), refs, strict=True))  # fmt: skip
+        odds = p.spike_weight * np.minimum(r_s, BIG_Z) ** self.spike_power
+        return warm_score(self, state, odds + self.level_weight * np.minimum(r_l, BIG_Z) ** 4)
+
+
 class RecurNoPeak(SpikeLevel):
     """A surprise at or below its recurring level (as large as one seen at about this
     time on each recent day) does not feed the decaying peak: what recurs daily is no
@@ -519,6 +542,7 @@ def probe_table(base: SpikeLevelParams, series: list) -> dict:
             "zdecay": lambda **k: (ZDecay(base, **k), series),
             "vol": lambda **k: (Volatility(base, **k), series),
             "power": lambda p: (Power(base, p), series),
+            "odds": lambda **k: (OddsShape(base, **k), series),
             "recurnopeak": lambda **k: (RecurNoPeak(base, **k), series),
             "record": lambda **k: (Record(base, **k), series),
             "confirm": lambda **k: (Confirm(base, **k), series),

@@ -435,7 +435,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="older history written into mirage's rollups (48)")  # fmt: skip
     p.add_argument("--repeat-after", type=float,
                    help="seconds from the story's timeout to its identical repeat, which the "
-                   "trained profile silences (default: 360 intervals, an hour at 10 s; "
+                   "trained profile silences (default: 480 intervals, 80 min at 10 s; "
                    "the first is in the backfill)")  # fmt: skip
     p.add_argument("--repeat-at", type=float, default=REPEAT_AT,
                    help=f"seconds from the start to the repeat ({REPEAT_AT:g})")  # fmt: skip

@@ -78,15 +78,15 @@ def partner_of(metric: DemoMetric, metrics: list[DemoMetric]) -> DemoMetric | No
 
 # Points between the story's timeout and its repeat.  The default detector measures a
 # surprise against the metric's own decaying peak (half-life 1,000 points): the same
-# timeout again is news to it once that peak has decayed enough (SpikeLevel version 8,
-# six seeds: 0.71-0.86 at 260 points, 0.74-0.88 at 300), or sooner if it happens to go
-# beyond the first (a new extreme; at 90 points 0.59-0.79).  360 leaves a margin: the
-# repeat scores 0.77-0.89 there (0.89 in the test's seed) against the threshold 0.75.
-# tests/unit/test_demo_data.py checks the repeat at 360, and a slightly smaller one at 90
-# (not flagged).  The first is in the backfill, so the gap costs no waiting.
+# timeout again is news to it once that peak has decayed enough (SpikeLevel version 9,
+# twelve seeds: 0.74-0.88 at 360 points, 0.77-0.90 at 420), or sooner if it happens to go
+# beyond the first (a new extreme).  480 leaves a margin: the repeat scores 0.80-0.91
+# there against the threshold 0.75.  tests/unit/test_demo_data.py checks the repeat at
+# 480, and a slightly smaller one at 90 (not flagged).  The first is in the backfill, so
+# the gap costs no waiting.
 # Panorama stores the repeat although it may come within ``[panorama] expiry`` of the
 # first: the first was trained as normal since (skyline.events.panorama.agent).
-REPEAT_POINTS = 360
+REPEAT_POINTS = 480
 # Hours of history backfilled at the live interval: mirage's day at minutes (the demo's
 # rule) is read from the raw series, and the story's first timeout sits in it.
 BACKFILL_HOURS = 25.0

@@ -50,7 +50,9 @@ from tests.integration.pipeline_fixtures import pipeline_settings, running
 from tests.integration.test_webapp_http import ADMIN_PASSWORD
 
 LATENCY, QUERY_TIME = "demo.shop.checkout.latency_ms", "demo.shop.db.query_time_ms"
-BACKFILL_HOURS, REPEAT_AT = 13.0, 45.0
+# mirage needs half its day (720 one-minute buckets) before the first timeout, which
+# sits REPEAT_POINTS intervals (80 min) before the repeat, near the backfill's end
+BACKFILL_HOURS, REPEAT_AT = 14.0, 45.0
 
 
 def trail(engine, anomaly_id: int) -> list[tuple[str, str, str]]:

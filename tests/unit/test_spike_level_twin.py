@@ -31,7 +31,9 @@ SMALL = SpikeLevelParams(
 VARIANTS = [
     SpikeLevelParams(),
     SMALL,
-    SpikeLevelParams(recur_slots=0, season_level_gate=False, repeat_window=0, record_boost=3.0),
+    SpikeLevelParams(
+        recur_slots=0, season_level_gate=False, repeat_window=0, record_boost=3.0, spike_weight=0.5
+    ),
     SpikeLevelParams(
         season_slots=0,
         recur_reach=0,
@@ -39,6 +41,7 @@ VARIANTS = [
         gap_window=0,
         repeat_block=1,
         record_boost=1.0,
+        spike_weight=1.0,
     ),
 ]
 
@@ -217,7 +220,8 @@ class Twin:
         if f["record"]:  # below the recent surprises by boost^(1/4), never below the floor
             refs = [r / p.record_boost**0.25 for r in refs]
         refs = [max(math.log1p(p.floor), r) for r in refs]
-        odds = min(f["f_spike"] / refs[0], BIG_Z) ** 4 + min(f["f_level"] / refs[1], BIG_Z) ** 4
+        spike, level = min(f["f_spike"] / refs[0], BIG_Z), min(f["f_level"] / refs[1], BIG_Z)
+        odds = p.spike_weight * spike**4 + level**4
         return odds / (1.0 + odds) if self.n >= p.warmup else NEUTRAL_SCORE
 
     def step(self, t: float, v: float) -> float:

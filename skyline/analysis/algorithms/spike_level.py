@@ -30,8 +30,10 @@ into ``recur_slots`` bins, the largest surprise within ``recur_reach`` bins of t
 time of day on each of the previous ``recur_days`` days, the smallest of those:
 a surprise as large as one seen at about this time on every recent day is no
 news; e.g. a daily cron spike that jitters by a few points).  The raw score is
-the log-logistic CDF of the summed odds ``o = r_spike^4 + r_level^4``:
-``o / (1 + o)``.  For a *new extreme*, a value below the lowest or above the
+the log-logistic CDF of the summed odds ``o = w r_spike^4 + r_level^4``:
+``o / (1 + o)``, with ``w = spike_weight`` (0.8): a one-point excursion is weaker
+evidence than a shift of the mean of the last ``level_recent`` values by as many
+times its own reference (routine bursts are mostly spikes).  For a *new extreme*, a value below the lowest or above the
 highest the metric has shown, or a mean of the last ``level_recent`` values below
 or above every such mean before (counted once ``burn_in`` points have been
 learned), the peaks and the recurring level are lowered by ``record_boost ** (1/4)``
@@ -65,6 +67,8 @@ float fewer); version 7 adds the means' range (2 floats) and takes the typical
 interval over 5 intervals instead of 7: 7,160 bytes with the counter wrapper's 6
 floats.  Version 8 takes the level over the last 8 values against the median of the 96
 before them (was 6 and 120) and raises ``record_boost`` from 2 to 2.5: 7,000 bytes.
+Version 9 weighs the spike's odds by ``spike_weight`` 0.8 (was 1); the state is
+version 8's.
 
 While warming up (fewer than ``warmup`` points learned) the score is
 ``NEUTRAL_SCORE``.  A point with a non-finite timestamp or value, or a timestamp
@@ -117,6 +121,7 @@ class SpikeLevelParams:
     season_level_gate: bool = True
     gap_window: int = 5  # intervals for the typical one; 0: the peaks decay once per point
     record_boost: float = 2.5  # up to this odds factor at a new extreme; 1: off
+    spike_weight: float = 0.8  # the spike surprise's odds count this much of the level's
 
     def describe(self) -> str:
         return ", ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))
@@ -126,7 +131,7 @@ class SpikeLevel:
     """The vectorised detector (see the module docstring)."""
 
     name = "spike_level"
-    version = 8
+    version = 9
 
     def __init__(self, params: SpikeLevelParams | None = None) -> None:
         p = params or SpikeLevelParams()
@@ -286,7 +291,7 @@ class SpikeLevel:
             spike_ref, level_ref = spike_ref * lower, level_ref * lower
         r_s = f["f_spike"] / np.maximum(ref, spike_ref)
         r_l = f["f_level"] / np.maximum(ref, level_ref)
-        odds = np.minimum(r_s, BIG_Z) ** 4 + np.minimum(r_l, BIG_Z) ** 4
+        odds = p.spike_weight * np.minimum(r_s, BIG_Z) ** 4 + np.minimum(r_l, BIG_Z) ** 4
         raw = odds / (1.0 + odds)
         warm = lay.view(state, "n") >= p.warmup
         return np.where(warm, raw, NEUTRAL_SCORE)
