@@ -4,14 +4,16 @@ spread, and value transforms, each scored on NAB as ``utils/nab_select.py`` scor
 a variant.  Not used by any daemon; ``docs/accuracy.md`` records the results.
 
 Each argument names a probe and its keyword arguments; every probe starts from
-``SpikeLevelParams`` with the ``--params`` overrides (none: the shipped version 8;
-``"{'level_recent': 6, 'level_past': 120, 'record_boost': 2.0}"``: version 7; for the
-older versions add those two level settings to ``"{'record_boost': 1.0,
+``SpikeLevelParams`` with the ``--params`` overrides (none: the shipped version 9;
+``"{'spike_weight': 1.0}"``: version 8; add ``'level_recent': 6, 'level_past': 120,
+'record_boost': 2.0`` for version 7; for the older versions add those two level
+settings and ``'spike_weight': 1.0`` to ``"{'record_boost': 1.0,
 'repeat_block': 20, 'gap_window': 7}"``: version 5; ``"{'record_boost': 1.0,
 'repeat_block': 1, 'gap_window': 15}"``: version 4; the same with ``'gap_window': 0``:
 version 3), and ``at(overrides, name, ...)`` runs probe ``name`` on other base
 parameters.  Probes that compute their own score from ``ratios`` leave out the lower
-bar of versions 6 to 8 for new extremes: run them with ``record_boost`` 1.  The
+bar of versions 6 to 9 for new extremes and version 9's spike weight: run them with
+``record_boost`` 1 and ``spike_weight`` 1.  The
 session-16 runs in docs/accuracy.md used the code of e607ab7 (version 6), where version
 5's overrides did not need ``gap_window``:
 
@@ -119,7 +121,8 @@ PEAKS = (("f_spike", "spike_peak", "spike_slow"), ("f_level", "level_peak", "lev
 
 def ratios(det: SpikeLevel, state: np.ndarray, f: dict, slow: float = 0.0) -> list[np.ndarray]:
     """Each surprise over its reference, as ``SpikeLevel._raw_score`` computes them
-    without the lower bar for new extremes (versions 6 to 8); with ``slow``, the
+    without the lower bar for new extremes (versions 6 to 9) or the spike weight
+    (version 9); with ``slow``, the
     reference is also at least that times the slow peak."""
     lay, out = det.layout, []
     for i, (feat, peak, slow_peak) in enumerate(PEAKS):
