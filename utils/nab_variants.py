@@ -2,7 +2,7 @@
 default detector"), over which the team's selection CV (60.1 / 45.6 / 65.6) was made;
 the research prototypes (``artime_proto.py``, ``cpd_experiments.py``) offer them to
 their own selection CV beside their variants.  ``{}`` is the shipped default (version 3
-then; on today's defaults, version 8, ``{"level_recent": 8}`` is the same variant)."""
+then; on today's defaults, version 9, ``{"level_recent": 8}`` is the same variant)."""
 
 SELECTION_VARIANTS: list[dict] = [
     {},

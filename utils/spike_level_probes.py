@@ -280,14 +280,18 @@ class Power(SpikeLevel):
 
 
 class OddsShape(SpikeLevel):
-    """Version 9's score with the level's odds weighed by ``level_weight`` (the spike's
-    by ``spike_weight`` as shipped) and the spike's ratio raised to ``spike_power``
-    instead of 4: other ways to make a one-point excursion weaker evidence than a
-    level shift of the same ratio (session 18)."""
+    """``SpikeLevel``'s score with the level's odds weighed by ``level_weight`` (the
+    spike's by the base parameters' ``spike_weight``; session 18 ran it on version 8,
+    weight 1) and the spike's ratio raised to ``spike_power`` instead of 4: other ways
+    to make a one-point excursion weaker evidence than a level shift of the same ratio.
+    Needs the recurring reference and the new-extreme bar (``recur_slots`` > 0,
+    ``record_boost`` != 1)."""
 
     def __init__(self, params: SpikeLevelParams, level_weight: float = 1.0,
                  spike_power: float = 4.0) -> None:  # fmt: skip
         super().__init__(params)
+        if not (self.recur and self.records):
+            raise ValueError("odds(): needs recur_slots > 0 and record_boost != 1")
         self.level_weight, self.spike_power = level_weight, spike_power
 
     def _raw_score(self, state: np.ndarray, f: dict) -> np.ndarray:
@@ -393,7 +397,7 @@ class Record(Probe):
 class TopK(Probe):
     """Version 6's lower bar for a *near* extreme: a value above the ``k``-th highest
     or below the ``k``-th lowest seen (``k`` = 1: version 6 itself).  Written for
-    version 6's code (e607ab7); on versions 7 and 8 its flag replaces theirs, so the
+    version 6's code (e607ab7); on versions 7 to 9 its flag replaces theirs, so the
     means' record is dropped (``topk(1)`` is then version 6's rule with the shipped
     parameters)."""
 
@@ -423,7 +427,7 @@ class LevelRecord(Probe):
     ``level_recent`` values is beyond the range of all such means seen (the spike's
     still by the value's own range); ``both``: either record lowers both bars;
     ``value`` False: the means' record alone lowers both.  Written for version 6's
-    code (e607ab7): ``both=True`` is what versions 7 and 8 ship."""
+    code (e607ab7): ``both=True`` is what versions 7 to 9 ship."""
 
     def __init__(self, params: SpikeLevelParams, both: bool = False, value: bool = True) -> None:
         super().__init__(params)

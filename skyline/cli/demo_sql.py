@@ -39,7 +39,8 @@ METRIC = "orders_per_minute"
 # (72 +- 8.5 orders falling to about 1) was only about six times the detector's spread
 # (learned over the whole wave, 6 h of history): it scored 0.71-0.96 over
 # 720 times of day and four noise seeds and was missed at up to 14 of them at the
-# threshold 0.72 (0.75 since).  At 600 it scores 0.89-0.97 (docs/vista.md).
+# threshold 0.72 (0.75 since).  At 600 it scores 0.87-0.97 (SpikeLevel version 9;
+# 0.89-0.97 with version 8; docs/vista.md).
 REGIONS = {"eu": 600.0, "us": 400.0}
 ANOMALY_MINUTES = 6
 # orders left during a collapse (at 5 % of 120 a minute the detector missed it at 10 of

@@ -199,7 +199,7 @@ def test_the_default_detector_flags_the_repeat_only_once_it_forgot_the_first():
         assert first >= threshold and repeat >= threshold, (step, first, repeat)
         # sooner, the same timeout is no news to it: why the story waits REPEAT_POINTS.
         # (One as high may go a hair beyond the first, a new extreme, and be flagged:
-        # scores 0.59-0.79 over six seeds; 10 % lower, 0.57-0.58.)
+        # SpikeLevel version 9, six seeds: 0.55-0.76; 10 % lower, 0.54.)
         assert repeat_score(90, step, repeat_height=0.9)[1] < threshold, step
 
 
@@ -294,7 +294,7 @@ def test_a_repeat_late_in_its_bucket_is_what_mirage_clears():
     assert early_in_bucket(1_796_500_800 + 465, res) == 1_796_500_800 + res + res // 10
     assert early_in_bucket(1_796_500_800 + 100, res) == 1_796_500_800 + 100
     m, at = demo_metrics()[0], 1_796_500_800 + 465
-    gap = REPEAT_POINTS * STEP  # 3,600 s: six buckets, so the first is 465 s in too
+    gap = REPEAT_POINTS * STEP  # 4,800 s: eight buckets, so the first is 465 s in too
     story = [
         Injection(m, "timeout", at - gap, at - gap + STEP),
         Injection(m, "timeout", at, at + STEP),

@@ -33,10 +33,10 @@ news; e.g. a daily cron spike that jitters by a few points).  The raw score is
 the log-logistic CDF of the summed odds ``o = w r_spike^4 + r_level^4``:
 ``o / (1 + o)``, with ``w = spike_weight`` (0.8): a one-point excursion is weaker
 evidence than a shift of the mean of the last ``level_recent`` values by as many
-times its own reference (routine bursts are mostly spikes).  For a *new extreme*, a value below the lowest or above the
-highest the metric has shown, or a mean of the last ``level_recent`` values below
-or above every such mean before (counted once ``burn_in`` points have been
-learned), the peaks and the recurring level are lowered by ``record_boost ** (1/4)``
+times its own reference (routine bursts are mostly spikes).  For a *new
+extreme*, a value below the lowest or above the highest the metric has shown, or a
+mean of the last ``level_recent`` values below or above every such mean before
+(counted once ``burn_in`` points have been learned), the peaks and the recurring level are lowered by ``record_boost ** (1/4)``
 before the floor applies, so its odds count up to ``record_boost`` times more: a
 surprise that also takes the metric, or its recent level, where it has never been
 is more likely an anomaly than one inside the range it has already visited.  The
