@@ -389,6 +389,25 @@ def records_many(bufs: Sequence[bytes | None], arena: DecodeArena | None = None)
     return out
 
 
+@jit
+def _copy_rows(ts: np.ndarray, vs: np.ndarray, t2d: np.ndarray, v2d: np.ndarray, first: int,
+               ok: np.ndarray) -> None:  # fmt: skip
+    """Row i of ``ts``/``vs`` (timestamps, values) into row ``first + i`` of ``t2d``/``v2d``;
+    ``ok[i]``: its timestamps strictly increase and its values are finite.  One pass
+    (``tests/unit/test_timeseries_format.py`` has its slow twin)."""
+    for i in range(ts.shape[0]):
+        out_t, out_v = t2d[first + i], v2d[first + i]
+        prev = -1  # below every uint32 timestamp
+        good = True
+        for j in range(ts.shape[1]):
+            x, y = ts[i, j], vs[i, j]
+            out_t[j], out_v[j] = x, y
+            if x <= prev or not np.isfinite(y):
+                good = False
+            prev = x
+        ok[i] = good
+
+
 def _uniform_chunk(bufs: Sequence[bytes | None], arena: DecodeArena | None) -> list[Series] | None:
     """``to_series_many`` of values all of one size (whole records, all with a header
     or none), decoded straight into rows of ``arena`` (or of a new one): clean series
@@ -404,13 +423,10 @@ def _uniform_chunk(bufs: Sequence[bytes | None], arena: DecodeArena | None) -> l
         return None
     m, n = rec.shape
     buf, first = (arena or DecodeArena(m)).take(m, n)
-    t2d, v2d = buf[0, first : first + m], buf[1, first : first + m].view(np.float64)
-    t2d[...], v2d[...] = rec["t"], rec["v"]
-    ok = np.isfinite(v2d).all(axis=1)
-    if n > 1:
-        ok &= (t2d[:, 1:] > t2d[:, :-1]).all(axis=1)
+    ok = np.empty(m, np.bool_)
+    _copy_rows(rec["t"], rec["v"], buf[0], buf[1].view(np.float64), first, ok)
     out: list[Series] = []
-    for i, good in enumerate(np.asarray(ok).tolist()):
+    for i, good in enumerate(ok.tolist()):
         if good:
             out.append(ChunkRow.of(buf, first + i))
         else:

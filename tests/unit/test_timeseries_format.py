@@ -145,3 +145,81 @@ def test_to_series_many_matches_to_series_on_random_chunks(bufs, with_header):
     if with_header and bufs and bufs[0]:
         bufs[0] = header(2) + bufs[0]
     check_many(bufs)
+
+
+# --- the compiled row copy of a uniform chunk against a plain loop ---------------------
+def slow_copy_rows(ts, vs):
+    """Each row as lists, and whether its timestamps strictly increase and its values
+    are all finite."""
+    rows = []
+    for t_row, v_row in zip(ts.tolist(), vs.tolist(), strict=True):
+        rising = all(b > a for a, b in zip(t_row, t_row[1:], strict=False))
+        rows.append((t_row, v_row, rising and all(math.isfinite(v) for v in v_row)))
+    return rows
+
+
+def check_copy_rows(ts, vs):
+    from skyline.store.codec import RECORD, _copy_rows
+
+    rec = np.empty(ts.shape, RECORD)
+    rec["t"], rec["v"] = ts, vs
+    m, n = ts.shape
+    first = 3  # rows after others in the arena
+    buf = np.full((2, first + m + 2, n), -7, np.int64)
+    ok = np.empty(m, np.bool_)
+    _copy_rows(rec["t"], rec["v"], buf[0], buf[1].view(np.float64), first, ok)
+    v2d = buf[1].view(np.float64)
+    for i, (t_row, v_row, good) in enumerate(slow_copy_rows(ts, vs)):
+        assert buf[0, first + i].tolist() == t_row
+        assert v2d[first + i].tobytes() == np.array(v_row).tobytes()  # NaN and -0.0 too
+        assert bool(ok[i]) is good
+    assert (buf[:, :first] == -7).all() and (buf[:, first + m :] == -7).all()  # untouched
+
+
+@pytest.mark.parametrize(
+    "t_rows, v_rows",
+    [
+        ([[1, 2, 3]], [[1.0, 2.0, 3.0]]),
+        ([[0]], [[float("nan")]]),  # one point, not finite
+        ([[0]], [[-0.0]]),  # timestamp 0 is above the kernel's start
+        ([[5, 5], [5, 6]], [[1.0, 1.0], [1.0, 1.0]]),  # a duplicate timestamp
+        ([[6, 5], [1, 2]], [[1.0, 2.0], [float("inf"), 2.0]]),  # falling; infinite
+        ([[2**32 - 2, 2**32 - 1]], [[1e308, -1e308]]),
+    ],
+)
+def test_copy_rows_matches_twin_on_hand_picked(t_rows, v_rows):
+    check_copy_rows(np.array(t_rows, np.uint32), np.array(v_rows, np.float64))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_copy_rows_matches_twin_on_random(seed):
+    rng = np.random.default_rng(seed)
+    m, n = int(rng.integers(1, 6)), int(rng.integers(1, 40))
+    ts = np.sort(rng.integers(0, 2**32, (m, n)), axis=1).astype(np.uint32)
+    vs = rng.normal(0, 1e3, (m, n))
+    for _ in range(int(rng.integers(0, 4))):  # damage: a repeat, a fall, a non-finite value
+        i, j = int(rng.integers(m)), int(rng.integers(n))
+        kind = int(rng.integers(3))
+        if kind == 0 and j:
+            ts[i, j] = ts[i, j - 1]
+        elif kind == 1 and j:
+            ts[i, j] = ts[i, j - 1] // 2
+        else:
+            vs[i, j] = rng.choice([np.nan, np.inf, -np.inf])
+    check_copy_rows(ts, vs)
+
+
+@pytest.mark.parametrize("with_header", [False, True])
+def test_to_series_many_on_uniform_chunks(with_header):
+    """Values all of one size take the arena path; each decodes as alone."""
+    rng = np.random.default_rng(1)
+    bufs = []
+    for k in range(6):
+        t = np.cumsum(rng.integers(1, 5, 20)) + 100
+        v = rng.normal(size=20)
+        if k == 2:
+            t[5] = t[4]  # a duplicate: prepared as alone
+        if k == 4:
+            v[3] = np.nan
+        bufs.append((header(20) if with_header else b"") + encode(t, v))
+    check_many(bufs)
