@@ -284,29 +284,19 @@ class OddsShape(SpikeLevel):
     spike's by the base parameters' ``spike_weight``; session 18 ran it on version 8,
     weight 1) and the spike's ratio raised to ``spike_power`` instead of 4: other ways
     to make a one-point excursion weaker evidence than a level shift of the same ratio;
-    ``record_weight``: the spike's weight at a new extreme (default: the same).
-    Needs the recurring reference and the new-extreme bar (``recur_slots`` > 0,
-    ``record_boost`` != 1)."""
+    ``record_weight``: the spike's weight at a new extreme (default: the same)."""
 
     def __init__(self, params: SpikeLevelParams, level_weight: float = 1.0,
                  spike_power: float = 4.0, record_weight: float | None = None) -> None:  # fmt: skip
         super().__init__(params)
-        if not (self.recur and self.records):
-            raise ValueError("odds(): needs recur_slots > 0 and record_boost != 1")
         self.level_weight, self.spike_power = level_weight, spike_power
         self.record_weight = params.spike_weight if record_weight is None else record_weight
 
-    def _raw_score(self, state: np.ndarray, f: dict) -> np.ndarray:
-        p, lay = self.params, self.layout
-        refs = []
-        for i, peak in enumerate(("spike_peak", "level_peak")):
-            ref = np.fmax(lay.view(state, peak), f["recur"][:, i])
-            refs.append(ref * np.where(f["record"], p.record_boost**-0.25, 1.0))
-        r_s, r_l = (f[k] / np.maximum(math.log1p(p.floor), r)
-                    for k, r in zip(("f_spike", "f_level"), refs, strict=True))  # fmt: skip
-        weight = np.where(f["record"], self.record_weight, p.spike_weight)
-        odds = weight * np.minimum(r_s, BIG_Z) ** self.spike_power
-        return warm_score(self, state, odds + self.level_weight * np.minimum(r_l, BIG_Z) ** 4)
+    def _odds(self, r_spike: np.ndarray, r_level: np.ndarray, f: dict) -> np.ndarray:
+        weight = self.params.spike_weight
+        if self.records:
+            weight = np.where(f["record"], self.record_weight, weight)
+        return weight * r_spike**self.spike_power + self.level_weight * r_level**4
 
 
 class RecurNoPeak(SpikeLevel):

@@ -36,10 +36,11 @@ evidence than a shift of the mean of the last ``level_recent`` values by as many
 times its own reference (routine bursts are mostly spikes).  For a *new
 extreme*, a value below the lowest or above the highest the metric has shown, or a
 mean of the last ``level_recent`` values below or above every such mean before
-(counted once ``burn_in`` points have been learned), the peaks and the recurring level are lowered by ``record_boost ** (1/4)``
-before the floor applies, so its odds count up to ``record_boost`` times more: a
-surprise that also takes the metric, or its recent level, where it has never been
-is more likely an anomaly than one inside the range it has already visited.  The
+(counted once ``burn_in`` points have been learned), the peaks and the recurring
+level are lowered by ``record_boost ** (1/4)`` before the floor applies, so its
+odds count up to ``record_boost`` times more: a surprise that also takes the metric,
+or its recent level, where it has never been is more likely an anomaly than one
+inside the range it has already visited.  The
 floor is not lowered, so on plain noise, whose surprises stay below it, a new
 extreme scores as any point.  Last, one alert per event: a raw score not above the
 largest raw score of the previous ``repeat_window`` points is multiplied by
@@ -280,6 +281,16 @@ class SpikeLevel:
 
     def _raw_score(self, state: np.ndarray, f: dict[str, np.ndarray]) -> np.ndarray:
         lay, p = self.layout, self.params
+        r_s, r_l = self._ratios(state, f)
+        odds = self._odds(np.minimum(r_s, BIG_Z), np.minimum(r_l, BIG_Z), f)
+        raw = odds / (1.0 + odds)
+        warm = lay.view(state, "n") >= p.warmup
+        return np.where(warm, raw, NEUTRAL_SCORE)
+
+    def _ratios(self, state: np.ndarray, f: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Each surprise over its reference: the floor, the decaying peak, the recurring
+        level, those two lowered at a new extreme."""
+        lay, p = self.layout, self.params
         ref = math.log1p(p.floor)
         spike_ref = lay.view(state, "spike_peak")
         level_ref = lay.view(state, "level_peak")
@@ -289,12 +300,12 @@ class SpikeLevel:
         if self.records:  # a new extreme: a lower bar than recent surprises, not the floor
             lower = np.where(f["record"], p.record_boost**-0.25, 1.0)
             spike_ref, level_ref = spike_ref * lower, level_ref * lower
-        r_s = f["f_spike"] / np.maximum(ref, spike_ref)
-        r_l = f["f_level"] / np.maximum(ref, level_ref)
-        odds = p.spike_weight * np.minimum(r_s, BIG_Z) ** 4 + np.minimum(r_l, BIG_Z) ** 4
-        raw = odds / (1.0 + odds)
-        warm = lay.view(state, "n") >= p.warmup
-        return np.where(warm, raw, NEUTRAL_SCORE)
+        r_spike = f["f_spike"] / np.maximum(ref, spike_ref)
+        return r_spike, f["f_level"] / np.maximum(ref, level_ref)
+
+    def _odds(self, r_spike: np.ndarray, r_level: np.ndarray, f: dict) -> np.ndarray:
+        """The summed odds of the two (capped) ratios."""
+        return self.params.spike_weight * r_spike**4 + r_level**4
 
     # -- one point per metric ---------------------------------------------------------
     def step(self, state: np.ndarray, t: np.ndarray, v: np.ndarray) -> np.ndarray:
