@@ -275,20 +275,17 @@ HOSTILE_NAMES = [
 
 @pytest.mark.parametrize("make_name", HOSTILE_NAMES)
 def test_unique_rejected_names_do_not_grow_memory(make_name):
-    import gc
-    import tracemalloc
+    """Counted: what horizon's modules allocate and the names this file makes."""
+    from tests.memory import kept
 
     intake = _intake()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
+
+    def rejects() -> None:
         for i in range(40):
             intake.items([(make_name(i), 1.7e9, 1.0)])
         for i in range(6000):  # more short rejects than the reject cache keeps
             intake.items([(make_name(i)[:900], 1.7e9, 1.0)])
-        gc.collect()
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
-    assert grown < 8 * (1 << 20), f"intake kept {grown} bytes for rejected names"
+
+    grown, where = kept(rejects, "*/skyline/ingest/horizon/*", __file__)
+    assert grown < 8 * (1 << 20), f"intake kept {grown} bytes for rejected names:\n{where}"
     assert intake.items([("good.name", 1.7e9, 1.0)]) == 1
