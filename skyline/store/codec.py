@@ -27,7 +27,7 @@ from skyline.store.sealed import (
     read_header,
     unseal,
 )
-from skyline.store.sealed_many import SealedHeads, decode_row
+from skyline.store.sealed_many import SealedHeads, decode_rows
 
 RECORD = np.dtype([("t", "<u4"), ("v", "<f8")])
 RECORD_SIZE = RECORD.itemsize  # 12
@@ -287,11 +287,9 @@ def unseal_many(bufs: Sequence[bytes], errors: list[tuple[int, str]]) -> list[Se
         used += size
         t2d, v2d = arena[0], arena[1].view(np.float64)
         state = [1] * len(members)  # 1 clean, 0 to sort, -1 damaged
-        for row, k in enumerate(members):
-            n = n_of[k]
-            if n and (why := decode_row(bufs[k], heads, k, t2d[row, :n], v2d[row, :n])):
-                bad.append((k, why))
-                state[row] = -1
+        for row, why in decode_rows(bufs, heads, members, t2d, v2d):
+            bad.append((members[row], why))
+            state[row] = -1
         idx = np.array(members)
         fill = np.flatnonzero(regular[idx] & (heads.n[idx] > 0))
         if len(fill):  # first + step * i, the tails' places too (overwritten next)
