@@ -272,15 +272,17 @@ def unseal_many(bufs: Sequence[bytes], errors: list[tuple[int, str]]) -> list[Se
     bad = [(k, why) for k, why in enumerate(heads.error) if why is not None]
     width = heads.n + heads.records
     by_len: dict[int, list[int]] = {}
+    widths = width.tolist()
     for k in np.flatnonzero(width > 0).tolist():
         if heads.error[k] is None:
-            by_len.setdefault(int(width[k]), []).append(k)
+            by_len.setdefault(widths[k], []).append(k)
     # one allocation for every arena: numpy asks for huge pages for a large one, and
     # first-touch faults on a dozen 2 MB arrays cost more than the decoding
     room = np.empty(sum(2 * len(members) * length for length, members in by_len.items()),
                     np.int64)  # fmt: skip
     used = 0
-    n_of, regular, first, step = heads.n.tolist(), heads.regular, heads.a, heads.step
+    n_of, ends = heads.n.tolist(), heads.end.tolist()
+    regular, first, step = heads.regular, heads.a, heads.step
     for length, members in by_len.items():
         size = 2 * len(members) * length
         arena = room[used : used + size].reshape(2, len(members), length)
@@ -294,7 +296,7 @@ def unseal_many(bufs: Sequence[bytes], errors: list[tuple[int, str]]) -> list[Se
         fill = np.flatnonzero(regular[idx] & (heads.n[idx] > 0))
         if len(fill):  # first + step * i, the tails' places too (overwritten next)
             _fill_regular(t2d, np.stack([fill, first[idx[fill]], step[idx[fill]]], axis=1))
-        tails = [(row, k, int(heads.end[k]), n_of[k]) for row, k in enumerate(members)
+        tails = [(row, k, ends[k], n_of[k]) for row, k in enumerate(members)
                  if n_of[k] < length and state[row] == 1]  # fmt: skip
         for row in _put_tails(bufs, tails, t2d, v2d).tolist() if tails else ():
             state[row] = 0
