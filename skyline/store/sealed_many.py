@@ -98,12 +98,16 @@ def decode_rows(bufs: Sequence[bytes], heads: SealedHeads, members: list[int],
     """Decode the blocks of values ``members`` (not refused) into rows 0, 1, ... of
     ``t2d`` and ``v2d``, ``heads.n[k]`` points each, except the timestamps of regular
     blocks; ``(row, reason)`` for each damaged one.  The members' heads are taken as
-    lists first: indexing the arrays one element at a time cost about 1 µs a series
+    lists first: indexing the arrays one element at a time cost about 0.8 µs a series
     (docs/performance.md)."""
     at = np.asarray(members, np.int64)
-    n_of, end, start, times = (heads.n[at].tolist(), heads.end[at].tolist(),
-                               heads.values[at].tolist(), heads.b[at].tolist())  # fmt: skip
-    regular, first, last = heads.regular[at].tolist(), heads.first[at], heads.last[at]
+    n_of, end, start, time_bytes = (heads.n[at].tolist(), heads.end[at].tolist(),
+                                    heads.values[at].tolist(), heads.b[at].tolist())  # fmt: skip
+    regular, first, last = (
+        heads.regular[at].tolist(),
+        heads.first[at].tolist(),
+        heads.last[at].tolist(),
+    )
     bad: list[tuple[int, str]] = []
     for row, k in enumerate(members):
         n = n_of[row]
@@ -113,7 +117,7 @@ def decode_rows(bufs: Sequence[bytes], heads: SealedHeads, members: list[int],
         try:
             if not regular[row]:
                 t = t2d[row, :n]
-                decompress(buf[values - times[row] : values], t)
+                decompress(buf[values - time_bytes[row] : values], t)
                 if t[0] != first[row] or t[n - 1] != last[row]:
                     bad.append(
                         (row, "sealed block does not match its header's first/last timestamps")
