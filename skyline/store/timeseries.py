@@ -261,27 +261,32 @@ class TimeSeriesStore:
                           for k in range(0, len(r), 3)]  # fmt: skip
 
     def read_raw(self, metric: str) -> bytes:
-        return cast(bytes | None, self.redis.get(self.keys.series(metric))) or b""
+        """The metric's stored bytes; empty when it has none (or its key holds another
+        type, as ``read_raw_many`` reads it)."""
+        try:
+            return cast(bytes | None, self.redis.get(self.keys.series(metric))) or b""
+        except redis.ResponseError as exc:
+            if not redis_raw.wrong_type(exc):
+                raise
+            return b""
 
     def read(self, metric: str) -> Series:
         return to_series(self.read_raw(metric))
 
-    def _mget_chunks(
-        self, metrics: Sequence[str]
-    ) -> Iterator[tuple[Sequence[str], list[bytes | None]]]:
-        """(metrics, raw values) one MGET of ``MGET_CHUNK`` keys at a time."""
-        for i in range(0, len(metrics), MGET_CHUNK):
-            chunk = metrics[i : i + MGET_CHUNK]
-            yield chunk, mget(self.redis, [self.keys.series(m) for m in chunk])
-
     def read_raw_many(self, metrics: Sequence[str]) -> list[bytes | None]:
-        return [raw for _, raws in self._mget_chunks(metrics) for raw in raws]
+        """The raw values of ``metrics`` (None where missing), ``DECODE_CHUNK`` at a time
+        (``MGET_CHUNK`` keys per MGET, one round trip per ``DECODE_CHUNK``)."""
+        out: list[bytes | None] = []
+        for i in range(0, len(metrics), DECODE_CHUNK):
+            keys = [self.keys.series(m) for m in metrics[i : i + DECODE_CHUNK]]
+            out += mget(self.redis, keys, MGET_CHUNK)
+        return out
 
     def read_many(self, metrics: Sequence[str]) -> dict[str, Series]:
-        """Prepared series of many metrics, read one MGET chunk at a time and decoded
-        ``DECODE_CHUNK`` at a time: series of one length (sealed, or unsealed of one
-        size) become rows of one arena, which the classic analysis takes as one block
-        (a sweep slice is one such chunk)."""
+        """Prepared series of many metrics, read and decoded ``DECODE_CHUNK`` at a
+        time: series of one length (sealed, or unsealed of one size) become rows of one
+        arena, which the classic analysis takes as one block (a sweep slice is one such
+        chunk)."""
         out: dict[str, Series] = {}
         arena = DecodeArena(min(len(metrics), ARENA_ROWS))
         for i in range(0, len(metrics), DECODE_CHUNK):

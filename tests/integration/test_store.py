@@ -12,6 +12,7 @@ from skyline.store.datapoint import Reject, Window
 from skyline.store.keys import RedisKeys
 from skyline.store.sealed import is_sealed, read_header, seal
 from skyline.store.timeseries import (
+    MGET_CHUNK,
     RECORD,
     Cursor,
     TimeSeriesStore,
@@ -429,3 +430,22 @@ def test_a_rewrite_that_kept_nothing_is_sealed_again_once_points_arrive(store, r
     assert read_header(store.read_raw("m")).block > 0
     assert store.trim_many(["m"], NOW, DAY, 600, DAY) == {"kept": 1}
     assert store.read("m").values.tolist() == [1.0, 2.0]
+
+
+def test_reads_of_many_series_keep_the_order_across_mgets(store, redis_client):
+    """``read_raw_many`` and ``read_many`` over more keys than one MGET holds (several
+    MGETs in one round trip on a single Redis, routed GETs on the cluster): every
+    value in the order asked, missing and non-string keys as None / empty."""
+    names = [f"many.{i}" for i in range(2 * MGET_CHUNK + 50)]
+    store.append_grouped({m: ([NOW - 60.0, NOW], [float(i), float(i) + 0.5])
+                          for i, m in enumerate(names)})  # fmt: skip
+    store.trim_many(names[::3], NOW, DAY, 0, DAY)  # some sealed, some raw
+    redis_client.hset(store.keys.series("a.hash"), "f", "v")  # not a string: no series
+    asked = [*names[::-1], "absent", "a.hash", names[0]]
+    raws = store.read_raw_many(asked)
+    assert raws[-3:-1] == [None, None]
+    assert raws == [store.read_raw(m) or None for m in asked]
+    many = store.read_many(asked)
+    for i, m in enumerate(names):
+        assert many[m].values.tolist() == [float(i), float(i) + 0.5], m
+    assert len(many["absent"]) == 0 and len(many["a.hash"]) == 0
