@@ -8,8 +8,9 @@ reopen logs and reload the rule tables (``reload.py``), systemd's notify protoco
 (``systemd.py``), and the one exception policy below.
 
 Exception policy (the only place it is decided):
-- Redis or SQL unreachable (``OUTAGES``): log one warning, count ``outages``,
-  wait with exponential backoff (0.5 s doubling up to
+- Redis or SQL unreachable, or Redis refusing writes for a while (full at
+  ``maxmemory``, or a replica after a failover) (``OUTAGES``): log one warning,
+  count ``outages``, wait with exponential backoff (0.5 s doubling up to
   ``skyline.retry_backoff_max``) and try again — a daemon never exits because a
   service went away.
 - Any other exception from ``run_once``: a bug; log it with its traceback,
@@ -55,6 +56,8 @@ OUTAGES: tuple[type[BaseException], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
     redis.BusyLoadingError,
+    redis.exceptions.OutOfMemoryError,  # maxmemory reached: writes refused until room is made
+    redis.exceptions.ReadOnlyError,  # a replica (a failover demoted the master): writes refused
     # Redis Cluster: a failover in progress (slots unserved, or moving)
     redis.exceptions.ClusterError,  # CLUSTERDOWN, MASTERDOWN, retries exhausted
     redis.exceptions.TryAgainError,

@@ -58,9 +58,8 @@ def mget(client: redis.Redis, keys: Sequence[str], chunk: int) -> list[bytes | N
     encoded = [k.encode() for k in keys]
     if not encoded:
         return []
-    if is_cluster(client):  # a key of another type is None, as MGET answers it
-        got = execute_routed(client, encoded, [raw.get(k) for k in encoded])
-        return raw.raise_first_error([None if raw.wrong_type(r) else r for r in got])
+    if is_cluster(client):
+        return execute_routed_reads(client, encoded, [raw.get(k) for k in encoded])
     mgets = [raw.command(b"MGET", *encoded[i : i + chunk]) for i in range(0, len(encoded), chunk)]
     replies = raw.execute_checked(client, b"".join(mgets), len(mgets))
     return [value for reply in replies for value in reply]
@@ -117,6 +116,14 @@ def execute_routed_checked(
     """``execute_routed`` for commands that must all succeed: the first error reply is
     raised."""
     return raw.raise_first_error(execute_routed(client, keys, commands))
+
+
+def execute_routed_reads(
+    client: redis.Redis, keys: Sequence[bytes], commands: Sequence[bytes | bytearray]
+) -> list[Any]:
+    """``execute_routed`` for reads: a key holding another type reads as missing (None),
+    any other error reply is raised (``raw.reads_or_raise``)."""
+    return raw.reads_or_raise(execute_routed(client, keys, commands))
 
 
 class _Router:

@@ -22,7 +22,7 @@ import numpy as np
 import redis
 
 from skyline.store import raw as redis_raw
-from skyline.store.cluster import execute_routed_checked
+from skyline.store.cluster import execute_routed_reads
 from skyline.store.codec import HEAD_SIZE, RECORD, RECORD_SIZE
 from skyline.store.memo import Memo
 
@@ -91,7 +91,7 @@ def read_since_chunk(
     """Read ``metrics`` past ``cursors``; ``read_whole(metric, raw)`` decodes a
     series read whole (``None``: no such key)."""
     ask = ask_since(commands, metrics, cursors)
-    replies = execute_routed_checked(client, ask.sent, ask.commands) if ask.sent else []
+    replies = execute_routed_reads(client, ask.sent, ask.commands) if ask.sent else []
     return answer_since(client, ask, replies, metrics, read_whole)
 
 
@@ -126,7 +126,8 @@ def answer_since(
     metrics: Sequence[str],
     read_whole: WholeReader,
 ) -> SinceChunk:
-    """The new records from the ``replies`` to ``ask`` (none an error); a series
+    """The new records from the ``replies`` to ``ask`` (none an error: a key of another
+    type read as None, ``raw.reads_or_raise``); a series
     rewritten since its cursor is read again, whole, here."""
     n, keys, inc = len(metrics), ask.keys, ask.inc
     parts: list[bytes] = [b""] * n
@@ -143,8 +144,8 @@ def answer_since(
         new[i] = Cursor(cur.offset + usable, head)
     got = list(replies[2 * len(inc) :])
     if stale:  # rewritten since the cursor: read whole, single-key GETs
-        got += execute_routed_checked(client, [keys[i] for i in stale],
-                                      [redis_raw.get(keys[i]) for i in stale])  # fmt: skip
+        got += execute_routed_reads(client, [keys[i] for i in stale],
+                                    [redis_raw.get(keys[i]) for i in stale])  # fmt: skip
     for i, raw in zip(ask.full + stale, got, strict=True):
         rec, new[i] = read_whole(metrics[i], raw)
         parts[i] = rec.tobytes()

@@ -202,6 +202,16 @@ def wrong_type(reply: Any) -> bool:
     return isinstance(reply, redis.ResponseError) and str(reply).startswith("WRONGTYPE")
 
 
+def reads_or_raise(replies: list[Any]) -> list[Any]:
+    """The replies of reads, a key holding another type (a WRONGTYPE error reply: a key
+    under Skyline's prefix that something else wrote) read as missing (None), as a
+    single Redis's MGET answers it, so that one such key cannot fail the reads of
+    every key sent with it; any other error reply is raised."""
+    if any(type(r) is not bytes and wrong_type(r) for r in replies):
+        replies = [None if wrong_type(r) else r for r in replies]
+    return raise_first_error(replies)
+
+
 def raise_first_error(replies: list[Any]) -> list[Any]:
     """``replies``, unless one is an error reply: then the first is raised."""
     for reply in replies:

@@ -179,13 +179,21 @@ class TimeSeriesStore:
         *,
         changed: bool = False,
         announce: bool = True,
+        refused: dict[str, int] | None = None,
     ) -> int:
-        """Append a batch of pre-validated points given as metric ids into ``names``.
+        """Append a batch of pre-validated points given as metric ids into ``names``;
+        returns how many were stored.
 
         The batch is grouped and encoded with numpy (one sort, one ``tobytes``); each
         metric gets one APPEND of its slice, all in one round trip.  ``announce``
         adds the names to the metrics set (a caller that knows they are there may
-        skip it); ``changed`` adds them to the analyzer's changed set.
+        skip it); ``changed`` adds them to the analyzer's changed set.  Redis refusing
+        a command (full, read-only) raises its error reply after every other command
+        of the batch ran: the caller retries the batch (an APPEND repeated stores its
+        points twice, which every reader drops).  A series key that holds another type
+        (something else wrote it) refuses only its metric's points: with ``refused``
+        given they are left out of the count and recorded there (name -> points),
+        else the error is raised too.
         """
         n = len(ids)
         if not n:
@@ -218,9 +226,18 @@ class TimeSeriesStore:
             commands.append(redis_raw.command(b"SADD", key, *encoded))
             commands.append(redis_raw.command(b"EXPIRE", key, b"%d" % CHANGED_TTL))
         replies = execute_routed(self.redis, keys, commands)  # one payload per node
-        errors = [r for r in replies if isinstance(r, redis.ResponseError)]
-        if errors:
-            raise errors[0]
+        errors = [(j, r) for j, r in enumerate(replies) if isinstance(r, redis.ResponseError)]
+        if not errors:
+            return n
+        appends = len(batch_names)  # the APPENDs come first, one per name
+        fatal = [r for j, r in errors
+                 if refused is None or j >= appends or not redis_raw.wrong_type(r)]  # fmt: skip
+        if fatal or refused is None:
+            raise fatal[0]
+        for j, _ in errors:  # APPENDs to keys of another type: those points only
+            points = int(ends[j] // RECORD_SIZE - starts[j])
+            refused[batch_names[j]] = refused.get(batch_names[j], 0) + points
+            n -= points
         return n
 
     # Reading ------------------------------------------------------------------------

@@ -550,3 +550,33 @@ def test_the_analyzer_emits_what_a_failed_pass_found_then_raises(conf, make_sett
         analyzer.analyse_metrics(["m"], "arrival")
     got = [e for e in read_all(redis_client, analyzer.keys) if e.metric == "m"]
     assert [(e.timestamp, e.value) for e in got] == [(now, 50.0)]
+
+
+def test_keys_of_another_type_read_as_missing_and_spoil_no_other_metric(redis_client,
+                                                                        store_keys):  # fmt: skip
+    """A series or state key that something else wrote as another type: the metric
+    has no series (or no state), and every other metric of the pass is judged as
+    usual -- a WRONGTYPE reply is not an error for the whole chunk (read whole, read
+    past a cursor, and a cached state's header checked)."""
+    store, keys = store_keys
+    ts, vs = nab_style(np.random.default_rng(6), 1100, 2_000_000_000)
+    names = ["m0", "m1", "m2"]
+    store.append_grouped({m: (ts[:1000].tolist(), vs[:1000].tolist()) for m in names})
+    redis_client.delete(keys.series("m1"))
+    redis_client.hset(keys.series("m1"), "f", "v")  # no cursor yet: read whole
+    redis_client.rpush(keys.detector_state("m2"), "x")  # no state: a new one
+    dp = new_pass(redis_client, store_keys)
+    found = {(d.metric, d.timestamp) for d in dp.run(names)}
+    assert dp.counts.judged == 2000
+    redis_client.delete(keys.series("m0"))  # past its cursor now: GETRANGE meets a set
+    redis_client.sadd(keys.series("m0"), "x")
+    redis_client.delete(keys.detector_state("m0"))  # its cached state's header meets a set
+    redis_client.sadd(keys.detector_state("m0"), "x")
+    assert redis_client.type(keys.detector_state("m2")) == b"string"  # saved over the list
+    store.append_grouped({"m2": (ts[1000:].tolist(), vs[1000:].tolist())})
+    found |= {(d.metric, d.timestamp) for d in dp.run(names)}
+    assert dp.counts.judged == 2100
+    want = reference(ts, vs)
+    assert {t for m, t in found if m == "m2"} == want
+    assert {t for m, t in found if m == "m0"} == {t for t in want if t <= ts[999]}
+    assert not {t for m, t in found if m == "m1"}

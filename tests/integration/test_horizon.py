@@ -13,6 +13,7 @@ import time
 
 import msgpack
 import pytest
+import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -447,3 +448,41 @@ def test_long_number_text_referenced_many_times_is_refused_unparsed(horizon):
     wait_for_points(horizon, "good.line", 1)
     c = horizon.counters.peek()
     assert c["rejected.value_not_numeric"] == c["rejected.timestamp_not_numeric"] == 125_000
+
+
+def test_a_full_redis_pauses_writing_and_loses_nothing_once_it_has_room(make_settings,
+                                                                          private_redis):  # fmt: skip
+    """Redis at ``maxmemory`` refuses every APPEND (an OOM error reply): the writers
+    wait and retry as for an outage, the points stay queued, and all land when room is
+    made (the writer threads must survive the error)."""
+    env = horizon_env(SKYLINE__REDIS__URL=private_redis.url)
+    with running_horizon(make_settings(**env)) as horizon:
+        admin = redis.Redis.from_url(private_redis.url)
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", 1)  # below what is used: every write refused
+        t = now()
+        send_tcp(ports(horizon)["line_port"], b"".join(
+            b"full.%d %d %d\n" % (k % 10, k, t - 600 + k // 10) for k in range(200)))  # fmt: skip
+        wait_for(lambda: horizon.counters.peek().get("write_retries", 0) >= 2)
+        assert horizon.store.metrics() == []
+        admin.config_set("maxmemory", 0)
+        wait_for(lambda: sum(len(horizon.store.read(f"full.{m}")) for m in range(10)) == 200)
+        assert all(w.is_alive() for w in horizon.writers)
+
+
+def test_a_key_of_another_type_drops_only_its_own_points(horizon, caplog):
+    """A series key that something else wrote as another type (a hash here) refuses
+    its APPEND: that metric's points are dropped, counted and logged; every other
+    metric in the same batches is stored, and the writers go on."""
+    horizon.redis.hset(horizon.keys.series("foreign.key"), "f", "v")
+    t = now()
+    for k in range(3):
+        send_tcp(ports(horizon)["line_port"],
+                 b"ok.a %d %d\nforeign.key 1 %d\nok.b %d %d\n" % (k, t - 180 + 60 * k,
+                                                                  t - 180 + 60 * k, k, t - 180 + 60 * k))  # fmt: skip
+        wait_for_points(horizon, "ok.b", k + 1)
+    assert wait_for_points(horizon, "ok.a", 3).values.tolist() == [0.0, 1.0, 2.0]
+    wait_for(lambda: horizon.counters.peek().get("dropped.wrong_type") == 3)
+    assert horizon.redis.type(horizon.keys.series("foreign.key")) == b"hash"
+    assert "foreign.key" in caplog.text and "another type" in caplog.text
+    assert all(w.is_alive() for w in horizon.writers)

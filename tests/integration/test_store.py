@@ -435,7 +435,8 @@ def test_a_rewrite_that_kept_nothing_is_sealed_again_once_points_arrive(store, r
 def test_reads_of_many_series_keep_the_order_across_mgets(store, redis_client):
     """``read_raw_many`` and ``read_many`` over more keys than one MGET holds (several
     MGETs in one round trip on a single Redis, routed GETs on the cluster): every
-    value in the order asked, missing and non-string keys as None / empty."""
+    value in the order asked, missing and non-string keys as None / empty (incremental
+    reads too: a key of another type fails no other key's read)."""
     names = [f"many.{i}" for i in range(2 * MGET_CHUNK + 50)]
     store.append_grouped({m: ([NOW - 60.0, NOW], [float(i), float(i) + 0.5])
                           for i, m in enumerate(names)})  # fmt: skip
@@ -449,3 +450,6 @@ def test_reads_of_many_series_keep_the_order_across_mgets(store, redis_client):
     for i, m in enumerate(names):
         assert many[m].values.tolist() == [float(i), float(i) + 0.5], m
     assert len(many["absent"]) == 0 and len(many["a.hash"]) == 0
+    since = {m: (len(rec), whole) for m, rec, _, whole in
+             store.read_since_many({"a.hash": None, names[1]: None})}  # fmt: skip
+    assert since == {"a.hash": (0, True), names[1]: (2, True)}

@@ -59,7 +59,13 @@ from skyline.analysis.algorithms.stepping import (
 )
 from skyline.analysis.analyzer.state_cache import StateCache
 from skyline.store import raw as redis_raw
-from skyline.store.cluster import Ready, execute_routed_checked, is_cluster, send_routed
+from skyline.store.cluster import (
+    Ready,
+    execute_routed_checked,
+    execute_routed_reads,
+    is_cluster,
+    send_routed,
+)
 from skyline.store.incremental import SinceAsk, SinceChunk
 from skyline.store.keys import RedisKeys
 from skyline.store.memo import Memo
@@ -209,7 +215,7 @@ class DetectorPass:
         return _Asked(slots, keys, since, pending)
 
     def _judge(self, metrics: list[str], asked: _Asked, replies: list[Any]) -> list[Detection]:
-        redis_raw.raise_first_error(replies)
+        replies = redis_raw.reads_or_raise(replies)  # a key of another type: missing
         n = len(metrics)
         state, slots, restored, old_last, in_place = self._load(metrics, asked, replies[:n])
         last_ts = self.detector.layout.view(state, "last_ts").copy()
@@ -266,7 +272,7 @@ class DetectorPass:
                 cache.drop(metrics[i])
             slots[stale] = -1
             again = [keys[i] for i in stale]
-            replies = execute_routed_checked(self.redis, again, [redis_raw.get(k) for k in again])
+            replies = execute_routed_reads(self.redis, again, [redis_raw.get(k) for k in again])
             for i, reply in zip(stale, replies, strict=True):
                 blobs[i] = reply if isinstance(reply, bytes) else None
         hit = slots >= 0

@@ -3,9 +3,13 @@
 The store groups a batch per metric with numpy, so a metric with several datapoints
 in the batch gets one APPEND; the names written are added to the analyzer's changed
 set in the same round trip.  A writer adds a name to the metrics set at most once a
-minute (roomba removes dead ones; a returning name is added again within a minute).  While Redis is unreachable a writer keeps its batch and retries with
-backoff (the buffer fills, listeners pause, TCP pushes back on senders); nothing
-taken from the buffer is dropped, except at shutdown after ``stop_timeout``.
+minute (roomba removes dead ones; a returning name is added again within a minute).
+While Redis is unreachable, full (``maxmemory``) or read-only (a replica after a
+failover) a writer keeps its batch and retries with backoff (the buffer fills,
+listeners pause, TCP pushes back on senders); nothing taken from the buffer is
+dropped, except at shutdown after ``stop_timeout``, and the points of a metric whose
+series key holds another type (something else wrote it): those are counted
+(``dropped.wrong_type``) and logged at most once a minute.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from skyline.store.timeseries import TimeSeriesStore
 
 log = logging.getLogger("skyline.horizon")
 ANNOUNCE_EVERY = 60.0  # seconds a writer trusts that a name is in the metrics set
+REFUSED_LOG_EVERY = 60.0  # seconds between two log lines about refused metrics
 
 
 class Writer(threading.Thread):
@@ -37,6 +42,7 @@ class Writer(threading.Thread):
         self.counters = counters
         self.backoff = Backoff(backoff_max)
         self.stopping = threading.Event()
+        self._refused_logged, self._refused_since = -REFUSED_LOG_EVERY, 0
         self.deadline = float("inf")
         self._announced: set[int] = set()  # ids added to the metrics set recently
         self._announced_names: list[str] | None = None  # the name table those ids index
@@ -59,10 +65,11 @@ class Writer(threading.Thread):
             not self._announced.issuperset(batch.ids) or batch.names is not self._announced_names
         )
         while True:
+            refused: dict[str, int] = {}
             try:
                 written = self.store.append_batch(
                     batch.ids, batch.timestamps, batch.values, batch.names,
-                    changed=True, announce=fresh,
+                    changed=True, announce=fresh, refused=refused,
                 )  # fmt: skip
             except OUTAGES as exc:
                 if time.monotonic() > self.deadline:
@@ -83,8 +90,21 @@ class Writer(threading.Thread):
                 self._announced.update(batch.ids)
             self.counters.inc("datapoints_written", written)
             self.counters.inc("redis_round_trips")
+            if refused:
+                self._refused(refused)
             break
         self.buffer.done(len(batch))
+
+    def _refused(self, refused: dict[str, int]) -> None:
+        """Points Redis refused because their series key holds another type."""
+        self.counters.inc("dropped.wrong_type", sum(refused.values()))
+        self._refused_since += sum(refused.values())
+        now = time.monotonic()
+        if now - self._refused_logged >= REFUSED_LOG_EVERY:
+            log.error("%d datapoints dropped since the last such message: the series keys "
+                      "of %s hold another type than a string (written by something else "
+                      "than Skyline?)", self._refused_since, ", ".join(sorted(refused)[:5]))  # fmt: skip
+            self._refused_logged, self._refused_since = now, 0
 
     def stop(self, timeout: float) -> None:
         """Write what is queued (for at most ``timeout`` seconds), then end."""
