@@ -295,6 +295,7 @@ class Daemon:
                 return False
             except OUTAGES as exc:
                 self.counters.inc("outages")
+                reconnect_if_replica(exc, self.redis)
                 delay = self._backoff.next()
                 self.log.warning(
                     "%s: service unavailable (%s); retrying in %.1fs", what, _one_line(exc), delay
@@ -361,6 +362,15 @@ class Daemon:
         pipe.hset(key, mapping={k: repr(float(v)) for k, v in values.items()})
         pipe.expire(key, 3 * self.settings.skyline.counters_interval)
         pipe.execute()
+
+
+def reconnect_if_replica(exc: BaseException, client: object) -> None:
+    """After a READONLY reply the client talks to a replica: a failover demoted the
+    master it connected to (behind a name or address that now leads to the new one).
+    Its pooled connections are dropped, so the next command connects anew."""
+    pool = getattr(client, "connection_pool", None)  # a cluster client routes by itself
+    if isinstance(exc, redis.exceptions.ReadOnlyError) and pool is not None:
+        pool.disconnect()
 
 
 def _one_line(exc: BaseException) -> str:

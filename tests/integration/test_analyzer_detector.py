@@ -113,7 +113,9 @@ def test_replay_through_horizon_equals_nab_run(tmp_path, conf, make_settings, re
 
 
 def judged(analyzer: Analyzer) -> int:
-    return 0 if analyzer.detect is None else analyzer.detect.counts.judged
+    """Points judged so far (0 until the daemon's thread has run ``setup``)."""
+    detect = getattr(analyzer, "detect", None)
+    return 0 if detect is None else detect.counts.judged
 
 
 @pytest.fixture
@@ -565,9 +567,10 @@ def test_keys_of_another_type_read_as_missing_and_spoil_no_other_metric(redis_cl
     redis_client.delete(keys.series("m1"))
     redis_client.hset(keys.series("m1"), "f", "v")  # no cursor yet: read whole
     redis_client.rpush(keys.detector_state("m2"), "x")  # no state: a new one
-    dp = new_pass(redis_client, store_keys)
+    dp = new_pass(redis_client, store_keys, cache_bytes=1 << 20)
     found = {(d.metric, d.timestamp) for d in dp.run(names)}
     assert dp.counts.judged == 2000
+    assert dp.cache.slots(["m0"])[0] >= 0  # m0's state cached: only its header is read next
     redis_client.delete(keys.series("m0"))  # past its cursor now: GETRANGE meets a set
     redis_client.sadd(keys.series("m0"), "x")
     redis_client.delete(keys.detector_state("m0"))  # its cached state's header meets a set

@@ -134,6 +134,28 @@ def test_mixed_batch_is_207_and_keeps_the_valid(flux: Flx) -> None:
     assert flux.series("tenant.ok.three") == []
 
 
+def test_a_series_key_of_another_type_refuses_only_its_points(flux: Flx) -> None:
+    """Something else wrote a hash where a metric's series lives: that metric's points
+    are refused (a reasoned 207, or 400 when nothing else was sent) and counted; the
+    others are stored."""
+    t = now()
+    redis_client, keys = flux.daemon.redis, flux.daemon.keys
+    redis_client.hset(keys.series("tenant.foreign"), "f", "v")
+    metrics = [{"metric": "foreign", "timestamp": t - i, "value": i} for i in range(2)]
+    r = flux.post(
+        "/flux/metric_data_post",
+        {"metrics": [*metrics, {"metric": "mine", "timestamp": t, "value": 4}]},
+    )
+    assert r.status_code == 207, r.text
+    body = r.json()
+    assert body["accepted"] == 1 and body["reasons"] == {"series_key_wrong_type": 2}
+    assert body["errors"][0]["metric"] == "tenant.foreign"
+    assert flux.series("tenant.mine") == [[t, 4.0]]
+    r = flux.post("/flux/metric_data_post", {"metrics": metrics})
+    assert r.status_code == 400 and r.json()["reasons"] == {"series_key_wrong_type": 2}, r.text
+    assert redis_client.type(keys.series("tenant.foreign")) == b"hash"
+
+
 def test_fill_accepts_old_and_test_mode_writes_nothing(flux: Flx) -> None:
     t = now() - 7200
     r = flux.post("/flux/metric_data_post", {"fill": True, "metrics": [

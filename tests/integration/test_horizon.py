@@ -486,3 +486,21 @@ def test_a_key_of_another_type_drops_only_its_own_points(horizon, caplog):
     assert horizon.redis.type(horizon.keys.series("foreign.key")) == b"hash"
     assert "foreign.key" in caplog.text and "another type" in caplog.text
     assert all(w.is_alive() for w in horizon.writers)
+
+
+def test_a_read_only_redis_pauses_writing_until_it_is_a_master_again(make_settings,
+                                                                     private_redis):  # fmt: skip
+    """Redis turned into a replica (a failover) answers READONLY to every write: the
+    writers wait and retry, reconnecting each time, and everything lands once it is a
+    master again."""
+    env = horizon_env(SKYLINE__REDIS__URL=private_redis.url)
+    with running_horizon(make_settings(**env)) as horizon:
+        admin = redis.Redis.from_url(private_redis.url)
+        admin.replicaof("127.0.0.1", "1")  # a master that does not exist: read-only
+        t = now()
+        send_tcp(ports(horizon)["line_port"], b"".join(
+            b"ro.%d %d %d\n" % (k % 10, k, t - 600 + k // 10) for k in range(200)))  # fmt: skip
+        wait_for(lambda: horizon.counters.peek().get("write_retries", 0) >= 2)
+        admin.replicaof("NO", "ONE")
+        wait_for(lambda: sum(len(horizon.store.read(f"ro.{m}")) for m in range(10)) == 200)
+        assert all(w.is_alive() for w in horizon.writers)

@@ -453,3 +453,10 @@ def test_reads_of_many_series_keep_the_order_across_mgets(store, redis_client):
     since = {m: (len(rec), whole) for m, rec, _, whole in
              store.read_since_many({"a.hash": None, names[1]: None})}  # fmt: skip
     assert since == {"a.hash": (0, True), names[1]: (2, True)}
+    tails = store.read_tails(["a.hash", names[1]], 5)
+    assert len(tails["a.hash"]) == 0 and tails[names[1]].values.tolist() == [1.0, 1.5]
+    assert store.last_timestamps(["a.hash", names[1]]) == {names[1]: int(NOW)}
+    redis_client.sadd(store.keys.metrics(), "a.hash")  # as a refused APPEND's batch left it
+    assert store.trim_many(["a.hash", names[3]], NOW, DAY, 0, DAY) == {"missing": 1, "kept": 1}
+    assert "a.hash" not in store.metrics()  # roomba drops the name, not the other's key
+    assert redis_client.type(store.keys.series("a.hash")) == b"hash"

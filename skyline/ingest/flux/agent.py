@@ -76,8 +76,8 @@ class Flux(Daemon):
         now = self.clock()
         for name, ts, value in self._pending:
             self.ctx.ingest.check(points, rejects, name, ts, value, now=now)
-        self.ctx.ingest.write(points, rejects)  # OUTAGES: kept in _pending, retried
-        self.counters.inc("statsd.datapoints_written", len(points))
+        stored = self.ctx.ingest.write(points, rejects)  # OUTAGES: kept in _pending, retried
+        self.counters.inc("statsd.datapoints_written", stored)
         self._pending = None
 
     def flush(self) -> None:

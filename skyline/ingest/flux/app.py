@@ -81,7 +81,7 @@ class Context:
         self, points: Points, rejects: Rejects, *, test: bool = False, all_bad: int = 400
     ) -> Response:
         """Write and answer: 204 all stored, 207 some, ``all_bad`` none, 200 test report."""
-        self.ingest.write(points, rejects, test=test)
+        stored = self.ingest.write(points, rejects, test=test)
         if test:
             return json_response(
                 200, {"test": True, "accepted": len(points), "would_ingest": points.listing(),
@@ -89,8 +89,8 @@ class Context:
             )  # fmt: skip
         if not rejects:
             return Response(status=204)
-        body = {"accepted": len(points), **rejects.summary()}
-        if points.ids:
+        body = {"accepted": stored, **rejects.summary()}
+        if stored:
             return json_response(207, body)
         return json_response(
             all_bad, {"error": "no valid datapoints", "reason": "invalid_datapoints", **body}

@@ -115,18 +115,31 @@ class Ingest:
         else:
             points.add(name, t, v)  # type: ignore[arg-type]
 
-    def write(self, points: Points, rejects: Rejects, *, test: bool = False) -> None:
-        """Store the accepted points (unless ``test``) and count the outcome."""
-        for reason, n in rejects.counts.items():
-            self.counters.inc(f"rejected.{reason}", n)
+    def write(self, points: Points, rejects: Rejects, *, test: bool = False) -> int:
+        """Store the accepted points (unless ``test``) and count the outcome; returns
+        how many were stored.  A metric whose series key holds another type (written
+        by something else) has its points refused by Redis: each is a reject
+        (``series_key_wrong_type``), the others are stored."""
         if test or not points.ids:
-            return
-        self.store.append_batch(
-            points.ids, points.timestamps, points.values, points.names, changed=True
-        )
-        self.counters.inc("datapoints_accepted", len(points))
+            self._count(rejects)
+            return len(points)
+        refused: dict[str, int] = {}
+        stored = self.store.append_batch(
+            points.ids, points.timestamps, points.values, points.names, changed=True,
+            refused=refused,
+        )  # fmt: skip
+        for metric, n in refused.items():
+            for _ in range(n):
+                rejects.add("series_key_wrong_type", metric=metric)
+        self._count(rejects)
+        self.counters.inc("datapoints_accepted", stored)
         if self.forwarder is not None:
             self.forwarder.put(points)
+        return stored
+
+    def _count(self, rejects: Rejects) -> None:
+        for reason, n in rejects.counts.items():
+            self.counters.inc(f"rejected.{reason}", n)
 
 
 class GraphiteForwarder(threading.Thread):

@@ -19,7 +19,7 @@ import threading
 import time
 
 from skyline.ingest.horizon.buffer import Batch, PointBuffer
-from skyline.runtime.daemon import OUTAGES, Backoff, Counters
+from skyline.runtime.daemon import OUTAGES, Backoff, Counters, reconnect_if_replica
 from skyline.store.timeseries import TimeSeriesStore
 
 log = logging.getLogger("skyline.horizon")
@@ -72,10 +72,13 @@ class Writer(threading.Thread):
                     changed=True, announce=fresh, refused=refused,
                 )  # fmt: skip
             except OUTAGES as exc:
+                reconnect_if_replica(exc, self.store.redis)
                 if time.monotonic() > self.deadline:
                     self.counters.inc("dropped.shutdown", len(batch))
                     log.error(
-                        "stop: Redis unreachable, %d datapoints not written (%s)", len(batch), exc
+                        "stop: Redis unreachable or refusing writes, %d datapoints not written (%s)",
+                        len(batch),
+                        exc,
                     )
                     break
                 delay = self.backoff.next()
@@ -101,9 +104,9 @@ class Writer(threading.Thread):
         self._refused_since += sum(refused.values())
         now = time.monotonic()
         if now - self._refused_logged >= REFUSED_LOG_EVERY:
-            log.error("%d datapoints dropped since the last such message: the series keys "
-                      "of %s hold another type than a string (written by something else "
-                      "than Skyline?)", self._refused_since, ", ".join(sorted(refused)[:5]))  # fmt: skip
+            log.error("%d datapoints dropped since the last such message: series keys hold "
+                      "another type than a string (written by something else than Skyline?), "
+                      "e.g. those of %s", self._refused_since, ", ".join(sorted(refused)[:5]))  # fmt: skip
             self._refused_logged, self._refused_since = now, 0
 
     def stop(self, timeout: float) -> None:

@@ -76,10 +76,12 @@ def deliver(
         if (~recent).any():
             old[metric] = (t[~recent], v[~recent])
     if names:
+        refused: dict[str, int] = {}  # series keys of another type: those points only
         out.live = store.append_batch(
             np.concatenate(ids), np.concatenate(ts_all), np.concatenate(vs_all), names,
-            changed=True,
+            changed=True, refused=refused,
         )  # fmt: skip
+        out.rejected["series_key_wrong_type"] += sum(refused.values())
     for metric, (t, v) in old.items():
         out.rolled += len(t)
         out.buckets += roll_in(store, settings, metric, t, v, now)
