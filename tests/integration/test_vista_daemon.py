@@ -10,10 +10,14 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import sqlalchemy as sa
 
 from skyline.ingest.vista.agent import Vista
+from skyline.ingest.vista.route import deliver
 from skyline.ingest.vista.sources import SOURCES
+from skyline.store.keys import RedisKeys
+from skyline.store.timeseries import TimeSeriesStore
 from tests.conftest import wait_for
 from tests.integration.vista_fixtures import vista_conf
 
@@ -99,3 +103,16 @@ def test_a_pull_source_is_one_file(monkeypatch) -> None:
         sys.modules.pop("skyline.ingest.vista.sources.constant", None)
         SOURCES._items.pop("constant", None)  # leave the registry as the package defines it
         SOURCES.reload()
+
+
+def test_a_series_key_of_another_type_refuses_only_its_points(make_settings, redis_client) -> None:
+    """Something else wrote a hash where a pulled metric's series lives: its points are
+    counted as refused, the other metric's are stored."""
+    store = TimeSeriesStore(redis_client, RedisKeys("vt:"))
+    redis_client.hset(store.keys.series("pulled.foreign"), "f", "v")
+    now = time.time()
+    t = now - 60.0 * np.arange(5)[::-1]
+    out = deliver(store, make_settings(), {"pulled.mine": (t, np.ones(5)),
+                                           "pulled.foreign": (t, np.ones(5))}, now)  # fmt: skip
+    assert out.live == 5 and out.rejected == {"series_key_wrong_type": 5}
+    assert len(store.read("pulled.mine")) == 5 and len(store.read("pulled.foreign")) == 0
