@@ -10,6 +10,7 @@ from redis.cluster import RedisCluster
 
 from skyline.store.datapoint import Reject, Window
 from skyline.store.keys import RedisKeys
+from skyline.store.rollups import Rollups
 from skyline.store.sealed import is_sealed, read_header, seal
 from skyline.store.timeseries import (
     MGET_CHUNK,
@@ -460,3 +461,5 @@ def test_reads_of_many_series_keep_the_order_across_mgets(store, redis_client):
     assert store.trim_many(["a.hash", names[3]], NOW, DAY, 0, DAY) == {"missing": 1, "kept": 1}
     assert "a.hash" not in store.metrics()  # roomba drops the name, not the other's key
     assert redis_client.type(store.keys.series("a.hash")) == b"hash"
+    assert Rollups(store, 600).roll_up(["a.hash", names[3]], now=NOW, retention=30 * DAY,
+                                       lag=60)["metrics_read"] == 1  # names[3] only  # fmt: skip
