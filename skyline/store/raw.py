@@ -206,10 +206,24 @@ def reads_or_raise(replies: list[Any]) -> list[Any]:
     """The replies of reads, a key holding another type (a WRONGTYPE error reply: a key
     under Skyline's prefix that something else wrote) read as missing (None), as a
     single Redis's MGET answers it, so that one such key cannot fail the reads of
-    every key sent with it; any other error reply is raised."""
-    if any(type(r) is not bytes and wrong_type(r) for r in replies):
-        replies = [None if wrong_type(r) else r for r in replies]
-    return raise_first_error(replies)
+    every key sent with it; any other error reply is raised.  One pass; the list is
+    copied only when it holds such a reply."""
+    out = replies
+    for i, reply in enumerate(replies):
+        if type(reply) is bytes or not isinstance(reply, Exception):  # bytes: most, fast
+            continue
+        if not wrong_type(reply):
+            raise reply
+        if out is replies:
+            out = list(replies)
+        out[i] = None
+    return out
+
+
+def pipeline_reads(pipe: Any) -> list[Any]:
+    """A redis-py pipeline of reads executed, its results as ``reads_or_raise`` gives
+    them (a key of another type: None)."""
+    return reads_or_raise(pipe.execute(raise_on_error=False))
 
 
 def raise_first_error(replies: list[Any]) -> list[Any]:

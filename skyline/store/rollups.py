@@ -198,7 +198,7 @@ class Rollups:
                 pipe.getrange(key, 0, HEAD_SIZE - 1)
                 pipe.getrange(key, -RECORD_SIZE, -1)
                 pipe.strlen(key)
-        r = redis_raw.reads_or_raise(pipe.execute(raise_on_error=False))  # another type: None
+        r = redis_raw.pipeline_reads(pipe)  # a key of another type: None
         rollup = [_ends(*r[k : k + 3]) for k in range(0, len(r), 6)]
         newest = [_ends(*r[k + 3 : k + 6])[1] for k in range(0, len(r), 6)]
         # read whole only the series whose newest record completes a new bucket

@@ -273,7 +273,9 @@ class TimeSeriesStore:
                 pipe.getrange(key, 0, HEAD_SIZE - 1)
                 pipe.getrange(key, -RECORD_SIZE, -1)
                 pipe.strlen(key)
-            r = _read_pipe(pipe)  # a key of another type: None, read as an empty series
+            r = redis_raw.pipeline_reads(
+                pipe
+            )  # a key of another type: None, read as an empty series
             yield chunk, [(*span(r[k] or b"", r[k + 1] or b"", r[k + 2] or 0), r[k + 2] or 0,
                            is_sealed(r[k] or b"")) for k in range(0, len(r), 3)]  # fmt: skip
 
@@ -541,7 +543,9 @@ class TimeSeriesStore:
                 pipe.getrange(key, -nbytes, -1)
                 pipe.getrange(key, 0, HEAD_SIZE - 1)
                 pipe.strlen(key)
-            r = _read_pipe(pipe)  # a key of another type: None, read as an empty series
+            r = redis_raw.pipeline_reads(
+                pipe
+            )  # a key of another type: None, read as an empty series
             tails: list[bytes | None] = r[0::3]
             whole = [n for n, (head, size) in enumerate(zip(r[1::3], r[2::3], strict=True))
                      if head and is_sealed(head) and size - read_header(head).end < nbytes]  # fmt: skip
@@ -549,16 +553,10 @@ class TimeSeriesStore:
                 pipe = self.redis.pipeline(transaction=False)
                 for n in whole:
                     pipe.get(self.keys.series(chunk[n]))
-                for n, raw in zip(whole, _read_pipe(pipe), strict=True):
+                for n, raw in zip(whole, redis_raw.pipeline_reads(pipe), strict=True):
                     tails[n] = _whole(chunk[n], raw)[0][-records:].tobytes()
             out.update(zip(chunk, to_series_many(tails), strict=True))
         return out
-
-
-def _read_pipe(pipe: redis.client.Pipeline) -> list[Any]:
-    """A pipeline of reads executed: a key of another type reads as missing (None), any
-    other error is raised (``raw.reads_or_raise``)."""
-    return redis_raw.reads_or_raise(pipe.execute(raise_on_error=False))
 
 
 def _whole(metric: str, raw: bytes | None) -> tuple[np.ndarray, Cursor]:
