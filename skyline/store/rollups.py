@@ -46,7 +46,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from typing import cast
 
 import numpy as np
 
@@ -201,26 +200,41 @@ class Rollups:
         r = redis_raw.pipeline_reads(pipe)  # a key of another type: None
         rollup = [_ends(*r[k : k + 3]) for k in range(0, len(r), 6)]
         newest = [_ends(*r[k + 3 : k + 6])[1] for k in range(0, len(r), 6)]
+        # a rollup key holding another type (its STRLEN None): left alone, counted
+        refused = [m for n, m in enumerate(chunk) if r[6 * n + 2] is None]
         # read whole only the series whose newest record completes a new bucket
-        ready = [m for n, m in enumerate(chunk) if self._ready(rollup[n][1], newest[n], lag)]
+        ready = [m for n, m in enumerate(chunk)
+                 if r[6 * n + 2] is not None and self._ready(rollup[n][1], newest[n], lag)]  # fmt: skip
         raw = self.store.read_many(ready)
         out["metrics_read"] += len(ready)
         pipe = self.redis.pipeline(transaction=False)
         due: list[tuple[str, bool]] = []
+        appended: list[tuple[str, int]] = []  # (metric, buckets) sent to _APPEND_LUA
         for n, metric in enumerate(chunk):
             head, tail = r[6 * n], r[6 * n + 1]
+            if r[6 * n + 2] is None:
+                continue
             first, last = rollup[n]
             new = fold(raw[metric], last, self.resolution, lag) if metric in raw else ()
             if len(new):
                 body = encode(new.timestamps, new.values)  # type: ignore[union-attr]
                 run_script(self._append, pipe, [self.key(metric)], [tail, body, ttl_ms],
                            self.store.cluster)  # fmt: skip
-                out["buckets_written"] += len(new)
+                appended.append((metric, len(new)))
             old = first is not None and first < cutoff - grace
             if old or (first is not None and not is_sealed(head)):
                 due.append((metric, old))
-        for result in pipe.execute():
-            out["metrics_updated" if result == 1 else "raced"] += 1
+        for (_, buckets), result in zip(appended, pipe.execute(), strict=True):
+            if result == 1:
+                out["metrics_updated"] += 1
+                out["buckets_written"] += buckets
+            else:
+                out["raced"] += 1
+        if refused:
+            out["wrong_type"] += len(refused)
+            log.error("rollup keys of %d metrics hold another type than a string (written by "
+                      "something else than Skyline?), not rolled up: %s", len(refused),
+                      ", ".join(refused[:5]))  # fmt: skip
         if due:
             out.update(self._trim(due, cutoff, ttl_ms))
         return out
@@ -253,7 +267,9 @@ class Rollups:
 
     # Reading ------------------------------------------------------------------------
     def read(self, metric: str) -> Series:
-        return decode(cast(bytes | None, self.redis.get(self.key(metric))), metric)  # binary
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self.key(metric))
+        return decode(redis_raw.pipeline_reads(pipe)[0], metric)  # another type: None
 
     def history(self, metric: str, start: int, end: int) -> Series:
         """``metric`` in buckets of the resolution over ``[start, end]``: the rollup
@@ -263,7 +279,7 @@ class Rollups:
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(self.key(metric))
         pipe.get(self.keys.series(metric))
-        roll, raw = pipe.execute()
+        roll, raw = redis_raw.pipeline_reads(pipe)  # a key of another type: None
         return merge(decode(roll, metric), _series(metric, raw), start, end, self.resolution)
 
 

@@ -191,6 +191,23 @@ def test_a_concurrent_pass_never_duplicates(store):
     assert len(rollups.read("m")) == 2
 
 
+def test_a_rollup_key_of_another_type_skips_that_metric_only(store):
+    """A rollup key that something else wrote as a hash: that metric is counted as
+    ``wrong_type`` and left alone; the other metrics of its chunk are rolled up, and
+    reading its history reads the raw series only."""
+    rollups = Rollups(store, RES)
+    for m in ("a", "b", "c"):
+        feed(store, m, T0 + 60 * np.arange(30), np.arange(30.0))
+    store.redis.hset(rollups.key("b"), "f", "v")
+    out = rollups.roll_up(["a", "b", "c"], now=T0 + 1800, retention=30 * DAY, lag=LAG)
+    assert out["wrong_type"] == 1 and out["metrics_updated"] == 2 and out["metrics_read"] == 2
+    assert out["buckets_written"] == 2 * 2  # two complete buckets each, for a and c only
+    folded = twin({int(T0 + 60 * i): float(i) for i in range(20)}, RES)  # two whole buckets
+    assert as_dict(rollups.read("a")) == as_dict(rollups.read("c")) == folded
+    assert len(rollups.read("b")) == 0 and store.redis.type(rollups.key("b")) == b"hash"
+    assert len(rollups.history("b", T0, T0 + 1800)) == 3  # the raw series, in buckets
+
+
 def test_every_write_sets_a_ttl_so_an_orphan_expires(store):
     """A rollup nobody appends to any more (metric deleted without it, resolution
     changed, out of scope) must not live forever: append and trim set its TTL."""
