@@ -220,7 +220,8 @@ class Alerters(StreamDaemon):
                                    done=lambda job, status: self.completions.put((job, status)),
                                    stop=self.workers_stop,
                                    failing_after=cfg.channel_failing_after,
-                                   on_failing=self._raise_failing)  # fmt: skip
+                                   on_failing=self._raise_failing,
+                                   counters=self.counters)  # fmt: skip
             worker.start()
             self.workers[channel] = worker
         return worker

@@ -6,7 +6,10 @@ and follows the one retry policy (skyline.alerting.retry): a PermanentError ends
 once, a DeliveryError is retried after a capped, jittered backoff until the channel's
 deadline.  Every attempt is reported to ``record`` (the alert log), the final outcome
 to ``done``.  At stop, a delivery not finished is left as it is in Redis: its stream
-entry stays unacknowledged and the next alerter resumes it.
+entry stays unacknowledged and the next alerter resumes it.  While Redis is away an
+attempt is tried again a second later; any other exception around an attempt (a bug:
+``skyline.runtime.threads``) is counted and logged, and the alert is tried again after
+a growing pause, kept, not lost: the worker never ends before it is stopped.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import redis
 from skyline.alerting.base import Alert, Channel, DeliveryError, PermanentError
 from skyline.alerting.pending import Delivery
 from skyline.alerting.retry import RetryPolicy
+from skyline.runtime.daemon import Counters
+from skyline.runtime.threads import ThreadPolicy
 
 log = logging.getLogger("skyline.alerters")
 
@@ -44,8 +49,10 @@ Failing = Callable[[str, float, str], None]  # channel, failing since, last erro
 
 class ChannelWorker(threading.Thread):
     def __init__(self, channel: Channel, policy: RetryPolicy, *, record: Record, done: Done,
-                 stop: threading.Event, failing_after: float, on_failing: Failing) -> None:  # fmt: skip
+                 stop: threading.Event, failing_after: float, on_failing: Failing,
+                 counters: Counters | None = None) -> None:  # fmt: skip
         super().__init__(name=f"alerter-{channel.name}", daemon=True)
+        self.bugs = ThreadPolicy(self.name, log, counters)
         self.channel, self.policy = channel, policy
         self.record, self.done, self.on_failing = record, done, on_failing
         self.stop, self.failing_after = stop, failing_after
@@ -72,6 +79,11 @@ class ChannelWorker(threading.Thread):
                 except redis.RedisError as exc:  # Redis away: the alert waits, it is not lost
                     log.warning("%s: Redis error, retrying in 1 s: %s", self.channel.name, exc)
                     self._schedule(job, time.time() + 1.0)
+                except Exception:  # noqa: BLE001 - a bug (ThreadPolicy logs it): the alert waits
+                    pause = self.bugs.bug(f"an attempt for {job.alert.event.id}")
+                    self._schedule(job, time.time() + pause)
+                else:
+                    self.bugs.ok()
 
     def _schedule(self, job: Job, when: float) -> None:
         heapq.heappush(self._due, (when, next(self._seq), job))

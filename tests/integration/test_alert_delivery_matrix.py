@@ -27,6 +27,7 @@ from skyline.alerting.channels.webhook import WebhookChannel
 from skyline.alerting.delivery import ChannelWorker, Job
 from skyline.alerting.pending import Delivery
 from skyline.alerting.retry import RetryPolicy
+from skyline.runtime.daemon import Counters
 from skyline.settings.alerting import AlertersSection
 from skyline.store.keys import RedisKeys
 from tests.conftest import wait_for
@@ -62,19 +63,26 @@ def settings(url: str, smtp_port: int = 25, syslog: str = "127.0.0.1:514") -> Al
 
 
 def deliver(redis_client, cfg: AlertersSection, channel: str, graph: bytes | None = None,
-            before=None) -> tuple[Outcome, Delivery]:  # fmt: skip
-    """One alert through one channel worker until it is sent or failed."""
+            before=None, record_fails: int = 0,
+            counters: Counters | None = None) -> tuple[Outcome, Delivery]:  # fmt: skip
+    """One alert through one channel worker until it is sent or failed; the first
+    ``record_fails`` reports of an attempt raise (a forced bug)."""
     event = anomaly()
     alert = Alert(event, channel, "web", 3600, "http://skyline.example/anomaly/1", graph)
     delivery = Delivery(redis_client, RedisKeys("sky:"), channel, event.id, 5.0)
     policy = RetryPolicy.of(cfg, channel)
     delivery.open(time.time(), policy.give_up_after)
     out, stop = Outcome(), threading.Event()
+
+    def record(job: Job, n: int, status: str, error: str | None) -> None:
+        out.attempts.append((n, status, error))
+        if len(out.attempts) <= record_fails:
+            raise RuntimeError("a bug in recording the attempt")
+
     worker = ChannelWorker(
-        make_channel(channel, cfg), policy, stop=stop,
-        record=lambda job, n, status, error: out.attempts.append((n, status, error)),
+        make_channel(channel, cfg), policy, stop=stop, record=record,
         done=lambda job, status: setattr(out, "status", status),
-        failing_after=3600, on_failing=lambda *a: None,
+        failing_after=3600, on_failing=lambda *a: None, counters=counters,
     )  # fmt: skip
     if before:
         before()
@@ -82,6 +90,7 @@ def deliver(redis_client, cfg: AlertersSection, channel: str, graph: bytes | Non
     worker.jobs.put(Job("stream", b"1-0", alert, delivery))
     try:
         wait_for(lambda: out.status, timeout=20 + 2 * OUTAGE)
+        assert worker.is_alive()
     finally:
         stop.set()
         worker.join(5)
@@ -117,6 +126,19 @@ def test_http_channel_delivers_once_after_a_transient_outage(
     assert fake.delivered(POST[channel]) == 1, f"{form}: delivered {fake.delivered(POST[channel])}x"
     if form != "ok":
         assert retried(out) >= 1, f"{form} was not retried: {out.attempts}"
+
+
+def test_a_bug_around_an_attempt_neither_ends_the_worker_nor_sends_twice(redis_client,
+                                                                            http_fakes, caplog):  # fmt: skip
+    """Reporting the sent attempt raises (a bug, forced): the worker logs and counts it,
+    keeps the alert, and its next look finds the delivery already sent: one message,
+    the outcome reported, the worker still running."""
+    fake, counters = http_fakes["webhook-ops"], Counters()
+    out, delivery = deliver(redis_client, settings(fake.url), "webhook-ops", record_fails=1,
+                            counters=counters)  # fmt: skip
+    assert out.status == "sent" and delivery.status == "sent"
+    assert fake.delivered(POST["webhook-ops"]) == 1 and counters.peek()["errors"] == 1
+    assert "a bug in recording the attempt" in caplog.text
 
 
 @pytest.mark.parametrize("channel", ["slack", "pagerduty", "webhook-ops"])

@@ -221,3 +221,30 @@ def test_statsd_names_too_long_to_store_take_no_room_from_good_ones(make_setting
         counts = daemon.counters.peek()
         assert counts["statsd.rejected.name_too_long"] == 3
         assert counts.get("statsd.dropped.too_many_metrics", 0) == 0
+
+
+def test_a_bug_on_a_statsd_packet_drops_that_packet_only(make_settings, monkeypatch, caplog):
+    """Aggregating a packet raises (a bug, forced once): that packet is dropped,
+    counted and logged; the listener thread goes on and the next packet is stored."""
+    settings, key, engine = start_flux(make_settings)
+    with running_flux(settings) as daemon:
+        flux, real, calls = Flx(daemon, key, engine), daemon.aggregator.add, []
+
+        def add(samples):
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("a bug in the aggregator")
+            return real(samples)
+
+        monkeypatch.setattr(daemon.aggregator, "add", add)
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        address = ("127.0.0.1", daemon.ports["statsd_port"])
+        udp.sendto(b"lost.gauge:1|g", address)
+        wait_for(lambda: daemon.counters.peek().get("statsd.dropped.error") == 1)
+        udp.sendto(b"kept.gauge:7|g", address)
+        wait_for(lambda: daemon.counters.peek().get("statsd.samples") == 1)  # the kept one
+        daemon._next_flush = 0.0
+        wait_for(lambda: flux.series("stats.gauges.kept.gauge"), timeout=10)
+        assert not flux.series("stats.gauges.lost.gauge")
+        assert daemon.statsd.is_alive() and daemon.counters.peek()["errors"] == 1
+        assert "a bug in the aggregator" in caplog.text

@@ -488,6 +488,30 @@ def test_a_key_of_another_type_drops_only_its_own_points(horizon, caplog):
     assert all(w.is_alive() for w in horizon.writers)
 
 
+def test_a_bug_while_writing_drops_that_batch_and_the_writers_go_on(horizon, monkeypatch,
+                                                                   caplog):  # fmt: skip
+    """The store raising something that is not an outage (a bug, forced once): that
+    batch is dropped, counted and logged with its traceback; the writer threads go on
+    and later points are stored (retrying the batch for ever would stop ingest)."""
+    real, calls = horizon.store.append_batch, []
+
+    def append_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug in the store")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(horizon.store, "append_batch", append_batch)
+    t = now()
+    send_tcp(ports(horizon)["line_port"], b"lost.a 1 %d\n" % (t - 120))
+    wait_for(lambda: horizon.counters.peek().get("dropped.error") == 1)
+    send_tcp(ports(horizon)["line_port"], b"kept.a 2 %d\n" % (t - 60))
+    assert wait_for_points(horizon, "kept.a", 1).values.tolist() == [2.0]
+    assert len(horizon.store.read("lost.a")) == 0 and horizon.counters.peek()["errors"] == 1
+    assert "a bug in the store" in caplog.text and "(dropped)" in caplog.text
+    assert all(w.is_alive() for w in horizon.writers)
+
+
 def test_a_read_only_redis_pauses_writing_until_it_is_a_master_again(make_settings,
                                                                      private_redis):  # fmt: skip
     """Redis turned into a replica (a failover) answers READONLY to every write: the

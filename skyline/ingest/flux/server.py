@@ -28,6 +28,7 @@ from skyline.runtime.http_serving import (
     ThreadedServer,
     bind_listener,
 )
+from skyline.runtime.threads import ThreadPolicy
 from skyline.settings import Settings
 from skyline.store.keys import RedisKeys
 from skyline.store.timeseries import TimeSeriesStore
@@ -70,22 +71,30 @@ class CounterPusher(threading.Thread):
     def __init__(self, client: redis.Redis, keys: RedisKeys, counters: Counters) -> None:
         super().__init__(name="flux-counter-pusher", daemon=True)
         self.redis, self.key, self.counters = client, keys.counters(WORKER_COUNTERS), counters
+        self.bugs = ThreadPolicy(self.name, log, counters)
 
     def run(self) -> None:
         while True:
             time.sleep(PUSH_EVERY)
-            values = self.counters.take()
-            if not values:
-                continue
-            try:
-                pipe = self.redis.pipeline(transaction=False)
-                for name, n in values.items():
-                    pipe.hincrbyfloat(self.key, name, n)
-                pipe.expire(self.key, 600)
-                pipe.execute()
-            except OUTAGES:
-                for name, n in values.items():
-                    self.counters.inc(name, n)  # try again next time
+            self.push()
+
+    def push(self) -> None:
+        """Add the counts taken since the last push to the shared hash; on any failure
+        they are kept for the next push (a bug, not an outage, is logged too)."""
+        values = self.counters.take()
+        if not values:
+            return
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for name, n in values.items():
+                pipe.hincrbyfloat(self.key, name, n)
+            pipe.expire(self.key, 600)
+            pipe.execute()
+        except Exception as exc:  # noqa: BLE001 - kept for the next push; a bug is logged
+            for name, n in values.items():
+                self.counters.inc(name, n)
+            if not isinstance(exc, OUTAGES):
+                self.bugs.bug("pushing this worker's counters")
 
 
 def take_worker_counters(client: redis.Redis, keys: RedisKeys) -> dict[str, float]:

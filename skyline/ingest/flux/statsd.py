@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 
 from skyline.runtime.daemon import Counters
+from skyline.runtime.threads import ThreadPolicy
 from skyline.store.datapoint import MAX_NAME_LENGTH, printable
 
 log = logging.getLogger("skyline.flux")
@@ -235,6 +236,7 @@ class StatsdListener(threading.Thread):
         super().__init__(name="flux-statsd", daemon=True)
         self.sock, self.aggregator, self.counters = sock, aggregator, counters
         self.stopping = threading.Event()
+        self.bugs = ThreadPolicy(self.name, log, counters)
         self._logged = 0.0
         sock.settimeout(0.2)
 
@@ -248,7 +250,13 @@ class StatsdListener(threading.Thread):
                 if self.stopping.is_set():
                     return
                 continue
-            self.handle(data)
+            try:
+                self.handle(data)
+            except Exception:  # noqa: BLE001 - a bug (ThreadPolicy logs it): the packet is dropped
+                self.counters.inc("statsd.dropped.error")
+                self.bugs.bug("a packet")
+            else:
+                self.bugs.ok()
 
     def handle(self, data: bytes) -> None:
         self.counters.inc("statsd.packets")

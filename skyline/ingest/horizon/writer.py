@@ -7,9 +7,12 @@ minute (roomba removes dead ones; a returning name is added again within a minut
 While Redis is unreachable, full (``maxmemory``) or read-only (a replica after a
 failover) a writer keeps its batch and retries with backoff (the buffer fills,
 listeners pause, TCP pushes back on senders); nothing taken from the buffer is
-dropped, except at shutdown after ``stop_timeout``, and the points of a metric whose
+dropped, except at shutdown after ``stop_timeout``, the points of a metric whose
 series key holds another type (something else wrote it): those are counted
-(``dropped.wrong_type``) and logged at most once a minute.
+(``dropped.wrong_type``) and logged at most once a minute, and a batch whose write
+raised anything else (a bug: ``skyline.runtime.threads``): it is dropped, counted
+(``dropped.error``, and ``errors``) and logged with its traceback, and the writer
+carries on with the next one, where retrying the same batch for ever would stop ingest.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import time
 
 from skyline.ingest.horizon.buffer import Batch, PointBuffer
 from skyline.runtime.daemon import OUTAGES, Backoff, Counters, reconnect_if_replica
+from skyline.runtime.threads import ThreadPolicy
 from skyline.store.timeseries import TimeSeriesStore
 
 log = logging.getLogger("skyline.horizon")
@@ -41,6 +45,7 @@ class Writer(threading.Thread):
         self.store = store
         self.counters = counters
         self.backoff = Backoff(backoff_max)
+        self.bugs = ThreadPolicy(self.name, log, counters, backoff_max)
         self.stopping = threading.Event()
         self._refused_logged, self._refused_since = -REFUSED_LOG_EVERY, 0
         self.deadline = float("inf")
@@ -86,7 +91,13 @@ class Writer(threading.Thread):
                 log.warning("writing to Redis failed (%s); retrying in %.1fs", exc, delay)
                 time.sleep(delay)
                 continue
+            except Exception:  # noqa: BLE001 - a bug (ThreadPolicy logs it): the batch is dropped
+                self.counters.inc("dropped.error", len(batch))
+                time.sleep(self.bugs.bug(f"writing a batch of {len(batch)} datapoints "
+                                           "(dropped)"))  # fmt: skip
+                break
             self.backoff.reset()
+            self.bugs.ok()
             if fresh:
                 if batch.names is not self._announced_names:
                     self._announced, self._announced_names = set(), batch.names
