@@ -149,7 +149,8 @@ def test_a_series_key_of_another_type_refuses_only_its_points(flux: Flx) -> None
     assert r.status_code == 207, r.text
     body = r.json()
     assert body["accepted"] == 1 and body["reasons"] == {"series_key_wrong_type": 2}
-    assert body["errors"][0]["metric"] == "tenant.foreign"
+    assert body["errors"] == [{"reason": "series_key_wrong_type", "metric": "tenant.foreign",
+                               "points": 2}]  # fmt: skip
     assert flux.series("tenant.mine") == [[t, 4.0]]
     r = flux.post("/flux/metric_data_post", {"metrics": metrics})
     assert r.status_code == 400 and r.json()["reasons"] == {"series_key_wrong_type": 2}, r.text

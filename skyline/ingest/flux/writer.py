@@ -67,14 +67,18 @@ class Rejects:
         self.counts: Counter[str] = Counter()
         self.items: list[dict[str, object]] = []
 
-    def add(self, reason: str, where: object = None, metric: object = None) -> None:
-        self.counts[reason] += 1
+    def add(self, reason: str, where: object = None, metric: object = None, n: int = 1) -> None:
+        """``n`` items rejected for ``reason``, described once (with ``points`` when
+        ``n`` is more than one: a metric's points refused together)."""
+        self.counts[reason] += n
         if len(self.items) < MAX_REASONS:
             item: dict[str, object] = {"reason": reason}
             if where is not None:
                 item["index"] = where
             if metric is not None:
                 item["metric"] = printable(metric, 200)
+            if n != 1:
+                item["points"] = n
             self.items.append(item)
 
     def __len__(self) -> int:
@@ -129,8 +133,7 @@ class Ingest:
             refused=refused,
         )  # fmt: skip
         for metric, n in refused.items():
-            for _ in range(n):
-                rejects.add("series_key_wrong_type", metric=metric)
+            rejects.add("series_key_wrong_type", metric=metric, n=n)
         self._count(rejects)
         self.counters.inc("datapoints_accepted", stored)
         if self.forwarder is not None:
