@@ -218,6 +218,22 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
         time.sleep(interval)
 
 
+def fail_once(monkeypatch: pytest.MonkeyPatch, obj: object, method: str,
+              exc: BaseException) -> list[int]:  # fmt: skip
+    """Force a failure: ``obj.method`` raises ``exc`` on its first call, then works as
+    before.  Returns the list of calls (one entry each) for tests to wait on."""
+    real, calls = getattr(obj, method), []
+
+    def once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise exc
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(obj, method, once)
+    return calls
+
+
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterNodes]:
     """The session's Redis Cluster (3 masters, 3 replicas on loopback; ``tests/cluster.py``),

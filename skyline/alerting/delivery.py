@@ -9,7 +9,11 @@ to ``done``.  At stop, a delivery not finished is left as it is in Redis: its st
 entry stays unacknowledged and the next alerter resumes it.  While Redis is away an
 attempt is tried again a second later; any other exception around an attempt (a bug:
 ``skyline.runtime.threads``) is counted and logged, and the alert is tried again after
-a growing pause, kept, not lost: the worker never ends before it is stopped.
+a growing pause (up to the channel's ``retry_backoff_max``), kept, not lost: the worker
+never ends before it is stopped.  Once an attempt's outcome is decided (sent, or failed)
+it is kept in the worker until its bookkeeping (the delivery's status, ``record``,
+``done``) is written, so an outage or a bug there never makes the channel send twice; a
+bug that outlasts the delivery's deadline before a send decides it failed.
 """
 
 from __future__ import annotations
@@ -50,9 +54,12 @@ Failing = Callable[[str, float, str], None]  # channel, failing since, last erro
 class ChannelWorker(threading.Thread):
     def __init__(self, channel: Channel, policy: RetryPolicy, *, record: Record, done: Done,
                  stop: threading.Event, failing_after: float, on_failing: Failing,
-                 counters: Counters | None = None) -> None:  # fmt: skip
+                 counters: Counters) -> None:  # fmt: skip
         super().__init__(name=f"alerter-{channel.name}", daemon=True)
-        self.bugs = ThreadPolicy(self.name, log, counters)
+        self.bugs = ThreadPolicy(self.name, log, counters, policy.backoff_max)
+        # outcomes decided, their bookkeeping not yet written: (stream, entry id) ->
+        # (attempt, status, error)
+        self._settling: dict[tuple[str, bytes], tuple[int, str, str | None]] = {}
         self.channel, self.policy = channel, policy
         self.record, self.done, self.on_failing = record, done, on_failing
         self.stop, self.failing_after = stop, failing_after
@@ -79,8 +86,13 @@ class ChannelWorker(threading.Thread):
                 except redis.RedisError as exc:  # Redis away: the alert waits, it is not lost
                     log.warning("%s: Redis error, retrying in 1 s: %s", self.channel.name, exc)
                     self._schedule(job, time.time() + 1.0)
-                except Exception:  # noqa: BLE001 - a bug (ThreadPolicy logs it): the alert waits
+                except Exception as exc:  # noqa: BLE001 - a bug (ThreadPolicy logs it): the alert waits
                     pause = self.bugs.bug(f"an attempt for {job.alert.event.id}")
+                    if time.time() + pause > job.delivery.deadline:
+                        self._settling.setdefault(_key(job), (
+                            job.delivery.attempt, "failed",
+                            f"gave up after a bug: {type(exc).__name__}: {exc}"[:300],
+                        ))  # fmt: skip
                     self._schedule(job, time.time() + pause)
                 else:
                     self.bugs.ok()
@@ -95,8 +107,12 @@ class ChannelWorker(threading.Thread):
             return
         try:
             d.reload()
-            if d.status != "pending":  # finished by another alerter meanwhile
+            if d.status != "pending":  # finished by another alerter meanwhile, or by us
+                self._settling.pop(_key(job), None)
                 self.done(job, d.status)
+                return
+            if _key(job) in self._settling:  # decided, not written: write it, never resend
+                self._settle(job)
                 return
             self._try(job, d.begin_attempt())
         finally:
@@ -134,8 +150,16 @@ class ChannelWorker(threading.Thread):
     def _final(self, job: Job, attempt: int, status: str, error: str | None) -> None:
         if status == "failed":
             self._failed_attempt(error or "")
+        self._settling[_key(job)] = (attempt, status, error)
+        self._settle(job)
+
+    def _settle(self, job: Job) -> None:
+        """Write the decided outcome of the job's attempt; it stays in ``_settling``
+        (and the next look at the job writes it, without sending) until written."""
+        attempt, status, error = self._settling[_key(job)]
         job.delivery.finish(status, error or "")
         self.record(job, attempt, status, error)
+        del self._settling[_key(job)]
         self.done(job, status)
 
     def _failed_attempt(self, error: str) -> None:
@@ -149,3 +173,7 @@ class ChannelWorker(threading.Thread):
                 self.on_failing(self.channel.name, self.failing_since, error)
             except Exception:  # raising the alarm must not stop deliveries
                 log.exception("could not raise the failing-channel event of %s", self.channel.name)
+
+
+def _key(job: Job) -> tuple[str, bytes]:
+    return job.stream, job.entry_id

@@ -10,10 +10,10 @@ channel worker would leave every later alert of its channel undelivered.  So the
 thread catches it and calls ``ThreadPolicy.bug``, which counts it as ``errors`` (the
 daemon's counter), logs it with its traceback (at most once per ``log_every`` seconds
 per thread, saying how many were not logged, so a bug hit by every packet cannot flood
-the log) and returns how long to pause before carrying on: 0.5 s doubling up to
+the log) and returns a pause for threads that retry: 0.5 s doubling up to
 ``backoff_max``, as a daemon's failed pass does, until ``ok`` says a step succeeded.
-What happens to the work in hand is the thread's decision, said where it calls
-``bug``.
+What happens to the work in hand, and whether to pause, is the thread's decision, said
+where it calls ``bug``.
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ class ThreadPolicy:
         self._logged_at: float | None = None
         self._unlogged = 0
 
-    def bug(self, what: str) -> float:
-        """Call in an ``except Exception`` block: count, log (rate-limited) and return
-        the seconds to pause before carrying on."""
+    def bug(self, what: str, exc: BaseException | None = None) -> float:
+        """Call in an ``except Exception`` block (or pass the ``exc`` met otherwise, an
+        error reply): count, log (rate-limited) and return the seconds to pause before
+        trying again (for a thread that retries)."""
         delay = self.backoff.next()
         if self.counters is not None:
             self.counters.inc("errors")
@@ -50,8 +51,8 @@ class ThreadPolicy:
             self._unlogged += 1
             return delay
         since = f" ({self._unlogged} more since the last one logged)" if self._unlogged else ""
-        self.log.exception("%s: %s failed (a bug); carrying on in %.1fs%s", self.name, what,
-                           delay, since)  # fmt: skip
+        self.log.error("%s: %s failed (a bug); carrying on%s", self.name, what, since,
+                       exc_info=exc if exc is not None else True)  # fmt: skip
         self._logged_at, self._unlogged = now, 0
         return delay
 

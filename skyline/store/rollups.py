@@ -180,16 +180,24 @@ class Rollups:
     ) -> Counter[str]:
         """One pass over ``metrics``: fold complete buckets, trim old records.  Returns
         counts: metrics_read (series read whole), buckets_written, metrics_updated,
-        trimmed, sealed (a rollup without a sealed block given one), raced."""
+        trimmed, sealed (a rollup without a sealed block given one), raced, wrong_type
+        (a rollup key holding another type, written by something else: left alone,
+        and logged once per pass)."""
         out: Counter[str] = Counter()
         ttl_ms = (retention + trim_grace) * 1000
+        refused: list[str] = []
         for i in range(0, len(metrics), MGET_CHUNK):
             chunk = metrics[i : i + MGET_CHUNK]
-            out.update(self._roll_chunk(chunk, now - retention, trim_grace, lag, ttl_ms))
+            out.update(self._roll_chunk(chunk, now - retention, trim_grace, lag, ttl_ms, refused))
+        if refused:
+            out["wrong_type"] = len(refused)
+            log.error("rollup keys of %d metrics hold another type than a string (written by "
+                      "something else than Skyline?), not rolled up: %s", len(refused),
+                      ", ".join(refused[:5]))  # fmt: skip
         return +out
 
     def _roll_chunk(self, chunk: Sequence[str], cutoff: float, grace: int, lag: int,
-                    ttl_ms: int) -> Counter[str]:  # fmt: skip
+                    ttl_ms: int, refused: list[str]) -> Counter[str]:  # fmt: skip
         out: Counter[str] = Counter()
         pipe = self.redis.pipeline(transaction=False)
         for metric in chunk:
@@ -201,18 +209,19 @@ class Rollups:
         rollup = [_ends(*r[k : k + 3]) for k in range(0, len(r), 6)]
         newest = [_ends(*r[k + 3 : k + 6])[1] for k in range(0, len(r), 6)]
         # a rollup key holding another type (its STRLEN None): left alone, counted
-        refused = [m for n, m in enumerate(chunk) if r[6 * n + 2] is None]
+        wrong = [r[6 * n + 2] is None for n in range(len(chunk))]
+        refused += [m for m, w in zip(chunk, wrong, strict=True) if w]
         # read whole only the series whose newest record completes a new bucket
         ready = [m for n, m in enumerate(chunk)
-                 if r[6 * n + 2] is not None and self._ready(rollup[n][1], newest[n], lag)]  # fmt: skip
+                 if not wrong[n] and self._ready(rollup[n][1], newest[n], lag)]  # fmt: skip
         raw = self.store.read_many(ready)
         out["metrics_read"] += len(ready)
         pipe = self.redis.pipeline(transaction=False)
         due: list[tuple[str, bool]] = []
-        appended: list[tuple[str, int]] = []  # (metric, buckets) sent to _APPEND_LUA
+        appended: list[int] = []  # buckets sent to _APPEND_LUA, per metric
         for n, metric in enumerate(chunk):
             head, tail = r[6 * n], r[6 * n + 1]
-            if r[6 * n + 2] is None:
+            if wrong[n]:
                 continue
             first, last = rollup[n]
             new = fold(raw[metric], last, self.resolution, lag) if metric in raw else ()
@@ -220,21 +229,16 @@ class Rollups:
                 body = encode(new.timestamps, new.values)  # type: ignore[union-attr]
                 run_script(self._append, pipe, [self.key(metric)], [tail, body, ttl_ms],
                            self.store.cluster)  # fmt: skip
-                appended.append((metric, len(new)))
+                appended.append(len(new))
             old = first is not None and first < cutoff - grace
             if old or (first is not None and not is_sealed(head)):
                 due.append((metric, old))
-        for (_, buckets), result in zip(appended, pipe.execute(), strict=True):
+        for buckets, result in zip(appended, pipe.execute(), strict=True):
             if result == 1:
                 out["metrics_updated"] += 1
                 out["buckets_written"] += buckets
             else:
                 out["raced"] += 1
-        if refused:
-            out["wrong_type"] += len(refused)
-            log.error("rollup keys of %d metrics hold another type than a string (written by "
-                      "something else than Skyline?), not rolled up: %s", len(refused),
-                      ", ".join(refused[:5]))  # fmt: skip
         if due:
             out.update(self._trim(due, cutoff, ttl_ms))
         return out

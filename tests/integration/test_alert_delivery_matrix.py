@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
+import redis
 from pydantic import SecretStr
 
 from skyline.alerting.base import Alert
@@ -30,7 +31,7 @@ from skyline.alerting.retry import RetryPolicy
 from skyline.runtime.daemon import Counters
 from skyline.settings.alerting import AlertersSection
 from skyline.store.keys import RedisKeys
-from tests.conftest import wait_for
+from tests.conftest import fail_once, wait_for
 from tests.integration.fake_outages import FailingSmtp, FakeSyslogTcp
 from tests.integration.fake_services import FakeHttp, fake_pagerduty, fake_slack
 from tests.integration.pipeline_fixtures import anomaly
@@ -63,15 +64,18 @@ def settings(url: str, smtp_port: int = 25, syslog: str = "127.0.0.1:514") -> Al
 
 
 def deliver(redis_client, cfg: AlertersSection, channel: str, graph: bytes | None = None,
-            before=None, record_fails: int = 0,
-            counters: Counters | None = None) -> tuple[Outcome, Delivery]:  # fmt: skip
+            before=None, record_fails: int = 0, counters: Counters | None = None,
+            patch=None) -> tuple[Outcome, Delivery]:  # fmt: skip
     """One alert through one channel worker until it is sent or failed; the first
-    ``record_fails`` reports of an attempt raise (a forced bug)."""
+    ``record_fails`` reports of an attempt raise (a forced bug); ``patch(delivery)``
+    may force other failures."""
     event = anomaly()
     alert = Alert(event, channel, "web", 3600, "http://skyline.example/anomaly/1", graph)
     delivery = Delivery(redis_client, RedisKeys("sky:"), channel, event.id, 5.0)
     policy = RetryPolicy.of(cfg, channel)
     delivery.open(time.time(), policy.give_up_after)
+    if patch:
+        patch(delivery)
     out, stop = Outcome(), threading.Event()
 
     def record(job: Job, n: int, status: str, error: str | None) -> None:
@@ -82,7 +86,7 @@ def deliver(redis_client, cfg: AlertersSection, channel: str, graph: bytes | Non
     worker = ChannelWorker(
         make_channel(channel, cfg), policy, stop=stop, record=record,
         done=lambda job, status: setattr(out, "status", status),
-        failing_after=3600, on_failing=lambda *a: None, counters=counters,
+        failing_after=3600, on_failing=lambda *a: None, counters=counters or Counters(),
     )  # fmt: skip
     if before:
         before()
@@ -139,6 +143,38 @@ def test_a_bug_around_an_attempt_neither_ends_the_worker_nor_sends_twice(redis_c
     assert out.status == "sent" and delivery.status == "sent"
     assert fake.delivered(POST["webhook-ops"]) == 1 and counters.peek()["errors"] == 1
     assert "a bug in recording the attempt" in caplog.text
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("a bug in finishing"),
+                                 redis.ConnectionError("Redis away")])  # fmt: skip
+def test_a_sent_alert_whose_bookkeeping_fails_is_not_sent_again(redis_client, http_fakes,
+                                                                 monkeypatch, exc):  # fmt: skip
+    """The message went out, then writing the delivery's status raised (a bug, or
+    Redis going away): the next look writes the outcome without sending again."""
+    fake = http_fakes["webhook-ops"]
+    out, delivery = deliver(redis_client, settings(fake.url), "webhook-ops",
+                            patch=lambda d: fail_once(monkeypatch, d, "finish", exc))  # fmt: skip
+    assert out.status == "sent" and delivery.status == "sent"
+    assert fake.delivered(POST["webhook-ops"]) == 1 and len(fake.on(POST["webhook-ops"])) == 1
+    assert [status for _, status, _ in out.attempts] == ["sent"]
+
+
+def test_a_bug_before_every_send_gives_up_at_the_deadline(redis_client, http_fakes):
+    """Starting an attempt always raises (a bug): nothing is sent, and once the
+    delivery's deadline has passed the alert is recorded failed, with the reason."""
+    fake, counters = http_fakes["webhook-ops"], Counters()
+    cfg = settings(fake.url).model_copy(update={"give_up_after": 1.0})
+
+    def broken(d: Delivery) -> None:
+        def begin_attempt() -> int:
+            raise RuntimeError("a bug in starting")
+
+        d.begin_attempt = begin_attempt  # type: ignore[method-assign]
+
+    out, delivery = deliver(redis_client, cfg, "webhook-ops", counters=counters, patch=broken)
+    assert out.status == "failed" and delivery.status == "failed"
+    assert len(fake.on(POST["webhook-ops"])) == 0 and counters.peek()["errors"] >= 2
+    assert "gave up after a bug: RuntimeError: a bug in starting" in delivery.error
 
 
 @pytest.mark.parametrize("channel", ["slack", "pagerduty", "webhook-ops"])

@@ -17,7 +17,7 @@ import statsd
 from skyline.db import make_engine, migrate
 from skyline.ingest.flux.keys import add_key
 from skyline.runtime import control
-from tests.conftest import wait_for
+from tests.conftest import fail_once, wait_for
 from tests.integration.test_flux_http import Flx, flux_env, now, running_flux, start_flux
 
 
@@ -228,15 +228,8 @@ def test_a_bug_on_a_statsd_packet_drops_that_packet_only(make_settings, monkeypa
     counted and logged; the listener thread goes on and the next packet is stored."""
     settings, key, engine = start_flux(make_settings)
     with running_flux(settings) as daemon:
-        flux, real, calls = Flx(daemon, key, engine), daemon.aggregator.add, []
-
-        def add(samples):
-            calls.append(1)
-            if len(calls) == 1:
-                raise RuntimeError("a bug in the aggregator")
-            return real(samples)
-
-        monkeypatch.setattr(daemon.aggregator, "add", add)
+        flux = Flx(daemon, key, engine)
+        fail_once(monkeypatch, daemon.aggregator, "add", RuntimeError("a bug in the aggregator"))
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         address = ("127.0.0.1", daemon.ports["statsd_port"])
         udp.sendto(b"lost.gauge:1|g", address)

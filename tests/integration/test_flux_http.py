@@ -17,7 +17,7 @@ from skyline.db import make_engine, migrate
 from skyline.ingest.flux.agent import Flux
 from skyline.ingest.flux.keys import add_key, revoke_key
 from skyline.settings import Settings
-from tests.conftest import free_port, wait_for
+from tests.conftest import fail_once, free_port, wait_for
 
 
 def flux_env(**extra: str) -> dict[str, str]:
@@ -283,7 +283,10 @@ def test_cli_keys_add_list_revoke(make_settings, capsys) -> None:
     assert run("revoke", str(added["id"]), "--json")[0] == 1
 
 
-def test_forwarding_to_a_graphite_pickle_receiver(make_settings) -> None:
+@pytest.mark.parametrize("bug", [False, True])
+def test_forwarding_to_a_graphite_pickle_receiver(make_settings, monkeypatch, bug) -> None:
+    """Accepted points are forwarded; with ``bug``, sending the first chunk raises (a
+    bug, forced): that chunk is dropped and counted, and the forwarder goes on."""
     import pickle
     import socket
     import struct
@@ -296,6 +299,12 @@ def test_forwarding_to_a_graphite_pickle_receiver(make_settings) -> None:
     with running_flux(settings) as daemon:
         flux = Flx(daemon, key, None)
         t = now()
+        if bug:
+            fail_once(monkeypatch, daemon.forwarder, "_send", RuntimeError("a bug in forwarding"))
+            lost = {"metrics": [{"metric": "fw.lost", "timestamp": t, "value": 0.5}]}
+            assert flux.post("/flux/metric_data_post", lost).status_code == 204
+            wait_for(lambda: daemon.counters.peek().get("forward.dropped") == 1)
+            assert daemon.forwarder.is_alive() and daemon.counters.peek()["errors"] == 1
         body = {"metrics": [{"metric": "fw.a", "timestamp": t, "value": 1.5}]}
         assert flux.post("/flux/metric_data_post", body).status_code == 204
         receiver.settimeout(10)

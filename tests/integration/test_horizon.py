@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from skyline.store.timeseries import to_series
-from tests.conftest import wait_for
+from tests.conftest import fail_once, wait_for
 from tests.integration.horizon_fixtures import (
     carbon_frame,
     horizon_env,
@@ -493,15 +493,7 @@ def test_a_bug_while_writing_drops_that_batch_and_the_writers_go_on(horizon, mon
     """The store raising something that is not an outage (a bug, forced once): that
     batch is dropped, counted and logged with its traceback; the writer threads go on
     and later points are stored (retrying the batch for ever would stop ingest)."""
-    real, calls = horizon.store.append_batch, []
-
-    def append_batch(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 1:
-            raise RuntimeError("a bug in the store")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(horizon.store, "append_batch", append_batch)
+    fail_once(monkeypatch, horizon.store, "append_batch", RuntimeError("a bug in the store"))
     t = now()
     send_tcp(ports(horizon)["line_port"], b"lost.a 1 %d\n" % (t - 120))
     wait_for(lambda: horizon.counters.peek().get("dropped.error") == 1)
@@ -510,6 +502,17 @@ def test_a_bug_while_writing_drops_that_batch_and_the_writers_go_on(horizon, mon
     assert len(horizon.store.read("lost.a")) == 0 and horizon.counters.peek()["errors"] == 1
     assert "a bug in the store" in caplog.text and "(dropped)" in caplog.text
     assert all(w.is_alive() for w in horizon.writers)
+
+
+def test_a_bug_in_sealing_due_batches_does_not_stop_the_ticks(horizon, monkeypatch, caplog):
+    """Sealing due batches raises once (a bug, forced): counted and logged, and the
+    listeners' tick goes on sealing, so a lone point is still written within the batch
+    interval (without the tick it would wait for the batch to fill)."""
+    calls = fail_once(monkeypatch, horizon.buffer, "seal_if_due", RuntimeError("a bug in sealing"))
+    wait_for(lambda: len(calls) > 1)
+    send_tcp(ports(horizon)["line_port"], b"lone.point 1 %d\n" % (now() - 60))
+    assert wait_for_points(horizon, "lone.point", 1).values.tolist() == [1.0]
+    assert horizon.counters.peek()["errors"] == 1 and "a bug in sealing" in caplog.text
 
 
 def test_a_read_only_redis_pauses_writing_until_it_is_a_master_again(make_settings,

@@ -69,8 +69,24 @@ def test_counter_pusher_keeps_counts_a_foreign_key_refuses(redis_client, caplog)
     pusher.push()
     counters.inc("accepted", 2)
     assert counters.peek() == {"accepted": 5, "errors": 1}
-    assert "pushing this worker's counters failed" in caplog.text
+    assert "pushing 1 of this worker's counters failed" in caplog.text
     redis_client.delete(keys.counters(WORKER_COUNTERS))
     pusher.push()
     assert take_worker_counters(redis_client, keys) == {"accepted": 5.0, "errors": 1.0}
     assert counters.peek() == {}
+
+
+def test_counter_pusher_keeps_only_the_counts_redis_refused(redis_client):
+    """One field of the shared hash holds no number: HINCRBYFLOAT refuses that field
+    alone, the others are added.  Only the refused count is kept for the next push (all
+    of them were, and the others were counted again at every push)."""
+    keys, counters = RedisKeys("sky:"), Counters()
+    pusher = CounterPusher(redis_client, keys, counters)
+    redis_client.hset(keys.counters(WORKER_COUNTERS), "bad", "not a number")
+    counters.inc("good", 1)
+    counters.inc("bad", 1)
+    for _ in range(3):
+        pusher.push()
+    assert counters.peek() == {"bad": 1, "errors": 1}  # the last push's refusal
+    stored = redis_client.hgetall(keys.counters(WORKER_COUNTERS))
+    assert float(stored[b"good"]) == 1.0 and float(stored[b"errors"]) == 2.0

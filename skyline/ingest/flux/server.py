@@ -79,22 +79,27 @@ class CounterPusher(threading.Thread):
             self.push()
 
     def push(self) -> None:
-        """Add the counts taken since the last push to the shared hash; on any failure
-        they are kept for the next push (a bug, not an outage, is logged too)."""
+        """Add the counts taken since the last push to the shared hash.  Those Redis did
+        not add (all of them when it is away; a field it refused, e.g. one that holds no
+        number) are kept for the next push; a refusal, not an outage, is logged too."""
         values = self.counters.take()
         if not values:
             return
+        pipe = self.redis.pipeline(transaction=False)
+        for name, n in values.items():
+            pipe.hincrbyfloat(self.key, name, n)
+        pipe.expire(self.key, 600)
         try:
-            pipe = self.redis.pipeline(transaction=False)
-            for name, n in values.items():
-                pipe.hincrbyfloat(self.key, name, n)
-            pipe.expire(self.key, 600)
-            pipe.execute()
-        except Exception as exc:  # noqa: BLE001 - kept for the next push; a bug is logged
-            for name, n in values.items():
-                self.counters.inc(name, n)
-            if not isinstance(exc, OUTAGES):
-                self.bugs.bug("pushing this worker's counters")
+            replies = pipe.execute(raise_on_error=False)[: len(values)]
+        except OUTAGES:
+            replies = [None] * len(values)
+        failed = [(name, n) for (name, n), r in zip(values.items(), replies, strict=True)
+                  if r is None or isinstance(r, Exception)]  # fmt: skip
+        for name, n in failed:
+            self.counters.inc(name, n)
+        refused = next((r for r in replies if isinstance(r, Exception)), None)
+        if refused is not None:
+            self.bugs.bug(f"pushing {len(failed)} of this worker's counters", refused)
 
 
 def take_worker_counters(client: redis.Redis, keys: RedisKeys) -> dict[str, float]:

@@ -20,6 +20,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 
 from skyline.runtime.daemon import Backoff, Counters
+from skyline.runtime.threads import ThreadPolicy
 from skyline.store.datapoint import Reject, Window, check_point, printable
 from skyline.store.timeseries import TimeSeriesStore
 
@@ -154,6 +155,7 @@ class GraphiteForwarder(threading.Thread):
         self.address = (host or "127.0.0.1", int(port))
         self.limit, self.counters = limit, counters
         self.backoff = Backoff(backoff_max)
+        self.bugs = ThreadPolicy(self.name, log, counters)
         self.queue: deque[tuple[str, tuple[float, float]]] = deque()
         self.lock = threading.Lock()
         self.wake = threading.Event()
@@ -183,7 +185,13 @@ class GraphiteForwarder(threading.Thread):
                     chunk = [
                         self.queue.popleft() for _ in range(min(FORWARD_SLICE, len(self.queue)))
                     ]
-                if not self._send(chunk):
+                try:
+                    sent = self._send(chunk)
+                except Exception:  # noqa: BLE001 - a bug (ThreadPolicy logs it): the chunk is dropped
+                    self.counters.inc("forward.dropped", len(chunk))
+                    self.bugs.bug(f"forwarding {len(chunk)} datapoints (dropped)")
+                    continue
+                if not sent:
                     with self.lock:
                         self.queue.extendleft(reversed(chunk))
                     if self.stopping.wait(self.backoff.next()):

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from skyline.ingest.horizon.intake import Intake
 from skyline.ingest.horizon.protocols import ProtocolSpec, by_port
 from skyline.runtime.daemon import StartupError
+from skyline.runtime.threads import ThreadPolicy
 from skyline.settings import HorizonSection
 
 log = logging.getLogger("skyline.horizon")
@@ -36,6 +37,7 @@ class Listeners:
         self.servers: list[asyncio.AbstractServer] = []
         self.datagrams: list[asyncio.DatagramTransport] = []
         self.ports: dict[str, int] = {}
+        self.bugs = ThreadPolicy("horizon-listeners", log, intake.counters)
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="horizon-listeners", daemon=True
         )
@@ -85,10 +87,16 @@ class Listeners:
         return int(server.sockets[0].getsockname()[1])
 
     def _tick(self) -> None:
-        """Seal due batches and report gauges, on the loop, several times a second."""
-        self.intake.buffer.seal_if_due()
-        self.intake.counters.gauge("connections", len(self.transports))
-        self.loop.call_later(min(0.05, self.config.batch_interval / 2), self._tick)
+        """Seal due batches and report gauges, on the loop, several times a second.  A
+        bug here is counted and logged and the ticks go on: without them a slow
+        sender's points would wait in the open batch until it filled."""
+        try:
+            self.intake.buffer.seal_if_due()
+            self.intake.counters.gauge("connections", len(self.transports))
+        except Exception:  # noqa: BLE001 - a bug (ThreadPolicy logs it): tick again anyway
+            self.bugs.bug("sealing due batches")
+        finally:
+            self.loop.call_later(min(0.05, self.config.batch_interval / 2), self._tick)
 
     def stop(self) -> None:
         """Stop accepting, close every connection, seal the open batch, end the loop."""

@@ -11,8 +11,9 @@ dropped, except at shutdown after ``stop_timeout``, the points of a metric whose
 series key holds another type (something else wrote it): those are counted
 (``dropped.wrong_type``) and logged at most once a minute, and a batch whose write
 raised anything else (a bug: ``skyline.runtime.threads``): it is dropped, counted
-(``dropped.error``, and ``errors``) and logged with its traceback, and the writer
-carries on with the next one, where retrying the same batch for ever would stop ingest.
+(``dropped.error``, and ``errors``; at most that many points are lost: a bug after the
+write loses none) and logged with its traceback, and the writer carries on with the
+next one, where retrying the same batch for ever would stop ingest.
 """
 
 from __future__ import annotations
@@ -60,7 +61,16 @@ class Writer(threading.Thread):
                 if self.stopping.is_set() and self.buffer.empty():
                     return
                 continue
-            self._write(batch)
+            try:
+                self._write(batch)
+            except Exception:  # noqa: BLE001 - a bug (ThreadPolicy logs it): the batch is dropped
+                self.counters.inc("dropped.error", len(batch))
+                self.stopping.wait(self.bugs.bug(f"writing a batch of {len(batch)} datapoints "
+                                                 "(dropped)"))  # fmt: skip
+            else:
+                self.bugs.ok()
+            finally:
+                self.buffer.done(len(batch))  # or the buffer would think it full for ever
 
     def _write(self, batch: Batch) -> None:
         now = time.monotonic()
@@ -91,13 +101,7 @@ class Writer(threading.Thread):
                 log.warning("writing to Redis failed (%s); retrying in %.1fs", exc, delay)
                 time.sleep(delay)
                 continue
-            except Exception:  # noqa: BLE001 - a bug (ThreadPolicy logs it): the batch is dropped
-                self.counters.inc("dropped.error", len(batch))
-                time.sleep(self.bugs.bug(f"writing a batch of {len(batch)} datapoints "
-                                           "(dropped)"))  # fmt: skip
-                break
             self.backoff.reset()
-            self.bugs.ok()
             if fresh:
                 if batch.names is not self._announced_names:
                     self._announced, self._announced_names = set(), batch.names
@@ -107,7 +111,6 @@ class Writer(threading.Thread):
             if refused:
                 self._refused(refused)
             break
-        self.buffer.done(len(batch))
 
     def _refused(self, refused: dict[str, int]) -> None:
         """Points Redis refused because their series key holds another type."""
