@@ -1,12 +1,16 @@
 """Muting: no alerts for metrics matching a pattern until a time (``alert_mutes``).
 
-``skyline alerts mute PATTERN --for 2h``; patterns match as in [[alerts]] rules.
+``skyline alerts mute PATTERN --for 2h``; patterns match as in [[alerts]] rules,
+except that a pattern which, as a regex, ``re`` could take too long to match
+(``skyline.settings.regexes``) is refused (``check_pattern``), and ignored (logged
+once) if one was stored before that check: every alert is matched against every mute.
 The alerters re-read the active mutes at most once a second, so a mute takes
 effect at once.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from typing import Any, cast
@@ -15,7 +19,10 @@ from sqlalchemy import CursorResult, Engine, delete, select
 from sqlalchemy.orm import Session
 
 from skyline.db.models import AlertMute
-from skyline.events.rules import matches
+from skyline.events.rules import matches, regex_cost_error
+
+log = logging.getLogger("skyline.alerters")
+MAX_PATTERN = 1024
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -37,9 +44,20 @@ def parse_duration(text: str) -> int:
     return seconds
 
 
+def check_pattern(pattern: str) -> None:
+    """``ValueError`` saying why ``pattern`` cannot be a mute's."""
+    if not pattern or len(pattern) > MAX_PATTERN:
+        raise ValueError(f"a metric name or pattern, 1 to {MAX_PATTERN} characters")
+    why = regex_cost_error(pattern)
+    if why:
+        raise ValueError(why)
+
+
 def mute(engine: Engine, pattern: str, seconds: int, reason: str | None = None,
          user_id: int | None = None) -> int:  # fmt: skip
-    """Mute ``pattern`` for ``seconds``; returns the epoch second it ends."""
+    """Mute ``pattern`` for ``seconds`` (``check_pattern`` must pass); returns the epoch
+    second it ends."""
+    check_pattern(pattern)
     until = int(time.time()) + seconds
     with Session(engine) as db:
         db.add(AlertMute(pattern=pattern, until=until, reason=reason, created_by=user_id))
@@ -68,9 +86,21 @@ class Mutes:
         self.engine, self.refresh = engine, refresh
         self._patterns: list[str] = []
         self._read_at = float("-inf")
+        self._ignored: set[str] = set()  # costly patterns stored before check_pattern
 
     def muted_by(self, metric: str) -> str | None:
         if time.monotonic() - self._read_at >= self.refresh:
-            self._patterns = [m.pattern for m in active(self.engine)]
+            self._patterns = [
+                p for p in (m.pattern for m in active(self.engine)) if self._usable(p)
+            ]
             self._read_at = time.monotonic()
         return next((p for p in self._patterns if matches(p, metric)), None)
+
+    def _usable(self, pattern: str) -> bool:
+        why = regex_cost_error(pattern)
+        if why and pattern not in self._ignored:
+            self._ignored.add(pattern)
+            log.error(
+                "mute %r ignored: %s (delete it and mute a simpler pattern)", pattern[:80], why
+            )
+        return why is None

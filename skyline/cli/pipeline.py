@@ -55,6 +55,7 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
         return _resolve_anomaly(args, settings, engine)
     if args.action == "mute":
         try:
+            mutes.check_pattern(args.pattern)
             seconds = mutes.parse_duration(args.duration)
         except ValueError as exc:
             print(f"skyline: {exc}", file=sys.stderr)

@@ -25,16 +25,31 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from skyline.settings import AlertRule
+from skyline.settings.regexes import RegexError, check_cost, compile_regex
 from skyline.settings.selector import Selector, parse
 from skyline.store.labels import parsed_labels
 
 
 @lru_cache(maxsize=4096)
 def _regex(pattern: str) -> re.Pattern[str] | None:
+    """The pattern as a regex, None when it does not compile as one (``re.error``, and
+    the ``OverflowError`` or ``RecursionError`` a huge count or deep nesting raises)."""
     try:
-        return re.compile(pattern)
-    except re.error:
+        return compile_regex(pattern)
+    except RegexError:
         return None
+
+
+def regex_cost_error(pattern: str) -> str | None:
+    """Why ``re`` could take too long matching ``pattern`` as a regex (None when it is
+    not one, or is cheap): patterns from outside the settings (mutes) are refused so."""
+    if _regex(pattern) is None:
+        return None
+    try:
+        check_cost(pattern)
+    except RegexError as exc:
+        return f"as a regex it could take too long to match: {exc}"
+    return None
 
 
 def matches(pattern: str, metric: str) -> bool:

@@ -16,12 +16,9 @@ extras are accepted).  Bounded input: at most ``MAX_LENGTH`` characters and
 ``MAX_MATCHERS`` matchers.  Every malformed selector raises ``SelectorError``
 with a reason saying what and where, which the API answers as a 400.
 
-``re`` backtracks: ``(.*.*)*z`` takes hours on a 20-character name, ``.*t.*t.*t.*z``
-a minute on a 1024-character one, holding the GIL.  ``check_backtracking`` refuses
-such regexes in the selectors web requests send (those of the settings are the
-operator's own): at most ``MAX_OPEN_REPEATS`` open-ended repetitions, none inside
-another repetition, at most ``MAX_PATHS`` ways through the alternatives, no
-back-references.
+``re`` backtracks: ``check_backtracking`` refuses the regexes it could take too long
+on (``skyline.settings.regexes.check_cost``) in the selectors web requests send (those
+of the settings are the operator's own).
 
 It lives in settings because ``[[alerts]]`` and ``[[boundary]]`` rules hold
 selectors and are validated when the settings load; the store, the webapp and the
@@ -31,18 +28,13 @@ rule matching use the same parser.
 from __future__ import annotations
 
 import re
-import re._constants as sre  # type: ignore[import-not-found]  # sre_constants is deprecated
-import re._parser as sre_parse  # type: ignore[import-not-found]  # sre_parse is deprecated
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
+
+from skyline.settings.regexes import RegexError, check_cost, compile_regex
 
 MAX_LENGTH = 4096
 MAX_MATCHERS = 32
-MAX_OPEN_REPEATS = 2  # O(n**2) steps on an n-character name at worst
-MAX_PATHS = 64
-_REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
 OPS = ("=~", "!~", "!=", "=")
 
 _NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:.\-]*")
@@ -145,11 +137,10 @@ def _matcher(label: str, op: str, value: str) -> Matcher:
     return Matcher(label, op, value)
 
 
-@lru_cache(maxsize=1024)
 def _compile(value: str, label: str) -> re.Pattern[str]:
     try:
-        return re.compile(value)
-    except re.error as exc:
+        return compile_regex(value)
+    except RegexError as exc:
         raise SelectorError(f"invalid regex for {label}: {exc}") from None
 
 
@@ -213,46 +204,13 @@ def is_selector(text: str) -> bool:
 
 def check_backtracking(selector: Selector) -> None:
     """``SelectorError`` for a regex of ``selector`` that ``re`` could take too long on
-    (see the module's docstring)."""
+    (``skyline.settings.regexes``)."""
     for m in selector.matchers:
         if m.regex is None:
             continue
         try:
-            repeats, paths = _cost(sre_parse.parse(m.value))
-            if repeats > MAX_OPEN_REPEATS:
-                raise SelectorError(f"more than {MAX_OPEN_REPEATS} of *, + and {{m,n}}")
-            if paths > MAX_PATHS:
-                raise SelectorError(f"more than {MAX_PATHS} ways through its | and ?")
-        except SelectorError as exc:
+            check_cost(m.value)
+        except RegexError as exc:
             raise SelectorError(
                 f"regex for {m.label} could take too long to match: {exc}"
             ) from None
-
-
-def _cost(items: Any) -> tuple[int, int]:
-    """(open-ended repetitions, ways through the alternatives) of a parsed regex;
-    SelectorError for a repetition of a repetition or of alternatives, and for a
-    back-reference, whose cost has no such bound."""
-    repeats, paths = 0, 1
-    for op, av in items:
-        if op in _REPEATS:
-            low, high, body = av
-            inner = _cost(body)
-            if high > 1 and inner != (0, 1):
-                raise SelectorError("a group that repeats or alternates is repeated")
-            r, p = (inner[0], inner[1] + 1) if high <= 1 else (int(low != high), 1)
-        elif op is sre.BRANCH:
-            costs = [_cost(b) for b in av[1]]
-            r, p = max(c[0] for c in costs), sum(c[1] for c in costs)
-        elif op is sre.SUBPATTERN:
-            r, p = _cost(av[3])
-        elif op in (sre.ASSERT, sre.ASSERT_NOT):
-            r, p = _cost(av[1])
-        elif op is sre.ATOMIC_GROUP:
-            r, p = _cost(av)
-        elif op in (sre.GROUPREF, sre.GROUPREF_EXISTS):
-            raise SelectorError("a back-reference")
-        else:
-            r, p = 0, 1
-        repeats, paths = repeats + r, min(paths * p, MAX_PATHS + 1)
-    return repeats, paths

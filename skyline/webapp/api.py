@@ -21,6 +21,7 @@ from skyline.ingest.vista import status as vista_status
 from skyline.webapp import graph_range, label_filter, openapi, queries
 from skyline.webapp import ranking as ranking_
 from skyline.webapp.auth import ctx, require
+from skyline.webapp.request_input import json_object, link_args
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -35,7 +36,7 @@ def page_body(
         abort(400, description=str(exc))
     nxt = None
     if page < last:
-        args = {**request.args.to_dict(), "page": page + 1}
+        args: dict[str, Any] = {**link_args(request.args, ("page",)), "page": page + 1}
         if cursor:
             args["before"] = cursor
         values: dict[str, Any] = {**(request.view_args or {}), **args}
@@ -52,10 +53,7 @@ def _filters() -> queries.Filters:
 
 
 def json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        abort(400, description="the body must be a JSON object")
-    return body
+    return json_object()
 
 
 @bp.route("/openapi.json")
@@ -202,8 +200,12 @@ def list_mutes() -> Any:
 def add_mute() -> Any:
     body = json_body()
     pattern, duration, reason = body.get("pattern"), body.get("duration"), body.get("reason")
-    if not isinstance(pattern, str) or not pattern or len(pattern) > 1024:
-        abort(400, description="pattern: a metric name or pattern, 1 to 1024 characters")
+    if not isinstance(pattern, str):
+        abort(400, description="pattern: a metric name or pattern, a string")
+    try:
+        mutes.check_pattern(pattern)
+    except ValueError as exc:
+        abort(400, description=f"pattern: {exc}")
     try:
         seconds = mutes.parse_duration(str(duration))
     except ValueError as exc:

@@ -31,6 +31,7 @@ from flask import (
     session,
     url_for,
 )
+from werkzeug.datastructures import Authorization
 
 from skyline.webapp import csrf, users
 from skyline.webapp.context import Context
@@ -79,8 +80,18 @@ def _quality(kinds: tuple[str, ...]) -> float:
     return max((q for v, q in accept if v.split(";")[0].strip() in kinds), default=0.0)
 
 
+def authorization() -> Authorization | None:
+    """The request's ``Authorization`` header, parsed; None when it is absent or cannot
+    be parsed (werkzeug raises ``ValueError`` for a Basic one that is not UTF-8), so a
+    malformed header is a missing one (a 401 where one is needed), never a 500."""
+    try:
+        return request.authorization
+    except ValueError:
+        return None
+
+
 def _bearer() -> str | None:
-    auth = request.authorization
+    auth = authorization()
     if auth is not None and auth.type == "bearer" and auth.token:
         return auth.token
     return None

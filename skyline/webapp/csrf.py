@@ -33,5 +33,10 @@ def check() -> None:
         return
     expected = session.get("csrf")
     sent = request.headers.get(HEADER) or request.form.get(FIELD) or ""
-    if not expected or not hmac.compare_digest(str(expected), str(sent)):
+    # bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500)
+    if not expected or not hmac.compare_digest(_bytes(expected), _bytes(sent)):
         abort(403, description="missing or invalid CSRF token; reload the page and try again")
+
+
+def _bytes(token: object) -> bytes:
+    return str(token).encode("utf-8", "surrogatepass")

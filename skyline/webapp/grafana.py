@@ -21,10 +21,11 @@ import html
 import math
 from typing import Any
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, jsonify
 
 from skyline.webapp import queries
 from skyline.webapp.auth import ctx
+from skyline.webapp.request_input import json_object
 
 bp = Blueprint("grafana", __name__, url_prefix="/api/grafana")
 ANOMALIES = "anomalies"
@@ -33,12 +34,7 @@ MAX_ANNOTATIONS = 1000
 
 
 def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if body is None and not request.get_data():
-        return {}
-    if not isinstance(body, dict):
-        abort(400, description="the body must be a JSON object")
-    return body
+    return json_object(empty_ok=True)
 
 
 def _epoch(value: Any, name: str) -> int:

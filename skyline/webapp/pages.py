@@ -14,6 +14,7 @@ from skyline.ingest.vista import status as vista_status
 from skyline.webapp import formats, graph_range, label_filter, metric_browser, queries, training
 from skyline.webapp import ranking as ranking_
 from skyline.webapp.auth import ctx, require
+from skyline.webapp.request_input import link_args
 
 bp = Blueprint("pages", __name__)
 SOURCES = ("analyzer", "mirage", "boundary", "ionosphere")
@@ -47,7 +48,7 @@ def anomalies() -> Any:
         pages = queries.last_page(f.page, total, f.per_page)
     except queries.BadFilter as exc:
         abort(400, description=str(exc))
-    args = {k: v for k, v in request.args.items() if k not in ("page", "before") and v}
+    args = link_args(request.args, ("page", "before"))
     return render_template(
         "anomalies.html", rows=rows, total=total, f=f, pages=pages, args=args,
         sources=SOURCES, verdicts=VERDICTS, labels=LABELS,

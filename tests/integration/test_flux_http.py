@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -212,6 +213,36 @@ def test_hostile_input_gets_a_reasoned_4xx_and_flux_stays_up(flux: Flx) -> None:
     assert counts["refused.invalid_key"] == 2 and counts["responses.413"] == 3
 
 
+def raw_request(flux: Flx, head: bytes, body: bytes = b"") -> tuple[int, dict]:
+    """Send bytes no HTTP client would (a header that is not UTF-8, broken chunking);
+    the status and the JSON body of the answer."""
+    with socket.create_connection(("127.0.0.1", flux.daemon.ports["port"]), timeout=10) as s:
+        s.sendall(head + b"\r\n" + body)
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    status = int(reply.split(b" ", 2)[1])
+    return status, json.loads(reply.split(b"\r\n\r\n", 1)[1] or b"{}")
+
+
+def test_raw_hostile_requests_get_a_reasoned_4xx(flux: Flx) -> None:
+    """Basic credentials that are not UTF-8 are no key (a 401); a chunked body with a
+    broken chunk size is a 400; nothing is stored; test mode's header is read in any case."""
+    path = b"/flux/metric_data?metric=raw&timestamp=%d&value=1" % now()
+    status, body = raw_request(flux, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n"
+                               b"Authorization: Basic \xff\xfe\r\nConnection: close\r\n")  # fmt: skip
+    assert (status, body["reason"]) == (401, "missing_key")
+    status, body = raw_request(
+        flux, b"POST /flux/metric_data_post HTTP/1.1\r\nHost: x\r\nkey: " + flux.key.encode()
+        + b"\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n", b"zz\r\n{}\r\n0\r\n\r\n",
+    )  # fmt: skip
+    assert (status, body["reason"]) == (400, "bad_body")
+    r = flux.post("/flux/influx/write?precision=s", data=f"tested v=1 {now()}\n".encode(),
+                  headers={"X-Test-Only": "TRUE"})  # fmt: skip
+    assert r.status_code == 200 and r.json()["test"] is True
+    assert flux.series("tenant.raw") == [] and flux.series("tenant.tested.v") == []
+
+
 def test_revoked_key_is_refused(flux: Flx) -> None:
     key_id, key = add_key(flux.engine, "other")
     body = {"metric": "m", "timestamp": now(), "value": 1}
@@ -288,7 +319,6 @@ def test_forwarding_to_a_graphite_pickle_receiver(make_settings, monkeypatch, bu
     """Accepted points are forwarded; with ``bug``, sending the first chunk raises (a
     bug, forced): that chunk is dropped and counted, and the forwarder goes on."""
     import pickle
-    import socket
     import struct
 
     receiver = socket.create_server(("127.0.0.1", 0))

@@ -105,6 +105,11 @@ HOSTILE_DROP_HEADERS = [
     ("dropLabels", '[["instance", 5]]', "each entry must be a pair"),
     ("dropLabels", '[["instance", "*"]]', "invalid regex"),
     ("dropLabels", "null", "must be a JSON list"),
+    ("dropMetrics", '["a{99999999999}"]', "a repetition count too large"),
+    ("dropMetrics", '["(a|a)*b"]', "could take too long to match"),
+    ("dropMetrics", '["(.*.*)*z"]', "could take too long to match"),
+    ("dropLabels", '[["l", "a{99999999999}"]]', "a repetition count too large"),
+    ("dropLabels", '[["l", ".*t.*t.*t.*z"]]', "could take too long to match"),
 ]
 
 

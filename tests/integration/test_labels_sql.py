@@ -133,9 +133,11 @@ def test_panorama_writes_label_sets_to_sql(db_url: str, redis_client, make_setti
         "http.code=500.job=api": {"__name__": "http", "code": "500", "job": "api"},
         "odd.city=Z_rich": {"__name__": "odd", "city": "Zürich 🚀 \"quoted\" ,;"},
         "long.l=x": {"__name__": "long", "l": long_value},
+        # two names over the column's 128 characters, the same once cut: the first kept
+        "cut.names": {"__name__": "cut", "n" * 128 + "a": "1", "n" * 128 + "b": "2"},
     })  # fmt: skip
     engine = make_engine(sql_url)
-    assert panorama_labels.sync(engine, index) == 3
+    assert panorama_labels.sync(engine, index) == 4
     assert panorama_labels.sync(engine, index) == 0  # popped: nothing left
     with Session(engine) as db:
         rows = db.execute(
@@ -144,6 +146,8 @@ def test_panorama_writes_label_sets_to_sql(db_url: str, redis_client, make_setti
             .order_by(Metric.name, MetricLabel.name)
         ).all()
     assert [tuple(r) for r in rows] == [
+        ("cut.names", "__name__", "cut"),
+        ("cut.names", "n" * 128, "1"),
         ("http.code=500.job=api", "__name__", "http"),
         ("http.code=500.job=api", "code", "500"),
         ("http.code=500.job=api", "job", "api"),
@@ -156,7 +160,7 @@ def test_panorama_writes_label_sets_to_sql(db_url: str, redis_client, make_setti
     redis_client.sadd(index.keys.labels_new(), "http.code=500.job=api")
     assert panorama_labels.sync(engine, index) == 1
     with Session(engine) as db:
-        assert db.scalar(sa.select(sa.func.count()).select_from(MetricLabel)) == 7
+        assert db.scalar(sa.select(sa.func.count()).select_from(MetricLabel)) == 9
     engine.dispose()
 
 

@@ -98,7 +98,10 @@ class Context:
 
 
 def _authorization_key() -> str | None:
-    auth = request.authorization
+    try:
+        auth = request.authorization
+    except ValueError:  # a Basic header that is not UTF-8: no key (a 401), not a 500
+        return None
     if auth is None:
         return None
     if auth.type == "basic":

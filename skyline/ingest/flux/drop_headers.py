@@ -14,7 +14,9 @@ e.g. ``dropMetrics: ["go_gc_.*", "process_.*"]`` and ``dropLabels: [["le", ".*"]
 
 Both are bounded (``MAX_RULES`` entries, ``MAX_PATTERN`` characters a pattern) and
 checked before any sample is read: a header that is not such a list, or holds a
-regex that does not compile, is answered 400 with the reason.
+regex that does not compile or that ``re`` could take too long on (``(a|a)*b`` doubles
+its time with every character of the name: ``skyline.settings.regexes``), is answered
+400 with the reason.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from skyline.ingest.flux.limits import HttpError
+from skyline.settings.regexes import RegexError, untrusted
 
 MAX_RULES = 64
 MAX_PATTERN = 256
@@ -88,8 +91,8 @@ def _compile(pattern: str, header: str) -> re.Pattern[str]:
     if len(pattern) > MAX_PATTERN:
         raise _bad(header, f"a pattern longer than {MAX_PATTERN} characters")
     try:
-        return re.compile(pattern)
-    except re.error as exc:
+        return untrusted(pattern)
+    except RegexError as exc:
         raise _bad(header, f"invalid regex {pattern[:60]!r}: {exc}") from None
 
 

@@ -228,4 +228,6 @@ def register(app: Flask, ctx: Context) -> None:
         ns = ".".join(p for p in (namespace, clean(db) if db else "") if p)
         points, rejects = line_points(ctx, ctx.body(), ns, precision)
         ctx.admit(key_id, len(points))
-        return ctx.finish(points, rejects, test=request.headers.get("x-test-only") == "true")
+        return ctx.finish(
+            points, rejects, test=request.headers.get("x-test-only", "").lower() == "true"
+        )

@@ -32,7 +32,10 @@ def read_body(stream: IO[bytes], content_length: int | None, max_bytes: int) -> 
             413, "body_too_large", f"request body of {content_length} bytes is over the "
             f"limit of {max_bytes} bytes", limit=max_bytes,
         )  # fmt: skip
-    data = stream.read(max_bytes + 1)
+    try:
+        data = stream.read(max_bytes + 1)
+    except (OSError, ValueError) as exc:  # a chunked body whose framing is broken
+        raise HttpError(400, "bad_body", f"the request body could not be read: {exc}") from None
     if len(data) > max_bytes:
         raise HttpError(
             413, "body_too_large", f"request body is over the limit of {max_bytes} bytes",

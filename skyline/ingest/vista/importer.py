@@ -23,7 +23,16 @@ def read_csv(lines: Iterable[str], where: str = "csv") -> tuple[np.ndarray, np.n
     meaning UTC); a first row that is not numbers is a header; ``#`` starts a comment."""
     ts: list[float] = []
     vs: list[float] = []
-    for n, row in enumerate(csv.reader(lines), 1):
+    try:
+        _read_rows(csv.reader(lines), where, ts, vs)
+    except csv.Error as exc:  # a field over csv's limit (128 KB), a NUL byte
+        raise ValueError(f"{where}: not a CSV file of timestamp,value rows: {exc}") from None
+    return np.asarray(ts, dtype=np.float64), np.asarray(vs, dtype=np.float64)
+
+
+def _read_rows(reader: Iterable[list[str]], where: str, ts: list[float],
+               vs: list[float]) -> None:  # fmt: skip
+    for n, row in enumerate(reader, 1):
         if not row or row[0].startswith("#"):
             continue
         if len(row) < 2:
@@ -38,7 +47,6 @@ def read_csv(lines: Iterable[str], where: str = "csv") -> tuple[np.ndarray, np.n
         vs.append(v)
         if len(ts) > MAX_IMPORT_POINTS:
             raise ValueError(f"{where}: more than {MAX_IMPORT_POINTS} rows")
-    return np.asarray(ts, dtype=np.float64), np.asarray(vs, dtype=np.float64)
 
 
 def _time(text: str) -> float:
