@@ -50,6 +50,7 @@ class HistoryServer:
         self.hold: threading.Event | None = None
         self.closed = threading.Event()
         self.active = self.max_active = 0
+        self.trickled = 0  # bytes of trickles sent: all 100 of one unless the client cut it
         self.lock = threading.Lock()
         outer = self
 
@@ -110,6 +111,8 @@ class HistoryServer:
             if self.closed.wait(every):
                 return
             h.wfile.write(byte)
+            h.wfile.flush()
+            self.trickled += 1
 
     def gzip_chunked(self, h: BaseHTTPRequestHandler, body: bytes) -> None:
         """The answer gzipped and sent in chunks (HTTP/1.1), as a proxy may send it."""
@@ -136,7 +139,11 @@ class HistoryServer:
             return 200, b"<html><body>Graphite is down</body></html>"
         if mode == "big":
             return 200, b"[" + b" " * (2 << 20) + b"]"
+        if mode == "deep":
+            return 200, b"[" * 200_000 + b"]" * 200_000
         points = [(t, None) for t, _ in self.points] if mode == "nulls" else self.points
+        if mode in ("millis", "elsewhen"):  # timestamps a series cannot hold, or other days
+            points = [(t * 1000 if mode == "millis" else t - 30 * DAY, v) for t, v in points]
         if path == "/render":
             body = [{"target": "x", "datapoints": [[v, t] for t, v in points]}]
             if mode == "shape":
@@ -226,6 +233,9 @@ FAILURES = {
     "shape": "",
     "nulls": "no finite datapoint",
     "big": "larger than",
+    "deep": "nested too deeply",
+    "millis": "no finite datapoint",
+    "elsewhen": "no datapoint in the window",
 }
 
 
@@ -250,7 +260,7 @@ def test_a_failed_fetch_is_counted_and_the_rollups_are_read(make_settings, tmp_p
     assert window.note.startswith(f"{source} fetch failed (") and FAILURES[mode] in window.note
     # transport failures and answers that are not JSON are tried again; a JSON answer
     # of the wrong shape or without data would come back the same: not retried
-    tries = 1 if mode in ("shape", "nulls") else 2
+    tries = 1 if mode in ("shape", "nulls", "millis", "elsewhen") else 2
     assert window.note.endswith("(after 2 tries)): used the rollups" if tries == 2 else
                                 "): used the rollups")  # fmt: skip
     assert len(server.requests) == tries
@@ -333,6 +343,7 @@ def test_a_trickling_server_is_cut_off_at_the_deadline(make_settings, tmp_path, 
     counts = counters.peek()
     assert counts["fetch_failures"] == counts[f"fetch_failures.{source}"] == 1
     assert counts["history_source.rollups"] == 1 and len(server.requests) == 1
+    assert server.trickled < 100  # cut, not read to its end
 
 
 def test_a_check_whose_fetch_outlasts_max_check_age_is_passed_on_unconfirmed(

@@ -85,6 +85,13 @@ class HistorySource:
         return Window(self.rollups.history(metric, start, end), "rollups", note)
 
     def _fetch(self, name: str, url: str, metric: str, start: int, end: int, res: int) -> Series:
+        """The remote's points; ``FetchError`` when none lies in ``[start, end]`` (a
+        reply of other times, or in milliseconds, would judge an empty window)."""
         if name == "graphite":
-            return fetch_graphite(url, metric, start, end, self.options)
-        return fetch_prometheus(url, metric, start, end, res, self.options)
+            got = fetch_graphite(url, metric, start, end, self.options)
+        else:
+            got = fetch_prometheus(url, metric, start, end, res, self.options)
+        t = got.timestamps
+        if not ((t >= start) & (t <= end)).any():
+            raise FetchError(f"no datapoint in the window [{start}, {end}]")
+        return got

@@ -24,6 +24,7 @@ import re
 import numpy as np
 
 from skyline.analysis.mirage.fetch import FetchError, RemoteOptions, get_json
+from skyline.store.datapoint import MAX_TIMESTAMP
 from skyline.store.timeseries import Series, sort_dedupe
 
 SELECTOR = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*(\{.*\})?")
@@ -52,7 +53,10 @@ def _escape(value: str) -> str:
 
 
 def _series(pairs: list[tuple[float, float]]) -> Series:
-    finite = [(t, v) for t, v in pairs if math.isfinite(t) and math.isfinite(v)]
+    """The finite points whose timestamps a series can hold (epoch seconds in
+    ``(0, MAX_TIMESTAMP]``: one in milliseconds is not)."""
+    finite = [(t, v) for t, v in pairs
+              if math.isfinite(t) and 0 < t <= MAX_TIMESTAMP and math.isfinite(v)]  # fmt: skip
     if not finite:
         raise FetchError("no finite datapoint in the window")
     t = np.array([p[0] for p in finite], dtype=np.float64).astype(np.int64)

@@ -9,20 +9,22 @@ at most ``max_gap``.  So the gap an outage leaves is asked for on the next pass,
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections import Counter
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 
 import numpy as np
 import redis
 
 from skyline.ingest.vista import cursor
-from skyline.ingest.vista.route import Delivered, deliver
+from skyline.ingest.vista.route import Delivered, check_points, deliver
 from skyline.ingest.vista.sources import PulledSeries, Source, safe_name
 from skyline.settings import Settings
 from skyline.store.labels import NAME_LABEL, LabelIndex, label_set
 from skyline.store.timeseries import TimeSeriesStore
 
 DAY = 86400.0
+Check = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass
@@ -72,17 +74,27 @@ def pull(
     start = window(source, cursors, now, since)
     pulled = source.fetch(start, now)
     fetched = sum(len(s.timestamps) for s in pulled)
-    fresh = select_new(source, store, cursors, pulled, force_check=since is not None)
+    rejected: Counter[str] = Counter()
+    fresh = select_new(source, store, cursors, pulled, force_check=since is not None,
+                       check=lambda t, v: _checked(t, v, now, settings, rejected))  # fmt: skip
     newest = {m: float(t.max()) for m, (t, _) in fresh.items() if len(t)}
     sets = labelled(source, pulled, fresh)
     if sets:  # before the points, so whoever reads them finds their labels
         (index or LabelIndex(client, keys)).register(sets)
     cursor.begin(client, keys, name)
     delivered = deliver(store, settings, fresh, now)
+    delivered.rejected.update(rejected)
     cursor.commit(client, keys, name, max(now, cursors.window_end or 0.0), newest)
     return PullResult(
         start, now, fetched, sum(len(t) for t, _ in fresh.values()), len(fresh), delivered
     )
+
+
+def _checked(t: np.ndarray, v: np.ndarray, now: float, settings: Settings,
+             rejected: Counter[str]) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    t, v, bad = check_points(t, v, now, settings)
+    rejected.update(bad)
+    return t, v
 
 
 def labelled(
@@ -105,19 +117,19 @@ def select_new(
     pulled: list[PulledSeries],
     *,
     force_check: bool = False,
+    check: Check,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per metric, the points newer than its cursor, plus older ones within the
-    lookback (or all, after an interrupted pass or in a backfill) the store lacks."""
+    lookback (or all, after an interrupted pass or in a backfill) the store lacks;
+    ``check`` first keeps the points that can be stored (``route.check_points``), so
+    that the cursors move past those only."""
     lookback = float(source.cfg.lookback)
     check_all = cursors.interrupted or force_check
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     to_check: dict[str, np.ndarray] = {}
     for series in pulled:
         metric = metric_name(source, series.name)
-        t = np.floor(series.timestamps.astype(np.float64))
-        v = series.values.astype(np.float64)
-        keep = np.isfinite(v)
-        t, v = t[keep], v[keep]
+        t, v = check(np.floor(series.timestamps.astype(np.float64)), series.values)
         # a series may come back in several pieces (SQL rows, chunks): merge by metric
         if metric in out:
             t = np.concatenate((out[metric][0], t))

@@ -6,7 +6,7 @@ append every pushed point takes (``TimeSeriesStore.append_batch`` with
 order.  Older points go into the rollups mirage and ionosphere read: down-sampled
 to ``[mirage] rollup_resolution`` and merged into the metric's rollup (buckets the
 rollup already holds are kept), under WATCH so that roomba's own fold is never
-lost.  Points are validated like any ingest path's (``check_point``); rejects are
+lost.  Points are validated like any ingest path's (``check_points``); rejects are
 counted by reason.
 """
 
@@ -38,6 +38,28 @@ class Delivered:
         self.rejected.update(other.rejected)
 
 
+def check_points(t: np.ndarray, v: np.ndarray, now: float,
+                 settings: Settings) -> tuple[np.ndarray, np.ndarray, Counter[str]]:  # fmt: skip
+    """The points that can be stored, as float64 arrays, and the others counted by
+    reason: a value or timestamp that is not a finite number (``value_not_finite``), a
+    timestamp past ``[flux] max_future`` or past what a series holds
+    (``timestamp_in_future``), at or before the epoch or older than the rollups keep
+    (``timestamp_too_old``).  A pull checks its points with it before it moves a
+    metric's cursor, so one bad timestamp cannot carry the cursor past the good ones."""
+    t = np.asarray(t, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    rejected: Counter[str] = Counter()
+    ok = np.isfinite(v) & np.isfinite(t)
+    rejected["value_not_finite"] += int((~ok).sum())
+    future = ok & ((t > now + settings.flux.max_future) | (t > MAX_TIMESTAMP))
+    rejected["timestamp_in_future"] += int(future.sum())
+    ok &= ~future
+    old = ok & ((t <= 0) | (t < now - settings.mirage.rollup_retention))
+    rejected["timestamp_too_old"] += int(old.sum())
+    ok &= ~old
+    return t[ok], v[ok], +rejected
+
+
 def deliver(
     store: TimeSeriesStore,
     settings: Settings,
@@ -47,7 +69,6 @@ def deliver(
     """Validate and store ``metric -> (timestamps, values)`` (any order)."""
     out = Delivered()
     live_cut = now - settings.skyline.full_duration
-    future = now + settings.flux.max_future
     ids: list[np.ndarray] = []
     ts_all: list[np.ndarray] = []
     vs_all: list[np.ndarray] = []
@@ -57,14 +78,8 @@ def deliver(
         if not metric or len(metric) > MAX_NAME_LENGTH or not NAME_RE.fullmatch(metric):
             out.rejected["name_charset"] += len(t)
             continue
-        t = np.asarray(t, dtype=np.float64)
-        v = np.asarray(v, dtype=np.float64)
-        ok = np.isfinite(v) & np.isfinite(t)
-        out.rejected["value_not_finite"] += int((~ok).sum())
-        bad_time = ok & ((t > future) | (t < 0) | (t > MAX_TIMESTAMP))
-        out.rejected["timestamp_in_future"] += int(bad_time.sum())
-        ok &= ~bad_time
-        t, v = t[ok], v[ok]
+        t, v, rejected = check_points(t, v, now, settings)
+        out.rejected.update(rejected)
         order = np.argsort(t, kind="stable")
         t, v = t[order], v[order]
         recent = t >= live_cut

@@ -7,7 +7,10 @@ end)`` with the series it finds in that window.  Adding a kind is adding one mod
 here (docs/extending.md, "Adding a pull source").
 
 Every fetch is bounded: a deadline (``cfg.timeout``) and a size (``cfg.max_points``,
-and for HTTP a byte limit derived from it).  A failure is raised as ``SourceError``
+and for HTTP a byte limit derived from it).  An HTTP request's deadline is enforced
+from outside its socket reads (``skyline.runtime.http_deadline``), so an upstream that
+trickles its answer a byte at a time is cut at the deadline too, and ``close`` (vista
+stopping) cuts the requests under way, so no pull thread keeps the process alive.  A failure is raised as ``SourceError``
 with a short ``reason`` (malformed, query, timeout, too_large, unreachable) that vista
 counts and shows.
 """
@@ -24,9 +27,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 import requests
+import urllib3
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from skyline.registry import Registry
+from skyline.runtime.http_deadline import Stopping, Watchdog, watched_session
 from skyline.settings.vista import VistaSource
 
 __all__ = [
@@ -81,12 +86,15 @@ class Source:
     def __init__(self, cfg: VistaSource, options: Any) -> None:
         self.cfg = cfg
         self.options = options
+        self.watchdog = Watchdog()  # the deadlines of its HTTP requests (get_json)
 
     def fetch(self, start: float, end: float) -> list[PulledSeries]:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Release connections (vista calls it at stop)."""
+        """Cut the HTTP requests under way and refuse new ones (vista calls it at stop);
+        a kind that holds connections releases them too, and calls this."""
+        self.watchdog.stop()
 
     # helpers for subclasses ---------------------------------------------------------
     def deadline(self) -> float:
@@ -146,18 +154,27 @@ def get_json(
     *,
     timeout: float,
     max_bytes: int,
+    watchdog: Watchdog,
     params: dict[str, Any] | None = None,
     body: Any = None,
 ) -> Any:
-    """One HTTP request answered with JSON, within ``timeout`` in all (not per read) and
-    ``max_bytes`` of body; every failure is a ``SourceError``."""
-    deadline = time.monotonic() + timeout
+    """One HTTP request answered with JSON, within ``timeout`` in all (cut by
+    ``watchdog``, not only per read) and ``max_bytes`` of body, with ``session``'s
+    authentication and headers on a connection of its own; every failure is a
+    ``SourceError``."""
     try:
-        with session.request(
-            method, url, params=params, json=body, timeout=(min(timeout, 10.0), timeout),
-            stream=True,
-        ) as resp:  # fmt: skip
-            chunks, size = [], 0
+        deadline = watchdog.start(timeout, "the source's timeout")
+    except Stopping as exc:
+        raise SourceError("timeout", str(exc)) from None
+    failure: Exception | None = None
+    chunks: list[bytes] = []
+    status = 0
+    with watched_session(session) as s:
+        resp: requests.Response | None = None
+        try:
+            resp = s.request(method, url, params=params, json=body,
+                             timeout=(min(timeout, 10.0), timeout), stream=True)  # fmt: skip
+            status, size = resp.status_code, 0
             for chunk in resp.iter_content(65536):
                 size += len(chunk)
                 if size > max_bytes:
@@ -165,18 +182,21 @@ def get_json(
                         "too_large", f"response larger than {max_bytes} bytes; narrow the query "
                         "or raise max_points",
                     )  # fmt: skip
-                if time.monotonic() > deadline:
-                    raise SourceError("timeout", f"no complete answer within {timeout:g}s")
                 chunks.append(chunk)
-            status = resp.status_code
-    except requests.Timeout:
-        raise SourceError("timeout", f"no answer within {timeout:g}s") from None
-    except requests.RequestException as exc:
-        raise SourceError("unreachable", f"{type(exc).__name__}: {_short(exc)}") from None
+        except Exception as exc:  # noqa: BLE001 - told apart below, or the cut's error instead
+            failure = exc
+        finally:
+            cut = watchdog.end(deadline)  # before the sockets close
+            if resp is not None:
+                resp.close()
+    if cut is not None:
+        raise SourceError("timeout", str(cut)) from None
+    if failure is not None:
+        raise _request_error(failure, timeout) from None
     raw = b"".join(chunks)
     try:
         doc = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         if status >= 400:
             raise SourceError(
                 "query", f"HTTP {status}: {_short(raw.decode('utf-8', 'replace'))}"
@@ -186,6 +206,18 @@ def get_json(
         detail = doc.get("error") or doc.get("message") if isinstance(doc, dict) else None
         raise SourceError("query", f"HTTP {status}: {_short(detail or doc)}")
     return doc
+
+
+def _request_error(exc: Exception, timeout: float) -> Exception:
+    """A failed request as a ``SourceError`` (a bug is returned as it is)."""
+    if isinstance(exc, SourceError):
+        return exc
+    inner = exc.args[0] if exc.args else None  # requests wraps a timed-out body read
+    if isinstance(exc, requests.Timeout) or isinstance(inner, urllib3.exceptions.ReadTimeoutError):
+        return SourceError("timeout", f"no answer within {timeout:g}s")
+    if isinstance(exc, requests.RequestException | OSError | urllib3.exceptions.HTTPError):
+        return SourceError("unreachable", f"{type(exc).__name__}: {_short(exc)}")
+    return exc
 
 
 def max_bytes(cfg: VistaSource) -> int:

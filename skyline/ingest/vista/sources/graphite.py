@@ -51,7 +51,7 @@ class Graphite(Source):
         params = {"target": self.cfg.query, "from": int(start), "until": int(end),
                   "format": "json"}  # fmt: skip
         doc = get_json(self.session, "GET", self.url, params=params, timeout=self.cfg.timeout,
-                       max_bytes=max_bytes(self.cfg))  # fmt: skip
+                       max_bytes=max_bytes(self.cfg), watchdog=self.watchdog)  # fmt: skip
         if not isinstance(doc, list):
             raise SourceError("malformed", "a render answer is a list of series")
         out, total = [], 0
@@ -68,4 +68,5 @@ class Graphite(Source):
         return out
 
     def close(self) -> None:
+        super().close()
         self.session.close()

@@ -61,7 +61,7 @@ class Mlflow(Source):
         if left <= 0:
             raise SourceError("timeout", f"no complete answer within {self.cfg.timeout:g}s")
         doc = get_json(self.session, method, self.base + path, timeout=left,
-                       max_bytes=max_bytes(self.cfg), **kw)  # fmt: skip
+                       max_bytes=max_bytes(self.cfg), watchdog=self.watchdog, **kw)  # fmt: skip
         if not isinstance(doc, dict):
             raise SourceError("malformed", f"{path}: not an MLflow answer")
         return doc
@@ -140,4 +140,5 @@ class Mlflow(Source):
         return np.asarray(ts)[order], np.asarray(vs, dtype=np.float64)[order]
 
     def close(self) -> None:
+        super().close()
         self.session.close()

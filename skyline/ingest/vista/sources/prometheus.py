@@ -83,6 +83,7 @@ class Prometheus(Source):
                 raise SourceError("timeout", f"no complete answer within {self.cfg.timeout:g}s")
             doc = get_json(
                 self.session, "GET", self.url, timeout=left, max_bytes=max_bytes(self.cfg),
+                watchdog=self.watchdog,
                 params={"query": self.cfg.query, "start": t, "end": chunk_end, "step": step,
                         **self.extra_params},
             )  # fmt: skip
@@ -125,6 +126,7 @@ class Prometheus(Source):
         return out
 
     def close(self) -> None:
+        super().close()
         self.session.close()
 
 

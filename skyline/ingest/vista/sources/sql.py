@@ -179,6 +179,7 @@ class Sql(Source):
             raise SourceError("malformed", f"ts {value!r:.40} is not a time") from None
 
     def close(self) -> None:
+        super().close()
         self.engine.dispose()
 
 
