@@ -6,11 +6,14 @@ requests under way, and JSON nested too deep is ``malformed``.  Found by a hunt
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from skyline.ingest.vista.sources import SourceError
 from tests.integration.test_mirage_history_http import HistoryServer
@@ -44,7 +47,7 @@ def test_one_bad_timestamp_does_not_stop_the_metric(make_settings, tmp_path, ser
     server.points = [(now - 60 * k, float(k)) for k in range(5, 0, -1)] + [(wrong, 9.0)]
     h = harness(make_settings, tmp_path, server)
     first = h.pull("up", now)
-    reason = "value_not_finite" if bad == "nan" else "timestamp_in_future"
+    reason = "timestamp_not_numeric" if bad == "nan" else "timestamp_in_future"
     assert dict(first.delivered.rejected) == {reason: 1}
     assert [v for _, v in h.series("up.x")] == [5.0, 4.0, 3.0, 2.0, 1.0]
     server.points = [(now, 0.5), (wrong, 9.0)]
@@ -112,3 +115,108 @@ def test_points_older_than_the_rollups_keep_are_refused_and_counted(make_setting
     assert dict(out.rejected) == {"timestamp_too_old": 1}
     assert out.live == 2 and out.rolled == 0
     h.close()
+
+
+def test_bad_sql_rows_are_refused_alone(make_settings, tmp_path):
+    """A row with a NULL or unreadable time, a NULL name or a value that is no number
+    is refused and counted; the other rows of the pass are stored (one such row used to
+    fail the whole pass, and a NULL name made a metric called "None")."""
+    now = int(time.time()) // 60 * 60
+    url = f"sqlite:///{tmp_path / 'rows.sqlite'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE m (ts, name, value)"))
+        conn.execute(sa.text("INSERT INTO m VALUES (:t, :n, :v)"), [
+            {"t": now - 120, "n": "good", "v": 1.0}, {"t": None, "n": "good", "v": 2.0},
+            {"t": "yesterday", "n": "good", "v": 3.0}, {"t": now - 60, "n": None, "v": 4.0},
+            {"t": now - 60, "n": "good", "v": "many"}, {"t": now - 60, "n": "other", "v": 5.0},
+        ])  # fmt: skip
+    engine.dispose()
+    conf = vista_conf(tmp_path / "s.conf", {
+        "name": "rows", "kind": "sql", "url": url, "namespace": "db", "backfill_days": 0.05,
+        "query": "SELECT ts, name, value FROM m", "options": {"time_type": "epoch"},
+    })  # fmt: skip
+    h = Harness(make_settings(conf))
+    out = h.pull("rows", now).delivered
+    assert dict(out.rejected) == {"timestamp_not_numeric": 2, "name_missing": 1,
+                                  "value_not_finite": 1}  # fmt: skip
+    assert h.series("db.good") == [(now - 120, 1.0)] and h.series("db.other") == [(now - 60, 5.0)]
+    assert "db.None" not in h.store.metrics()
+    h.close()
+
+
+class JsonServer:
+    """Fixed JSON answers by path (GET or POST) on a free port; the paths asked, in order."""
+
+    def __init__(self, answers: dict[str, object]) -> None:
+        self.answers, self.asked = answers, []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                return
+
+            def do_GET(self) -> None:  # noqa: N802
+                path = self.path.partition("?")[0]
+                outer.asked.append(path)
+                body = json.dumps(outer.answers.get(path, {})).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = do_GET  # noqa: N815
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_prometheus_label_values_sent_as_numbers_are_text(make_settings, tmp_path):
+    now = int(time.time()) // 60 * 60
+    matrix = {"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {"__name__": 5, "code": 500}, "values": [[now - 60, "1"]]},
+    ]}}  # fmt: skip
+    fake = JsonServer({"/api/v1/query_range": matrix})
+    conf = vista_conf(tmp_path / "s.conf", {
+        "name": "prom", "kind": "prometheus", "url": fake.url, "query": "up", "namespace": "p",
+        "backfill_days": 0.05,
+    })  # fmt: skip
+    h = Harness(make_settings(conf))
+    assert h.pull("prom", now).delivered.live == 1
+    assert h.series("p.5.code=500") == [(now - 60, 1.0)]
+    h.close()
+    fake.close()
+
+
+@pytest.mark.parametrize("run", [{"info": None, "data": None}, {"info": [], "data": {"metrics": 5}},
+                                 {"info": {"run_id": "r"}, "data": {"metrics": None}}])  # fmt: skip
+def test_mlflow_runs_of_the_wrong_shape_are_skipped(make_settings, tmp_path, run):
+    fake = JsonServer({"/api/2.0/mlflow/experiments/get-by-name": {"experiment": {"experiment_id": "1"}},
+                       "/api/2.0/mlflow/runs/search": {"runs": [run]}})  # fmt: skip
+    conf = vista_conf(tmp_path / "s.conf", {
+        "name": "ml", "kind": "mlflow", "url": fake.url, "query": "exp", "namespace": "ml",
+    })  # fmt: skip
+    h = Harness(make_settings(conf))
+    assert h.pull("ml", time.time()).metrics == 0
+    h.close()
+    fake.close()
+
+
+def test_mlflow_paging_that_repeats_its_token_is_malformed(make_settings, tmp_path):
+    fake = JsonServer({"/api/2.0/mlflow/experiments/get-by-name": {"experiment": {"experiment_id": "1"}},
+                       "/api/2.0/mlflow/runs/search": {"runs": [], "next_page_token": "again"}})  # fmt: skip
+    conf = vista_conf(tmp_path / "s.conf", {
+        "name": "ml", "kind": "mlflow", "url": fake.url, "query": "exp", "namespace": "ml",
+    })  # fmt: skip
+    h = Harness(make_settings(conf))
+    with pytest.raises(SourceError, match="the same next_page_token again"):
+        h.pull("ml", time.time())
+    assert fake.asked.count("/api/2.0/mlflow/runs/search") == 2
+    h.close()
+    fake.close()

@@ -72,9 +72,10 @@ def pull(
     name = source.cfg.name
     cursors = cursor.read(client, keys, name)
     start = window(source, cursors, now, since)
+    source.rejected.clear()
     pulled = source.fetch(start, now)
     fetched = sum(len(s.timestamps) for s in pulled)
-    rejected: Counter[str] = Counter()
+    rejected: Counter[str] = Counter(source.rejected)
     fresh = select_new(source, store, cursors, pulled, force_check=since is not None,
                        check=lambda t, v: _checked(t, v, now, settings, rejected))  # fmt: skip
     newest = {m: float(t.max()) for m, (t, _) in fresh.items() if len(t)}

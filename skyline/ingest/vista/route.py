@@ -41,7 +41,8 @@ class Delivered:
 def check_points(t: np.ndarray, v: np.ndarray, now: float,
                  settings: Settings) -> tuple[np.ndarray, np.ndarray, Counter[str]]:  # fmt: skip
     """The points that can be stored, as float64 arrays, and the others counted by
-    reason: a value or timestamp that is not a finite number (``value_not_finite``), a
+    reason: a timestamp that is not a finite number (``timestamp_not_numeric``: a
+    source's NULL or unreadable time), a value that is not (``value_not_finite``), a
     timestamp past ``[flux] max_future`` or past what a series holds
     (``timestamp_in_future``), at or before the epoch or older than the rollups keep
     (``timestamp_too_old``).  A pull checks its points with it before it moves a
@@ -49,8 +50,10 @@ def check_points(t: np.ndarray, v: np.ndarray, now: float,
     t = np.asarray(t, dtype=np.float64)
     v = np.asarray(v, dtype=np.float64)
     rejected: Counter[str] = Counter()
-    ok = np.isfinite(v) & np.isfinite(t)
-    rejected["value_not_finite"] += int((~ok).sum())
+    timeless = ~np.isfinite(t)
+    rejected["timestamp_not_numeric"] += int(timeless.sum())
+    ok = ~timeless & np.isfinite(v)
+    rejected["value_not_finite"] += int((~timeless & ~ok).sum())
     future = ok & ((t > now + settings.flux.max_future) | (t > MAX_TIMESTAMP))
     rejected["timestamp_in_future"] += int(future.sum())
     ok &= ~future

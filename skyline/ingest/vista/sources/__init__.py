@@ -22,6 +22,7 @@ import math
 import os
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -87,6 +88,9 @@ class Source:
         self.cfg = cfg
         self.options = options
         self.watchdog = Watchdog()  # the deadlines of its HTTP requests (get_json)
+        # what a fetch refused before it became series (a row without a name), by
+        # reason: the pull counts it with the pass's rejects
+        self.rejected: Counter[str] = Counter()
 
     def fetch(self, start: float, end: float) -> list[PulledSeries]:
         raise NotImplementedError

@@ -84,10 +84,10 @@ class Mlflow(Source):
         for experiment in self.experiments:
             exp_id = self._experiment_id(experiment, deadline)
             for run in self._runs(exp_id, deadline):
-                info, data = run.get("info", {}), run.get("data", {})
+                info, data = _dict(run.get("info")), _dict(run.get("data"))
                 run_id = info.get("run_id")
                 label = info.get("run_name") or run_id
-                for latest in data.get("metrics", []):
+                for latest in _list(data.get("metrics")):
                     if not isinstance(latest, dict) or number(latest.get("timestamp")) <= lo:
                         continue
                     key = str(latest.get("key"))
@@ -111,7 +111,7 @@ class Mlflow(Source):
             if not isinstance(page, list):
                 raise SourceError("malformed", "runs/search: runs is not a list")
             runs.extend(r for r in page if isinstance(r, dict))
-            token = doc.get("next_page_token")
+            token = _next_page(doc, token, "runs/search")
             if not token:
                 break
         return runs[: self.options.max_runs]
@@ -127,13 +127,13 @@ class Mlflow(Source):
             if token:
                 params["page_token"] = token
             doc = self._get("GET", "/metrics/get-history", deadline, params=params)
-            for m in doc.get("metrics", []):
+            for m in _list(doc.get("metrics")):
                 t = number(m.get("timestamp")) if isinstance(m, dict) else float("nan")
                 if lo < t <= hi:
                     ts.append(t / 1000.0)
                     vs.append(number(m.get("value")))
             self.check_size(len(ts))
-            token = doc.get("next_page_token")
+            token = _next_page(doc, token, "metrics/get-history")
             if not token:
                 break
         order = np.argsort(ts, kind="stable")
@@ -142,3 +142,22 @@ class Mlflow(Source):
     def close(self) -> None:
         super().close()
         self.session.close()
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """A field the answer should hold as an object (``{}`` when it does not)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    """A field the answer should hold as a list (``[]`` when it does not)."""
+    return value if isinstance(value, list) else []
+
+
+def _next_page(doc: Any, token: str | None, what: str) -> str | None:
+    """The answer's ``next_page_token``; ``SourceError`` when it is the one just sent
+    (a server that would page for ever, until the deadline)."""
+    nxt = doc.get("next_page_token") if isinstance(doc, dict) else None
+    if nxt and nxt == token:
+        raise SourceError("malformed", f"{what}: the same next_page_token again")
+    return str(nxt) if nxt else None

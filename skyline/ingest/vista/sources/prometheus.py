@@ -116,7 +116,9 @@ class Prometheus(Source):
         out = []
         for item in result:
             try:
-                labels, values = item["metric"], item["values"]
+                values = item["values"]
+                # as text: a label value sent as a number would fail the naming below
+                labels = {str(k): str(v) for k, v in item["metric"].items()}
                 ts = np.array([float(p[0]) for p in values], dtype=np.float64)
                 vs = np.array([number(p[1]) for p in values], dtype=np.float64)
                 kept = {str(k): str(v) for k, v in labels.items() if k not in drop and v}

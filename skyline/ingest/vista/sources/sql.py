@@ -23,6 +23,7 @@ by reading at most ``max_points + 1`` rows.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
@@ -143,6 +144,9 @@ class Sql(Source):
         grouped: dict[str, tuple[list[float], list[float]]] = {}
         label_sets: dict[str, dict[str, str]] = {}
         for row in rows:
+            if i_name is not None and row[i_name] is None:
+                self.rejected["name_missing"] += 1  # a NULL name would be the metric "None"
+                continue
             name = str(row[i_name]) if i_name is not None else "value"
             if i_labels:
                 labels = {c: str(row[i]) for c, i in i_labels if row[i] is not None}
@@ -165,6 +169,8 @@ class Sql(Source):
         ]
 
     def _epoch(self, value: Any) -> float:
+        """A row's time in epoch seconds; NaN when it is none (NULL, text that is no
+        time): that row alone is refused and counted (``timestamp_not_numeric``)."""
         if isinstance(value, dt.datetime):
             aware = value if value.tzinfo else value.replace(tzinfo=self.tz)
             return aware.timestamp()
@@ -172,11 +178,11 @@ class Sql(Source):
             try:
                 return self._epoch(dt.datetime.fromisoformat(value))
             except ValueError:
-                raise SourceError("malformed", f"ts {value[:40]!r} is not a time") from None
+                return math.nan
         try:
             return float(value)
-        except (TypeError, ValueError):
-            raise SourceError("malformed", f"ts {value!r:.40} is not a time") from None
+        except (TypeError, ValueError, OverflowError):
+            return math.nan
 
     def close(self) -> None:
         super().close()
