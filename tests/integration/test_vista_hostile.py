@@ -130,6 +130,8 @@ def test_bad_sql_rows_are_refused_alone(make_settings, tmp_path):
             {"t": now - 120, "n": "good", "v": 1.0}, {"t": None, "n": "good", "v": 2.0},
             {"t": "yesterday", "n": "good", "v": 3.0}, {"t": now - 60, "n": None, "v": 4.0},
             {"t": now - 60, "n": "good", "v": "many"}, {"t": now - 60, "n": "other", "v": 5.0},
+            {"t": now - 60, "n": "x y", "v": 6.0},
+            {"t": now - 60, "n": "x_y", "v": 7.0},  # the same metric once made safe: refused
         ])  # fmt: skip
     engine.dispose()
     conf = vista_conf(tmp_path / "s.conf", {
@@ -139,9 +141,9 @@ def test_bad_sql_rows_are_refused_alone(make_settings, tmp_path):
     h = Harness(make_settings(conf))
     out = h.pull("rows", now).delivered
     assert dict(out.rejected) == {"timestamp_not_numeric": 2, "name_missing": 1,
-                                  "value_not_finite": 1}  # fmt: skip
+                                  "value_not_finite": 1, "name_collision": 1}  # fmt: skip
     assert h.series("db.good") == [(now - 120, 1.0)] and h.series("db.other") == [(now - 60, 5.0)]
-    assert "db.None" not in h.store.metrics()
+    assert "db.None" not in h.store.metrics() and h.series("db.x_y") == [(now - 60, 6.0)]
     h.close()
 
 
@@ -218,5 +220,26 @@ def test_mlflow_paging_that_repeats_its_token_is_malformed(make_settings, tmp_pa
     with pytest.raises(SourceError, match="the same next_page_token again"):
         h.pull("ml", time.time())
     assert fake.asked.count("/api/2.0/mlflow/runs/search") == 2
+    h.close()
+    fake.close()
+
+
+def test_series_whose_safe_names_collide_are_not_merged(make_settings, tmp_path):
+    """``path="/a?b"`` and ``path="/a&b"`` are both ``path=/a_b`` once made a metric
+    name: the second is refused and counted, not merged into the first's points."""
+    now = int(time.time()) // 60 * 60
+    matrix = {"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {"__name__": "req", "path": "/a?b"}, "values": [[now - 60, "1"]]},
+        {"metric": {"__name__": "req", "path": "/a&b"}, "values": [[now - 120, "2"], [now - 60, "3"]]},
+    ]}}  # fmt: skip
+    fake = JsonServer({"/api/v1/query_range": matrix})
+    conf = vista_conf(tmp_path / "s.conf", {
+        "name": "prom", "kind": "prometheus", "url": fake.url, "query": "req", "namespace": "p",
+        "backfill_days": 0.05,
+    })  # fmt: skip
+    h = Harness(make_settings(conf))
+    out = h.pull("prom", now).delivered
+    assert dict(out.rejected) == {"name_collision": 2} and out.live == 1
+    assert h.series("p.req.path=/a_b") == [(now - 60, 1.0)]
     h.close()
     fake.close()

@@ -10,7 +10,7 @@ at most ``max_gap``.  So the gap an outage leaves is asked for on the next pass,
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Container
+from collections.abc import Container
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +24,6 @@ from skyline.store.labels import NAME_LABEL, LabelIndex, label_set
 from skyline.store.timeseries import TimeSeriesStore
 
 DAY = 86400.0
-Check = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass
@@ -76,8 +75,8 @@ def pull(
     pulled = source.fetch(start, now)
     fetched = sum(len(s.timestamps) for s in pulled)
     rejected: Counter[str] = Counter(source.rejected)
-    fresh = select_new(source, store, cursors, pulled, force_check=since is not None,
-                       check=lambda t, v: _checked(t, v, now, settings, rejected))  # fmt: skip
+    fresh = select_new(source, store, cursors, pulled, (now, settings, rejected),
+                       force_check=since is not None)  # fmt: skip
     newest = {m: float(t.max()) for m, (t, _) in fresh.items() if len(t)}
     sets = labelled(source, pulled, fresh)
     if sets:  # before the points, so whoever reads them finds their labels
@@ -89,13 +88,6 @@ def pull(
     return PullResult(
         start, now, fetched, sum(len(t) for t, _ in fresh.values()), len(fresh), delivered
     )
-
-
-def _checked(t: np.ndarray, v: np.ndarray, now: float, settings: Settings,
-             rejected: Counter[str]) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    t, v, bad = check_points(t, v, now, settings)
-    rejected.update(bad)
-    return t, v
 
 
 def labelled(
@@ -116,21 +108,30 @@ def select_new(
     store: TimeSeriesStore,
     cursors: cursor.Cursors,
     pulled: list[PulledSeries],
+    checking: tuple[float, Settings, Counter[str]],
     *,
     force_check: bool = False,
-    check: Check,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per metric, the points newer than its cursor, plus older ones within the
     lookback (or all, after an interrupted pass or in a backfill) the store lacks;
-    ``check`` first keeps the points that can be stored (``route.check_points``), so
-    that the cursors move past those only."""
+    only the points that can be stored count (``route.check_points`` at ``checking``'s
+    time and settings, the others counted into its Counter), so that the cursors move
+    past those only.  A series whose name is another's once made safe (``/a?b`` and
+    ``/a&b``) is refused (``name_collision``), not merged into it."""
+    now, settings, rejected = checking
     lookback = float(source.cfg.lookback)
     check_all = cursors.interrupted or force_check
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     to_check: dict[str, np.ndarray] = {}
+    origin: dict[str, str] = {}  # metric -> the source's name of its series
     for series in pulled:
         metric = metric_name(source, series.name)
-        t, v = check(np.floor(series.timestamps.astype(np.float64)), series.values)
+        if origin.setdefault(metric, series.name) != series.name:
+            rejected["name_collision"] += len(series.timestamps)
+            continue
+        t, v, bad = check_points(np.floor(series.timestamps.astype(np.float64)),
+                                 series.values, now, settings)  # fmt: skip
+        rejected.update(bad)
         # a series may come back in several pieces (SQL rows, chunks): merge by metric
         if metric in out:
             t = np.concatenate((out[metric][0], t))

@@ -88,7 +88,11 @@ class Prometheus(Source):
                         **self.extra_params},
             )  # fmt: skip
             for name, labels, ts, vs in self._parse(doc):
-                label_sets.setdefault(name, labels)
+                if label_sets.setdefault(name, labels) != labels:
+                    # a series whose name is another's once its label values are made
+                    # safe (path="/a?b" and "/a&b"): refused, not merged into it
+                    self.rejected["name_collision"] += len(ts)
+                    continue
                 total += len(ts)
                 self.check_size(total)
                 entry = out.setdefault(name, ([], []))
