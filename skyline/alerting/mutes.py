@@ -2,8 +2,9 @@
 
 ``skyline alerts mute PATTERN --for 2h``; patterns match as in [[alerts]] rules,
 except that a pattern which, as a regex, ``re`` could take too long to match
-(``skyline.settings.regexes``) is refused (``check_pattern``), and ignored (logged
-once) if one was stored before that check: every alert is matched against every mute.
+(``skyline.settings.regexes``) is refused (``check_pattern``): every alert is matched
+against every mute.  One stored before that check still mutes what it matches as text
+and by dotted elements, not as a regex (logged once).
 The alerters re-read the active mutes at most once a second, so a mute takes
 effect at once.
 """
@@ -84,23 +85,20 @@ def active(engine: Engine, now: float | None = None) -> list[AlertMute]:
 class Mutes:
     def __init__(self, engine: Engine, refresh: float = 1.0) -> None:
         self.engine, self.refresh = engine, refresh
-        self._patterns: list[str] = []
+        self._patterns: list[tuple[str, bool]] = []  # (pattern, matched as a regex too)
         self._read_at = float("-inf")
-        self._ignored: set[str] = set()  # costly patterns stored before check_pattern
+        self._logged: set[str] = set()  # costly patterns stored before check_pattern
 
     def muted_by(self, metric: str) -> str | None:
         if time.monotonic() - self._read_at >= self.refresh:
-            self._patterns = [
-                p for p in (m.pattern for m in active(self.engine)) if self._usable(p)
-            ]
+            self._patterns = [(m.pattern, self._as_regex(m.pattern)) for m in active(self.engine)]
             self._read_at = time.monotonic()
-        return next((p for p in self._patterns if matches(p, metric)), None)
+        return next((p for p, rx in self._patterns if matches(p, metric, as_regex=rx)), None)
 
-    def _usable(self, pattern: str) -> bool:
+    def _as_regex(self, pattern: str) -> bool:
         why = regex_cost_error(pattern)
-        if why and pattern not in self._ignored:
-            self._ignored.add(pattern)
-            log.error(
-                "mute %r ignored: %s (delete it and mute a simpler pattern)", pattern[:80], why
-            )
+        if why and pattern not in self._logged:
+            self._logged.add(pattern)
+            log.error("mute %r is matched as text only: %s (mute a simpler pattern)",
+                      pattern[:80], why)  # fmt: skip
         return why is None

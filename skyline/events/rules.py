@@ -40,6 +40,7 @@ def _regex(pattern: str) -> re.Pattern[str] | None:
         return None
 
 
+@lru_cache(maxsize=1024)
 def regex_cost_error(pattern: str) -> str | None:
     """Why ``re`` could take too long matching ``pattern`` as a regex (None when it is
     not one, or is cheap): patterns from outside the settings (mutes) are refused so."""
@@ -52,12 +53,16 @@ def regex_cost_error(pattern: str) -> str | None:
     return None
 
 
-def matches(pattern: str, metric: str) -> bool:
+def matches(pattern: str, metric: str, *, as_regex: bool = True) -> bool:
+    """Whether ``pattern`` matches ``metric`` (the module's docstring); with ``as_regex``
+    False, by text and dotted elements only."""
     if pattern == metric or pattern in metric:
         return True
     elements = set(metric.split("."))
     if all(part in elements for part in pattern.split(".")):
         return True
+    if not as_regex:
+        return False
     regex = _regex(pattern)
     return bool(regex and regex.search(metric))
 

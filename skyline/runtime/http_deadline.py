@@ -10,14 +10,15 @@ blocked read returns at once and ``Watchdog.end`` says the request was cut
 request under way and refuses new ones (``Stopping``), so no thread stays blocked on a
 socket and the process can exit.
 
-The socket is handed to the watchdog as soon as it has connected: a session from
-``watched_session`` makes urllib3 use connection classes that do it (for the request
-under way on the thread, ``Watchdog.start`` to ``Watchdog.end``).  So a request must
-run on a connection of its own (a new session, or one whose pooled connections are not
-reused), or its socket is not seen.  The connect itself is bounded by the connect
-timeout alone (the socket is not ours before ``connect`` returns).  Through a SOCKS
-proxy (``ALL_PROXY=socks5://...``) the socket is not seen either: each read is then
-bounded by the read timeout only.
+The socket is handed to the watchdog of the request under way on the thread
+(``Watchdog.start`` to ``Watchdog.end``) by the connection classes a session from
+``watched_session`` makes urllib3 use: as soon as a new connection has connected (and
+again once TLS has wrapped it: the wrapper takes the socket over), and when a pooled
+connection is taken for the request.  It is shut down at the operating system's level
+(``socket.socket.shutdown``, under TLS too), so the blocked read returns at once.  The
+connect itself is bounded by the connect timeout alone (the socket is not ours before
+``connect`` returns).  Through a SOCKS proxy (``ALL_PROXY=socks5://...``) the socket
+is not seen: callers keep a deadline check between the chunks they read as well.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from typing import Any
 
 import requests
 import requests.adapters
@@ -82,8 +84,8 @@ class Deadline:
 
 
 def _shut(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
+    try:  # the socket's own shutdown: an SSLSocket's would drop its TLS state first
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
     except OSError as exc:  # already closed by urllib3 (a failed read): nothing to cut
         log.debug("watchdog: socket already closed (%s)", exc)
 
@@ -141,13 +143,32 @@ class _HTTPSConnection(urllib3.connection.HTTPSConnection):
     def _new_conn(self) -> socket.socket:
         return _watched(super()._new_conn())
 
+    def connect(self) -> None:
+        super().connect()
+        if self.sock is not None:  # the TLS wrapper, which took the socket over
+            _watched(self.sock)
+
+
+def _pooled(conn: Any) -> Any:
+    """A connection taken from the pool for a request: its socket, when it has one (a
+    kept-alive connection), watched by the request's deadline."""
+    if getattr(conn, "sock", None) is not None:
+        _watched(conn.sock)
+    return conn
+
 
 class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
     ConnectionCls = _HTTPConnection
 
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        return _pooled(super()._get_conn(timeout))
+
 
 class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        return _pooled(super()._get_conn(timeout))
 
 
 def _guard(manager: urllib3.PoolManager) -> urllib3.PoolManager:
@@ -166,14 +187,11 @@ class _Adapter(requests.adapters.HTTPAdapter):
         return _guard(super().proxy_manager_for(proxy, **kwargs))
 
 
-def watched_session(template: requests.Session | None = None) -> requests.Session:
-    """A new session whose connections are handed to the deadline under way on the
-    thread; the ``template``'s authentication and headers, if given."""
+def watched_session() -> requests.Session:
+    """A session whose connections, new or kept alive, are handed to the deadline of
+    the request under way on the thread."""
     session = requests.Session()
     adapter = _Adapter()
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    if template is not None:
-        session.auth = template.auth
-        session.headers.update(template.headers)
     return session

@@ -1,4 +1,4 @@
-"""Regular expressions that come from outside (a web request, an API call, an ingest
+r"""Regular expressions that come from outside (a web request, an API call, an ingest
 header): compiled without crashing, and refused when ``re`` could take too long on them.
 
 ``re.compile`` raises more than ``re.error``: ``a{99999999999}`` an ``OverflowError``,
@@ -9,7 +9,9 @@ header): compiled without crashing, and refused when ``re`` could take too long 
 its time with every character, ``.*t.*t.*t.*z`` takes a minute on a 1024-character
 one, holding the GIL.  ``check_cost`` refuses such regexes: at most
 ``MAX_OPEN_REPEATS`` open-ended repetitions, none inside another repetition, at most
-``MAX_PATHS`` ways through the alternatives, no back-references.  Regexes the operator
+``MAX_PATHS`` ways through the alternatives, no back-references.  A trailing ``.*`` or
+``.+`` is not counted: once the rest has matched it takes what is left and cannot fail
+(``^prod\..*\.web\d+\..*`` has two that count).  Regexes the operator
 writes in the settings are theirs and not checked.
 """
 
@@ -49,7 +51,7 @@ def check_cost(pattern: str) -> None:
     """``RegexError`` when ``re`` could take too long to match ``pattern`` (which
     compiles; see the module's docstring)."""
     try:
-        repeats, paths = _cost(sre_parse.parse(pattern))
+        repeats, paths = _cost(_without_open_end(list(sre_parse.parse(pattern))))
     except _COMPILE_ERRORS as exc:  # compile_regex says why, when it is called first
         raise RegexError(str(exc) or type(exc).__name__) from None
     if repeats > MAX_OPEN_REPEATS:
@@ -66,6 +68,23 @@ def untrusted(pattern: str) -> re.Pattern[str]:
     except RegexError as exc:
         raise RegexError(f"could take too long to match: {exc}") from None
     return regex
+
+
+def _without_open_end(items: list[Any]) -> list[Any]:
+    """The parsed regex without its trailing anchors and ``.*`` / ``.+``."""
+    while items and (items[-1][0] is sre.AT or _any_run(items[-1])):
+        items.pop()
+    return items
+
+
+def _any_run(item: Any) -> bool:
+    op, av = item
+    return (
+        op in _REPEATS
+        and av[0] <= 1
+        and av[1] == sre.MAXREPEAT
+        and list(av[2]) == [(sre.ANY, None)]
+    )
 
 
 def _cost(items: Any) -> tuple[int, int]:

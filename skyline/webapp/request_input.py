@@ -37,7 +37,11 @@ def json_object(*, empty_ok: bool = False) -> dict[str, Any]:
         abort(400, description="the body must be a JSON object")
     if not isinstance(body, dict):
         abort(400, description="the body must be a JSON object")
-    if not utf8(body):
+    try:
+        text = utf8(body)
+    except RecursionError:  # dumps goes a little deeper than loads: at the edge, this
+        abort(400, description="the body is nested too deeply")
+    if not text:
         abort(400, description="the body holds text that is not UTF-8 (a lone surrogate "
                                "such as \\ud800)")  # fmt: skip
     return body

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -44,7 +45,8 @@ class HistoryServer:
     """Graphite's /render and Prometheus' /api/v1/query_range on a free port; ``mode``
     picks the answer; ``hold`` (an Event) keeps requests waiting until it is set."""
 
-    def __init__(self, points: list[tuple[int, float | None]]) -> None:
+    def __init__(self, points: list[tuple[int, float | None]],
+                 tls: ssl.SSLContext | None = None) -> None:  # fmt: skip
         self.points, self.mode = points, "ok"
         self.requests: list[dict[str, str]] = []
         self.hold: threading.Event | None = None
@@ -63,11 +65,14 @@ class HistoryServer:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.scheme = "https" if tls else "http"
+        if tls:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     def close(self) -> None:
         self.closed.set()

@@ -7,6 +7,8 @@ requests under way, and JSON nested too deep is ``malformed``.  Found by a hunt
 from __future__ import annotations
 
 import json
+import ssl
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +27,22 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture
 def server():
     s = HistoryServer([])
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def tls_server(tmp_path, monkeypatch):
+    """The same upstream over TLS, with a certificate for 127.0.0.1 that requests is
+    told to trust (``REQUESTS_CA_BUNDLE``)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    s = HistoryServer([], tls=context)
     yield s
     s.close()
 
@@ -56,8 +74,10 @@ def test_one_bad_timestamp_does_not_stop_the_metric(make_settings, tmp_path, ser
     h.close()
 
 
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
 @pytest.mark.parametrize("mode", ["trickle", "trickle-headers", "trickle-chunk"])
-def test_a_trickled_answer_is_cut_at_the_timeout(make_settings, tmp_path, server, mode):
+def test_a_trickled_answer_is_cut_at_the_timeout(make_settings, tmp_path, request, mode, tls):
+    server = request.getfixturevalue("tls_server" if tls else "server")
     server.mode = mode
     h = harness(make_settings, tmp_path, server, timeout=1)
     with pytest.raises(SourceError) as caught:
@@ -67,9 +87,11 @@ def test_a_trickled_answer_is_cut_at_the_timeout(make_settings, tmp_path, server
     h.close()
 
 
-def test_stopping_cuts_a_request_under_way(make_settings, tmp_path, server):
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_stopping_cuts_a_request_under_way(make_settings, tmp_path, request, tls):
     """The source's timeout is a minute and the upstream trickles: ``close`` (vista
     stopping) ends the pull at once, so its thread cannot keep the process alive."""
+    server = request.getfixturevalue("tls_server" if tls else "server")
     server.mode = "trickle"
     h = harness(make_settings, tmp_path, server, timeout=60)
     source, failures = h.source("up"), []
@@ -243,3 +265,81 @@ def test_series_whose_safe_names_collide_are_not_merged(make_settings, tmp_path)
     assert h.series("p.req.path=/a_b") == [(now - 60, 1.0)]
     h.close()
     fake.close()
+
+
+class KeepAliveServer:
+    """A Graphite ``/render`` over HTTP/1.1 that keeps connections alive: the first
+    request of a connection is answered at once, the next ones trickle (a byte every
+    0.3 s); ``peers`` is the client address of each request."""
+
+    def __init__(self, body: bytes) -> None:
+        self.peers: list[tuple[str, int]] = []
+        self.trickled = 0
+        self.closed = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                return
+
+            def do_GET(self) -> None:  # noqa: N802
+                first = self.client_address not in outer.peers
+                outer.peers.append(self.client_address)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)) if first else "100")
+                self.end_headers()
+                if first:
+                    self.wfile.write(body)
+                    return
+                for _ in range(100):
+                    if outer.closed.wait(0.3):
+                        return
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    outer.trickled += 1
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.closed.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_kept_alive_connection_is_cut_at_the_deadline_too(make_settings, tmp_path):
+    """A source keeps its connection alive between requests: the second request, on the
+    same socket, trickles, and is cut at the source's timeout like a new one."""
+    now = int(time.time()) // 60 * 60
+    fake = KeepAliveServer(json.dumps([{"target": "x", "datapoints": [[1.0, now - 60]]}]).encode())
+    conf = vista_conf(tmp_path / "s.conf", {
+        "name": "up", "kind": "graphite", "url": fake.url, "query": "x", "namespace": "up",
+        "timeout": 1, "backfill_days": 0.05,
+    })  # fmt: skip
+    h = Harness(make_settings(conf))
+    assert h.pull("up", now).delivered.live == 1
+    with pytest.raises(SourceError) as caught:
+        h.pull("up", now + 60)
+    assert caught.value.reason == "timeout" and len(fake.peers) == 2
+    assert fake.peers[0] == fake.peers[1]  # the same connection
+    assert fake.trickled < 100  # cut, not read to its end
+    h.close()
+    fake.close()
+
+
+def test_a_refused_point_asked_again_is_counted_once(make_settings, tmp_path, server):
+    """The overlap asks for the last minutes again on every pass: a point refused in
+    one pass is not counted again in the next."""
+    now = int(time.time()) // 60 * 60
+    server.points = [(now - 120, 1.0), (now - 60, float("nan"))]
+    h = harness(make_settings, tmp_path, server)
+    assert dict(h.pull("up", now).delivered.rejected) == {"value_not_finite": 1}
+    server.points.append((now, 2.0))
+    second = h.pull("up", now + 60).delivered
+    assert dict(second.rejected) == {} and second.live == 1
+    h.close()

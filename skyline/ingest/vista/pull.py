@@ -75,8 +75,8 @@ def pull(
     pulled = source.fetch(start, now)
     fetched = sum(len(s.timestamps) for s in pulled)
     rejected: Counter[str] = Counter(source.rejected)
-    fresh = select_new(source, store, cursors, pulled, (now, settings, rejected),
-                       force_check=since is not None)  # fmt: skip
+    fresh = select_new(source, store, cursors, pulled, now=now, settings=settings,
+                       rejected=rejected, force_check=since is not None)  # fmt: skip
     newest = {m: float(t.max()) for m, (t, _) in fresh.items() if len(t)}
     sets = labelled(source, pulled, fresh)
     if sets:  # before the points, so whoever reads them finds their labels
@@ -108,29 +108,36 @@ def select_new(
     store: TimeSeriesStore,
     cursors: cursor.Cursors,
     pulled: list[PulledSeries],
-    checking: tuple[float, Settings, Counter[str]],
     *,
+    now: float,
+    settings: Settings,
+    rejected: Counter[str],
     force_check: bool = False,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per metric, the points newer than its cursor, plus older ones within the
     lookback (or all, after an interrupted pass or in a backfill) the store lacks;
-    only the points that can be stored count (``route.check_points`` at ``checking``'s
-    time and settings, the others counted into its Counter), so that the cursors move
-    past those only.  A series whose name is another's once made safe (``/a?b`` and
-    ``/a&b``) is refused (``name_collision``), not merged into it."""
-    now, settings, rejected = checking
+    only the points that can be stored count (``route.check_points`` at ``now``), so
+    that the cursors move past those only.  The others are counted into ``rejected``
+    when they are new (after the last pass's window: the overlap and lookback ask for
+    some points again on every pass, and a refused one is counted once).  A series whose
+    name is another's once made safe (``/a?b`` and ``/a&b``) is refused
+    (``name_collision``), not merged into it."""
     lookback = float(source.cfg.lookback)
     check_all = cursors.interrupted or force_check
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     to_check: dict[str, np.ndarray] = {}
     origin: dict[str, str] = {}  # metric -> the source's name of its series
+    seen_until = None if check_all else cursors.window_end  # the last pass's window end
     for series in pulled:
         metric = metric_name(source, series.name)
         if origin.setdefault(metric, series.name) != series.name:
             rejected["name_collision"] += len(series.timestamps)
             continue
-        t, v, bad = check_points(np.floor(series.timestamps.astype(np.float64)),
-                                 series.values, now, settings)  # fmt: skip
+        t_in = np.floor(series.timestamps.astype(np.float64))
+        t, v, bad = check_points(t_in, series.values, now, settings)
+        if seen_until is not None and bad:  # count only what the last pass was not asked
+            new = ~(t_in <= seen_until)  # a NaN time is new
+            bad = check_points(t_in[new], np.asarray(series.values)[new], now, settings)[2]
         rejected.update(bad)
         # a series may come back in several pieces (SQL rows, chunks): merge by metric
         if metric in out:

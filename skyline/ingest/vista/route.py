@@ -44,9 +44,10 @@ def check_points(t: np.ndarray, v: np.ndarray, now: float,
     reason: a timestamp that is not a finite number (``timestamp_not_numeric``: a
     source's NULL or unreadable time), a value that is not (``value_not_finite``), a
     timestamp past ``[flux] max_future`` or past what a series holds
-    (``timestamp_in_future``), at or before the epoch or older than the rollups keep
-    (``timestamp_too_old``).  A pull checks its points with it before it moves a
-    metric's cursor, so one bad timestamp cannot carry the cursor past the good ones."""
+    (``timestamp_in_future``), at or before the epoch or older than both the live
+    window and the rollups keep (``timestamp_too_old``).  A pull checks its points
+    with it before it moves a metric's cursor, so one bad timestamp cannot carry the
+    cursor past the good ones."""
     t = np.asarray(t, dtype=np.float64)
     v = np.asarray(v, dtype=np.float64)
     rejected: Counter[str] = Counter()
@@ -57,7 +58,8 @@ def check_points(t: np.ndarray, v: np.ndarray, now: float,
     future = ok & ((t > now + settings.flux.max_future) | (t > MAX_TIMESTAMP))
     rejected["timestamp_in_future"] += int(future.sum())
     ok &= ~future
-    old = ok & ((t <= 0) | (t < now - settings.mirage.rollup_retention))
+    kept = max(settings.mirage.rollup_retention, settings.skyline.full_duration)
+    old = ok & ((t <= 0) | (t < now - kept))
     rejected["timestamp_too_old"] += int(old.sum())
     ok &= ~old
     return t[ok], v[ok], +rejected

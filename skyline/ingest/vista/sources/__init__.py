@@ -10,9 +10,9 @@ Every fetch is bounded: a deadline (``cfg.timeout``) and a size (``cfg.max_point
 and for HTTP a byte limit derived from it).  An HTTP request's deadline is enforced
 from outside its socket reads (``skyline.runtime.http_deadline``), so an upstream that
 trickles its answer a byte at a time is cut at the deadline too, and ``close`` (vista
-stopping) cuts the requests under way, so no pull thread keeps the process alive.  A failure is raised as ``SourceError``
-with a short ``reason`` (malformed, query, timeout, too_large, unreachable) that vista
-counts and shows.
+stopping) cuts the requests under way, so no pull thread keeps the process alive.  A
+failure is raised as ``SourceError`` with a short ``reason`` (malformed, query,
+timeout, too_large, unreachable) that vista counts and shows.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import urllib3
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from skyline.registry import Registry
-from skyline.runtime.http_deadline import Stopping, Watchdog, watched_session
+from skyline.runtime.http_deadline import Stopping, Watchdog
 from skyline.settings.vista import VistaSource
 
 __all__ = [
@@ -162,37 +162,39 @@ def get_json(
     params: dict[str, Any] | None = None,
     body: Any = None,
 ) -> Any:
-    """One HTTP request answered with JSON, within ``timeout`` in all (cut by
-    ``watchdog``, not only per read) and ``max_bytes`` of body, with ``session``'s
-    authentication and headers on a connection of its own; every failure is a
-    ``SourceError``."""
+    """One HTTP request answered with JSON, within ``timeout`` in all and ``max_bytes``
+    of body; every failure is a ``SourceError``.  ``session`` must come from
+    ``watched_session``: ``watchdog`` cuts the request at the deadline even while a
+    read is blocked (checked between chunks too, for a socket it cannot see)."""
     try:
         deadline = watchdog.start(timeout, "the source's timeout")
     except Stopping as exc:
         raise SourceError("timeout", str(exc)) from None
+    ends = time.monotonic() + timeout
     failure: Exception | None = None
     chunks: list[bytes] = []
     status = 0
-    with watched_session(session) as s:
-        resp: requests.Response | None = None
-        try:
-            resp = s.request(method, url, params=params, json=body,
-                             timeout=(min(timeout, 10.0), timeout), stream=True)  # fmt: skip
-            status, size = resp.status_code, 0
-            for chunk in resp.iter_content(65536):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise SourceError(
-                        "too_large", f"response larger than {max_bytes} bytes; narrow the query "
-                        "or raise max_points",
-                    )  # fmt: skip
-                chunks.append(chunk)
-        except Exception as exc:  # noqa: BLE001 - told apart below, or the cut's error instead
-            failure = exc
-        finally:
-            cut = watchdog.end(deadline)  # before the sockets close
-            if resp is not None:
-                resp.close()
+    resp: requests.Response | None = None
+    try:
+        resp = session.request(method, url, params=params, json=body,
+                               timeout=(min(timeout, 10.0), timeout), stream=True)  # fmt: skip
+        status, size = resp.status_code, 0
+        for chunk in resp.iter_content(65536):
+            size += len(chunk)
+            if size > max_bytes:
+                raise SourceError(
+                    "too_large", f"response larger than {max_bytes} bytes; narrow the query "
+                    "or raise max_points",
+                )  # fmt: skip
+            if time.monotonic() > ends:
+                raise SourceError("timeout", f"no complete answer within {timeout:g}s")
+            chunks.append(chunk)
+    except Exception as exc:  # noqa: BLE001 - told apart below, or the cut's error instead
+        failure = exc
+    finally:
+        cut = watchdog.end(deadline)  # before the response lets its connection go
+        if resp is not None:
+            resp.close()
     if cut is not None:
         raise SourceError("timeout", str(cut)) from None
     if failure is not None:

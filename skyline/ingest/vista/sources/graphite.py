@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-import requests
 from pydantic import BaseModel, ConfigDict
 
 from skyline.ingest.vista.sources import (
@@ -24,6 +23,7 @@ from skyline.ingest.vista.sources import (
     max_bytes,
     number,
 )
+from skyline.runtime.http_deadline import watched_session
 from skyline.settings.vista import VistaSource
 
 
@@ -42,7 +42,7 @@ class Graphite(Source):
     def __init__(self, cfg: VistaSource, options: Any) -> None:
         super().__init__(cfg, options)
         self.url = expand_env(cfg.url).rstrip("/") + "/render"
-        self.session = requests.Session()
+        self.session = watched_session()  # its requests cut at their deadline
         if options.user:
             password = expand_env("${" + cfg.password_env + "}") if cfg.password_env else ""
             self.session.auth = (options.user, password)

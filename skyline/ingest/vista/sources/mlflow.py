@@ -13,7 +13,6 @@ import time
 from typing import Any, ClassVar
 
 import numpy as np
-import requests
 from pydantic import BaseModel, ConfigDict, Field
 
 from skyline.ingest.vista.sources import (
@@ -26,6 +25,7 @@ from skyline.ingest.vista.sources import (
     max_bytes,
     number,
 )
+from skyline.runtime.http_deadline import watched_session
 from skyline.settings.vista import VistaSource
 
 API = "/api/2.0/mlflow"
@@ -50,7 +50,7 @@ class Mlflow(Source):
         self.experiments = [e.strip() for e in cfg.query.split(",") if e.strip()]
         if not self.experiments:
             raise SourceError("config", f"[[vista]] {cfg.name}: query must name experiments")
-        self.session = requests.Session()
+        self.session = watched_session()  # its requests cut at their deadline
         if options.token_env:
             token = expand_env("${" + options.token_env + "}")
             self.session.headers["Authorization"] = f"Bearer {token}"
@@ -86,6 +86,8 @@ class Mlflow(Source):
             for run in self._runs(exp_id, deadline):
                 info, data = _dict(run.get("info")), _dict(run.get("data"))
                 run_id = info.get("run_id")
+                if not isinstance(run_id, str) or not run_id:
+                    continue  # no history to ask for without it
                 label = info.get("run_name") or run_id
                 for latest in _list(data.get("metrics")):
                     if not isinstance(latest, dict) or number(latest.get("timestamp")) <= lo:

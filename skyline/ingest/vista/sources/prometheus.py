@@ -15,7 +15,6 @@ import time
 from typing import Any, ClassVar
 
 import numpy as np
-import requests
 from pydantic import BaseModel, ConfigDict, Field
 
 from skyline.ingest.vista.sources import (
@@ -29,6 +28,7 @@ from skyline.ingest.vista.sources import (
     number,
     safe_name,
 )
+from skyline.runtime.http_deadline import watched_session
 from skyline.settings.vista import VistaSource
 
 
@@ -61,7 +61,7 @@ class Prometheus(Source):
     def __init__(self, cfg: VistaSource, options: Any) -> None:
         super().__init__(cfg, options)
         self.url = expand_env(cfg.url).rstrip("/") + "/api/v1/query_range"
-        self.session = requests.Session()
+        self.session = watched_session()  # its requests cut at their deadline
         if options.bearer_token_env:
             token = expand_env("${" + options.bearer_token_env + "}")
             self.session.headers["Authorization"] = f"Bearer {token}"
