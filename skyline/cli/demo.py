@@ -31,6 +31,7 @@ horizon has been unreachable for a minute (after ``skyline stop all``).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import signal
@@ -39,6 +40,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -413,14 +415,36 @@ def start_background(settings: Settings, argv: list[str], config: str | None) ->
     return proc.pid
 
 
+def bounded(low: float, high: float, zero_ok: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number in ``(low, high]`` (``[low, high]`` with
+    ``zero_ok`` and ``low`` 0): ``--backfill-hours 1e9`` ran for ever and ``--interval
+    nan`` raised."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (
+            math.isfinite(value) and (low < value or zero_ok and value == low) and value <= high
+        ):
+            raise argparse.ArgumentTypeError(f"{text} is not in ({low:g}, {high:g}]")
+        return value
+
+    return parse
+
+
+DAY_HOURS = 24.0
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--interval",
-        type=float,
+        type=bounded(0, 3600),
         default=DEFAULT_INTERVAL,
         help="seconds between live datapoints (10)",
     )
-    p.add_argument("--backfill-hours", type=float, default=BACKFILL_HOURS,
+    p.add_argument("--backfill-hours", type=bounded(0, 30 * DAY_HOURS, zero_ok=True), default=BACKFILL_HOURS,
                    help=f"history written first at the interval ({BACKFILL_HOURS:g})")  # fmt: skip
     p.add_argument(
         "--first-anomaly", type=float, default=20.0, help="seconds until the first anomaly (20)"
@@ -429,9 +453,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--every", type=float, default=180.0, help="seconds between later anomalies (180)"
     )
     p.add_argument(
-        "--duration", type=float, help="stop after this many seconds (default: run until stopped)"
+        "--duration",
+        type=bounded(0, 365 * 86400),
+        help="stop after this many seconds (default: run until stopped)",
     )
-    p.add_argument("--history-hours", type=float, default=48.0,
+    p.add_argument("--history-hours", type=bounded(0, 30 * DAY_HOURS, zero_ok=True), default=48.0,
                    help="older history written into mirage's rollups (48)")  # fmt: skip
     p.add_argument("--repeat-after", type=float,
                    help="seconds from the story's timeout to its identical repeat, which the "

@@ -17,11 +17,16 @@ import json
 import sys
 from collections.abc import Callable
 
+import redis
+import sqlalchemy.exc
+
 from skyline.analysis.crucible import cli as crucible_cli
 from skyline.analysis.nab import cli as nab_cli
 from skyline.cli import pipeline as cli_pipeline
 from skyline.cli import users as cli_users
 from skyline.cli.output import closed_pipe_safe, iso, num, seconds, table
+from skyline.db.engine import DatabaseUnavailable
+from skyline.db.migrate import SchemaOutOfDate
 from skyline.ingest.flux import cli as flux_cli
 from skyline.ingest.vista import cli as vista_cli
 from skyline.runtime import control
@@ -254,6 +259,31 @@ def _main(argv: list[str] | None) -> int:
     except SettingsError as exc:
         # LSB: a status that cannot be determined is "unknown" (4), not "bad usage"
         return _fail(str(exc), control.STATUS_UNKNOWN if args.command == "status" else 2)
+    except SERVICE_ERRORS as exc:  # a service the command needs: one line, not a traceback
+        code = control.STATUS_UNKNOWN if args.command == "status" else 1
+        return _fail(_service_error(exc), code)
+
+
+# what a command meets when Redis or the database is away, wrong, or not migrated
+SERVICE_ERRORS: tuple[type[BaseException], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.AuthenticationError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.ArgumentError,
+    sqlalchemy.exc.NoSuchModuleError,
+    SchemaOutOfDate,
+    DatabaseUnavailable,
+)
+
+
+def _service_error(exc: BaseException) -> str:
+    what = "Redis" if isinstance(exc, redis.RedisError) else "the database"
+    detail = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
+    if isinstance(exc, SchemaOutOfDate):
+        return detail
+    return f"{what}: {detail or type(exc).__name__} (check [redis] url / [database] url)"
 
 
 if __name__ == "__main__":

@@ -89,7 +89,8 @@ def give_up_after() -> float:
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # no inf or NaN in any number: an interval of inf overflowed the loops that read it
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class LoopSection(Section):

@@ -20,6 +20,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, create_model, model_validator
 
@@ -155,6 +156,8 @@ class RedisSection(Section):
                 f"url is {CLUSTER_SCHEME}host:port,...)"
             )
         _ = self.cluster_nodes  # raises on a malformed address
+        if self.url and not self.url.startswith(CLUSTER_SCHEME):
+            _check_redis_url(self.url)
         return self
 
     @property
@@ -168,6 +171,27 @@ class RedisSection(Section):
 
 
 CLUSTER_SCHEME = "redis+cluster://"
+
+
+def _check_redis_url(url: str) -> None:
+    """``ValueError`` for a Redis URL the client would read otherwise than it says: a
+    database part that is not a number is ignored by redis-py, which then uses DB 0
+    (another instance's data)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"url {url!r}: the scheme must be redis://, rediss:// or unix://")
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError(f"url {url!r}: a unix:// url needs the socket's path")
+    elif not parts.hostname:
+        raise ValueError(f"url {url!r}: no host")
+    else:
+        db = parts.path.strip("/")
+        if db and not db.isdigit():
+            raise ValueError(f"url {url!r}: the database after the host must be a number")
+    for value in parse_qs(parts.query).get("db", []):
+        if not value.isdigit():
+            raise ValueError(f"url {url!r}: db={value!r} is not a database number")
 
 
 def _host_port(address: str) -> tuple[str, int]:

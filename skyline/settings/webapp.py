@@ -40,7 +40,10 @@ class WebappSection(ListenerSection):
         False, "Send the session cookie only over HTTPS (set true behind a TLS proxy)."
     )
     admin_user: str = key(
-        "admin", "Name of the administrator created at first start when there are no users."
+        "admin",
+        "Name of the administrator created at first start when there are no users "
+        "(1 to 64 printable characters, no whitespace).",
+        pattern=r"^[^\s]{1,64}$",
     )
     admin_password: SecretStr = key(
         SecretStr(""),

@@ -282,6 +282,8 @@ def ensure_admin(engine: Engine, settings: Settings) -> str | None:
     try:
         add_user(engine, settings.webapp.admin_user, password, "admin")
     except UserError:
+        if not valid_username(settings.webapp.admin_user):
+            raise  # a name no user can have: say so, not "created meanwhile"
         return None  # created meanwhile by another process
     if configured:
         return None

@@ -195,3 +195,24 @@ def test_bin_status_exit_codes_follow_lsb(workdir):  # noqa: F811
     assert _daemon_status(env) == 1  # dead, pid file left
     assert _daemon_status(env, "crucible") == 4  # a command, not a daemon
     assert _daemon_status({**env, "SKYLINE__THUNDER__INTERVAL": "often"}) == 4  # unknown
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["metrics", "list"], "skyline: Redis: "),
+    (["anomalies", "list"], "run `skyline db upgrade`"),
+    (["alerts", "mutes"], "run `skyline db upgrade`"),
+])  # fmt: skip
+def test_a_service_away_or_unmigrated_is_one_line_not_a_traceback(tmp_path, capsys, argv, says):
+    """Redis refusing connections, a database never migrated: the command says so in
+    one line on stderr and exits 1 (found by a hunt: these printed tracebacks)."""
+    from skyline.cli.main import main
+    from tests.conftest import free_port
+
+    conf = tmp_path / "s.toml"
+    conf.write_text(f'[skyline]\nvar_dir = "{tmp_path / "var"}"\n'
+                    f'[redis]\nurl = "redis://127.0.0.1:{free_port()}/0"\n'
+                    f'[database]\nurl = "sqlite:///{tmp_path / "empty.db"}"\n')  # fmt: skip
+    assert main(["--config", str(conf), *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("skyline: ") and says in err and "Traceback" not in err
+    assert err.count("\n") == 1

@@ -340,3 +340,21 @@ def test_the_sql_demos_collapse_is_flagged_whatever_the_time_of_day(seed):
     missed = [now for now, t, s, (a, b) in zip(starts, stamps, scores, windows, strict=True)
               if not (s[(t >= a) & (t < b)] > threshold).any()]  # fmt: skip
     assert missed == []
+
+
+@pytest.mark.parametrize("argv", [["--backfill-hours", "1e9"], ["--interval", "nan"],
+                                  ["--interval", "0"], ["--duration", "-5"],
+                                  ["--history-hours", "inf"], ["--interval", "ten"]])  # fmt: skip
+def test_demo_arguments_out_of_bounds_are_usage_errors(argv, capsys):
+    """``--backfill-hours 1e9`` ran for ever (and ignored SIGTERM), ``--interval nan``
+    raised: every number is finite and bounded, a usage error (exit 2) otherwise."""
+    import argparse
+
+    from skyline.cli.demo import add_arguments
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    with pytest.raises(SystemExit) as caught:
+        p.parse_args(argv)
+    assert caught.value.code == 2 and argv[0] in capsys.readouterr().err
+    assert p.parse_args(["--backfill-hours", "0", "--interval", "0.5"]).backfill_hours == 0

@@ -121,6 +121,14 @@ INVALID_FILES = [
     ),
     ("[horizon\nbind = 1\n", ["not valid TOML", "line 1"]),
     ("horizon = 5\n", ["horizon", "5"]),
+    # found by a hunt (2026-12-07): each was accepted, then misbehaved
+    ('[redis]\nurl = "redis://127.0.0.1:6379/abc"\n', ["database after the host must be a number"]),
+    ('[redis]\nurl = "redis://127.0.0.1:6379/11/extra"\n', ["must be a number"]),
+    ('[redis]\nurl = "redis://"\n', ["no host"]),
+    ('[redis]\nurl = "http://x"\n', ["redis://, rediss:// or unix://"]),
+    ('[redis]\nurl = "unix:///tmp/r.sock?db=x"\n', ["'x' is not a database number"]),
+    ("[analyzer]\ninterval = inf\n", ["[analyzer] interval", "finite number"]),
+    ('[webapp]\nadmin_user = "a b"\n', ["[webapp] admin_user", "'a b'"]),
 ]
 
 
