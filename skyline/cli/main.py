@@ -252,9 +252,9 @@ def _main(argv: list[str] | None) -> int:
     try:
         if args.command == "config" and args.action in ("check", "template"):
             return cmd_config(args, None)
+        if args.command == "config":  # show: the FILE given, else the settings in use
+            return cmd_config(args, load_settings(args.file or args.config))
         settings = load_settings(args.config)
-        if args.command == "config":
-            return cmd_config(args, settings)
         return COMMANDS[args.command](args, settings)
     except SettingsError as exc:
         # LSB: a status that cannot be determined is "unknown" (4), not "bad usage"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 
 from skyline.settings.base import AlgorithmList, LoopSection, algorithms_key, check_consensus, key
+from skyline.settings.regexes import check_name_list
 
 
 class AnalyzerSection(LoopSection):
@@ -82,6 +83,8 @@ class AnalyzerSection(LoopSection):
         "and a regex); the analyzer's own metrics by default, against feedback.",
     )
     do_not_skip: list[str] = key([], "Exceptions to [analyzer] skip.")
+
+    _names_ok = field_validator("skip", "do_not_skip")(check_name_list)
 
     @model_validator(mode="after")
     def _consensus_reachable(self) -> AnalyzerSection:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import create_model, model_validator
+from pydantic import create_model, field_validator, model_validator
 
 from skyline.settings.base import ListenerSection, Port, key
 from skyline.settings.extensions import protocols
+from skyline.settings.regexes import check_name_list
 
 
 class HorizonBase(ListenerSection):
@@ -43,6 +44,7 @@ class HorizonBase(ListenerSection):
     do_not_skip: list[str] = key(
         [], "Exceptions to skip (Skyline's DO_NOT_SKIP_LIST), in the same forms."
     )
+    _names_ok = field_validator("skip", "do_not_skip")(check_name_list)
     batch_points: int = key(
         100000, "A writer batch is sent to Redis at this many datapoints...", "points", ge=1
     )

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import socket
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, create_model, model_validator
@@ -513,9 +514,23 @@ def redacted(settings: Settings) -> dict[str, Any]:
     """The settings as plain data with secrets (passwords, URL credentials) hidden."""
     data = settings.model_dump(mode="json")
     data["redis"]["password"] = "******" if settings.redis.password.get_secret_value() else ""
-    data["redis"]["url"] = _hide_url_password(settings.redis.url)
-    data["database"]["url"] = _hide_url_password(settings.database.url)
-    return data
+    return cast(dict[str, Any], _hide_secrets(data))
+
+
+_SECRET_PARAMS = re.compile(r"([?&](?:password|passwd|pass|pwd|token|key|secret|api_key)=)[^&#]*",
+                            re.IGNORECASE)  # fmt: skip
+
+
+def _hide_secrets(value: Any) -> Any:
+    """Every URL in the settings (``[[vista]] url``, ``[mirage] graphite_url``, the Redis
+    and database URLs...) with its password and its secret query parameters hidden."""
+    if isinstance(value, dict):
+        return {k: _hide_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hide_secrets(v) for v in value]
+    if isinstance(value, str) and "://" in value:
+        return _SECRET_PARAMS.sub(r"\1******", _hide_url_password(value))
+    return value
 
 
 def _hide_url_password(url: str) -> str:

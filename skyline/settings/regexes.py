@@ -70,6 +70,18 @@ def untrusted(pattern: str) -> re.Pattern[str]:
     return regex
 
 
+def check_name_list(entries: list[str]) -> list[str]:
+    """A skip / do_not_skip list (``skyline.store.name_filter``): every ``re:`` entry
+    must compile (the operator's own regexes: their cost is not checked)."""
+    for entry in entries:
+        if entry.startswith("re:"):
+            try:
+                compile_regex(entry[3:])
+            except RegexError as exc:
+                raise ValueError(f"{entry!r} is not a regular expression: {exc}") from None
+    return entries
+
+
 def _without_open_end(items: list[Any]) -> list[Any]:
     """The parsed regex without its trailing anchors and ``.*`` / ``.+``."""
     while items and (items[-1][0] is sre.AT or _any_run(items[-1])):

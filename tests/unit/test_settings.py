@@ -129,6 +129,11 @@ INVALID_FILES = [
     ('[redis]\nurl = "unix:///tmp/r.sock?db=x"\n', ["'x' is not a database number"]),
     ("[analyzer]\ninterval = inf\n", ["[analyzer] interval", "finite number"]),
     ('[webapp]\nadmin_user = "a b"\n', ["[webapp] admin_user", "'a b'"]),
+    ('[horizon]\nskip = ["stats", "re:(("]\n', ["[horizon] skip", "'re:(('", "not a regular"]),
+    (
+        '[analyzer]\ndo_not_skip = ["re:a{99999999999}"]\n',
+        ["[analyzer] do_not_skip", "repetition count too large"],
+    ),
 ]
 
 
@@ -188,13 +193,18 @@ def test_password_never_echoed_in_errors(tmp_path):
 def test_redacted_hides_secrets(tmp_path):
     conf = write(
         tmp_path,
-        '[redis]\npassword = "hunter2"\nurl = "redis://u:pw1@h:6379/0"\n'
-        '[database]\nurl = "mysql+pymysql://sky:pw2@db/skyline"\n',
+        '[redis]\npassword = "hunter2"\nurl = "redis://u:pw1@h:6379/0?password=pw5"\n'
+        '[database]\nurl = "mysql+pymysql://sky:pw2@db/skyline"\n'
+        '[mirage]\ngraphite_url = "http://g:pw3@graphite:8080"\n'
+        '[[vista]]\nname = "orders"\nkind = "sql"\nquery = "SELECT 1"\n'
+        'url = "postgresql://app:pw4@pg/shop?sslmode=require&token=pw6"\n',
     )
     data = redacted(load_settings(conf, env={}))
     text = repr(data)
-    assert "hunter2" not in text and "pw1" not in text and "pw2" not in text
+    for secret in ("hunter2", "pw1", "pw2", "pw3", "pw4", "pw5", "pw6"):
+        assert secret not in text, secret
     assert data["database"]["url"] == "mysql+pymysql://sky:******@db/skyline"
+    assert data["vista"][0]["url"] == "postgresql://app:******@pg/shop?sslmode=require&token=******"
 
 
 def test_every_key_is_documented_with_a_description():
@@ -249,6 +259,10 @@ def test_cli_config_check_and_show(tmp_path, capsys):
     assert cli(["--config", str(good), "config", "show"]) == 0
     shown = capsys.readouterr().out
     assert "secretpw" not in shown and "[horizon]" in shown and "pickle_port = 2024" in shown
+    (tmp_path / "o").mkdir()
+    other = write(tmp_path / "o", "[horizon]\npickle_port = 2345\n")  # show FILE shows FILE
+    assert cli(["--config", str(good), "config", "show", str(other)]) == 0
+    assert "pickle_port = 2345" in capsys.readouterr().out
     bad = tmp_path / "bad.conf"
     bad.write_text("[horizon]\npickle_port = 'x'\n")
     assert cli(["config", "check", str(bad)]) == 2
