@@ -134,10 +134,9 @@ def select_new(
             rejected["name_collision"] += len(series.timestamps)
             continue
         t_in = np.floor(series.timestamps.astype(np.float64))
-        t, v, bad = check_points(t_in, series.values, now, settings)
-        if seen_until is not None and bad:  # count only what the last pass was not asked
-            new = ~(t_in <= seen_until)  # a NaN time is new
-            bad = check_points(t_in[new], np.asarray(series.values)[new], now, settings)[2]
+        # count only what the last pass was not asked (a NaN time is new)
+        new = None if seen_until is None else ~(t_in <= seen_until)
+        t, v, bad = check_points(t_in, series.values, now, settings, counted=new)
         rejected.update(bad)
         # a series may come back in several pieces (SQL rows, chunks): merge by metric
         if metric in out:

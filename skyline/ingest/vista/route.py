@@ -38,8 +38,8 @@ class Delivered:
         self.rejected.update(other.rejected)
 
 
-def check_points(t: np.ndarray, v: np.ndarray, now: float,
-                 settings: Settings) -> tuple[np.ndarray, np.ndarray, Counter[str]]:  # fmt: skip
+def check_points(t: np.ndarray, v: np.ndarray, now: float, settings: Settings,
+                 counted: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, Counter[str]]:  # fmt: skip
     """The points that can be stored, as float64 arrays, and the others counted by
     reason: a timestamp that is not a finite number (``timestamp_not_numeric``: a
     source's NULL or unreadable time), a value that is not (``value_not_finite``), a
@@ -47,20 +47,22 @@ def check_points(t: np.ndarray, v: np.ndarray, now: float,
     (``timestamp_in_future``), at or before the epoch or older than both the live
     window and the rollups keep (``timestamp_too_old``).  A pull checks its points
     with it before it moves a metric's cursor, so one bad timestamp cannot carry the
-    cursor past the good ones."""
+    cursor past the good ones.  ``counted``: the points whose refusal is counted (all
+    when None)."""
     t = np.asarray(t, dtype=np.float64)
     v = np.asarray(v, dtype=np.float64)
+    count = np.ones(len(t), bool) if counted is None else counted
     rejected: Counter[str] = Counter()
     timeless = ~np.isfinite(t)
-    rejected["timestamp_not_numeric"] += int(timeless.sum())
+    rejected["timestamp_not_numeric"] += int((timeless & count).sum())
     ok = ~timeless & np.isfinite(v)
-    rejected["value_not_finite"] += int((~timeless & ~ok).sum())
+    rejected["value_not_finite"] += int((~timeless & ~ok & count).sum())
     future = ok & ((t > now + settings.flux.max_future) | (t > MAX_TIMESTAMP))
-    rejected["timestamp_in_future"] += int(future.sum())
+    rejected["timestamp_in_future"] += int((future & count).sum())
     ok &= ~future
     kept = max(settings.mirage.rollup_retention, settings.skyline.full_duration)
     old = ok & ((t <= 0) | (t < now - kept))
-    rejected["timestamp_too_old"] += int(old.sum())
+    rejected["timestamp_too_old"] += int((old & count).sum())
     ok &= ~old
     return t[ok], v[ok], +rejected
 
