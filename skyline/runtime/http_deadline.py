@@ -23,9 +23,12 @@ is not seen: callers keep a deadline check between the chunks they read as well.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import requests
@@ -195,3 +198,37 @@ def watched_session() -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+# what a request's transport raises (those of requests are OSErrors)
+TRANSPORT: tuple[type[BaseException], ...] = (
+    OSError,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+)
+
+
+class Request:
+    """The request made in an ``under_deadline`` block: set ``response`` to its response,
+    which the block's end closes after the deadline has ended."""
+
+    response: requests.Response | None = None
+
+
+@contextmanager
+def under_deadline(dog: Watchdog, seconds: float, what: str) -> Iterator[Request]:
+    """Run the block as one request under ``dog``'s deadline.  On leaving it the
+    deadline is ended before the response lets its connection go, and when the
+    deadline or a stop cut the request, that ``CutShort`` (``Stopping``) is raised in
+    place of whatever the block raised: its error is the cut's.  ``Stopping`` at once
+    when ``dog`` has been stopped."""
+    deadline = dog.start(seconds, what)
+    request = Request()
+    try:
+        yield request
+    finally:
+        cut = dog.end(deadline)
+        if request.response is not None:
+            request.response.close()
+        if cut is not None:
+            raise cut from None  # noqa: B012 - replaces what a cut request raised

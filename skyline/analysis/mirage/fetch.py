@@ -7,14 +7,19 @@ socket is always a new one, under the try's deadline.
 
 from __future__ import annotations
 
-import http.client
 import json
 from dataclasses import dataclass, field
 
 import requests
-import urllib3
 
-from skyline.runtime.http_deadline import CutShort, Stopping, Watchdog, watched_session
+from skyline.runtime.http_deadline import (
+    TRANSPORT,
+    CutShort,
+    Stopping,
+    Watchdog,
+    under_deadline,
+    watched_session,
+)
 from skyline.settings.mirage import FETCH_BACKOFF
 
 __all__ = ["FetchError", "RemoteOptions", "Stopped", "Watchdog", "get_json"]
@@ -63,40 +68,24 @@ def get_json(url: str, params: dict[str, str], opts: RemoteOptions) -> object:
     raise FetchError(f"{last} (after {opts.attempts} tries)")
 
 
-TRANSPORT = (OSError, urllib3.exceptions.HTTPError, http.client.HTTPException)
-
-
 def _get(url: str, params: dict[str, str], opts: RemoteOptions, dog: Watchdog) -> bytes:
     """One try, cut by ``dog`` ``connect_timeout + read_timeout`` after it began (or
     when it stops); each socket read also times out after ``read_timeout``.  A
-    transport error (those of ``requests`` are OSErrors) is a ``FetchError``; whatever
-    a cut try raised, its error is the cut's (the deadline, or stopping)."""
+    transport error is a ``FetchError``; whatever a cut try raised, its error is the
+    cut's (the deadline, or stopping)."""
+    seconds = opts.connect_timeout + opts.read_timeout
     try:
-        deadline = dog.start(opts.connect_timeout + opts.read_timeout,
-                             "remote_connect_timeout + remote_read_timeout")  # fmt: skip
-    except Stopping as exc:
-        raise Stopped(str(exc)) from None
-    failure: Exception | None = None
-    body = b""
-    with watched_session() as session:
-        resp: requests.Response | None = None
-        try:
-            resp = session.get(url, params=params, stream=True,
-                               timeout=(opts.connect_timeout, opts.read_timeout))  # fmt: skip
-            body = _read_body(resp, opts)
-        except Exception as exc:  # noqa: BLE001 - re-raised below, or the cut's error instead
-            failure = exc
-        finally:
-            cut = dog.end(deadline)  # before the sockets close
-            if resp is not None:
-                resp.close()
-    if cut is not None:
+        with (
+            watched_session() as session,
+            under_deadline(dog, seconds, "remote_connect_timeout + remote_read_timeout") as request,
+        ):  # the deadline ends before the session closes its sockets
+            request.response = session.get(url, params=params, stream=True,
+                                           timeout=(opts.connect_timeout, opts.read_timeout))  # fmt: skip
+            return _read_body(request.response, opts)
+    except CutShort as cut:
         raise _fetch_error(cut) from None
-    if isinstance(failure, TRANSPORT):
-        raise FetchError(f"{type(failure).__name__}: {' '.join(str(failure).split())[:120]}")
-    if failure is not None:
-        raise failure  # a FetchError, or a bug: not a transport failure
-    return body
+    except TRANSPORT as exc:
+        raise FetchError(f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}") from None
 
 
 def _read_body(resp: requests.Response, opts: RemoteOptions) -> bytes:

@@ -32,7 +32,7 @@ import urllib3
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from skyline.registry import Registry
-from skyline.runtime.http_deadline import Stopping, Watchdog
+from skyline.runtime.http_deadline import TRANSPORT, CutShort, Watchdog, under_deadline
 from skyline.settings.vista import VistaSource
 
 __all__ = [
@@ -166,39 +166,29 @@ def get_json(
     of body; every failure is a ``SourceError``.  ``session`` must come from
     ``watched_session``: ``watchdog`` cuts the request at the deadline even while a
     read is blocked (checked between chunks too, for a socket it cannot see)."""
-    try:
-        deadline = watchdog.start(timeout, "the source's timeout")
-    except Stopping as exc:
-        raise SourceError("timeout", str(exc)) from None
     ends = time.monotonic() + timeout
-    failure: Exception | None = None
     chunks: list[bytes] = []
-    status = 0
-    resp: requests.Response | None = None
     try:
-        resp = session.request(method, url, params=params, json=body,
-                               timeout=(min(timeout, 10.0), timeout), stream=True)  # fmt: skip
-        status, size = resp.status_code, 0
-        for chunk in resp.iter_content(65536):
-            size += len(chunk)
-            if size > max_bytes:
-                raise SourceError(
-                    "too_large", f"response larger than {max_bytes} bytes; narrow the query "
-                    "or raise max_points",
-                )  # fmt: skip
-            if time.monotonic() > ends:
-                raise SourceError("timeout", f"no complete answer within {timeout:g}s")
-            chunks.append(chunk)
-    except Exception as exc:  # noqa: BLE001 - told apart below, or the cut's error instead
-        failure = exc
-    finally:
-        cut = watchdog.end(deadline)  # before the response lets its connection go
-        if resp is not None:
-            resp.close()
-    if cut is not None:
+        with under_deadline(watchdog, timeout, "the source's timeout") as request:
+            request.response = resp = session.request(
+                method, url, params=params, json=body, timeout=(min(timeout, 10.0), timeout),
+                stream=True,
+            )  # fmt: skip
+            status, size = resp.status_code, 0
+            for chunk in resp.iter_content(65536):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise SourceError(
+                        "too_large", f"response larger than {max_bytes} bytes; narrow the "
+                        "query or raise max_points",
+                    )  # fmt: skip
+                if time.monotonic() > ends:
+                    raise SourceError("timeout", f"no complete answer within {timeout:g}s")
+                chunks.append(chunk)
+    except CutShort as cut:
         raise SourceError("timeout", str(cut)) from None
-    if failure is not None:
-        raise _request_error(failure, timeout) from None
+    except TRANSPORT as exc:
+        raise _transport_error(exc, timeout) from None
     raw = b"".join(chunks)
     try:
         doc = json.loads(raw)
@@ -214,16 +204,12 @@ def get_json(
     return doc
 
 
-def _request_error(exc: Exception, timeout: float) -> Exception:
-    """A failed request as a ``SourceError`` (a bug is returned as it is)."""
-    if isinstance(exc, SourceError):
-        return exc
+def _transport_error(exc: BaseException, timeout: float) -> SourceError:
+    """A request's transport failure as a ``SourceError``: timeout or unreachable."""
     inner = exc.args[0] if exc.args else None  # requests wraps a timed-out body read
     if isinstance(exc, requests.Timeout) or isinstance(inner, urllib3.exceptions.ReadTimeoutError):
         return SourceError("timeout", f"no answer within {timeout:g}s")
-    if isinstance(exc, requests.RequestException | OSError | urllib3.exceptions.HTTPError):
-        return SourceError("unreachable", f"{type(exc).__name__}: {_short(exc)}")
-    return exc
+    return SourceError("unreachable", f"{type(exc).__name__}: {_short(exc)}")
 
 
 def max_bytes(cfg: VistaSource) -> int:
