@@ -48,11 +48,15 @@ def tls_server(tmp_path, monkeypatch):
 
 
 def harness(make_settings, tmp_path: Path, server: HistoryServer, timeout: float = 5) -> Harness:
-    conf = vista_conf(tmp_path / "s.conf", {
-        "name": "up", "kind": "graphite", "url": server.url, "query": "x", "namespace": "up",
-        "timeout": timeout, "backfill_days": 0.05,
-    })  # fmt: skip
-    return Harness(make_settings(conf))
+    """The Graphite source ``up`` of ``server`` (query ``x``, metrics ``up.*``)."""
+    return source_harness(make_settings, tmp_path, "up", kind="graphite", url=server.url,
+                          query="x", timeout=timeout, backfill_days=0.05)  # fmt: skip
+
+
+def source_harness(make_settings, tmp_path: Path, name: str, **table: object) -> Harness:
+    """One [[vista]] source ``name`` (its namespace too) with ``table``'s keys."""
+    return Harness(make_settings(vista_conf(tmp_path / "s.conf",
+                                            {"name": name, "namespace": name, **table})))  # fmt: skip
 
 
 @pytest.mark.parametrize("bad", ["future", "millis", "nan"])
@@ -207,12 +211,9 @@ def test_prometheus_label_values_sent_as_numbers_are_text(make_settings, tmp_pat
         {"metric": {"__name__": 5, "code": 500}, "values": [[now - 60, "1"]]},
     ]}}  # fmt: skip
     fake = JsonServer({"/api/v1/query_range": matrix})
-    conf = vista_conf(tmp_path / "s.conf", {
-        "name": "prom", "kind": "prometheus", "url": fake.url, "query": "up", "namespace": "p",
-        "backfill_days": 0.05,
-    })  # fmt: skip
-    h = Harness(make_settings(conf))
-    assert h.pull("prom", now).delivered.live == 1
+    h = source_harness(make_settings, tmp_path, "p", kind="prometheus", url=fake.url,
+                       query="up", backfill_days=0.05)  # fmt: skip
+    assert h.pull("p", now).delivered.live == 1
     assert h.series("p.5.code=500") == [(now - 60, 1.0)]
     h.close()
     fake.close()
@@ -223,10 +224,7 @@ def test_prometheus_label_values_sent_as_numbers_are_text(make_settings, tmp_pat
 def test_mlflow_runs_of_the_wrong_shape_are_skipped(make_settings, tmp_path, run):
     fake = JsonServer({"/api/2.0/mlflow/experiments/get-by-name": {"experiment": {"experiment_id": "1"}},
                        "/api/2.0/mlflow/runs/search": {"runs": [run]}})  # fmt: skip
-    conf = vista_conf(tmp_path / "s.conf", {
-        "name": "ml", "kind": "mlflow", "url": fake.url, "query": "exp", "namespace": "ml",
-    })  # fmt: skip
-    h = Harness(make_settings(conf))
+    h = source_harness(make_settings, tmp_path, "ml", kind="mlflow", url=fake.url, query="exp")
     assert h.pull("ml", time.time()).metrics == 0
     h.close()
     fake.close()
@@ -235,10 +233,7 @@ def test_mlflow_runs_of_the_wrong_shape_are_skipped(make_settings, tmp_path, run
 def test_mlflow_paging_that_repeats_its_token_is_malformed(make_settings, tmp_path):
     fake = JsonServer({"/api/2.0/mlflow/experiments/get-by-name": {"experiment": {"experiment_id": "1"}},
                        "/api/2.0/mlflow/runs/search": {"runs": [], "next_page_token": "again"}})  # fmt: skip
-    conf = vista_conf(tmp_path / "s.conf", {
-        "name": "ml", "kind": "mlflow", "url": fake.url, "query": "exp", "namespace": "ml",
-    })  # fmt: skip
-    h = Harness(make_settings(conf))
+    h = source_harness(make_settings, tmp_path, "ml", kind="mlflow", url=fake.url, query="exp")
     with pytest.raises(SourceError, match="the same next_page_token again"):
         h.pull("ml", time.time())
     assert fake.asked.count("/api/2.0/mlflow/runs/search") == 2
@@ -255,12 +250,9 @@ def test_series_whose_safe_names_collide_are_not_merged(make_settings, tmp_path)
         {"metric": {"__name__": "req", "path": "/a&b"}, "values": [[now - 120, "2"], [now - 60, "3"]]},
     ]}}  # fmt: skip
     fake = JsonServer({"/api/v1/query_range": matrix})
-    conf = vista_conf(tmp_path / "s.conf", {
-        "name": "prom", "kind": "prometheus", "url": fake.url, "query": "req", "namespace": "p",
-        "backfill_days": 0.05,
-    })  # fmt: skip
-    h = Harness(make_settings(conf))
-    out = h.pull("prom", now).delivered
+    h = source_harness(make_settings, tmp_path, "p", kind="prometheus", url=fake.url,
+                       query="req", backfill_days=0.05)  # fmt: skip
+    out = h.pull("p", now).delivered
     assert dict(out.rejected) == {"name_collision": 2} and out.live == 1
     assert h.series("p.req.path=/a_b") == [(now - 60, 1.0)]
     h.close()
