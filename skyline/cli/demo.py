@@ -428,7 +428,8 @@ def bounded(low: float, high: float, zero_ok: bool = False) -> Callable[[str], f
         if not (
             math.isfinite(value) and (low < value or zero_ok and value == low) and value <= high
         ):
-            raise argparse.ArgumentTypeError(f"{text} is not in ({low:g}, {high:g}]")
+            raise argparse.ArgumentTypeError(f"{text} is not in {'[' if zero_ok else '('}"
+                                             f"{low:g}, {high:g}]")  # fmt: skip
         return value
 
     return parse
